@@ -1,0 +1,208 @@
+#include "http/server.h"
+
+#include <civetweb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+struct sova_http_server {
+	struct mg_context *ctx;
+	sova_http_config cfg;
+	int port;
+};
+
+static void add_common_headers(struct mg_connection *conn, const char *content_type)
+{
+	mg_response_header_add(conn, "Content-Type", content_type, -1);
+	/* PHI must not be cached by browsers or proxies. */
+	mg_response_header_add(conn, "Cache-Control", "no-store", -1);
+	mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
+	mg_response_header_add(conn, "Referrer-Policy", "no-referrer", -1);
+	mg_response_header_add(conn, "X-Frame-Options", "DENY", -1);
+}
+
+void sova_http_send_error(struct mg_connection *conn, int status, const char *code, const char *message)
+{
+	char body[512], len[32];
+	char m[384];
+	sova_json_quote(m, sizeof m, message);
+	int n = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":%s}}", code, m);
+	if (n < 0 || (size_t)n >= sizeof body)
+		n = 0;
+	snprintf(len, sizeof len, "%d", n);
+	mg_response_header_start(conn, status);
+	add_common_headers(conn, "application/json");
+	mg_response_header_add(conn, "Content-Length", len, -1);
+	mg_response_header_send(conn);
+	mg_write(conn, body, (size_t)n);
+}
+
+/* Reads the whole body into a malloc'd, NUL-terminated buffer (caller frees).
+ * Returns 0, or the HTTP status to answer with (413 too large, 400 unreadable). */
+static int read_body(struct mg_connection *conn, const struct mg_request_info *ri, char **out, size_t *outlen)
+{
+	long long cl = ri->content_length;
+	*out = NULL;
+	*outlen = 0;
+	if (cl > SOVA_HTTP_MAX_BODY)
+		return 413;
+	size_t cap = cl >= 0 ? (size_t)cl : 8192;
+	char *buf = malloc(cap + 1);
+	if (!buf)
+		return 500;
+	size_t len = 0;
+	for (;;) {
+		if (len == cap) {
+			if (cl >= 0)
+				break;
+			if (cap > SOVA_HTTP_MAX_BODY) {
+				free(buf);
+				return 413;
+			}
+			size_t ncap = cap * 2;
+			char *nb = realloc(buf, ncap + 1);
+			if (!nb) {
+				free(buf);
+				return 500;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		int n = mg_read(conn, buf + len, cap - len);
+		if (n < 0) {
+			free(buf);
+			return 400;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (cl >= 0 && len != (size_t)cl) {
+		free(buf);
+		return 400;
+	}
+	if (len > SOVA_HTTP_MAX_BODY) {
+		free(buf);
+		return 413;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
+static int on_request(struct mg_connection *conn, void *cbdata)
+{
+	sova_http_server *srv = cbdata;
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	char *body;
+	size_t body_len;
+	int rc = read_body(conn, ri, &body, &body_len);
+	if (rc != 0) {
+		sova_http_send_error(conn, rc, rc == 413 ? "payload_too_large" : rc == 400 ? "bad_request" : "internal",
+				     rc == 413 ? "request body over 1 MiB" : rc == 400 ? "unreadable request body"
+										  : "out of memory");
+		return rc;
+	}
+	sova_http_header headers[64];
+	int nh = ri->num_headers < 64 ? ri->num_headers : 64;
+	for (int i = 0; i < nh; i++) {
+		headers[i].name = ri->http_headers[i].name;
+		headers[i].value = ri->http_headers[i].value;
+	}
+	sova_http_request req = {
+		.method = ri->request_method,
+		.path = ri->local_uri ? ri->local_uri : "/",
+		.query = ri->query_string ? ri->query_string : "",
+		.remote_addr = ri->remote_addr,
+		.headers = headers,
+		.num_headers = nh,
+		.body = body,
+		.body_len = body_len,
+	};
+	sova_http_response res = {.status = 500, .content_type = "application/json"};
+	srv->cfg.handler(&req, &res, srv->cfg.ud);
+	free(body);
+
+	char len[32];
+	snprintf(len, sizeof len, "%zu", res.body_len);
+	mg_response_header_start(conn, res.status);
+	add_common_headers(conn, res.content_type ? res.content_type : "application/json");
+	for (int i = 0; i < res.num_headers; i++)
+		mg_response_header_add(conn, res.headers[i].name, res.headers[i].value, -1);
+	mg_response_header_add(conn, "Content-Length", len, -1);
+	mg_response_header_send(conn);
+	if (res.body_len && strcmp(ri->request_method, "HEAD") != 0)
+		mg_write(conn, res.body, res.body_len);
+	int status = res.status;
+	if (srv->cfg.finish)
+		srv->cfg.finish(srv->cfg.ud);
+	return status;
+}
+
+static void on_thread_exit(const struct mg_context *ctx, int thread_type, void *thread_pointer)
+{
+	sova_http_server *srv = mg_get_user_data(ctx);
+	if (srv && srv->cfg.thread_exit && thread_type == 1 /* worker */)
+		srv->cfg.thread_exit();
+}
+
+static int on_log(const struct mg_connection *conn, const char *message)
+{
+	sova_log("warn", "http", message);
+	return 1;
+}
+
+static void init_library(void) { mg_init_library(0); }
+
+sova_http_server *sova_http_start(const sova_http_config *cfg, char *err, size_t errlen)
+{
+	static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+	pthread_once(&lib_once, init_library);
+	sova_http_server *srv = calloc(1, sizeof *srv);
+	if (!srv) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	srv->cfg = *cfg;
+	char listen[128], threads[16];
+	snprintf(listen, sizeof listen, "%s:%d", cfg->host, cfg->port);
+	snprintf(threads, sizeof threads, "%d", cfg->threads);
+	const char *options[] = {
+		"listening_ports", listen,
+		"num_threads", threads,
+		"request_timeout_ms", "30000",
+		"enable_keep_alive", "yes",
+		"keep_alive_timeout_ms", "5000",
+		"max_request_size", "16384",
+		NULL,
+	};
+	struct mg_callbacks cb;
+	memset(&cb, 0, sizeof cb);
+	cb.exit_thread = on_thread_exit;
+	cb.log_message = on_log;
+	srv->ctx = mg_start(&cb, srv, options);
+	if (!srv->ctx) {
+		snprintf(err, errlen, "cannot listen on %s (address in use or not permitted)", listen);
+		free(srv);
+		return NULL;
+	}
+	mg_set_request_handler(srv->ctx, "/", on_request, srv);
+	struct mg_server_port ports[4];
+	int n = mg_get_server_ports(srv->ctx, 4, ports);
+	srv->port = n > 0 ? ports[0].port : cfg->port;
+	return srv;
+}
+
+int sova_http_port(const sova_http_server *srv) { return srv->port; }
+
+void sova_http_stop(sova_http_server *srv)
+{
+	if (!srv)
+		return;
+	mg_stop(srv->ctx);
+	free(srv);
+}

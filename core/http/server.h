@@ -1,0 +1,63 @@
+/* The HTTP server (civetweb): plain HTTP on a configured address; TLS terminates in front
+ * (civetweb's TLS is broken on OpenSSL 3). Knows nothing of Lua. */
+#ifndef SOVA_HTTP_SERVER_H
+#define SOVA_HTTP_SERVER_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#define SOVA_HTTP_MAX_BODY (1024 * 1024)
+
+struct mg_connection;
+
+typedef struct sova_http_header {
+	const char *name, *value;
+} sova_http_header;
+
+/* One request, valid only during the handler call. */
+typedef struct sova_http_request {
+	const char *method;
+	const char *path;   /* URL-decoded, cleaned */
+	const char *query;  /* raw, "" when none */
+	const char *remote_addr;
+	const sova_http_header *headers;
+	int num_headers;
+	const char *body; /* NUL-terminated copy; body_len excludes the NUL */
+	size_t body_len;
+} sova_http_request;
+
+typedef struct sova_http_response {
+	int status;
+	const char *content_type;
+	const sova_http_header *headers; /* extra headers */
+	int num_headers;
+	const char *body;
+	size_t body_len;
+} sova_http_response;
+
+/* The handler fills res; res->body must stay valid until the handler's finish callback. */
+typedef void (*sova_http_handler)(const sova_http_request *req, sova_http_response *res, void *ud);
+/* Called after the response is sent (to release what the handler kept alive). */
+typedef void (*sova_http_finish)(void *ud);
+/* Per-worker-thread teardown (e.g. to close the thread's Lua state). */
+typedef void (*sova_http_thread_exit)(void);
+
+typedef struct sova_http_config {
+	const char *host; /* "127.0.0.1" */
+	int port;         /* 0: any free port */
+	int threads;
+	sova_http_handler handler;
+	sova_http_finish finish;
+	sova_http_thread_exit thread_exit;
+	void *ud;
+} sova_http_config;
+
+typedef struct sova_http_server sova_http_server;
+
+/* Starts listening; NULL with a message in err on failure. */
+sova_http_server *sova_http_start(const sova_http_config *cfg, char *err, size_t errlen);
+int sova_http_port(const sova_http_server *srv);
+void sova_http_stop(sova_http_server *srv);
+
+/* A JSON error body {"error":{"code","message"}} for the C paths (413, 500). */
+void sova_http_send_error(struct mg_connection *conn, int status, const char *code, const char *message);
+#endif

@@ -1,0 +1,8 @@
+/* Entry points of the Lua host for main.c, which stays free of lua.h. */
+#ifndef SOVA_LUA_ENTRY_H
+#define SOVA_LUA_ENTRY_H
+/* sova api: serves until SIGINT/SIGTERM. Returns the process exit status. */
+int sova_main_api(int argc, char **argv);
+/* sova script FILE [ARGS...]: runs a trusted Lua script with `arg` set. */
+int sova_main_script(int argc, char **argv);
+#endif

@@ -1,0 +1,144 @@
+/* Trusted Lua states (API workers, scripts) and `sova script`. Tenant flows get sandboxed
+ * states elsewhere; never this. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lualib.h>
+
+#include "lua/entry.h"
+#include "lua/sova_lua.h"
+#include "util/log.h"
+
+int luaopen_cjson(lua_State *L); /* lua-cjson ships no header */
+
+static char lua_dir[PATH_MAX];
+
+#ifndef SOVA_LUA_MODULE
+static int dir_has_platform(const char *dir)
+{
+	char probe[PATH_MAX + 32];
+	snprintf(probe, sizeof probe, "%s/sova/schema.lua", dir);
+	return access(probe, R_OK) == 0;
+}
+#endif
+
+/* Where the platform Lua lives: $SOVA_LUA_DIR, else <exe>/../lua (build tree or /opt/sova),
+ * else the source tree this was built from. */
+const char *sova_lua_dir(void)
+{
+	if (lua_dir[0])
+		return lua_dir;
+	const char *env = getenv("SOVA_LUA_DIR");
+	if (env && *env) {
+		snprintf(lua_dir, sizeof lua_dir, "%s", env);
+		return lua_dir;
+	}
+#ifndef SOVA_LUA_MODULE
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			char cand[PATH_MAX + 16];
+			snprintf(cand, sizeof cand, "%s/../lua", exe);
+			if (dir_has_platform(cand) && realpath(cand, lua_dir))
+				return lua_dir;
+		}
+	}
+#endif
+	snprintf(lua_dir, sizeof lua_dir, "%s", SOVA_DEFAULT_LUA_DIR);
+	return lua_dir;
+}
+
+static int traceback(lua_State *L)
+{
+	const char *msg = lua_tostring(L, 1);
+	if (!msg)
+		msg = "(error object is not a string)";
+	luaL_traceback(L, L, msg, 1);
+	return 1;
+}
+
+int sova_host_pcall(lua_State *L, int nargs, int nresults, const char *event)
+{
+	int base = lua_gettop(L) - nargs;
+	lua_pushcfunction(L, traceback);
+	lua_insert(L, base);
+	int rc = lua_pcall(L, nargs, nresults, base);
+	lua_remove(L, base);
+	if (rc != 0) {
+		sova_log("error", event, lua_tostring(L, -1));
+		lua_pop(L, 1);
+	}
+	return rc;
+}
+
+static void preload(lua_State *L, const char *name, lua_CFunction fn)
+{
+	lua_getglobal(L, "package");
+	lua_getfield(L, -1, "preload");
+	lua_pushcfunction(L, fn);
+	lua_setfield(L, -2, name);
+	lua_pop(L, 2);
+}
+
+lua_State *sova_host_new_state(void)
+{
+	lua_State *L = luaL_newstate();
+	if (!L)
+		return NULL;
+	luaL_openlibs(L); /* trusted code only */
+	const char *dir = sova_lua_dir();
+	lua_getglobal(L, "package");
+	lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", dir, dir);
+	lua_setfield(L, -2, "path");
+	lua_pushliteral(L, "");
+	lua_setfield(L, -2, "cpath"); /* every C module is linked in */
+	lua_pop(L, 1);
+	preload(L, "sova.core", luaopen_sova_core);
+	preload(L, "cjson", luaopen_cjson);
+	return L;
+}
+
+int sova_main_script(int argc, char **argv)
+{
+	if (argc < 1) {
+		fprintf(stderr, "usage: sova script FILE.lua [ARGS...]\n");
+		return 64;
+	}
+	lua_State *L = sova_host_new_state();
+	if (!L) {
+		fprintf(stderr, "sova script: out of memory\n");
+		return 70;
+	}
+	lua_newtable(L);
+	for (int i = 0; i < argc; i++) {
+		lua_pushstring(L, argv[i]);
+		lua_rawseti(L, -2, i);
+	}
+	lua_setglobal(L, "arg");
+	int status = 0;
+	if (luaL_loadfile(L, argv[0]) != 0) {
+		fprintf(stderr, "sova script: %s\n", lua_tostring(L, -1));
+		status = 66;
+	} else {
+		for (int i = 1; i < argc; i++)
+			lua_pushstring(L, argv[i]);
+		int top = lua_gettop(L) - argc;
+		lua_pushcfunction(L, traceback);
+		lua_insert(L, top);
+		if (lua_pcall(L, argc - 1, 1, top) != 0) {
+			fprintf(stderr, "sova script: %s\n", lua_tostring(L, -1));
+			status = 1;
+		} else if (lua_isnumber(L, -1)) {
+			status = (int)lua_tointeger(L, -1);
+		}
+	}
+	lua_close(L);
+	return status;
+}

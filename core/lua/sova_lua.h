@@ -1,0 +1,42 @@
+/* The Lua host: shared declarations of the core/lua/ files (the only part of core/ that includes lua.h). */
+#ifndef SOVA_LUA_H
+#define SOVA_LUA_H
+#include <bson/bson.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdbool.h>
+
+/* Each API area fills one table and leaves it on the stack. */
+int sova_open_bson(lua_State *L);
+int sova_open_db(lua_State *L);
+int sova_open_crypto(lua_State *L);
+int sova_open_token(lua_State *L);
+int sova_open_http(lua_State *L);
+int sova_open_log(lua_State *L);
+int sova_open_sys(lua_State *L);
+int luaopen_sova_core(lua_State *L);
+
+/* ---- BSON <-> Lua (core/lua/bson.c) ---- */
+#define SOVA_OID_MT "sova.oid"
+#define SOVA_DATE_MT "sova.date"
+#define SOVA_ARRAY_MT "sova.array"
+#define SOVA_ORDERED_MT "sova.ordered"
+#define SOVA_BSON_MAX_DEPTH 64
+
+/* Pushes a Lua table for doc: ObjectId -> sova.oid table {["$oid"]=hex}, datetime -> sova.date
+ * table {["$date"]=ms}, arrays -> tables with the sova.array metatable, null -> lightuserdata NULL. */
+void sova_push_bson(lua_State *L, const bson_t *doc);
+/* Appends the table at idx to an initialized doc. Never raises: false with a message in err. */
+bool sova_to_bson(lua_State *L, int idx, bson_t *doc, char *err, size_t errlen);
+/* Pushes a new sova.oid table. */
+void sova_push_oid(lua_State *L, const bson_oid_t *oid);
+/* true and fills oid when the value at idx is a sova.oid table. */
+bool sova_check_oid(lua_State *L, int idx, bson_oid_t *oid);
+
+/* ---- Trusted states (core/lua/host.c) ---- */
+/* A trusted state: standard libraries, package.path at the platform's lua/, sova.core and cjson
+ * preloaded. NULL on out of memory. */
+lua_State *sova_host_new_state(void);
+/* lua_pcall with a traceback handler; on error logs it under event and pops it. */
+int sova_host_pcall(lua_State *L, int nargs, int nresults, const char *event);
+#endif
