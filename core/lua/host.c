@@ -14,47 +14,6 @@
 
 int luaopen_cjson(lua_State *L); /* lua-cjson ships no header */
 
-static char lua_dir[PATH_MAX];
-
-#ifndef SOVA_LUA_MODULE
-static int dir_has_platform(const char *dir)
-{
-	char probe[PATH_MAX + 32];
-	snprintf(probe, sizeof probe, "%s/sova/schema.lua", dir);
-	return access(probe, R_OK) == 0;
-}
-#endif
-
-/* Where the platform Lua lives: $SOVA_LUA_DIR, else <exe>/../lua (build tree or /opt/sova),
- * else the source tree this was built from. */
-const char *sova_lua_dir(void)
-{
-	if (lua_dir[0])
-		return lua_dir;
-	const char *env = getenv("SOVA_LUA_DIR");
-	if (env && *env) {
-		snprintf(lua_dir, sizeof lua_dir, "%s", env);
-		return lua_dir;
-	}
-#ifndef SOVA_LUA_MODULE
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';
-			char cand[PATH_MAX + 16];
-			snprintf(cand, sizeof cand, "%s/../lua", exe);
-			if (dir_has_platform(cand) && realpath(cand, lua_dir))
-				return lua_dir;
-		}
-	}
-#endif
-	snprintf(lua_dir, sizeof lua_dir, "%s", SOVA_DEFAULT_LUA_DIR);
-	return lua_dir;
-}
-
 static int traceback(lua_State *L)
 {
 	const char *msg = lua_tostring(L, 1);
