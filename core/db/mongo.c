@@ -17,6 +17,9 @@ static void log_handler(mongoc_log_level_t level, const char *domain, const char
 {
 	if (level > MONGOC_LOG_LEVEL_WARNING)
 		return;
+	/* FerretDB lacks endSessions; the driver warns about it at every shutdown. */
+	if (strstr(message, "endSessions"))
+		return;
 	sova_log(level <= MONGOC_LOG_LEVEL_CRITICAL ? "error" : "warn", domain, message);
 }
 

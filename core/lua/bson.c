@@ -157,6 +157,14 @@ bool sova_check_oid(lua_State *L, int idx, bson_oid_t *oid)
 	return ok;
 }
 
+/* Dates are kept within JavaScript's range (+-8.64e15 ms), which also keeps the int64 cast defined. */
+#define MAX_DATE_MS 8.64e15
+
+static bool valid_key(const char *key, size_t kl)
+{
+	return kl > 0 && kl <= 1024 && !memchr(key, '\0', kl) && bson_utf8_validate(key, kl, false);
+}
+
 static bool append_table(lua_State *L, int idx, bson_t *doc, int depth, char *err, size_t errlen);
 static bool append_ordered(lua_State *L, int idx, bson_t *doc, int depth, char *err, size_t errlen);
 
@@ -216,8 +224,8 @@ static bool append_value(lua_State *L, int idx, bson_t *doc, const char *key, in
 			lua_Number ms = lua_tonumber(L, -1);
 			bool isnum = lua_type(L, -1) == LUA_TNUMBER;
 			lua_pop(L, 1);
-			if (!isnum || !isfinite(ms))
-				FAIL("field '%s': malformed date", key);
+			if (!isnum || !isfinite(ms) || fabs(ms) > MAX_DATE_MS)
+				FAIL("field '%s': malformed or out-of-range date", key);
 			if (!bson_append_date_time(doc, key, klen, (int64_t)ms))
 				FAIL("document too large");
 			return true;
@@ -302,7 +310,7 @@ static bool append_table(lua_State *L, int idx, bson_t *doc, int depth, char *er
 		}
 		size_t kl;
 		const char *key = lua_tolstring(L, -2, &kl);
-		if (kl == 0 || kl > 1024 || memchr(key, '\0', kl) || !bson_utf8_validate(key, kl, false)) {
+		if (!valid_key(key, kl)) {
 			lua_pop(L, 2);
 			FAIL("invalid document key");
 		}
@@ -328,11 +336,13 @@ static bool append_ordered(lua_State *L, int idx, bson_t *doc, int depth, char *
 	for (size_t i = 1; i < n; i += 2) {
 		lua_rawgeti(L, idx, (int)i);
 		lua_rawgeti(L, idx, (int)i + 1); /* [k, v] */
-		size_t kl;
+		size_t kl = 0;
 		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &kl) : NULL;
-		bool ok = key && kl > 0 && !memchr(key, '\0', kl) && append_value(L, -1, doc, key, (int)kl, depth, err, errlen);
-		if (!key || kl == 0 || memchr(key, '\0', kl))
+		bool ok = key && valid_key(key, kl);
+		if (!ok)
 			snprintf(err, errlen, "invalid document key");
+		else
+			ok = append_value(L, -1, doc, key, (int)kl, depth, err, errlen);
 		lua_pop(L, 2);
 		if (!ok)
 			return false;
@@ -410,7 +420,7 @@ static int push_date(lua_State *L, lua_Number ms)
 static int l_date(lua_State *L)
 {
 	lua_Number ms = luaL_checknumber(L, 1);
-	luaL_argcheck(L, isfinite(ms), 1, "finite number expected");
+	luaL_argcheck(L, isfinite(ms) && fabs(ms) <= MAX_DATE_MS, 1, "date out of range");
 	return push_date(L, floor(ms));
 }
 
@@ -461,13 +471,33 @@ static int l_encode(lua_State *L)
 	return 1;
 }
 
+/* libbson 1.23's BSON_VALIDATE_UTF8 lets invalid UTF-8 in string values through: walk them. */
+static bool strings_valid(bson_iter_t *it, int depth)
+{
+	while (bson_iter_next(it)) {
+		if (BSON_ITER_HOLDS_UTF8(it)) {
+			uint32_t len;
+			const char *v = bson_iter_utf8(it, &len);
+			if (!bson_utf8_validate(v, len, false))
+				return false;
+		} else if (BSON_ITER_HOLDS_DOCUMENT(it) || BSON_ITER_HOLDS_ARRAY(it)) {
+			bson_iter_t child;
+			if (depth >= SOVA_BSON_MAX_DEPTH || !bson_iter_recurse(it, &child) || !strings_valid(&child, depth + 1))
+				return false;
+		}
+	}
+	return true;
+}
+
 /* bson.decode(bytes) -> t | nil, err */
 static int l_decode(lua_State *L)
 {
 	size_t len;
 	const char *data = luaL_checklstring(L, 1, &len);
 	bson_t doc;
-	if (!bson_init_static(&doc, (const uint8_t *)data, len) || !bson_validate(&doc, BSON_VALIDATE_UTF8, NULL)) {
+	bson_iter_t it;
+	if (!bson_init_static(&doc, (const uint8_t *)data, len) || !bson_validate(&doc, BSON_VALIDATE_UTF8, NULL) ||
+	    !bson_iter_init(&it, &doc) || !strings_valid(&it, 0)) {
 		lua_pushnil(L);
 		lua_pushliteral(L, "malformed BSON");
 		return 2;

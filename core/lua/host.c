@@ -86,12 +86,12 @@ int sova_main_script(int argc, char **argv)
 		fprintf(stderr, "sova script: %s\n", lua_tostring(L, -1));
 		status = 66;
 	} else {
+		int fn = lua_gettop(L); /* [chunk] */
+		lua_pushcfunction(L, traceback);
+		lua_insert(L, fn); /* [traceback, chunk] */
 		for (int i = 1; i < argc; i++)
 			lua_pushstring(L, argv[i]);
-		int top = lua_gettop(L) - argc;
-		lua_pushcfunction(L, traceback);
-		lua_insert(L, top);
-		if (lua_pcall(L, argc - 1, 1, top) != 0) {
+		if (lua_pcall(L, argc - 1, 1, fn) != 0) {
 			fprintf(stderr, "sova script: %s\n", lua_tostring(L, -1));
 			status = 1;
 		} else if (lua_isnumber(L, -1)) {

@@ -50,6 +50,9 @@ static int l_request(lua_State *L)
 	lua_getfield(L, 1, "timeout_ms"); /* 5 */
 	lua_getfield(L, 1, "headers");    /* 6 */
 	const char *method = luaL_optstring(L, 2, "GET");
+	size_t mlen = strlen(method);
+	luaL_argcheck(L, mlen > 0 && mlen <= 16 && strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == mlen, 1,
+		      "method must be an upper-case HTTP method token");
 	const char *url = luaL_checkstring(L, 3);
 	size_t body_len = 0;
 	const char *body = lua_isnil(L, 4) ? NULL : luaL_checklstring(L, 4, &body_len);

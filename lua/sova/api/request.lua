@@ -1,0 +1,74 @@
+-- sova.api.request: reading what the client sent: host, query string, JSON body, ids.
+local bson = require("sova.core").bson
+local json = require("sova.json")
+local errors = require("sova.api.errors")
+
+local M = {}
+
+-- "DemoClinicAlpha.localhost:8080" -> "democlinicalpha.localhost"
+function M.host(req)
+  local h = req.headers and req.headers.host
+  if type(h) ~= "string" or #h > 255 then return nil end
+  h = h:lower():gsub(":%d+$", "")
+  if not h:match("^[%w%.%-]+$") then return nil end
+  return h
+end
+
+local function unescape(s)
+  s = s:gsub("+", " ")
+  return (s:gsub("%%(%x%x)", function(x) return string.char(tonumber(x, 16)) end))
+end
+
+-- "a=1&b=x%20y" -> {a = "1", b = "x y"}; the first of repeated keys wins
+function M.query(qs)
+  local out = {}
+  if not qs or qs == "" then return out end
+  if #qs > 4096 then errors.fail(400, "bad_request", "query string too long") end
+  for pair in qs:gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=?(.*)$")
+    k = unescape(k)
+    if out[k] == nil then out[k] = unescape(v) end
+  end
+  return out
+end
+
+-- The request's JSON object body, or a 400.
+function M.json_object(req)
+  local ct = req.headers["content-type"]
+  if ct and not ct:lower():match("^application/json") then
+    errors.fail(400, "bad_request", "the body must be JSON (Content-Type: application/json)")
+  end
+  local v, err = json.decode(req.body)
+  if v == nil then errors.fail(400, "bad_request", err) end
+  if type(v) ~= "table" or (next(v) ~= nil and v[1] ~= nil) then
+    errors.fail(400, "bad_request", "the body must be a JSON object")
+  end
+  return v
+end
+
+-- An id from the path as an ObjectId; anything else is simply not found.
+function M.oid_or_404(s, what)
+  local oid = type(s) == "string" and bson.oid(s) or nil
+  if not oid then errors.not_found(what) end
+  return oid
+end
+
+-- limit=1..max (default def)
+function M.limit(q, def, max)
+  if q.limit == nil then return def end
+  local n = tonumber(q.limit)
+  if not n or n ~= math.floor(n) or n < 1 or n > max then
+    errors.fail(400, "bad_request", ("limit must be an integer from 1 to %d"):format(max))
+  end
+  return n
+end
+
+-- cursor = the last id of the previous page
+function M.cursor(q)
+  if q.cursor == nil or q.cursor == "" then return nil end
+  local oid = bson.oid(q.cursor)
+  if not oid then errors.fail(400, "bad_request", "malformed cursor") end
+  return oid
+end
+
+return M

@@ -1,0 +1,183 @@
+-- sova.api.server: what `sova api` runs. prepare() once in the main thread; handle(req) in
+-- each worker thread (one Lua state per worker). Routes resolve the tenant by Host, then
+-- authenticate, then call a handler with a database handle scoped to the token's org.
+local core = require("sova.core")
+local bson = core.bson
+local config = require("sova.config")
+local json = require("sova.json")
+local log = require("sova.log")
+local store = require("sova.store")
+local errors = require("sova.api.errors")
+local request = require("sova.api.request")
+local present = require("sova.api.present")
+local auth = require("sova.api.auth")
+local patients = require("sova.api.patients")
+local sessions = require("sova.api.sessions")
+local audit_log = require("sova.api.audit_log")
+
+local M = {}
+
+-- ---- start-up ----
+
+local function open_db()
+  local ok, err = core.db.open(config.mongodb_uri())
+  if not ok then error(err, 0) end
+end
+
+local indexes_ready, last_index_try = false, 0
+
+local function ensure_indexes()
+  if indexes_ready or os.time() - last_index_try < 10 then return end
+  last_index_try = os.time()
+  local ok, err = store.ensure_indexes()
+  if ok then indexes_ready = true else log.warn("store.indexes_pending", { reason = err }) end
+end
+
+function M.prepare()
+  open_db()
+  local secret, err = config.jwt_secret()
+  if not secret then error(err, 0) end
+  ensure_indexes()
+  if indexes_ready then
+    log.info("store.ready", { audit_retention = store.ttl_supported and "ttl index and sweep" or "sweep" })
+  end
+  store.sweep_audit()
+  local port = tonumber(config.env("SOVA_HTTP_PORT", "8080"))
+  if not port or port < 0 or port > 65535 then error("SOVA_HTTP_PORT must be a port number", 0) end
+  return {
+    host = config.env("SOVA_HTTP_HOST", "127.0.0.1"),
+    port = port,
+    threads = tonumber(config.env("SOVA_HTTP_THREADS", "16")) or 16,
+  }
+end
+
+-- ---- tenants ----
+
+local TENANT_TTL = 5 -- seconds: schema edits in the database show up this quickly
+local tenants = {}
+
+local function tenant_for(req)
+  local host = request.host(req)
+  if not host then errors.fail(400, "bad_request", "missing or malformed Host header") end
+  local c = tenants[host]
+  local now = core.sys.monotonic()
+  if c and now - c.at < TENANT_TTL then return c.org end
+  local org = errors.db(core.db.unscoped():find_one("organizations", { domains = host }))
+  if not org then errors.fail(404, "unknown_tenant", "no clinic is served at " .. host) end
+  tenants[host] = { org = org, at = now }
+  return org
+end
+
+-- ---- routes ----
+
+local function health()
+  local ok = core.db.ping()
+  if ok then return 200, { status = "ok", database = "ok" } end
+  return 503, { status = "degraded", database = "unavailable" }
+end
+
+local function tenant_info(ctx) return 200, present.tenant(ctx.tenant) end
+
+local ID = "([^/]+)"
+local WF = "([^/]+)"
+-- {method, pattern, handler, needs}: needs = "none" | "tenant" | "auth"
+local ROUTES = {
+  { "GET", "^/api/health$", health, "none" },
+  { "GET", "^/api/tenant$", tenant_info, "tenant" },
+  { "POST", "^/api/auth/login$", auth.login, "tenant" },
+  { "POST", "^/api/auth/logout$", auth.logout, "auth" },
+  { "GET", "^/api/me$", auth.me, "auth" },
+  { "GET", "^/api/workflows/" .. WF .. "/patients$", patients.list, "auth" },
+  { "POST", "^/api/workflows/" .. WF .. "/patients$", patients.create, "auth" },
+  { "GET", "^/api/workflows/" .. WF .. "/dashboard$", patients.dashboard, "auth" },
+  { "GET", "^/api/patients/" .. ID .. "$", patients.show, "auth" },
+  { "PATCH", "^/api/patients/" .. ID .. "$", patients.update, "auth" },
+  { "DELETE", "^/api/patients/" .. ID .. "$", patients.delete, "auth" },
+  { "GET", "^/api/patients/" .. ID .. "/sessions$", sessions.for_patient, "auth" },
+  { "GET", "^/api/sessions/" .. ID .. "$", sessions.show, "auth" },
+  { "GET", "^/api/audit$", audit_log.list, "auth" },
+}
+
+-- "^/api/patients/([^/]+)$" -> "/api/patients/{}" for logs
+for _, r in ipairs(ROUTES) do
+  r.name = r[1] .. " " .. r[2]:sub(2, -2):gsub("%(%[%^/%]%+%)", "{}")
+end
+
+local function route(method, path)
+  local path_known = false
+  for _, r in ipairs(ROUTES) do
+    local caps = { path:match(r[2]) }
+    if caps[1] ~= nil then
+      path_known = true
+      if r[1] == method or (method == "HEAD" and r[1] == "GET") then return r, caps end
+    end
+  end
+  if path_known then errors.fail(405, "method_not_allowed", "method not allowed here") end
+  errors.fail(404, "not_found", "no such endpoint")
+end
+
+-- ---- maintenance, piggybacked on requests (no extra thread) ----
+
+local SWEEP_EVERY = 3600
+local last_sweep = os.time()
+
+local function maintain()
+  ensure_indexes()
+  if os.time() - last_sweep >= SWEEP_EVERY then
+    last_sweep = os.time()
+    local n, err = store.sweep_audit()
+    if n == nil then log.warn("audit.sweep_failed", { reason = err }) end
+  end
+end
+
+-- ---- the request entry point ----
+
+local function error_body(f)
+  return { error = { code = f.code, message = f.message, fields = f.fields } }
+end
+
+local JSON_HEADERS = { ["content-type"] = "application/json" }
+
+function M.handle(req)
+  local t0 = core.sys.monotonic()
+  local ctx = { req = req }
+  local r_pattern
+  local ok, status, body = xpcall(function()
+    local r, caps = route(req.method, req.path)
+    r_pattern = r.name
+    if r[4] ~= "none" then ctx.tenant = tenant_for(req) end
+    if r[4] == "auth" then auth.authenticate(ctx) end
+    return r[3](ctx, unpack(caps))
+  end, function(e)
+    if errors.is_failure(e) then return e end
+    return debug.traceback(tostring(e), 2)
+  end)
+  if not ok then
+    if errors.is_failure(status) then
+      body, status = error_body(status), status.status
+    else
+      log.error("api.error", { method = req.method, route = r_pattern, trace = status })
+      status, body = 500, { error = { code = "internal", message = "internal error" } }
+    end
+  end
+  local text = ""
+  if body ~= nil then
+    local eok, encoded = pcall(json.encode, body)
+    if eok then
+      text = encoded
+    else
+      log.error("api.encode", { route = r_pattern, reason = encoded })
+      status, text = 500, '{"error":{"code":"internal","message":"internal error"}}'
+    end
+  end
+  -- routes and ids only: query strings (search text) and bodies can hold PHI
+  log.info("http", {
+    method = req.method, route = r_pattern, status = status,
+    ms = math.floor((core.sys.monotonic() - t0) * 1e5 + 0.5) / 100,
+    org = ctx.tenant and ctx.tenant.slug or nil, user = ctx.user and ctx.user.id or nil,
+  })
+  pcall(maintain)
+  return status, text, JSON_HEADERS
+end
+
+return M

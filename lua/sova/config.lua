@@ -1,0 +1,71 @@
+-- sova.config: settings from the environment. Secrets come only from environment variables,
+-- or, for local runs, from files generated into the data directory with mode 0600.
+local core = require("sova.core")
+
+local M = {}
+
+local function env(name, default)
+  local v = os.getenv(name)
+  if v == nil or v == "" then return default end
+  return v
+end
+M.env = env
+
+function M.production() return env("SOVA_ENV", "development") == "production" end
+
+function M.mongodb_uri() return env("MONGODB_URI", "mongodb://127.0.0.1:27017/sova") end
+
+function M.data_dir() return env("SOVA_DATA_DIR", ".sova") end
+
+-- Where the repository's data lives (schemas/, clients/): the parent of the platform Lua.
+function M.root_dir() return env("SOVA_ROOT", core.lua_dir .. "/..") end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+M.read_file = read_file
+
+-- A secret from the environment, else (outside production) one generated once into the data dir.
+-- Returns secret | nil, reason.
+function M.secret(env_name, file_name)
+  local v = env(env_name)
+  if v then
+    if #v < 32 then return nil, env_name .. " must be at least 32 bytes" end
+    return v
+  end
+  if M.production() then return nil, env_name .. " is required when SOVA_ENV=production" end
+  local dir = M.data_dir()
+  local ok, err = core.sys.mkdir(dir)
+  if not ok then return nil, err end
+  local path = dir .. "/" .. file_name
+  local s = read_file(path)
+  if not s then
+    -- O_EXCL: when two processes race, one writes and both read the winner's secret
+    core.sys.write_private(path, core.crypto.random_hex(32))
+    s = read_file(path)
+  end
+  s = s and s:gsub("%s+$", "")
+  if not s or #s < 32 then return nil, "cannot read or create " .. path end
+  return s
+end
+
+function M.jwt_secret() return M.secret("SOVA_JWT_SECRET", "jwt_secret") end
+
+-- Idle timeout (automatic logoff) and absolute lifetime of a login, in seconds.
+M.IDLE_TIMEOUT = 15 * 60
+M.TOKEN_LIFETIME = tonumber(env("SOVA_TOKEN_LIFETIME", "")) or 12 * 3600
+M.AUDIENCE = "sova-api"
+
+-- Login throttling: failures per window before 429.
+M.LOGIN_WINDOW = 15 * 60
+M.LOGIN_MAX_PER_EMAIL = tonumber(env("SOVA_LOGIN_MAX_PER_EMAIL", "")) or 5
+M.LOGIN_MAX_PER_IP = tonumber(env("SOVA_LOGIN_MAX_PER_IP", "")) or 20
+
+-- Audit records are kept 6 years (HIPAA).
+M.AUDIT_RETENTION = 6 * 365 * 24 * 3600 + 2 * 24 * 3600
+
+return M

@@ -1,0 +1,84 @@
+-- sova.store: the database's shape: collections, indexes, and the audit retention sweep.
+-- Works on MongoDB 6+ and on FerretDB (which lacks TTL indexes, hence the sweep).
+local core = require("sova.core")
+local bson = core.bson
+local config = require("sova.config")
+
+local M = {}
+
+local o = bson.ordered
+
+-- collection -> list of {name=, key=ordered, unique=}
+local INDEXES = {
+  organizations = {
+    { name = "slug_unique", key = o { "slug", 1 }, unique = true },
+    { name = "domains", key = o { "domains", 1 } },
+  },
+  users = {
+    { name = "email_unique", key = o { "email", 1 }, unique = true },
+    { name = "org", key = o { "organization_id", 1 } },
+  },
+  patients = {
+    { name = "org_workflow_created", key = o { "organization_id", 1, "workflow", 1, "created_at", -1 } },
+  },
+  sessions = {
+    { name = "org_patient", key = o { "organization_id", 1, "patient_id", 1 } },
+  },
+  audit_logs = {
+    { name = "org_timestamp", key = o { "organization_id", 1, "timestamp", -1 } },
+  },
+  auth_sessions = {
+    { name = "org_user", key = o { "organization_id", 1, "user_id", 1 } },
+  },
+  login_attempts = {
+    { name = "key_unique", key = o { "key", 1 }, unique = true },
+  },
+}
+
+-- Names of the collection's existing indexes | nil, err (a missing collection has none).
+local function existing(h, coll)
+  local names = {}
+  local r, err, code = h:command(o { "listIndexes", coll })
+  if not r then
+    if code == 26 then return names end -- NamespaceNotFound
+    return nil, err
+  end
+  for _, ix in ipairs(r.cursor and r.cursor.firstBatch or {}) do names[ix.name] = true end
+  return names
+end
+
+-- Creates the indexes the collection lacks (by name). Asking FerretDB to re-create an existing
+-- index can crash its connection, so existing ones are never sent again.
+local function create(h, coll, specs)
+  local have, err = existing(h, coll)
+  if not have then return nil, err end
+  local list = bson.array()
+  for _, s in ipairs(specs) do
+    if not have[s.name] then
+      list[#list + 1] = { name = s.name, key = s.key, unique = s.unique or nil, expireAfterSeconds = s.ttl }
+    end
+  end
+  if #list == 0 then return true end
+  return h:command(o { "createIndexes", coll, "indexes", list })
+end
+
+-- Creates every index (idempotent). Returns true | nil, err. Sets M.ttl_supported.
+function M.ensure_indexes()
+  local h = core.db.unscoped()
+  for coll, specs in pairs(INDEXES) do
+    local ok, err = create(h, coll, specs)
+    if not ok then return nil, err end
+  end
+  -- 6-year retention: a TTL index where the server has them (MongoDB), the sweep everywhere.
+  local ok = create(h, "audit_logs", { { name = "retention_ttl", key = o { "timestamp", 1 }, ttl = config.AUDIT_RETENTION } })
+  M.ttl_supported = ok and true or false
+  return true
+end
+
+-- Deletes audit records older than the retention period. Returns deleted count | nil, err.
+function M.sweep_audit()
+  local cutoff = bson.date((os.time() - config.AUDIT_RETENTION) * 1000)
+  return core.db.unscoped():delete("audit_logs", { timestamp = { ["$lt"] = cutoff } }, { multi = true })
+end
+
+return M

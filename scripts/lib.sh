@@ -1,0 +1,42 @@
+# Shared by scripts/run and scripts/test: install, build, and the local database.
+# shellcheck shell=bash
+
+SOVA_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+FERRETDB="${SOVA_FERRETDB:-$SOVA_ROOT/.tools/bin/ferretdb}"
+
+sova_install() {
+  "$SOVA_ROOT/scripts/install-deps"
+}
+
+# sova_build DIR [cmake args...]: configure once, then incremental builds.
+sova_build() {
+  local dir=$1; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    cmake -S "$SOVA_ROOT" -B "$dir" -G Ninja "$@" >/dev/null
+  fi
+  ninja -C "$dir" >/dev/null
+}
+
+# A TCP port on loopback that is free now.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_port PORT SECONDS: until something listens there.
+wait_port() {
+  local port=$1 deadline=$((SECONDS + $2))
+  while [ $SECONDS -lt $deadline ]; do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+# start_ferretdb DATADIR PORT LOG: FerretDB on loopback, telemetry and debug port off. Sets FERRETDB_PID.
+start_ferretdb() {
+  mkdir -p "$1"
+  "$FERRETDB" --handler=sqlite --sqlite-url="file:$1/" --listen-addr="127.0.0.1:$2" \
+    --telemetry=disable --debug-addr=- --log-level=warn >>"$3" 2>&1 &
+  FERRETDB_PID=$!
+  wait_port "$2" 20 || { echo "FerretDB did not start; see $3" >&2; return 1; }
+}

@@ -1,0 +1,201 @@
+-- Spec helpers: a thin, documented front over spec/helpers/*.lua (in the manner of Kong's).
+--
+-- A typical API spec file:
+--
+--   local helpers = require("helpers")
+--   describe("patients #api", function()
+--     local db, api, alpha
+--     lazy_setup(function()
+--       db = helpers.start_db()            -- FerretDB on a free loopback port, fresh data dir
+--       helpers.seed(db)                   -- sova script scripts/setup_multi_tenant.lua
+--       api = helpers.start_api(db)        -- sova api on a free port
+--       alpha = helpers.login(api, helpers.ALPHA.host, helpers.ALPHA.email, helpers.DEMO_PASSWORD)
+--     end)
+--     lazy_teardown(helpers.stop_all)      -- stops everything started, removes scratch dirs
+--     it("...", function()
+--       local res = helpers.http(api, "GET", "/api/me", { token = alpha })
+--       assert.status(200, res)            -- prints the request and body on failure
+--     end)
+--   end)
+--
+-- Environment: SOVA_BUILD_DIR (build/ by default; build-asan/ for the sanitizer build),
+-- SOVA_FERRETDB (FerretDB binary; default .tools/bin/ferretdb), SOVA_KEEP_TEST_RUNS=1 keeps the
+-- scratch directories under .test-runs/ (logs of the API and the database) for a look after a run.
+local core = require("sova.core")
+local cjson = require("cjson")
+local proc = require("helpers.proc")
+local dbh = require("helpers.db")
+local sova = require("helpers.sova")
+local http = require("helpers.http")
+local jwt = require("helpers.jwt")
+local assertions = require("helpers.assertions")
+local patients = require("fixtures.patients")
+
+assertions.register()
+
+local helpers = {}
+
+helpers.core = core
+helpers.cjson = cjson
+helpers.jwt = jwt
+helpers.proc = proc
+
+--- The demo clinics as the seed creates them.
+helpers.ALPHA = { host = "democlinicalpha.localhost", email = "adambehun22@gmail.com", slug = "demo_clinic_alpha" }
+helpers.BETA = { host = "democlinicbeta.localhost", email = "adam@datasova.com", slug = "demo_clinic_beta" }
+
+--- The password the specs seed the demo users with (SOVA_DEMO_PASSWORD).
+helpers.DEMO_PASSWORD = sova.DEMO_PASSWORD
+
+--- The API's SOVA_JWT_SECRET (64 hex digits, fixed for the busted process).
+helpers.JWT_SECRET = sova.jwt_secret()
+
+--- Absolute path of the repository.
+helpers.ROOT = proc.root
+
+local started = {} -- what this spec file started, in order (module state: one list per file)
+
+---------------------------------------------------------------------------------------------
+-- processes
+
+--- Starts FerretDB with a fresh data directory under .test-runs/ on a loopback port and waits
+-- until it answers a ping. Returns {uri, port, dir, log, stop(), start(), restart(), kill(),
+-- alive(), handle()}: stop/start keep the port and the data (for "database down" specs);
+-- handle() is sova.core's unscoped db handle on it, in this process.
+function helpers.start_db(opts)
+  local db = dbh.start(opts)
+  started[#started + 1] = { kind = "db", obj = db }
+  return db
+end
+
+--- Seeds the demo clinics into db: `sova script scripts/setup_multi_tenant.lua` with
+-- MONGODB_URI, a scratch SOVA_DATA_DIR and SOVA_DEMO_PASSWORD = helpers.DEMO_PASSWORD.
+-- Raises unless it exits 0. opts.env adds variables. Returns the script's output.
+function helpers.seed(db, opts)
+  return sova.seed(db, opts)
+end
+
+--- Starts `sova api` (SOVA_HTTP_PORT=0, SOVA_HTTP_HOST=127.0.0.1, MONGODB_URI, a scratch
+-- SOVA_DATA_DIR, SOVA_JWT_SECRET = helpers.JWT_SECRET, plus opts.env) and waits (opts.timeout,
+-- default 30 s) for its "api.listening" log line. Returns {port, url, pid, log, stop(),
+-- restart(), alive(), log_text()}. Raises with the log's tail when the process exits early.
+function helpers.start_api(db, opts)
+  local api = sova.start_api(db, opts)
+  started[#started + 1] = { kind = "api", obj = api }
+  return api
+end
+
+--- The usual lazy_setup in one call: start_db + seed + start_api. Returns db, api.
+function helpers.setup(opts)
+  opts = opts or {}
+  local db = helpers.start_db(opts.db)
+  helpers.seed(db, opts.seed)
+  local api = helpers.start_api(db, opts.api)
+  return db, api
+end
+
+--- Stops everything this spec file started (APIs first, then databases; process groups are
+-- killed) and removes its scratch directory. Meant for lazy_teardown.
+function helpers.stop_all()
+  local errs = {}
+  for i = #started, 1, -1 do
+    local s = started[i]
+    local ok, err = pcall(function()
+      if s.kind == "db" then s.obj:shutdown() else s.obj:stop() end
+    end)
+    if not ok then errs[#errs + 1] = tostring(err) end
+  end
+  started = {}
+  proc.cleanup()
+  if #errs > 0 then error("stop_all: " .. table.concat(errs, "; ")) end
+end
+
+---------------------------------------------------------------------------------------------
+-- HTTP
+
+--- helpers.http(api, method, path, {host=, token=, body= (table, sent as JSON) | raw= (string),
+--   headers=, timeout_ms=}) -> {status, body (raw), json (decoded or nil), headers, elapsed}.
+-- The Host header defaults to democlinicalpha.localhost.
+helpers.http = http.request
+
+--- POST /api/auth/login -> token (nil unless 200), full response.
+helpers.login = http.login
+
+--- Logs in as a demo user ({host=, email=}: helpers.ALPHA or helpers.BETA) with the demo
+-- password; raises unless it answers 200. Returns token, login response.
+function helpers.login_as(api, who)
+  local token, res = http.login(api, who.host, who.email, helpers.DEMO_PASSWORD)
+  if not token then
+    error("login as " .. who.email .. " failed: " .. assertions.describe_response(res), 2)
+  end
+  return token, res
+end
+
+---------------------------------------------------------------------------------------------
+-- utilities
+
+--- Calls fn until it returns a truthy value (returned), for up to timeout_s seconds (default 10),
+-- every step_s (default 0.1). Errors raised by fn count as "not yet". Raises on timeout.
+function helpers.wait_until(fn, timeout_s, step_s)
+  local deadline = core.sys.monotonic() + (timeout_s or 10)
+  local last
+  while true do
+    local ok, v = pcall(fn)
+    if ok and v then return v end
+    if not ok then last = v end
+    if core.sys.monotonic() > deadline then
+      error(string.format("wait_until: condition not met within %ss%s", tostring(timeout_s or 10),
+        last and (" (last error: " .. tostring(last) .. ")") or ""), 2)
+    end
+    core.sys.sleep(step_s or 0.1)
+  end
+end
+
+--- A valid patient body (a fresh copy) for a workflow of an org ("alpha" by default):
+-- helpers.valid_patient("prior_auth"), helpers.valid_patient("patient_questions", "beta"),
+-- with overrides merged in (an override of helpers.NONE removes that key).
+helpers.NONE = setmetatable({}, { __tostring = function() return "helpers.NONE" end })
+function helpers.valid_patient(workflow, org, overrides)
+  local byorg = patients[org or "alpha"]
+  local base = byorg and byorg[workflow]
+  if not base then error("no patient fixture for " .. tostring(org or "alpha") .. "/" .. tostring(workflow), 2) end
+  local t = {}
+  for k, v in pairs(base) do t[k] = v end
+  for k, v in pairs(overrides or {}) do
+    if v == helpers.NONE then t[k] = nil else t[k] = v end
+  end
+  return t
+end
+
+--- ObjectId from hex (a table sova.core stores as an ObjectId), for direct DB filters.
+function helpers.oid(hex)
+  local o, err = core.bson.oid(hex)
+  if not o then error("oid(" .. tostring(hex) .. "): " .. tostring(err), 2) end
+  return o
+end
+
+--- A fresh ObjectId's hex: an id that exists nowhere.
+function helpers.new_id()
+  return tostring(core.bson.oid())
+end
+
+--- Counts documents in the database directly (unscoped, in this process).
+function helpers.count(db, coll, filter)
+  local n, err = db:handle():count(coll, filter or {})
+  if not n then error("count " .. coll .. ": " .. tostring(err), 2) end
+  return n
+end
+
+--- The organization document of a demo clinic (helpers.ALPHA / helpers.BETA), read directly.
+function helpers.org_doc(db, who)
+  local doc, err = db:handle():find_one("organizations", { slug = who.slug })
+  if not doc then error("no organization " .. who.slug .. ": " .. tostring(err), 2) end
+  return doc
+end
+
+--- JSON-decodes s (raises on bad JSON).
+helpers.json_decode = cjson.decode
+helpers.json_encode = cjson.encode
+helpers.null = cjson.null
+
+return helpers

@@ -1,0 +1,161 @@
+-- FerretDB (SQLite backend) for the specs: started on a loopback port with a fresh data
+-- directory, network reporting and the debug port off.
+--
+-- Direct database access from a spec (counting audit records, inserting a session, ...) goes
+-- through the core module in the busted process. The core opens one database per process with
+-- one URI, so the first database a busted process starts fixes a port, and every later start in
+-- the same process (the next spec file, or the same database restarted) reuses that port with a
+-- fresh data directory: the in-process URI never changes, and the connection pool finds the new
+-- server on its own. A second database running at the same time gets another port and no
+-- in-process handle.
+local core = require("sova.core")
+local proc = require("helpers.proc")
+local sys = core.sys
+
+local M = {}
+
+M.DB_NAME = "sova_test"
+
+-- identifies this spec file (module state is reset for each insulated file)
+local file_token = {}
+
+function M.ferretdb_bin()
+  local b = os.getenv("SOVA_FERRETDB")
+  if not b or b == "" then b = proc.root .. "/.tools/bin/ferretdb" end
+  return b
+end
+
+local function inproc_state()
+  local st = proc.state()
+  if not st.db then
+    local port = assert(sys.free_port())
+    st.db = {
+      port = port,
+      uri = string.format("mongodb://127.0.0.1:%d/%s?serverSelectionTimeoutMS=1000&connectTimeoutMS=1000"
+        .. "&socketTimeoutMS=20000", port, M.DB_NAME),
+    }
+  end
+  return st.db
+end
+
+-- Is something accepting TCP connections on 127.0.0.1:port? (curl against the wire protocol:
+-- "connection refused" means no; any other answer, even garbage, means yes)
+local function tcp_open(port)
+  local res, err = core.http.request { method = "GET", url = string.format("http://127.0.0.1:%d/", port), timeout_ms = 500 }
+  if res then return true end
+  err = tostring(err):lower()
+  return not (err:find("connect", 1, true) or err:find("refused", 1, true) or err:find("timeout", 1, true)
+    or err:find("timed out", 1, true))
+end
+M.tcp_open = tcp_open
+
+local DB = {}
+DB.__index = DB
+
+local function ensure_open(ip)
+  if not ip.opened then
+    local ok, err = core.db.open(ip.uri)
+    if not ok then error("in-process db.open(" .. ip.uri .. "): " .. tostring(err), 3) end
+    ip.opened = true
+  end
+end
+
+-- Spawns FerretDB on self.port/self.dir and waits until it answers.
+function DB:start(timeout)
+  if self.proc and self.proc:alive() then error("database already running on port " .. self.port, 2) end
+  local bin = M.ferretdb_bin()
+  if not proc.exists(bin) then
+    error("FerretDB not found at " .. bin .. " (run scripts/install-deps, or set SOVA_FERRETDB)", 2)
+  end
+  self.proc = proc.spawn({
+    bin, "--handler=sqlite", "--sqlite-url=file:" .. self.dir .. "/",
+    "--listen-addr=127.0.0.1:" .. self.port, "--telemetry=disable", "--debug-addr=-",
+    "--log-level=warn",
+  }, { log = self.log, name = "ferretdb" })
+  local deadline = sys.monotonic() + (timeout or 30)
+  local last_err = "not listening yet"
+  while true do
+    if not self.proc:alive() then
+      error(string.format("FerretDB exited early (status %s); log %s:\n%s", tostring(self.proc.status),
+        self.log, proc.tail(self.log)), 2)
+    end
+    if tcp_open(self.port) then
+      if not self.inproc then break end
+      ensure_open(self.inproc)
+      local ok, err = core.db.ping()
+      if ok then break end
+      last_err = err
+    end
+    if sys.monotonic() > deadline then
+      self.proc:stop(2)
+      error(string.format("FerretDB on port %d not ready within %ss (%s); log:\n%s", self.port,
+        tostring(timeout or 30), tostring(last_err), proc.tail(self.log)), 2)
+    end
+    sys.sleep(0.05)
+  end
+  return self
+end
+
+--- Stops the server (SIGTERM, then SIGKILL); the data directory stays for a restart.
+function DB:stop()
+  if self.proc then self.proc:stop(10) end
+  return self
+end
+
+--- Kills the server at once (SIGKILL), as in a crash.
+function DB:kill()
+  if self.proc then self.proc:kill() end
+  return self
+end
+
+--- Stops and starts the server again on the same port with the same data.
+function DB:restart(timeout)
+  self:stop()
+  return self:start(timeout)
+end
+
+function DB:alive()
+  return self.proc ~= nil and self.proc:alive()
+end
+
+--- The unscoped handle of sova.core in the busted process, connected to this database.
+function DB:handle()
+  if not self.inproc then
+    error("this database has no in-process handle: only one database per busted process has one", 2)
+  end
+  ensure_open(self.inproc)
+  return core.db.unscoped()
+end
+
+--- Stops the server and forgets its in-process port claim (data dir removed with the run dir).
+function DB:shutdown()
+  self:stop()
+  if self.inproc and self.inproc.owner == self then self.inproc.owner = nil end
+end
+
+--- Starts a fresh database. Returns a DB object:
+--   {uri, port, dir, log, stop(), start(), restart(), kill(), alive(), handle(), shutdown()}
+function M.start(opts)
+  opts = opts or {}
+  local ip = inproc_state()
+  local self = setmetatable({}, DB)
+  local owner = ip.owner
+  if owner and owner.file ~= file_token and owner.proc and owner.proc:alive() then
+    -- leaked by an earlier spec file that did not tear down: it holds the in-process port
+    owner.proc:stop(2)
+  end
+  if not ip.owner or ip.owner.file ~= file_token or not ip.owner:alive() then
+    self.port = ip.port
+    self.inproc = ip
+    ip.owner = self
+  else
+    self.port = assert(sys.free_port())
+  end
+  self.file = file_token
+  self.dir = proc.temp_dir("ferretdb")
+  self.log = self.dir .. ".log"
+  self.uri = string.format("mongodb://127.0.0.1:%d/%s", self.port, M.DB_NAME)
+  return self:start(opts.timeout)
+end
+
+return M

@@ -1,0 +1,143 @@
+-- The real sova binary for the specs: seeding with `sova script`, and `sova api` on a free port.
+local core = require("sova.core")
+local cjson = require("cjson")
+local proc = require("helpers.proc")
+local sys = core.sys
+
+local M = {}
+
+--- The demo users' password the specs seed with (SOVA_DEMO_PASSWORD).
+M.DEMO_PASSWORD = "correct horse battery staple 42"
+
+--- The API's JWT secret (SOVA_JWT_SECRET): 64 hex digits, one per busted process, so tokens
+-- survive API restarts and specs can sign or forge tokens with it.
+function M.jwt_secret()
+  local st = proc.state()
+  if not st.jwt_secret then st.jwt_secret = core.crypto.random_hex(32) end
+  return st.jwt_secret
+end
+
+local SEED_SCRIPT = "scripts/setup_multi_tenant.lua"
+
+local function require_binary()
+  local bin = proc.sova_bin()
+  if not proc.exists(bin) then
+    error("no sova binary at " .. bin .. " (build it: ninja -C " .. proc.build_dir() .. ")", 3)
+  end
+  return bin
+end
+
+--- Runs `sova script scripts/setup_multi_tenant.lua` against db; raises unless it exits 0.
+-- opts.env is added to the environment. Returns the script's output.
+function M.seed(db, opts)
+  opts = opts or {}
+  local bin = require_binary()
+  local script = proc.root .. "/" .. SEED_SCRIPT
+  if not proc.exists(script) then error(SEED_SCRIPT .. " does not exist (yet)", 2) end
+  local env = {
+    MONGODB_URI = db.uri,
+    SOVA_DATA_DIR = opts.data_dir or proc.temp_dir("seed-data"),
+    SOVA_DEMO_PASSWORD = M.DEMO_PASSWORD,
+  }
+  for k, v in pairs(opts.env or {}) do env[k] = v end
+  local status, out, log = proc.run({ bin, "script", script }, { env = env, timeout = opts.timeout or 120, name = "seed" })
+  if status ~= 0 then
+    error(string.format("%s exited with %s; output (%s):\n%s", SEED_SCRIPT, tostring(status), log, proc.tail(log, 60)), 2)
+  end
+  return out
+end
+
+---------------------------------------------------------------------------------------------
+-- sova api
+
+local Api = {}
+Api.__index = Api
+
+-- Finds {"event":"api.listening","port":N} in the log after byte offset `from`.
+local function listening_port(log, from)
+  local s = proc.read_file(log, from)
+  if not s then return nil end
+  for line in s:gmatch("[^\n]+") do
+    if line:find("api.listening", 1, true) then
+      local ok, obj = pcall(cjson.decode, line)
+      if ok and type(obj) == "table" and obj.event == "api.listening" and tonumber(obj.port) then
+        return tonumber(obj.port)
+      end
+    end
+  end
+  return nil
+end
+
+function Api:start(timeout)
+  if self.proc and self.proc:alive() then error("api already running (pid " .. self.pid .. ")", 2) end
+  local bin = require_binary()
+  local from = proc.file_size(self.log)
+  self.proc = proc.spawn({ bin, "api" }, { env = self.env, log = self.log, name = "sova api" })
+  self.pid = self.proc.pid
+  timeout = timeout or self.timeout
+  local deadline = sys.monotonic() + timeout
+  while true do
+    local port = listening_port(self.log, from)
+    if port then
+      self.port = port
+      self.url = "http://127.0.0.1:" .. port
+      return self
+    end
+    if not self.proc:alive() then
+      error(string.format("sova api exited early (status %s); log %s:\n%s", tostring(self.proc.status),
+        self.log, proc.tail(self.log, 60)), 2)
+    end
+    if sys.monotonic() > deadline then
+      self.proc:stop(2)
+      error(string.format("sova api did not log api.listening within %ss; log %s:\n%s", tostring(timeout),
+        self.log, proc.tail(self.log, 60)), 2)
+    end
+    sys.sleep(0.05)
+  end
+end
+
+--- Stops the API (SIGTERM, then SIGKILL after 15 s). Returns its exit status.
+function Api:stop()
+  if not self.proc then return nil end
+  return self.proc:stop(15)
+end
+
+--- Stops and starts the API again with the same environment and data directory (new port:
+-- api.port and api.url are updated in place).
+function Api:restart(timeout)
+  self:stop()
+  return self:start(timeout)
+end
+
+function Api:alive()
+  return self.proc ~= nil and self.proc:alive()
+end
+
+--- The API's log since it started (JSON lines).
+function Api:log_text()
+  return proc.read_file(self.log) or ""
+end
+
+--- Starts `sova api` against db on a free loopback port.
+-- opts: env = {K = V} added to (and overriding) the defaults, timeout (seconds, default 30).
+-- Returns {port, url, pid, log, env, stop(), restart(), alive(), log_text()}.
+function M.start_api(db, opts)
+  opts = opts or {}
+  local env = {
+    SOVA_HTTP_PORT = "0",
+    SOVA_HTTP_HOST = "127.0.0.1",
+    MONGODB_URI = db.uri,
+    SOVA_DATA_DIR = proc.temp_dir("api-data"),
+    SOVA_JWT_SECRET = M.jwt_secret(),
+  }
+  for k, v in pairs(opts.env or {}) do env[k] = v end
+  local self = setmetatable({
+    env = env,
+    log = proc.temp_path("api", ".log"),
+    timeout = opts.timeout or 30,
+    db = db,
+  }, Api)
+  return self:start()
+end
+
+return M
