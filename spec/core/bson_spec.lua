@@ -306,7 +306,7 @@ describe("sova.core bson #core", function()
       assert.has_error(function() bson.date(-8.64e15 - 1) end, "bad argument #1 to 'date' (date out of range)")
       -- a date table forged around the constructor is refused when stored
       local mt = getmetatable(bson.date(0))
-      refused({ at = setmetatable({ ["$date"] = 1e300 }, mt) }, "out-of-range date")
+      refused({ at = setmetatable({ ["$date"] = 1e300 }, mt) }, "out%-of%-range date")
       local ok = bson.encode({ at = bson.date(8.64e15) })
       assert.is_string(ok)
     end)
