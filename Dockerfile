@@ -1,0 +1,31 @@
+# sova api: the REST API for every clinic. Same Debian 12 packages as scripts/install-deps.
+# Build: docker build -t sova-api .     Run: docker run -e MONGODB_URI=... -e SOVA_JWT_SECRET=... -p 8080:8080 sova-api
+FROM debian:12-slim AS build
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      build-essential cmake ninja-build pkg-config \
+      libluajit-5.1-dev libcivetweb-dev libmongoc-dev libbson-dev lua-cjson-dev \
+      libsodium-dev libjwt-dev libcurl4-openssl-dev libyaml-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY CMakeLists.txt ./
+COPY core ./core
+COPY lua ./lua
+RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release && ninja -C build sova
+
+FROM debian:12-slim
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      ca-certificates libluajit-5.1-2 libcivetweb1 libmongoc-1.0-0 libbson-1.0-0 lua-cjson \
+      libsodium23 libjwt0 libcurl4 libyaml-0-2 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --home /opt/sova --shell /usr/sbin/nologin sova
+WORKDIR /opt/sova
+COPY --from=build /src/build/sova /opt/sova/bin/sova
+COPY lua ./lua
+COPY schemas ./schemas
+COPY scripts/setup_multi_tenant.lua ./scripts/
+USER sova
+ENV SOVA_ENV=production SOVA_HTTP_HOST=0.0.0.0 SOVA_HTTP_PORT=8080 SOVA_DATA_DIR=/tmp/sova
+EXPOSE 8080
+# TLS terminates in front (civetweb's TLS is broken on OpenSSL 3): Fly.io proxy, nginx, a load balancer.
+ENTRYPOINT ["/opt/sova/bin/sova"]
+CMD ["api"]

@@ -1,0 +1,466 @@
+-- Patients: CRUD per workflow with schema validation, lists (pagination, search), dashboards,
+-- sessions. Two logins (Alpha, Beta) for the whole file.
+local helpers = require("helpers")
+local ALPHA, BETA = helpers.ALPHA, helpers.BETA
+local null = helpers.null
+
+local SYSTEM_KEYS = { "id", "workflow", "call_status", "created_at", "updated_at" }
+
+-- the three tenant workflows: who, workflow, org key of the fixtures
+local CASES = {
+  { who = ALPHA, wf = "prior_auth", org = "alpha" },
+  { who = ALPHA, wf = "patient_questions", org = "alpha" },
+  { who = BETA, wf = "patient_questions", org = "beta" },
+}
+
+local function is_id(s)
+  return type(s) == "string" and #s == 24 and s:match("^%x+$") ~= nil
+end
+
+describe("patients #api", function()
+  local db, api
+  local tokens = {}
+
+  local function req(who, method, path, body, extra)
+    local opts = { host = who.host, token = tokens[who], body = body }
+    for k, v in pairs(extra or {}) do opts[k] = v end
+    return helpers.http(api, method, path, opts)
+  end
+
+  local function create(c, overrides)
+    local res = req(c.who, "POST", "/api/workflows/" .. c.wf .. "/patients",
+      helpers.valid_patient(c.wf, c.org, overrides))
+    assert.status(201, res)
+    return res.json
+  end
+
+  local function patient_count()
+    return helpers.count(db, "patients")
+  end
+
+  lazy_setup(function()
+    db, api = helpers.setup()
+    tokens[ALPHA] = helpers.login_as(api, ALPHA)
+    tokens[BETA] = helpers.login_as(api, BETA)
+  end)
+
+  lazy_teardown(helpers.stop_all)
+
+  for _, c in ipairs(CASES) do
+    describe(c.org .. " " .. c.wf, function()
+      local created
+
+      it("creates a patient: 201 with id, workflow, call_status, timestamps and the fields", function()
+        local body = helpers.valid_patient(c.wf, c.org)
+        local res = req(c.who, "POST", "/api/workflows/" .. c.wf .. "/patients", body)
+        assert.status(201, res)
+        created = res.json
+        assert.truthy(is_id(created.id))
+        assert.equal(c.wf, created.workflow)
+        assert.is_string(created.call_status)
+        assert.truthy(created.created_at)
+        assert.truthy(created.updated_at)
+        for k, v in pairs(body) do
+          if k ~= "appointment_time" then assert.same(v, created[k], k) end
+        end
+        assert.truthy(tostring(created.appointment_time):find(body.appointment_time:sub(1, 16), 1, true))
+        assert.is_nil(created.organization_id)
+        assert.is_nil(created._id)
+        -- stored flat, beside organization_id and workflow
+        local doc = db:handle():find_one("patients", { _id = helpers.oid(created.id) })
+        assert.truthy(doc)
+        assert.equal(c.wf, doc.workflow)
+        assert.equal(tostring(helpers.org_doc(db, c.who)._id), tostring(doc.organization_id))
+        assert.equal(body.patient_name, doc.patient_name)
+      end)
+
+      it("reads it back with GET /api/patients/{id}", function()
+        local res = req(c.who, "GET", "/api/patients/" .. created.id)
+        assert.status(200, res)
+        assert.same(created, res.json)
+      end)
+
+      it("updates one field with PATCH, leaving the others", function()
+        local res = req(c.who, "PATCH", "/api/patients/" .. created.id, { patient_name = "Renamed Person" })
+        assert.status(200, res)
+        assert.equal("Renamed Person", res.json.patient_name)
+        assert.equal(created.date_of_birth, res.json.date_of_birth)
+        assert.equal(created.id, res.json.id)
+        assert.equal(created.created_at, res.json.created_at)
+        local again = req(c.who, "GET", "/api/patients/" .. created.id)
+        assert.equal("Renamed Person", again.json.patient_name)
+      end)
+
+      it("refuses to clear a required field with PATCH (422), changing nothing", function()
+        local res = req(c.who, "PATCH", "/api/patients/" .. created.id, { patient_name = "" })
+        assert.status(422, res)
+        assert.is_string(res.json.error.fields.patient_name)
+        assert.equal("Renamed Person", req(c.who, "GET", "/api/patients/" .. created.id).json.patient_name)
+      end)
+
+      it("refuses system fields and unknown keys in PATCH (422)", function()
+        for _, body in ipairs({
+          { call_status = "Completed" }, { organization_id = "x" }, { workflow = "prior_auth" },
+          { _id = "x" }, { created_at = "2020-01-01" }, { no_such_field = "x" },
+        }) do
+          local k = next(body)
+          local res = req(c.who, "PATCH", "/api/patients/" .. created.id, body)
+          assert.status(422, res)
+          assert.is_string(res.json.error.fields[k], k)
+        end
+        local doc = db:handle():find_one("patients", { _id = helpers.oid(created.id) })
+        assert.equal(c.wf, doc.workflow)
+        assert.equal(created.call_status, doc.call_status)
+        assert.is_nil(doc.no_such_field)
+      end)
+
+      it("lists it in GET /api/workflows/{wf}/patients", function()
+        local res = req(c.who, "GET", "/api/workflows/" .. c.wf .. "/patients")
+        assert.status(200, res)
+        assert.is_table(res.json.items)
+        local found
+        for _, p in ipairs(res.json.items) do
+          assert.equal(c.wf, p.workflow)
+          assert.is_nil(p.organization_id)
+          if p.id == created.id then found = p end
+        end
+        assert.truthy(found)
+        assert.equal("Renamed Person", found.patient_name)
+      end)
+
+      it("deletes it: 204, then 404", function()
+        local res = req(c.who, "DELETE", "/api/patients/" .. created.id)
+        assert.status(204, res)
+        assert.equal("", res.body)
+        assert.status(404, req(c.who, "GET", "/api/patients/" .. created.id))
+        assert.status(404, req(c.who, "DELETE", "/api/patients/" .. created.id))
+        assert.status(404, req(c.who, "PATCH", "/api/patients/" .. created.id, { patient_name = "X" }))
+        assert.equal(0, helpers.count(db, "patients", { _id = helpers.oid(created.id) }))
+      end)
+    end)
+  end
+
+  describe("defaults", function()
+    it("fill select and boolean defaults from the schema when omitted", function()
+      local p = create(CASES[1], { prior_auth_status = helpers.NONE })
+      assert.equal("Pending", p.prior_auth_status)
+      local q = create(CASES[2], { checkin_status = helpers.NONE, needs_follow_up = helpers.NONE })
+      assert.equal("Not Reached", q.checkin_status)
+      assert.equal(false, q.needs_follow_up)
+      local b = create(CASES[3], { preferred_language = helpers.NONE })
+      assert.equal("English", b.preferred_language)
+    end)
+
+    it("start every patient with a call_status the client did not choose", function()
+      local p = create(CASES[2])
+      assert.is_string(p.call_status)
+      assert.truthy(#p.call_status > 0)
+    end)
+  end)
+
+  describe("validation", function()
+    local pa = CASES[1]
+
+    -- posts an invalid body; asserts 422, a reason for `key`, and no new patient
+    local function refused(c, overrides, key)
+      local before = patient_count()
+      local res = req(c.who, "POST", "/api/workflows/" .. c.wf .. "/patients", helpers.valid_patient(c.wf, c.org, overrides))
+      assert.status(422, res)
+      assert.is_table(res.json.error)
+      assert.is_string(res.json.error.code)
+      assert.is_string(res.json.error.message)
+      assert.is_table(res.json.error.fields)
+      assert.is_string(res.json.error.fields[key], "no reason for " .. key .. ": " .. res.body)
+      assert.equal(before, patient_count())
+      return res
+    end
+
+    it("refuses unknown keys", function()
+      refused(pa, { favourite_color = "blue" }, "favourite_color")
+    end)
+
+    it("refuses every system field", function()
+      for _, k in ipairs({ "call_status", "organization_id", "_id", "workflow", "created_at", "updated_at", "id" }) do
+        refused(pa, { [k] = "x" }, k)
+      end
+    end)
+
+    it("refuses a missing required field", function()
+      refused(pa, { insurance_member_id = helpers.NONE }, "insurance_member_id")
+      refused(pa, { patient_name = "" }, "patient_name")
+      refused(pa, { patient_name = "   " }, "patient_name")
+      refused(pa, { patient_name = null }, "patient_name")
+    end)
+
+    it("refuses wrong types", function()
+      refused(pa, { patient_name = 123 }, "patient_name")
+      refused(pa, { patient_name = { "a" } }, "patient_name")
+      refused(pa, { patient_name = true }, "patient_name")
+      refused(CASES[2], { needs_follow_up = "yes" }, "needs_follow_up")
+      refused(CASES[3], { pain_level = "5" }, "pain_level")
+      refused(pa, { date_of_birth = 19850315 }, "date_of_birth")
+    end)
+
+    it("refuses operator objects such as {\"$gt\": \"\"} as values", function()
+      refused(pa, { patient_name = { ["$gt"] = "" } }, "patient_name")
+      refused(pa, { insurance_member_id = { ["$ne"] = null } }, "insurance_member_id")
+      refused(pa, { prior_auth_status = { ["$in"] = { "Pending" } } }, "prior_auth_status")
+    end)
+
+    it("refuses NUL bytes and control characters in strings", function()
+      refused(pa, { patient_name = "John\0Smith" }, "patient_name")
+      refused(pa, { cpt_code = "99213\0" }, "cpt_code")
+      refused(pa, { facility_name = "City\27[31mMedical" }, "facility_name")
+    end)
+
+    it("refuses a select value outside its options", function()
+      refused(pa, { prior_auth_status = "Maybe" }, "prior_auth_status")
+      refused(pa, { prior_auth_status = "pending" }, "prior_auth_status")
+      refused(CASES[3], { preferred_language = "Klingon" }, "preferred_language")
+    end)
+
+    it("refuses phones that are not E.164", function()
+      refused(pa, { insurance_phone = "555-1234" }, "insurance_phone")
+      refused(pa, { insurance_phone = "15165667132" }, "insurance_phone")
+      refused(pa, { insurance_phone = "+1 (516) abc-7132" }, "insurance_phone")
+      refused(CASES[3], { phone_number = "+0123456789" }, "phone_number")
+    end)
+
+    it("refuses impossible dates and datetimes", function()
+      refused(pa, { date_of_birth = "1985-02-30" }, "date_of_birth")
+      refused(pa, { date_of_birth = "yesterday" }, "date_of_birth")
+      refused(pa, { appointment_time = "2026-13-01T10:00" }, "appointment_time")
+    end)
+
+    it("refuses numbers out of range", function()
+      refused(CASES[3], { pain_level = 11 }, "pain_level")
+      refused(CASES[3], { pain_level = -1 }, "pain_level")
+    end)
+
+    it("refuses strings longer than the field allows", function()
+      refused(CASES[2], { provider_name = string.rep("x", 201) }, "provider_name")
+      refused(pa, { patient_name = string.rep("x", 100 * 1024) }, "patient_name")
+    end)
+
+    it("reports every bad field at once", function()
+      local res = refused(pa, { insurance_phone = "12", prior_auth_status = "Maybe", extra = 1 }, "insurance_phone")
+      assert.is_string(res.json.error.fields.prior_auth_status)
+      assert.is_string(res.json.error.fields.extra)
+    end)
+
+    it("normalizes what it accepts (E.164 phone with spaces, US dates)", function()
+      local p = create(pa, { insurance_phone = "+1 516 566 7132", date_of_birth = "03/15/1985" })
+      assert.equal("+15165667132", p.insurance_phone)
+      assert.equal("1985-03-15", p.date_of_birth)
+    end)
+
+    it("refuses a body that is not a JSON object (400 or 422)", function()
+      local before = patient_count()
+      for _, raw in ipairs({ "[]", "[1,2]", "\"text\"", "42", "null" }) do
+        local res = req(pa.who, "POST", "/api/workflows/prior_auth/patients", nil, { raw = raw })
+        assert.is_true(res.status == 400 or res.status == 422, raw .. " -> " .. res.status .. " " .. res.body)
+        assert.is_table(res.json and res.json.error)
+      end
+      assert.equal(before, patient_count())
+    end)
+  end)
+
+  describe("lists", function()
+    local wf_case = CASES[2] -- Alpha patient_questions
+    local ids = {}
+    local tag = "Zyx" .. helpers.core.crypto.random_hex(3)
+
+    lazy_setup(function()
+      for i = 1, 7 do
+        local p = create(wf_case, { patient_name = string.format("%s Person %02d", tag, i) })
+        ids[i] = p.id
+        helpers.core.sys.sleep(0.01)
+      end
+    end)
+
+    local function list(query)
+      local res = req(ALPHA, "GET", "/api/workflows/patient_questions/patients" .. (query or ""))
+      assert.status(200, res)
+      return res
+    end
+
+    it("sorts newest first", function()
+      local items = list("?limit=100").json.items
+      local pos = {}
+      for i, p in ipairs(items) do pos[p.id] = i end
+      for i = 1, #ids - 1 do
+        assert.truthy(pos[ids[i]] and pos[ids[i + 1]])
+        assert.is_true(pos[ids[i + 1]] < pos[ids[i]], "patient " .. (i + 1) .. " should come before " .. i)
+      end
+    end)
+
+    it("pages with limit and next_cursor, without gaps or repeats", function()
+      local total = helpers.count(db, "patients", {
+        workflow = "patient_questions", organization_id = helpers.org_doc(db, ALPHA)._id })
+      local seen, n, cursor, pages = {}, 0, nil, 0
+      repeat
+        local res = list("?limit=3" .. (cursor and ("&cursor=" .. cursor) or ""))
+        pages = pages + 1
+        assert.is_true(#res.json.items <= 3)
+        for _, p in ipairs(res.json.items) do
+          assert.is_nil(seen[p.id], "repeated " .. p.id)
+          seen[p.id] = true
+          n = n + 1
+        end
+        cursor = res.json.next_cursor
+        if cursor == null then cursor = nil end
+        assert.is_true(pages < 50)
+      until not cursor
+      assert.equal(total, n)
+      for _, id in ipairs(ids) do assert.is_true(seen[id]) end
+    end)
+
+    it("gives next_cursor null on the last page", function()
+      local res = list("?limit=100")
+      assert.equal(null, res.json.next_cursor)
+    end)
+
+    it("defaults to 25 items", function()
+      for _ = 1, 20 do create(wf_case) end
+      local res = list("")
+      assert.equal(25, #res.json.items)
+      assert.is_string(res.json.next_cursor)
+    end)
+
+    it("refuses limits outside 1..100 and garbage cursors", function()
+      for _, q in ipairs({ "?limit=0", "?limit=101", "?limit=-5", "?limit=abc", "?limit=1e9",
+        "?cursor=not-a-cursor", "?cursor=%24gt", "?cursor=" .. string.rep("A", 500) }) do
+        local res = req(ALPHA, "GET", "/api/workflows/patient_questions/patients" .. q)
+        assert.is_true(res.status == 400 or res.status == 422, q .. " -> " .. res.status .. " " .. res.body)
+        assert.is_table(res.json and res.json.error)
+      end
+    end)
+
+    it("searches string fields case-insensitively with q", function()
+      local res = list("?limit=100&q=" .. tag:lower() .. "%20person%2003")
+      assert.equal(1, #res.json.items)
+      assert.equal(ids[3], res.json.items[1].id)
+      res = list("?limit=100&q=" .. tag:upper())
+      assert.equal(#ids, #res.json.items)
+    end)
+
+    it("treats q as text, not as a regular expression", function()
+      for _, q in ipairs({ ".%2A", "%5E", "(", "%5B", "%5C", "%24where" }) do
+        local res = req(ALPHA, "GET", "/api/workflows/patient_questions/patients?limit=100&q=" .. q)
+        assert.status(200, res)
+        assert.equal(0, #res.json.items, "q=" .. q .. " matched " .. #res.json.items)
+      end
+    end)
+
+    it("answers 404 for a workflow the org does not have", function()
+      assert.status(404, req(ALPHA, "GET", "/api/workflows/billing/patients"))
+      assert.status(404, req(BETA, "GET", "/api/workflows/prior_auth/patients"))
+      local before = patient_count()
+      local res = req(BETA, "POST", "/api/workflows/prior_auth/patients", helpers.valid_patient("prior_auth"))
+      assert.status(404, res)
+      assert.equal(before, patient_count())
+    end)
+  end)
+
+  describe("dashboard", function()
+    it("counts by call_status and by each select field of the workflow", function()
+      local c = CASES[3] -- Beta patient_questions
+      local before = req(BETA, "GET", "/api/workflows/patient_questions/dashboard")
+      assert.status(200, before)
+      create(c, { preferred_language = "Spanish", checkin_status = "Confirmed" })
+      create(c, { preferred_language = "Spanish", checkin_status = "Cancelled" })
+      local res = req(BETA, "GET", "/api/workflows/patient_questions/dashboard")
+      assert.status(200, res)
+      local d, d0 = res.json, before.json
+      assert.equal("patient_questions", d.workflow)
+      assert.equal(d0.total + 2, d.total)
+      assert.equal(helpers.count(db, "patients", { organization_id = helpers.org_doc(db, BETA)._id }), d.total)
+      local sum = 0
+      for _, n in pairs(d.by_call_status) do sum = sum + n end
+      assert.equal(d.total, sum)
+      assert.equal(((d0.by_field.preferred_language or {}).Spanish or 0) + 2, d.by_field.preferred_language.Spanish)
+      assert.equal(((d0.by_field.checkin_status or {}).Confirmed or 0) + 1, d.by_field.checkin_status.Confirmed)
+      -- only select fields
+      local keys = {}
+      for k in pairs(d.by_field) do keys[#keys + 1] = k end
+      table.sort(keys)
+      assert.same({ "checkin_status", "preferred_language" }, keys)
+    end)
+
+    it("gives prior_auth its own select field", function()
+      local res = req(ALPHA, "GET", "/api/workflows/prior_auth/dashboard")
+      assert.status(200, res)
+      assert.equal("prior_auth", res.json.workflow)
+      assert.is_table(res.json.by_field.prior_auth_status)
+      assert.is_nil(res.json.by_field.checkin_status)
+    end)
+
+    it("answers 404 for a workflow the org does not have", function()
+      assert.status(404, req(BETA, "GET", "/api/workflows/prior_auth/dashboard"))
+    end)
+  end)
+
+  describe("sessions", function()
+    local patient, session_id
+
+    lazy_setup(function()
+      patient = create(CASES[1])
+      local org = helpers.org_doc(db, ALPHA)
+      local sid = assert(db:handle():insert("sessions", {
+        organization_id = org._id,
+        patient_id = helpers.oid(patient.id),
+        workflow = "prior_auth",
+        status = "completed",
+        transcript = {
+          messages = { { role = "assistant", content = "Hi, this is Sova calling about a prior authorization." } },
+          summary = "Authorization approved, reference number AUTH123456",
+        },
+        created_at = helpers.core.bson.now(),
+      }))
+      session_id = tostring(sid)
+    end)
+
+    it("lists a new patient's sessions as an empty list", function()
+      local p = create(CASES[2])
+      local res = req(ALPHA, "GET", "/api/patients/" .. p.id .. "/sessions")
+      assert.status(200, res)
+      assert.equal(0, #res.json.items)
+    end)
+
+    it("lists a patient's sessions", function()
+      local res = req(ALPHA, "GET", "/api/patients/" .. patient.id .. "/sessions")
+      assert.status(200, res)
+      assert.equal(1, #res.json.items)
+      assert.equal(session_id, res.json.items[1].id)
+    end)
+
+    it("reads a session with its transcript", function()
+      local res = req(ALPHA, "GET", "/api/sessions/" .. session_id)
+      assert.status(200, res)
+      assert.equal(session_id, res.json.id)
+      assert.equal("completed", res.json.status)
+      assert.equal("Authorization approved, reference number AUTH123456", res.json.transcript.summary)
+      assert.is_nil(res.json.organization_id)
+    end)
+
+    it("answers 404 for an unknown session and an unknown patient", function()
+      assert.status(404, req(ALPHA, "GET", "/api/sessions/" .. helpers.new_id()))
+      assert.status(404, req(ALPHA, "GET", "/api/patients/" .. helpers.new_id() .. "/sessions"))
+    end)
+  end)
+
+  describe("logs", function()
+    it("are JSON lines without PHI, tokens or passwords", function()
+      local text = api:log_text()
+      assert.truthy(#text > 0)
+      for line in text:gmatch("[^\n]+") do
+        local ok, obj = pcall(helpers.json_decode, line)
+        assert.is_true(ok and type(obj) == "table", "not a JSON line: " .. line)
+      end
+      for _, secret in ipairs({ "John Smith", "Maria Garcia", "Wei Chen", "Renamed Person", "ABC123456",
+        "+15165667132", helpers.DEMO_PASSWORD, tokens[ALPHA], tokens[BETA], helpers.JWT_SECRET }) do
+        assert.falsy(text:find(secret, 1, true), "the API log holds " .. secret)
+      end
+    end)
+  end)
+end)
