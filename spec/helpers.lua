@@ -193,6 +193,28 @@ function helpers.org_doc(db, who)
   return doc
 end
 
+--- A canonical text of a value (keys sorted, ObjectIds and dates as their text), to compare
+-- database contents before and after a request.
+function helpers.canonical(v)
+  local t = type(v)
+  if t == "table" then
+    local mt = getmetatable(v)
+    if v["$oid"] and mt then return 'ObjectId("' .. tostring(v["$oid"]) .. '")' end
+    if v["$date"] and mt then return "Date(" .. string.format("%.0f", v["$date"]) .. ")" end
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = k end
+    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+    local parts = {}
+    for i, k in ipairs(keys) do parts[i] = string.format("%q", tostring(k)) .. ":" .. helpers.canonical(v[k]) end
+    return "{" .. table.concat(parts, ",") .. "}"
+  elseif t == "string" then
+    return string.format("%q", v)
+  elseif v == cjson.null then
+    return "null"
+  end
+  return tostring(v)
+end
+
 --- JSON-decodes s (raises on bad JSON).
 helpers.json_decode = cjson.decode
 helpers.json_encode = cjson.encode

@@ -64,6 +64,60 @@ static void scope_filter(lua_State *L, const db_handle *h, const char *coll, bso
 	BSON_APPEND_OID(filter, field, &h->org);
 }
 
+/* FerretDB's SQLite backend pushes down only an _id equality that stands alone; any other filter
+ * scans the whole collection. So a scoped filter with an ObjectId _id is sent without the tenant
+ * condition, and the tenant is checked here, in C, on the one document it can match. */
+static bool by_id(const db_handle *h, const char *coll, const bson_t *filter)
+{
+	bson_iter_t it;
+	return h->scoped && strcmp(coll, "organizations") != 0 && bson_iter_init_find(&it, filter, "_id") &&
+	       BSON_ITER_HOLDS_OID(&it);
+}
+
+static bool owned(const db_handle *h, const bson_t *doc)
+{
+	bson_iter_t it;
+	return bson_iter_init_find(&it, doc, "organization_id") && BSON_ITER_HOLDS_OID(&it) &&
+	       bson_oid_equal(bson_iter_oid(&it), &h->org);
+}
+
+/* For updates and deletes by _id: does the document exist and belong to the handle's tenant?
+ * Returns false with e set on a database error. The tenant field cannot change through a scoped
+ * handle, so the answer holds for the write that follows. */
+static bool check_owned(mongoc_collection_t *c, const db_handle *h, const bson_t *filter, bool *is_owned,
+			bson_error_t *e)
+{
+	bson_t q = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj;
+	bson_iter_t it;
+	bson_iter_init_find(&it, filter, "_id");
+	BSON_APPEND_OID(&q, "_id", bson_iter_oid(&it));
+	BSON_APPEND_INT64(&opts, "limit", 1);
+	BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+	BSON_APPEND_INT32(&proj, "organization_id", 1);
+	bson_append_document_end(&opts, &proj);
+	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, &q, &opts, NULL);
+	const bson_t *doc;
+	*is_owned = mongoc_cursor_next(cur, &doc) && owned(h, doc);
+	bool failed = mongoc_cursor_error(cur, e);
+	mongoc_cursor_destroy(cur);
+	bson_destroy(&q);
+	bson_destroy(&opts);
+	return !failed;
+}
+
+/* Adds the tenant condition unless the filter is an _id lookup checked in C (see by_id). */
+static void scope_filter_fast(lua_State *L, const db_handle *h, const char *coll, bson_t *filter)
+{
+	if (by_id(h, coll, filter)) {
+		if (bson_has_field(filter, "organization_id")) {
+			bson_destroy(filter);
+			luaL_error(L, "scoped handle: the filter may not name organization_id");
+		}
+		return;
+	}
+	scope_filter(L, h, coll, filter);
+}
+
 /* Updates through a scoped handle must use operators and never touch the tenant field or _id. */
 static void check_scoped_update(lua_State *L, const db_handle *h, bson_t *filter, bson_t *update)
 {
@@ -116,7 +170,8 @@ static int l_find(lua_State *L)
 	const char *coll = luaL_checkstring(L, 2);
 	bson_t filter, opts;
 	to_bson_or_raise(L, 3, &filter, "filter");
-	scope_filter(L, h, coll, &filter);
+	bool check_tenant = by_id(h, coll, &filter);
+	scope_filter_fast(L, h, coll, &filter);
 	if (!lua_isnoneornil(L, 4)) {
 		char err[ERRLEN];
 		bson_init(&opts);
@@ -136,6 +191,8 @@ static int l_find(lua_State *L)
 	lua_newtable(L);
 	int i = 1;
 	while (mongoc_cursor_next(cur, &doc)) {
+		if (check_tenant && !owned(h, doc))
+			continue;
 		sova_push_bson(L, doc);
 		lua_rawseti(L, -2, i++);
 	}
@@ -248,7 +305,11 @@ static int l_update(lua_State *L)
 	}
 	bson_t filter, update, opts, reply;
 	to_bson_or_raise(L, 3, &filter, "filter");
-	scope_filter(L, h, coll, &filter);
+	bool check_tenant = by_id(h, coll, &filter) && !upsert;
+	if (check_tenant)
+		scope_filter_fast(L, h, coll, &filter);
+	else
+		scope_filter(L, h, coll, &filter);
 	char err[ERRLEN];
 	bson_init(&update);
 	if (!sova_to_bson(L, 4, &update, err, sizeof err)) {
@@ -263,8 +324,17 @@ static int l_update(lua_State *L)
 	mongoc_client_t *client = pop_client(L);
 	mongoc_collection_t *c = get_collection(client, coll);
 	bson_error_t e;
-	bool ok = multi ? mongoc_collection_update_many(c, &filter, &update, &opts, &reply, &e)
-			: mongoc_collection_update_one(c, &filter, &update, &opts, &reply, &e);
+	bool is_owned = true;
+	bool ok = !check_tenant || check_owned(c, h, &filter, &is_owned, &e);
+	if (ok && !is_owned) {
+		/* another tenant's document, or none: nothing matched */
+		bson_init(&reply);
+	} else if (ok) {
+		ok = multi ? mongoc_collection_update_many(c, &filter, &update, &opts, &reply, &e)
+			   : mongoc_collection_update_one(c, &filter, &update, &opts, &reply, &e);
+	} else {
+		bson_init(&reply);
+	}
 	mongoc_collection_destroy(c);
 	sova_db_push(client);
 	bson_destroy(&filter);
@@ -364,12 +434,19 @@ static int l_delete(lua_State *L)
 		return luaL_error(L, "scoped handle: cannot delete organizations");
 	bson_t filter, reply;
 	to_bson_or_raise(L, 3, &filter, "filter");
-	scope_filter(L, h, coll, &filter);
+	bool check_tenant = by_id(h, coll, &filter);
+	scope_filter_fast(L, h, coll, &filter);
 	mongoc_client_t *client = pop_client(L);
 	mongoc_collection_t *c = get_collection(client, coll);
 	bson_error_t e;
-	bool ok = multi ? mongoc_collection_delete_many(c, &filter, NULL, &reply, &e)
-			: mongoc_collection_delete_one(c, &filter, NULL, &reply, &e);
+	bool is_owned = true;
+	bool ok = !check_tenant || check_owned(c, h, &filter, &is_owned, &e);
+	if (ok && is_owned) {
+		ok = multi ? mongoc_collection_delete_many(c, &filter, NULL, &reply, &e)
+			   : mongoc_collection_delete_one(c, &filter, NULL, &reply, &e);
+	} else {
+		bson_init(&reply);
+	}
 	mongoc_collection_destroy(c);
 	sova_db_push(client);
 	bson_destroy(&filter);
