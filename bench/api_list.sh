@@ -46,7 +46,27 @@ done = function(summary, latency, requests)
     e.connect, e.read, e.write, e.status, e.timeout))
 end
 LUA
-wrk -t2 -c"$conns" -d"${duration}s" --latency -s "$work/report.lua" \
-  -H "Host: $host" -H "Authorization: Bearer $token" "$url" | sed -n '/^requests\/s/,$p'
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+# run_wrk LABEL URL: one wrk run, plus the API's own CPU time per request.
+run_wrk() {
+  local before after
+  before=$(cpu_ticks "$api_pid")
+  echo "== $1"
+  wrk -t2 -c"$conns" -d"${duration}s" --timeout 10s --latency -s "$work/report.lua" \
+    -H "Host: $host" -H "Authorization: Bearer $token" "$2" | tee "$work/wrk.out" | sed -n '/^requests\/s/,$p'
+  after=$(cpu_ticks "$api_pid")
+  local n
+  n=$(sed -n 's/^requests: //p' "$work/wrk.out")
+  [ -n "$n" ] && [ "$n" -gt 0 ] && awk -v t=$((after - before)) -v hz="$hz" -v n="$n" \
+    'BEGIN { printf "api CPU per request: %.2f ms\n", t / hz * 1000 / n }'
+}
+
+run_wrk "list: GET /api/workflows/prior_auth/patients?limit=50" "$url"
+one=$(curl -sf -H "Host: $host" -H "Authorization: Bearer $token" "$url" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
+run_wrk "view: GET /api/patients/{id}" "http://127.0.0.1:$SOVA_HTTP_PORT/api/patients/$one"
 echo "api peak RSS: $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$api_pid/status)"
-echo "audit records written: $(grep -c '"status":200' "$work/api.log") requests logged with 200"
+mkdir -p bench/results
+cp "$work/api.log" bench/results/api_list-api.log
+echo "statuses logged by the API: $(grep -o '"status":[0-9]*' "$work/api.log" | sort | uniq -c | tr '\n' ' ')"

@@ -40,8 +40,17 @@ int main(int argc, char **argv)
 		}
 		return sova_main_script(argc - 2, argv + 2);
 	}
-	if (strcmp(cmd, "bot") == 0 || strcmp(cmd, "flow") == 0)
+	if (strcmp(cmd, "bot") == 0 || strcmp(cmd, "flow") == 0) {
+		if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+			printf("usage: sova %s ...\n\n%s\n", cmd,
+			       strcmp(cmd, "bot") == 0
+				       ? "The call runtime: one sandboxed Lua state per call running clients/<org>/<workflow>/.\n"
+					 "Not part of this build yet: the calls work brings it."
+				       : "Flow engineer's tools (check, simulate). Not part of this build yet: the calls work brings them.");
+			return 0;
+		}
 		return not_yet(cmd);
+	}
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
 		usage(stdout);
 		return 0;

@@ -10,6 +10,7 @@
 --       helpers.seed(db)                   -- sova script scripts/setup_multi_tenant.lua
 --       api = helpers.start_api(db)        -- sova api on a free port
 --       alpha = helpers.login(api, helpers.ALPHA.host, helpers.ALPHA.email, helpers.DEMO_PASSWORD)
+--       -- or: db, api = helpers.setup(); alpha = helpers.login_as(api, helpers.ALPHA)
 --     end)
 --     lazy_teardown(helpers.stop_all)      -- stops everything started, removes scratch dirs
 --     it("...", function()
@@ -20,7 +21,12 @@
 --
 -- Environment: SOVA_BUILD_DIR (build/ by default; build-asan/ for the sanitizer build),
 -- SOVA_FERRETDB (FerretDB binary; default .tools/bin/ferretdb), SOVA_KEEP_TEST_RUNS=1 keeps the
--- scratch directories under .test-runs/ (logs of the API and the database) for a look after a run.
+-- scratch directories under .test-runs/ (logs of the API and the database) for a look after a run,
+-- SOVA_SERVER_ASAN_OPTIONS (ASAN_OPTIONS for the sova processes started, e.g. leak detection on:
+-- an API that does not exit 0, or logs a sanitizer report, fails helpers.stop_all).
+--
+-- One busted process keeps one database port (sova.core opens one database per process): each
+-- spec file gets a fresh FerretDB data directory on that same port. See spec/helpers/db.lua.
 local core = require("sova.core")
 local cjson = require("cjson")
 local proc = require("helpers.proc")
@@ -95,19 +101,23 @@ function helpers.setup(opts)
 end
 
 --- Stops everything this spec file started (APIs first, then databases; process groups are
--- killed) and removes its scratch directory. Meant for lazy_teardown.
+-- killed) and removes its scratch directory. Meant for lazy_teardown. Raises (after stopping
+-- everything) when an API did not exit with status 0: a crash, or leaks found by the sanitizers.
 function helpers.stop_all()
   local errs = {}
   for i = #started, 1, -1 do
     local s = started[i]
     local ok, err = pcall(function()
-      if s.kind == "db" then s.obj:shutdown() else s.obj:stop() end
+      if s.kind == "db" then s.obj:shutdown() else s.obj:stop_clean() end
     end)
     if not ok then errs[#errs + 1] = tostring(err) end
   end
   started = {}
+  if #errs > 0 then
+    -- keep the logs of a failed teardown for a look
+    error("stop_all: " .. table.concat(errs, "; ") .. "\n(scratch files kept in " .. proc.run_dir() .. ")")
+  end
   proc.cleanup()
-  if #errs > 0 then error("stop_all: " .. table.concat(errs, "; ")) end
 end
 
 ---------------------------------------------------------------------------------------------

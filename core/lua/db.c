@@ -105,6 +105,41 @@ static bool check_owned(mongoc_collection_t *c, const db_handle *h, const bson_t
 	return !failed;
 }
 
+/* The tenant check in C needs organization_id in the result: an inclusion projection gets it added. */
+static void keep_tenant_field(bson_t *opts)
+{
+	bson_iter_t it, p;
+	if (!bson_iter_init_find(&it, opts, "projection") || !BSON_ITER_HOLDS_DOCUMENT(&it) ||
+	    !bson_iter_recurse(&it, &p))
+		return;
+	bool inclusion = false, has_org = false;
+	while (bson_iter_next(&p)) {
+		if (strcmp(bson_iter_key(&p), "organization_id") == 0)
+			has_org = true;
+		else if (bson_iter_as_bool(&p))
+			inclusion = true; /* {_id: 1} alone is an inclusion projection too */
+	}
+	if (!inclusion || has_org)
+		return;
+	bson_t copy = BSON_INITIALIZER, proj;
+	bson_iter_init(&it, opts);
+	while (bson_iter_next(&it)) {
+		if (strcmp(bson_iter_key(&it), "projection") != 0) {
+			bson_append_iter(&copy, NULL, 0, &it);
+			continue;
+		}
+		bson_iter_recurse(&it, &p);
+		BSON_APPEND_DOCUMENT_BEGIN(&copy, "projection", &proj);
+		while (bson_iter_next(&p))
+			bson_append_iter(&proj, NULL, 0, &p);
+		BSON_APPEND_INT32(&proj, "organization_id", 1);
+		bson_append_document_end(&copy, &proj);
+	}
+	bson_destroy(opts);
+	bson_copy_to(&copy, opts);
+	bson_destroy(&copy);
+}
+
 /* Adds the tenant condition unless the filter is an _id lookup checked in C (see by_id). */
 static void scope_filter_fast(lua_State *L, const db_handle *h, const char *coll, bson_t *filter)
 {
@@ -183,6 +218,8 @@ static int l_find(lua_State *L)
 	} else {
 		bson_init(&opts);
 	}
+	if (check_tenant)
+		keep_tenant_field(&opts);
 	mongoc_client_t *client = pop_client(L);
 	mongoc_collection_t *c = get_collection(client, coll);
 	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, &filter, &opts, NULL);

@@ -109,6 +109,8 @@ local function valid_utf8(s)
 end
 
 -- common checks of text input: returns the trimmed string, or nil and a reason
+M.valid_utf8 = valid_utf8
+
 local function clean_text(s)
   if find(s, "%z") then return nil, "must not contain NUL bytes" end
   if find(s, "[\1-\8\11\12\14-\31\127]") then return nil, "must not contain control characters" end

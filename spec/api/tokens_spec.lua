@@ -111,8 +111,14 @@ describe("tokens #api", function()
   it("refuses a correctly signed token mixing Alpha's session with Beta's org and user", function()
     local c = jwt.copy(alpha_claims)
     c.org, c.sub = beta_claims.org, beta_claims.sub
-    refused(jwt.core_sign(c, helpers.JWT_SECRET))
-    assert.status(401, get(PHI, jwt.core_sign(c, helpers.JWT_SECRET), BETA.host))
+    local forged = jwt.core_sign(c, helpers.JWT_SECRET)
+    -- on Beta's host (where the org claim fits) the session must not pass for Beta's user
+    assert.status(401, get(ME, forged, BETA.host))
+    assert.status(401, get(PHI, forged, BETA.host))
+    -- on Alpha's host it is another clinic's token: 403 wrong tenant (or 401)
+    local res = get(PHI, forged, ALPHA.host)
+    assert.is_true(res.status == 401 or res.status == 403, res.body)
+    assert.is_nil(res.json.items)
   end)
 
   it("refuses garbage", function()
@@ -135,6 +141,27 @@ describe("tokens #api", function()
     local res = get(ME, alpha_token, "nobody.localhost")
     assert.is_true(res.status == 404 or res.status == 401 or res.status == 403, res.body)
     assert.is_nil(res.json.user)
+  end)
+
+  it("signs a session out after 15 minutes without activity", function()
+    -- the login session behind the sid claim lives in auth_sessions (last_seen_at)
+    local token = helpers.login_as(api, BETA)
+    local sid = select(2, jwt.decode(token)).sid
+    local h = db:handle()
+    local filter = { _id = helpers.core.bson.oid(sid) or sid }
+    assert.truthy(h:find_one("auth_sessions", filter), "no auth_sessions document for sid " .. tostring(sid))
+    local function last_seen(minutes_ago)
+      assert(h:update("auth_sessions", filter, { ["$set"] = {
+        last_seen_at = helpers.core.bson.date((os.time() - minutes_ago * 60) * 1000) } }))
+    end
+    last_seen(14)
+    assert.status(200, get(ME, token, BETA.host))
+    last_seen(16)
+    local res = get(ME, token, BETA.host)
+    assert.status(401, res)
+    -- and it stays signed out
+    last_seen(0)
+    assert.status(401, get(ME, token, BETA.host))
   end)
 
   it("refuses the tokens of a user disabled after login", function()

@@ -67,11 +67,15 @@ function DB:start(timeout)
   if not proc.exists(bin) then
     error("FerretDB not found at " .. bin .. " (run scripts/install-deps, or set SOVA_FERRETDB)", 2)
   end
+  if tcp_open(self.port) then
+    error(string.format("port %d is taken by another program%s", self.port, self.inproc and
+      " (this busted process's database port: its in-process handle is bound to it)" or ""), 2)
+  end
   self.proc = proc.spawn({
     bin, "--handler=sqlite", "--sqlite-url=file:" .. self.dir .. "/",
     "--listen-addr=127.0.0.1:" .. self.port, "--telemetry=disable", "--debug-addr=-",
     "--log-level=warn",
-  }, { log = self.log, name = "ferretdb" })
+  }, { log = self.log, name = "ferretdb", env = proc.clean_env() })
   local deadline = sys.monotonic() + (timeout or 30)
   local last_err = "not listening yet"
   while true do
@@ -127,9 +131,9 @@ function DB:handle()
   return core.db.unscoped()
 end
 
---- Stops the server and forgets its in-process port claim (data dir removed with the run dir).
+--- Ends the server for good: SIGKILL, as its data directory is removed with the run dir.
 function DB:shutdown()
-  self:stop()
+  self:kill()
   if self.inproc and self.inproc.owner == self then self.inproc.owner = nil end
 end
 

@@ -28,7 +28,7 @@ local function find_root()
   local dir = src:match("^(.-)/?spec/helpers/[^/]+%.lua$") or "."
   if dir == "" then dir = "." end
   if dir:sub(1, 1) ~= "/" then
-    local p = io.popen("pwd")
+    local p = io.popen("pwd")  -- a shell builtin: no preload concerns
     local cwd = p:read("*l")
     p:close()
     dir = dir == "." and cwd or (cwd .. "/" .. dir:gsub("^%./", ""))
@@ -86,6 +86,39 @@ function M.tail(path, n)
   end
   local from = math.max(1, #lines - n + 1)
   return table.concat(lines, "\n", from)
+end
+
+---------------------------------------------------------------------------------------------
+-- sanitizers
+
+-- scripts/test runs busted with LD_PRELOAD=libasan.so (to load the sanitized core module into
+-- LuaJIT). Children must not inherit that preload: FerretDB is a Go program, shell tools are not
+-- instrumented, and the sova binary of a sanitizer build links the runtime itself.
+function M.clean_env(env)
+  env = env or {}
+  local pre = os.getenv("LD_PRELOAD")
+  if pre and pre:find("asan", 1, true) and env.LD_PRELOAD == nil then env.LD_PRELOAD = "" end
+  return env
+end
+
+-- prefix for shell commands run through io.popen/os.execute
+function M.shell_prefix()
+  local pre = os.getenv("LD_PRELOAD")
+  if pre and pre:find("asan", 1, true) then return "LD_PRELOAD= " end
+  return ""
+end
+
+--- The first line of an ASan/LSan/UBSan report in a log file, or nil.
+function M.sanitizer_report(path)
+  local s = path and M.read_file(path)
+  if not s then return nil end
+  for line in s:gmatch("[^\n]+") do
+    if line:find("ERROR: AddressSanitizer", 1, true) or line:find("ERROR: LeakSanitizer", 1, true)
+      or line:find("%.[ch]p?p?:%d+:%d+: runtime error:") then
+      return line
+    end
+  end
+  return nil
 end
 
 ---------------------------------------------------------------------------------------------
@@ -154,7 +187,7 @@ function M.rm_rf(path)
   if not path or not path:find("/.test-runs/", 1, true) then
     error("refusing to remove " .. tostring(path))
   end
-  os.execute("rm -rf " .. shell_quote(path))
+  os.execute(M.shell_prefix() .. "rm -rf " .. shell_quote(path))
 end
 
 ---------------------------------------------------------------------------------------------

@@ -19,6 +19,22 @@ end
 
 local SEED_SCRIPT = "scripts/setup_multi_tenant.lua"
 
+-- The environment of a sova process: no inherited ASan preload, and the sanitizer options
+-- scripts/test chose for server processes (SOVA_SERVER_ASAN_OPTIONS, e.g. leak detection on).
+local function server_env(env)
+  proc.clean_env(env)
+  local so = os.getenv("SOVA_SERVER_ASAN_OPTIONS")
+  if so and so ~= "" and env.ASAN_OPTIONS == nil then env.ASAN_OPTIONS = so end
+  return env
+end
+
+local function sanitizer_check(log, what)
+  local report = proc.sanitizer_report(log)
+  if report then
+    error(string.format("%s: sanitizer report (%s) in %s:\n%s", what, report, log, proc.tail(log, 80)), 3)
+  end
+end
+
 local function require_binary()
   local bin = proc.sova_bin()
   if not proc.exists(bin) then
@@ -40,10 +56,12 @@ function M.seed(db, opts)
     SOVA_DEMO_PASSWORD = M.DEMO_PASSWORD,
   }
   for k, v in pairs(opts.env or {}) do env[k] = v end
+  server_env(env)
   local status, out, log = proc.run({ bin, "script", script }, { env = env, timeout = opts.timeout or 120, name = "seed" })
   if status ~= 0 then
     error(string.format("%s exited with %s; output (%s):\n%s", SEED_SCRIPT, tostring(status), log, proc.tail(log, 60)), 2)
   end
+  sanitizer_check(log, SEED_SCRIPT)
   return out
 end
 
@@ -102,10 +120,22 @@ function Api:stop()
   return self.proc:stop(15)
 end
 
---- Stops and starts the API again with the same environment and data directory (new port:
--- api.port and api.url are updated in place).
+--- Stops the API and raises unless it exited with status 0 (a sanitizer build exits non-zero
+-- when it found leaks or memory errors, so this is where they surface).
+function Api:stop_clean()
+  local status = self:stop()
+  if status ~= nil and status ~= 0 then
+    error(string.format("sova api exited with status %s; log %s:\n%s", tostring(status), self.log,
+      proc.tail(self.log, 60)), 2)
+  end
+  sanitizer_check(self.log, "sova api")
+  return status
+end
+
+--- Stops (cleanly: exit status 0, or raises) and starts the API again with the same environment
+-- and data directory (new port: api.port and api.url are updated in place).
 function Api:restart(timeout)
-  self:stop()
+  self:stop_clean()
   return self:start(timeout)
 end
 
@@ -131,6 +161,7 @@ function M.start_api(db, opts)
     SOVA_JWT_SECRET = M.jwt_secret(),
   }
   for k, v in pairs(opts.env or {}) do env[k] = v end
+  server_env(env)
   local self = setmetatable({
     env = env,
     log = proc.temp_path("api", ".log"),

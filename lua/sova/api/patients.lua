@@ -47,6 +47,9 @@ function M.list(ctx, wf_key)
   if cursor then filter._id = { ["$lt"] = cursor } end
   if q.q and q.q ~= "" then
     if #q.q > 100 then fail(400, "bad_request", "search text too long (100 characters at most)") end
+    if q.q:find("[%z\1-\31\127]") or not schema.valid_utf8(q.q) then
+      fail(400, "bad_request", "search text must be plain UTF-8 text")
+    end
     local rx = escape_pattern(q.q)
     local any = {}
     for _, f in ipairs(fields_of(wf)) do

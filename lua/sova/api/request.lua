@@ -14,6 +14,20 @@ function M.host(req)
   return h
 end
 
+-- The client's address. Behind a TLS-terminating proxy listed in SOVA_TRUSTED_PROXIES
+-- (comma-separated addresses), the last X-Forwarded-For entry the proxy appended is the client.
+local trusted = {}
+for addr in (os.getenv("SOVA_TRUSTED_PROXIES") or ""):gmatch("[^,%s]+") do trusted[addr] = true end
+
+function M.client_ip(req)
+  local peer = req.remote_addr
+  if not trusted[peer] then return peer end
+  local xff = req.headers["x-forwarded-for"]
+  local last = type(xff) == "string" and xff:match("([^,%s]+)%s*$")
+  if last and #last <= 45 and last:match("^[%x%.:]+$") then return last end
+  return peer
+end
+
 local function unescape(s)
   s = s:gsub("+", " ")
   return (s:gsub("%%(%x%x)", function(x) return string.char(tonumber(x, 16)) end))

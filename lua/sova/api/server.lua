@@ -140,6 +140,7 @@ local JSON_HEADERS = { ["content-type"] = "application/json" }
 
 function M.handle(req)
   local t0 = core.sys.monotonic()
+  req.remote_addr = request.client_ip(req)
   local ctx = { req = req }
   local r_pattern
   local ok, status, body = xpcall(function()
