@@ -54,7 +54,7 @@ run_wrk() {
   local before after
   before=$(cpu_ticks "$api_pid")
   echo "== $1"
-  wrk -t2 -c"$conns" -d"${duration}s" --timeout 10s --latency -s "$work/report.lua" \
+  wrk -t"$((conns < 2 ? 1 : 2))" -c"$conns" -d"${duration}s" --timeout 10s --latency -s "$work/report.lua" \
     -H "Host: $host" -H "Authorization: Bearer $token" "$2" | tee "$work/wrk.out" | sed -n '/^requests\/s/,$p'
   after=$(cpu_ticks "$api_pid")
   local n
