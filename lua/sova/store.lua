@@ -20,6 +20,8 @@ local INDEXES = {
   },
   patients = {
     { name = "org_workflow_created", key = o { "organization_id", 1, "workflow", 1, "created_at", -1 } },
+    -- the list's newest-first pages walk _id (ids grow with creation time)
+    { name = "org_workflow_id", key = o { "organization_id", 1, "workflow", 1, "_id", -1 } },
   },
   sessions = {
     { name = "org_patient", key = o { "organization_id", 1, "patient_id", 1 } },
