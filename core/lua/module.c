@@ -66,6 +66,7 @@ int luaopen_sova_core(lua_State *L)
 	add_area(L, "http", sova_open_http);
 	add_area(L, "log", sova_open_log);
 	add_area(L, "sys", sova_open_sys);
+	add_area(L, "sandbox", sova_open_sandbox);
 	lua_pushstring(L, sova_lua_dir());
 	lua_setfield(L, -2, "lua_dir");
 	return 1;
