@@ -12,7 +12,7 @@ static void usage(FILE *out)
 	      "  api               serve the REST API for every clinic (sova api --help)\n"
 	      "  script FILE.lua   run a trusted Lua script, e.g. scripts/setup_multi_tenant.lua\n"
 	      "  bot               the call runtime (arrives with the calls issue)\n"
-	      "  flow              flow engineer's tools: check, simulate (arrive with the calls issue)\n"
+	      "  flow              flow engineer's tools: check, simulate (sova flow --help)\n"
 	      "  help              this text\n",
 	      out);
 }
@@ -40,13 +40,12 @@ int main(int argc, char **argv)
 		}
 		return sova_main_script(argc - 2, argv + 2);
 	}
-	if (strcmp(cmd, "bot") == 0 || strcmp(cmd, "flow") == 0) {
+	if (strcmp(cmd, "flow") == 0)
+		return sova_main_tool("sova.tools.flow", argc - 2, argv + 2);
+	if (strcmp(cmd, "bot") == 0) {
 		if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
-			printf("usage: sova %s ...\n\n%s\n", cmd,
-			       strcmp(cmd, "bot") == 0
-				       ? "The call runtime: one sandboxed Lua state per call running clients/<org>/<workflow>/.\n"
-					 "Not part of this build yet: the calls work brings it."
-				       : "Flow engineer's tools (check, simulate). Not part of this build yet: the calls work brings them.");
+			puts("usage: sova bot\n\nThe call runtime: one sandboxed Lua state per call running "
+			     "clients/<org>/<workflow>/.\nNot part of this build yet: the calls work brings it.");
 			return 0;
 		}
 		return not_yet(cmd);

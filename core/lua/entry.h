@@ -5,4 +5,6 @@
 int sova_main_api(int argc, char **argv);
 /* sova script FILE [ARGS...]: runs a trusted Lua script with `arg` set. */
 int sova_main_script(int argc, char **argv);
+/* sova flow ...: runs require(module).main(args) in a trusted state; its number is the exit status. */
+int sova_main_tool(const char *module, int argc, char **argv);
 #endif

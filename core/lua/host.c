@@ -101,3 +101,32 @@ int sova_main_script(int argc, char **argv)
 	lua_close(L);
 	return status;
 }
+
+int sova_main_tool(const char *module, int argc, char **argv)
+{
+	lua_State *L = sova_host_new_state();
+	if (!L) {
+		fprintf(stderr, "sova: out of memory\n");
+		return 70;
+	}
+	lua_pushcfunction(L, traceback);
+	lua_getglobal(L, "require");
+	lua_pushstring(L, module);
+	int status = 70;
+	if (lua_pcall(L, 1, 1, 1) != 0) {
+		fprintf(stderr, "sova: %s\n", lua_tostring(L, -1));
+	} else {
+		lua_getfield(L, -1, "main"); /* [tb, mod, main] */
+		lua_createtable(L, argc, 0);
+		for (int i = 0; i < argc; i++) {
+			lua_pushstring(L, argv[i]);
+			lua_rawseti(L, -2, i + 1);
+		}
+		if (lua_pcall(L, 1, 1, 1) != 0)
+			fprintf(stderr, "sova: %s\n", lua_tostring(L, -1));
+		else
+			status = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+	}
+	lua_close(L);
+	return status;
+}

@@ -1,0 +1,55 @@
+-- sova.call.sandbox_host: a flow loaded into its own sandbox (core/lua/sandbox.c), behind the
+-- host interface the call engine uses: describe() and run_handler(). Tenant code runs only in
+-- there; what crosses is plain data.
+local core = require("sova.core")
+
+local M = {}
+
+-- Per call: the byte cap of the flow's state, and per callback an instruction budget and a
+-- wall-clock deadline. A flow that exceeds them fails its own call, nothing else.
+M.LIMITS = { memory_limit = 4 * 1024 * 1024, instruction_budget = 5e6, deadline_ms = 250 }
+
+local Host = {}
+Host.__index = Host
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- new(dir[, limits]) -> host | nil, err (err = {kind, message, source?, line?})
+function M.new(dir, limits)
+  limits = limits or M.LIMITS
+  local path = dir .. "/flow_definition.lua"
+  local source = read(path)
+  if not source then return nil, { kind = "error", message = path .. " not found" } end
+  local sb, err = core.sandbox.new {
+    flow_dir = dir, memory_limit = limits.memory_limit,
+    instruction_budget = limits.instruction_budget, deadline_ms = limits.deadline_ms,
+  }
+  if not sb then return nil, { kind = "error", message = err } end
+  local ok, lerr = sb:load_flow(path)
+  if not ok then
+    sb:close()
+    return nil, lerr
+  end
+  return setmetatable({ sb = sb, dir = dir, path = path, sha256 = core.crypto.sha256_hex(source) }, Host)
+end
+
+function Host:describe() return self.sb:flow_call("describe") end
+
+function Host:run_handler(node, fn, args, state)
+  return self.sb:flow_call("run_handler", node, fn, args, state)
+end
+
+function Host:check(fields) return self.sb:flow_call("check", fields) end
+
+-- bytes in use by the flow's state
+function Host:memory() return (self.sb:memory()) end
+
+function Host:close() self.sb:close() end
+
+return M
