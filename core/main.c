@@ -11,16 +11,10 @@ static void usage(FILE *out)
 	      "commands:\n"
 	      "  api               serve the REST API for every clinic (sova api --help)\n"
 	      "  script FILE.lua   run a trusted Lua script, e.g. scripts/setup_multi_tenant.lua\n"
-	      "  bot               the call runtime (arrives with the calls issue)\n"
+	      "  bot               the call runtime (sova bot --help)\n"
 	      "  flow              flow engineer's tools: check, simulate (sova flow --help)\n"
 	      "  help              this text\n",
 	      out);
-}
-
-static int not_yet(const char *cmd)
-{
-	fprintf(stderr, "sova %s: not part of this build yet (the calls work brings it)\n", cmd);
-	return 69;
 }
 
 int main(int argc, char **argv)
@@ -42,14 +36,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "flow") == 0)
 		return sova_main_tool("sova.tools.flow", argc - 2, argv + 2);
-	if (strcmp(cmd, "bot") == 0) {
-		if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
-			puts("usage: sova bot\n\nThe call runtime: one sandboxed Lua state per call running "
-			     "clients/<org>/<workflow>/.\nNot part of this build yet: the calls work brings it.");
-			return 0;
-		}
-		return not_yet(cmd);
-	}
+	if (strcmp(cmd, "bot") == 0)
+		return sova_main_bot(argc - 2, argv + 2);
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
 		usage(stdout);
 		return 0;

@@ -143,6 +143,81 @@ static int on_request(struct mg_connection *conn, void *cbdata)
 	return status;
 }
 
+/* ---- WebSockets ---- */
+
+struct sova_ws {
+	struct mg_connection *conn;
+	long long id;
+	sova_http_server *srv;
+};
+
+static long long next_ws_id;
+static pthread_mutex_t ws_id_lock = PTHREAD_MUTEX_INITIALIZER;
+
+long long sova_ws_id(const sova_ws *ws) { return ws->id; }
+
+bool sova_ws_send(sova_ws *ws, const char *text, size_t len)
+{
+	return mg_websocket_write(ws->conn, MG_WEBSOCKET_OPCODE_TEXT, text, len) > 0;
+}
+
+void sova_ws_close(sova_ws *ws)
+{
+	mg_websocket_write(ws->conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, "\x03\xe8", 2); /* 1000: normal */
+}
+
+static int ws_connect(const struct mg_connection *conn, void *cbdata)
+{
+	sova_ws *ws = calloc(1, sizeof *ws); /* freed in ws_closed */
+	if (!ws)
+		return 1; /* refuse */
+	pthread_mutex_lock(&ws_id_lock);
+	ws->id = ++next_ws_id;
+	pthread_mutex_unlock(&ws_id_lock);
+	ws->conn = (struct mg_connection *)conn;
+	ws->srv = cbdata;
+	mg_set_user_connection_data(conn, ws);
+	return 0;
+}
+
+static void ws_ready(struct mg_connection *conn, void *cbdata)
+{
+	sova_http_server *srv = cbdata;
+	sova_ws *ws = mg_get_user_connection_data(conn);
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	if (ws && srv->cfg.ws_open)
+		srv->cfg.ws_open(ws, ri->local_uri ? ri->local_uri : "/", ri->query_string ? ri->query_string : "",
+				 ri->remote_addr, srv->cfg.ud);
+}
+
+static int ws_data(struct mg_connection *conn, int bits, char *data, size_t len, void *cbdata)
+{
+	sova_http_server *srv = cbdata;
+	sova_ws *ws = mg_get_user_connection_data(conn);
+	int opcode = bits & 0x0f;
+	if (opcode == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE)
+		return 0;
+	if (opcode != MG_WEBSOCKET_OPCODE_TEXT)
+		return 1; /* pings are answered by civetweb; binary frames are not part of the protocol */
+	if (len > SOVA_WS_MAX_MESSAGE)
+		return 0;
+	if (ws && srv->cfg.ws_message)
+		srv->cfg.ws_message(ws, data, len, srv->cfg.ud);
+	return 1;
+}
+
+static void ws_closed(const struct mg_connection *conn, void *cbdata)
+{
+	sova_http_server *srv = cbdata;
+	sova_ws *ws = mg_get_user_connection_data(conn);
+	if (!ws)
+		return;
+	if (srv->cfg.ws_close)
+		srv->cfg.ws_close(ws, srv->cfg.ud);
+	mg_set_user_connection_data(conn, NULL);
+	free(ws);
+}
+
 static void on_thread_exit(const struct mg_context *ctx, int thread_type, void *thread_pointer)
 {
 	sova_http_server *srv = mg_get_user_data(ctx);
@@ -178,6 +253,7 @@ sova_http_server *sova_http_start(const sova_http_config *cfg, char *err, size_t
 		"enable_keep_alive", "yes",
 		"keep_alive_timeout_ms", "5000",
 		"max_request_size", "16384",
+		"websocket_timeout_ms", "3600000",
 		NULL,
 	};
 	struct mg_callbacks cb;
@@ -191,6 +267,8 @@ sova_http_server *sova_http_start(const sova_http_config *cfg, char *err, size_t
 		return NULL;
 	}
 	mg_set_request_handler(srv->ctx, "/", on_request, srv);
+	if (cfg->ws_pattern)
+		mg_set_websocket_handler(srv->ctx, cfg->ws_pattern, ws_connect, ws_ready, ws_data, ws_closed, srv);
 	struct mg_server_port ports[4];
 	int n = mg_get_server_ports(srv->ctx, 4, ports);
 	srv->port = n > 0 ? ports[0].port : cfg->port;

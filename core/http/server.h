@@ -41,6 +41,16 @@ typedef void (*sova_http_finish)(void *ud);
 /* Per-worker-thread teardown (e.g. to close the thread's Lua state). */
 typedef void (*sova_http_thread_exit)(void);
 
+/* One WebSocket connection; valid from ws_open until ws_close returns (then freed). */
+typedef struct sova_ws sova_ws;
+long long sova_ws_id(const sova_ws *ws);
+/* Sends a text frame; thread-safe. Returns false when the connection is gone. */
+bool sova_ws_send(sova_ws *ws, const char *text, size_t len);
+/* Starts the closing handshake; ws_close follows. */
+void sova_ws_close(sova_ws *ws);
+
+#define SOVA_WS_MAX_MESSAGE (64 * 1024)
+
 typedef struct sova_http_config {
 	const char *host; /* "127.0.0.1" */
 	int port;         /* 0: any free port */
@@ -49,6 +59,12 @@ typedef struct sova_http_config {
 	sova_http_finish finish;
 	sova_http_thread_exit thread_exit;
 	void *ud;
+	/* Optional WebSocket endpoint: URIs matching ws_pattern (a civetweb pattern such as
+	 * "/calls/ * /live" without the spaces). Callbacks run on the connection's thread. */
+	const char *ws_pattern;
+	void (*ws_open)(sova_ws *ws, const char *path, const char *query, const char *remote, void *ud);
+	void (*ws_message)(sova_ws *ws, const char *data, size_t len, void *ud);
+	void (*ws_close)(sova_ws *ws, void *ud);
 } sova_http_config;
 
 typedef struct sova_http_server sova_http_server;

@@ -7,4 +7,6 @@ int sova_main_api(int argc, char **argv);
 int sova_main_script(int argc, char **argv);
 /* sova flow ...: runs require(module).main(args) in a trusted state; its number is the exit status. */
 int sova_main_tool(const char *module, int argc, char **argv);
+/* sova bot: the call runtime; serves until SIGINT/SIGTERM. */
+int sova_main_bot(int argc, char **argv);
 #endif

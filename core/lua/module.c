@@ -67,6 +67,9 @@ int luaopen_sova_core(lua_State *L)
 	add_area(L, "log", sova_open_log);
 	add_area(L, "sys", sova_open_sys);
 	add_area(L, "sandbox", sova_open_sandbox);
+#ifndef SOVA_LUA_MODULE
+	add_area(L, "loop", sova_open_loop); /* only `sova bot` runs the loop */
+#endif
 	lua_pushstring(L, sova_lua_dir());
 	lua_setfield(L, -2, "lua_dir");
 	return 1;

@@ -14,6 +14,7 @@ local auth = require("sova.api.auth")
 local patients = require("sova.api.patients")
 local sessions = require("sova.api.sessions")
 local audit_log = require("sova.api.audit_log")
+local calls = require("sova.api.calls")
 
 local M = {}
 
@@ -94,6 +95,7 @@ local ROUTES = {
   { "PATCH", "^/api/patients/" .. ID .. "$", patients.update, "auth" },
   { "DELETE", "^/api/patients/" .. ID .. "$", patients.delete, "auth" },
   { "GET", "^/api/patients/" .. ID .. "/sessions$", sessions.for_patient, "auth" },
+  { "POST", "^/api/patients/" .. ID .. "/calls$", calls.start, "auth" },
   { "GET", "^/api/sessions/" .. ID .. "$", sessions.show, "auth" },
   { "GET", "^/api/audit$", audit_log.list, "auth" },
 }

@@ -1,0 +1,92 @@
+-- sova.api.calls: starting a call. The API creates the session, then hands the bot everything
+-- the call needs (patient fields, schema, org and workflow) in one signed request, so the bot
+-- makes no database trip during the call (DESIGN principle 3).
+local core = require("sova.core")
+local bson = core.bson
+local config = require("sova.config")
+local json = require("sova.json")
+local log = require("sova.log")
+local callsign = require("sova.callsign")
+local errors = require("sova.api.errors")
+local request = require("sova.api.request")
+local present = require("sova.api.present")
+local patients = require("sova.api.patients")
+
+local M = {}
+local fail, db_ok = errors.fail, errors.db
+
+local function bot_url() return config.env("SOVA_BOT_URL", "http://127.0.0.1:8081") end
+
+local function public_url()
+  return config.env("SOVA_BOT_PUBLIC_URL", (bot_url():gsub("^http", "ws")))
+end
+
+local secret_cache
+local function secret()
+  if not secret_cache then
+    local s, err = callsign.secret()
+    if not s then error("bot secret: " .. err) end
+    secret_cache = s
+  end
+  return secret_cache
+end
+
+-- POST /api/patients/{id}/calls {mode}
+function M.start(ctx, id)
+  local p = patients.find_patient(ctx, id)
+  local wf = patients.workflow(ctx, p.workflow)
+  local body = request.json_object(ctx.req)
+  local mode = body.mode or "browser"
+  if mode == "phone" then
+    fail(422, "telephony_not_configured", "phone calls need telephony (Twilio) configured; use a browser test call",
+      { mode = "phone calls are not available yet: telephony is not configured" })
+  elseif mode ~= "browser" then
+    fail(422, "validation_failed", "mode must be browser or phone", { mode = "must be browser or phone" })
+  end
+  for k in pairs(body) do
+    if k ~= "mode" then fail(422, "validation_failed", "unknown field", { [k] = "unknown field" }) end
+  end
+
+  local now = bson.now()
+  local sid = bson.oid()
+  local session = {
+    _id = sid, patient_id = p._id, workflow = p.workflow, mode = mode, status = "queued",
+    flow = { path = "clients/" .. ctx.tenant.slug .. "/" .. p.workflow },
+    transcript = { messages = bson.array(), summary = json.null }, events = bson.array(),
+    started_by = bson.oid(ctx.user.id), created_at = now, updated_at = now,
+  }
+  patients.audit_or_503(ctx, { action = "call", resource_type = "call", resource_id = present.hex(sid),
+    details = { patient_id = present.hex(p._id), workflow = p.workflow, mode = mode } })
+  db_ok(ctx.db:insert("sessions", session))
+
+  -- everything the call needs, in memory: the patient's fields without internal keys
+  local fields = {}
+  for k, v in pairs(p) do
+    if k ~= "_id" and k ~= "organization_id" then fields[k] = v end
+  end
+  local start = json.encode({
+    session_id = present.hex(sid), patient_id = present.hex(p._id), mode = mode,
+    organization = { id = present.hex(ctx.tenant._id), slug = ctx.tenant.slug, name = ctx.tenant.name },
+    workflow = p.workflow, patient = fields, fields = json.array(wf.patient_schema.fields),
+  })
+  -- before the bot hears of it: its own, later writes (In Progress, the outcome) must win
+  db_ok(ctx.db:update("patients", { _id = p._id }, { ["$set"] = { call_status = "Queued", updated_at = bson.now() } }))
+  local ts = os.time()
+  local res, err = core.http.request {
+    method = "POST", url = bot_url() .. "/calls", body = start, timeout_ms = 5000,
+    headers = { ["content-type"] = "application/json", ["x-sova-timestamp"] = tostring(ts),
+      ["x-sova-signature"] = callsign.sign(secret(), ts, start) },
+  }
+  if not res or res.status ~= 202 then
+    log.error("call.start_failed", { session = present.hex(sid), status = res and res.status, reason = err })
+    db_ok(ctx.db:update("sessions", { _id = sid }, { ["$set"] = {
+      status = "failed", failure = "the call runtime is unavailable", updated_at = bson.now() } }))
+    db_ok(ctx.db:update("patients", { _id = p._id }, { ["$set"] = { call_status = p.call_status or "Not Started" } }))
+    fail(503, "bot_unavailable", "the call runtime is unavailable; try again shortly")
+  end
+  local live = ("%s/calls/%s/live?token=%s"):format(public_url(), present.hex(sid),
+    callsign.live_token(secret(), present.hex(sid), present.hex(ctx.tenant._id)))
+  return 202, { session_id = present.hex(sid), live_url = live }
+end
+
+return M

@@ -1,0 +1,257 @@
+-- sova.bot.calls: the calls a bot is running. A call is created from a verified call start,
+-- loads its flow into a sandbox, and runs its turns as coroutines; what it says and decides goes
+-- to the connected browser and, through the durable writer, to the database.
+local core = require("sova.core")
+local bson, loop = core.bson, core.loop
+local config = require("sova.config")
+local json = require("sova.json")
+local log = require("sova.log")
+local schema = require("sova.schema")
+local engine = require("sova.call.engine")
+local sandbox_host = require("sova.call.sandbox_host")
+local llms = require("sova.bot.llms")
+
+local M = {}
+
+local records = {}   -- session_id -> record
+local sockets = {}   -- websocket id -> record
+local waiting = {}   -- fetch id -> coroutine
+local n_records = 0
+
+M.NO_ANSWER_AFTER = tonumber(config.env("SOVA_CALL_NO_ANSWER_SECONDS", "")) or 600
+M.MAX_CALL_SECONDS = tonumber(config.env("SOVA_CALL_MAX_SECONDS", "")) or 3600
+
+local CALL_STATUS = { completed = "Completed", failed = "Failed", no_answer = "No Answer", voicemail = "Voicemail" }
+local TERMINAL = { completed = true, failed = true, no_answer = true, voicemail = true }
+
+function M.count() return n_records end
+function M.get(id) return records[id] end
+
+-- ---- persistence (never blocks the loop: the writer thread does the I/O) ----
+
+local function write(op)
+  local ok, err = core.writer.push(op)
+  if not ok then log.error("bot.write", { collection = op.collection, reason = tostring(err) }) end
+end
+
+local function session_update(rec, update)
+  update["$set"] = update["$set"] or {}
+  update["$set"].updated_at = bson.now()
+  write({ collection = "sessions", kind = "update",
+    filter = { _id = rec.oid, organization_id = rec.org_oid }, update = update })
+end
+
+-- ---- talking to the browser ----
+
+local function broadcast(rec, msg)
+  local text = json.encode(msg)
+  for ws in pairs(rec.sockets) do loop.ws_send(ws, text) end
+end
+
+local function finish(rec)
+  if rec.finished then return end
+  rec.finished = true
+  local c = rec.call
+  local now = bson.now()
+  -- outcome fields came out of tenant code: validated again here, by the trusted validator
+  local outcome, rejected = {}, {}
+  for key, value in pairs(c.outcome or {}) do
+    local def = rec.fields_by_key[key]
+    local ok, why
+    if def and rec.writes[key] then ok, why = schema.check_field_value(def, value) else why = "not a declared outcome field" end
+    if ok ~= nil then outcome[key] = ok else rejected[#rejected + 1] = { field = key, reason = why } end
+  end
+  local status = TERMINAL[c.status] and c.status or "failed"
+  local set = {
+    status = status, ended_at = now, outcome = outcome,
+    duration_seconds = math.floor(core.sys.monotonic() - rec.started_mono + 0.5),
+    ["transcript.summary"] = c.summary or json.null,
+  }
+  if c.failure then set.failure = c.failure end
+  if #rejected > 0 then set.rejected_outcome = rejected end
+  session_update(rec, { ["$set"] = set })
+  local pset = { call_status = CALL_STATUS[status], last_call_at = now, last_session_id = rec.session_id, updated_at = now }
+  for k, v in pairs(outcome) do pset[k] = v end
+  write({ collection = "patients", kind = "update",
+    filter = { _id = rec.patient_oid, organization_id = rec.org_oid }, update = { ["$set"] = pset } })
+  broadcast(rec, { type = "status", status = status })
+  for ws in pairs(rec.sockets) do loop.ws_close(ws) end
+  if rec.host then rec.host:close() end
+  records[rec.session_id] = nil
+  n_records = n_records - 1
+  log.info("call.ended", { session = rec.session_id, org = rec.org_slug, workflow = rec.workflow, status = status })
+end
+
+local function on_event(rec, ev)
+  if ev.type == "transcript" then
+    broadcast(rec, { type = "transcript", role = ev.role, text = ev.text })
+    session_update(rec, { ["$push"] = { ["transcript.messages"] = {
+      role = ev.role, content = ev.text, timestamp = bson.now() } } })
+  elseif ev.type == "status" then
+    broadcast(rec, { type = "status", status = ev.status })
+  else
+    -- transfers, DTMF, notes, failures: recorded as session events, names and codes only
+    local copy = { type = ev.type, timestamp = bson.now() }
+    for k, v in pairs(ev) do if k ~= "type" and type(v) ~= "table" then copy[k] = v end end
+    session_update(rec, { ["$push"] = { events = copy } })
+    broadcast(rec, { type = "event", event = ev.type, to = ev.to, digits = ev.digits })
+  end
+end
+
+-- ---- turns as coroutines ----
+
+local run_next
+
+local function resume(rec, co, ...)
+  local ok, want = coroutine.resume(co, ...)
+  if not ok then
+    log.error("call.turn", { session = rec.session_id, reason = tostring(want) })
+    rec.call.status, rec.call.failure = "failed", "internal error in the call runtime"
+  elseif coroutine.status(co) == "suspended" then
+    waiting[want] = { co = co, rec = rec } -- `want` is the id of a provider request
+    return
+  end
+  rec.busy = false
+  if TERMINAL[rec.call.status] then finish(rec) else run_next(rec) end
+end
+
+-- Runs the next queued action of the call, unless a turn is under way.
+run_next = function(rec)
+  if rec.busy or rec.finished then return end
+  local action = table.remove(rec.queue, 1)
+  if not action then return end
+  rec.busy = true
+  resume(rec, coroutine.create(action))
+end
+
+local function enqueue(rec, fn)
+  rec.queue[#rec.queue + 1] = fn
+  run_next(rec)
+end
+
+function M.fetched(ev)
+  local w = waiting[ev.id]
+  if not w then return end
+  waiting[ev.id] = nil
+  resume(w.rec, w.co, ev)
+end
+
+-- ---- starting ----
+
+local SLUG = "^[a-z][a-z0-9_]*$"
+
+-- start(payload) -> record | nil, err, status
+function M.start(p)
+  if type(p.session_id) ~= "string" or not bson.oid(p.session_id) then return nil, "session_id must be an ObjectId" end
+  if records[p.session_id] then return nil, "this call was already started", 409 end
+  local org, patient = p.organization, p.patient
+  if type(org) ~= "table" or type(org.slug) ~= "string" or not org.slug:match(SLUG) or not bson.oid(tostring(org.id)) then
+    return nil, "organization {id, slug} required"
+  end
+  if type(p.workflow) ~= "string" or not p.workflow:match(SLUG) then return nil, "workflow required" end
+  if type(patient) ~= "table" or not bson.oid(tostring(p.patient_id)) then return nil, "patient and patient_id required" end
+  if type(p.fields) ~= "table" then return nil, "fields (the workflow's patient_schema) required" end
+  if p.mode ~= "browser" then return nil, "only browser test calls are available: telephony is not configured", 422 end
+
+  local rel = "clients/" .. org.slug .. "/" .. p.workflow
+  local dir = config.root_dir() .. "/" .. rel
+  local rec = {
+    session_id = p.session_id, oid = bson.oid(p.session_id), org_id = org.id, org_oid = bson.oid(org.id),
+    org_slug = org.slug, workflow = p.workflow, patient_oid = bson.oid(p.patient_id),
+    sockets = {}, queue = {}, started_mono = core.sys.monotonic(), fields_by_key = {}, writes = {},
+    status = "in_progress",
+  }
+  for _, f in ipairs(p.fields) do if type(f) == "table" and f.key then rec.fields_by_key[f.key] = f end end
+  records[rec.session_id] = rec
+  n_records = n_records + 1
+
+  local host, herr = sandbox_host.new(dir)
+  local set = { status = "in_progress", started_at = bson.now(), flow = { path = rel, sha256 = host and host.sha256 or json.null } }
+  session_update(rec, { ["$set"] = set })
+  write({ collection = "patients", kind = "update", filter = { _id = rec.patient_oid, organization_id = rec.org_oid },
+    update = { ["$set"] = { call_status = "In Progress", updated_at = bson.now() } } })
+  if not host then
+    rec.call = { status = "failed", failure = "the flow could not be loaded: " .. tostring(herr and herr.message),
+      outcome = {} }
+    on_event(rec, { type = "failure", reason = rec.call.failure, source = herr and herr.source, line = herr and herr.line })
+    finish(rec)
+    return rec
+  end
+  rec.host = host
+  local desc = host:describe()
+  for _, k in ipairs(desc and desc.writes or {}) do rec.writes[k] = true end
+  local llm, note = llms.for_flow(dir)
+  if note then on_event(rec, { type = "note", text = note }) end
+  rec.call = engine.new {
+    host = host, llm = llm, patient = patient, fields = p.fields,
+    on_event = function(ev) on_event(rec, ev) end,
+  }
+  rec.deadline = core.sys.monotonic() + M.MAX_CALL_SECONDS
+  rec.answer_by = core.sys.monotonic() + M.NO_ANSWER_AFTER
+  log.info("call.started", { session = rec.session_id, org = org.slug, workflow = p.workflow, flow = rel })
+  return rec
+end
+
+-- ---- the other party, over the WebSocket ----
+
+function M.attach(rec, ws)
+  rec.sockets[ws] = true
+  sockets[ws] = rec
+  loop.ws_send(ws, json.encode({ type = "status", status = rec.call.status }))
+  if not rec.answered then
+    rec.answered = true
+    enqueue(rec, function() rec.call:start() end)
+  end
+end
+
+function M.detach(ws)
+  local rec = sockets[ws]
+  sockets[ws] = nil
+  if rec then rec.sockets[ws] = nil end
+end
+
+function M.from_socket(ws, msg)
+  local rec = sockets[ws]
+  if not rec then return end
+  if msg.type == "say" and type(msg.text) == "string" and msg.text ~= "" and #msg.text <= 4000 then
+    enqueue(rec, function() rec.call:user_says(msg.text) end)
+  elseif msg.type == "hangup" then
+    enqueue(rec, function() rec.call:hangup() end)
+  else
+    loop.ws_send(ws, json.encode({ type = "error", message = "expected {type: say, text} or {type: hangup}" }))
+  end
+end
+
+-- ---- time ----
+
+function M.next_timeout()
+  if n_records == 0 then return 1000 end
+  return 250
+end
+
+function M.tick()
+  local now = core.sys.monotonic()
+  for _, rec in pairs(records) do
+    if not rec.finished and not rec.busy then
+      if not rec.answered and now > rec.answer_by then
+        rec.call.status = "no_answer"
+        finish(rec)
+      elseif now > rec.deadline then
+        rec.call.status, rec.call.failure = "failed", "the call ran past its time limit"
+        finish(rec)
+      end
+    end
+  end
+end
+
+function M.stop_all(reason)
+  for _, rec in pairs(records) do
+    if not rec.finished then
+      rec.call.status = TERMINAL[rec.call.status] and rec.call.status or "failed"
+      rec.call.failure = rec.call.failure or reason
+      finish(rec)
+    end
+  end
+end
+
+return M

@@ -1,0 +1,127 @@
+-- sova.bot.server: what `sova bot` runs in its one loop thread. Every call is a record here;
+-- its flow runs in its own sandbox (sova.call.sandbox_host) driven by the call engine, and its
+-- turns run as coroutines that yield while a provider answers, so one thread carries many calls.
+-- The bot reads nothing from the database: the signed call start carries all the call needs.
+local core = require("sova.core")
+local bson, loop = core.bson, core.loop
+local config = require("sova.config")
+local json = require("sova.json")
+local log = require("sova.log")
+local callsign = require("sova.callsign")
+local calls = require("sova.bot.calls")
+
+local M = {}
+
+local secret
+local stopping = false
+
+-- ---- start-up ----
+
+function M.prepare()
+  local ok, err = core.db.open(config.mongodb_uri())
+  if not ok then error(err, 0) end
+  secret, err = callsign.secret()
+  if not secret then error(err, 0) end
+  local dir = config.data_dir()
+  assert(core.sys.mkdir(dir))
+  ok, err = core.writer.start { spool_dir = dir }
+  if not ok then error("session writer: " .. tostring(err), 0) end
+  local port = tonumber(config.env("SOVA_BOT_PORT", "8081"))
+  if not port or port < 0 or port > 65535 then error("SOVA_BOT_PORT must be a port number", 0) end
+  return {
+    host = config.env("SOVA_BOT_HOST", "127.0.0.1"),
+    port = port,
+    threads = tonumber(config.env("SOVA_BOT_THREADS", "64")) or 64,
+  }
+end
+
+-- ---- HTTP ----
+
+local function reply(id, status, body)
+  loop.reply(id, status, body == nil and "" or json.encode(body))
+end
+
+local function fail(id, status, code, message)
+  reply(id, status, { error = { code = code, message = message } })
+end
+
+local function start_call(ev)
+  local h = ev.headers or {}
+  local ok, why = callsign.verify(secret, h["x-sova-timestamp"], h["x-sova-signature"], ev.body)
+  if not ok then return fail(ev.id, 401, "unauthorized", why) end
+  local start = json.decode(ev.body)
+  if type(start) ~= "table" then return fail(ev.id, 400, "bad_request", "the body must be a JSON object") end
+  local rec, err, status = calls.start(start)
+  if not rec then return fail(ev.id, status or 400, "bad_request", err) end
+  reply(ev.id, 202, { session_id = rec.session_id, status = rec.status })
+end
+
+local function on_http(ev)
+  if ev.method == "GET" and ev.path == "/health" then
+    return reply(ev.id, 200, { status = stopping and "stopping" or "ok", calls = calls.count() })
+  end
+  if ev.path == "/calls" then
+    if ev.method ~= "POST" then return fail(ev.id, 405, "method_not_allowed", "POST a signed call start") end
+    if stopping then return fail(ev.id, 503, "stopping", "this bot is stopping") end
+    return start_call(ev)
+  end
+  fail(ev.id, 404, "not_found", "no such endpoint")
+end
+
+-- ---- WebSocket: a staff member playing the other party of a browser test call ----
+
+local function on_ws_open(ev)
+  local session_id = ev.path:match("^/calls/(%x+)/live$")
+  local token = (ev.query or ""):match("token=([%w%.]+)")
+  local rec = session_id and calls.get(session_id)
+  if not rec or not callsign.check_live_token(secret, token, session_id, rec.org_id) then
+    loop.ws_send(ev.id, json.encode({ type = "error", message = "not authorized for this call" }))
+    loop.ws_close(ev.id)
+    return
+  end
+  calls.attach(rec, ev.id)
+end
+
+local function on_ws_message(ev)
+  local msg = json.decode(ev.data)
+  if type(msg) ~= "table" then
+    loop.ws_send(ev.id, json.encode({ type = "error", message = "messages are JSON objects" }))
+    return
+  end
+  calls.from_socket(ev.id, msg)
+end
+
+-- ---- the loop ----
+
+function M.run(port)
+  log.info("bot.ready", { port = port })
+  local deadline
+  while true do
+    local events = loop.next_events(calls.next_timeout())
+    for _, ev in ipairs(events) do
+      local ok, err = pcall(function()
+        if ev.kind == "http" then on_http(ev)
+        elseif ev.kind == "fetch" then calls.fetched(ev)
+        elseif ev.kind == "ws_open" then on_ws_open(ev)
+        elseif ev.kind == "ws_message" then on_ws_message(ev)
+        elseif ev.kind == "ws_close" then calls.detach(ev.id)
+        elseif ev.kind == "stop" and not stopping then
+          stopping = true
+          deadline = core.sys.monotonic() + 10
+          calls.stop_all("the bot is stopping")
+        end
+      end)
+      if not ok then
+        log.error("bot.event", { kind = ev.kind, reason = tostring(err) })
+        if ev.kind == "http" then fail(ev.id, 500, "internal", "internal error") end
+      end
+    end
+    calls.tick()
+    if stopping and (calls.count() == 0 or core.sys.monotonic() > deadline) then break end
+  end
+  -- whatever could not reach the database stays in the spool for the next start
+  local flushed = core.writer.flush(5000)
+  log.info("bot.stopped", { writes_flushed = flushed and true or false })
+end
+
+return M
