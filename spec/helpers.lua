@@ -100,6 +100,29 @@ function helpers.setup(opts)
   return db, api
 end
 
+--- Starts `sova bot` (SOVA_BOT_PORT=0, the shared SOVA_BOT_SECRET, plus opts.env) and waits for its
+-- "bot.listening" line. Same handle as start_api.
+function helpers.start_bot(db, opts)
+  local bot = sova.start_bot(db, opts)
+  started[#started + 1] = { kind = "bot", obj = bot }
+  return bot
+end
+
+--- lazy_setup for calls: start_db + seed + start_bot + start_api wired to that bot.
+-- Returns db, api, bot.
+function helpers.setup_calls(opts)
+  opts = opts or {}
+  local db = helpers.start_db(opts.db)
+  helpers.seed(db, opts.seed)
+  local bot = helpers.start_bot(db, opts.bot)
+  local api_opts = opts.api or {}
+  api_opts.env = api_opts.env or {}
+  api_opts.env.SOVA_BOT_URL = bot.url
+  api_opts.env.SOVA_BOT_SECRET = sova.bot_secret()
+  local api = helpers.start_api(db, api_opts)
+  return db, api, bot
+end
+
 --- Stops everything this spec file started (APIs first, then databases; process groups are
 -- killed) and removes its scratch directory. Meant for lazy_teardown. Raises (after stopping
 -- everything) when an API did not exit with status 0: a crash, or leaks found by the sanitizers.

@@ -18,16 +18,33 @@ typedef struct sova_fetch_request {
 	int num_headers;
 	const char *body;
 	size_t body_len;
-	long timeout_ms;
+	long timeout_ms;      /* whole exchange; 30000 when 0 */
+	long idle_timeout_ms; /* sova_fetch_stream only: no byte received for this long ends it; 0: none */
 } sova_fetch_request;
 
 typedef struct sova_fetch_response {
 	long status;
 	sova_buf body;
 	sova_buf headers; /* raw header block of the final response */
+	int stopped;      /* sova_fetch_stream: on_data asked to stop */
 } sova_fetch_response;
 
 /* 0 on a completed exchange (any status); otherwise -1 with a message in err.
  * The caller frees res->body and res->headers with sova_buf_free in both cases. */
 int sova_fetch(const sova_fetch_request *req, sova_fetch_response *res, char *err, size_t errlen);
+
+/* Receives a piece of a 2xx response body as it arrives. Returns SOVA_STREAM_GO to go on,
+ * SOVA_STREAM_STOP to end the exchange early (not an error), SOVA_STREAM_FAIL to fail it. */
+enum { SOVA_STREAM_GO = 0, SOVA_STREAM_STOP = 1, SOVA_STREAM_FAIL = 2 };
+typedef int (*sova_stream_fn)(void *ud, const char *data, size_t len);
+
+#define SOVA_STREAM_MAX_ERROR_BODY (1024 * 1024)
+
+/* Like sova_fetch, but a 2xx body goes to on_data piece by piece (res->body stays empty); the body
+ * of any other status is collected into res->body (at most SOVA_STREAM_MAX_ERROR_BODY bytes).
+ * Returns 0 on a completed exchange (res->stopped set when on_data stopped it), -1 with a message
+ * in err otherwise (on_data's failure: "aborted by the data callback"; the caller knows better).
+ * The caller frees res->body and res->headers with sova_buf_free in both cases. */
+int sova_fetch_stream(const sova_fetch_request *req, sova_stream_fn on_data, void *ud, sova_fetch_response *res,
+		      char *err, size_t errlen);
 #endif

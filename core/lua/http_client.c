@@ -1,5 +1,6 @@
 /* The `http` table of sova.core: outbound HTTP requests (libcurl), blocking the calling thread. */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,9 +39,36 @@ static void push_headers(lua_State *L, const sova_buf *raw)
 	}
 }
 
-/* http.request{method=, url=, headers={name=value}, body=, timeout_ms=}
- *   -> {status=, body=, headers=} | nil, err */
-static int l_request(lua_State *L)
+/* ---- Response holder ---- */
+
+#define RESPONSE_MT "sova.http.response"
+
+/* The response buffers live in a userdata whose __gc frees them, so a push that raises (out of
+ * memory) after the exchange leaks nothing. */
+static int response_gc(lua_State *L)
+{
+	sova_fetch_response *res = luaL_checkudata(L, 1, RESPONSE_MT);
+	sova_buf_free(&res->body);
+	sova_buf_free(&res->headers);
+	return 0;
+}
+
+/* Pushes an empty holder; may raise, so call it before anything is allocated. */
+static sova_fetch_response *new_response(lua_State *L)
+{
+	sova_fetch_response *res = lua_newuserdata(L, sizeof *res);
+	memset(res, 0, sizeof *res);
+	luaL_getmetatable(L, RESPONSE_MT);
+	lua_setmetatable(L, -2);
+	return res;
+}
+
+/* ---- Arguments ---- */
+
+/* Reads the request table at index 1 into req; raises on misuse. Leaves the fields it read at
+ * 2..7 (method, url, body, timeout_ms, headers, header lines), anchoring every string req and
+ * lines point at. Allocates nothing outside Lua. */
+static void check_request(lua_State *L, sova_fetch_request *req, const char **lines)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 1);
@@ -65,51 +93,160 @@ static int l_request(lua_State *L)
 		lua_pushnil(L);
 		while (lua_next(L, 6)) {
 			if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-				return luaL_error(L, "headers must map strings to strings");
+				luaL_error(L, "headers must map strings to strings");
 			if (++nh > MAX_HEADERS)
-				return luaL_error(L, "too many headers");
+				luaL_error(L, "too many headers");
 			const char *k = lua_tostring(L, -2), *v = lua_tostring(L, -1);
 			if (strpbrk(k, "\r\n:") || strpbrk(v, "\r\n"))
-				return luaL_error(L, "header names and values may not hold CR, LF or ':'");
+				luaL_error(L, "header names and values may not hold CR, LF or ':'");
 			lua_pushfstring(L, "%s: %s", k, v);
 			lua_rawseti(L, 7, nh);
 			lua_pop(L, 1);
 		}
 	}
-	const char *lines[MAX_HEADERS];
 	for (int i = 0; i < nh; i++) {
 		lua_rawgeti(L, 7, i + 1);
 		lines[i] = lua_tostring(L, -1); /* anchored in table 7 */
 		lua_pop(L, 1);
 	}
-	sova_fetch_request req = {
+	*req = (sova_fetch_request){
 		.method = method, .url = url, .headers = lines, .num_headers = nh,
 		.body = body, .body_len = body_len, .timeout_ms = timeout,
 	};
-	sova_fetch_response res;
+}
+
+/* ---- http.request ---- */
+
+/* http.request{method=, url=, headers={name=value}, body=, timeout_ms=}
+ *   -> {status=, body=, headers=} | nil, err */
+static int l_request(lua_State *L)
+{
+	const char *lines[MAX_HEADERS];
+	sova_fetch_request req;
+	check_request(L, &req, lines);
+	sova_fetch_response *res = new_response(L); /* 8; frees its buffers when collected */
 	char err[256];
-	if (sova_fetch(&req, &res, err, sizeof err) != 0) {
-		sova_buf_free(&res.body);
-		sova_buf_free(&res.headers);
+	if (sova_fetch(&req, res, err, sizeof err) != 0) {
+		sova_buf_free(&res->body);
+		sova_buf_free(&res->headers);
 		lua_pushnil(L);
 		lua_pushstring(L, err);
 		return 2;
 	}
 	lua_createtable(L, 0, 3);
-	lua_pushnumber(L, (lua_Number)res.status);
+	lua_pushnumber(L, (lua_Number)res->status);
 	lua_setfield(L, -2, "status");
-	lua_pushlstring(L, res.body.data, res.body.len);
+	lua_pushlstring(L, res->body.data, res->body.len);
 	lua_setfield(L, -2, "body");
-	push_headers(L, &res.headers);
+	push_headers(L, &res->headers);
 	lua_setfield(L, -2, "headers");
-	sova_buf_free(&res.body);
-	sova_buf_free(&res.headers);
+	sova_buf_free(&res->body);
+	sova_buf_free(&res->headers);
+	return 1;
+}
+
+/* ---- http.stream ---- */
+
+/* One streamed exchange. Its address is also the registry key of its on_data function. */
+typedef struct lua_stream {
+	lua_State *L;
+	const char *data; /* the piece being handed over (owned by curl) */
+	size_t len;
+	int stop;         /* on_data returned false */
+	int failed;       /* on_data raised; message in err */
+	char err[512];
+} lua_stream;
+
+/* Runs under lua_cpcall: [ud]. Any error here, out of memory included, is caught by lua_cpcall,
+ * so nothing longjmps through curl. */
+static int call_on_data(lua_State *L)
+{
+	lua_stream *ls = lua_touserdata(L, 1);
+	lua_pushlightuserdata(L, ls);
+	lua_rawget(L, LUA_REGISTRYINDEX);        /* [ud, on_data] */
+	lua_pushlstring(L, ls->data, ls->len); /* [ud, on_data, chunk] */
+	lua_call(L, 1, 1);                     /* [ud, result] */
+	ls->stop = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+	return 0;
+}
+
+static int on_chunk(void *ud, const char *data, size_t len)
+{
+	lua_stream *ls = ud;
+	ls->data = data;
+	ls->len = len;
+	if (lua_cpcall(ls->L, call_on_data, ls) != 0) {
+		/* [error object] */
+		const char *msg = lua_type(ls->L, -1) == LUA_TSTRING ? lua_tostring(ls->L, -1) : NULL;
+		if (msg)
+			snprintf(ls->err, sizeof ls->err, "%s", msg);
+		else
+			snprintf(ls->err, sizeof ls->err, "on_data raised a %s value", luaL_typename(ls->L, -1));
+		lua_pop(ls->L, 1);
+		ls->failed = 1;
+		return SOVA_STREAM_FAIL;
+	}
+	return ls->stop ? SOVA_STREAM_STOP : SOVA_STREAM_GO;
+}
+
+/* http.stream{method=, url=, headers=, body=, timeout_ms=, idle_timeout_ms=, on_data=function(chunk)}
+ *   -> {status=, headers=, body= (non-2xx only), stopped= (true when on_data returned false)} | nil, err
+ * on_data gets each piece of a 2xx body as it arrives; an error it raises ends the exchange and
+ * comes back as nil, err. idle_timeout_ms ends an exchange during which no byte arrives for that
+ * long (0 or absent: no limit). */
+static int l_stream(lua_State *L)
+{
+	const char *lines[MAX_HEADERS];
+	sova_fetch_request req;
+	check_request(L, &req, lines);       /* [tbl, method, url, body, timeout, headers, lines] */
+	lua_getfield(L, 1, "on_data");         /* 8 */
+	lua_getfield(L, 1, "idle_timeout_ms"); /* 9 */
+	luaL_argcheck(L, lua_isfunction(L, 8), 1, "on_data must be a function");
+	lua_Number idle = luaL_optnumber(L, 9, 0);
+	luaL_argcheck(L, idle >= 0, 1, "idle_timeout_ms must not be negative");
+	req.idle_timeout_ms = (long)idle;
+	sova_fetch_response *res = new_response(L); /* 10; frees its buffers when collected */
+	lua_stream ls = {.L = L};
+	lua_pushlightuserdata(L, &ls);
+	lua_pushvalue(L, 8);
+	lua_rawset(L, LUA_REGISTRYINDEX); /* registry[&ls] = on_data; the last step that can raise */
+	char err[256];
+	int rc = sova_fetch_stream(&req, on_chunk, &ls, res, err, sizeof err);
+	lua_pushlightuserdata(L, &ls);
+	lua_pushnil(L);
+	lua_rawset(L, LUA_REGISTRYINDEX); /* removing an existing key allocates nothing */
+	if (rc != 0) {
+		sova_buf_free(&res->body);
+		sova_buf_free(&res->headers);
+		lua_pushnil(L);
+		lua_pushstring(L, ls.failed ? ls.err : err);
+		return 2;
+	}
+	lua_createtable(L, 0, 4);
+	lua_pushnumber(L, (lua_Number)res->status);
+	lua_setfield(L, -2, "status");
+	push_headers(L, &res->headers);
+	lua_setfield(L, -2, "headers");
+	if (res->status < 200 || res->status > 299) {
+		lua_pushlstring(L, res->body.data, res->body.len);
+		lua_setfield(L, -2, "body");
+	}
+	sova_buf_free(&res->body);
+	sova_buf_free(&res->headers);
+	if (res->stopped) {
+		lua_pushboolean(L, 1);
+		lua_setfield(L, -2, "stopped");
+	}
 	return 1;
 }
 
 int sova_open_http(lua_State *L)
 {
-	static const luaL_Reg fns[] = {{"request", l_request}, {NULL, NULL}};
+	static const luaL_Reg fns[] = {{"request", l_request}, {"stream", l_stream}, {NULL, NULL}};
+	luaL_newmetatable(L, RESPONSE_MT);
+	lua_pushcfunction(L, response_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_pop(L, 1);
 	lua_newtable(L);
 	luaL_register(L, NULL, fns);
 	return 1;

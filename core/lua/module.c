@@ -67,6 +67,9 @@ int luaopen_sova_core(lua_State *L)
 	add_area(L, "log", sova_open_log);
 	add_area(L, "sys", sova_open_sys);
 	add_area(L, "sandbox", sova_open_sandbox);
+	add_area(L, "writer", sova_open_writer);
+	add_area(L, "ws_client", sova_open_ws_client);
+	add_area(L, "yaml", sova_open_yaml);
 #ifndef SOVA_LUA_MODULE
 	add_area(L, "loop", sova_open_loop); /* only `sova bot` runs the loop */
 #endif

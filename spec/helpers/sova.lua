@@ -71,14 +71,14 @@ end
 local Api = {}
 Api.__index = Api
 
--- Finds {"event":"api.listening","port":N} in the log after byte offset `from`.
-local function listening_port(log, from)
+-- Finds {"event":"<event>","port":N} in the log after byte offset `from`.
+local function listening_port(log, from, event)
   local s = proc.read_file(log, from)
   if not s then return nil end
   for line in s:gmatch("[^\n]+") do
-    if line:find("api.listening", 1, true) then
+    if line:find(event, 1, true) then
       local ok, obj = pcall(cjson.decode, line)
-      if ok and type(obj) == "table" and obj.event == "api.listening" and tonumber(obj.port) then
+      if ok and type(obj) == "table" and obj.event == event and tonumber(obj.port) then
         return tonumber(obj.port)
       end
     end
@@ -90,24 +90,24 @@ function Api:start(timeout)
   if self.proc and self.proc:alive() then error("api already running (pid " .. self.pid .. ")", 2) end
   local bin = require_binary()
   local from = proc.file_size(self.log)
-  self.proc = proc.spawn({ bin, "api" }, { env = self.env, log = self.log, name = "sova api" })
+  self.proc = proc.spawn({ bin, self.command }, { env = self.env, log = self.log, name = "sova " .. self.command })
   self.pid = self.proc.pid
   timeout = timeout or self.timeout
   local deadline = sys.monotonic() + timeout
   while true do
-    local port = listening_port(self.log, from)
+    local port = listening_port(self.log, from, self.command .. ".listening")
     if port then
       self.port = port
       self.url = "http://127.0.0.1:" .. port
       return self
     end
     if not self.proc:alive() then
-      error(string.format("sova api exited early (status %s); log %s:\n%s", tostring(self.proc.status),
+      error(string.format("sova " .. self.command .. " exited early (status %s); log %s:\n%s", tostring(self.proc.status),
         self.log, proc.tail(self.log, 60)), 2)
     end
     if sys.monotonic() > deadline then
       self.proc:stop(2)
-      error(string.format("sova api did not log api.listening within %ss; log %s:\n%s", tostring(timeout),
+      error(string.format("sova " .. self.command .. " did not log its listening line within %ss; log %s:\n%s", tostring(timeout),
         self.log, proc.tail(self.log, 60)), 2)
     end
     sys.sleep(0.05)
@@ -163,8 +163,42 @@ function M.start_api(db, opts)
   for k, v in pairs(opts.env or {}) do env[k] = v end
   server_env(env)
   local self = setmetatable({
+    command = "api",
     env = env,
     log = proc.temp_path("api", ".log"),
+    timeout = opts.timeout or 30,
+    db = db,
+  }, Api)
+  return self:start()
+end
+
+---------------------------------------------------------------------------------------------
+-- sova bot
+
+--- A secret the API and the bot share to sign call starts (SOVA_BOT_SECRET), one per busted process.
+function M.bot_secret()
+  local st = proc.state()
+  if not st.bot_secret then st.bot_secret = core.crypto.random_hex(32) end
+  return st.bot_secret
+end
+
+--- Starts `sova bot` against db on a free loopback port (same handle as start_api: stop, restart,
+-- log_text). The API learns where it is from start_api's opts.env.SOVA_BOT_URL (see helpers.setup_calls).
+function M.start_bot(db, opts)
+  opts = opts or {}
+  local env = {
+    SOVA_BOT_PORT = "0",
+    SOVA_BOT_HOST = "127.0.0.1",
+    MONGODB_URI = db.uri,
+    SOVA_DATA_DIR = opts.data_dir or proc.temp_dir("bot-data"),
+    SOVA_BOT_SECRET = M.bot_secret(),
+  }
+  for k, v in pairs(opts.env or {}) do env[k] = v end
+  server_env(env)
+  local self = setmetatable({
+    command = "bot",
+    env = env,
+    log = proc.temp_path("bot", ".log"),
     timeout = opts.timeout or 30,
     db = db,
   }, Api)

@@ -15,7 +15,8 @@ local M = {}
 
 local records = {}   -- session_id -> record
 local sockets = {}   -- websocket id -> record
-local waiting = {}   -- fetch id -> coroutine
+local waiting = {}   -- fetch id -> {co, rec}
+local sleepers = {}  -- {at = monotonic time, co, rec}
 local n_records = 0
 
 M.NO_ANSWER_AFTER = tonumber(config.env("SOVA_CALL_NO_ANSWER_SECONDS", "")) or 600
@@ -108,7 +109,12 @@ local function resume(rec, co, ...)
     log.error("call.turn", { session = rec.session_id, reason = tostring(want) })
     rec.call.status, rec.call.failure = "failed", "internal error in the call runtime"
   elseif coroutine.status(co) == "suspended" then
-    waiting[want] = { co = co, rec = rec } -- `want` is the id of a provider request
+    if type(want) == "table" and want.fetch then
+      waiting[want.fetch] = { co = co, rec = rec } -- a provider request under way
+    else
+      sleepers[#sleepers + 1] = { at = core.sys.monotonic() + (type(want) == "table" and tonumber(want.sleep) or 0),
+        co = co, rec = rec }
+    end
     return
   end
   rec.busy = false
@@ -225,12 +231,18 @@ end
 -- ---- time ----
 
 function M.next_timeout()
+  if #sleepers > 0 then return 20 end
   if n_records == 0 then return 1000 end
   return 250
 end
 
 function M.tick()
   local now = core.sys.monotonic()
+  local due = {}
+  for i = #sleepers, 1, -1 do
+    if sleepers[i].at <= now then due[#due + 1] = table.remove(sleepers, i) end
+  end
+  for _, s in ipairs(due) do resume(s.rec, s.co) end
   for _, rec in pairs(records) do
     if not rec.finished and not rec.busy then
       if not rec.answered and now > rec.answer_by then

@@ -9,28 +9,30 @@ local openai = require("sova.llm.openai")
 local M = {}
 
 -- A transport for HTTP adapters: runs the request on the loop and yields until it is done.
+-- (The whole answer is parsed when it has arrived; streaming through the loop is not done yet.)
 local function loop_transport(req)
   local id, err = core.loop.fetch(req)
   if not id then return nil, err end
-  local ev = coroutine.yield(id)
+  local ev = coroutine.yield({ fetch = id })
   if ev.error then return nil, ev.error end
   return { status = ev.status, body = ev.body, headers = {} }
 end
 M.loop_transport = loop_transport
 
+-- Waiting between retries yields too: the loop resumes the call when the time is up.
+local function loop_sleep(seconds) coroutine.yield({ sleep = seconds }) end
+
 -- for_flow(dir) -> llm adapter, note|nil
 function M.for_flow(dir)
   local cfg, problems = services.load(dir .. "/services.yaml")
   if not cfg then
-    return rules.new(), "services.yaml is not valid (" .. tostring(problems and problems[1] and problems[1].message or problems)
+    return rules.new(), "services.yaml is not valid (" .. services.format_problems(problems)
       .. "): using the offline rules engine"
   end
-  local llm = cfg.llm or {}
-  if llm.provider == "openai" and not cfg.fallback then
-    return openai.new {
-      base_url = llm.base_url, model = llm.model, api_key = os.getenv(llm.api_key_env or "OPENAI_API_KEY"),
-      temperature = llm.temperature, timeout_ms = llm.timeout_ms, transport = loop_transport,
-    }
+  local opts = services.llm_options(cfg) -- the key only from the variable the file names
+  if opts then
+    opts.transport, opts.sleep = loop_transport, loop_sleep
+    return openai.new(opts)
   end
   return rules.new(), cfg.fallback
 end

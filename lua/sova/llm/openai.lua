@@ -1,0 +1,554 @@
+-- sova.llm.openai: the `openai` LLM provider — OpenAI Chat Completions with streaming and tool
+-- calls, for OpenAI and compatible servers (vLLM, Ollama, llama.cpp server, Groq, ...).
+--
+--   local openai = require("sova.llm.openai")
+--   local llm = openai.new{ model = "gpt-4o-mini", api_key = os.getenv("OPENAI_API_KEY") }
+--   local out, err = llm:respond{
+--     messages = { {role = "system", content = "..."}, {role = "user", content = "..."} },
+--     tools = { {name = "record_status", description = "...", parameters = {type = "object", ...}} },
+--     on_text = function(delta) ... end,   -- optional: each piece of text as it streams in
+--   }
+--   -- out = { text = "...", tool_calls = { {id =, name =, arguments = <table>} },
+--   --         usage = {prompt_tokens =, completion_tokens =, total_tokens =}, finish_reason = "stop" }
+--   -- or nil, "openai: ..." on failure
+--
+-- Requests stream (`stream: true`) over core.http.stream; the server-sent events are parsed as they
+-- arrive, whatever the chunk boundaries. 408/409/429/5xx answers, connection failures and timeouts
+-- are retried with exponential backoff (honouring Retry-After) as long as no text has been handed to
+-- on_text yet; 400/401/403/404/422 are not. Misuse of the API (bad options, bad messages) raises.
+--
+-- Privacy: the API key is kept out of the client table, scrubbed from error messages, and never
+-- logged; logs (retries only) carry counts, statuses and error codes, never message contents.
+local core = require("sova.core")
+local cjson = require("cjson")
+local json = require("sova.json")
+
+local http, sys = core.http, core.sys
+local type, pairs, ipairs, tostring, tonumber, select = type, pairs, ipairs, tostring, tonumber, select
+local find, sub, byte, format, gsub, match = string.find, string.sub, string.byte, string.format, string.gsub,
+  string.match
+local concat, floor, min, max, random = table.concat, math.floor, math.min, math.max, math.random
+
+local M = {}
+
+M.DEFAULT_BASE_URL = "https://api.openai.com/v1"
+M.MAX_EVENT_BYTES = 1024 * 1024 -- one server-sent event (line or data) larger than this fails the answer
+
+local decoder = cjson.new()
+decoder.decode_max_depth(64)
+decoder.decode_invalid_numbers(false)
+
+local function decode(s)
+  local ok, v = pcall(decoder.decode, s)
+  if ok then return v end
+  return nil, tostring(v)
+end
+
+local NULL = cjson.null
+local ARRAY_MT = core.bson.array_mt
+
+---------------------------------------------------------------------------------------------
+-- the stream parser
+
+-- A parser of one streamed answer: feed(chunk) with the body pieces as they arrive, finish()
+-- at the end. State in the returned table: text parts, tool calls by index, finish_reason,
+-- usage, done ([DONE] seen), failure = {message, retryable} when the stream reported an error or
+-- could not be read, emitted = true once on_text got a piece.
+local Parser = {}
+Parser.__index = Parser
+
+function M.new_stream_parser(on_text)
+  return setmetatable({
+    buf = "", data = nil, parts = {}, calls = {}, order = {}, on_text = on_text,
+    emitted = false, done = false,
+  }, Parser)
+end
+
+function Parser:fail(message, retryable, fatal)
+  if not self.failure then self.failure = { message = message, retryable = retryable, fatal = fatal } end
+  return false
+end
+
+local function short(s, n)
+  s = tostring(s or "")
+  n = n or 300
+  if #s > n then s = sub(s, 1, n) .. "..." end
+  return (gsub(s, "[%c]", " "))
+end
+
+function Parser:tool_delta(i, tc)
+  local idx = tc.index
+  if type(idx) ~= "number" then
+    -- servers that omit the index: a new id starts a new call, anything else continues the last one
+    local last = self.order[#self.order]
+    if last == nil or (type(tc.id) == "string" and tc.id ~= "" and self.calls[last].id and self.calls[last].id ~= tc.id) then
+      idx = (last or -1) + 1
+    else
+      idx = last
+    end
+  end
+  local acc = self.calls[idx]
+  if not acc then
+    acc = { index = idx, name = {}, args = {} }
+    self.calls[idx] = acc
+    self.order[#self.order + 1] = idx
+  end
+  if type(tc.id) == "string" and tc.id ~= "" and not acc.id then acc.id = tc.id end
+  local fn = tc["function"]
+  if type(fn) == "table" then
+    if type(fn.name) == "string" then acc.name[#acc.name + 1] = fn.name end
+    if type(fn.arguments) == "string" then acc.args[#acc.args + 1] = fn.arguments end
+  end
+end
+
+-- One chat.completion.chunk, decoded.
+function Parser:chunk(obj)
+  if type(obj) ~= "table" then return self:fail("openai: malformed stream event (not an object)", false) end
+  if type(obj.error) == "table" or type(obj.error) == "string" then
+    local e = obj.error
+    local msg = type(e) == "table" and e.message or e
+    local code = type(e) == "table" and (e.code ~= NULL and e.code or e.type) or nil
+    return self:fail(format("openai: server error in stream%s: %s",
+      code and code ~= NULL and (" (" .. short(code, 60) .. ")") or "", short(msg)), true)
+  end
+  if type(obj.usage) == "table" then
+    local u = {}
+    for _, k in ipairs({ "prompt_tokens", "completion_tokens", "total_tokens" }) do
+      if type(obj.usage[k]) == "number" then u[k] = obj.usage[k] end
+    end
+    self.usage = u
+  end
+  local choices = obj.choices
+  if type(choices) ~= "table" then return true end
+  for _, choice in ipairs(choices) do
+    if type(choice) == "table" and (choice.index == nil or choice.index == 0) then
+      local delta = choice.delta
+      if type(delta) == "table" then
+        local c = delta.content
+        if type(c) == "string" and c ~= "" then
+          self.parts[#self.parts + 1] = c
+          if self.on_text then
+            self.emitted = true
+            local ok, err = pcall(self.on_text, c)
+            if not ok then return self:fail("openai: on_text failed: " .. short(err), false, true) end
+          end
+        end
+        if type(delta.tool_calls) == "table" then
+          for i, tc in ipairs(delta.tool_calls) do
+            if type(tc) == "table" then self:tool_delta(i, tc) end
+          end
+        end
+      end
+      if type(choice.finish_reason) == "string" then self.finish_reason = choice.finish_reason end
+    end
+  end
+  return true
+end
+
+-- One complete server-sent event's data.
+function Parser:event(data)
+  if data == "[DONE]" then
+    self.done = true
+    return true
+  end
+  local obj, err = decode(data)
+  if obj == nil then return self:fail("openai: malformed stream event: " .. short(err, 120), false) end
+  return self:chunk(obj)
+end
+
+-- One line of the event stream (without its line ending).
+function Parser:line(line)
+  if line == "" then
+    local data = self.data
+    self.data = nil
+    if data then return self:event(concat(data, "\n")) end
+    return true
+  end
+  if byte(line, 1) == 58 then return true end -- ":" comment (keep-alives)
+  local colon = find(line, ":", 1, true)
+  local field, value
+  if colon then
+    field, value = sub(line, 1, colon - 1), sub(line, colon + 1)
+    if byte(value, 1) == 32 then value = sub(value, 2) end
+  else
+    field, value = line, ""
+  end
+  if field == "data" then
+    local d = self.data or {}
+    d[#d + 1] = value
+    self.data = d
+  end
+  -- "event", "id", "retry" and unknown fields are ignored, as the SSE specification says
+  return true
+end
+
+-- Feeds a piece of the body. Returns false once the answer has failed (see self.failure).
+function Parser:feed(chunk)
+  if self.failure then return false end
+  local buf = self.buf .. chunk
+  local pos, n = 1, #buf
+  while pos <= n do
+    local nl = find(buf, "\n", pos, true)
+    if not nl then break end
+    local stop = nl - 1
+    if stop >= pos and byte(buf, stop) == 13 then stop = stop - 1 end
+    if not self:line(sub(buf, pos, stop)) then
+      self.buf = ""
+      return false
+    end
+    pos = nl + 1
+  end
+  self.buf = pos > n and "" or sub(buf, pos)
+  if #self.buf > M.MAX_EVENT_BYTES then
+    return self:fail("openai: stream event over " .. M.MAX_EVENT_BYTES .. " bytes", false)
+  end
+  return true
+end
+
+-- The end of the body: dispatches what a server left without its final blank line.
+function Parser:finish()
+  if self.failure then return false end
+  if self.buf ~= "" then
+    local rest = self.buf
+    self.buf = ""
+    if not self:line((gsub(rest, "\r$", ""))) then return false end
+  end
+  if self.data and not self:line("") then return false end
+  if not self.done and not self.finish_reason then
+    return self:fail("openai: the stream ended before the answer was complete", true)
+  end
+  return true
+end
+
+-- The answer: {text, tool_calls, usage, finish_reason} | nil, err (malformed tool arguments).
+function Parser:result()
+  local calls = json.array({})
+  for n, idx in ipairs(self.order) do
+    local acc = self.calls[idx]
+    local name = concat(acc.name)
+    local raw = concat(acc.args)
+    local args
+    if find(raw, "^%s*$") then
+      args = {} -- a function without parameters: some servers send "" for {}
+    else
+      local v, err = decode(raw)
+      if type(v) ~= "table" or v[1] ~= nil then
+        return nil, format("openai: malformed tool arguments for '%s': %s", short(name, 64),
+          v == nil and ("not JSON (" .. short(err, 100) .. ")") or "not a JSON object")
+      end
+      args = v
+    end
+    if name == "" then return nil, "openai: a tool call came without a function name" end
+    calls[#calls + 1] = { id = acc.id or ("call_" .. n), name = name, arguments = args }
+  end
+  return {
+    text = concat(self.parts),
+    tool_calls = calls,
+    usage = self.usage or {},
+    finish_reason = self.finish_reason,
+  }
+end
+
+---------------------------------------------------------------------------------------------
+-- requests
+
+local ROLES = { system = true, user = true, assistant = true, tool = true }
+local TOOL_NAME = "^[%w_%-]+$"
+
+-- JSON-schema keywords whose values are arrays: an empty Lua table there must encode as [].
+local ARRAY_KEYWORDS = { required = true, enum = true, oneOf = true, anyOf = true, allOf = true,
+  prefixItems = true, examples = true }
+
+local function schema_copy(v, key, depth)
+  if depth > 32 then error("openai: tool parameters nest deeper than 32", 0) end
+  if type(v) ~= "table" or v == NULL then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = schema_copy(x, k, depth + 1) end
+  if getmetatable(v) == ARRAY_MT or (next(out) == nil and ARRAY_KEYWORDS[key]) then return json.array(out) end
+  return out
+end
+
+local function arg_error(what, level)
+  error("openai: " .. what, level or 3)
+end
+
+local function encode_arguments(a, where)
+  if type(a) == "string" then return a end
+  if type(a) == "table" then return json.encode(a) end
+  if a == nil then return "{}" end
+  arg_error(where .. ".arguments must be a table or a JSON string", 4)
+end
+
+local function convert_messages(messages)
+  if type(messages) ~= "table" or #messages == 0 then arg_error("request.messages must be a non-empty array") end
+  local out = json.array({})
+  for i, m in ipairs(messages) do
+    local where = "messages[" .. i .. "]"
+    if type(m) ~= "table" or not ROLES[m.role] then
+      arg_error(where .. ".role must be system, user, assistant or tool")
+    end
+    local o = { role = m.role }
+    if m.role == "tool" then
+      if type(m.tool_call_id) ~= "string" or m.tool_call_id == "" then
+        arg_error(where .. ".tool_call_id must be a non-empty string")
+      end
+      o.tool_call_id = m.tool_call_id
+      if type(m.content) == "table" then
+        o.content = json.encode(m.content)
+      elseif type(m.content) == "string" then
+        o.content = m.content
+      else
+        arg_error(where .. ".content must be a string or a table")
+      end
+    elseif m.role == "assistant" then
+      if m.content ~= nil and type(m.content) ~= "string" then arg_error(where .. ".content must be a string") end
+      o.content = m.content
+      if m.tool_calls ~= nil then
+        if type(m.tool_calls) ~= "table" then arg_error(where .. ".tool_calls must be an array") end
+        local tcs = json.array({})
+        for j, tc in ipairs(m.tool_calls) do
+          local w = where .. ".tool_calls[" .. j .. "]"
+          if type(tc) ~= "table" or type(tc.id) ~= "string" or type(tc.name) ~= "string" then
+            arg_error(w .. " needs string id and name")
+          end
+          tcs[j] = { id = tc.id, type = "function",
+            ["function"] = { name = tc.name, arguments = encode_arguments(tc.arguments, w) } }
+        end
+        if #tcs > 0 then o.tool_calls = tcs end
+      end
+      if o.content == nil then o.content = o.tool_calls and NULL or "" end
+    else
+      if type(m.content) ~= "string" then arg_error(where .. ".content must be a string") end
+      o.content = m.content
+    end
+    out[i] = o
+  end
+  return out
+end
+
+local function convert_tools(tools)
+  if tools == nil then return nil end
+  if type(tools) ~= "table" then arg_error("request.tools must be an array") end
+  if #tools == 0 then return nil end
+  local out = json.array({})
+  for i, t in ipairs(tools) do
+    local where = "tools[" .. i .. "]"
+    if type(t) ~= "table" or type(t.name) ~= "string" or #t.name > 64 or not find(t.name, TOOL_NAME) then
+      arg_error(where .. ".name must be 1-64 letters, digits, '_' or '-'")
+    end
+    if t.description ~= nil and type(t.description) ~= "string" then
+      arg_error(where .. ".description must be a string")
+    end
+    if t.parameters ~= nil and type(t.parameters) ~= "table" then
+      arg_error(where .. ".parameters must be a JSON schema table")
+    end
+    local params = t.parameters and schema_copy(t.parameters, nil, 0) or { type = "object", properties = {} }
+    out[i] = { type = "function",
+      ["function"] = { name = t.name, description = t.description, parameters = params } }
+  end
+  return out
+end
+
+local function convert_tool_choice(tc)
+  if tc == nil then return nil end
+  if tc == "auto" or tc == "none" or tc == "required" then return tc end
+  if type(tc) == "table" and type(tc.name) == "string" then
+    return { type = "function", ["function"] = { name = tc.name } }
+  end
+  arg_error("request.tool_choice must be auto, none, required or {name =}")
+end
+
+---------------------------------------------------------------------------------------------
+-- the client
+
+local Client = {}
+Client.__index = Client
+Client.__tostring = function(c) return "openai client (" .. c.model .. " at " .. c.base_url .. ")" end
+
+-- API keys, out of the client tables (so that dumping or encoding a client shows no key).
+local keys = setmetatable({}, { __mode = "k" })
+
+local function check_number(opts, name, lo, hi, default)
+  local v = opts[name]
+  if v == nil then return default end
+  if type(v) ~= "number" or v ~= v or v < lo or v > hi then
+    error(format("openai.new: %s must be a number in %s..%s", name, tostring(lo), tostring(hi)), 3)
+  end
+  return v
+end
+
+-- openai.new{model =, api_key = (absent for servers without auth), base_url = DEFAULT_BASE_URL,
+--   timeout_ms = 60000 (a whole attempt), idle_timeout_ms = 20000 (no byte for this long ends an
+--   attempt), retries = 2, backoff_ms = 500, max_backoff_ms = 8000, temperature =, max_tokens =,
+--   include_usage = true (stream_options.include_usage), headers = {Name = value},
+--   log = function(event, fields) (default: sova.log.warn),
+--   transport = function(req) -> {status, body, headers} | nil, err (default core.http.stream;
+--     req = {method, url, headers, body, timeout_ms, idle_timeout_ms, on_data}: a transport may
+--     call on_data(chunk) as pieces arrive, or return the whole body, which is parsed at the end),
+--   sleep = function(seconds) between retries (default core.sys.sleep, which blocks the thread:
+--     an event loop passes one that yields)} -> client. Raises on bad options.
+function M.new(opts)
+  if type(opts) ~= "table" then error("openai.new: an options table is expected", 2) end
+  local base = opts.base_url or M.DEFAULT_BASE_URL
+  if type(base) ~= "string" or not find(base, "^https?://[^%s]+$") then
+    error("openai.new: base_url must be an http:// or https:// URL", 2)
+  end
+  base = gsub(base, "/+$", "")
+  if type(opts.model) ~= "string" or opts.model == "" then error("openai.new: model must be a non-empty string", 2) end
+  local key = opts.api_key
+  if key ~= nil and (type(key) ~= "string" or key == "" or find(key, "[%c%s]")) then
+    error("openai.new: api_key must be a non-empty string without spaces or control characters", 2)
+  end
+  local headers = {}
+  if opts.headers ~= nil then
+    if type(opts.headers) ~= "table" then error("openai.new: headers must be a table", 2) end
+    for k, v in pairs(opts.headers) do
+      if type(k) ~= "string" or type(v) ~= "string" then error("openai.new: headers must map strings to strings", 2) end
+      headers[k] = v
+    end
+  end
+  local retries = check_number(opts, "retries", 0, 10, 2)
+  if retries ~= floor(retries) then error("openai.new: retries must be an integer", 2) end
+  local max_tokens = check_number(opts, "max_tokens", 1, 1e6, nil)
+  for _, name in ipairs({ "log", "transport", "sleep" }) do
+    if opts[name] ~= nil and type(opts[name]) ~= "function" then error("openai.new: " .. name .. " must be a function", 2) end
+  end
+  local c = setmetatable({
+    base_url = base,
+    model = opts.model,
+    timeout_ms = check_number(opts, "timeout_ms", 1, 3600000, 60000),
+    idle_timeout_ms = check_number(opts, "idle_timeout_ms", 0, 3600000, 20000),
+    retries = retries,
+    backoff_ms = check_number(opts, "backoff_ms", 0, 60000, 500),
+    max_backoff_ms = check_number(opts, "max_backoff_ms", 0, 600000, 8000),
+    temperature = check_number(opts, "temperature", 0, 2, nil),
+    max_tokens = max_tokens and floor(max_tokens) or nil,
+    include_usage = opts.include_usage ~= false,
+    headers = headers,
+    log = opts.log,
+    transport = opts.transport or http.stream,
+    sleep = opts.sleep or sys.sleep,
+  }, Client)
+  keys[c] = key
+  return c
+end
+
+function Client:log_event(event, fields)
+  local log = self.log
+  if not log then
+    log = function(e, f) require("sova.log").warn(e, f) end
+  end
+  pcall(log, event, fields)
+end
+
+-- Removes the API key from any text that might carry it (servers echo keys in 401 messages).
+function Client:scrub(s)
+  local key = keys[self]
+  if key and s then
+    local i = find(s, key, 1, true)
+    while i do
+      s = sub(s, 1, i - 1) .. "[redacted]" .. sub(s, i + #key)
+      i = find(s, key, 1, true)
+    end
+  end
+  return s
+end
+
+-- The JSON body of a request.
+function Client:body(request)
+  local body = {
+    model = self.model,
+    messages = convert_messages(request.messages),
+    stream = true,
+    temperature = self.temperature,
+    max_tokens = self.max_tokens,
+    tools = convert_tools(request.tools),
+    tool_choice = convert_tool_choice(request.tool_choice),
+  }
+  if self.include_usage then body.stream_options = { include_usage = true } end
+  return json.encode(body)
+end
+
+local RETRY_STATUS = { [408] = true, [409] = true, [429] = true }
+
+-- An HTTP error answer -> message, retryable, retry-after seconds (or nil)
+local function http_failure(res)
+  local status = res.status
+  local detail = ""
+  local err = decode(res.body or "")
+  if type(err) == "table" and type(err.error) == "table" then
+    local e = err.error
+    local code = (type(e.code) == "string" and e.code) or (type(e.type) == "string" and e.type) or nil
+    detail = (code and (" (" .. short(code, 60) .. ")") or "") .. ": " .. short(e.message)
+  elseif type(err) == "table" and type(err.error) == "string" then
+    detail = ": " .. short(err.error) -- Ollama, llama.cpp: {"error": "..."}
+  elseif res.body and res.body ~= "" then
+    detail = ": " .. short(res.body, 120)
+  end
+  local retryable = RETRY_STATUS[status] or status >= 500
+  local after = tonumber(res.headers and res.headers["retry-after-ms"] or nil)
+  after = after and after / 1000 or tonumber(res.headers and res.headers["retry-after"] or nil)
+  return format("openai: HTTP %d%s", status, detail), retryable, after
+end
+
+-- One attempt: result | nil, err, retryable, retry_after
+function Client:attempt(body, headers, on_text)
+  local parser = M.new_stream_parser(on_text)
+  local res, err = self.transport {
+    method = "POST",
+    url = self.base_url .. "/chat/completions",
+    headers = headers,
+    body = body,
+    timeout_ms = self.timeout_ms,
+    idle_timeout_ms = self.idle_timeout_ms,
+    on_data = function(chunk) return parser:feed(chunk) end,
+  }
+  if not res then
+    err = tostring(err or "no answer")
+    local kind = find(err:lower(), "timeout", 1, true) and "timeout" or "request failed"
+    return nil, format("openai: %s: %s", kind, err), not parser.emitted
+  end
+  if res.status < 200 or res.status > 299 then
+    local msg, retryable, after = http_failure(res)
+    return nil, msg, retryable, after
+  end
+  if res.body and res.body ~= "" then parser:feed(res.body) end -- a transport that does not stream
+  if res.stopped or not parser:finish() then
+    local f = parser.failure or { message = "openai: the stream was stopped", retryable = false }
+    return nil, f.message, f.retryable and not f.fatal and not parser.emitted
+  end
+  return parser:result()
+end
+
+-- client:respond{messages =, tools =, tool_choice =, on_text =} -> answer | nil, err
+function Client:respond(request)
+  if type(request) ~= "table" then error("openai: respond expects a request table", 2) end
+  if request.on_text ~= nil and type(request.on_text) ~= "function" then
+    error("openai: request.on_text must be a function", 2)
+  end
+  local body = self:body(request)
+  local headers = { ["Content-Type"] = "application/json", Accept = "text/event-stream" }
+  for k, v in pairs(self.headers) do headers[k] = v end
+  local key = keys[self]
+  if key then headers.Authorization = "Bearer " .. key end
+  local attempts = self.retries + 1
+  local err
+  for attempt = 1, attempts do
+    local out, e, retryable, after = self:attempt(body, headers, request.on_text)
+    if out then return out end
+    err = self:scrub(e)
+    if not retryable or attempt == attempts then
+      if attempt > 1 then err = format("%s (after %d attempts)", err, attempt) end
+      return nil, err
+    end
+    local wait = self.backoff_ms * 2 ^ (attempt - 1) * (0.75 + 0.5 * random())
+    if after then wait = max(wait, after * 1000) end
+    wait = min(wait, self.max_backoff_ms)
+    self:log_event("llm.retry", { provider = "openai", attempt = attempt,
+      reason = match(err, "^openai: ([^:]+)"), wait_ms = floor(wait) })
+    self.sleep(wait / 1000)
+  end
+  return nil, err
+end
+
+return M

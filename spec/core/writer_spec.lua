@@ -1,0 +1,393 @@
+-- Specs of the writer area of sova.core (core/db/writer.c, core/lua/writer.c): durable
+-- asynchronous writes for calls, against a real FerretDB that is killed and restarted.
+-- Run from the repo root: busted spec/core/writer_spec.lua  (or busted -t writer)
+--
+-- The writer is one thread per process, so this file starts and stops it in the busted process
+-- itself; a second process (`sova script spec/fixtures/writer/child.lua`) plays the crashed bot
+-- that leaves a spool behind, and the replaying process whose log is inspected.
+local helpers = require("helpers")
+local core = helpers.core
+local cjson = helpers.cjson
+local proc = helpers.proc
+local writer = core.writer
+local sys = core.sys
+
+local CHILD = proc.root .. "/spec/fixtures/writer/child.lua"
+local MARKER = "PHI-MARKER-Jane-Roe-1970-01-01"
+local HDR, REC_HDR = 24, 12
+
+local function spool_file(dir) return dir .. "/writes.spool" end
+
+local function le32(s, pos)
+  local a, b, c, d = s:byte(pos, pos + 3)
+  return a + b * 0x100 + c * 0x10000 + d * 0x1000000
+end
+
+local function u32(n)
+  return string.char(n % 256, math.floor(n / 0x100) % 256, math.floor(n / 0x10000) % 256,
+    math.floor(n / 0x1000000) % 256)
+end
+
+-- Offsets {start, payload_start, payload_len} of the records of a spool file's text.
+local function records(text)
+  local out, pos = {}, HDR + 1
+  while pos + REC_HDR - 1 <= #text do
+    local len = le32(text, pos + 4)
+    out[#out + 1] = { start = pos, payload = pos + REC_HDR, len = len }
+    pos = pos + REC_HDR + len
+  end
+  return out
+end
+
+local function seq(n)
+  local t = {}
+  for i = 1, n do t[i] = i end
+  return t
+end
+
+local function plain(arr)
+  local t = {}
+  for i, v in ipairs(arr or {}) do t[i] = v end
+  return t
+end
+
+local function start(dir, extra)
+  local opts = { spool_dir = dir, retry_ms = 100 }
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  local ok, err = writer.start(opts)
+  assert(ok, "writer.start: " .. tostring(err))
+end
+
+local function push(op)
+  local ok, err = writer.push(op)
+  assert(ok, "writer.push: " .. tostring(err))
+end
+
+-- The i-th step of a call: an insert with an explicit _id and a $push that records the order.
+local function push_step(coll, tag, i)
+  push { collection = coll, kind = "insert", doc = { _id = tag .. "-" .. i, i = i, note = MARKER } }
+  push { collection = coll, kind = "upsert", filter = { _id = tag .. "-order" },
+    update = { ["$push"] = { events = i } } }
+end
+
+-- Runs the child script; returns the decoded RESULT line, the whole output and the exit status.
+local function child(args, timeout)
+  local argv = { proc.sova_bin(), "script", CHILD }
+  for _, a in ipairs(args) do argv[#argv + 1] = tostring(a) end
+  local status, out = proc.run(argv, { env = proc.clean_env({}), timeout = timeout or 90, name = "writer-child" })
+  local line = out:match("RESULT ([^\n]+)")
+  return line and cjson.decode(line), out, status
+end
+
+describe("writer #writer", function()
+  local db, h
+
+  lazy_setup(function()
+    db = helpers.start_db()
+    h = db:handle()
+  end)
+
+  lazy_teardown(function()
+    writer.stop(1000)
+    helpers.stop_all()
+  end)
+
+  after_each(function()
+    writer.stop(2000)
+    if not db:alive() then db:start() end
+  end)
+
+  local function events(coll, tag)
+    local doc = assert(h:find_one(coll, { _id = tag .. "-order" }))
+    return plain(doc and doc.events)
+  end
+
+  describe("misuse", function()
+    it("a bad operation shape raises", function()
+      local bad = {
+        "insert",
+        { kind = "insert", doc = {} },
+        { collection = "c", kind = "delete", doc = {} },
+        { collection = "c", kind = "insert" },
+        { collection = "c", kind = "insert", doc = {}, filter = {} },
+        { collection = "c", kind = "update", filter = {} },
+        { collection = "c", kind = "update", update = { ["$set"] = { a = 1 } } },
+        { collection = "c", kind = "update", filter = {}, update = {} },
+        { collection = "c", kind = "update", filter = {}, update = { a = 1 } },
+        { collection = "c", kind = "upsert", filter = {}, update = { ["$set"] = 1 } },
+        { collection = "c", kind = "upsert", filter = {}, update = { ["$set"] = {} }, doc = {} },
+        { collection = "c", kind = "insert", doc = {}, colection = "typo" },
+      }
+      for i, op in ipairs(bad) do
+        assert.has_error(function() writer.push(op) end, nil, "case " .. i)
+      end
+    end)
+
+    it("bad start options raise", function()
+      assert.has_error(function() writer.start("dir") end)
+      assert.has_error(function() writer.start {} end)
+      assert.has_error(function() writer.start { spool_dir = "x", retry_ms = 0 } end)
+      assert.has_error(function() writer.start { spool_dir = "x", retry_ms = 1.5 } end)
+      assert.has_error(function() writer.start { spool_dir = "x", max_queue_bytes = -1 } end)
+      assert.has_error(function() writer.start { spool_dir = "x", retry = 100 } end)
+      assert.has_error(function() writer.flush(-1) end)
+    end)
+
+    it("before start, push and flush answer nil, err and stop is a no-op", function()
+      local ok, err = writer.push { collection = "c", kind = "insert", doc = { a = 1 } }
+      assert.is_nil(ok)
+      assert.equal("writer not started", err)
+      ok, err = writer.flush(10)
+      assert.is_nil(ok)
+      assert.equal("not started", err)
+      assert.is_true(writer.stop(10))
+      assert.is_false(writer.stats().running)
+    end)
+
+    it("start refuses when the database pool was never opened", function()
+      local r, out = child({ "no_db", proc.temp_dir("spool") })
+      assert(r, out)
+      assert.is_false(r.ok)
+      assert.matches("database not opened", r.err)
+    end)
+
+    it("a second start answers nil, \"already started\"; so does another process on the same spool", function()
+      local dir = proc.temp_dir("spool")
+      start(dir)
+      local ok, err = writer.start { spool_dir = proc.temp_dir("spool") }
+      assert.is_nil(ok)
+      assert.equal("already started", err)
+      local r, out = child({ "start_only", db.uri, dir })
+      assert(r, out)
+      assert.is_false(r.ok)
+      assert.matches("in use by another process", r.err)
+    end)
+  end)
+
+  describe("with the database up", function()
+    it("applies operations in the order they were pushed", function()
+      start(proc.temp_dir("spool"))
+      for i = 1, 200 do
+        push_step("writer_order", "o", i)
+        push { collection = "writer_order", kind = "upsert", filter = { _id = "last" }, update = { ["$set"] = { n = i } } }
+      end
+      push { collection = "writer_order", kind = "update", filter = { _id = "o-1" }, update = { ["$set"] = { seen = true } } }
+      assert.is_true(writer.flush(30000))
+      assert.same(seq(200), events("writer_order", "o"))
+      assert.equal(200, h:find_one("writer_order", { _id = "last" }).n)
+      assert.is_true(h:find_one("writer_order", { _id = "o-1" }).seen)
+      assert.equal(200, helpers.count(db, "writer_order", { i = { ["$gte"] = 1 } }))
+      local s = writer.stats()
+      assert.same({ 601, 0, 0, 0, true, false },
+        { s.applied, s.queued, s.spooled, s.failed_permanently, s.running, s.db_down })
+    end)
+
+    it("gives an insert without _id one, and answers nil, err for a value BSON cannot hold", function()
+      start(proc.temp_dir("spool"))
+      push { collection = "writer_noid", kind = "insert", doc = { tag = "noid" } }
+      local ok, err = writer.push { collection = "writer_noid", kind = "insert", doc = { f = print } }
+      assert.is_nil(ok)
+      assert.matches("^doc: ", err)
+      ok, err = writer.push { collection = "writer_noid", kind = "insert", doc = { ["$bad"] = 1 } }
+      assert.is_nil(ok)
+      assert.matches("^document: ", err)
+      assert.is_true(writer.flush(10000))
+      local doc = h:find_one("writer_noid", { tag = "noid" })
+      assert.truthy(doc and core.bson.is_oid(doc._id))
+    end)
+
+    it("a duplicate key on a first insert fails for good, is kept in writes.rejected, and later operations apply", function()
+      local dir = proc.temp_dir("spool")
+      start(dir)
+      push { collection = "writer_dup", kind = "insert", doc = { _id = "d", v = 1 } }
+      push { collection = "writer_dup", kind = "insert", doc = { _id = "d", v = 2 } }
+      push { collection = "writer_dup", kind = "insert", doc = { _id = "after" } }
+      assert.is_true(writer.flush(10000))
+      local s = writer.stats()
+      assert.equal(1, s.failed_permanently)
+      assert.equal(2, s.applied)
+      assert.matches("^duplicate_key", s.last_error)
+      assert.equal(1, h:find_one("writer_dup", { _id = "d" }).v)
+      assert.truthy(h:find_one("writer_dup", { _id = "after" }))
+      assert.equal(1, #records(assert(proc.read_file(dir .. "/writes.rejected"))))
+    end)
+
+    it("with a tiny memory bound, pushes go to the spool and the order holds", function()
+      start(proc.temp_dir("spool"), { max_queue_bytes = 400 })
+      for i = 1, 300 do push_step("writer_spill", "s", i) end
+      assert.is_true(writer.flush(30000))
+      local s = writer.stats()
+      assert.is_true(s.overflowed > 0, "no push overflowed")
+      assert.equal(600, s.applied)
+      assert.same(seq(300), events("writer_spill", "s"))
+    end)
+  end)
+
+  describe("with the database killed", function()
+    it("pushes return at once into the spool; after a restart everything arrives in order and the spool goes", function()
+      local dir = proc.temp_dir("spool")
+      start(dir)
+      for i = 1, 10 do push_step("writer_down", "k", i) end
+      assert.is_true(writer.flush(10000))
+      db:kill()
+
+      local t0 = sys.monotonic()
+      for i = 11, 310 do push_step("writer_down", "k", i) end
+      local elapsed = sys.monotonic() - t0
+      assert.is_true(elapsed < 0.5, "600 pushes took " .. elapsed .. " s")
+
+      helpers.wait_until(function()
+        local s = writer.stats()
+        return s.queued == 0 and s.spooled == 600
+      end, 20)
+      local s = writer.stats()
+      assert.is_true(s.db_down)
+      assert.matches("^unavailable", s.last_error)
+      local size = proc.file_size(spool_file(dir))
+      assert.is_true(size > 600 * REC_HDR)
+      local ok, err = writer.flush(200)
+      assert.is_nil(ok)
+      assert.equal("timeout", err)
+
+      for i = 311, 320 do push_step("writer_down", "k", i) end
+      helpers.wait_until(function() return proc.file_size(spool_file(dir)) > size end, 20)
+
+      db:start()
+      assert.is_true(writer.flush(30000))
+      assert.same(seq(320), events("writer_down", "k"))
+      assert.equal(320, helpers.count(db, "writer_down", { i = { ["$gte"] = 1 } }))
+      assert.is_false(proc.exists(spool_file(dir)))
+      s = writer.stats()
+      assert.is_false(s.db_down)
+      assert.equal(640, s.applied)
+      assert.equal(0, s.failed_permanently)
+    end)
+
+    it("with a tiny memory bound, the operation in flight still goes before the ones that spilled", function()
+      local dir = proc.temp_dir("spool")
+      start(dir, { max_queue_bytes = 300 })
+      db:kill()
+      for i = 1, 100 do push_step("writer_spill_down", "f", i) end
+      helpers.wait_until(function() local s = writer.stats() return s.queued == 0 and s.spooled == 200 end, 20)
+      assert.is_true(writer.stats().overflowed > 0)
+      db:start()
+      assert.is_true(writer.flush(30000))
+      assert.same(seq(100), events("writer_spill_down", "f"))
+      assert.is_false(proc.exists(spool_file(dir)))
+    end)
+
+    it("stop keeps what is left in the spool, and the next start replays it", function()
+      local dir = proc.temp_dir("spool")
+      start(dir)
+      db:kill()
+      for i = 1, 20 do push_step("writer_stop", "t", i) end
+      local ok, err = writer.stop(300)
+      assert.is_nil(ok)
+      assert.equal("40 operations kept in the spool", err)
+      assert.is_false(writer.stats().running)
+      assert.is_true(proc.file_size(spool_file(dir)) > 0)
+
+      db:start()
+      start(dir)
+      assert.is_true(writer.flush(30000))
+      assert.same(seq(20), events("writer_stop", "t"))
+      assert.is_false(proc.exists(spool_file(dir)))
+    end)
+
+    it("a spool left by a crashed process is replayed at the next start", function()
+      local dir = proc.temp_dir("spool")
+      db:kill()
+      local r, out = child({ "crash_down", db.uri, dir, 50, "c" })
+      assert(r and not r.error, out)
+      assert.equal(100, r.spooled)
+      assert.is_true(proc.file_size(spool_file(dir)) > 0)
+
+      db:start()
+      start(dir)
+      assert.is_true(writer.flush(30000))
+      assert.same(seq(50), events("writer_crash", "c"))
+      assert.equal(50, helpers.count(db, "writer_crash", { _id = { ["$regex"] = "^c-[0-9]" } }))
+      assert.equal(100, writer.stats().applied)
+      assert.is_false(proc.exists(spool_file(dir)))
+    end)
+
+    it("an insert replayed after it reached the database counts as applied", function()
+      local dir = proc.temp_dir("spool")
+      db:kill()
+      local r, out = child({ "crash_down", db.uri, dir, 3, "r" })
+      assert(r and not r.error, out)
+      db:start()
+      assert(h:insert("writer_crash", { _id = "r-2", i = 2 })) -- as if applied before a crash
+      start(dir)
+      assert.is_true(writer.flush(30000))
+      local s = writer.stats()
+      assert.equal(6, s.applied)
+      assert.equal(0, s.failed_permanently)
+      assert.same(seq(3), events("writer_crash", "r"))
+    end)
+  end)
+
+  describe("a damaged spool", function()
+    it("a torn record at the end is ignored with a warning, the good ones are applied, no contents are logged", function()
+      local dir = proc.temp_dir("spool")
+      db:kill()
+      local r, out = child({ "crash_down", db.uri, dir, 20, "torn" })
+      assert(r and not r.error, out)
+      -- a crash in the middle of an append: a record header promising more than was written
+      local f = assert(io.open(spool_file(dir), "ab"))
+      f:write("SvW1", u32(500), u32(12345), "half a rec")
+      f:close()
+      db:start()
+
+      r, out = child({ "replay", db.uri, dir })
+      assert(r, out)
+      assert.is_true(r.flushed, out)
+      assert.equal(40, r.applied)
+      assert.equal(0, r.failed_permanently)
+      assert.equal(1, r.corrupt_skipped)
+      assert.is_true(r.stopped)
+      assert.matches('"event":"writer.spool"[^\n]*torn', out)
+      assert.is_nil(out:find(MARKER, 1, true), "a log line shows document contents")
+      assert.same(seq(20), events("writer_crash", "torn"))
+      assert.is_false(proc.exists(spool_file(dir)))
+    end)
+
+    it("a record with a bad checksum in the middle is skipped and the records after it are applied", function()
+      local dir = proc.temp_dir("spool")
+      db:kill()
+      local r, out = child({ "crash_down", db.uri, dir, 10, "mid" })
+      assert(r and not r.error, out)
+      local text = assert(proc.read_file(spool_file(dir)))
+      local recs = records(text)
+      assert.equal(20, #recs)
+      local rec = recs[9] -- the insert of step 5
+      local at = rec.payload + 10
+      text = text:sub(1, at - 1) .. string.char((text:byte(at) + 1) % 256) .. text:sub(at + 1)
+      local f = assert(io.open(spool_file(dir), "wb"))
+      f:write(text)
+      f:close()
+      db:start()
+
+      start(dir)
+      assert.is_true(writer.flush(30000))
+      local s = writer.stats()
+      assert.equal(19, s.applied)
+      assert.equal(1, s.corrupt_skipped)
+      assert.is_nil(h:find_one("writer_crash", { _id = "mid-5" }) or nil)
+      assert.truthy(h:find_one("writer_crash", { _id = "mid-6" }))
+      assert.same(seq(10), events("writer_crash", "mid"))
+      assert.is_false(proc.exists(spool_file(dir)))
+    end)
+
+    it("a file that is not a spool makes start fail rather than be overwritten", function()
+      local dir = proc.temp_dir("spool")
+      local f = assert(io.open(spool_file(dir), "wb"))
+      f:write("something else entirely, not ours")
+      f:close()
+      local ok, err = writer.start { spool_dir = dir }
+      assert.is_nil(ok)
+      assert.matches("not a Sova spool", err)
+      assert.equal("something else entirely, not ours", proc.read_file(spool_file(dir)))
+    end)
+  end)
+end)

@@ -1,0 +1,270 @@
+-- Specs of sova.services (lua/sova/services.lua) and schemas/services.schema.json: a flow's
+-- services.yaml is read, decoded (core.yaml), validated, scanned for pasted secrets, and the
+-- language model resolved — openai when its key variable is set, else the offline rules engine
+-- with a note. Files are written to a scratch directory under .test-runs/.
+-- Run: busted spec/unit/services_spec.lua
+local services = require("sova.services")
+local config = require("sova.config")
+local proc = require("helpers.proc")
+
+local function env(vars)
+  return function(name) return vars[name] end
+end
+
+describe("sova.services #unit", function()
+  local dir
+
+  lazy_setup(function() dir = proc.temp_dir("services") end)
+  lazy_teardown(function() proc.cleanup() end)
+
+  local n = 0
+  local function file(text)
+    n = n + 1
+    local path = dir .. "/services-" .. n .. ".yaml"
+    local f = assert(io.open(path, "wb"))
+    f:write(text)
+    f:close()
+    return path
+  end
+
+  local function load(text, vars)
+    return services.load(file(text), { getenv = env(vars or {}) })
+  end
+
+  local function problems_of(text, vars)
+    local cfg, problems = load(text, vars)
+    assert.is_nil(cfg)
+    assert.is_table(problems)
+    return problems
+  end
+
+  local function has_problem(problems, path, message)
+    for _, p in ipairs(problems) do
+      if p.path == path and (message == nil or p.message == message) then return true end
+    end
+    return false
+  end
+
+  local OPENAI = [[
+llm:
+  provider: openai
+  model: gpt-4o-mini
+  temperature: 0.2
+  timeout_ms: 8000
+stt: {provider: none}
+tts: {provider: espeak, voice: en-us}
+telephony: {provider: none}
+]]
+
+  describe("the language model", function()
+    it("uses openai when the key variable is set", function()
+      local cfg, problems = load(OPENAI, { OPENAI_API_KEY = "sk-live" })
+      assert.is_nil(problems)
+      assert.equal("openai", cfg.llm.provider)
+      assert.equal("openai", cfg.llm.configured_provider)
+      assert.equal("OPENAI_API_KEY", cfg.llm.api_key_env)
+      assert.equal("gpt-4o-mini", cfg.llm.model)
+      assert.equal(0.2, cfg.llm.temperature)
+      assert.is_nil(cfg.fallback)
+      assert.is_nil(cfg.llm.fallback)
+    end)
+
+    it("falls back to the offline rules engine, and says so, when OPENAI_API_KEY is unset", function()
+      local cfg = assert(load(OPENAI, {}))
+      assert.equal("rules", cfg.llm.provider)
+      assert.equal("openai", cfg.llm.configured_provider)
+      assert.equal("no OPENAI_API_KEY set: using the offline rules engine", cfg.fallback)
+      assert.equal(cfg.fallback, cfg.llm.fallback)
+    end)
+
+    it("counts an empty key variable as unset", function()
+      local cfg = assert(load(OPENAI, { OPENAI_API_KEY = "" }))
+      assert.equal("rules", cfg.llm.provider)
+    end)
+
+    it("names the variable given in api_key_env in the note", function()
+      local cfg = assert(load("llm: {provider: openai, model: llama-3.1-8b-instant, base_url: 'https://api.groq.com/openai/v1', "
+        .. "api_key_env: GROQ_API_KEY}\n", { OPENAI_API_KEY = "sk-x" }))
+      assert.equal("rules", cfg.llm.provider)
+      assert.equal("no GROQ_API_KEY set: using the offline rules engine", cfg.fallback)
+    end)
+
+    it("needs no key for a compatible server at a base_url without api_key_env", function()
+      local cfg = assert(load("llm: {provider: openai, model: 'llama3.1:8b', base_url: 'http://127.0.0.1:11434/v1'}\n",
+        { OPENAI_API_KEY = "sk-must-not-travel" }))
+      assert.equal("openai", cfg.llm.provider)
+      assert.is_nil(cfg.fallback)
+      assert.is_nil(cfg.llm.api_key_env)
+      local opts = services.llm_options(cfg, env({ OPENAI_API_KEY = "sk-must-not-travel" }))
+      assert.is_nil(opts.api_key) -- the OpenAI key is not sent to another server
+      assert.equal("http://127.0.0.1:11434/v1", opts.base_url)
+      assert.equal("llama3.1:8b", opts.model)
+    end)
+
+    it("uses rules, with no note, when the file asks for rules", function()
+      local cfg = assert(load("llm: {provider: rules}\n"))
+      assert.equal("rules", cfg.llm.provider)
+      assert.is_nil(cfg.fallback)
+      assert.is_nil(services.llm_options(cfg))
+    end)
+
+    it("gives llm_options with the key read from the environment at that moment", function()
+      local cfg = assert(load(OPENAI, { OPENAI_API_KEY = "sk-live" }))
+      local opts = services.llm_options(cfg, env({ OPENAI_API_KEY = "sk-rotated" }))
+      assert.same({ model = "gpt-4o-mini", api_key = "sk-rotated", temperature = 0.2, timeout_ms = 8000 }, opts)
+    end)
+
+    it("keeps the key itself out of the configuration", function()
+      local cfg = assert(load(OPENAI, { OPENAI_API_KEY = "sk-live-secret" }))
+      local text = require("sova.json").encode(cfg)
+      assert.is_nil(text:find("sk-live-secret", 1, true))
+    end)
+  end)
+
+  describe("defaults", function()
+    it("sets stt, tts and telephony to none when they are absent", function()
+      local cfg = assert(load("llm: {provider: rules}\n"))
+      assert.same({ provider = "none" }, cfg.stt)
+      assert.same({ provider = "none" }, cfg.tts)
+      assert.same({ provider = "none" }, cfg.telephony)
+    end)
+
+    it("keeps every provider setting it was given", function()
+      local cfg = assert(load([[
+llm: {provider: rules}
+stt: {provider: deepgram, model: nova-2, api_key_env: DEEPGRAM_API_KEY}
+tts: {provider: cartesia, voice: a0e99841-438c-4a64-b679-ae501e7d6091, api_key_env: CARTESIA_API_KEY}
+telephony: {provider: twilio, account_sid_env: TWILIO_ACCOUNT_SID, auth_token_env: TWILIO_AUTH_TOKEN, from_number_env: TWILIO_FROM}
+]]))
+      assert.same({ provider = "deepgram", model = "nova-2", api_key_env = "DEEPGRAM_API_KEY" }, cfg.stt)
+      assert.equal("a0e99841-438c-4a64-b679-ae501e7d6091", cfg.tts.voice)
+      assert.equal("TWILIO_AUTH_TOKEN", cfg.telephony.auth_token_env)
+    end)
+  end)
+
+  describe("validation", function()
+    it("requires llm, and a model for openai", function()
+      assert.is_true(has_problem(problems_of("stt: {provider: none}\n"), "/llm", "is required"))
+      assert.is_true(has_problem(problems_of("llm: {provider: openai}\n"), "/llm/model", "is required"))
+    end)
+
+    it("refuses unknown providers", function()
+      assert.is_true(has_problem(problems_of("llm: {provider: anthropic, model: x}\n"), "/llm/provider",
+        "must be one of: rules, openai"))
+      assert.is_true(has_problem(problems_of("llm: {provider: rules}\ntts: {provider: polly}\n"), "/tts/provider",
+        "must be one of: none, cartesia, elevenlabs, espeak"))
+      assert.is_true(has_problem(problems_of("llm: {provider: rules}\nstt: {provider: google}\n"), "/stt/provider"))
+      assert.is_true(has_problem(problems_of("llm: {provider: rules}\ntelephony: {provider: vonage}\n"), "/telephony/provider"))
+    end)
+
+    it("refuses a property holding a secret value, without repeating the value", function()
+      local key = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789"
+      local problems = problems_of("llm: {provider: openai, model: gpt-4o-mini, api_key: " .. key .. "}\n")
+      assert.is_true(has_problem(problems, "/llm/api_key", "is not allowed"))
+      assert.is_nil(services.format_problems(problems):find(key, 1, true))
+      problems = problems_of("llm: {provider: rules}\ntelephony: {provider: twilio, auth_token: abc}\n")
+      assert.is_true(has_problem(problems, "/telephony/auth_token", "is not allowed"))
+    end)
+
+    it("refuses a secret pasted into a name field", function()
+      local key = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789"
+      local problems = problems_of("llm: {provider: openai, model: " .. key .. "}\n")
+      assert.is_true(has_problem(problems, "/llm/model"))
+      assert.matches("^looks like a secret value", problems[#problems].message)
+      assert.is_nil(services.format_problems(problems):find(key, 1, true))
+      local token = "0123456789abcdef0123456789abcdef"
+      problems = problems_of("llm: {provider: rules}\ntts: {provider: elevenlabs, voice: " .. token .. "}\n")
+      assert.is_true(has_problem(problems, "/tts/voice"))
+      assert.is_nil(services.format_problems(problems):find(token, 1, true))
+    end)
+
+    it("refuses a secret pasted where an environment variable's name belongs", function()
+      local problems = problems_of("llm: {provider: openai, model: m, api_key_env: sk-abcdefghijklmnop}\n")
+      assert.is_true(has_problem(problems, "/llm/api_key_env", "must match the pattern ^[A-Z][A-Z0-9_]*$"))
+    end)
+
+    it("requires environment variable names to be upper case", function()
+      for _, bad in ipairs({ "openai_api_key", "1KEY", "MY-KEY", "KEY NAME" }) do
+        local problems = problems_of("llm: {provider: rules}\nstt: {provider: deepgram, api_key_env: '" .. bad .. "'}\n")
+        assert.is_true(has_problem(problems, "/stt/api_key_env"), bad)
+      end
+    end)
+
+    it("refuses a base_url carrying credentials or a query string", function()
+      for _, url in ipairs({ "https://user:pass@api.example.com/v1", "https://api.example.com/v1?key=abc",
+        "ftp://api.example.com", "api.example.com/v1" }) do
+        local problems = problems_of("llm: {provider: openai, model: m, base_url: '" .. url .. "'}\n")
+        assert.is_true(has_problem(problems, "/llm/base_url"), url)
+      end
+    end)
+
+    it("checks temperature and timeout_ms ranges", function()
+      assert.is_true(has_problem(problems_of("llm: {provider: rules, temperature: 2.5}\n"), "/llm/temperature",
+        "must be at most 2"))
+      assert.is_true(has_problem(problems_of("llm: {provider: rules, timeout_ms: 1.5}\n"), "/llm/timeout_ms",
+        "must be an integer"))
+      assert.is_true(has_problem(problems_of("llm: {provider: rules, timeout_ms: 10}\n"), "/llm/timeout_ms",
+        "must be at least 100"))
+    end)
+
+    it("refuses unknown sections and settings", function()
+      assert.is_true(has_problem(problems_of("llm: {provider: rules}\nvision: {provider: x}\n"), "/vision", "is not allowed"))
+      assert.is_true(has_problem(problems_of("llm: {provider: rules, top_p: 1}\n"), "/llm/top_p", "is not allowed"))
+    end)
+
+    it("reports every problem of a file at once, each with the file", function()
+      local cfg, problems = load("llm: {provider: openai}\ntts: {provider: polly}\nextra: 1\n")
+      assert.is_nil(cfg)
+      assert.equal(3, #problems)
+      for _, p in ipairs(problems) do assert.matches("services%-%d+%.yaml$", p.file) end
+    end)
+  end)
+
+  describe("files", function()
+    it("reports YAML syntax errors with the file and line", function()
+      local problems = problems_of("llm:\n  provider: rules\n bad: indent\n")
+      assert.equal(1, #problems)
+      assert.equal(3, problems[1].line)
+      assert.matches("^line 3: ", problems[1].message)
+      assert.matches("services%-%d+%.yaml: line 3: ", services.format_problems(problems))
+    end)
+
+    it("refuses YAML anchors and aliases", function()
+      local problems = problems_of("base: &b {provider: rules}\nllm: *b\n")
+      assert.matches("anchors", problems[1].message)
+    end)
+
+    it("reports a missing file", function()
+      local cfg, problems = services.load(dir .. "/nope.yaml")
+      assert.is_nil(cfg)
+      assert.matches("^cannot read the file", problems[1].message)
+    end)
+
+    it("refuses a file that is not a mapping", function()
+      local problems = problems_of("- llm\n- stt\n")
+      assert.equal("must be a mapping with llm, stt, tts and telephony", problems[1].message)
+    end)
+
+    it("formats problems on one line", function()
+      local problems = problems_of("llm: {provider: openai}\n")
+      assert.matches("services%-%d+%.yaml: /llm/model: is required$", services.format_problems(problems))
+    end)
+
+    it("accepts every services.yaml under clients/", function()
+      local root = config.root_dir()
+      local p = io.popen(proc.shell_prefix() .. "find " .. proc.shell_quote(root .. "/clients")
+        .. " -name services.yaml 2>/dev/null")
+      local found = {}
+      for line in p:lines() do found[#found + 1] = line end
+      p:close()
+      if #found == 0 then
+        pending("no clients/**/services.yaml yet")
+        return
+      end
+      for _, path in ipairs(found) do
+        local cfg, problems = services.load(path, { getenv = env({}) })
+        assert(cfg, path .. ": " .. services.format_problems(problems))
+      end
+    end)
+  end)
+end)
