@@ -97,12 +97,26 @@ static void hook(lua_State *L, lua_Debug *ar)
 
 /* ---- String functions with bounded work (the hook cannot interrupt C) ---- */
 
+/* Repetitions that can backtrack: *, + and - after an item. A '-' inside a [set] is a range. */
 static int count_quantifiers(const char *p, size_t len)
 {
 	int n = 0;
 	for (size_t i = 0; i < len; i++) {
 		if (p[i] == '%') {
 			i++;
+			continue;
+		}
+		if (p[i] == '[') {
+			i++;
+			if (i < len && p[i] == '^')
+				i++;
+			if (i < len && p[i] == ']')
+				i++; /* a leading ] is literal */
+			while (i < len && p[i] != ']') {
+				if (p[i] == '%')
+					i++;
+				i++;
+			}
 			continue;
 		}
 		if (p[i] == '*' || p[i] == '+' || p[i] == '-')

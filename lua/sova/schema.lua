@@ -182,8 +182,10 @@ local function parse_datetime(s)
   else
     -- US style, as staff type it: "12/01/2024 02:30 PM", "12/1/2024 14:30"
     local ampm
-    mo, d, y, h, mi, ampm = match(s, "^(%d%d?)/(%d%d?)/(%d%d%d%d)%s+(%d%d?):(%d%d)%s*(.-)$")
+    -- (two repetitions at most: flows run this in the sandbox, which caps pattern backtracking)
+    mo, d, y, h, mi, ampm = match(s, "^(%d%d?)/(%d%d?)/(%d%d%d%d)%s+(%d%d?):(%d%d)(.*)$")
     if not y then return nil end
+    ampm = trim(ampm)
     h = tonumber(h)
     if ampm ~= "" then
       local ap = match(lower(ampm), "^([ap])%.?m%.?$")

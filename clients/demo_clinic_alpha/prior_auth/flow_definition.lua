@@ -1,0 +1,313 @@
+-- Demo Clinic Alpha: prior authorization check with the patient's insurer.
+--
+-- The agent calls the insurer's provider line, gives the patient's and the procedure's details
+-- when the representative asks for them, learns whether authorization is required and its status
+-- (approved, denied, pending), captures a reference number and reads it back. A representative
+-- who cannot help is asked for a supervisor, or the call is transferred to our supervisor line
+-- when the patient record has one. "Please hold" and "call back later" are handled anywhere.
+local flow = require("sova.flow")
+
+local STATUS_WORDS = {
+  Approved = { "approved", "authorized", "good to go", "has an approval", "is on file and approved" },
+  Denied = { "denied", "not approved", "rejected", "declined", "not authorized" },
+  Pending = { "pending", "under review", "in review", "still processing", "no decision yet" },
+}
+
+-- what the agent says for each detail the representative asks for
+local DETAILS = {
+  patient_name = "The patient's name is {{patient_name}}.",
+  member_id = "The member ID is {{insurance_member_id|spell}}.",
+  date_of_birth = "The date of birth is {{date_of_birth|date}}.",
+  cpt_code = "The CPT code is {{cpt_code|spell}}.",
+  provider = "The rendering provider is {{provider_name}}, NPI {{provider_npi|spell}}.",
+  facility = "The procedure will be done at {{facility_name}}.",
+  appointment_time = "The procedure is scheduled for {{appointment_time|datetime}}.",
+}
+
+-- functions offered in every node
+local globals = {
+  {
+    name = "provide_details",
+    description = "The representative asks for patient, procedure or provider details "
+      .. "(member ID, date of birth, name, CPT code, provider and NPI, facility, appointment time).",
+    parameters = {
+      type = "object",
+      properties = {
+        details = {
+          type = "array",
+          description = "The details asked for, in the order asked.",
+          items = { type = "string", enum = { "patient_name", "member_id", "date_of_birth", "cpt_code",
+                                              "provider", "facility", "appointment_time" } },
+        },
+      },
+      required = { "details" },
+    },
+    rules = {
+      values = { details = {
+        patient_name = { "patient s name", "patient name", "name of the patient", "spell the name",
+                         "first and last name", "full name" },
+        member_id = { "member id", "member number", "id number", "subscriber id", "policy number",
+                      "insurance id", "member", "subscriber" },
+        date_of_birth = { "date of birth", "dob", "birthday", "birth date", "born" },
+        cpt_code = { "cpt", "procedure code", "cpt code", "billing code", "what procedure" },
+        provider = { "npi", "provider", "doctor", "physician", "ordering", "rendering" },
+        facility = { "facility", "location", "place of service", "where is", "where will" },
+        appointment_time = { "appointment", "date of service", "scheduled", "what time", "when is" },
+      } },
+    },
+    handler = function(args, call)
+      for _, d in ipairs(args.details) do call:say(DETAILS[d]) end
+      return nil, "details given"
+    end,
+  },
+  {
+    name = "please_hold",
+    description = "The representative asks us to hold or wait while they look something up.",
+    rules = { "please hold", "hold please", "hold on", "on hold", "one moment", "just a moment",
+              "bear with me", "let me check", "let me look", "give me a minute", "give me a second",
+              "let me pull", "hang on" },
+    handler = function(args, call)
+      if call.node ~= "on_hold" then call.state.resume = call.node end
+      call:say("Sure, I'll hold.")
+      return "on_hold"
+    end,
+  },
+  {
+    name = "call_back_later",
+    description = "The insurer cannot handle the request now and asks us to call back later "
+      .. "(closed, systems down, no supervisor available).",
+    rules = { "call back later", "call back", "call us back", "try again later", "try back later",
+              "systems are down", "system is down", "we are closed", "after hours", "no supervisor available",
+              "no one available", "nobody available" },
+    handler = function(args, call)
+      call:note("Insurer asked us to call back later.")
+      call:say("No problem, we'll call back later. Thank you for your time. Goodbye.")
+      call:end_call("completed", "insurer asked to call back later")
+    end,
+  },
+  {
+    name = "rep_cannot_help",
+    description = "The representative cannot help with this request or cannot give the information.",
+    rules = { "can not help", "unable to help", "not able to help", "can not give", "can not provide",
+              "unable to provide", "not able to provide", "do not have access", "can not access",
+              "can not see", "need to speak", "speak to someone else", "speak with someone else",
+              "not my department", "can not do that" },
+    handler = function(args, call)
+      local supervisor = call:get("supervisor_phone")
+      if supervisor then
+        call:note("Representative could not help; transferred to the supervisor line.")
+        call:say("I understand. I'll transfer you to our supervisor, who can help with this request. Thank you.")
+        call:transfer(supervisor)
+        return
+      end
+      call:say("I understand. Could I please speak with a supervisor?")
+      return "await_supervisor"
+    end,
+  },
+}
+
+return flow.define {
+  name = "prior_auth",
+  description = "Verify prior authorization for a scheduled procedure with the patient's insurer.",
+  reads = { "patient_name", "date_of_birth", "insurance_member_id", "insurance_company_name",
+            "facility_name", "provider_name", "provider_npi", "cpt_code", "appointment_time",
+            "supervisor_phone" },
+  writes = { "prior_auth_status", "reference_number" },
+  role = "You are Alexandra, calling {{insurance_company_name}} from {{facility_name}} on behalf of "
+    .. "{{provider_name}} to verify a prior authorization. Be brief, polite and precise. Only give "
+    .. "the patient's details when the representative asks for them. Never guess a value.",
+  initial = "greeting",
+  functions = globals,
+  nodes = {
+    greeting = {
+      say = {
+        "Hi, this is Alexandra calling from {{facility_name}} on behalf of {{provider_name}}. "
+          .. "I'm calling to verify prior authorization for procedure code {{cpt_code|spell}} "
+          .. "for our patient {{patient_name}}.",
+      },
+      next = "verify",
+    },
+
+    verify = {
+      task = "Find out whether prior authorization is required for CPT {{cpt_code}}, and if so "
+        .. "whether it is approved, denied or pending. Give details only when asked.",
+      reprompt = "Is prior authorization required for procedure code {{cpt_code|spell}}, and if so, what is its status?",
+      functions = {
+        {
+          name = "report_status",
+          description = "The representative says the authorization's status: approved, denied or pending.",
+          parameters = {
+            type = "object",
+            properties = {
+              status = { type = "string", enum = { "Approved", "Denied", "Pending" },
+                         description = "The authorization's status." },
+            },
+            required = { "status" },
+          },
+          rules = { values = { status = STATUS_WORDS } },
+          handler = function(args, call)
+            call:set("prior_auth_status", args.status)
+            call:note("Authorization status: " .. args.status .. ".")
+            if args.status == "Denied" then
+              call:say("I see. Could you tell me the reason for the denial?")
+              return "denial_reason"
+            elseif args.status == "Approved" then
+              call:say("Wonderful, thank you.")
+            else
+              call:say("Okay, thank you for checking.")
+            end
+            return "reference"
+          end,
+        },
+        {
+          name = "authorization_required",
+          description = "The representative says whether this procedure requires prior authorization.",
+          parameters = {
+            type = "object",
+            properties = {
+              required = { type = "boolean", default = true,
+                           description = "true if authorization is required, false if it is not." },
+            },
+            required = { "required" },
+          },
+          rules = { "requires", "required", "require", "needs authorization", "need authorization",
+                    "needs a prior auth", "does not require", "is not required", "not required",
+                    "no authorization needed", "no auth needed", "does not need" },
+          handler = function(args, call)
+            if args.required == false then
+              call.state.not_required = true
+              call:note("Prior authorization is not required for this procedure.")
+              call:say("Great, thank you for confirming that no authorization is needed.")
+              return "reference"
+            end
+            call:say("Understood. Is there an authorization on file for this patient, and what is its status?")
+            return false
+          end,
+        },
+      },
+    },
+
+    denial_reason = {
+      task = "Ask for the reason of the denial and note it.",
+      reprompt = "Sorry, could you repeat the reason for the denial?",
+      functions = {
+        {
+          name = "record_denial_reason",
+          description = "The representative gives the reason for the denial.",
+          parameters = {
+            type = "object",
+            properties = { reason = { type = "string", description = "The reason, in the representative's words." } },
+            required = { "reason" },
+          },
+          rules = { "*" },
+          handler = function(args, call)
+            call:note("Denial reason: " .. args.reason)
+            call:say("Thank you, I've noted that.")
+            return "reference"
+          end,
+        },
+      },
+    },
+
+    reference = {
+      say = { "Could I please have a reference number for this call?" },
+      task = "Get the reference number for this call or authorization.",
+      reprompt = "Sorry, I didn't get the reference number. Could you repeat it, please?",
+      functions = {
+        {
+          name = "record_reference",
+          description = "The representative gives the reference number.",
+          parameters = {
+            type = "object",
+            properties = {
+              reference_number = { type = "string", format = "code",
+                                   description = "The reference number, letters and digits only." },
+            },
+            required = { "reference_number" },
+          },
+          rules = { "*" },
+          handler = function(args, call)
+            local ref = args.reference_number:gsub("[%s%-]", ""):upper()
+            call:set("reference_number", ref)
+            call:say("Thank you. Let me read that back: {{reference_number|spell}}. Is that correct?")
+            return "confirm_reference"
+          end,
+        },
+      },
+    },
+
+    confirm_reference = {
+      task = "The reference number was read back. Confirm it, or take the corrected number.",
+      reprompt = "Could you repeat the reference number for me, please?",
+      functions = {
+        {
+          name = "reference_confirmed",
+          description = "The representative confirms the reference number read back is correct.",
+          rules = { "yes", "correct", "that is correct", "that s correct", "that s right", "right",
+                    "yep", "yeah", "you got it", "perfect" },
+          next = "wrap_up",
+        },
+        {
+          name = "reference_corrected",
+          description = "The representative says the number read back is wrong and gives the right one.",
+          parameters = {
+            type = "object",
+            properties = {
+              reference_number = { type = "string", format = "code",
+                                   description = "The corrected reference number." },
+            },
+            required = { "reference_number" },
+          },
+          rules = { "no", "not quite", "incorrect", "actually", "wrong", "let me repeat", "*" },
+          handler = function(args, call)
+            local ref = args.reference_number:gsub("[%s%-]", ""):upper()
+            call:set("reference_number", ref)
+            call:say("Sorry about that. So it's {{reference_number|spell}}. Is that correct?")
+            return false
+          end,
+        },
+      },
+    },
+
+    wrap_up = {
+      say = { "Thank you so much for your help today. Have a great day!" },
+      post_actions = { { type = "end_call", status = "completed", reason = "prior authorization verified" } },
+    },
+
+    on_hold = {
+      task = "You are on hold. Say nothing until a person speaks to you again.",
+      reprompt = "",
+      functions = {
+        {
+          name = "rep_returned",
+          description = "A representative is back on the line after the hold.",
+          rules = { "thank you for holding", "thanks for holding", "thanks for waiting",
+                    "thank you for waiting", "are you still there", "still there", "i am back",
+                    "sorry for the wait", "sorry about the wait", "okay i found", "i found" },
+          handler = function(args, call)
+            call:say("Yes, I'm here. Thank you.")
+            return call.state.resume or "verify"
+          end,
+        },
+      },
+    },
+
+    await_supervisor = {
+      task = "You asked for a supervisor. Wait until the supervisor is on the line, then restate the request.",
+      reprompt = "",
+      functions = {
+        {
+          name = "supervisor_on_line",
+          description = "A supervisor has joined the call.",
+          rules = { "supervisor", "manager", "this is", "speaking", "how can i help", "how may i help" },
+          handler = function(args, call)
+            call:say("Hi, thank you for taking my call. I'm calling to verify prior authorization "
+              .. "for procedure code {{cpt_code|spell}} for our patient {{patient_name}}, "
+              .. "member ID {{insurance_member_id|spell}}.")
+            return "verify"
+          end,
+        },
+      },
+    },
+  },
+}

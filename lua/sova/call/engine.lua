@@ -1,0 +1,587 @@
+-- sova.call.engine: drives one call's text conversation through a flow (trusted side).
+--
+--   local call = engine.new {
+--     host = host,            -- host:describe() -> flow description | nil, err
+--                             -- host:run_handler(node, fn, args, state) -> effects | nil, { message = }
+--     llm = llm,              -- llm:respond(request) -> { text=, tool_calls = { {id=, name=, arguments={}} } } | nil, err
+--     patient = { ... },      -- the patient's fields (only the flow's declared reads/writes reach the flow)
+--     fields = { ... },       -- the workflow's patient_schema.fields (list) or a map key -> definition
+--     on_event = function(ev) end,   -- optional: every event as it happens
+--     clock = function() return seconds end,  -- optional (default: monotonic clock)
+--     max_rounds = 6,         -- optional: model rounds per turn (loop guard)
+--   }
+--   call:start() -> events     call:user_says(text) -> events     call:hangup() -> events
+--   call.status ("queued", "in_progress", "completed", "failed", "no_answer", "voicemail"),
+--   call.reason, call.node, call.transcript ({ {role=, text=, t=} }), call.outcome (validated
+--   writes), call.events, call.summary (text, once ended), call.messages (model history).
+--
+-- Events: { type = "transcript", role = "assistant"|"user", text=, t= }, { type = "status",
+-- status=, reason= }, { type = "transfer", to= }, { type = "dtmf", digits= },
+-- { type = "node", node= }, { type = "note", text= }, { type = "set", field=, value= },
+-- { type = "error", message= }.
+--
+-- The request the llm gets (OpenAI-shaped, plus what the rules engine uses):
+--   { messages = { {role="system", content=role+task}, {role="assistant", content=, tool_calls=},
+--                  {role="user", content=}, {role="tool", tool_call_id=, name=, content=<string>} },
+--     tools = { {name=, description=, parameters=} },     -- node functions, then global ones
+--     functions = { <function descriptions, with rules and values> },  -- same order as tools
+--     node = { name=, task=, say={...}, reprompt= },      -- rendered texts of the current node
+--     last_user = "...", reason = "user" | "enter" | "tool" }
+--
+-- A turn: the model's text is said; its tool calls run through host:run_handler (arguments
+-- checked against the function's parameters first; a bad call goes back to the model as an
+-- error result); the effects are validated again here (sets against the schema, next against
+-- the nodes, transfer numbers, DTMF digits) and applied in order: sets, notes, lines said, DTMF,
+-- transfer (ends the call), end_call, next node. After handlers that said something or moved to
+-- a node that speaks, the turn ends and the other party is awaited; otherwise the model gets
+-- another round, at most max_rounds per turn. A handler error, an llm error or an invalid effect
+-- fails the call with the reason in the events: the engine itself never raises for them.
+
+local type, pairs, ipairs, tostring, pcall, setmetatable, error =
+  type, pairs, ipairs, tostring, pcall, setmetatable, error
+local format, find, sub = string.format, string.find, string.sub
+local concat = table.concat
+
+local schema = require("sova.schema")
+local flowlib = require("sova.flow")
+local data = require("sova.flow.data")
+local params = require("sova.flow.params")
+
+local has_cjson, cjson = pcall(require, "cjson")
+
+local M = {}
+
+M.MAX_ROUNDS = 6
+M.MAX_USER_TEXT = 2000
+M.MAX_HISTORY = 120
+M.MAX_ENTRIES = 16         -- node entries per turn (a ring of nodes without functions)
+M.STATUSES = { queued = true, in_progress = true, completed = true, failed = true,
+               no_answer = true, voicemail = true }
+
+local function default_clock()
+  local ok, core = pcall(require, "sova.core")
+  if ok and type(core) == "table" and type(core.sys) == "table" and core.sys.monotonic then
+    return core.sys.monotonic
+  end
+  return os.clock
+end
+
+local function encode(v)
+  if type(v) == "string" then return v end
+  if has_cjson then
+    local ok, s = pcall(cjson.encode, v)
+    if ok then return s end
+  end
+  return tostring(v)
+end
+
+local Call = {}
+Call.__index = Call
+
+function M.new(opts)
+  if type(opts) ~= "table" then error("engine.new: options table required", 2) end
+  if type(opts.host) ~= "table" and type(opts.host) ~= "userdata" then error("engine.new: host required", 2) end
+  if type(opts.llm) ~= "table" and type(opts.llm) ~= "userdata" then error("engine.new: llm required", 2) end
+  local self = setmetatable({
+    host = opts.host,
+    llm = opts.llm,
+    fields = flowlib.fields_by_key(opts.fields or {}),
+    on_event = opts.on_event,
+    clock = opts.clock or default_clock(),
+    max_rounds = opts.max_rounds or M.MAX_ROUNDS,
+    status = "queued",
+    transcript = {},
+    events = {},
+    outcome = {},
+    notes = {},
+    messages = {},
+    vars = {},
+    node = nil,
+    user_turns = 0,
+  }, Call)
+  self.t0 = self.clock()
+
+  local ok, desc, err = pcall(opts.host.describe, opts.host)
+  if not ok then desc, err = nil, { message = tostring(desc) } end
+  if type(desc) ~= "table" or type(desc.nodes) ~= "table" then
+    self.load_error = "flow could not be described: " .. tostring(type(err) == "table" and err.message or err)
+  else
+    self.flow = desc
+  end
+
+  -- the flow sees only the fields it declares
+  self.declared, self.writes = {}, {}
+  local patient = type(opts.patient) == "table" and opts.patient or {}
+  self.patient = {}
+  if self.flow then
+    for _, f in ipairs(self.flow.reads or {}) do self.declared[f] = true end
+    for _, f in ipairs(self.flow.writes or {}) do self.declared[f] = true; self.writes[f] = true end
+    for f in pairs(self.declared) do
+      local v = patient[f]
+      if v ~= nil and v ~= schema.null and type(v) ~= "userdata" and type(v) ~= "function" then
+        local okc, c = pcall(data.copy, v, "patient field")
+        if okc then self.patient[f] = c end
+      end
+    end
+  end
+  return self
+end
+
+---------------------------------------------------------------------------------------------
+-- events
+
+function Call:_now()
+  local t = self.clock() - self.t0
+  return t < 0 and 0 or t
+end
+
+function Call:_emit(ev)
+  self.events[#self.events + 1] = ev
+  if self._batch then self._batch[#self._batch + 1] = ev end
+  if self.on_event then
+    local ok, err = pcall(self.on_event, ev)
+    if not ok then self.events[#self.events + 1] = { type = "error", message = "on_event: " .. tostring(err) } end
+  end
+end
+
+function Call:_history(msg)
+  local h = self.messages
+  h[#h + 1] = msg
+  if #h > M.MAX_HISTORY then
+    -- drop the oldest messages, cutting at a user message (never between a tool call and its result)
+    local cut
+    for i = #h - M.MAX_HISTORY + 1, #h do
+      if h[i].role == "user" then cut = i; break end
+    end
+    if cut and cut > 1 then
+      local keep = {}
+      for i = cut, #h do keep[#keep + 1] = h[i] end
+      self.messages = keep
+    end
+  end
+end
+
+function Call:_values()
+  local v = {}
+  for f in pairs(self.declared) do
+    local x = self.outcome[f]
+    if x == nil then x = self.patient[f] end
+    if x == nil then x = "" end
+    v[f] = x
+  end
+  return v
+end
+
+function Call:_render(text)
+  return (flowlib.render(text or "", self:_values()))
+end
+
+-- say a line: transcript + event; history unless deferred (lines said between tool results)
+function Call:_say(text, defer)
+  if type(text) ~= "string" or not find(text, "%S") then return end
+  local entry = { role = "assistant", text = text, t = self:_now() }
+  self.transcript[#self.transcript + 1] = entry
+  self.said_this_turn = true
+  self:_emit({ type = "transcript", role = "assistant", text = text, t = entry.t })
+  if defer then defer[#defer + 1] = text else self:_history({ role = "assistant", content = text }) end
+end
+
+function Call:_summarize()
+  local parts = { "Status: " .. tostring(self.status) .. (self.reason and (" (" .. self.reason .. ")") or "") .. "." }
+  local keys = {}
+  for _, f in ipairs(self.flow and self.flow.writes or {}) do
+    if self.outcome[f] ~= nil then keys[#keys + 1] = f end
+  end
+  for _, f in ipairs(keys) do
+    local def = self.fields[f]
+    local label = type(def) == "table" and def.label or f
+    local text = flowlib.render("{{v}}", { v = self.outcome[f] })
+    parts[#parts + 1] = format("%s: %s", label, text) .. (find(text, "[%.!%?]$") and "" or ".")
+  end
+  for _, n in ipairs(self.notes) do parts[#parts + 1] = "Note: " .. n end
+  self.summary = concat(parts, " ")
+end
+
+function Call:_finish(status, reason)
+  if self.status ~= "in_progress" and self.status ~= "queued" then return end
+  self.status = status
+  self.reason = reason
+  self:_summarize()
+  self:_emit({ type = "status", status = status, reason = reason })
+end
+
+function Call:_fail(reason)
+  self:_emit({ type = "error", message = reason })
+  self:_finish("failed", reason)
+end
+
+function Call:_active()
+  return self.status == "in_progress"
+end
+
+---------------------------------------------------------------------------------------------
+-- nodes and actions
+
+local function node_functions(self, node)
+  local list = {}
+  for _, fn in ipairs(node.functions or {}) do list[#list + 1] = fn end
+  if #list > 0 then
+    for _, fn in ipairs(self.flow.functions or {}) do list[#list + 1] = fn end
+  end
+  return list
+end
+
+function Call:_find_function(node, name)
+  for _, fn in ipairs(node_functions(self, node)) do
+    if fn.name == name then return fn end
+  end
+  return nil
+end
+
+function Call:_transfer(to)
+  local out, why = schema.check_field_value({ type = "phone", required = true }, to)
+  if type(out) ~= "string" then
+    self:_fail(format("transfer to %q refused: %s", tostring(to), tostring(why)))
+    return
+  end
+  self:_emit({ type = "transfer", to = out })
+  self:_finish("completed", "transferred to " .. out)
+end
+
+function Call:_dtmf(digits)
+  if type(digits) == "number" then digits = tostring(digits) end
+  if type(digits) ~= "string" or #digits > flowlib.MAX_DTMF or not find(digits, flowlib.DTMF_PATTERN) then
+    self:_fail(format("dtmf %q refused: digits must be 0-9, *, #, w, W", tostring(digits)))
+    return
+  end
+  self:_emit({ type = "dtmf", digits = digits })
+end
+
+function Call:_end_call(status, reason)
+  if not flowlib.END_STATUSES[status] then
+    self:_fail(format("end_call with unknown status %q", tostring(status)))
+    return
+  end
+  self:_finish(status, type(reason) == "string" and reason or nil)
+end
+
+function Call:_actions(list)
+  for _, a in ipairs(list or {}) do
+    if not self:_active() then return end
+    if a.type == "say" then
+      self:_say(self:_render(a.text))
+    elseif a.type == "end_call" then
+      self:_end_call(a.status, a.reason)
+    elseif a.type == "transfer" then
+      local to = self:_render(a.to)
+      if not find(to, "%S") then
+        self:_fail("transfer action has no number (" .. tostring(a.to) .. " is empty for this patient)")
+      else
+        self:_transfer(to)
+      end
+    elseif a.type == "dtmf" then
+      self:_dtmf(a.digits)
+    else
+      self:_fail("unknown action type " .. tostring(a.type))
+    end
+  end
+end
+
+-- the node as the model sees it (rendered texts)
+function Call:_node_view(node)
+  local say = {}
+  for i, line in ipairs(node.say or {}) do say[i] = self:_render(line) end
+  return {
+    name = node.name,
+    task = node.task and self:_render(node.task) or nil,
+    say = say,
+    reprompt = node.reprompt and self:_render(node.reprompt) or nil,
+  }
+end
+
+function Call:_enter(name)
+  local node = self.flow.nodes[name]
+  if type(node) ~= "table" then
+    self:_fail(format("flow goes to node %q, which does not exist", tostring(name)))
+    return
+  end
+  self.entries = (self.entries or 0) + 1
+  if self.entries > M.MAX_ENTRIES then
+    self:_fail("flow moved through more than " .. M.MAX_ENTRIES .. " nodes in one turn")
+    return
+  end
+  self.node = name
+  self:_emit({ type = "node", node = name })
+  self:_actions(node.pre_actions)
+  if not self:_active() then return end
+  for _, line in ipairs(node.say or {}) do self:_say(self:_render(line)) end
+  if #(node.functions or {}) == 0 then
+    -- a node that only speaks: its lines (or one model line), its post_actions, then next
+    if #(node.say or {}) == 0 and node.task and node.respond_immediately ~= false then
+      self:_rounds("enter", false)
+      if not self:_active() then return end
+    end
+    self:_actions(node.post_actions)
+    if not self:_active() then return end
+    if node.next then return self:_enter(node.next) end
+    self:_fail(format("flow is stuck at node %q: no functions, no next, no end", name))
+    return
+  end
+  local ri = node.respond_immediately
+  if ri == true or (ri == nil and not self.said_this_turn) then
+    self:_rounds("enter", true)
+  end
+end
+
+function Call:_leave()
+  local node = self.node and self.flow.nodes[self.node]
+  if node then self:_actions(node.post_actions) end
+end
+
+---------------------------------------------------------------------------------------------
+-- model rounds
+
+function Call:_request(reason, with_tools)
+  local node = self.flow.nodes[self.node]
+  local system = self:_render(self.flow.role or "")
+  if node.task then
+    local task = self:_render(node.task)
+    system = system ~= "" and (system .. "\n\n" .. task) or task
+  end
+  local messages = { { role = "system", content = system } }
+  for _, m in ipairs(self.messages) do messages[#messages + 1] = m end
+  local tools, functions = {}, {}
+  if with_tools then
+    for _, fn in ipairs(node_functions(self, node)) do
+      tools[#tools + 1] = { name = fn.name, description = fn.description, parameters = fn.parameters }
+      functions[#functions + 1] = fn
+    end
+  end
+  return {
+    messages = messages,
+    tools = tools,
+    functions = functions,
+    node = self:_node_view(node),
+    last_user = self.last_user,
+    reason = reason,
+  }
+end
+
+-- validate and apply one handler's effects; returns "end" | "next" | nil
+function Call:_apply(fn, eff, defer)
+  if type(eff) ~= "table" then self:_fail("handler " .. fn.name .. " returned no effects"); return "end" end
+  -- sets, validated again against the schema
+  if type(eff.sets) == "table" then
+    local keys = {}
+    for k in pairs(eff.sets) do keys[#keys + 1] = tostring(k) end
+    table.sort(keys)
+    for _, field in ipairs(keys) do
+      local value = eff.sets[field]
+      if not self.writes[field] then
+        self:_fail(format("function %s wrote %q, which the flow does not declare in writes", fn.name, field))
+        return "end"
+      end
+      local def = self.fields[field]
+      if type(def) ~= "table" then
+        self:_fail(format("function %s wrote %q, which is not in the patient schema", fn.name, field))
+        return "end"
+      end
+      local out, why = schema.check_field_value(def, value)
+      if out == nil or out == schema.null then
+        self:_fail(format("function %s wrote an invalid %s: %s", fn.name, field, tostring(why or "empty")))
+        return "end"
+      end
+      self.outcome[field] = out
+      self:_emit({ type = "set", field = field, value = out })
+    end
+  end
+  if type(eff.state) == "table" then self.vars = eff.state end
+  for _, n in ipairs(type(eff.notes) == "table" and eff.notes or {}) do
+    if type(n) == "string" then
+      self.notes[#self.notes + 1] = n
+      self:_emit({ type = "note", text = n })
+    end
+  end
+  for _, line in ipairs(type(eff.say) == "table" and eff.say or {}) do
+    if type(line) == "string" then self:_say(line, defer) end
+  end
+  if eff.dtmf ~= nil then self:_dtmf(eff.dtmf) end
+  if not self:_active() then return "end" end
+  if eff.transfer ~= nil then self:_transfer(eff.transfer); return "end" end
+  if type(eff.end_call) == "table" then self:_end_call(eff.end_call.status, eff.end_call.reason); return "end" end
+  if eff.next ~= nil then
+    if type(eff.next) ~= "string" or type(self.flow.nodes[eff.next]) ~= "table" then
+      self:_fail(format("function %s goes to node %q, which does not exist", fn.name, tostring(eff.next)))
+      return "end"
+    end
+    return "next"
+  end
+  return nil
+end
+
+-- one handler call: returns effects | nil (the call has failed)
+function Call:_run(fn, args)
+  if not fn.has_handler then
+    return { next = fn.next, result = "ok", sets = {}, say = {}, notes = {}, state = self.vars }
+  end
+  local state = { patient = self.patient, outcome = self.outcome, vars = self.vars, fields = {} }
+  for f in pairs(self.declared) do state.fields[f] = self.fields[f] end
+  local ok, eff, err = pcall(self.host.run_handler, self.host, self.node, fn.name, args, state)
+  if not ok then eff, err = nil, { message = tostring(eff) } end
+  if eff == nil then
+    local msg = type(err) == "table" and err.message or err
+    self:_fail(format("function %s in node %s failed: %s", fn.name, tostring(self.node), tostring(msg or "unknown error")))
+    return nil
+  end
+  return eff
+end
+
+-- model rounds until the turn is done. reason: "user" | "enter"; with_tools: offer functions
+function Call:_rounds(reason, with_tools)
+  while self:_active() do
+    self.rounds = (self.rounds or 0) + 1
+    if self.rounds > self.max_rounds then
+      self:_emit({ type = "note", text = "loop guard: more than " .. self.max_rounds .. " model rounds in one turn" })
+      return
+    end
+    local req = self:_request(reason, with_tools)
+    local ok, resp, err = pcall(self.llm.respond, self.llm, req)
+    if not ok then resp, err = nil, resp end
+    if type(resp) ~= "table" then
+      self:_fail("llm: " .. tostring(type(err) == "table" and err.message or err or "no response"))
+      return
+    end
+    local text = type(resp.text) == "string" and find(resp.text, "%S") and resp.text or nil
+    local calls = type(resp.tool_calls) == "table" and resp.tool_calls or {}
+    if not with_tools then calls = {} end
+    if #calls == 0 then
+      if text then self:_say(text) end
+      return
+    end
+
+    -- the assistant message carrying the tool calls, then one tool message per call
+    local tc_list = {}
+    for i, tc in ipairs(calls) do
+      tc_list[i] = { id = tostring(tc.id or ("call_" .. i)), name = tostring(tc.name),
+                     arguments = type(tc.arguments) == "table" and tc.arguments or {} }
+    end
+    if text then
+      local entry = { role = "assistant", text = text, t = self:_now() }
+      self.transcript[#self.transcript + 1] = entry
+      self.said_this_turn = true
+      self:_emit({ type = "transcript", role = "assistant", text = text, t = entry.t })
+    end
+    self:_history({ role = "assistant", content = text, tool_calls = tc_list })
+
+    local defer, outcome, handler_said = {}, nil, false
+    local node = self.flow.nodes[self.node]
+    for _, tc in ipairs(tc_list) do
+      local result
+      if outcome then
+        result = "not run: an earlier function " .. (outcome == "next" and "moved to another node" or "ended the call")
+      else
+        local fn = self:_find_function(node, tc.name)
+        if not fn then
+          result = encode({ error = "unknown function " .. tc.name })
+        else
+          local args, why = params.validate(fn.parameters, tc.arguments)
+          if not args then
+            result = encode({ error = "invalid arguments: " .. tostring(why) })
+          else
+            local eff = self:_run(fn, args)
+            if not eff then return end
+            local before = #defer
+            outcome = self:_apply(fn, eff, defer)
+            if #defer > before then handler_said = true end
+            result = encode(eff.result == nil and "ok" or eff.result)
+            if outcome == "next" then self.pending_next = eff.next end
+          end
+        end
+      end
+      self:_history({ role = "tool", tool_call_id = tc.id, name = tc.name, content = result })
+      if not self:_active() and outcome ~= "end" then break end
+    end
+    for _, line in ipairs(defer) do self:_history({ role = "assistant", content = line }) end
+    if not self:_active() then return end
+
+    if outcome == "next" then
+      local target = self.pending_next
+      self.pending_next = nil
+      self:_leave()
+      if not self:_active() then return end
+      return self:_enter(target)
+    end
+    if handler_said then return end
+    reason = "tool"
+  end
+end
+
+---------------------------------------------------------------------------------------------
+-- public API
+
+function Call:_turn(fn)
+  local batch = {}
+  self._batch = batch
+  self.rounds, self.entries, self.said_this_turn = 0, 0, false
+  local ok, err = pcall(fn)
+  if not ok then
+    -- a bug in the engine or a misbehaving adapter: fail this call, keep the process going
+    self:_fail("internal error: " .. tostring(err))
+  end
+  self._batch = nil
+  return batch
+end
+
+-- start() -> events: enters the initial node (its actions and lines, maybe a first model line)
+function Call:start()
+  return self:_turn(function()
+    if self.status ~= "queued" then return end
+    self.status = "in_progress"
+    self:_emit({ type = "status", status = "in_progress" })
+    if self.load_error then self:_fail(self.load_error); return end
+    if type(self.flow.nodes[self.flow.initial]) ~= "table" then
+      self:_fail(format("flow's initial node %q does not exist", tostring(self.flow.initial)))
+      return
+    end
+    self:_enter(self.flow.initial)
+  end)
+end
+
+-- user_says(text) -> events of the agent's answer
+function Call:user_says(text)
+  return self:_turn(function()
+    if not self:_active() then return end
+    if type(text) ~= "string" then return end
+    text = text:match("^%s*(.-)%s*$")
+    if text == "" then return end
+    if #text > M.MAX_USER_TEXT then text = sub(text, 1, M.MAX_USER_TEXT) end
+    if not schema.valid_utf8(text) then text = text:gsub("[\128-\255]", "?") end
+    self.user_turns = self.user_turns + 1
+    self.last_user = text
+    local entry = { role = "user", text = text, t = self:_now() }
+    self.transcript[#self.transcript + 1] = entry
+    self:_emit({ type = "transcript", role = "user", text = text, t = entry.t })
+    self:_history({ role = "user", content = text })
+    local node = self.flow.nodes[self.node]
+    if #(node.functions or {}) == 0 then return end
+    self:_rounds("user", true)
+  end)
+end
+
+-- hangup() -> events: the other party (or the tester) hung up
+function Call:hangup()
+  return self:_turn(function()
+    if self.status == "queued" then
+      self.status = "in_progress"
+      self:_finish("no_answer", "hung up before the call started")
+    elseif self:_active() then
+      if self.user_turns == 0 then
+        self:_finish("no_answer", "hung up without answering")
+      else
+        self:_finish("completed", "the other party hung up")
+      end
+    end
+  end)
+end
+
+return M

@@ -1,0 +1,677 @@
+-- sova.flow: the library flow engineers write clients/<org>/<workflow>/flow_definition.lua with.
+--
+-- Pure Lua 5.1: it runs inside a call's sandbox (base functions, string, table, math; require
+-- limited to sova.flow, sova.schema, sova.flow.* and the flow's own directory). Nothing here
+-- touches io, os, debug, jit, ffi, package, load, getfenv/setfenv, coroutine or cjson.
+--
+-- A flow is a graph of nodes, as data plus Lua handlers:
+--
+--   local flow = require("sova.flow")
+--   return flow.define {
+--     name = "prior_auth",
+--     reads = { "patient_name", "cpt_code" },          -- patient fields the flow reads
+--     writes = { "prior_auth_status" },                -- outcome fields it writes (validated)
+--     role = "You are Alexandra, calling for {{patient_name}} ...",
+--     initial = "greeting",
+--     functions = { ... },                             -- global functions, offered in every node
+--     nodes = {
+--       greeting = {
+--         task = "...",                                -- the model's task in this node (templated)
+--         say = { "Hi, ..." },                         -- verbatim lines said on entry (templated)
+--         reprompt = "Sorry, ...",                     -- said when the other party's words match
+--                                                      -- nothing (rules engine); "" = stay silent
+--         respond_immediately = nil,                   -- true: the model speaks on entry; false: never;
+--                                                      -- nil: only when nothing was said this turn
+--         functions = {
+--           { name = "report_status", description = "...",
+--             parameters = { type = "object", properties = { status = { type = "string",
+--               enum = { "Approved", "Denied" } } }, required = { "status" } },
+--             handler = function(args, call) ... return "next_node" end,  -- or nil / false to stay
+--             next = "next_node",                      -- used when the handler returns nil
+--             rules = { "approved", "denied",          -- phrases for the offline rules engine
+--               values = { status = { Denied = { "not approved" } } } },  -- option synonyms
+--           },
+--         },
+--         next = "other",                              -- only for nodes without functions: go on
+--         pre_actions = { { type = "say", text = "..." } },
+--         post_actions = { { type = "end_call", status = "completed", reason = "..." } },
+--       },
+--     },
+--   }
+--
+-- Actions: say {text}, end_call {status, reason}, transfer {to}, dtmf {digits}.
+-- pre_actions run on entering a node, before its say lines. post_actions run when the node is
+-- done: right after its lines for a node without functions, else when the flow leaves it.
+--
+-- Handlers get (args, call):
+--   call.patient.<field>, call:get(field)   declared reads (and writes: the value set, else stored)
+--   call:set(field, value)                  declared writes, validated against the schema
+--   call:say(text)   call:note(text)   call:end_call(status, reason)
+--   call:transfer(number)   call:dtmf(digits)
+--   call.state (per-call table of plain data, kept across handlers)   call.node (current node)
+-- A handler returns the next node's name (nil: the function's `next`; false: stay) and, as a
+-- second value, the result given back to the model (default "ok").
+--
+-- For the runtime: flow.describe(def) (pure data), flow.run_handler(def, node, fn, args, state)
+-- (an effects table), flow.check(def, fields) (problems), flow.render(template, values).
+
+local type, pairs, ipairs, tostring, error, setmetatable, next, rawget =
+  type, pairs, ipairs, tostring, error, setmetatable, next, rawget
+local format, match, find, sub = string.format, string.match, string.find, string.sub
+local concat, sort = table.concat, table.sort
+
+local schema = require("sova.schema")
+local template = require("sova.flow.template")
+local data = require("sova.flow.data")
+local params = require("sova.flow.params")
+
+local M = {}
+
+M.VERSION = 1
+M.render = template.render
+M.copy = data.copy
+M.validate_args = params.validate
+
+-- Call statuses a flow may end a call with (the session's final status).
+M.END_STATUSES = { completed = true, failed = true, no_answer = true, voicemail = true }
+M.ACTION_TYPES = { say = true, end_call = true, transfer = true, dtmf = true }
+M.DTMF_PATTERN = "^[0-9%*#wW]+$"       -- w / W: half-second / one-second pause
+M.MAX_DTMF = 64
+M.MAX_TEXT = 8192                       -- longest template / said line (the sandbox's pattern-subject cap)
+M.NAME_PATTERN = "^[%a_][%w_]*$"        -- node and flow names
+M.FUNCTION_PATTERN = "^[%a_][%w_%-]*$"  -- function names (OpenAI: ^[a-zA-Z0-9_-]{1,64}$)
+
+local FLOW_KEYS = { name = true, description = true, reads = true, writes = true, role = true,
+                    initial = true, nodes = true, functions = true }
+local NODE_KEYS = { task = true, say = true, reprompt = true, functions = true, pre_actions = true,
+                    post_actions = true, next = true, respond_immediately = true, description = true }
+local FUNCTION_KEYS = { name = true, description = true, parameters = true, handler = true,
+                        next = true, rules = true }
+local ACTION_KEYS = {
+  say = { type = true, text = true },
+  end_call = { type = true, status = true, reason = true },
+  transfer = { type = true, to = true },
+  dtmf = { type = true, digits = true },
+}
+
+local EMPTY_PARAMETERS = { type = "object", properties = {} }
+
+local function show(v)
+  if type(v) == "string" then
+    if #v > 60 then v = sub(v, 1, 57) .. "..." end
+    return format("%q", v)
+  end
+  return tostring(v)
+end
+
+local function list_of(v)
+  if v == nil then return {} end
+  if type(v) == "string" then return { v } end
+  if type(v) == "table" then return v end
+  return {}
+end
+
+local function set_of(list)
+  local s = {}
+  if type(list) == "table" then
+    for _, v in ipairs(list) do if type(v) == "string" then s[v] = true end end
+  end
+  return s
+end
+
+local function fields_by_key(fields)
+  if type(fields) ~= "table" then return {} end
+  if fields[1] ~= nil then
+    local by = {}
+    for _, f in ipairs(fields) do
+      if type(f) == "table" and type(f.key) == "string" then by[f.key] = f end
+    end
+    return by
+  end
+  return fields
+end
+M.fields_by_key = fields_by_key
+
+---------------------------------------------------------------------------------------------
+-- define
+
+-- define(def) -> def. Raises only when def is not a table; everything else is reported by
+-- flow.check (with file and line, through the checker) before a flow runs.
+function M.define(def)
+  if type(def) ~= "table" then error("flow.define expects a table describing the flow", 2) end
+  return def
+end
+
+---------------------------------------------------------------------------------------------
+-- describe: pure data for the trusted engine
+
+local function describe_function(fn)
+  if type(fn) ~= "table" then return nil end
+  local rules, values = {}, nil
+  if type(fn.rules) == "table" then
+    for _, r in ipairs(fn.rules) do if type(r) == "string" then rules[#rules + 1] = r end end
+    if type(fn.rules.values) == "table" then values = data.copy(fn.rules.values, "rules.values") end
+  end
+  return {
+    name = fn.name,
+    description = type(fn.description) == "string" and fn.description or "",
+    parameters = data.copy(fn.parameters or EMPTY_PARAMETERS, "parameters"),
+    next = type(fn.next) == "string" and fn.next or nil,
+    has_handler = type(fn.handler) == "function",
+    rules = rules,
+    values = values,
+  }
+end
+
+local function describe_actions(list)
+  local out = {}
+  for _, a in ipairs(list_of(list)) do
+    if type(a) == "table" then out[#out + 1] = data.copy(a, "action") end
+  end
+  return out
+end
+
+local function describe_functions(list)
+  local out = {}
+  for _, fn in ipairs(list_of(list)) do
+    local d = describe_function(fn)
+    if d then out[#out + 1] = d end
+  end
+  return out
+end
+
+-- describe(def) -> plain data (no functions) of the whole flow.
+function M.describe(def)
+  local nodes = {}
+  for name, node in pairs(type(def.nodes) == "table" and def.nodes or {}) do
+    if type(name) == "string" and type(node) == "table" then
+      local say = {}
+      for _, line in ipairs(list_of(node.say)) do
+        if type(line) == "string" then say[#say + 1] = line end
+      end
+      nodes[name] = {
+        name = name,
+        task = type(node.task) == "string" and node.task or nil,
+        say = say,
+        reprompt = type(node.reprompt) == "string" and node.reprompt or nil,
+        next = type(node.next) == "string" and node.next or nil,
+        respond_immediately = type(node.respond_immediately) == "boolean" and node.respond_immediately or nil,
+        functions = describe_functions(node.functions),
+        pre_actions = describe_actions(node.pre_actions),
+        post_actions = describe_actions(node.post_actions),
+      }
+    end
+  end
+  local reads, writes = {}, {}
+  for _, f in ipairs(list_of(def.reads)) do if type(f) == "string" then reads[#reads + 1] = f end end
+  for _, f in ipairs(list_of(def.writes)) do if type(f) == "string" then writes[#writes + 1] = f end end
+  return {
+    name = def.name,
+    description = type(def.description) == "string" and def.description or nil,
+    reads = reads,
+    writes = writes,
+    role = type(def.role) == "string" and def.role or "",
+    initial = def.initial,
+    nodes = nodes,
+    functions = describe_functions(def.functions),
+  }
+end
+
+---------------------------------------------------------------------------------------------
+-- the call object handlers see
+
+local Call = {}
+Call.__index = Call
+Call.__metatable = false
+
+local function check_self(call, method)
+  if getmetatable(call) ~= false or rawget(call, "_eff") == nil then
+    error("call:" .. method .. " must be called with a colon (call:" .. method .. "(...))", 3)
+  end
+end
+
+local function value_of(call, field)
+  local v = call._outcome[field]
+  if v == nil then v = call._patient[field] end
+  if v == schema.null then v = nil end
+  return v
+end
+
+-- template values: every declared field, "" when empty
+local function template_values(call)
+  local values = {}
+  for field in pairs(call._declared) do
+    local v = value_of(call, field)
+    if v == nil then v = "" end
+    values[field] = v
+  end
+  return values
+end
+
+function Call:get(field)
+  check_self(self, "get")
+  if type(field) ~= "string" then error("call:get(field): field must be a string", 2) end
+  if not self._declared[field] then
+    error(format("call:get(%q): the flow does not declare %q in reads (or writes)", field, field), 2)
+  end
+  return value_of(self, field)
+end
+
+function Call:set(field, value)
+  check_self(self, "set")
+  if type(field) ~= "string" then error("call:set(field, value): field must be a string", 2) end
+  if not self._writes[field] then
+    error(format("call:set(%q, ...): the flow does not declare %q in writes", field, field), 2)
+  end
+  local fdef = self._fields[field]
+  if type(fdef) ~= "table" then
+    error(format("call:set(%q, ...): %q is not a field of the workflow's patient schema", field, field), 2)
+  end
+  if value == nil or value == schema.null or (type(value) == "string" and not find(value, "%S")) then
+    error(format("call:set(%q, ...): the value is empty (outcome fields cannot be cleared during a call)", field), 2)
+  end
+  if type(value) == "string" and #value > M.MAX_TEXT then
+    error(format("call:set(%q, ...): the value is too long (%d bytes)", field, #value), 2)
+  end
+  local out, reason = schema.check_field_value(fdef, value)
+  if out == nil then
+    error(format("call:set(%q, %s): %s", field, show(value), tostring(reason)), 2)
+  end
+  self._outcome[field] = out
+  self._eff.sets[field] = out
+  return out
+end
+
+function Call:say(text)
+  check_self(self, "say")
+  if type(text) ~= "string" then error("call:say(text): text must be a string", 2) end
+  if #text > M.MAX_TEXT then error("call:say(text): text is too long", 2) end
+  local line = template.render(text, template_values(self))
+  if find(line, "%S") then
+    local say = self._eff.say
+    say[#say + 1] = line
+  end
+end
+
+function Call:note(text)
+  check_self(self, "note")
+  if type(text) ~= "string" then error("call:note(text): text must be a string", 2) end
+  if #text > M.MAX_TEXT then error("call:note(text): text is too long", 2) end
+  local notes = self._eff.notes
+  notes[#notes + 1] = text
+end
+
+function Call:end_call(status, reason)
+  check_self(self, "end_call")
+  if not M.END_STATUSES[status] then
+    error(format("call:end_call(%s): status must be one of completed, failed, no_answer, voicemail", show(status)), 2)
+  end
+  if reason ~= nil and type(reason) ~= "string" then error("call:end_call(status, reason): reason must be a string", 2) end
+  self._eff.end_call = { status = status, reason = reason }
+end
+
+function Call:transfer(number)
+  check_self(self, "transfer")
+  local out, reason = nil, "must be a string"
+  if type(number) == "string" then out, reason = schema.check_field_value({ type = "phone", required = true }, number) end
+  if type(out) ~= "string" then
+    error(format("call:transfer(%s): %s", show(number), tostring(reason)), 2)
+  end
+  self._eff.transfer = out
+end
+
+function Call:dtmf(digits)
+  check_self(self, "dtmf")
+  if type(digits) == "number" then digits = tostring(digits) end
+  if type(digits) ~= "string" or #digits > M.MAX_DTMF or not match(digits, M.DTMF_PATTERN) then
+    error(format("call:dtmf(%s): digits must be 0-9, *, # (w/W to pause), at most %d", show(digits), M.MAX_DTMF), 2)
+  end
+  self._eff.dtmf = (self._eff.dtmf or "") .. digits
+end
+
+local function patient_proxy(call)
+  return setmetatable({}, {
+    __index = function(_, field)
+      if type(field) ~= "string" or not call._declared[field] then
+        error(format("call.patient.%s: the flow does not declare %q in reads", tostring(field), tostring(field)), 2)
+      end
+      return value_of(call, field)
+    end,
+    __newindex = function(_, field)
+      error(format("call.patient.%s is read-only: write outcome fields with call:set(%q, value)",
+        tostring(field), tostring(field)), 2)
+    end,
+    __metatable = false,
+  })
+end
+
+local function find_function(def, node, fn_name)
+  for _, fn in ipairs(list_of(node.functions)) do
+    if type(fn) == "table" and fn.name == fn_name then return fn end
+  end
+  for _, fn in ipairs(list_of(def.functions)) do
+    if type(fn) == "table" and fn.name == fn_name then return fn end
+  end
+  return nil
+end
+
+-- run_handler(def, node_name, fn_name, args, state) -> effects (plain data), or raises.
+--   state = { patient = {...}, outcome = {...}, fields = { [key] = field definition }, vars = {...} }
+--   effects = { result=, next=, sets={field=value}, say={...}, end_call={status=, reason=}|nil,
+--               transfer="+1..."|nil, dtmf="123"|nil, notes={...}, state=<vars> }
+function M.run_handler(def, node_name, fn_name, args, state)
+  local nodes = type(def) == "table" and def.nodes
+  local node = type(nodes) == "table" and nodes[node_name]
+  if type(node) ~= "table" then error(format("flow has no node %s", show(node_name)), 0) end
+  local fn = find_function(def, node, fn_name)
+  if not fn then error(format("node %s has no function %s", show(node_name), show(fn_name)), 0) end
+  state = type(state) == "table" and state or {}
+
+  local declared, writes = set_of(list_of(def.reads)), set_of(list_of(def.writes))
+  for f in pairs(writes) do declared[f] = true end
+  local eff = { sets = {}, say = {}, notes = {} }
+  local call = setmetatable({
+    _eff = eff,
+    _declared = declared,
+    _writes = writes,
+    _fields = fields_by_key(state.fields),
+    _patient = type(state.patient) == "table" and state.patient or {},
+    _outcome = type(state.outcome) == "table" and state.outcome or {},
+    node = node_name,
+    state = type(state.vars) == "table" and state.vars or {},
+  }, Call)
+  call.patient = patient_proxy(call)
+
+  local nxt, result
+  if type(fn.handler) == "function" then
+    nxt, result = fn.handler(type(args) == "table" and args or {}, call)
+  end
+  if nxt == nil then nxt = fn.next elseif nxt == false then nxt = nil end
+  if nxt ~= nil and (type(nxt) ~= "string" or type(nodes[nxt]) ~= "table") then
+    error(format("function %s (node %s) goes to %s: no such node", show(fn_name), show(node_name), show(nxt)), 0)
+  end
+  eff.next = nxt
+  if result == nil then result = "ok" end
+  eff.result = data.copy(result, "function " .. tostring(fn_name) .. " result")
+  eff.state = data.copy(type(call.state) == "table" and call.state or {}, "call.state")
+  return eff
+end
+
+---------------------------------------------------------------------------------------------
+-- check: mistakes a flow engineer makes, found before the flow runs
+
+-- check(def, fields) -> list of { message=, where=, token= } (empty: no problem found).
+--   fields: the workflow's patient_schema.fields (a list) or a map key -> definition.
+--   token: text whose first occurrence in the flow's source marks the line (the checker uses it).
+function M.check(def, fields)
+  local problems = {}
+  local function problem(where, message, token)
+    problems[#problems + 1] = { where = where, message = message, token = token }
+  end
+  if type(def) ~= "table" then
+    problem("flow", "the flow file must return flow.define { ... } (a table)", nil)
+    return problems
+  end
+  local by_key = fields_by_key(fields)
+
+  for k in pairs(def) do
+    if type(k) ~= "string" or not FLOW_KEYS[k] then
+      problem("flow", format("unknown key %s in the flow definition", show(k)), type(k) == "string" and k or nil)
+    end
+  end
+  if type(def.name) ~= "string" or not match(def.name, M.NAME_PATTERN) then
+    problem("name", "name must be an identifier (letters, digits, _)", "name")
+  end
+
+  -- reads / writes
+  local declared = {}
+  for _, list in ipairs({ "reads", "writes" }) do
+    local v = def[list]
+    if v ~= nil and (type(v) ~= "table" or not data.is_array(v)) then
+      problem(list, list .. " must be a list of field names", list)
+    elseif v ~= nil then
+      local seen = {}
+      for i, f in ipairs(v) do
+        local where = format("%s[%d]", list, i)
+        if type(f) ~= "string" then
+          problem(where, format("%s[%d] must be a field name (a string)", list, i), list)
+        elseif list == "writes" and schema.SYSTEM_FIELDS[f] then
+          problem(where, format("writes %q: a system field; flows cannot write it", f), '"' .. f .. '"')
+        elseif by_key[f] == nil then
+          problem(where, format("%s %q: no such field in the workflow's patient schema", list, f), '"' .. f .. '"')
+        elseif seen[f] then
+          problem(where, format("%s %q appears twice", list, f), '"' .. f .. '"')
+        else
+          declared[f] = true
+        end
+        if type(f) == "string" then seen[f] = true end
+      end
+    end
+  end
+
+  local function check_template(where, text)
+    if text == nil then return end
+    if type(text) ~= "string" then problem(where, where .. " must be a string", nil); return end
+    if #text > M.MAX_TEXT then problem(where, format("%s is longer than %d bytes", where, M.MAX_TEXT), nil) end
+    local refs, bad = template.refs(text)
+    for _, b in ipairs(bad) do problem(where, where .. ": " .. b.message, b.raw) end
+    for _, r in ipairs(refs) do
+      if by_key[r.name] == nil then
+        problem(where, format("%s: template %s names %q, which is not a field of the patient schema", where, r.raw, r.name), r.raw)
+      elseif not declared[r.name] then
+        problem(where, format("%s: template %s uses %q, which the flow does not declare in reads or writes", where, r.raw, r.name), r.raw)
+      end
+      if r.filter and not template.FILTERS[r.filter] then
+        local names = {}
+        for f in pairs(template.FILTERS) do names[#names + 1] = f end
+        sort(names)
+        problem(where, format("%s: template %s uses unknown filter %q (known: %s)", where, r.raw, r.filter, concat(names, ", ")), r.raw)
+      end
+    end
+  end
+
+  check_template("role", def.role)
+
+  local nodes = def.nodes
+  if type(nodes) ~= "table" or next(nodes) == nil then
+    problem("nodes", "nodes must be a table with at least one node", "nodes")
+    nodes = {}
+  end
+  if type(def.initial) ~= "string" then
+    problem("initial", "initial must name the first node", "initial")
+  elseif type(nodes[def.initial]) ~= "table" then
+    problem("initial", format("initial node %q does not exist", def.initial), '"' .. def.initial .. '"')
+  end
+
+  local function check_next(where, target)
+    if target == nil then return end
+    if type(target) ~= "string" then
+      problem(where, where .. " must be a node name", nil)
+    elseif type(nodes[target]) ~= "table" then
+      problem(where, format("%s: node %q does not exist", where, target), '"' .. target .. '"')
+    end
+  end
+
+  local function check_rules(where, fn)
+    local rules = fn.rules
+    if rules == nil then return end
+    if type(rules) ~= "table" then problem(where, where .. ".rules must be a list of phrases", fn.name); return end
+    for i, r in ipairs(rules) do
+      if type(r) ~= "string" or not find(r, "%S") then
+        problem(where, format("%s.rules[%d] must be a non-empty phrase", where, i), fn.name)
+      end
+    end
+    for k in pairs(rules) do
+      if type(k) ~= "number" and k ~= "values" then
+        problem(where, format("%s.rules: unknown key %s (a list of phrases, plus values = {...})", where, show(k)), tostring(k))
+      end
+    end
+    local values = rules.values
+    if values == nil then return end
+    if type(values) ~= "table" then problem(where, where .. ".rules.values must be a table", "values"); return end
+    local props = type(fn.parameters) == "table" and type(fn.parameters.properties) == "table"
+      and fn.parameters.properties or {}
+    for pname, syn in pairs(values) do
+      local p = props[pname]
+      local enum = type(p) == "table" and (p.enum or (type(p.items) == "table" and p.items.enum))
+      if type(enum) ~= "table" then
+        problem(where, format("%s.rules.values.%s: %s is not a parameter with enum options", where, tostring(pname), tostring(pname)), tostring(pname))
+      elseif type(syn) ~= "table" then
+        problem(where, format("%s.rules.values.%s must map options to lists of synonyms", where, tostring(pname)), tostring(pname))
+      else
+        local options = set_of(enum)
+        for opt, words in pairs(syn) do
+          if not options[opt] then
+            problem(where, format("%s.rules.values.%s: %s is not one of the options", where, tostring(pname), show(opt)), tostring(opt))
+          elseif type(words) ~= "table" then
+            problem(where, format("%s.rules.values.%s.%s must be a list of phrases", where, tostring(pname), tostring(opt)), tostring(opt))
+          else
+            for _, w in ipairs(words) do
+              if type(w) ~= "string" then
+                problem(where, format("%s.rules.values.%s.%s must be a list of phrases", where, tostring(pname), tostring(opt)), tostring(opt))
+                break
+              end
+            end
+          end
+        end
+      end
+    end
+  end
+
+  local global_names = {}
+  local function check_functions(where, list, seen, is_global)
+    if list == nil then return 0 end
+    if type(list) ~= "table" or not data.is_array(list) then
+      problem(where, where .. " must be a list of functions", nil)
+      return 0
+    end
+    for i, fn in ipairs(list) do
+      local fwhere = format("%s[%d]", where, i)
+      if type(fn) ~= "table" then
+        problem(fwhere, fwhere .. " must be a table", nil)
+      else
+        local name = fn.name
+        local token = type(name) == "string" and ('"' .. name .. '"') or nil
+        if type(name) == "string" then fwhere = format("%s[%d] (%s)", where, i, name) end
+        for k in pairs(fn) do
+          if type(k) ~= "string" or not FUNCTION_KEYS[k] then
+            problem(fwhere, format("%s: unknown key %s", fwhere, show(k)), type(k) == "string" and k or token)
+          end
+        end
+        if type(name) ~= "string" or #name > 64 or not match(name, M.FUNCTION_PATTERN) then
+          problem(fwhere, fwhere .. ": name must be letters, digits, _ or - (at most 64)", token)
+        elseif seen[name] then
+          problem(fwhere, format("%s: duplicate function name %q in this node", fwhere, name), token)
+        elseif not is_global and global_names[name] then
+          problem(fwhere, format("%s: function %q has the name of a global function", fwhere, name), token)
+        else
+          seen[name] = true
+          if is_global then global_names[name] = true end
+        end
+        if type(fn.description) ~= "string" or not find(fn.description, "%S") then
+          problem(fwhere, fwhere .. ": description must say when the model should call it", token)
+        end
+        if fn.handler ~= nil and type(fn.handler) ~= "function" then
+          problem(fwhere, fwhere .. ": handler must be a function", token)
+        end
+        if fn.handler == nil and fn.next == nil then
+          problem(fwhere, fwhere .. ": needs a handler or a next node", token)
+        end
+        check_next(fwhere .. ".next", fn.next)
+        if fn.parameters ~= nil then
+          for _, p in ipairs(params.check_schema(fn.parameters)) do
+            problem(fwhere, format("%s: %s: %s", fwhere, p.path, p.message), token)
+          end
+        end
+        check_rules(fwhere, fn)
+      end
+    end
+    return #list
+  end
+
+  check_functions("functions", def.functions, {}, true)
+
+  local function check_actions(where, list)
+    local ends = false
+    if list == nil then return false end
+    if type(list) ~= "table" or not data.is_array(list) then problem(where, where .. " must be a list of actions", nil); return false end
+    for i, a in ipairs(list) do
+      local awhere = format("%s[%d]", where, i)
+      if type(a) ~= "table" or not M.ACTION_TYPES[a.type] then
+        problem(awhere, awhere .. ": type must be say, end_call, transfer or dtmf", type(a) == "table" and a.type and ('"' .. tostring(a.type) .. '"') or nil)
+      else
+        for k in pairs(a) do
+          if not ACTION_KEYS[a.type][k] then problem(awhere, format("%s: unknown key %s for a %s action", awhere, show(k), a.type), tostring(k)) end
+        end
+        if a.type == "say" then
+          if type(a.text) ~= "string" then problem(awhere, awhere .. ": say needs text", nil) end
+          check_template(awhere .. ".text", a.text)
+        elseif a.type == "end_call" then
+          ends = true
+          if not M.END_STATUSES[a.status] then
+            problem(awhere, awhere .. ": status must be completed, failed, no_answer or voicemail", a.status and ('"' .. tostring(a.status) .. '"') or "end_call")
+          end
+          if a.reason ~= nil and type(a.reason) ~= "string" then problem(awhere, awhere .. ": reason must be a string", nil) end
+        elseif a.type == "transfer" then
+          ends = true
+          if type(a.to) ~= "string" then
+            problem(awhere, awhere .. ": transfer needs to = a phone number or a {{field}}", "transfer")
+          elseif find(a.to, "{{", 1, true) then
+            check_template(awhere .. ".to", a.to)
+          else
+            local out, why = schema.check_field_value({ type = "phone", required = true }, a.to)
+            if type(out) ~= "string" then problem(awhere, awhere .. ".to: " .. tostring(why), '"' .. a.to .. '"') end
+          end
+        elseif a.type == "dtmf" then
+          local d = type(a.digits) == "number" and tostring(a.digits) or a.digits
+          if type(d) ~= "string" or #d > M.MAX_DTMF or not match(d, M.DTMF_PATTERN) then
+            problem(awhere, awhere .. ": digits must be 0-9, *, # (w/W to pause)", "dtmf")
+          end
+        end
+      end
+    end
+    return ends
+  end
+
+  local names = {}
+  for name in pairs(nodes) do names[#names + 1] = name end
+  sort(names, function(a, b) return tostring(a) < tostring(b) end)
+  for _, name in ipairs(names) do
+    local node = nodes[name]
+    local where = "nodes." .. tostring(name)
+    local token = tostring(name) .. " ="
+    if type(name) ~= "string" or not match(name, M.NAME_PATTERN) then
+      problem(where, where .. ": node names must be identifiers (letters, digits, _)", nil)
+    end
+    if type(node) ~= "table" then
+      problem(where, where .. " must be a table", token)
+    else
+      for k in pairs(node) do
+        if type(k) ~= "string" or not NODE_KEYS[k] then
+          problem(where, format("%s: unknown key %s", where, show(k)), type(k) == "string" and k or token)
+        end
+      end
+      check_template(where .. ".task", node.task)
+      if node.say ~= nil and type(node.say) ~= "string" and type(node.say) ~= "table" then
+        problem(where, where .. ".say must be a line or a list of lines", token)
+      end
+      for i, line in ipairs(list_of(node.say)) do check_template(format("%s.say[%d]", where, i), line) end
+      check_template(where .. ".reprompt", node.reprompt)
+      if node.respond_immediately ~= nil and type(node.respond_immediately) ~= "boolean" then
+        problem(where, where .. ".respond_immediately must be true or false", "respond_immediately")
+      end
+      local nfn = check_functions(where .. ".functions", node.functions, {}, false)
+      local ends = check_actions(where .. ".pre_actions", node.pre_actions)
+      ends = check_actions(where .. ".post_actions", node.post_actions) or ends
+      check_next(where .. ".next", node.next)
+      if nfn > 0 and node.next ~= nil then
+        problem(where, where .. ": next is for nodes without functions (a function's next or handler picks where to go)", token)
+      elseif nfn == 0 and node.next == nil and not ends then
+        problem(where, where .. ": no functions, no next and no end_call or transfer action: the call would be stuck here", token)
+      end
+    end
+  end
+  return problems
+end
+
+return M

@@ -1,0 +1,265 @@
+-- sova.tools.flow: the flow engineer's commands (`sova flow check|simulate`). The flow runs in
+-- the same sandbox as in a real call; the schema comes from the database or from a file.
+local core = require("sova.core")
+local cjson = require("cjson")
+local config = require("sova.config")
+local json = require("sova.json")
+local checker = require("sova.flow.checker")
+local engine = require("sova.call.engine")
+local rules = require("sova.call.rules")
+local sandbox_host = require("sova.call.sandbox_host")
+local services = require("sova.services")
+local openai = require("sova.llm.openai")
+
+local M = {}
+
+local USAGE = [[
+usage: sova flow check <dir> [--schema FILE | --db]
+       sova flow simulate <dir> --patient FILE.json [--script FILE] [--json] [--schema FILE | --db]
+
+  <dir>        a flow directory: clients/<org_slug>/<workflow>/ (flow_definition.lua, services.yaml)
+  --schema F   the patient_schema from a file: {"fields": [...]}, a list of fields, or an
+               organization definition (schemas/organizations/<org>.json)
+  --db         the patient_schema from the database (MONGODB_URI), by org slug and workflow
+               (default when MONGODB_URI is set; otherwise schemas/organizations/<org_slug>.json)
+  --patient F  the patient's fields, as JSON
+  --script F   the other party's lines, one per line ('#' comments; '/hangup' hangs up);
+               without it you type them (end with an empty line or Ctrl-D)
+  --json       print the result as one JSON document
+
+check loads the flow in the call sandbox and reports, with file and line, what does not fit the
+schema: fields read or written that it lacks, unknown template references, bad nodes; and
+validates services.yaml. Exit status 0 when clean.]]
+
+local function die(msg, code)
+  io.stderr:write("sova flow: ", msg, "\n")
+  return code or 2
+end
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function parse(args)
+  local o = { positional = {} }
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    if a == "--schema" or a == "--patient" or a == "--script" then
+      o[a:sub(3)] = args[i + 1]
+      if not o[a:sub(3)] then return nil, a .. " needs a file" end
+      i = i + 2
+    elseif a == "--json" or a == "--db" then
+      o[a:sub(3)] = true
+      i = i + 1
+    elseif a == "--help" or a == "-h" then
+      o.help = true
+      i = i + 1
+    elseif a:sub(1, 2) == "--" then
+      return nil, "unknown option " .. a
+    else
+      o.positional[#o.positional + 1] = a
+      i = i + 1
+    end
+  end
+  return o
+end
+
+-- clients/<org>/<workflow>[/] -> org, workflow
+local function names(dir)
+  local org, wf = dir:gsub("/+$", ""):match("([%w_]+)/([%w_]+)$")
+  return org, wf
+end
+
+-- The workflow's patient_schema fields | nil, err
+local function fields_for(dir, o)
+  local org, wf = names(dir)
+  if not org then return nil, dir .. " is not clients/<org_slug>/<workflow>" end
+  local function from_definition(def, source)
+    if type(def) ~= "table" then return nil, source .. " is not a schema" end
+    if def.workflows then
+      local w = def.workflows[wf]
+      if not w then return nil, source .. " has no workflow " .. wf end
+      return w.patient_schema and w.patient_schema.fields
+    end
+    if def.fields then return def.fields end
+    if def[1] then return def end
+    return nil, source .. ": expected {fields: [...]}, a list of fields, or an organization"
+  end
+  if o.schema then
+    local text = read(o.schema)
+    if not text then return nil, "cannot read " .. o.schema end
+    local ok, def = pcall(cjson.decode, text)
+    if not ok then return nil, o.schema .. " is not JSON" end
+    return from_definition(def, o.schema)
+  end
+  if o.db or os.getenv("MONGODB_URI") then
+    local ok, err = core.db.open(config.mongodb_uri())
+    if not ok then return nil, err end
+    local doc, derr = core.db.unscoped():find_one("organizations", { slug = org })
+    if doc == nil then return nil, "database: " .. tostring(derr) end
+    if not doc then return nil, "no organization " .. org .. " in the database" end
+    return from_definition(doc, "the database's " .. org)
+  end
+  local path = config.root_dir() .. "/schemas/organizations/" .. org .. ".json"
+  local text = read(path)
+  if not text then return nil, "no schema: pass --schema FILE, --db, or add " .. path end
+  return from_definition(cjson.decode(text), path)
+end
+
+local function where(err)
+  if err.source and err.line then return ("%s:%d: "):format(err.source, err.line) end
+  return ""
+end
+
+function M.check(dir, o)
+  local fields, ferr = fields_for(dir, o)
+  if not fields then return die(ferr) end
+  local host, err = sandbox_host.new(dir)
+  if not host then
+    io.stdout:write(where(err), tostring(err.message), "\n")
+    return 1
+  end
+  local problems, cerr = host:check(fields)
+  host:close()
+  if not problems then
+    io.stdout:write(where(cerr), tostring(cerr.message), "\n")
+    return 1
+  end
+  local source = read(host.path) or ""
+  local out = {}
+  for _, p in ipairs(problems) do
+    out[#out + 1] = { file = host.path, line = checker.locate(source, p), message = p.message }
+  end
+  local cfg, sproblems = services.load(dir .. "/services.yaml")
+  if not cfg then
+    for _, p in ipairs(sproblems) do
+      local at = (p.path and p.path ~= "") and (p.path .. ": ") or ""
+      out[#out + 1] = { file = p.file or (dir .. "/services.yaml"), line = p.line, message = at .. p.message }
+    end
+  end
+  table.sort(out, function(a, b)
+    if a.file ~= b.file then return a.file < b.file end
+    return (a.line or math.huge) < (b.line or math.huge)
+  end)
+  if #out == 0 then
+    print(("%s: ok (%d fields in the schema; flow sha256 %s)"):format(dir, #fields, host.sha256))
+    return 0
+  end
+  io.stdout:write(checker.format(out))
+  if not checker.format(out):match("\n$") then io.stdout:write("\n") end
+  return 1
+end
+
+local function llm_for(dir)
+  local cfg = services.load(dir .. "/services.yaml")
+  local opts = cfg and services.llm_options(cfg)
+  if opts then return openai.new(opts), nil end
+  return rules.new(), cfg and cfg.fallback or "using the offline rules engine"
+end
+
+function M.simulate(dir, o)
+  if not o.patient then return die("simulate needs --patient FILE.json") end
+  local fields, ferr = fields_for(dir, o)
+  if not fields then return die(ferr) end
+  local ptext = read(o.patient)
+  if not ptext then return die("cannot read " .. o.patient) end
+  local okp, patient = pcall(cjson.decode, ptext)
+  if not okp or type(patient) ~= "table" then return die(o.patient .. " is not a JSON object") end
+  local host, err = sandbox_host.new(dir)
+  if not host then return die(where(err) .. tostring(err.message), 1) end
+  local llm, note = llm_for(dir)
+  local quiet = o.json
+  local function show(ev)
+    if quiet then return end
+    if ev.type == "transcript" then
+      if ev.role == "assistant" then print("agent: " .. ev.text)
+      elseif o.script then print("  you: " .. ev.text) end -- typed lines are on the screen already
+    elseif ev.type == "status" then
+      print(("[status: %s]"):format(ev.status))
+    elseif ev.type == "transfer" then
+      print(("[transfer to %s]"):format(tostring(ev.to)))
+    elseif ev.type == "dtmf" then
+      print(("[dtmf %s]"):format(tostring(ev.digits)))
+    elseif ev.type == "error" then
+      print(("[error: %s]"):format(tostring(ev.message or ev.reason)))
+    end
+  end
+  if note and not quiet then print("[" .. note .. "]") end
+  local call = engine.new { host = host, llm = llm, patient = patient, fields = fields, on_event = show }
+  call:start()
+  local lines
+  if o.script then
+    local text = read(o.script)
+    if not text then return die("cannot read " .. o.script) end
+    lines = {}
+    for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+      line = line:gsub("^%s+", ""):gsub("%s+$", "")
+      if line ~= "" and line:sub(1, 1) ~= "#" then lines[#lines + 1] = line end
+    end
+  end
+  local i = 0
+  local function next_line()
+    if lines then
+      i = i + 1
+      return lines[i]
+    end
+    io.stdout:write("> ")
+    io.stdout:flush()
+    local l = io.read("*l")
+    if l == nil or l == "" then return nil end
+    return l
+  end
+  local terminal = { completed = true, failed = true, no_answer = true, voicemail = true }
+  while not terminal[call.status] do
+    local line = next_line()
+    if not line or line == "/hangup" then
+      call:hangup()
+      break
+    end
+    call:user_says(line)
+  end
+  host:close()
+  if quiet then
+    local transcript = json.array()
+    for _, m in ipairs(call.transcript) do transcript[#transcript + 1] = { role = m.role, text = m.text } end
+    print(json.encode({
+      status = call.status, reason = call.reason, outcome = call.outcome, summary = call.summary,
+      transcript = transcript, flow = { path = dir, sha256 = host.sha256 },
+    }))
+  else
+    print(("[call ended: %s%s]"):format(call.status, call.reason and (" - " .. tostring(call.reason)) or ""))
+    local keys = {}
+    for k in pairs(call.outcome or {}) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for _, k in ipairs(keys) do print(("  %s = %s"):format(k, tostring(call.outcome[k]))) end
+  end
+  return 0
+end
+
+function M.main(args)
+  local sub = args[1]
+  if not sub or sub == "--help" or sub == "-h" or sub == "help" then
+    print(USAGE)
+    return sub and 0 or 2
+  end
+  local rest = {}
+  for i = 2, #args do rest[#rest + 1] = args[i] end
+  local o, err = parse(rest)
+  if not o then return die(err) end
+  if o.help then
+    print(USAGE)
+    return 0
+  end
+  local dir = o.positional[1]
+  if not dir then return die("which flow directory? (see sova flow --help)") end
+  if sub == "check" then return M.check(dir, o) end
+  if sub == "simulate" then return M.simulate(dir, o) end
+  return die("unknown command " .. sub .. " (check, simulate)")
+end
+
+return M

@@ -1,0 +1,445 @@
+-- Unit specs of the flow library (lua/sova/flow.lua and lua/sova/flow/*.lua): templates,
+-- flow.check on the fixture flows (with file and line through the checker), the call object
+-- handlers see, describe(), and the environment the plain host gives flows.
+local flow = require("sova.flow")
+local template = require("sova.flow.template")
+local data = require("sova.flow.data")
+local params = require("sova.flow.params")
+local checker = require("sova.flow.checker")
+local plain_host = require("sova.call.plain_host")
+
+local FIELDS = require("fixtures.flows.fields")
+local FIX = "spec/fixtures/flows/"
+
+local function by_key(fields)
+  local t = {}
+  for _, f in ipairs(fields) do t[f.key] = f end
+  return t
+end
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- line number of the first line of a file containing text
+local function line_with(path, text)
+  local n = 0
+  for line in (read(path) .. "\n"):gmatch("([^\n]*)\n") do
+    n = n + 1
+    if line:find(text, 1, true) and not line:match("^%s*%-%-") then return n end
+  end
+end
+
+-- the checker's problems for a fixture, and the one whose message contains `needle`
+local function problems_of(name)
+  return checker.check_dir(FIX .. name, FIELDS)
+end
+
+local function find_problem(problems, needle)
+  for _, p in ipairs(problems) do
+    if p.message:find(needle, 1, true) then return p end
+  end
+  error("no problem mentions " .. needle .. ":\n" .. checker.format(problems))
+end
+
+-- run one handler of the good fixture with a fresh state
+local good_host
+local function run(fn, args, state)
+  good_host = good_host or assert(plain_host.load(FIX .. "good"))
+  state = state or {}
+  state.fields = state.fields or by_key(FIELDS)
+  state.patient = state.patient or { patient_name = "Ann Lee", date_of_birth = "1980-01-31", phone_number = "+15165550000" }
+  return good_host:run_handler(state.node or "start", fn, args or {}, state)
+end
+
+describe("flow library #flows", function()
+  ---------------------------------------------------------------------------------------
+  describe("templates", function()
+    it("fills fields and leaves unknown ones visible, reporting them", function()
+      local out, missing = flow.render("Hi {{name}}, {{ age }} years, {{unknown}}.", { name = "Ann", age = 42 })
+      assert.are.equal("Hi Ann, 42 years, {{unknown}}.", out)
+      assert.are.same({ "unknown" }, missing)
+    end)
+
+    it("renders numbers without .0 and booleans as yes/no", function()
+      assert.are.equal("3 / 2.5 / yes / no", (flow.render("{{a}} / {{b}} / {{c}} / {{d}}", { a = 3, b = 2.5, c = true, d = false })))
+    end)
+
+    it("has date, time, datetime, spell, upper and lower filters", function()
+      local v = { d = "1985-03-15", t = "2026-12-01T14:30:00", m = "2026-12-01T09:00:00", r = "auth-12 3" }
+      assert.are.equal("March 15, 1985", (flow.render("{{d|date}}", v)))
+      assert.are.equal("2:30 PM", (flow.render("{{t|time}}", v)))
+      assert.are.equal("December 1, 2026 at 9 AM", (flow.render("{{m|datetime}}", v)))
+      assert.are.equal("December 1, 2026", (flow.render("{{ t | date }}", v)))
+      assert.are.equal("A U T H 1 2 3", (flow.render("{{r|spell}}", v)))
+      assert.are.equal("AUTH-12 3", (flow.render("{{r|upper}}", v)))
+    end)
+
+    it("leaves an unknown filter visible", function()
+      local out, missing = flow.render("{{d|shout}}", { d = "x" })
+      assert.are.equal("{{d|shout}}", out)
+      assert.are.same({ "d" }, missing)
+    end)
+
+    it("finds references, unclosed braces and malformed references", function()
+      local refs, bad = template.refs("{{a}} {{b|date}} {{ not valid }} {{c")
+      assert.are.same({ { name = "a", raw = "{{a}}" }, { name = "b", filter = "date", raw = "{{b|date}}" } }, refs)
+      assert.are.equal(2, #bad)
+      assert.matches("malformed", bad[1].message)
+      assert.matches("unclosed", bad[2].message)
+    end)
+
+    it("text without braces comes back unchanged", function()
+      assert.are.equal("plain", (flow.render("plain", {})))
+    end)
+  end)
+
+  ---------------------------------------------------------------------------------------
+  describe("check", function()
+    it("finds nothing wrong in a correct flow", function()
+      assert.are.same({}, problems_of("good"))
+    end)
+
+    it("reports reads not in the schema, with the line", function()
+      local p = find_problem(problems_of("unknown_read"), '"insurance_id": no such field')
+      assert.are.equal(FIX .. "unknown_read/flow_definition.lua", p.file)
+      assert.are.equal(6, p.line)
+      assert.are.equal(line_with(p.file, '"insurance_id"'), p.line)
+    end)
+
+    it("reports writes of system fields", function()
+      local p = find_problem(problems_of("system_write"), '"call_status": a system field')
+      assert.are.equal(7, p.line)
+    end)
+
+    it("reports templates naming unknown fields, undeclared fields, unknown filters, unclosed braces", function()
+      local problems = problems_of("bad_templates")
+      local f = FIX .. "bad_templates/flow_definition.lua"
+      local p = find_problem(problems, "{{favorite_color}} names \"favorite_color\", which is not a field")
+      assert.are.equal(line_with(f, "{{favorite_color}}"), p.line)
+      p = find_problem(problems, "{{secret_notes}} uses \"secret_notes\", which the flow does not declare")
+      assert.are.equal(line_with(f, "{{secret_notes}}"), p.line)
+      p = find_problem(problems, "unknown filter \"shout\"")
+      assert.are.equal(line_with(f, "{{patient_name|shout}}"), p.line)
+      p = find_problem(problems, "unclosed")
+      assert.are.equal(line_with(f, "Bye {{patient_name"), p.line)
+      assert.are.equal(4, #problems, checker.format(problems))
+    end)
+
+    it("reports nodes named by initial, a function's next and a node's next that do not exist", function()
+      local problems = problems_of("missing_nodes")
+      local f = FIX .. "missing_nodes/flow_definition.lua"
+      assert.are.equal(line_with(f, '"begin"'), find_problem(problems, 'initial node "begin" does not exist').line)
+      assert.are.equal(line_with(f, '"nowhere"'), find_problem(problems, 'node "nowhere" does not exist').line)
+      assert.are.equal(line_with(f, '"elsewhere"'), find_problem(problems, 'node "elsewhere" does not exist').line)
+    end)
+
+    it("reports bad parameter schemas", function()
+      local problems = problems_of("bad_params")
+      local f = FIX .. "bad_params/flow_definition.lua"
+      assert.are.equal(line_with(f, '"root_not_object"'), find_problem(problems, 'parameters must be of type "object"').line)
+      assert.are.equal(line_with(f, '"bad_type"'), find_problem(problems, "type must be one of string").line)
+      find_problem(problems, "required names b, which is not among the properties")
+      find_problem(problems, "enum value 2 (two) is not a integer")
+      find_problem(problems, "rules.values.s: \"C\" is not one of the options")
+    end)
+
+    it("reports duplicate function names in a node and clashes with global functions", function()
+      local problems = problems_of("duplicate_functions")
+      local f = FIX .. "duplicate_functions/flow_definition.lua"
+      local p = find_problem(problems, 'duplicate function name "ask"')
+      assert.matches("nodes.start.functions%[2%]", p.message)
+      assert.are.equal(line_with(f, '"ask"'), p.line)  -- the first occurrence of the name: honest, simple
+      find_problem(problems, 'function "hold" has the name of a global function')
+    end)
+
+    it("reports a node where the call would be stuck", function()
+      local p = find_problem(problems_of("stuck_node"), "the call would be stuck here")
+      assert.matches("nodes.limbo", p.message)
+      assert.are.equal(line_with(FIX .. "stuck_node/flow_definition.lua", "limbo ="), p.line)
+    end)
+
+    it("reports misspelled keys of the flow, nodes, functions and actions, and bad end statuses", function()
+      local problems = problems_of("unknown_keys")
+      local f = FIX .. "unknown_keys/flow_definition.lua"
+      assert.are.equal(line_with(f, "inital"), find_problem(problems, 'unknown key "inital"').line)
+      assert.are.equal(line_with(f, "tsak"), find_problem(problems, 'unknown key "tsak"').line)
+      assert.are.equal(line_with(f, "handle ="), find_problem(problems, 'unknown key "handle"').line)
+      find_problem(problems, 'unknown key "why" for a end_call action')
+      find_problem(problems, "status must be completed, failed, no_answer or voicemail")
+    end)
+
+    it("reports a Lua syntax error with its line", function()
+      local problems = problems_of("syntax_error")
+      assert.are.equal(1, #problems)
+      assert.are.equal(4, problems[1].line)
+    end)
+
+    it("reports an error while loading (a flow has no os) with its line", function()
+      local problems = problems_of("load_error")
+      assert.are.equal(1, #problems)
+      assert.are.equal(3, problems[1].line)
+      assert.matches("os", problems[1].message)
+    end)
+
+    it("accepts the schema as a list or as a map by key", function()
+      local host = assert(plain_host.load(FIX .. "good"))
+      assert.are.same({}, host.flow.check(host.def, by_key(FIELDS)))
+      assert.are.same({}, flow.check(host.def, FIELDS))
+    end)
+
+    it("a flow that is not a table is one problem", function()
+      local problems = flow.check(nil, FIELDS)
+      assert.are.equal(1, #problems)
+    end)
+
+    it("the checker formats problems as file:line: message", function()
+      local text = checker.format(problems_of("unknown_read"))
+      assert.matches("^spec/fixtures/flows/unknown_read/flow_definition.lua:6: reads \"insurance_id\"", text)
+    end)
+  end)
+
+  ---------------------------------------------------------------------------------------
+  describe("describe", function()
+    it("is plain data: no functions anywhere", function()
+      local d = assert(plain_host.load(FIX .. "good")):describe()
+      local function walk(v, path)
+        assert.are_not.equal("function", type(v), path)
+        if type(v) == "table" then
+          assert.is_nil(getmetatable(v), path)
+          for k, x in pairs(v) do walk(x, path .. "." .. tostring(k)) end
+        end
+      end
+      walk(d, "describe")
+      assert.are.equal("fixture_good", d.name)
+      assert.are.equal("start", d.initial)
+      assert.are.same({ "Hello {{patient_name}}, born {{date_of_birth|date}}." }, d.nodes.start.say)
+      local record = d.nodes.start.functions[1]
+      assert.are.equal("record", record.name)
+      assert.is_true(record.has_handler)
+      assert.are.same({ "score" }, record.rules)
+      assert.are.equal("object", record.parameters.type)
+      local go = d.nodes.start.functions[2]
+      assert.is_false(go.has_handler)
+      assert.are.equal("second", go.next)
+      assert.are.equal("bye", d.functions[1].name)
+      assert.are.same({ { type = "dtmf", digits = "1w2" }, { type = "say", text = "Pre line for {{patient_name}}." } },
+        d.nodes.start.pre_actions)
+      assert.are.same({ { type = "end_call", status = "completed", reason = "fixture done" } }, d.nodes.done.post_actions)
+    end)
+
+    it("gives functions without parameters an empty object schema", function()
+      local d = assert(plain_host.load(FIX .. "good")):describe()
+      assert.are.same({ type = "object", properties = {} }, d.nodes.start.functions[2].parameters)
+    end)
+  end)
+
+  ---------------------------------------------------------------------------------------
+  describe("run_handler and the call object", function()
+    it("returns effects: sets (validated, normalized), lines said (templated), notes, state, result", function()
+      local eff = assert(run("record", { score = 7, status = "Done" }, { vars = { count = 1 } }))
+      assert.are.same({ score = 7, status = "Done" }, eff.sets)
+      assert.are.same({ "Recorded 7, count 2." }, eff.say)
+      assert.are.same({ "recorded 7" }, eff.notes)
+      assert.are.same({ count = 2 }, eff.state)
+      assert.are.same({ recorded = 7 }, eff.result)
+      assert.is_nil(eff.next)   -- the handler returned false: stay
+    end)
+
+    it("a function without a handler goes to its next node", function()
+      local eff = assert(run("go_next"))
+      assert.are.equal("second", eff.next)
+      assert.are.equal("ok", eff.result)
+    end)
+
+    it("global functions run from any node, end_call is an effect", function()
+      local eff = assert(run("bye", {}, { node = "second" }))
+      assert.are.same({ "Goodbye Ann Lee." }, eff.say)
+      assert.are.same({ status = "completed", reason = "said bye" }, eff.end_call)
+    end)
+
+    it("call:set refuses a value that is not one of the select options, naming field and reason", function()
+      local eff, err = run("set_bad")
+      assert.is_nil(eff)
+      assert.matches('call:set%("status", "Maybe"%): must be one of: Open, Done', err.message)
+      assert.matches("flow_definition.lua:%d+:", err.message)   -- the handler's line
+    end)
+
+    it("call:set refuses wrong types, out-of-range numbers, undeclared and system fields", function()
+      local host = assert(plain_host.load(FIX .. "good"))
+      local def = host.def
+      local function try(field, value)
+        def.nodes.start.functions[#def.nodes.start.functions + 1] = {
+          name = "try_set", description = "x", handler = function(_, call) call:set(field, value) end }
+        local eff, err = host:run_handler("start", "try_set", {}, { fields = by_key(FIELDS), patient = {} })
+        table.remove(def.nodes.start.functions)
+        assert.is_nil(eff)
+        return err.message
+      end
+      assert.matches('call:set%("score", "high"%): must be a number', try("score", "high"))
+      assert.matches('call:set%("score", 11%): must be at most 10', try("score", 11))
+      assert.matches('call:set%("flag", "yes"%): must be a boolean', try("flag", "yes"))
+      assert.matches('call:set%("notes", .*%): must be at most 50 characters', try("notes", string.rep("x", 51)))
+      assert.matches('the value is empty', try("notes", "  "))
+      assert.matches('the flow does not declare "secret_notes" in writes', try("secret_notes", "x"))
+      assert.matches('the flow does not declare "call_status" in writes', try("call_status", "completed"))
+    end)
+
+    it("reading a field the flow does not declare raises, through call.patient and call:get", function()
+      local eff, err = run("read_secret", {}, { patient = { secret_notes = "top secret" } })
+      assert.is_nil(eff)
+      assert.matches('call.patient.secret_notes: the flow does not declare "secret_notes" in reads', err.message)
+      local host = assert(plain_host.load(FIX .. "good"))
+      host.def.nodes.start.functions[1].handler = function(_, call) return false, call:get("secret_notes") end
+      eff, err = host:run_handler("start", "record", {}, { fields = by_key(FIELDS), patient = { secret_notes = "x" } })
+      assert.is_nil(eff)
+      assert.matches('call:get%("secret_notes"%): the flow does not declare', err.message)
+    end)
+
+    it("call.patient is read-only", function()
+      local host = assert(plain_host.load(FIX .. "good"))
+      host.def.nodes.start.functions[1].handler = function(_, call) call.patient.patient_name = "X" end
+      local eff, err = host:run_handler("start", "record", {}, { fields = by_key(FIELDS), patient = {} })
+      assert.is_nil(eff)
+      assert.matches("call.patient.patient_name is read%-only", err.message)
+    end)
+
+    it("a handler's error comes back as an error with its message", function()
+      local eff, err = run("boom")
+      assert.is_nil(eff)
+      assert.matches("kaboom", err.message)
+    end)
+
+    it("a handler going to a node that does not exist raises", function()
+      local eff, err = run("jump")
+      assert.is_nil(eff)
+      assert.matches('goes to "nowhere": no such node', err.message)
+    end)
+
+    it("call.state must stay plain data", function()
+      local eff, err = run("keep_function")
+      assert.is_nil(eff)
+      assert.matches("call.state: f is a function", err.message)
+    end)
+
+    it("transfer and dtmf are validated", function()
+      local eff = assert(run("transfer_me"))
+      assert.are.equal("+15165550000", eff.transfer)
+      eff = assert(run("dial", { digits = "12#" }))
+      assert.are.equal("12#", eff.dtmf)
+      local _, err = run("dial", { digits = "12x" })
+      assert.matches("call:dtmf%(\"12x\"%): digits must be", err.message)
+      _, err = run("transfer_me", {}, { patient = { phone_number = "555" } })
+      assert.matches("call:transfer%(\"555\"%): phone must be E.164", err.message)
+    end)
+
+    it("call:end_call refuses an unknown status", function()
+      local host = assert(plain_host.load(FIX .. "good"))
+      host.def.nodes.start.functions[1].handler = function(_, call) call:end_call("done") end
+      local _, err = host:run_handler("start", "record", {}, { fields = by_key(FIELDS), patient = {} })
+      assert.matches('call:end_call%("done"%): status must be one of', err.message)
+    end)
+
+    it("methods called with a dot instead of a colon say so", function()
+      local host = assert(plain_host.load(FIX .. "good"))
+      host.def.nodes.start.functions[1].handler = function(_, call) call.say("hi") end
+      local _, err = host:run_handler("start", "record", {}, { fields = by_key(FIELDS), patient = {} })
+      assert.matches("must be called with a colon", err.message)
+    end)
+
+    it("templates in call:say see outcome values already set", function()
+      local host = assert(plain_host.load(FIX .. "good"))
+      host.def.nodes.start.functions[1].handler = function(_, call)
+        call:set("status", "Open")
+        call:say("Status {{status}}, before {{score}}.")
+      end
+      local eff = assert(host:run_handler("start", "record", {}, {
+        fields = by_key(FIELDS), patient = { score = 4 }, outcome = {} }))
+      assert.are.same({ "Status Open, before 4." }, eff.say)
+    end)
+
+    it("a module from the flow's own directory can be required", function()
+      local eff = assert(run("helper_line"))
+      assert.are.same({ "Hello Ann Lee." }, eff.say)
+    end)
+
+    it("unknown nodes and functions are errors", function()
+      local _, err = run("nope")
+      assert.matches('node "start" has no function "nope"', err.message)
+      local host = assert(plain_host.load(FIX .. "good"))
+      _, err = host:run_handler("ghost", "record", {}, {})
+      assert.matches('flow has no node "ghost"', err.message)
+    end)
+  end)
+
+  ---------------------------------------------------------------------------------------
+  describe("the flow environment (plain host, as the sandbox)", function()
+    local r
+    setup(function()
+      local host = assert(plain_host.load(FIX .. "probe"))
+      r = assert(host:run_handler("start", "probe", {}, { fields = by_key(FIELDS), patient = {} })).result
+    end)
+
+    it("has no io, os, debug, jit, package, loaders, getfenv/setfenv or string.dump", function()
+      for _, k in ipairs({ "io", "os", "debug", "jit", "package", "load", "loadstring", "dofile",
+                           "loadfile", "getfenv", "setfenv", "string_dump" }) do
+        assert.are.equal("nil", r[k], k)
+      end
+    end)
+
+    it("limits require to the flow library and the flow's directory", function()
+      assert.is_false(r.require_io)
+      assert.is_false(r.require_plain_host)
+      assert.is_false(r.require_checker)
+    end)
+
+    it("keeps globals read-only", function()
+      assert.is_false(r.set_global)
+    end)
+
+    it("runs sova.schema without cjson, with its own null", function()
+      assert.is_false(r.cjson)
+      assert.are.equal("null", r.null)
+      assert.are.equal("must be one of: A", r.select_reason)
+      assert.is_true(r.cleared)
+    end)
+
+    it("refuses pattern subjects over 8 KiB, as the sandbox does", function()
+      assert.is_false(r.big_subject)
+    end)
+  end)
+
+  ---------------------------------------------------------------------------------------
+  describe("data and parameters", function()
+    it("copies plain data and refuses functions, cycles and non-finite numbers, naming the path", function()
+      assert.are.same({ a = { 1, "x", true } }, data.copy({ a = { 1, "x", true } }))
+      assert.has_error(function() data.copy({ a = { f = print } }, "state") end, "state: a.f is a function; only plain data (strings, numbers, booleans, tables) is allowed")
+      local t = {}; t.self = t
+      assert.has_error(function() data.copy(t, "state") end, "state: self refers back to itself")
+      assert.has_error(function() data.copy({ n = 0 / 0 }, "state") end, "state: n is not a finite number")
+    end)
+
+    it("validates arguments against parameters", function()
+      local p = { type = "object", properties = {
+        n = { type = "integer", minimum = 0, maximum = 10 },
+        s = { type = "string", enum = { "A", "B" } },
+        l = { type = "array", items = { type = "string", enum = { "x", "y" } } },
+      }, required = { "n" } }
+      assert.are.same({ n = 3, s = "A", l = { "x" } }, params.validate(p, { n = 3, s = "A", l = { "x" }, extra = 1 }))
+      assert.are.same({ n = 4 }, params.validate(p, { n = "4" }))
+      local _, why = params.validate(p, {})
+      assert.are.equal("n is required", why)
+      _, why = params.validate(p, { n = 11 })
+      assert.are.equal("n must be at most 10", why)
+      _, why = params.validate(p, { n = 1.5 })
+      assert.are.equal("n must be an integer", why)
+      _, why = params.validate(p, { n = 1, s = "C" })
+      assert.are.equal("s must be one of: A, B", why)
+      _, why = params.validate(p, { n = 1, l = { "z" } })
+      assert.are.equal("l[1] must be one of: x, y", why)
+    end)
+  end)
+end)
