@@ -75,7 +75,7 @@ local function finish(rec)
   for k, v in pairs(outcome) do pset[k] = v end
   write({ collection = "patients", kind = "update",
     filter = { _id = rec.patient_oid, organization_id = rec.org_oid }, update = { ["$set"] = pset } })
-  broadcast(rec, { type = "status", status = status })
+  if rec.last_status ~= status then broadcast(rec, { type = "status", status = status }) end
   for ws in pairs(rec.sockets) do loop.ws_close(ws) end
   if rec.host then rec.host:close() end
   records[rec.session_id] = nil
@@ -89,6 +89,7 @@ local function on_event(rec, ev)
     session_update(rec, { ["$push"] = { ["transcript.messages"] = {
       role = ev.role, content = ev.text, timestamp = bson.now() } } })
   elseif ev.type == "status" then
+    rec.last_status = ev.status
     broadcast(rec, { type = "status", status = ev.status })
   else
     -- transfers, DTMF, notes, failures: recorded as session events, names and codes only
