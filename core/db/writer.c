@@ -42,7 +42,8 @@
  * The record magic lets a reader find the next intact record after a damaged one. */
 #define HDR_SIZE 24
 #define REC_HDR 12
-#define MAX_PAYLOAD ((uint32_t)40 << 20) /* filter + body, each at most 16 MiB in MongoDB */
+#define MAX_DOCUMENT ((uint32_t)16 << 20) /* MongoDB's limit for one document */
+#define MAX_PAYLOAD (2 * MAX_DOCUMENT + 4096) /* filter + body + the record's own fields */
 #define COPY_CHUNK 65536
 #define REJECT_ATTEMPTS 3 /* tries for a server error of unknown kind before it counts as permanent */
 #define MAX_COLLECTION 120
@@ -1287,6 +1288,10 @@ bool sova_writer_push(const char *collection, sova_write_kind kind, const bson_t
 	}
 	if (kind < SOVA_WRITE_INSERT || kind > SOVA_WRITE_UPSERT || !body) {
 		snprintf(err, errlen, "invalid operation");
+		return false;
+	}
+	if (body->len > MAX_DOCUMENT || (filter && filter->len > MAX_DOCUMENT)) {
+		snprintf(err, errlen, "document too large (the database takes at most 16 MiB)");
 		return false;
 	}
 	if (kind == SOVA_WRITE_INSERT) {

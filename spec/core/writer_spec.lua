@@ -74,7 +74,11 @@ end
 local function child(args, timeout)
   local argv = { proc.sova_bin(), "script", CHILD }
   for _, a in ipairs(args) do argv[#argv + 1] = tostring(a) end
-  local status, out = proc.run(argv, { env = proc.clean_env({}), timeout = timeout or 90, name = "writer-child" })
+  -- the sanitizer options scripts/test gives server processes (leak detection on), if any
+  local env = proc.clean_env({ ASAN_OPTIONS = os.getenv("SOVA_SERVER_ASAN_OPTIONS") })
+  local status, out, log = proc.run(argv, { env = env, timeout = timeout or 90, name = "writer-child" })
+  local report = proc.sanitizer_report(log)
+  assert(not report, "sanitizer report from the child: " .. tostring(report) .. "\n" .. out)
   local line = out:match("RESULT ([^\n]+)")
   return line and cjson.decode(line), out, status
 end
@@ -191,6 +195,9 @@ describe("writer #writer", function()
       ok, err = writer.push { collection = "writer_noid", kind = "insert", doc = { ["$bad"] = 1 } }
       assert.is_nil(ok)
       assert.matches("^document: ", err)
+      ok, err = writer.push { collection = "writer_noid", kind = "insert", doc = { big = string.rep("x", 17 * 2 ^ 20) } }
+      assert.is_nil(ok)
+      assert.matches("too large", err)
       assert.is_true(writer.flush(10000))
       local doc = h:find_one("writer_noid", { tag = "noid" })
       assert.truthy(doc and core.bson.is_oid(doc._id))
@@ -266,9 +273,14 @@ describe("writer #writer", function()
     it("with a tiny memory bound, the operation in flight still goes before the ones that spilled", function()
       local dir = proc.temp_dir("spool")
       start(dir, { max_queue_bytes = 300 })
+      push_step("writer_spill_down", "f", 1)
+      assert.is_true(writer.flush(10000))
       db:kill()
-      for i = 1, 100 do push_step("writer_spill_down", "f", i) end
-      helpers.wait_until(function() local s = writer.stats() return s.queued == 0 and s.spooled == 200 end, 20)
+      -- The pool learns the server is gone, so the writer's next operation waits out server
+      -- selection (1 s) while the pushes below fill memory and spill behind it.
+      assert.is_nil(h:count("writer_spill_down", {}))
+      for i = 2, 100 do push_step("writer_spill_down", "f", i) end
+      helpers.wait_until(function() local s = writer.stats() return s.queued == 0 and s.spooled == 198 end, 20)
       assert.is_true(writer.stats().overflowed > 0)
       db:start()
       assert.is_true(writer.flush(30000))

@@ -24,7 +24,7 @@ function M.prepare()
   if not secret then error(err, 0) end
   local dir = config.data_dir()
   assert(core.sys.mkdir(dir))
-  ok, err = core.writer.start { spool_dir = dir }
+  ok, err = core.writer.start { spool_dir = dir .. "/spool" }
   if not ok then error("session writer: " .. tostring(err), 0) end
   local port = tonumber(config.env("SOVA_BOT_PORT", "8081"))
   if not port or port < 0 or port > 65535 then error("SOVA_BOT_PORT must be a port number", 0) end
@@ -120,8 +120,8 @@ function M.run(port)
     if stopping and (calls.count() == 0 or core.sys.monotonic() > deadline) then break end
   end
   -- whatever could not reach the database stays in the spool for the next start
-  local flushed = core.writer.flush(5000)
-  log.info("bot.stopped", { writes_flushed = flushed and true or false })
+  local flushed, kept = core.writer.stop(5000)
+  log.info("bot.stopped", { writes_flushed = flushed and true or false, kept = kept })
 end
 
 return M

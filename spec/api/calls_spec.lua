@@ -1,0 +1,205 @@
+-- Calls through the real API and the real bot: the API hands the bot a signed call start, the
+-- bot runs the workflow's own flow in a sandbox, a "staff member" plays the other party over the
+-- live WebSocket, and the transcript and outcome land in the database. Tags: #api #calls
+local helpers = require("helpers")
+local core = helpers.core
+local cjson = helpers.cjson
+local ALPHA, BETA = helpers.ALPHA, helpers.BETA
+
+describe("calls #api #calls", function()
+  local db, api, bot
+  local tokens = {}
+
+  local function req(who, method, path, body)
+    return helpers.http(api, method, path, { host = who.host, token = tokens[who], body = body })
+  end
+
+  local function new_patient(who, wf, org, overrides)
+    local res = req(who, "POST", "/api/workflows/" .. wf .. "/patients", helpers.valid_patient(wf, org, overrides))
+    assert.status(201, res)
+    return res.json
+  end
+
+  local function start(who, patient)
+    local res = req(who, "POST", "/api/patients/" .. patient.id .. "/calls", { mode = "browser" })
+    assert.status(202, res)
+    return res.json
+  end
+
+  local function session_doc(id)
+    return db:handle():find_one("sessions", { _id = helpers.oid(id) })
+  end
+
+  local function wait_session(id, timeout)
+    local doc
+    helpers.wait_until(function()
+      doc = session_doc(id)
+      return doc and doc.status ~= "queued" and doc.status ~= "in_progress"
+    end, timeout or 30)
+    return doc
+  end
+
+  -- Plays lines over the live WebSocket, one after each answer; returns what the bot sent.
+  local function play(live_url, lines)
+    local ws = assert(core.ws_client.connect(live_url))
+    local got = {}
+    local function drain(ms)
+      while true do
+        local m, err = ws:receive(ms)
+        if not m then return err end
+        got[#got + 1] = cjson.decode(m)
+      end
+    end
+    drain(400)
+    for _, line in ipairs(lines) do
+      assert(ws:send(cjson.encode({ type = "say", text = line })))
+      if drain(400) == "closed" then break end
+    end
+    drain(1000)
+    ws:close()
+    return got
+  end
+
+  lazy_setup(function()
+    db, api, bot = helpers.setup_calls({ bot = { env = { SOVA_BOT_THREADS = "300" } } })
+    tokens[ALPHA] = helpers.login_as(api, ALPHA)
+    tokens[BETA] = helpers.login_as(api, BETA)
+  end)
+  lazy_teardown(helpers.stop_all)
+
+  it("a call in each of the three workflows runs that workflow's own flow", function()
+    local cases = {
+      { ALPHA, "prior_auth", "alpha", "clients/demo_clinic_alpha/prior_auth" },
+      { ALPHA, "patient_questions", "alpha", "clients/demo_clinic_alpha/patient_questions" },
+      { BETA, "patient_questions", "beta", "clients/demo_clinic_beta/patient_questions" },
+    }
+    for _, c in ipairs(cases) do
+      local patient = new_patient(c[1], c[2], c[3])
+      local call = start(c[1], patient)
+      assert.matches("^ws://127%.0%.0%.1:%d+/calls/" .. call.session_id .. "/live%?token=", call.live_url)
+      play(call.live_url, {})
+      local s = session_doc(call.session_id)
+      helpers.wait_until(function() s = session_doc(call.session_id) return s.flow and s.flow.sha256 end, 10)
+      assert.equal(c[4], s.flow.path)
+      local f = assert(io.open(c[4] .. "/flow_definition.lua", "rb"))
+      assert.equal(core.crypto.sha256_hex(f:read("*a")), s.flow.sha256)
+      f:close()
+      req(c[1], "GET", "/api/sessions/" .. call.session_id) -- readable by its own clinic
+    end
+  end)
+
+  it("a browser test call plays to the end: transcript in order, outcome written back", function()
+    local patient = new_patient(ALPHA, "prior_auth", "alpha", { patient_name = "Ada Lovelace" })
+    local call = start(ALPHA, patient)
+    local lines = {
+      "Sure, what's the member ID and date of birth?", "And the provider's NPI?", "What facility is this at?",
+      "When is the appointment?", "Can I have the patient's name?", "Authorization is required for that code.",
+      "It was approved.", "Sure, the reference number is AUTH 123456.", "Yes, that's correct.",
+    }
+    local got = play(call.live_url, lines)
+    local statuses = {}
+    for _, m in ipairs(got) do if m.type == "status" then statuses[#statuses + 1] = m.status end end
+    assert.equal("completed", statuses[#statuses])
+    local s = wait_session(call.session_id)
+    assert.equal("completed", s.status)
+    assert.same({ prior_auth_status = "Approved", reference_number = "AUTH123456" }, s.outcome)
+    local users = {}
+    for _, m in ipairs(s.transcript.messages) do if m.role == "user" then users[#users + 1] = m.content end end
+    assert.same(lines, users)
+    assert.matches("Ada Lovelace", s.transcript.messages[1].content, 1, true)
+    local p = req(ALPHA, "GET", "/api/patients/" .. patient.id).json
+    assert.equal("Completed", p.call_status)
+    assert.equal("Approved", p.prior_auth_status)
+    assert.equal("AUTH123456", p.reference_number)
+    local listed = req(ALPHA, "GET", "/api/patients/" .. patient.id .. "/sessions").json
+    assert.equal(call.session_id, listed.items[1].id)
+  end)
+
+  it("phone calls are refused plainly until telephony is configured", function()
+    local patient = new_patient(ALPHA, "prior_auth", "alpha")
+    local res = req(ALPHA, "POST", "/api/patients/" .. patient.id .. "/calls", { mode = "phone" })
+    assert.status(422, res)
+    assert.equal("telephony_not_configured", res.json.error.code)
+  end)
+
+  it("another clinic cannot start a call on a patient it does not have", function()
+    local patient = new_patient(ALPHA, "prior_auth", "alpha")
+    local res = req(BETA, "POST", "/api/patients/" .. patient.id .. "/calls", { mode = "browser" })
+    assert.status(404, res)
+    assert.equal(0, helpers.count(db, "sessions", { patient_id = helpers.oid(patient.id) }))
+  end)
+
+  it("the live socket refuses a token of another call, and a forged one", function()
+    local a = start(ALPHA, new_patient(ALPHA, "prior_auth", "alpha"))
+    local b = start(BETA, new_patient(BETA, "patient_questions", "beta"))
+    local token_of_b = b.live_url:match("token=(.+)$")
+    for _, url in ipairs({
+      (a.live_url:gsub("token=.+$", "token=" .. token_of_b)),
+      (a.live_url:gsub("token=.+$", "token=9999999999.deadbeef")),
+      (a.live_url:gsub("%?token=.+$", "")),
+    }) do
+      local ws = assert(core.ws_client.connect(url))
+      local m = ws:receive(3000)
+      assert.is_string(m)
+      assert.equal("error", cjson.decode(m).type)
+      local _, err = ws:receive(3000)
+      assert.equal("closed", err)
+      ws:close()
+    end
+    play(a.live_url, { "Our systems are down right now, you'll have to call back later." })
+    play(b.live_url, { "Wrong number, nobody by that name lives here." })
+  end)
+
+  it("the bot refuses an unsigned or replayed call start", function()
+    local res = core.http.request { method = "POST", url = bot.url .. "/calls", body = "{}",
+      headers = { ["content-type"] = "application/json" } }
+    assert.equal(401, res.status)
+    local ts = tostring(os.time() - 3600)
+    local body = "{}"
+    res = core.http.request { method = "POST", url = bot.url .. "/calls", body = body, headers = {
+      ["x-sova-timestamp"] = ts, ["x-sova-signature"] = core.crypto.hmac_sha256_hex(helpers.proc.state().bot_secret, ts .. "." .. body) } }
+    assert.equal(401, res.status)
+    assert.matches("stale", res.body)
+  end)
+
+  it("200 simultaneous calls across both clinics finish with their own, unmixed transcripts", function()
+    local calls = {}
+    for i = 1, 200 do
+      local who, wf, org = ALPHA, "prior_auth", "alpha"
+      if i % 2 == 0 then who, wf, org = BETA, "patient_questions", "beta" end
+      local name = ("Patient Number%03d"):format(i)
+      local patient = new_patient(who, wf, org, { patient_name = name })
+      local call = start(who, patient)
+      call.who, call.name, call.i = who, name, i
+      call.ws = assert(core.ws_client.connect(call.live_url))
+      calls[i] = call
+    end
+    -- every call is live at once; now each party speaks its own line
+    for _, c in ipairs(calls) do
+      local line = c.who == ALPHA and ("Caller %d here. Our systems are down right now, you'll have to call back later."):format(c.i)
+        or ("Caller %d here. Wrong number, nobody by that name lives here."):format(c.i)
+      c.line = line
+      assert(c.ws:send(cjson.encode({ type = "say", text = line })))
+    end
+    for _, c in ipairs(calls) do
+      local s = wait_session(c.session_id, 60)
+      c.ws:close()
+      assert.is_truthy(s.status == "completed" or s.status == "failed", s.status)
+      local users, all = {}, {}
+      for _, m in ipairs(s.transcript.messages) do
+        all[#all + 1] = m.content
+        if m.role == "user" then users[#users + 1] = m.content end
+      end
+      assert.same({ c.line }, users)
+      local text = table.concat(all, "\n")
+      for other in text:gmatch("Patient Number(%d%d%d)") do
+        assert.equal(c.i, tonumber(other), "call " .. c.i .. " mentions another call's patient")
+      end
+      for other in text:gmatch("Caller (%d+) here") do
+        assert.equal(c.i, tonumber(other), "call " .. c.i .. " holds another call's line")
+      end
+      assert.equal(c.who == ALPHA and "clients/demo_clinic_alpha/prior_auth" or "clients/demo_clinic_beta/patient_questions",
+        s.flow.path)
+    end
+  end)
+end)
