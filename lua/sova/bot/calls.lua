@@ -18,6 +18,7 @@ local sockets = {}   -- websocket id -> record
 local waiting = {}   -- fetch id -> {co, rec}
 local sleepers = {}  -- {at = monotonic time, co, rec}
 local n_records = 0
+local seen = {}      -- session_id -> monotonic time until which a repeated start is refused
 
 M.NO_ANSWER_AFTER = tonumber(config.env("SOVA_CALL_NO_ANSWER_SECONDS", "")) or 600
 M.MAX_CALL_SECONDS = tonumber(config.env("SOVA_CALL_MAX_SECONDS", "")) or 3600
@@ -26,6 +27,13 @@ local CALL_STATUS = { completed = "Completed", failed = "Failed", no_answer = "N
 local TERMINAL = { completed = true, failed = true, no_answer = true, voicemail = true }
 
 function M.count() return n_records end
+
+-- bytes held by the sandboxes of the running calls
+function M.sandbox_bytes()
+  local total = 0
+  for _, rec in pairs(records) do if rec.host then total = total + rec.host:memory() end end
+  return total
+end
 function M.get(id) return records[id] end
 
 -- ---- persistence (never blocks the loop: the writer thread does the I/O) ----
@@ -68,7 +76,7 @@ local function finish(rec)
     duration_seconds = math.floor(core.sys.monotonic() - rec.started_mono + 0.5),
     ["transcript.summary"] = c.summary or json.null,
   }
-  if c.failure then set.failure = c.failure end
+  if c.reason then set.reason = c.reason end
   if #rejected > 0 then set.rejected_outcome = rejected end
   session_update(rec, { ["$set"] = set })
   local pset = { call_status = CALL_STATUS[status], last_call_at = now, last_session_id = rec.session_id, updated_at = now }
@@ -104,11 +112,16 @@ end
 
 local run_next
 
+-- The bot's own time per turn (provider waits excluded: they happen between resumes), for /stats.
+local stats = require("sova.bot.stats")
+
 local function resume(rec, co, ...)
+  local t0 = core.sys.monotonic()
   local ok, want = coroutine.resume(co, ...)
+  rec.turn_time = (rec.turn_time or 0) + (core.sys.monotonic() - t0)
   if not ok then
     log.error("call.turn", { session = rec.session_id, reason = tostring(want) })
-    rec.call.status, rec.call.failure = "failed", "internal error in the call runtime"
+    rec.call.status, rec.call.reason = "failed", "internal error in the call runtime"
   elseif coroutine.status(co) == "suspended" then
     if type(want) == "table" and want.fetch then
       waiting[want.fetch] = { co = co, rec = rec } -- a provider request under way
@@ -118,6 +131,8 @@ local function resume(rec, co, ...)
     end
     return
   end
+  stats.turn(rec.turn_time * 1000)
+  rec.turn_time = 0
   rec.busy = false
   if TERMINAL[rec.call.status] then finish(rec) else run_next(rec) end
 end
@@ -150,7 +165,10 @@ local SLUG = "^[a-z][a-z0-9_]*$"
 -- start(payload) -> record | nil, err, status
 function M.start(p)
   if type(p.session_id) ~= "string" or not bson.oid(p.session_id) then return nil, "session_id must be an ObjectId" end
-  if records[p.session_id] then return nil, "this call was already started", 409 end
+  local now_m = core.sys.monotonic()
+  if records[p.session_id] or (seen[p.session_id] or 0) > now_m then
+    return nil, "this call was already started", 409
+  end
   local org, patient = p.organization, p.patient
   if type(org) ~= "table" or type(org.slug) ~= "string" or not org.slug:match(SLUG) or not bson.oid(tostring(org.id)) then
     return nil, "organization {id, slug} required"
@@ -158,7 +176,18 @@ function M.start(p)
   if type(p.workflow) ~= "string" or not p.workflow:match(SLUG) then return nil, "workflow required" end
   if type(patient) ~= "table" or not bson.oid(tostring(p.patient_id)) then return nil, "patient and patient_id required" end
   if type(p.fields) ~= "table" then return nil, "fields (the workflow's patient_schema) required" end
-  if p.mode ~= "browser" then return nil, "only browser test calls are available: telephony is not configured", 422 end
+  -- replay: the other party's lines come with the start (recorded calls, load tests); not offered by the API
+  if p.mode == "replay" then
+    if type(p.script) ~= "table" or #p.script > 500 then return nil, "replay needs script: a list of lines" end
+    for _, l in ipairs(p.script) do
+      if type(l) ~= "string" or #l > 4000 then return nil, "script lines must be strings" end
+    end
+  elseif p.mode ~= "browser" then
+    return nil, "only browser test calls are available: telephony is not configured", 422
+  end
+  -- a signed start stays valid for callsign.MAX_SKEW seconds: refuse it twice for longer than that
+  for id, t in pairs(seen) do if t < now_m then seen[id] = nil end end
+  seen[p.session_id] = now_m + 2 * require("sova.callsign").MAX_SKEW
 
   local rel = "clients/" .. org.slug .. "/" .. p.workflow
   local dir = config.root_dir() .. "/" .. rel
@@ -178,9 +207,9 @@ function M.start(p)
   write({ collection = "patients", kind = "update", filter = { _id = rec.patient_oid, organization_id = rec.org_oid },
     update = { ["$set"] = { call_status = "In Progress", updated_at = bson.now() } } })
   if not host then
-    rec.call = { status = "failed", failure = "the flow could not be loaded: " .. tostring(herr and herr.message),
+    rec.call = { status = "failed", reason = "the flow could not be loaded: " .. tostring(herr and herr.message),
       outcome = {} }
-    on_event(rec, { type = "failure", reason = rec.call.failure, source = herr and herr.source, line = herr and herr.line })
+    on_event(rec, { type = "failure", reason = rec.call.reason, source = herr and herr.source, line = herr and herr.line })
     finish(rec)
     return rec
   end
@@ -196,6 +225,14 @@ function M.start(p)
   rec.deadline = core.sys.monotonic() + M.MAX_CALL_SECONDS
   rec.answer_by = core.sys.monotonic() + M.NO_ANSWER_AFTER
   log.info("call.started", { session = rec.session_id, org = org.slug, workflow = p.workflow, flow = rel })
+  if p.mode == "replay" then
+    rec.answered = true
+    enqueue(rec, function() rec.call:start() end)
+    for _, line in ipairs(p.script) do
+      enqueue(rec, function() if not TERMINAL[rec.call.status] then rec.call:user_says(line) end end)
+    end
+    enqueue(rec, function() if not TERMINAL[rec.call.status] then rec.call:hangup() end end)
+  end
   return rec
 end
 
@@ -250,7 +287,7 @@ function M.tick()
         rec.call.status = "no_answer"
         finish(rec)
       elseif now > rec.deadline then
-        rec.call.status, rec.call.failure = "failed", "the call ran past its time limit"
+        rec.call.status, rec.call.reason = "failed", "the call ran past its time limit"
         finish(rec)
       end
     end
@@ -260,8 +297,7 @@ end
 function M.stop_all(reason)
   for _, rec in pairs(records) do
     if not rec.finished then
-      rec.call.status = TERMINAL[rec.call.status] and rec.call.status or "failed"
-      rec.call.failure = rec.call.failure or reason
+      if not TERMINAL[rec.call.status] then rec.call.status, rec.call.reason = "failed", reason end
       finish(rec)
     end
   end

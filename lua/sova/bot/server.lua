@@ -9,6 +9,7 @@ local json = require("sova.json")
 local log = require("sova.log")
 local callsign = require("sova.callsign")
 local calls = require("sova.bot.calls")
+local stats = require("sova.bot.stats")
 
 local M = {}
 
@@ -46,6 +47,7 @@ local function fail(id, status, code, message)
 end
 
 local function start_call(ev)
+  local t0 = core.sys.monotonic()
   local h = ev.headers or {}
   local ok, why = callsign.verify(secret, h["x-sova-timestamp"], h["x-sova-signature"], ev.body)
   if not ok then return fail(ev.id, 401, "unauthorized", why) end
@@ -54,11 +56,17 @@ local function start_call(ev)
   local rec, err, status = calls.start(start)
   if not rec then return fail(ev.id, status or 400, "bad_request", err) end
   reply(ev.id, 202, { session_id = rec.session_id, status = rec.status })
+  stats.start((core.sys.monotonic() - t0) * 1000)
 end
 
 local function on_http(ev)
   if ev.method == "GET" and ev.path == "/health" then
     return reply(ev.id, 200, { status = stopping and "stopping" or "ok", calls = calls.count() })
+  end
+  if ev.method == "GET" and ev.path == "/stats" then
+    -- aggregate numbers only (no ids, no PHI): timings, memory, running calls
+    return reply(ev.id, 200, stats.snapshot({ calls = calls.count(), sandbox_bytes = calls.sandbox_bytes(),
+      writer = core.writer.stats() }))
   end
   if ev.path == "/calls" then
     if ev.method ~= "POST" then return fail(ev.id, 405, "method_not_allowed", "POST a signed call start") end

@@ -1,0 +1,55 @@
+-- sova.bot.stats: timings the bot measures of itself, for GET /stats and bench/. Bounded: the
+-- most recent samples only.
+local M = {}
+
+local KEEP = 20000
+
+local function series()
+  return { n = 0, samples = {}, next = 1 }
+end
+
+local turns, starts = series(), series()
+
+local function add(s, v)
+  s.samples[s.next] = v
+  s.next = s.next % KEEP + 1
+  s.n = s.n + 1
+end
+
+local function summary(s)
+  local xs = {}
+  for i = 1, #s.samples do xs[i] = s.samples[i] end
+  table.sort(xs)
+  local function pct(p)
+    if #xs == 0 then return nil end
+    return xs[math.max(1, math.ceil(#xs * p))]
+  end
+  return { count = s.n, window = #xs, p50 = pct(0.5), p99 = pct(0.99), max = xs[#xs] }
+end
+
+function M.turn(ms) add(turns, ms) end
+function M.start(ms) add(starts, ms) end
+
+function M.reset()
+  turns, starts = series(), series()
+end
+
+local function rss_kib()
+  local f = io.open("/proc/self/status")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return tonumber(s:match("VmRSS:%s*(%d+)")), tonumber(s:match("VmHWM:%s*(%d+)"))
+end
+
+function M.snapshot(extra)
+  local rss, hwm = rss_kib()
+  local out = {
+    turn_ms = summary(turns), start_ms = summary(starts),
+    rss_kib = rss, peak_rss_kib = hwm, lua_kib = math.floor(collectgarbage("count")),
+  }
+  for k, v in pairs(extra or {}) do out[k] = v end
+  return out
+end
+
+return M
