@@ -17,7 +17,7 @@ void sova_buf_free(sova_buf *b)
 	b->len = b->cap = 0;
 }
 
-static size_t buf_append(sova_buf *b, const char *p, size_t n)
+size_t sova_buf_append(sova_buf *b, const char *p, size_t n)
 {
 	if (b->len + n > SOVA_FETCH_MAX_BODY)
 		return 0; /* makes curl fail with CURLE_WRITE_ERROR */
@@ -37,7 +37,7 @@ static size_t buf_append(sova_buf *b, const char *p, size_t n)
 	return n;
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *ud) { return buf_append(ud, p, size * n); }
+static size_t on_body(char *p, size_t size, size_t n, void *ud) { return sova_buf_append(ud, p, size * n); }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
@@ -45,7 +45,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	/* A new status line (after a 100 Continue or a redirect) starts a new header block. */
 	if (size * n > 5 && memcmp(p, "HTTP/", 5) == 0)
 		b->len = 0;
-	return buf_append(b, p, size * n);
+	return sova_buf_append(b, p, size * n);
 }
 
 /* ---- Common set-up ---- */
@@ -157,7 +157,7 @@ static size_t on_stream_body(char *p, size_t size, size_t n, void *ud)
 			s->too_big = 1;
 			return 0;
 		}
-		return buf_append(&s->res->body, p, len);
+		return sova_buf_append(&s->res->body, p, len);
 	}
 	int v = s->fn(s->ud, p, len);
 	if (v != SOVA_STREAM_GO) {

@@ -11,6 +11,9 @@ typedef struct sova_buf {
 } sova_buf;
 
 void sova_buf_free(sova_buf *b);
+/* Appends n bytes (keeping a NUL after them). Returns n, or 0 when out of memory or past
+ * SOVA_FETCH_MAX_BODY: the shape curl's write callbacks expect. */
+size_t sova_buf_append(sova_buf *b, const char *p, size_t n);
 
 typedef struct sova_fetch_request {
 	const char *method, *url;

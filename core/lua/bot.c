@@ -98,33 +98,15 @@ int sova_main_bot(int argc, char **argv)
 		fprintf(stderr, "sova bot: out of memory\n");
 		return 70;
 	}
-	lua_getglobal(L, "require");
-	lua_pushliteral(L, SERVER_MODULE);
-	if (sova_host_pcall(L, 1, 1, "bot.load") != 0) {
+	sova_listen at;
+	if (!sova_host_prepare(L, SERVER_MODULE, "bot.prepare", &at)) {
 		lua_close(L);
 		return 1;
 	}
 	int server = lua_gettop(L);
-	lua_getfield(L, server, "prepare");
-	if (sova_host_pcall(L, 0, 1, "bot.prepare") != 0 || !lua_istable(L, -1)) {
-		lua_close(L);
-		return 1;
-	}
-	lua_getfield(L, -1, "host");
-	lua_getfield(L, -2, "port");
-	lua_getfield(L, -3, "threads");
-	char host[64];
-	snprintf(host, sizeof host, "%s", luaL_optstring(L, -3, "127.0.0.1"));
-	int port = (int)luaL_optinteger(L, -2, 8081);
-	int threads = (int)luaL_optinteger(L, -1, 64);
-	lua_settop(L, server);
 
 	sigset_t stop;
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &stop, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	sova_host_block_stop_signals(&stop);
 	pthread_t stopper;
 	if (pthread_create(&stopper, NULL, wait_for_stop, &stop) != 0) {
 		lua_close(L);
@@ -133,7 +115,7 @@ int sova_main_bot(int argc, char **argv)
 	pthread_detach(stopper);
 
 	sova_http_config cfg = {
-		.host = host, .port = port, .threads = threads,
+		.host = at.host, .port = at.port, .threads = at.threads,
 		.handler = on_request, .finish = on_finish,
 		.ws_pattern = "/calls/*/live",
 		.ws_open = on_ws_open, .ws_message = on_ws_message, .ws_close = on_ws_close,
@@ -145,8 +127,8 @@ int sova_main_bot(int argc, char **argv)
 		return 1;
 	}
 	char line[256];
-	snprintf(line, sizeof line, "{\"level\":\"info\",\"event\":\"bot.listening\",\"host\":\"%s\",\"port\":%d}", host,
-		 sova_http_port(srv));
+	snprintf(line, sizeof line, "{\"level\":\"info\",\"event\":\"bot.listening\",\"host\":\"%s\",\"port\":%d}",
+		 at.host, sova_http_port(srv));
 	sova_log_line(line, strlen(line));
 
 	/* The loop: runs until the stop signal, then lets calls end and writes drain. */

@@ -1,6 +1,8 @@
 /* Trusted Lua states (API workers, scripts) and `sova script`. Tenant flows get sandboxed
  * states elsewhere; never this. */
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,46 @@ lua_State *sova_host_new_state(void)
 	preload(L, "sova.core", luaopen_sova_core);
 	preload(L, "cjson", luaopen_cjson);
 	return L;
+}
+
+bool sova_host_prepare(lua_State *L, const char *module, const char *event, sova_listen *out)
+{
+	lua_getglobal(L, "require");
+	lua_pushstring(L, module);
+	if (sova_host_pcall(L, 1, 1, event) != 0)
+		return false;
+	lua_getfield(L, -1, "prepare"); /* [mod, prepare] */
+	if (sova_host_pcall(L, 0, 1, event) != 0)
+		goto fail;
+	if (!lua_istable(L, -1)) {
+		sova_log("error", event, "prepare() must return {host, port, threads}");
+		goto fail;
+	}
+	lua_getfield(L, -1, "host");    /* [mod, cfg, host] */
+	lua_getfield(L, -2, "port");    /* [mod, cfg, host, port] */
+	lua_getfield(L, -3, "threads"); /* [mod, cfg, host, port, threads] */
+	const char *host = lua_type(L, -3) == LUA_TSTRING ? lua_tostring(L, -3) : "127.0.0.1";
+	if (strlen(host) >= sizeof out->host || !lua_isnumber(L, -2) || !lua_isnumber(L, -1)) {
+		sova_log("error", event, "prepare() returned a bad host, port or threads");
+		goto fail;
+	}
+	snprintf(out->host, sizeof out->host, "%s", host);
+	out->port = (int)lua_tointeger(L, -2);
+	out->threads = (int)lua_tointeger(L, -1);
+	lua_pop(L, 4); /* [mod] */
+	return out->port >= 0 && out->port <= 65535 && out->threads > 0 && out->threads <= 4096;
+fail:
+	lua_pop(L, 1);
+	return false;
+}
+
+void sova_host_block_stop_signals(sigset_t *stop)
+{
+	sigemptyset(stop);
+	sigaddset(stop, SIGINT);
+	sigaddset(stop, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, stop, NULL);
+	signal(SIGPIPE, SIG_IGN);
 }
 
 int sova_main_script(int argc, char **argv)

@@ -16,6 +16,7 @@
 #include "http/server.h"
 #include "lua/loop.h"
 #include "lua/sova_lua.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 enum { EV_HTTP = 1, EV_WS_OPEN, EV_WS_MESSAGE, EV_WS_CLOSE };
@@ -199,13 +200,7 @@ int sova_loop_http(const sova_http_request *req, int timeout_ms, char **body, si
 	enqueue(ev);
 
 	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	sova_deadline_after(&until, timeout_ms);
 	pthread_mutex_lock(&loop.lock);
 	while (!slot->done) {
 		if (pthread_cond_timedwait(&slot->cond, &loop.lock, &until) != 0 && !slot->done)
@@ -374,24 +369,7 @@ static int l_ws_close(lua_State *L)
 static size_t fetch_body(char *p, size_t size, size_t n, void *ud)
 {
 	fetch *f = ud;
-	sova_buf *b = &f->body;
-	size_t add = size * n;
-	if (b->len + add > SOVA_FETCH_MAX_BODY)
-		return 0;
-	if (b->len + add + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 8192;
-		while (cap < b->len + add + 1)
-			cap *= 2;
-		char *d = realloc(b->data, cap);
-		if (!d)
-			return 0;
-		b->data = d;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, p, add);
-	b->len += add;
-	b->data[b->len] = '\0';
-	return add;
+	return sova_buf_append(&f->body, p, size * n);
 }
 
 static void free_fetch(fetch *f)

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "lua/sova_lua.h"
+#include "util/clock.h"
 
 #define SANDBOX_MT "sova.sandbox"
 #define MAX_SOURCE (1024 * 1024)
@@ -40,12 +41,6 @@ typedef struct sandbox {
 	char lua_dir[512], flow_dir[512];
 } sandbox;
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 /* ---- Memory cap ---- */
 
@@ -85,7 +80,7 @@ static void hook(lua_State *L, lua_Debug *ar)
 		sb->spent += HOOK_EVERY;
 		if (sb->spent > sb->budget)
 			sb->killed = "instruction budget exceeded";
-		else if (now_ms() - sb->started > sb->deadline_ms)
+		else if (sova_monotonic_ms() - sb->started > sb->deadline_ms)
 			sb->killed = "deadline exceeded";
 		if (!sb->killed)
 			return;
@@ -522,7 +517,7 @@ static int copy_args_in(lua_State *L)
 static void arm(sandbox *sb)
 {
 	sb->spent = 0;
-	sb->started = now_ms();
+	sb->started = sova_monotonic_ms();
 	lua_sethook(sb->L, hook, LUA_MASKCOUNT, HOOK_EVERY);
 }
 

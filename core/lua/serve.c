@@ -174,29 +174,19 @@ int sova_main_api(int argc, char **argv)
 		fprintf(stderr, "sova api: out of memory\n");
 		return 70;
 	}
-	if (!push_server_fn(L, "prepare") || sova_host_pcall(L, 0, 1, "api.prepare") != 0 || !lua_istable(L, -1)) {
+	sova_listen at;
+	if (!sova_host_prepare(L, SERVER_MODULE, "api.prepare", &at)) {
 		lua_close(L);
 		return 1;
 	}
-	lua_getfield(L, -1, "host");
-	lua_getfield(L, -2, "port");
-	lua_getfield(L, -3, "threads");
-	char host[64];
-	snprintf(host, sizeof host, "%s", luaL_optstring(L, -3, "127.0.0.1"));
-	int port = (int)luaL_optinteger(L, -2, 8080);
-	int threads = (int)luaL_optinteger(L, -1, 16);
 	lua_settop(L, 0);
 
 	/* Workers inherit this mask, so only the main thread takes the stop signals. */
 	sigset_t stop;
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &stop, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	sova_host_block_stop_signals(&stop);
 
 	sova_http_config cfg = {
-		.host = host, .port = port, .threads = threads,
+		.host = at.host, .port = at.port, .threads = at.threads,
 		.handler = on_request, .finish = on_finish, .thread_exit = worker_exit,
 	};
 	char err[256];
@@ -208,7 +198,7 @@ int sova_main_api(int argc, char **argv)
 	}
 	char line[256];
 	snprintf(line, sizeof line, "{\"level\":\"info\",\"event\":\"api.listening\",\"host\":\"%s\",\"port\":%d}",
-		 host, sova_http_port(srv));
+		 at.host, sova_http_port(srv));
 	sova_log_line(line, strlen(line));
 
 	int sig = 0;

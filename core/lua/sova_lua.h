@@ -44,6 +44,19 @@ bool sova_check_oid(lua_State *L, int idx, bson_oid_t *oid);
 /* A trusted state: standard libraries, package.path at the platform's lua/, sova.core and cjson
  * preloaded. NULL on out of memory. */
 lua_State *sova_host_new_state(void);
+/* Where a server listens, as its Lua module's prepare() says. */
+typedef struct sova_listen {
+	char host[64];
+	int port, threads;
+} sova_listen;
+/* require(module).prepare() -> {host, port, threads}; leaves the module table on the stack.
+ * false (logged under event) when loading or preparing fails. Never raises. */
+bool sova_host_prepare(lua_State *L, const char *module, const char *event, sova_listen *out);
+/* Blocks SIGINT/SIGTERM in the calling thread (and the threads it starts later), fills stop with
+ * them for sigwait, and ignores SIGPIPE. */
+#include <signal.h>
+void sova_host_block_stop_signals(sigset_t *stop);
+
 /* lua_pcall with a traceback handler; on error logs it under event and pops it. */
 int sova_host_pcall(lua_State *L, int nargs, int nresults, const char *event);
 #endif

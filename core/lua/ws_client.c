@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "lua/sova_lua.h"
+#include "util/clock.h"
 
 #define WS_CLIENT_MT "sova.ws_client"
 #define MAX_QUEUED (1024 * 1024)
@@ -144,13 +145,7 @@ static int l_receive(lua_State *L)
 	int timeout = luaL_optint(L, 2, 5000);
 	ws_conn *c = h->c;
 	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout / 1000;
-	until.tv_nsec += (long)(timeout % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	sova_deadline_after(&until, timeout);
 	pthread_mutex_lock(&c->lock);
 	while (!c->head && !c->closed) {
 		if (pthread_cond_timedwait(&c->cond, &c->lock, &until) != 0)

@@ -29,9 +29,18 @@ local function read_file(path)
 end
 M.read_file = read_file
 
+local secrets = {} -- env name -> value, once read (per Lua state)
+
 -- A secret from the environment, else (outside production) one generated once into the data dir.
 -- Returns secret | nil, reason.
 function M.secret(env_name, file_name)
+  if secrets[env_name] then return secrets[env_name] end
+  local s, err = M.read_secret(env_name, file_name)
+  if s then secrets[env_name] = s end
+  return s, err
+end
+
+function M.read_secret(env_name, file_name)
   local v = env(env_name)
   if v then
     if #v < 32 then return nil, env_name .. " must be at least 32 bytes" end

@@ -15,14 +15,10 @@ local json = require("sova.json")
 local M = {}
 local fail, db_ok = errors.fail, errors.db
 
-local secret_cache
 local function secret()
-  if not secret_cache then
-    local s, err = config.jwt_secret()
-    if not s then error("JWT secret: " .. err) end
-    secret_cache = s
-  end
-  return secret_cache
+  local s, err = config.jwt_secret()
+  if not s then error("JWT secret: " .. err) end
+  return s
 end
 M.secret = secret
 

@@ -21,14 +21,10 @@ local function public_url()
   return config.env("SOVA_BOT_PUBLIC_URL", (bot_url():gsub("^http", "ws")))
 end
 
-local secret_cache
 local function secret()
-  if not secret_cache then
-    local s, err = callsign.secret()
-    if not s then error("bot secret: " .. err) end
-    secret_cache = s
-  end
-  return secret_cache
+  local s, err = callsign.secret()
+  if not s then error("bot secret: " .. err) end
+  return s
 end
 
 -- POST /api/patients/{id}/calls {mode}

@@ -12,13 +12,7 @@ M.LIMITS = { memory_limit = 4 * 1024 * 1024, instruction_budget = 5e6, deadline_
 local Host = {}
 Host.__index = Host
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = require("sova.config").read_file
 
 -- new(dir[, limits]) -> host | nil, err (err = {kind, message, source?, line?})
 function M.new(dir, limits)

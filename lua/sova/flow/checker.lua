@@ -16,13 +16,7 @@ local plain_host = require("sova.call.plain_host")
 
 local M = {}
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read_file = require("sova.config").read_file
 
 local function line_of(source, pos)
   local n = 1

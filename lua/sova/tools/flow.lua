@@ -36,13 +36,7 @@ local function die(msg, code)
   return code or 2
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = require("sova.config").read_file
 
 local function parse(args)
   local o = { positional = {} }
