@@ -202,4 +202,16 @@ describe("calls #api #calls", function()
         s.flow.path)
     end
   end)
+
+  it("the dashboard counts the workflow's calls per day", function()
+    local res = req(ALPHA, "GET", "/api/workflows/prior_auth/dashboard")
+    assert.status(200, res)
+    local today = os.date("!%Y-%m-%d")
+    local n = helpers.count(db, "sessions", { workflow = "prior_auth", organization_id = helpers.org_doc(db, ALPHA)._id })
+    assert.is_true(n >= 100)
+    assert.equal(n, res.json.calls_per_day[today])
+    local beta = req(BETA, "GET", "/api/workflows/patient_questions/dashboard").json
+    assert.equal(helpers.count(db, "sessions", { organization_id = helpers.org_doc(db, BETA)._id }),
+      beta.calls_per_day[today])
+  end)
 end)

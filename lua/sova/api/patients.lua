@@ -154,8 +154,18 @@ function M.dashboard(ctx, wf_key)
       by_field[f.key] = c
     end
   end
+  -- calls per day over the last 30 days, from the sessions' start times (UTC days)
+  local since = bson.date((os.time() - 30 * 86400) * 1000)
+  local sessions = db_ok(ctx.db:find("sessions", { workflow = wf_key, created_at = { ["$gte"] = since } },
+    { projection = { created_at = 1 }, limit = 100000 }))
+  local per_day = {}
+  for _, sdoc in ipairs(sessions) do
+    local day = tostring(sdoc.created_at):sub(1, 10)
+    per_day[day] = (per_day[day] or 0) + 1
+  end
   M.audit_or_503(ctx, { action = "dashboard", resource_type = "patient", details = { workflow = wf_key } })
-  return 200, { workflow = wf_key, total = total, by_call_status = by_status, by_field = by_field }
+  return 200, { workflow = wf_key, total = total, by_call_status = by_status, by_field = by_field,
+    calls_per_day = per_day }
 end
 
 return M

@@ -15,6 +15,7 @@ local patients = require("sova.api.patients")
 local sessions = require("sova.api.sessions")
 local audit_log = require("sova.api.audit_log")
 local calls = require("sova.api.calls")
+local static = require("sova.api.static")
 
 local M = {}
 
@@ -141,6 +142,9 @@ end
 local JSON_HEADERS = { ["content-type"] = "application/json" }
 
 function M.handle(req)
+  if (req.method == "GET" or req.method == "HEAD") and not req.path:match("^/api/") and req.path ~= "/api" then
+    return static.serve(req)
+  end
   local t0 = core.sys.monotonic()
   req.remote_addr = request.client_ip(req)
   local ctx = { req = req }
