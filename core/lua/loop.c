@@ -43,9 +43,26 @@ typedef struct reply_slot {
 	pthread_cond_t cond;
 } reply_slot;
 
+/* Frames for one socket wait here: the loop thread never writes to a socket itself, so a
+ * browser that stops reading holds up nothing but its own live view. */
+typedef struct ws_out {
+	struct ws_out *next;
+	bool close; /* a closing handshake instead of text */
+	size_t len;
+	char data[];
+} ws_out;
+
+#define WS_MAX_PENDING (1024 * 1024)
+
 typedef struct ws_entry {
 	struct ws_entry *next;
 	sova_ws *ws;
+	long long id;
+	ws_out *head, *tail;
+	size_t pending;
+	bool stalled, closing;
+	pthread_cond_t cond; /* with loop.lock: work for the sender */
+	pthread_t sender;
 } ws_entry;
 
 typedef struct fetch {
@@ -223,6 +240,33 @@ int sova_loop_http(const sova_http_request *req, int timeout_ms, char **body, si
 	return status;
 }
 
+/* One per live socket: writes its queued frames, possibly blocking, never on the loop thread. */
+static void *ws_sender(void *arg)
+{
+	ws_entry *e = arg;
+	pthread_mutex_lock(&loop.lock);
+	for (;;) {
+		while (!e->head && !e->closing)
+			pthread_cond_wait(&e->cond, &loop.lock);
+		if (e->closing)
+			break;
+		ws_out *o = e->head;
+		e->head = o->next;
+		if (!e->head)
+			e->tail = NULL;
+		e->pending -= o->len;
+		pthread_mutex_unlock(&loop.lock);
+		if (o->close)
+			sova_ws_close(e->ws);
+		else
+			sova_ws_send(e->ws, o->data, o->len);
+		free(o);
+		pthread_mutex_lock(&loop.lock);
+	}
+	pthread_mutex_unlock(&loop.lock);
+	return NULL;
+}
+
 void sova_loop_ws_open(sova_ws *ws, const char *path, const char *query, const char *remote)
 {
 	ws_entry *e = calloc(1, sizeof *e);
@@ -234,8 +278,17 @@ void sova_loop_ws_open(sova_ws *ws, const char *path, const char *query, const c
 		return;
 	}
 	e->ws = ws;
+	e->id = sova_ws_id(ws);
+	pthread_cond_init(&e->cond, NULL);
+	if (pthread_create(&e->sender, NULL, ws_sender, e) != 0) {
+		pthread_cond_destroy(&e->cond);
+		free(e);
+		free(ev);
+		sova_ws_close(ws);
+		return;
+	}
 	ev->kind = EV_WS_OPEN;
-	ev->id = sova_ws_id(ws);
+	ev->id = e->id;
 	ev->path = dup_s(path);
 	ev->query = dup_s(query);
 	ev->remote = dup_s(remote);
@@ -264,17 +317,29 @@ void sova_loop_ws_message(sova_ws *ws, const char *data, size_t len)
 
 void sova_loop_ws_close(sova_ws *ws)
 {
-	/* After this no send can reach the connection: sends hold the same lock. */
+	/* Unlinked first, so no send finds it; then its sender is stopped before civetweb frees ws. */
+	ws_entry *dead = NULL;
 	pthread_mutex_lock(&loop.lock);
 	for (ws_entry **pp = &loop.sockets; *pp; pp = &(*pp)->next) {
 		if ((*pp)->ws == ws) {
-			ws_entry *dead = *pp;
+			dead = *pp;
 			*pp = dead->next;
-			free(dead);
+			dead->closing = true;
+			pthread_cond_signal(&dead->cond);
 			break;
 		}
 	}
 	pthread_mutex_unlock(&loop.lock);
+	if (dead) {
+		pthread_join(dead->sender, NULL); /* a write in progress fails fast: the connection is closing */
+		for (ws_out *o = dead->head; o;) {
+			ws_out *next = o->next;
+			free(o);
+			o = next;
+		}
+		pthread_cond_destroy(&dead->cond);
+		free(dead);
+	}
 	loop_event *ev = calloc(1, sizeof *ev);
 	if (!ev)
 		return;
@@ -330,15 +395,43 @@ static int l_reply(lua_State *L)
 	return 1;
 }
 
-static sova_ws *find_ws(long long id)
+static ws_entry *find_ws(long long id)
 {
 	for (ws_entry *e = loop.sockets; e; e = e->next)
-		if (sova_ws_id(e->ws) == id)
-			return e->ws;
+		if (e->id == id)
+			return e;
 	return NULL;
 }
 
-/* loop.ws_send(id, text) -> true | false (closed) */
+/* Queues a frame for the socket's sender (loop.lock held). A socket with more than
+ * WS_MAX_PENDING unread is stalled: it gets no more frames but a closing handshake. */
+static bool queue_frame(ws_entry *e, const char *data, size_t len, bool close)
+{
+	if (e->stalled || e->closing)
+		return false;
+	if (!close && e->pending + len > WS_MAX_PENDING) {
+		e->stalled = true;
+		close = true, data = NULL, len = 0;
+	}
+	ws_out *o = malloc(sizeof *o + len);
+	if (!o)
+		return false;
+	o->next = NULL;
+	o->close = close;
+	o->len = len;
+	if (len)
+		memcpy(o->data, data, len);
+	if (e->tail)
+		e->tail->next = o;
+	else
+		e->head = o;
+	e->tail = o;
+	e->pending += len;
+	pthread_cond_signal(&e->cond);
+	return !close || !e->stalled;
+}
+
+/* loop.ws_send(id, text) -> true | false (closed, or stalled: the reader fell too far behind) */
 static int l_ws_send(lua_State *L)
 {
 	require_ready(L);
@@ -346,22 +439,22 @@ static int l_ws_send(lua_State *L)
 	size_t len;
 	const char *text = luaL_checklstring(L, 2, &len);
 	pthread_mutex_lock(&loop.lock);
-	sova_ws *ws = find_ws(id);
-	bool ok = ws && sova_ws_send(ws, text, len);
+	ws_entry *e = find_ws(id);
+	bool ok = e && queue_frame(e, text, len, false);
 	pthread_mutex_unlock(&loop.lock);
 	lua_pushboolean(L, ok);
 	return 1;
 }
 
-/* loop.ws_close(id) */
+/* loop.ws_close(id): after the frames already queued */
 static int l_ws_close(lua_State *L)
 {
 	require_ready(L);
 	long long id = (long long)luaL_checknumber(L, 1);
 	pthread_mutex_lock(&loop.lock);
-	sova_ws *ws = find_ws(id);
-	if (ws)
-		sova_ws_close(ws);
+	ws_entry *e = find_ws(id);
+	if (e)
+		queue_frame(e, NULL, 0, true);
 	pthread_mutex_unlock(&loop.lock);
 	return 0;
 }

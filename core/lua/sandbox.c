@@ -24,6 +24,7 @@
 #define MAX_SOURCE (1024 * 1024)
 #define MAX_COPY_DEPTH 32
 #define MAX_COPY_ITEMS 200000
+#define MAX_COPY_BYTES (4 * 1024 * 1024) /* string bytes in one crossing: a repeated string counts each time */
 #define MAX_SUBJECT (8 * 1024)
 #define MAX_PATTERN 128
 #define MAX_QUANTIFIERS 2
@@ -364,6 +365,7 @@ static int sb_require(lua_State *L)
 
 typedef struct copy_ctx {
 	int items;
+	size_t bytes;
 	const char *err;
 } copy_ctx;
 
@@ -391,6 +393,12 @@ static void copy_value(lua_State *from, int idx, lua_State *to, int depth, copy_
 	case LUA_TSTRING: {
 		size_t len;
 		const char *s = lua_tolstring(from, idx, &len);
+		ctx->bytes += len;
+		if (ctx->bytes > MAX_COPY_BYTES) {
+			ctx->err = "value too large to pass";
+			lua_pushnil(to);
+			return;
+		}
 		lua_pushlstring(to, s, len);
 		break;
 	}

@@ -254,9 +254,15 @@ function M.detach(ws)
   if rec then rec.sockets[ws] = nil end
 end
 
+M.MAX_QUEUED_TURNS = 16 -- lines waiting for their turn; beyond it a flood is refused, not run
+
 function M.from_socket(ws, msg)
   local rec = sockets[ws]
   if not rec then return end
+  if #rec.queue >= M.MAX_QUEUED_TURNS then
+    loop.ws_send(ws, json.encode({ type = "error", message = "too many lines at once: wait for the agent's answer" }))
+    return
+  end
   if msg.type == "say" and type(msg.text) == "string" and msg.text ~= "" and #msg.text <= 4000 then
     enqueue(rec, function() rec.call:user_says(msg.text) end)
   elseif msg.type == "hangup" then

@@ -51,6 +51,10 @@ local has_cjson, cjson = pcall(require, "cjson")
 
 local M = {}
 
+M.MAX_LINES_PER_STEP = 50
+M.MAX_NOTES_PER_STEP = 50
+M.MAX_CALL_TEXT_BYTES = 2 * 1024 * 1024
+
 M.MAX_ROUNDS = 6
 M.MAX_USER_TEXT = 2000
 M.MAX_HISTORY = 120
@@ -94,6 +98,7 @@ function M.new(opts)
     events = {},
     outcome = {},
     notes = {},
+    spoken_bytes = 0,
     messages = {},
     vars = {},
     node = nil,
@@ -396,13 +401,28 @@ function Call:_apply(fn, eff, defer)
     end
   end
   if type(eff.state) == "table" then self.vars = eff.state end
-  for _, n in ipairs(type(eff.notes) == "table" and eff.notes or {}) do
+  -- what one step may produce, and what a call may say in all: beyond it the flow fails its
+  -- own call, before the runtime and the database carry megabytes for it
+  local notes = type(eff.notes) == "table" and eff.notes or {}
+  local lines = type(eff.say) == "table" and eff.say or {}
+  if #notes > M.MAX_NOTES_PER_STEP or #lines > M.MAX_LINES_PER_STEP then
+    self:_fail(format("function %s produced too much in one step (%d lines, %d notes; at most %d and %d)",
+      fn.name, #lines, #notes, M.MAX_LINES_PER_STEP, M.MAX_NOTES_PER_STEP))
+    return "end"
+  end
+  for _, text in ipairs(notes) do self.spoken_bytes = self.spoken_bytes + (type(text) == "string" and #text or 0) end
+  for _, text in ipairs(lines) do self.spoken_bytes = self.spoken_bytes + (type(text) == "string" and #text or 0) end
+  if self.spoken_bytes > M.MAX_CALL_TEXT_BYTES then
+    self:_fail(format("the call's transcript and notes passed %d bytes", M.MAX_CALL_TEXT_BYTES))
+    return "end"
+  end
+  for _, n in ipairs(notes) do
     if type(n) == "string" then
       self.notes[#self.notes + 1] = n
       self:_emit({ type = "note", text = n })
     end
   end
-  for _, line in ipairs(type(eff.say) == "table" and eff.say or {}) do
+  for _, line in ipairs(lines) do
     if type(line) == "string" then self:_say(line, defer) end
   end
   if eff.dtmf ~= nil then self:_dtmf(eff.dtmf) end
