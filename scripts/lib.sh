@@ -17,6 +17,15 @@ sova_build() {
   ninja -C "$dir" >/dev/null
 }
 
+# Builds the web UI into frontend/dist when its sources are newer than the build.
+sova_build_frontend() {
+  local fe="$SOVA_ROOT/frontend"
+  [ -f "$fe/package.json" ] || return 0
+  if [ ! -f "$fe/dist/index.html" ] || [ -n "$(find "$fe/src" "$fe/index.html" "$fe/package-lock.json" "$fe/vite.config.ts" -newer "$fe/dist/index.html" -print -quit 2>/dev/null)" ]; then
+    (cd "$fe" && npm run build --silent >/dev/null) || { echo "frontend build failed (cd frontend && npm run build)" >&2; return 1; }
+  fi
+}
+
 # A TCP port on loopback that is free now.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

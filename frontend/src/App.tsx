@@ -1,0 +1,58 @@
+// Routes. The workflow is in the URL (/w/:workflow/...), so every tab can be reloaded or its
+// address shared with a colleague of the same clinic.
+import { BrowserRouter, Navigate, Route, Routes } from 'react-router-dom';
+import { AuthProvider } from './auth/AuthContext';
+import { TenantProvider } from './tenant/TenantContext';
+import { AppShell, RequireAuth } from './components/AppShell';
+import { LoginPage } from './pages/LoginPage';
+import { WorkflowPickerPage } from './pages/WorkflowPickerPage';
+import { WorkflowScope } from './pages/WorkflowScope';
+import { PatientListPage } from './pages/PatientListPage';
+import { NewPatientPage } from './pages/NewPatientPage';
+import { EditPatientPage } from './pages/EditPatientPage';
+import { PatientDetailPage } from './pages/PatientDetailPage';
+import { LiveCallPage } from './pages/LiveCallPage';
+import { SessionPage } from './pages/SessionPage';
+import { DashboardPage } from './pages/DashboardPage';
+import { NotFoundPage } from './pages/NotFoundPage';
+
+export function AppRoutes() {
+  return (
+    <Routes>
+      <Route path="/login" element={<LoginPage />} />
+      <Route
+        element={
+          <RequireAuth>
+            <AppShell />
+          </RequireAuth>
+        }
+      >
+        <Route index element={<WorkflowPickerPage />} />
+        <Route path="w/:workflow" element={<WorkflowScope />}>
+          <Route index element={<Navigate to="patients" replace />} />
+          <Route path="patients" element={<PatientListPage />} />
+          <Route path="patients/new" element={<NewPatientPage />} />
+          <Route path="dashboard" element={<DashboardPage />} />
+          <Route path="*" element={<NotFoundPage />} />
+        </Route>
+        <Route path="patients/:id" element={<PatientDetailPage />} />
+        <Route path="patients/:id/edit" element={<EditPatientPage />} />
+        <Route path="sessions/:id" element={<SessionPage />} />
+        <Route path="calls/:sessionId/live" element={<LiveCallPage />} />
+        <Route path="*" element={<NotFoundPage />} />
+      </Route>
+    </Routes>
+  );
+}
+
+export function App() {
+  return (
+    <TenantProvider>
+      <AuthProvider>
+        <BrowserRouter>
+          <AppRoutes />
+        </BrowserRouter>
+      </AuthProvider>
+    </TenantProvider>
+  );
+}

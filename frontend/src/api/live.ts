@@ -1,0 +1,79 @@
+// The live test call: a WebSocket to `sova bot` at the live_url the API handed out
+// (POST /api/patients/{id}/calls). In: {"type":"say","text"} and {"type":"hangup"}.
+// Out: transcript, status, event and error messages (README "API").
+import type { LiveMessage } from './types';
+
+export const TERMINAL_STATUSES = new Set(['completed', 'failed', 'no_answer', 'voicemail']);
+
+export interface LiveHandlers {
+  onMessage: (msg: LiveMessage) => void;
+  onOpen?: () => void;
+  /** The socket closed; `clean` when the bot closed it normally (the call ended). */
+  onClose?: (clean: boolean) => void;
+}
+
+export interface LiveConnection {
+  say: (text: string) => boolean;
+  hangup: () => boolean;
+  close: () => void;
+  readonly isOpen: boolean;
+}
+
+function parse(data: unknown): LiveMessage | null {
+  if (typeof data !== 'string') return null;
+  try {
+    const v = JSON.parse(data) as { type?: unknown };
+    if (v && typeof v === 'object' && typeof v.type === 'string') return v as LiveMessage;
+  } catch {
+    // not JSON: ignored
+  }
+  return null;
+}
+
+export function connectLive(url: string, handlers: LiveHandlers): LiveConnection {
+  const ws = new WebSocket(url);
+  let closedByUs = false;
+  ws.onopen = () => handlers.onOpen?.();
+  ws.onmessage = (ev) => {
+    const msg = parse(ev.data);
+    if (msg) handlers.onMessage(msg);
+  };
+  ws.onclose = (ev) => {
+    if (!closedByUs) handlers.onClose?.(ev.wasClean);
+  };
+  const send = (obj: object) => {
+    if (ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(JSON.stringify(obj));
+    return true;
+  };
+  return {
+    say: (text) => send({ type: 'say', text }),
+    hangup: () => send({ type: 'hangup' }),
+    close: () => {
+      closedByUs = true;
+      ws.close();
+    },
+    get isOpen() {
+      return ws.readyState === WebSocket.OPEN;
+    },
+  };
+}
+
+// The live_url carries a short-lived token: kept per browser tab so a reload can reconnect.
+const KEY = (sessionId: string) => `sova.live.${sessionId}`;
+
+export function rememberLiveUrl(sessionId: string, url: string): void {
+  try {
+    sessionStorage.setItem(KEY(sessionId), url);
+  } catch {
+    // storage unavailable: a reload will show the session instead
+  }
+}
+
+export function recallLiveUrl(sessionId: string): string | null {
+  try {
+    return sessionStorage.getItem(KEY(sessionId));
+  } catch {
+    return null;
+  }
+}
