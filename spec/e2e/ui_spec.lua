@@ -1,0 +1,103 @@
+-- Browser end-to-end (issue 4): frontend/e2e/three_tabs.mjs drives Debian's Chromium with
+-- playwright-core against the real `sova api` (serving frontend/dist), `sova bot` and FerretDB:
+-- three browser contexts at the same time (Alpha prior_auth, Alpha patient_questions, Beta
+-- patient_questions), each adding a patient through the form and playing a test call to the end,
+-- then the isolation checks. Screenshots go to .test-runs/screenshots/ (git-ignored).
+--
+-- Needs a built frontend (`cd frontend && npm run build`; scripts/test builds it first), node with
+-- frontend/node_modules (playwright-core) and /usr/bin/chromium (or E2E_CHROMIUM). A missing one
+-- fails the spec: CI must install them.
+local helpers = require("helpers")
+local cjson = helpers.cjson
+
+local ROOT = helpers.proc.root
+local DIST = ROOT .. "/frontend/dist"
+local SCRIPT = ROOT .. "/frontend/e2e/three_tabs.mjs"
+local SHOTS = ROOT .. "/.test-runs/screenshots"
+local CHROMIUM = os.getenv("E2E_CHROMIUM") or "/usr/bin/chromium"
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+describe("web UI, three clinics' tabs at once #e2e", function()
+  local api
+
+  lazy_setup(function()
+    assert(exists(DIST .. "/index.html"),
+      DIST .. "/index.html is missing: build the frontend first (cd frontend && npm run build)")
+    assert(exists(CHROMIUM), CHROMIUM .. " is missing: install Debian's chromium (or set E2E_CHROMIUM)")
+    assert(exists(ROOT .. "/frontend/node_modules/playwright-core/package.json"),
+      "frontend/node_modules/playwright-core is missing: cd frontend && npm ci")
+    local _
+    _, api = helpers.setup_calls({ api = { env = { SOVA_FRONTEND_DIR = DIST } } })
+  end)
+
+  lazy_teardown(helpers.stop_all)
+
+  it("each tab completes its own workflow's call, and the clinics stay apart", function()
+    os.execute("mkdir -p " .. q(SHOTS))
+    local cmd = table.concat({
+      "cd", q(ROOT), "&&",
+      "E2E_BASE_PORT=" .. q(api.port),
+      "E2E_PASSWORD=" .. q(helpers.DEMO_PASSWORD),
+      "E2E_SHOTS_DIR=" .. q(SHOTS),
+      "E2E_CHROMIUM=" .. q(CHROMIUM),
+      "node", q(SCRIPT), "2>&1; echo E2E_EXIT=$?",
+    }, " ")
+    -- LuaJIT's popen close does not report the exit status (5.1 semantics): the shell echoes it
+    local p = assert(io.popen(cmd, "r"))
+    local out = p:read("*a")
+    p:close()
+    local code = tonumber(out:match("E2E_EXIT=(%d+)%s*$"))
+    local results
+    for line in out:gmatch("[^\n]+") do
+      if line:sub(1, 1) == "{" then
+        local good, obj = pcall(cjson.decode, line)
+        if good and type(obj) == "table" and obj.tabs then results = obj end
+      end
+    end
+    local context = "\n--- node output ---\n" .. out .. "\n--- api log tail ---\n" .. (api.log_text and
+      tostring(api:log_text()):sub(-4000) or "")
+    assert(results, "three_tabs.mjs printed no JSON results" .. context)
+    assert(code == 0, "three_tabs.mjs exited " .. tostring(code) .. context)
+    assert(results.ok == true, "e2e failures: " .. table.concat(results.failures or {}, "; ") .. context)
+    assert.are.same({}, results.failures)
+
+    local want_tabs = {
+      ["alpha-prior_auth"] = "clients/demo_clinic_alpha/prior_auth",
+      ["alpha-patient_questions"] = "clients/demo_clinic_alpha/patient_questions",
+      ["beta-patient_questions"] = "clients/demo_clinic_beta/patient_questions",
+    }
+    for name, path in pairs(want_tabs) do
+      local t = results.tabs[name]
+      assert(t, "no results for tab " .. name .. context)
+      assert(t.ok == true, "tab " .. name .. ": " .. tostring(t.error) .. context)
+      assert.are.equal(path, t.flow_path)
+      assert.is_table(t.outcome)
+    end
+    assert.are.equal("Approved", results.tabs["alpha-prior_auth"].outcome.prior_auth_status)
+    assert.are.equal("Confirmed", results.tabs["alpha-patient_questions"].outcome.checkin_status)
+    assert.is_nil(results.tabs["alpha-patient_questions"].outcome.pain_level)
+    assert.are.equal("Confirmed", results.tabs["beta-patient_questions"].outcome.checkin_status)
+    assert.are.equal("Mandarin", results.tabs["beta-patient_questions"].outcome.preferred_language)
+
+    for _, check in ipairs({ "beta_opens_alpha_patient", "alpha_list_hides_beta_patient",
+                              "alpha_user_refused_on_beta_host" }) do
+      local c = results.isolation[check]
+      assert(c, "isolation check " .. check .. " did not run" .. context)
+      assert(c.ok == true, "isolation check " .. check .. ": " .. tostring(c.error) .. context)
+    end
+
+    for _, page in ipairs({ "01-login", "02-list", "03-form", "05-live-start", "06-live-ended", "07-session",
+                            "09-dashboard" }) do
+      for name in pairs(want_tabs) do
+        assert(exists(SHOTS .. "/" .. name .. "-" .. page .. ".png"), "no screenshot " .. name .. "-" .. page)
+      end
+    end
+  end)
+end)
