@@ -116,6 +116,7 @@ static int on_request(struct mg_connection *conn, void *cbdata)
 	sova_http_request req = {
 		.method = ri->request_method,
 		.path = ri->local_uri ? ri->local_uri : "/",
+		.raw_path = ri->local_uri_raw ? ri->local_uri_raw : (ri->local_uri ? ri->local_uri : "/"),
 		.query = ri->query_string ? ri->query_string : "",
 		.remote_addr = ri->remote_addr,
 		.headers = headers,

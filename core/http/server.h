@@ -17,6 +17,7 @@ typedef struct sova_http_header {
 typedef struct sova_http_request {
 	const char *method;
 	const char *path;   /* URL-decoded, cleaned */
+	const char *raw_path; /* URL-decoded, not cleaned ("/api/patients/../../x" stays so) */
 	const char *query;  /* raw, "" when none */
 	const char *remote_addr;
 	const sova_http_header *headers;

@@ -77,6 +77,8 @@ static void push_request(lua_State *L, const sova_http_request *req)
 	lua_setfield(L, -2, "method");
 	lua_pushstring(L, req->path);
 	lua_setfield(L, -2, "path");
+	lua_pushstring(L, req->raw_path);
+	lua_setfield(L, -2, "raw_path");
 	lua_pushstring(L, req->query);
 	lua_setfield(L, -2, "query");
 	lua_pushstring(L, req->remote_addr);

@@ -182,7 +182,7 @@ describe("calls #api #calls", function()
       assert(c.ws:send(cjson.encode({ type = "say", text = line })))
     end
     for _, c in ipairs(calls) do
-      local s = wait_session(c.session_id, 60)
+      local s = wait_session(c.session_id, 180) -- the sanitizer build on two shared cores is slow
       c.ws:close()
       assert.is_truthy(s.status == "completed" or s.status == "failed", s.status)
       local users, all = {}, {}

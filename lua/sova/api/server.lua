@@ -142,7 +142,9 @@ end
 local JSON_HEADERS = { ["content-type"] = "application/json" }
 
 function M.handle(req)
-  if (req.method == "GET" or req.method == "HEAD") and not req.path:match("^/api/") and req.path ~= "/api" then
+  -- by the path as sent: "/api/patients/..%2F..%2Fx" is an API request (answered 404), never a page
+  local sent = req.raw_path or req.path
+  if (req.method == "GET" or req.method == "HEAD") and not sent:match("^/api/") and sent ~= "/api" then
     return static.serve(req)
   end
   local t0 = core.sys.monotonic()
