@@ -123,6 +123,20 @@ function helpers.setup_calls(opts)
   return db, api, bot
 end
 
+--- Adds a patient through the API (helpers.valid_patient(wf, org, overrides)) and starts a
+-- browser test call for it. Returns the 202 body {session_id, live_url} plus who and patient.
+function helpers.start_test_call(api, token, who, wf, org, overrides)
+  local opts = { host = who.host, token = token, body = helpers.valid_patient(wf, org, overrides) }
+  local res = helpers.http(api, "POST", "/api/workflows/" .. wf .. "/patients", opts)
+  if res.status ~= 201 then error("adding a patient failed: " .. assertions.describe_response(res), 2) end
+  local patient = res.json
+  res = helpers.http(api, "POST", "/api/patients/" .. patient.id .. "/calls",
+    { host = who.host, token = token, body = { mode = "browser" } })
+  if res.status ~= 202 then error("starting the call failed: " .. assertions.describe_response(res), 2) end
+  res.json.who, res.json.patient = who, patient
+  return res.json
+end
+
 --- Stops everything this spec file started (APIs first, then databases; process groups are
 -- killed) and removes its scratch directory. Meant for lazy_teardown. Raises (after stopping
 -- everything) when an API did not exit with status 0: a crash, or leaks found by the sanitizers.

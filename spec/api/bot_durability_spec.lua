@@ -30,13 +30,7 @@ describe("bot: the database down during a call #api #calls", function()
   end
 
   local function start(who, wf, org, overrides)
-    local res = req(who, "POST", "/api/workflows/" .. wf .. "/patients", helpers.valid_patient(wf, org, overrides))
-    assert.status(201, res)
-    local patient = res.json
-    res = req(who, "POST", "/api/patients/" .. patient.id .. "/calls", { mode = "browser" })
-    assert.status(202, res)
-    res.json.who, res.json.patient = who, patient
-    return res.json
+    return helpers.start_test_call(api, tokens[who], who, wf, org, overrides)
   end
 
   local function writer_stats()
