@@ -21,6 +21,9 @@
 #                       shared machine)
 #   BENCH_PIN           1: the bot on CPU 0, the harness on CPU 1 (default 0: no pinning)
 #   BENCH_PERF          set: a perf profile of the bot per N, in bench/results/calls-perf-N.txt
+#   BENCH_WAVES         runs of N calls one after another in the same bot (default 1; 2 shows
+#                       whether memory comes back: the second wave starts from the first's RSS;
+#                       its timings mix both waves, /stats keeps the last 20,000 samples)
 # Per N: bench/results/calls-N.json (every figure), calls-bot-N.log (the bot's log).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -113,8 +116,14 @@ for n in "${sizes[@]}"; do
     perf record -q -F 499 -g -p "$bot" -o "$work/perf-$n.data" 2>/dev/null &
     perf_pid=$!
   fi
-  BENCH_N=$n BENCH_BOT_URL="http://127.0.0.1:$SOVA_BOT_PORT" BENCH_BOT_PID=$bot \
-    BENCH_RESULT="bench/results/calls-$n.json" "${on_rest[@]}" build/sova script bench/calls_driver.lua run || echo "driver failed for N=$n"
+  results=()
+  for wave in $(seq 1 "${BENCH_WAVES:-1}"); do
+    result="bench/results/calls-$n.json"
+    [ "$wave" = 1 ] || { result="bench/results/calls-$n-wave$wave.json"; echo "-- wave $wave"; }
+    results+=("$result")
+    BENCH_N=$n BENCH_BOT_URL="http://127.0.0.1:$SOVA_BOT_PORT" BENCH_BOT_PID=$bot BENCH_RESULT="$result" \
+      "${on_rest[@]}" build/sova script bench/calls_driver.lua run || echo "driver failed for N=$n"
+  done
   awk -v b=$(($(cpu_ticks "$bot") - bot_cpu0)) -v l=$(($(cpu_ticks "$llm_pid") - llm_cpu0)) \
     -v d=$(($(cpu_ticks "$FERRETDB_PID") - db_cpu0)) -v hz="$hz" \
     'BEGIN { printf "CPU seconds during the run: bot %.1f, stand-in %.1f, FerretDB %.1f\n", b/hz, l/hz, d/hz }'
@@ -130,8 +139,12 @@ for n in "${sizes[@]}"; do
   kill "$bot"
   wait "$bot" 2>/dev/null || true
   cp "$work/bot-$n.log" "bench/results/calls-bot-$n.log"
-  [ -f "bench/results/calls-$n.json" ] && BENCH_RESULT="bench/results/calls-$n.json" \
-    BENCH_SPOOL="$SOVA_DATA_DIR/spool/writes.spool" build/sova script bench/calls_driver.lua tally
+  for result in "${results[@]}"; do
+    if [ -f "$result" ]; then
+      BENCH_RESULT="$result" BENCH_SPOOL="$SOVA_DATA_DIR/spool/writes.spool" \
+        build/sova script bench/calls_driver.lua tally
+    fi
+  done
   echo "bot log: ended $(grep '"call.ended"' "$work/bot-$n.log" | grep -o '"status":"[a-z_]*"' | sort | uniq -c | tr -s ' \n' ' ')," \
     "$(grep -c '"level":"error"' "$work/bot-$n.log" || true) errors"
 done

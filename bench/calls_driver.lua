@@ -11,9 +11,10 @@
 -- run reads: BENCH_N (calls), BENCH_BOT_URL, BENCH_BOT_PID, SOVA_BOT_SECRET, MONGODB_URI,
 -- BENCH_LINES (other-party lines per call), BENCH_SOVA (the sova executable, for the sampler),
 -- BENCH_WORK (a scratch directory), BENCH_DRAIN_SECONDS (how long to wait for the bot's session
--- writer to reach the database), BENCH_RESULT (a JSON file written at the end). Each call is an Alpha prior_auth call for a patient (and a queued session) inserted
--- first, as the API would have; the bot plays the script's lines itself (mode "replay") and each
--- line costs one round trip to the language model.
+-- writer to reach the database), BENCH_RESULT (a JSON file written at the end). Each call is an
+-- Alpha prior_auth call for a patient (and a queued session) inserted first, as the API would
+-- have; the bot plays the script's lines itself (mode "replay") and each line costs one round trip
+-- to the language model.
 local core = require("sova.core")
 local bson = core.bson
 local cjson = require("cjson")
@@ -126,8 +127,8 @@ if arg[1] == "tally" then
       local op = assert(bson.decode(data:sub(pos + 12, pos + 11 + len)))
       pos = pos + 12 + len
       spooled = spooled + 1
-      if op.c == "sessions" and op.k == 2 then
-        local id = tostring(op.f._id)
+      local id = op.c == "sessions" and op.k == 2 and tostring(op.f._id)
+      if id and landed[id] then -- this run's sessions only (the bot may have run several)
         local set = op.b["$set"]
         if set and set.status then status[id] = set.status end
         if set and set.reason then reason[id] = set.reason end
@@ -178,7 +179,7 @@ end
 local N = tonumber(env("BENCH_N"))
 local BOT = env("BENCH_BOT_URL")
 local BOT_PID = env("BENCH_BOT_PID")
-local LINES = tonumber(env("BENCH_LINES", "5"))
+local LINES = tonumber(env("BENCH_LINES", "8"))
 local SOVA = env("BENCH_SOVA")
 local WORK = env("BENCH_WORK")
 local DRAIN = tonumber(env("BENCH_DRAIN_SECONDS", "0"))
