@@ -148,28 +148,33 @@ function Api:log_text()
   return proc.read_file(self.log) or ""
 end
 
---- Starts `sova api` against db on a free loopback port.
--- opts: env = {K = V} added to (and overriding) the defaults, timeout (seconds, default 30).
--- Returns {port, url, pid, log, env, stop(), restart(), alive(), log_text()}.
-function M.start_api(db, opts)
+-- Starts `sova <command>` against db with env (plus MONGODB_URI and opts.env, which overrides)
+-- and waits for its "<command>.listening" line.
+local function start_server(command, db, env, opts)
   opts = opts or {}
-  local env = {
-    SOVA_HTTP_PORT = "0",
-    SOVA_HTTP_HOST = "127.0.0.1",
-    MONGODB_URI = db.uri,
-    SOVA_DATA_DIR = proc.temp_dir("api-data"),
-    SOVA_JWT_SECRET = M.jwt_secret(),
-  }
+  env.MONGODB_URI = db.uri
   for k, v in pairs(opts.env or {}) do env[k] = v end
   server_env(env)
   local self = setmetatable({
-    command = "api",
+    command = command,
     env = env,
-    log = proc.temp_path("api", ".log"),
+    log = proc.temp_path(command, ".log"),
     timeout = opts.timeout or 30,
     db = db,
   }, Api)
   return self:start()
+end
+
+--- Starts `sova api` against db on a free loopback port.
+-- opts: env = {K = V} added to (and overriding) the defaults, timeout (seconds, default 30).
+-- Returns {port, url, pid, log, env, stop(), restart(), alive(), log_text()}.
+function M.start_api(db, opts)
+  return start_server("api", db, {
+    SOVA_HTTP_PORT = "0",
+    SOVA_HTTP_HOST = "127.0.0.1",
+    SOVA_DATA_DIR = proc.temp_dir("api-data"),
+    SOVA_JWT_SECRET = M.jwt_secret(),
+  }, opts)
 end
 
 ---------------------------------------------------------------------------------------------
@@ -186,23 +191,12 @@ end
 -- log_text). The API learns where it is from start_api's opts.env.SOVA_BOT_URL (see helpers.setup_calls).
 function M.start_bot(db, opts)
   opts = opts or {}
-  local env = {
+  return start_server("bot", db, {
     SOVA_BOT_PORT = "0",
     SOVA_BOT_HOST = "127.0.0.1",
-    MONGODB_URI = db.uri,
     SOVA_DATA_DIR = opts.data_dir or proc.temp_dir("bot-data"),
     SOVA_BOT_SECRET = M.bot_secret(),
-  }
-  for k, v in pairs(opts.env or {}) do env[k] = v end
-  server_env(env)
-  local self = setmetatable({
-    command = "bot",
-    env = env,
-    log = proc.temp_path("bot", ".log"),
-    timeout = opts.timeout or 30,
-    db = db,
-  }, Api)
-  return self:start()
+  }, opts)
 end
 
 return M
