@@ -91,7 +91,9 @@ YAML
 
 export SOVA_BOT_SECRET="bench-bot-secret-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 export SOVA_BOT_THREADS=${SOVA_BOT_THREADS:-16}
-export BENCH_LINES=$lines BENCH_SOVA="$SOVA_ROOT/build/sova" BENCH_WORK="$work"
+export BENCH_LINES=$lines BENCH_WORK="$work"
+# The driver runs under LuaJIT with the specs' modules (sova.core, and sova.testkit for processes).
+bench_lua() { LUA_PATH="$SOVA_ROOT/lua/?.lua;$SOVA_ROOT/lua/?/init.lua;;" LUA_CPATH="$SOVA_ROOT/build/lua/?.so;;" luajit "$@"; }
 export BENCH_DRAIN_SECONDS=${BENCH_DRAIN_SECONDS:-0}
 mkdir -p bench/results
 echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -122,7 +124,7 @@ for n in "${sizes[@]}"; do
     [ "$wave" = 1 ] || { result="bench/results/calls-$n-wave$wave.json"; echo "-- wave $wave"; }
     results+=("$result")
     BENCH_N=$n BENCH_BOT_URL="http://127.0.0.1:$SOVA_BOT_PORT" BENCH_BOT_PID=$bot BENCH_RESULT="$result" \
-      "${on_rest[@]}" build/sova script bench/calls_driver.lua run || echo "driver failed for N=$n"
+      "${on_rest[@]}" bench_lua bench/calls_driver.lua run || echo "driver failed for N=$n"
   done
   awk -v b=$(($(cpu_ticks "$bot") - bot_cpu0)) -v l=$(($(cpu_ticks "$llm_pid") - llm_cpu0)) \
     -v d=$(($(cpu_ticks "$FERRETDB_PID") - db_cpu0)) -v hz="$hz" \
@@ -142,7 +144,7 @@ for n in "${sizes[@]}"; do
   for result in "${results[@]}"; do
     if [ -f "$result" ]; then
       BENCH_RESULT="$result" BENCH_SPOOL="$SOVA_DATA_DIR/spool/writes.spool" \
-        build/sova script bench/calls_driver.lua tally
+        bench_lua bench/calls_driver.lua tally
     fi
   done
   echo "bot log: ended $(grep '"call.ended"' "$work/bot-$n.log" | grep -o '"status":"[a-z_]*"' | sort | uniq -c | tr -s ' \n' ' ')," \

@@ -1,21 +1,23 @@
 -- The load generator of bench/calls.sh: N signed replay call starts against a running `sova bot`,
--- then the bot's own figures. Trusted code (sova script), not a flow.
+-- then the bot's own figures. Trusted code run under LuaJIT with the specs' modules (bench_lua in
+-- bench/calls.sh: sova.core and sova.testkit from build/lua), not a flow.
 --
---   sova script bench/calls_driver.lua run              -- settings from the environment (below)
---   sova script bench/calls_driver.lua sample URL PID   -- the sampler the run spawns: one line per
+--   bench_lua bench/calls_driver.lua run              -- settings from the environment (below)
+--   bench_lua bench/calls_driver.lua sample URL PID   -- the sampler the run spawns: one line per
 --     100 ms "t calls rss_kib", every 10th with "sandbox_bytes calls writes_queued queued_bytes"
 --
---   sova script bench/calls_driver.lua tally            -- after the bot has stopped: how the sessions
+--   bench_lua bench/calls_driver.lua tally            -- after the bot has stopped: how the sessions
 --     ended, from the database and the bot's write spool (BENCH_RESULT, BENCH_SPOOL, MONGODB_URI)
 --
 -- run reads: BENCH_N (calls), BENCH_BOT_URL, BENCH_BOT_PID, SOVA_BOT_SECRET, MONGODB_URI,
--- BENCH_LINES (other-party lines per call), BENCH_SOVA (the sova executable, for the sampler),
+-- BENCH_LINES (other-party lines per call),
 -- BENCH_WORK (a scratch directory), BENCH_DRAIN_SECONDS (how long to wait for the bot's session
 -- writer to reach the database), BENCH_RESULT (a JSON file written at the end). Each call is an
 -- Alpha prior_auth call for a patient (and a queued session) inserted first, as the API would
 -- have; the bot plays the script's lines itself (mode "replay") and each line costs one round trip
 -- to the language model.
 local core = require("sova.core")
+local testkit = require("sova.testkit") -- processes and ports: test tooling, not in the binary
 local bson = core.bson
 local cjson = require("cjson")
 local json = require("sova.json")
@@ -86,7 +88,7 @@ if arg[1] == "sample" then
     i = i + 1
     core.sys.sleep(math.max(0, 0.1 - (mono() - t0 - t)))
   end
-  return 0
+  os.exit(0)
 end
 
 -- ---------------------------------------------------------------------------------------------
@@ -156,12 +158,12 @@ if arg[1] == "tally" then
   for k, v in pairs(reasons) do rs[#rs + 1] = v .. " x " .. k end
   print(("sessions (database, then the %d operations the bot's spool still held): %s%s"):format(
     spooled, table.concat(st, ", "), #rs > 0 and ("; not completed: " .. table.concat(rs, "; ")) or ""))
-  return 0
+  os.exit(0)
 end
 
 if arg[1] ~= "run" then
-  io.stderr:write("usage: sova script bench/calls_driver.lua run | tally | sample URL PID\n")
-  return 2
+  io.stderr:write("usage: bench_lua bench/calls_driver.lua run | tally | sample URL PID\n")
+  os.exit(2)
 end
 
 -- ---------------------------------------------------------------------------------------------
@@ -180,7 +182,6 @@ local N = tonumber(env("BENCH_N"))
 local BOT = env("BENCH_BOT_URL")
 local BOT_PID = env("BENCH_BOT_PID")
 local LINES = tonumber(env("BENCH_LINES", "8"))
-local SOVA = env("BENCH_SOVA")
 local WORK = env("BENCH_WORK")
 local DRAIN = tonumber(env("BENCH_DRAIN_SECONDS", "0"))
 local RESULT = env("BENCH_RESULT")
@@ -257,7 +258,7 @@ say("seeded %d patients and queued sessions in %.1f s", N, mono() - t_seed)
 local idle = assert(http_get(BOT .. "/stats"))
 local rss_before = rss_kib(BOT_PID)
 local samples_path = WORK .. "/samples-" .. N .. ".txt"
-local sampler = assert(core.sys.spawn({ SOVA, "script", core.lua_dir .. "/../bench/calls_driver.lua", "sample", BOT, BOT_PID },
+local sampler = assert(testkit.spawn({ "luajit", core.lua_dir .. "/../bench/calls_driver.lua", "sample", BOT, BOT_PID },
   { stdout = samples_path, stderr = WORK .. "/sampler.err" }))
 core.sys.sleep(0.3)
 
@@ -303,8 +304,8 @@ for k, v in pairs(sched1) do sched[k] = v - sched0[k] end
 say("calls %s after %.1f s", all_done and "all ended" or ("still running: " .. tostring(last and last.calls)), run_seconds)
 local final = assert(http_get(BOT .. "/stats", 10000))
 
-core.sys.kill(sampler, 15)
-core.sys.wait(sampler)
+testkit.kill(sampler, 15)
+testkit.wait(sampler)
 
 -- ---- how far the session writer got (the statuses are counted by `tally`, after the bot stops) ----
 
@@ -389,4 +390,4 @@ local ps = {}
 for k, v in pairs(statuses) do ps[#ps + 1] = k .. " x" .. v end
 say("POST statuses: %s%s", table.concat(ps, ", "),
   #errors > 0 and ("; first errors: " .. table.concat(errors, " | ")) or "")
-return 0
+os.exit(0)

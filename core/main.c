@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lua/entry.h"
+#include "commands.h"
 
 static void usage(FILE *out)
 {
@@ -24,6 +24,11 @@ int main(int argc, char **argv)
 		return 64;
 	}
 	const char *cmd = argv[1];
+	if (strcmp(cmd, "help") != 0 && strcmp(cmd, "--help") != 0 && strcmp(cmd, "-h") != 0 && !sova_lua_dir()) {
+		fputs("sova: cannot find the platform Lua: expected share/sova/lua (installed) or lua/ (build tree) "
+		      "beside the directory of this binary\n", stderr);
+		return 69;
+	}
 	if (strcmp(cmd, "api") == 0)
 		return sova_main_api(argc - 2, argv + 2);
 	if (strcmp(cmd, "script") == 0) {

@@ -41,10 +41,11 @@ wait_port() {
   return 1
 }
 
-# start_ferretdb DATADIR PORT LOG: FerretDB on loopback, telemetry and debug port off. Sets FERRETDB_PID.
+# start_ferretdb DATADIR PORT LOG: FerretDB on loopback, telemetry and debug port off, its state
+# file (state.json) in DATADIR rather than the working directory. Sets FERRETDB_PID.
 start_ferretdb() {
   mkdir -p "$1"
-  "$FERRETDB" --handler=sqlite --sqlite-url="file:$1/" --listen-addr="127.0.0.1:$2" \
+  "$FERRETDB" --handler=sqlite --sqlite-url="file:$1/" --listen-addr="127.0.0.1:$2" --state-dir="$1" \
     --telemetry=disable --debug-addr=- --log-level=warn >>"$3" 2>&1 &
   FERRETDB_PID=$!
   wait_port "$2" 20 || { echo "FerretDB did not start; see $3" >&2; return 1; }

@@ -1,6 +1,7 @@
 #include "db/mongo.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +12,8 @@ static mongoc_client_pool_t *pool;
 static char pool_uri[1024];
 static char db_name[128] = "sova";
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+/* What the server is, learnt from its first buildInfo answer: 0 not yet known, 1 FerretDB, 2 other. */
+static atomic_int server_kind;
 
 /* The driver logs connection chatter to stderr; keep only warnings and worse, as JSON lines. */
 static void log_handler(mongoc_log_level_t level, const char *domain, const char *message, void *ud)
@@ -94,9 +97,28 @@ void sova_db_push(mongoc_client_t *client)
 		mongoc_client_pool_push(pool, client);
 }
 
+bool sova_db_lone_id_lookups(void)
+{
+	int kind = atomic_load(&server_kind);
+	mongoc_client_t *client = kind == 0 ? sova_db_pop() : NULL;
+	if (client) {
+		bson_t cmd = BSON_INITIALIZER, reply;
+		BSON_APPEND_INT32(&cmd, "buildInfo", 1);
+		if (mongoc_client_command_simple(client, "admin", &cmd, NULL, &reply, NULL)) {
+			kind = bson_has_field(&reply, "ferretdbVersion") ? 1 : 2;
+			atomic_store(&server_kind, kind);
+		}
+		bson_destroy(&reply);
+		bson_destroy(&cmd);
+		sova_db_push(client);
+	}
+	return kind == 1; /* unknown (server unreachable): the plain filter, which is always right */
+}
+
 void sova_db_close(void)
 {
 	pthread_mutex_lock(&pool_lock);
+	atomic_store(&server_kind, 0);
 	if (pool) {
 		mongoc_client_pool_destroy(pool);
 		pool = NULL;

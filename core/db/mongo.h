@@ -13,5 +13,9 @@ const char *sova_db_name(void);
 /* Borrow a client; give it back with sova_db_push. Blocks while all are lent. */
 mongoc_client_t *sova_db_pop(void);
 void sova_db_push(mongoc_client_t *client);
+/* True when the server pushes down only an _id equality that stands alone (FerretDB 1.x): then a
+ * tenant-scoped _id lookup is sent as a lone _id and the tenant checked on the document it
+ * finds (db/scope.h). Asked once per process; false while the server is unknown. */
+bool sova_db_lone_id_lookups(void);
 void sova_db_close(void);
 #endif

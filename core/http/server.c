@@ -255,6 +255,8 @@ sova_http_server *sova_http_start(const sova_http_config *cfg, char *err, size_t
 		"keep_alive_timeout_ms", "5000",
 		"max_request_size", "16384",
 		"websocket_timeout_ms", "3600000",
+		/* small answers on kept-alive connections must not wait ~40 ms for a delayed ACK */
+		"tcp_nodelay", "1",
 		NULL,
 	};
 	struct mg_callbacks cb;

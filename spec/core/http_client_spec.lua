@@ -5,6 +5,7 @@
 -- Run from the repo root: busted spec/core/http_client_spec.lua
 
 local core = require("sova.core")
+local testkit = require("sova.testkit") -- processes and ports: test tooling, not in the binary
 local cjson = require("cjson")
 local http, sys = core.http, core.sys
 
@@ -54,16 +55,16 @@ end
 
 -- Starts argv as a process group and waits until url answers; returns the pid.
 local function start_server(argv, url, log)
-  local pid = assert(sys.spawn(argv, { stdout = log, stderr = log }))
+  local pid = assert(testkit.spawn(argv, { stdout = log, stderr = log }))
   local deadline = sys.monotonic() + 15
   while true do
     local res = http.request({ url = url, timeout_ms = 500 })
     if res then return pid end
-    local exited = sys.wait(pid, true)
+    local exited = testkit.wait(pid, true)
     if exited then error("server exited with status " .. tostring(exited) .. " (log: " .. log .. ")") end
     if sys.monotonic() > deadline then
-      sys.kill(-pid)
-      sys.wait(pid)
+      testkit.kill(-pid)
+      testkit.wait(pid)
       error("server did not answer at " .. url)
     end
     sys.sleep(0.05)
@@ -72,8 +73,8 @@ end
 
 local function stop_server(pid)
   if pid then
-    sys.kill(-pid)
-    sys.wait(pid)
+    testkit.kill(-pid)
+    testkit.wait(pid)
   end
 end
 
@@ -88,13 +89,13 @@ describe("sova.core http #core", function()
     write_file(dir .. "/data.bin", "\0\1\2\255 binary")
     write_file(dir .. "/echo.py", ECHO_SERVER)
 
-    local static_port = assert(sys.free_port())
+    local static_port = assert(testkit.free_port())
     static_url = "http://127.0.0.1:" .. static_port
     static_pid = start_server(
       { "python3", "-m", "http.server", tostring(static_port), "--bind", "127.0.0.1", "--directory", dir },
       static_url .. "/hello.txt", dir .. "/static.log")
 
-    local echo_port = assert(sys.free_port())
+    local echo_port = assert(testkit.free_port())
     echo_url = "http://127.0.0.1:" .. echo_port
     echo_pid = start_server({ "python3", dir .. "/echo.py", tostring(echo_port) }, echo_url .. "/", dir .. "/echo.log")
   end)
@@ -177,7 +178,7 @@ describe("sova.core http #core", function()
 
   describe("failures", function()
     it("a closed port returns nil, err", function()
-      local port = assert(sys.free_port())
+      local port = assert(testkit.free_port())
       local res, err = http.request({ url = "http://127.0.0.1:" .. port .. "/", timeout_ms = 2000 })
       assert.is_nil(res)
       assert.is_string(err)

@@ -10,6 +10,7 @@
 -- in-process handle.
 local core = require("sova.core")
 local proc = require("helpers.proc")
+local testkit = require("sova.testkit") -- processes and ports: test tooling, not in the binary
 local sys = core.sys
 
 local M = {}
@@ -28,7 +29,7 @@ end
 local function inproc_state()
   local st = proc.state()
   if not st.db then
-    local port = assert(sys.free_port())
+    local port = assert(testkit.free_port())
     st.db = {
       port = port,
       uri = string.format("mongodb://127.0.0.1:%d/%s?serverSelectionTimeoutMS=1000&connectTimeoutMS=1000"
@@ -73,8 +74,8 @@ function DB:start(timeout)
   end
   self.proc = proc.spawn({
     bin, "--handler=sqlite", "--sqlite-url=file:" .. self.dir .. "/",
-    "--listen-addr=127.0.0.1:" .. self.port, "--telemetry=disable", "--debug-addr=-",
-    "--log-level=warn",
+    "--listen-addr=127.0.0.1:" .. self.port, "--state-dir=" .. self.dir, "--telemetry=disable",
+    "--debug-addr=-", "--log-level=warn",
   }, { log = self.log, name = "ferretdb", env = proc.clean_env() })
   local deadline = sys.monotonic() + (timeout or 30)
   local last_err = "not listening yet"
@@ -153,7 +154,7 @@ function M.start(opts)
     self.inproc = ip
     ip.owner = self
   else
-    self.port = assert(sys.free_port())
+    self.port = assert(testkit.free_port())
   end
   self.file = file_token
   self.dir = proc.temp_dir("ferretdb")

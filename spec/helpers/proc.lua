@@ -1,13 +1,14 @@
 -- Processes, paths and scratch directories for the specs.
 --
 -- Every process a spec starts goes through proc.spawn: it runs in its own process group
--- (sys.spawn does setpgid), so proc.stop ends it with everything it forked. A guard kept in
+-- (testkit.spawn does setpgid), so proc.stop ends it with everything it forked. A guard kept in
 -- the Lua registry (which survives busted's insulation of spec files) SIGKILLs whatever is
 -- still running when the busted process exits, even after a crashed spec file.
 --
 -- Scratch files live under <repo>/.test-runs/ (git-ignored): one directory per spec file run,
 -- removed by proc.cleanup() unless SOVA_KEEP_TEST_RUNS is set.
 local core = require("sova.core")
+local testkit = require("sova.testkit") -- processes and ports: test tooling, not in the binary
 local sys = core.sys
 
 local M = {}
@@ -132,7 +133,7 @@ function M.state()
   if not st then
     st = { procs = {}, seq = 0 }
     -- Safety net: at exit, SIGKILL the process groups a spec failed to stop. Uses os.execute,
-    -- not sys.kill: the C module may already be unloaded when finalizers run at lua_close.
+    -- not testkit.kill: the C module may already be unloaded when finalizers run at lua_close.
     local guard = newproxy(true)
     getmetatable(guard).__gc = function()
       for pid in pairs(st.procs) do
@@ -162,7 +163,7 @@ function M.run_dir()
   local st = M.state()
   st.seq = st.seq + 1
   mkdir_p(M.root .. "/.test-runs")
-  run_dir = mkdir_p(string.format("%s/.test-runs/%d-%d-%s", M.root, sys.getpid(), st.seq,
+  run_dir = mkdir_p(string.format("%s/.test-runs/%d-%d-%s", M.root, testkit.getpid(), st.seq,
     core.crypto.random_hex(4)))
   return run_dir
 end
@@ -201,7 +202,7 @@ Proc.__index = Proc
 -- stdout = path, stderr = path.
 function M.spawn(argv, opts)
   opts = opts or {}
-  local pid, err = sys.spawn(argv, {
+  local pid, err = testkit.spawn(argv, {
     env = opts.env,
     stdout = opts.stdout or opts.log,
     stderr = opts.stderr or opts.log,
@@ -215,7 +216,7 @@ end
 --- Is the process still running? Reaps it (and records its exit status) when it has ended.
 function Proc:alive()
   if self.status then return false end
-  local r = sys.wait(self.pid, true)
+  local r = testkit.wait(self.pid, true)
   if r == false then return true end
   self.status = r or -1
   M.state().procs[self.pid] = nil
@@ -235,22 +236,22 @@ end
 --- Stops the process group: SIGTERM, then SIGKILL after `grace` seconds. Returns the exit status.
 function Proc:stop(grace)
   if not self:alive() then
-    sys.kill(-self.pid, M.SIGKILL) -- children left in the group, if any; ESRCH is fine
+    testkit.kill(-self.pid, M.SIGKILL) -- children left in the group, if any; ESRCH is fine
     return self.status
   end
-  sys.kill(-self.pid, M.SIGTERM)
+  testkit.kill(-self.pid, M.SIGTERM)
   local st = self:wait(grace or 10)
   if not st then
-    sys.kill(-self.pid, M.SIGKILL)
+    testkit.kill(-self.pid, M.SIGKILL)
     st = self:wait(10)
   end
-  sys.kill(-self.pid, M.SIGKILL)
+  testkit.kill(-self.pid, M.SIGKILL)
   return st
 end
 
 --- Kills the process group at once (SIGKILL), e.g. to simulate a crash.
 function Proc:kill()
-  sys.kill(-self.pid, M.SIGKILL)
+  testkit.kill(-self.pid, M.SIGKILL)
   return self:wait(10)
 end
 

@@ -4,6 +4,7 @@
 -- scripts give streamed bodies, error statuses, stalls and byte-by-byte drips.
 -- Run: busted spec/llm/http_stream_spec.lua
 local core = require("sova.core")
+local testkit = require("sova.testkit") -- processes and ports: test tooling, not in the binary
 local cjson = require("cjson")
 local standin = require("fixtures.llm.standin")
 local proc = require("helpers.proc")
@@ -146,7 +147,7 @@ describe("core.http.stream #llm #core", function()
   end)
 
   it("a closed port is an error, not a raise", function()
-    local port = assert(sys.free_port())
+    local port = assert(testkit.free_port())
     local res, err = http.stream({ url = "http://127.0.0.1:" .. port .. "/", on_data = function() end })
     assert.is_nil(res)
     assert.matches("onnect", err)

@@ -4,6 +4,7 @@
 -- [DONE], OpenAI's error bodies) and records what it was sent.
 -- Run: busted spec/llm/openai_spec.lua
 local core = require("sova.core")
+local testkit = require("sova.testkit") -- processes and ports: test tooling, not in the binary
 local cjson = require("cjson")
 local json = require("sova.json")
 local openai = require("sova.llm.openai")
@@ -377,7 +378,7 @@ describe("openai provider #llm", function()
     end)
 
     it("reports a refused connection", function()
-      local port = assert(sys.free_port())
+      local port = assert(testkit.free_port())
       local c = client({ base_url = "http://127.0.0.1:" .. port .. "/v1", retries = 1 })
       local out, err = c:respond({ messages = user("hi") })
       assert.is_nil(out)

@@ -1,6 +1,6 @@
-/* Entry points of the Lua host for main.c, which stays free of lua.h. */
-#ifndef SOVA_LUA_ENTRY_H
-#define SOVA_LUA_ENTRY_H
+/* The subcommands of `sova`, for main.c, which stays free of lua.h. */
+#ifndef SOVA_COMMANDS_H
+#define SOVA_COMMANDS_H
 /* sova api: serves until SIGINT/SIGTERM. Returns the process exit status. */
 int sova_main_api(int argc, char **argv);
 /* sova script FILE [ARGS...]: runs a trusted Lua script with `arg` set. */
@@ -9,4 +9,6 @@ int sova_main_script(int argc, char **argv);
 int sova_main_tool(const char *module, int argc, char **argv);
 /* sova bot: the call runtime; serves until SIGINT/SIGTERM. */
 int sova_main_bot(int argc, char **argv);
+/* The platform Lua directory found next to the binary (core/bind/module.c); NULL when missing. */
+const char *sova_lua_dir(void);
 #endif

@@ -10,8 +10,8 @@
 
 #include "db/mongo.h"
 #include "http/server.h"
-#include "lua/entry.h"
-#include "lua/sova_lua.h"
+#include "commands.h"
+#include "bind/sova_bind.h"
 #include "util/log.h"
 
 #define SERVER_MODULE "sova.api.server"

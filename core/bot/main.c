@@ -9,9 +9,9 @@
 
 #include "db/mongo.h"
 #include "http/server.h"
-#include "lua/entry.h"
-#include "lua/loop.h"
-#include "lua/sova_lua.h"
+#include "commands.h"
+#include "bot/loop.h"
+#include "bind/sova_bind.h"
 #include "util/log.h"
 
 #define SERVER_MODULE "sova.bot.server"

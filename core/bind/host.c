@@ -1,5 +1,5 @@
-/* Trusted Lua states (API workers, scripts) and `sova script`. Tenant flows get sandboxed
- * states elsewhere; never this. */
+/* Trusted Lua states (API workers, the bot, scripts, tools). Tenant flows get sandboxed states
+ * (sandbox.c); never this. */
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -10,13 +10,12 @@
 
 #include <lualib.h>
 
-#include "lua/entry.h"
-#include "lua/sova_lua.h"
+#include "bind/sova_bind.h"
 #include "util/log.h"
 
 int luaopen_cjson(lua_State *L); /* lua-cjson ships no header */
 
-static int traceback(lua_State *L)
+int sova_host_traceback(lua_State *L)
 {
 	const char *msg = lua_tostring(L, 1);
 	if (!msg)
@@ -28,7 +27,7 @@ static int traceback(lua_State *L)
 int sova_host_pcall(lua_State *L, int nargs, int nresults, const char *event)
 {
 	int base = lua_gettop(L) - nargs;
-	lua_pushcfunction(L, traceback);
+	lua_pushcfunction(L, sova_host_traceback);
 	lua_insert(L, base);
 	int rc = lua_pcall(L, nargs, nresults, base);
 	lua_remove(L, base);
@@ -53,8 +52,12 @@ lua_State *sova_host_new_state(void)
 	lua_State *L = luaL_newstate();
 	if (!L)
 		return NULL;
-	luaL_openlibs(L); /* trusted code only */
 	const char *dir = sova_lua_dir();
+	if (!dir) {
+		lua_close(L);
+		return NULL;
+	}
+	luaL_openlibs(L); /* trusted code only */
 	lua_getglobal(L, "package");
 	lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", dir, dir);
 	lua_setfield(L, -2, "path");
@@ -104,71 +107,4 @@ void sova_host_block_stop_signals(sigset_t *stop)
 	sigaddset(stop, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
-}
-
-int sova_main_script(int argc, char **argv)
-{
-	if (argc < 1) {
-		fprintf(stderr, "usage: sova script FILE.lua [ARGS...]\n");
-		return 64;
-	}
-	lua_State *L = sova_host_new_state();
-	if (!L) {
-		fprintf(stderr, "sova script: out of memory\n");
-		return 70;
-	}
-	lua_newtable(L);
-	for (int i = 0; i < argc; i++) {
-		lua_pushstring(L, argv[i]);
-		lua_rawseti(L, -2, i);
-	}
-	lua_setglobal(L, "arg");
-	int status = 0;
-	if (luaL_loadfile(L, argv[0]) != 0) {
-		fprintf(stderr, "sova script: %s\n", lua_tostring(L, -1));
-		status = 66;
-	} else {
-		int fn = lua_gettop(L); /* [chunk] */
-		lua_pushcfunction(L, traceback);
-		lua_insert(L, fn); /* [traceback, chunk] */
-		for (int i = 1; i < argc; i++)
-			lua_pushstring(L, argv[i]);
-		if (lua_pcall(L, argc - 1, 1, fn) != 0) {
-			fprintf(stderr, "sova script: %s\n", lua_tostring(L, -1));
-			status = 1;
-		} else if (lua_isnumber(L, -1)) {
-			status = (int)lua_tointeger(L, -1);
-		}
-	}
-	lua_close(L);
-	return status;
-}
-
-int sova_main_tool(const char *module, int argc, char **argv)
-{
-	lua_State *L = sova_host_new_state();
-	if (!L) {
-		fprintf(stderr, "sova: out of memory\n");
-		return 70;
-	}
-	lua_pushcfunction(L, traceback);
-	lua_getglobal(L, "require");
-	lua_pushstring(L, module);
-	int status = 70;
-	if (lua_pcall(L, 1, 1, 1) != 0) {
-		fprintf(stderr, "sova: %s\n", lua_tostring(L, -1));
-	} else {
-		lua_getfield(L, -1, "main"); /* [tb, mod, main] */
-		lua_createtable(L, argc, 0);
-		for (int i = 0; i < argc; i++) {
-			lua_pushstring(L, argv[i]);
-			lua_rawseti(L, -2, i + 1);
-		}
-		if (lua_pcall(L, 1, 1, 1) != 0)
-			fprintf(stderr, "sova: %s\n", lua_tostring(L, -1));
-		else
-			status = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : 0;
-	}
-	lua_close(L);
-	return status;
 }

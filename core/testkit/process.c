@@ -1,5 +1,5 @@
-/* The `sys` table of sova.core: clocks, files with private modes, loopback ports, processes.
- * Trusted code only (scripts, the API, specs); never handed to tenant flows. */
+/* sova.testkit: processes and loopback ports for the specs and benchmarks. Built only as the
+ * Lua module <build>/lua/sova/testkit.so; the production binary does not contain it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -8,12 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "lua/sova_lua.h"
+#include <lauxlib.h>
+#include <lua.h>
 
 static int push_errno(lua_State *L, const char *what)
 {
@@ -22,85 +21,7 @@ static int push_errno(lua_State *L, const char *what)
 	return 2;
 }
 
-/* sys.time() -> wall clock seconds (fractional) */
-static int l_time(lua_State *L)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	lua_pushnumber(L, (lua_Number)ts.tv_sec + ts.tv_nsec / 1e9);
-	return 1;
-}
-
-/* sys.monotonic() -> seconds from an arbitrary start, never going back */
-static int l_monotonic(lua_State *L)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	lua_pushnumber(L, (lua_Number)ts.tv_sec + ts.tv_nsec / 1e9);
-	return 1;
-}
-
-/* sys.sleep(seconds) */
-static int l_sleep(lua_State *L)
-{
-	lua_Number s = luaL_checknumber(L, 1);
-	luaL_argcheck(L, s >= 0 && s <= 3600, 1, "0..3600 seconds");
-	struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (time_t)s) * 1e9)};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-	return 0;
-}
-
-/* sys.write_private(path, data) -> true | nil, err: creates a new file with mode 0600 (fails if it exists) */
-static int l_write_private(lua_State *L)
-{
-	const char *path = luaL_checkstring(L, 1);
-	size_t len;
-	const char *data = luaL_checklstring(L, 2, &len);
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return push_errno(L, path);
-	size_t off = 0;
-	while (off < len) {
-		ssize_t n = write(fd, data + off, len - off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			int saved = errno;
-			close(fd);
-			unlink(path);
-			errno = saved;
-			return push_errno(L, path);
-		}
-		off += (size_t)n;
-	}
-	if (fsync(fd) != 0 || close(fd) != 0)
-		return push_errno(L, path);
-	lua_pushboolean(L, 1);
-	return 1;
-}
-
-/* sys.file_mode(path) -> permission bits | nil, err */
-static int l_file_mode(lua_State *L)
-{
-	struct stat st;
-	if (stat(luaL_checkstring(L, 1), &st) != 0)
-		return push_errno(L, "stat");
-	lua_pushinteger(L, st.st_mode & 07777);
-	return 1;
-}
-
-/* sys.mkdir(path) -> true | nil, err (an existing directory is fine) */
-static int l_mkdir(lua_State *L)
-{
-	const char *path = luaL_checkstring(L, 1);
-	if (mkdir(path, 0700) != 0 && errno != EEXIST)
-		return push_errno(L, path);
-	lua_pushboolean(L, 1);
-	return 1;
-}
-
-/* sys.free_port() -> a TCP port on 127.0.0.1 that was free a moment ago */
+/* testkit.free_port() -> a TCP port on 127.0.0.1 that was free a moment ago */
 static int l_free_port(lua_State *L)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -120,8 +41,8 @@ static int l_free_port(lua_State *L)
 	return 1;
 }
 
-/* sys.spawn(argv, {env = {K = V}, stdout = path, stderr = path}) -> pid | nil, err
- * The child gets its own process group, so sys.kill(-pid) stops it and its children. */
+/* testkit.spawn(argv, {env = {K = V}, stdout = path, stderr = path}) -> pid | nil, err
+ * The child gets its own process group, so testkit.kill(-pid) stops it and its children. */
 static int l_spawn(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -187,7 +108,7 @@ static int l_spawn(lua_State *L)
 	return 1;
 }
 
-/* sys.kill(pid[, signal]) -> true | nil, err */
+/* testkit.kill(pid[, signal]) -> true | nil, err */
 static int l_kill(lua_State *L)
 {
 	pid_t pid = (pid_t)luaL_checkinteger(L, 1);
@@ -199,7 +120,7 @@ static int l_kill(lua_State *L)
 	return 1;
 }
 
-/* sys.wait(pid[, nohang]) -> exit status | false (still running) | nil, err */
+/* testkit.wait(pid[, nohang]) -> exit status | false (still running) | nil, err */
 static int l_wait(lua_State *L)
 {
 	pid_t pid = (pid_t)luaL_checkinteger(L, 1);
@@ -224,13 +145,11 @@ static int l_getpid(lua_State *L)
 	return 1;
 }
 
-int sova_open_sys(lua_State *L)
+int luaopen_sova_testkit(lua_State *L)
 {
 	static const luaL_Reg fns[] = {
-		{"time", l_time},       {"monotonic", l_monotonic}, {"sleep", l_sleep},
-		{"write_private", l_write_private}, {"file_mode", l_file_mode}, {"mkdir", l_mkdir},
-		{"free_port", l_free_port}, {"spawn", l_spawn}, {"kill", l_kill}, {"wait", l_wait},
-		{"getpid", l_getpid},   {NULL, NULL},
+		{"free_port", l_free_port}, {"spawn", l_spawn},   {"kill", l_kill},
+		{"wait", l_wait},           {"getpid", l_getpid}, {NULL, NULL},
 	};
 	lua_newtable(L);
 	luaL_register(L, NULL, fns);

@@ -1,6 +1,7 @@
-/* The Lua host: shared declarations of the core/lua/ files (the only part of core/ that includes lua.h). */
-#ifndef SOVA_LUA_H
-#define SOVA_LUA_H
+/* The Lua bindings: shared declarations of core/bind/ (with the process mains' Lua glue, the only
+ * part of core/ that includes lua.h). */
+#ifndef SOVA_BIND_H
+#define SOVA_BIND_H
 #include <bson/bson.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -23,7 +24,7 @@ int luaopen_sova_core(lua_State *L);
 /* Directory of the platform Lua (lua/). */
 const char *sova_lua_dir(void);
 
-/* ---- BSON <-> Lua (core/lua/bson.c) ---- */
+/* ---- BSON <-> Lua (core/bind/bson.c) ---- */
 #define SOVA_OID_MT "sova.oid"
 #define SOVA_DATE_MT "sova.date"
 #define SOVA_ARRAY_MT "sova.array"
@@ -40,7 +41,7 @@ void sova_push_oid(lua_State *L, const bson_oid_t *oid);
 /* true and fills oid when the value at idx is a sova.oid table. */
 bool sova_check_oid(lua_State *L, int idx, bson_oid_t *oid);
 
-/* ---- Trusted states (core/lua/host.c) ---- */
+/* ---- Trusted states (core/bind/host.c) ---- */
 /* A trusted state: standard libraries, package.path at the platform's lua/, sova.core and cjson
  * preloaded. NULL on out of memory. */
 lua_State *sova_host_new_state(void);
@@ -57,6 +58,8 @@ bool sova_host_prepare(lua_State *L, const char *module, const char *event, sova
 #include <signal.h>
 void sova_host_block_stop_signals(sigset_t *stop);
 
+/* A message handler for lua_pcall: the error with a traceback. */
+int sova_host_traceback(lua_State *L);
 /* lua_pcall with a traceback handler; on error logs it under event and pops it. */
 int sova_host_pcall(lua_State *L, int nargs, int nresults, const char *event);
 #endif

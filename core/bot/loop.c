@@ -1,10 +1,10 @@
-/* The `loop` table of sova.core: the call runtime's event loop (`sova bot`).
+/* The call runtime's event loop (`sova bot`), plain C; its Lua face is core/bind/loop.c.
  *
  * One thread runs Lua and every call; nothing blocks it. HTTP requests and WebSocket traffic
  * arrive from civetweb's threads as events in an inbox; outbound HTTP (LLM providers) runs on a
- * libcurl multi handle in the loop thread. loop.next_events(timeout) waits on both
+ * libcurl multi handle in the loop thread. sova_loop_wait(timeout) waits on both
  * (curl_multi_poll, woken by curl_multi_wakeup when another thread queues an event) and returns
- * what happened as plain tables, so the Lua scheduler resumes the coroutine of each call. */
+ * what happened, so the Lua scheduler resumes the coroutine of each call. */
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -14,23 +14,9 @@
 
 #include "http/client.h"
 #include "http/server.h"
-#include "lua/loop.h"
-#include "lua/sova_lua.h"
+#include "bot/loop.h"
 #include "util/clock.h"
 #include "util/log.h"
-
-enum { EV_HTTP = 1, EV_WS_OPEN, EV_WS_MESSAGE, EV_WS_CLOSE };
-
-typedef struct loop_event {
-	struct loop_event *next;
-	int kind;
-	long long id;
-	char *method, *path, *query, *remote;
-	char *headers; /* "name\0value\0" pairs, names lowercased */
-	size_t headers_len;
-	char *body;
-	size_t body_len;
-} loop_event;
 
 /* A pending HTTP request: its civetweb thread waits on `cond` for the loop's reply. */
 typedef struct reply_slot {
@@ -78,7 +64,7 @@ static struct {
 	pthread_mutex_t lock;
 	bool ready, stopping;
 	CURLM *multi;
-	loop_event *head, *tail;
+	sova_loop_event *head, *tail;
 	reply_slot *slots;
 	ws_entry *sockets;
 	long long next_id;
@@ -97,7 +83,7 @@ static char *dup_n(const char *s, size_t n)
 
 static char *dup_s(const char *s) { return dup_n(s ? s : "", strlen(s ? s : "")); }
 
-static void free_event(loop_event *ev)
+void sova_loop_event_free(sova_loop_event *ev)
 {
 	if (!ev)
 		return;
@@ -107,11 +93,12 @@ static void free_event(loop_event *ev)
 	free(ev->remote);
 	free(ev->headers);
 	free(ev->body);
+	free(ev->error);
 	free(ev);
 }
 
 /* Queues ev (ownership moves to the loop) and wakes the loop thread. */
-static void enqueue(loop_event *ev)
+static void enqueue(sova_loop_event *ev)
 {
 	pthread_mutex_lock(&loop.lock);
 	if (loop.tail)
@@ -133,7 +120,7 @@ static long long new_id(void)
 	return id;
 }
 
-/* ---- Called from civetweb threads (plain C; see lua/loop.h) ---- */
+/* ---- Called from civetweb threads ---- */
 
 bool sova_loop_init(char *err, size_t errlen)
 {
@@ -165,7 +152,7 @@ int sova_loop_http(const sova_http_request *req, int timeout_ms, char **body, si
 	*body = NULL;
 	*content_type = NULL;
 	*body_len = 0;
-	loop_event *ev = calloc(1, sizeof *ev);
+	sova_loop_event *ev = calloc(1, sizeof *ev);
 	reply_slot *slot = calloc(1, sizeof *slot);
 	size_t hlen = 0;
 	for (int i = 0; i < req->num_headers; i++)
@@ -186,7 +173,7 @@ int sova_loop_http(const sova_http_request *req, int timeout_ms, char **body, si
 		memcpy(headers + off, req->headers[i].value, vl + 1);
 		off += vl + 1;
 	}
-	ev->kind = EV_HTTP;
+	ev->kind = SOVA_EV_HTTP;
 	ev->id = slot->id = new_id();
 	ev->method = dup_s(req->method);
 	ev->path = dup_s(req->path);
@@ -198,7 +185,7 @@ int sova_loop_http(const sova_http_request *req, int timeout_ms, char **body, si
 	ev->body_len = req->body_len;
 	pthread_cond_init(&slot->cond, NULL);
 	if (!ev->method || !ev->path || !ev->query || !ev->remote || !ev->body) {
-		free_event(ev);
+		sova_loop_event_free(ev);
 		pthread_cond_destroy(&slot->cond);
 		free(slot);
 		return 500;
@@ -206,7 +193,7 @@ int sova_loop_http(const sova_http_request *req, int timeout_ms, char **body, si
 	pthread_mutex_lock(&loop.lock);
 	if (!loop.ready || loop.stopping) {
 		pthread_mutex_unlock(&loop.lock);
-		free_event(ev);
+		sova_loop_event_free(ev);
 		pthread_cond_destroy(&slot->cond);
 		free(slot);
 		return 503;
@@ -270,7 +257,7 @@ static void *ws_sender(void *arg)
 void sova_loop_ws_open(sova_ws *ws, const char *path, const char *query, const char *remote)
 {
 	ws_entry *e = calloc(1, sizeof *e);
-	loop_event *ev = calloc(1, sizeof *ev);
+	sova_loop_event *ev = calloc(1, sizeof *ev);
 	if (!e || !ev) {
 		free(e);
 		free(ev);
@@ -287,7 +274,7 @@ void sova_loop_ws_open(sova_ws *ws, const char *path, const char *query, const c
 		sova_ws_close(ws);
 		return;
 	}
-	ev->kind = EV_WS_OPEN;
+	ev->kind = SOVA_EV_WS_OPEN;
 	ev->id = e->id;
 	ev->path = dup_s(path);
 	ev->query = dup_s(query);
@@ -301,10 +288,10 @@ void sova_loop_ws_open(sova_ws *ws, const char *path, const char *query, const c
 
 void sova_loop_ws_message(sova_ws *ws, const char *data, size_t len)
 {
-	loop_event *ev = calloc(1, sizeof *ev);
+	sova_loop_event *ev = calloc(1, sizeof *ev);
 	if (!ev)
 		return;
-	ev->kind = EV_WS_MESSAGE;
+	ev->kind = SOVA_EV_WS_MESSAGE;
 	ev->id = sova_ws_id(ws);
 	ev->body = dup_n(data, len);
 	ev->body_len = len;
@@ -340,37 +327,25 @@ void sova_loop_ws_close(sova_ws *ws)
 		pthread_cond_destroy(&dead->cond);
 		free(dead);
 	}
-	loop_event *ev = calloc(1, sizeof *ev);
+	sova_loop_event *ev = calloc(1, sizeof *ev);
 	if (!ev)
 		return;
-	ev->kind = EV_WS_CLOSE;
+	ev->kind = SOVA_EV_WS_CLOSE;
 	ev->id = sova_ws_id(ws);
 	enqueue(ev);
 }
 
-/* ---- The Lua side (loop thread only) ---- */
+/* ---- Called from the loop thread ---- */
 
-static void require_ready(lua_State *L)
-{
-	if (!loop.ready)
-		luaL_error(L, "the event loop runs only in `sova bot`");
-}
+bool sova_loop_ready(void) { return loop.ready; }
 
-/* loop.reply(id, status, body[, content_type]) -> true | false (the requester is gone) */
-static int l_reply(lua_State *L)
+bool sova_loop_reply(long long id, int status, const char *body, size_t len, const char *content_type)
 {
-	require_ready(L);
-	long long id = (long long)luaL_checknumber(L, 1);
-	int status = luaL_checkint(L, 2);
-	size_t len;
-	const char *body = luaL_checklstring(L, 3, &len);
-	const char *ct = luaL_optstring(L, 4, "application/json");
-	luaL_argcheck(L, status >= 100 && status <= 599, 2, "HTTP status expected");
-	char *b = dup_n(body, len), *c = dup_s(ct);
+	char *b = dup_n(body, len), *c = dup_s(content_type);
 	if (!b || !c) {
 		free(b);
 		free(c);
-		return luaL_error(L, "out of memory");
+		return false;
 	}
 	bool delivered = false;
 	pthread_mutex_lock(&loop.lock);
@@ -391,8 +366,7 @@ static int l_reply(lua_State *L)
 		free(b);
 		free(c);
 	}
-	lua_pushboolean(L, delivered);
-	return 1;
+	return delivered;
 }
 
 static ws_entry *find_ws(long long id)
@@ -431,32 +405,22 @@ static bool queue_frame(ws_entry *e, const char *data, size_t len, bool close)
 	return !close || !e->stalled;
 }
 
-/* loop.ws_send(id, text) -> true | false (closed, or stalled: the reader fell too far behind) */
-static int l_ws_send(lua_State *L)
+bool sova_loop_ws_send(long long id, const char *text, size_t len)
 {
-	require_ready(L);
-	long long id = (long long)luaL_checknumber(L, 1);
-	size_t len;
-	const char *text = luaL_checklstring(L, 2, &len);
 	pthread_mutex_lock(&loop.lock);
 	ws_entry *e = find_ws(id);
 	bool ok = e && queue_frame(e, text, len, false);
 	pthread_mutex_unlock(&loop.lock);
-	lua_pushboolean(L, ok);
-	return 1;
+	return ok;
 }
 
-/* loop.ws_close(id): after the frames already queued */
-static int l_ws_close(lua_State *L)
+void sova_loop_ws_close_id(long long id)
 {
-	require_ready(L);
-	long long id = (long long)luaL_checknumber(L, 1);
 	pthread_mutex_lock(&loop.lock);
 	ws_entry *e = find_ws(id);
 	if (e)
 		queue_frame(e, NULL, 0, true);
 	pthread_mutex_unlock(&loop.lock);
-	return 0;
 }
 
 static size_t fetch_body(char *p, size_t size, size_t n, void *ud)
@@ -476,161 +440,93 @@ static void free_fetch(fetch *f)
 	free(f);
 }
 
-/* loop.fetch{method=, url=, headers={k=v}, body=, timeout_ms=} -> id: the answer comes back from
- * next_events as {kind="fetch", id=, status=, body=} or {kind="fetch", id=, error=}. */
-static int l_fetch(lua_State *L)
+long long sova_loop_fetch(const sova_loop_fetch_request *r, char *err, size_t errlen)
 {
-	require_ready(L);
-	luaL_checktype(L, 1, LUA_TTABLE);
-	lua_getfield(L, 1, "url");
-	const char *url = luaL_checkstring(L, -1);
-	lua_getfield(L, 1, "method");
-	const char *method = luaL_optstring(L, -1, "GET");
-	size_t mlen = strlen(method);
-	luaL_argcheck(L, mlen > 0 && mlen <= 16 && strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == mlen, 1,
-		      "method must be an HTTP method token");
-	lua_getfield(L, 1, "body");
-	size_t blen = 0;
-	const char *body = lua_isnil(L, -1) ? NULL : luaL_checklstring(L, -1, &blen);
-	lua_getfield(L, 1, "timeout_ms");
-	long timeout = (long)luaL_optnumber(L, -1, 30000);
-	lua_getfield(L, 1, "headers");
-	int htab = lua_gettop(L);
-	if (!lua_isnil(L, htab)) {
-		luaL_checktype(L, htab, LUA_TTABLE);
-		lua_pushnil(L);
-		while (lua_next(L, htab)) {
-			if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING ||
-			    strpbrk(lua_tostring(L, -2), "\r\n:") || strpbrk(lua_tostring(L, -1), "\r\n"))
-				return luaL_error(L, "headers must map names to values without CR, LF or ':'");
-			lua_pop(L, 1);
-		}
-	}
-	/* every check is done: from here failures are returned, not raised */
 	fetch *f = calloc(1, sizeof *f);
 	if (!f || !(f->easy = curl_easy_init())) {
 		free(f);
-		lua_pushnil(L);
-		lua_pushliteral(L, "out of memory");
-		return 2;
+		snprintf(err, errlen, "out of memory");
+		return 0;
 	}
 	f->id = new_id();
-	bool ok = true;
-	if (!lua_isnil(L, htab)) {
-		lua_pushnil(L);
-		while (ok && lua_next(L, htab)) {
-			char line[8192];
-			snprintf(line, sizeof line, "%s: %s", lua_tostring(L, -2), lua_tostring(L, -1));
-			struct curl_slist *n = curl_slist_append(f->headers, line);
-			ok = n != NULL;
-			if (n)
-				f->headers = n;
-			lua_pop(L, 1);
-		}
-		if (!ok)
-			lua_pop(L, 1);
-	}
-	struct curl_slist *n = ok ? curl_slist_append(f->headers, "Expect:") : NULL;
-	if (n)
+	for (size_t i = 0; i < r->num_headers; i++) {
+		struct curl_slist *n = curl_slist_append(f->headers, r->headers[i]);
+		if (!n)
+			goto oom;
 		f->headers = n;
-	if (!n || (body && !(f->req_body = dup_n(body, blen)))) {
-		free_fetch(f);
-		lua_pushnil(L);
-		lua_pushliteral(L, "out of memory");
-		return 2;
 	}
+	struct curl_slist *n = curl_slist_append(f->headers, "Expect:");
+	if (!n)
+		goto oom;
+	f->headers = n;
+	if (r->body && !(f->req_body = dup_n(r->body, r->body_len)))
+		goto oom;
 	CURL *c = f->easy;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_URL, r->url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, f->headers);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, r->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fetch_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, f);
 	curl_easy_setopt(c, CURLOPT_PRIVATE, f);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, f->errbuf);
 	if (f->req_body) {
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, f->req_body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
 	}
 	if (curl_multi_add_handle(loop.multi, c) != CURLM_OK) {
 		free_fetch(f);
-		lua_pushnil(L);
-		lua_pushliteral(L, "cannot start the request");
-		return 2;
+		snprintf(err, errlen, "cannot start the request");
+		return 0;
 	}
 	loop.running_fetches++;
-	lua_pushnumber(L, (lua_Number)f->id);
-	return 1;
+	return f->id;
+oom:
+	free_fetch(f);
+	snprintf(err, errlen, "out of memory");
+	return 0;
 }
 
-static void push_headers_table(lua_State *L, const char *h, size_t len)
+/* A finished transfer as an event; the transfer is freed. NULL on out of memory. */
+static sova_loop_event *fetch_done(fetch *f, CURLcode rc)
 {
-	lua_newtable(L);
-	const char *p = h, *end = h + len;
-	while (p < end) {
-		const char *v = p + strlen(p) + 1;
-		if (v >= end)
-			break;
-		lua_pushstring(L, v);
-		lua_setfield(L, -2, p);
-		p = v + strlen(v) + 1;
+	sova_loop_event *ev = calloc(1, sizeof *ev);
+	if (ev) {
+		ev->kind = SOVA_EV_FETCH;
+		ev->id = f->id;
+		if (rc == CURLE_OK) {
+			long status = 0;
+			curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
+			ev->status = (int)status;
+			ev->body = dup_n(f->body.data ? f->body.data : "", f->body.len);
+			ev->body_len = f->body.len;
+		} else {
+			ev->error = dup_s(f->errbuf[0] ? f->errbuf : curl_easy_strerror(rc));
+		}
+		if (!ev->body && !ev->error) {
+			sova_loop_event_free(ev);
+			ev = NULL;
+		}
 	}
+	free_fetch(f);
+	return ev;
 }
 
-static void push_event(lua_State *L, const loop_event *ev)
+sova_loop_event *sova_loop_wait(int timeout_ms, bool *stopping)
 {
-	static const char *const KINDS[] = {NULL, "http", "ws_open", "ws_message", "ws_close"};
-	lua_createtable(L, 0, 8);
-	lua_pushstring(L, KINDS[ev->kind]);
-	lua_setfield(L, -2, "kind");
-	lua_pushnumber(L, (lua_Number)ev->id);
-	lua_setfield(L, -2, "id");
-	if (ev->method) {
-		lua_pushstring(L, ev->method);
-		lua_setfield(L, -2, "method");
-	}
-	if (ev->path) {
-		lua_pushstring(L, ev->path);
-		lua_setfield(L, -2, "path");
-	}
-	if (ev->query) {
-		lua_pushstring(L, ev->query);
-		lua_setfield(L, -2, "query");
-	}
-	if (ev->remote) {
-		lua_pushstring(L, ev->remote);
-		lua_setfield(L, -2, "remote_addr");
-	}
-	if (ev->headers) {
-		push_headers_table(L, ev->headers, ev->headers_len);
-		lua_setfield(L, -2, "headers");
-	}
-	if (ev->body) {
-		lua_pushlstring(L, ev->body, ev->body_len);
-		lua_setfield(L, -2, ev->kind == EV_WS_MESSAGE ? "data" : "body");
-	}
-}
-
-/* loop.next_events(timeout_ms) -> {events...}: waits at most timeout_ms for something to happen.
- * An event {kind="stop"} comes once the process is asked to stop. */
-static int l_next_events(lua_State *L)
-{
-	require_ready(L);
-	int timeout = luaL_optint(L, 1, 1000);
-	luaL_argcheck(L, timeout >= 0 && timeout <= 60000, 1, "0..60000 ms");
 	pthread_mutex_lock(&loop.lock);
 	bool idle = !loop.head && !loop.stopping;
 	pthread_mutex_unlock(&loop.lock);
 	if (idle)
-		curl_multi_poll(loop.multi, NULL, 0, timeout, NULL);
+		curl_multi_poll(loop.multi, NULL, 0, timeout_ms, NULL);
 	int running = 0;
 	curl_multi_perform(loop.multi, &running);
 
-	lua_newtable(L);
-	int n = 0;
+	sova_loop_event *head = NULL, **tail = &head;
 	CURLMsg *msg;
 	int left;
 	while ((msg = curl_multi_info_read(loop.multi, &left))) {
@@ -643,63 +539,21 @@ static int l_next_events(lua_State *L)
 		loop.running_fetches--;
 		if (!f)
 			continue;
-		lua_createtable(L, 0, 4);
-		lua_pushliteral(L, "fetch");
-		lua_setfield(L, -2, "kind");
-		lua_pushnumber(L, (lua_Number)f->id);
-		lua_setfield(L, -2, "id");
-		if (rc == CURLE_OK) {
-			long status = 0;
-			curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
-			lua_pushnumber(L, status);
-			lua_setfield(L, -2, "status");
-			lua_pushlstring(L, f->body.data ? f->body.data : "", f->body.len);
-			lua_setfield(L, -2, "body");
-		} else {
-			lua_pushstring(L, f->errbuf[0] ? f->errbuf : curl_easy_strerror(rc));
-			lua_setfield(L, -2, "error");
+		sova_loop_event *ev = fetch_done(f, rc);
+		if (!ev) {
+			sova_log("error", "loop.fetch", "out of memory: a provider answer was dropped");
+			continue;
 		}
-		free_fetch(f);
-		lua_rawseti(L, -2, ++n);
+		*tail = ev;
+		tail = &ev->next;
 	}
 
 	pthread_mutex_lock(&loop.lock);
-	loop_event *ev = loop.head;
+	*tail = loop.head; /* inbox events after the finished transfers, in arrival order */
 	loop.head = loop.tail = NULL;
-	bool stopping = loop.stopping;
+	*stopping = loop.stopping;
 	pthread_mutex_unlock(&loop.lock);
-	/* each event is freed once it is a Lua table */
-	while (ev) {
-		loop_event *next = ev->next;
-		push_event(L, ev);
-		lua_rawseti(L, -2, ++n);
-		free_event(ev);
-		ev = next;
-	}
-	if (stopping) {
-		lua_createtable(L, 0, 1);
-		lua_pushliteral(L, "stop");
-		lua_setfield(L, -2, "kind");
-		lua_rawseti(L, -2, ++n);
-	}
-	return 1;
+	return head;
 }
 
-/* loop.pending() -> outstanding fetches */
-static int l_pending(lua_State *L)
-{
-	lua_pushinteger(L, loop.running_fetches);
-	return 1;
-}
-
-int sova_open_loop(lua_State *L)
-{
-	static const luaL_Reg fns[] = {
-		{"next_events", l_next_events}, {"reply", l_reply},   {"ws_send", l_ws_send},
-		{"ws_close", l_ws_close},       {"fetch", l_fetch},   {"pending", l_pending},
-		{NULL, NULL},
-	};
-	lua_newtable(L);
-	luaL_register(L, NULL, fns);
-	return 1;
-}
+int sova_loop_pending(void) { return loop.running_fetches; }

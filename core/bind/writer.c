@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "db/writer.h"
-#include "lua/sova_lua.h"
+#include "bind/sova_bind.h"
 
 #define GUARD_MT "sova.writer.guard"
 #define ERRLEN 256

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "lua/sova_lua.h"
+#include "bind/sova_bind.h"
 #include "util/clock.h"
 
 #define SANDBOX_MT "sova.sandbox"

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "lua/sova_lua.h"
+#include "bind/sova_bind.h"
 
 /* ---- BSON -> Lua ---- */
 

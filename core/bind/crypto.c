@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "crypto/password.h"
-#include "lua/sova_lua.h"
+#include "bind/sova_bind.h"
 
 static void push_hex(lua_State *L, const unsigned char *bin, size_t len)
 {

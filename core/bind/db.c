@@ -1,32 +1,22 @@
 /* The `db` table of sova.core: database handles for Lua.
  *
- * Tenant isolation is structural (DESIGN principle 2): a handle from db.scoped(org) adds
- * organization_id (the _id, for "organizations") to every filter, every inserted document and
- * every aggregation, and refuses filters or updates that name it. Request handlers only ever
- * get scoped handles; db.unscoped() is for login and trusted scripts.
+ * Tenant isolation is structural (DESIGN principle 2): a handle from db.scoped(org) applies the
+ * rules of core/db/scope.c to every filter, inserted document, update and aggregation. Request
+ * handlers only ever get scoped handles; db.unscoped() is for login and trusted scripts.
  *
  * Misuse raises; a database failure returns nil, "message", code (11000: duplicate key). */
 #include <string.h>
 
 #include "db/mongo.h"
-#include "lua/sova_lua.h"
+#include "db/scope.h"
+#include "bind/sova_bind.h"
 
 #define HANDLE_MT "sova.db.handle"
 #define ERRLEN 256
 
-typedef struct db_handle {
-	bool scoped;
-	bson_oid_t org;
-} db_handle;
-
-static db_handle *check_handle(lua_State *L)
+static sova_scope *check_handle(lua_State *L)
 {
 	return luaL_checkudata(L, 1, HANDLE_MT);
-}
-
-static const char *scope_field(const char *coll)
-{
-	return strcmp(coll, "organizations") == 0 ? "_id" : "organization_id";
 }
 
 /* Reports a driver error the Lua way: nil, message, code. */
@@ -51,135 +41,48 @@ static void to_bson_or_raise(lua_State *L, int idx, bson_t *out, const char *wha
 	}
 }
 
-/* Adds the tenant condition to filter (scoped handles). Raises when the filter names the scope field. */
-static void scope_filter(lua_State *L, const db_handle *h, const char *coll, bson_t *filter)
+/* Binds filter to the handle's tenant (db/scope.h); raises, after freeing filter, on misuse.
+ * lone_id_ok: the operation may send a lone _id lookup and check the tenant on each result. */
+static bool scope_filter_or_raise(lua_State *L, const sova_scope *s, const char *coll, bson_t *filter, bool lone_id_ok)
 {
-	if (!h->scoped)
-		return;
-	const char *field = scope_field(coll);
-	if (bson_has_field(filter, field)) {
+	char err[ERRLEN];
+	bool check_each = false;
+	bool lone = lone_id_ok && s->scoped && sova_db_lone_id_lookups();
+	if (!sova_scope_filter(s, coll, filter, lone, &check_each, err, sizeof err)) {
 		bson_destroy(filter);
-		luaL_error(L, "scoped handle: the filter may not name %s", field);
+		luaL_error(L, "%s", err);
 	}
-	BSON_APPEND_OID(filter, field, &h->org);
+	return check_each;
 }
 
-/* FerretDB's SQLite backend pushes down only an _id equality that stands alone; any other filter
- * scans the whole collection. So a scoped filter with an ObjectId _id is sent without the tenant
- * condition, and the tenant is checked here, in C, on the one document it can match. */
-static bool by_id(const db_handle *h, const char *coll, const bson_t *filter)
-{
-	bson_iter_t it;
-	return h->scoped && strcmp(coll, "organizations") != 0 && bson_iter_init_find(&it, filter, "_id") &&
-	       BSON_ITER_HOLDS_OID(&it);
-}
-
-static bool owned(const db_handle *h, const bson_t *doc)
-{
-	bson_iter_t it;
-	return bson_iter_init_find(&it, doc, "organization_id") && BSON_ITER_HOLDS_OID(&it) &&
-	       bson_oid_equal(bson_iter_oid(&it), &h->org);
-}
-
-/* For updates and deletes by _id: does the document exist and belong to the handle's tenant?
- * Returns false with e set on a database error. The tenant field cannot change through a scoped
- * handle, so the answer holds for the write that follows. */
-static bool check_owned(mongoc_collection_t *c, const db_handle *h, const bson_t *filter, bool *is_owned,
+/* For updates and deletes by a lone _id: does the document exist and belong to the handle's
+ * tenant? Returns false with e set on a database error. The tenant field cannot change through a
+ * scoped handle, so the answer holds for the write that follows. */
+static bool check_owned(mongoc_collection_t *c, const sova_scope *s, const bson_t *filter, bool *is_owned,
 			bson_error_t *e)
 {
-	bson_t q = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj;
-	bson_iter_t it;
-	bson_iter_init_find(&it, filter, "_id");
-	BSON_APPEND_OID(&q, "_id", bson_iter_oid(&it));
+	bson_t opts = BSON_INITIALIZER, proj;
 	BSON_APPEND_INT64(&opts, "limit", 1);
 	BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
 	BSON_APPEND_INT32(&proj, "organization_id", 1);
 	bson_append_document_end(&opts, &proj);
-	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, &q, &opts, NULL);
+	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
 	const bson_t *doc;
-	*is_owned = mongoc_cursor_next(cur, &doc) && owned(h, doc);
+	*is_owned = mongoc_cursor_next(cur, &doc) && sova_scope_owns(s, doc);
 	bool failed = mongoc_cursor_error(cur, e);
 	mongoc_cursor_destroy(cur);
-	bson_destroy(&q);
 	bson_destroy(&opts);
 	return !failed;
 }
 
-/* The tenant check in C needs organization_id in the result: an inclusion projection gets it added. */
-static void keep_tenant_field(bson_t *opts)
+/* Raises, after freeing filter and update, when a scoped update breaks the rules. */
+static void check_update_or_raise(lua_State *L, const sova_scope *s, bson_t *filter, bson_t *update)
 {
-	bson_iter_t it, p;
-	if (!bson_iter_init_find(&it, opts, "projection") || !BSON_ITER_HOLDS_DOCUMENT(&it) ||
-	    !bson_iter_recurse(&it, &p))
-		return;
-	bool inclusion = false, has_org = false;
-	while (bson_iter_next(&p)) {
-		if (strcmp(bson_iter_key(&p), "organization_id") == 0)
-			has_org = true;
-		else if (bson_iter_as_bool(&p))
-			inclusion = true; /* {_id: 1} alone is an inclusion projection too */
-	}
-	if (!inclusion || has_org)
-		return;
-	bson_t copy = BSON_INITIALIZER, proj;
-	bson_iter_init(&it, opts);
-	while (bson_iter_next(&it)) {
-		if (strcmp(bson_iter_key(&it), "projection") != 0) {
-			bson_append_iter(&copy, NULL, 0, &it);
-			continue;
-		}
-		bson_iter_recurse(&it, &p);
-		BSON_APPEND_DOCUMENT_BEGIN(&copy, "projection", &proj);
-		while (bson_iter_next(&p))
-			bson_append_iter(&proj, NULL, 0, &p);
-		BSON_APPEND_INT32(&proj, "organization_id", 1);
-		bson_append_document_end(&copy, &proj);
-	}
-	bson_destroy(opts);
-	bson_copy_to(&copy, opts);
-	bson_destroy(&copy);
-}
-
-/* Adds the tenant condition unless the filter is an _id lookup checked in C (see by_id). */
-static void scope_filter_fast(lua_State *L, const db_handle *h, const char *coll, bson_t *filter)
-{
-	if (by_id(h, coll, filter)) {
-		if (bson_has_field(filter, "organization_id")) {
-			bson_destroy(filter);
-			luaL_error(L, "scoped handle: the filter may not name organization_id");
-		}
-		return;
-	}
-	scope_filter(L, h, coll, filter);
-}
-
-/* Updates through a scoped handle must use operators and never touch the tenant field or _id. */
-static void check_scoped_update(lua_State *L, const db_handle *h, bson_t *filter, bson_t *update)
-{
-	if (!h->scoped)
-		return;
-	bson_iter_t it, sub;
-	const char *bad = NULL;
-	if (bson_iter_init(&it, update)) {
-		while (!bad && bson_iter_next(&it)) {
-			if (bson_iter_key(&it)[0] != '$' || !BSON_ITER_HOLDS_DOCUMENT(&it)) {
-				bad = "scoped handle: updates must use operators such as $set";
-				break;
-			}
-			bson_iter_recurse(&it, &sub);
-			while (bson_iter_next(&sub)) {
-				const char *k = bson_iter_key(&sub);
-				if (strcmp(k, "_id") == 0 || strncmp(k, "organization_id", 15) == 0) {
-					bad = "scoped handle: an update may not change _id or organization_id";
-					break;
-				}
-			}
-		}
-	}
-	if (bad) {
+	char err[ERRLEN];
+	if (!sova_scope_check_update(s, update, err, sizeof err)) {
 		bson_destroy(filter);
 		bson_destroy(update);
-		luaL_error(L, "%s", bad);
+		luaL_error(L, "%s", err);
 	}
 }
 
@@ -200,13 +103,12 @@ static mongoc_client_t *pop_client(lua_State *L) { return sova_db_pop(); }
 /* ---- handle:find(coll, filter, opts) -> {docs...} | nil, err, code ---- */
 static int l_find(lua_State *L)
 {
-	db_handle *h = check_handle(L);
+	sova_scope *h = check_handle(L);
 	require_open(L);
 	const char *coll = luaL_checkstring(L, 2);
 	bson_t filter, opts;
 	to_bson_or_raise(L, 3, &filter, "filter");
-	bool check_tenant = by_id(h, coll, &filter);
-	scope_filter_fast(L, h, coll, &filter);
+	bool check_tenant = scope_filter_or_raise(L, h, coll, &filter, true);
 	if (!lua_isnoneornil(L, 4)) {
 		char err[ERRLEN];
 		bson_init(&opts);
@@ -219,7 +121,7 @@ static int l_find(lua_State *L)
 		bson_init(&opts);
 	}
 	if (check_tenant)
-		keep_tenant_field(&opts);
+		sova_scope_keep_tenant_field(&opts);
 	mongoc_client_t *client = pop_client(L);
 	mongoc_collection_t *c = get_collection(client, coll);
 	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, &filter, &opts, NULL);
@@ -228,7 +130,7 @@ static int l_find(lua_State *L)
 	lua_newtable(L);
 	int i = 1;
 	while (mongoc_cursor_next(cur, &doc)) {
-		if (check_tenant && !owned(h, doc))
+		if (check_tenant && !sova_scope_owns(h, doc))
 			continue;
 		sova_push_bson(L, doc);
 		lua_rawseti(L, -2, i++);
@@ -269,12 +171,10 @@ static int l_find_one(lua_State *L)
 /* ---- handle:insert(coll, doc) -> _id | nil, err, code ---- */
 static int l_insert(lua_State *L)
 {
-	db_handle *h = check_handle(L);
+	sova_scope *h = check_handle(L);
 	require_open(L);
 	const char *coll = luaL_checkstring(L, 2);
 	luaL_checktype(L, 3, LUA_TTABLE);
-	if (h->scoped && strcmp(coll, "organizations") == 0)
-		return luaL_error(L, "scoped handle: cannot create organizations");
 	bson_t doc;
 	bson_oid_t id;
 	bson_init(&doc);
@@ -290,12 +190,9 @@ static int l_insert(lua_State *L)
 		bson_destroy(&doc);
 		return luaL_error(L, "document: %s", err);
 	}
-	if (h->scoped) {
-		if (bson_has_field(&doc, "organization_id")) {
-			bson_destroy(&doc);
-			return luaL_error(L, "scoped handle: the document may not name organization_id");
-		}
-		BSON_APPEND_OID(&doc, "organization_id", &h->org);
+	if (!sova_scope_insert(h, coll, &doc, err, sizeof err)) {
+		bson_destroy(&doc);
+		return luaL_error(L, "%s", err);
 	}
 	mongoc_client_t *client = pop_client(L);
 	mongoc_collection_t *c = get_collection(client, coll);
@@ -327,7 +224,7 @@ static lua_Number reply_number(const bson_t *reply, const char *key)
 /* ---- handle:update(coll, filter, update, {upsert=, multi=}) -> {matched, modified, upserted_id} ---- */
 static int l_update(lua_State *L)
 {
-	db_handle *h = check_handle(L);
+	sova_scope *h = check_handle(L);
 	require_open(L);
 	const char *coll = luaL_checkstring(L, 2);
 	luaL_checktype(L, 3, LUA_TTABLE);
@@ -342,11 +239,7 @@ static int l_update(lua_State *L)
 	}
 	bson_t filter, update, opts, reply;
 	to_bson_or_raise(L, 3, &filter, "filter");
-	bool check_tenant = by_id(h, coll, &filter) && !upsert;
-	if (check_tenant)
-		scope_filter_fast(L, h, coll, &filter);
-	else
-		scope_filter(L, h, coll, &filter);
+	bool check_tenant = scope_filter_or_raise(L, h, coll, &filter, !upsert);
 	char err[ERRLEN];
 	bson_init(&update);
 	if (!sova_to_bson(L, 4, &update, err, sizeof err)) {
@@ -354,7 +247,7 @@ static int l_update(lua_State *L)
 		bson_destroy(&update);
 		return luaL_error(L, "update: %s", err);
 	}
-	check_scoped_update(L, h, &filter, &update);
+	check_update_or_raise(L, h, &filter, &update);
 	bson_init(&opts);
 	if (upsert)
 		BSON_APPEND_BOOL(&opts, "upsert", true);
@@ -398,7 +291,7 @@ static int l_update(lua_State *L)
 /* ---- handle:find_one_and_update(coll, filter, update, {upsert=}) -> new doc | false | nil, err ---- */
 static int l_find_one_and_update(lua_State *L)
 {
-	db_handle *h = check_handle(L);
+	sova_scope *h = check_handle(L);
 	require_open(L);
 	const char *coll = luaL_checkstring(L, 2);
 	luaL_checktype(L, 3, LUA_TTABLE);
@@ -411,7 +304,7 @@ static int l_find_one_and_update(lua_State *L)
 	}
 	bson_t filter, update, reply;
 	to_bson_or_raise(L, 3, &filter, "filter");
-	scope_filter(L, h, coll, &filter);
+	scope_filter_or_raise(L, h, coll, &filter, false);
 	char err[ERRLEN];
 	bson_init(&update);
 	if (!sova_to_bson(L, 4, &update, err, sizeof err)) {
@@ -419,7 +312,7 @@ static int l_find_one_and_update(lua_State *L)
 		bson_destroy(&update);
 		return luaL_error(L, "update: %s", err);
 	}
-	check_scoped_update(L, h, &filter, &update);
+	check_update_or_raise(L, h, &filter, &update);
 	mongoc_find_and_modify_opts_t *fm = mongoc_find_and_modify_opts_new();
 	mongoc_find_and_modify_opts_set_update(fm, &update);
 	mongoc_find_and_modify_opts_set_flags(fm, MONGOC_FIND_AND_MODIFY_RETURN_NEW |
@@ -457,7 +350,7 @@ static int l_find_one_and_update(lua_State *L)
 /* ---- handle:delete(coll, filter, {multi=}) -> deleted count ---- */
 static int l_delete(lua_State *L)
 {
-	db_handle *h = check_handle(L);
+	sova_scope *h = check_handle(L);
 	require_open(L);
 	const char *coll = luaL_checkstring(L, 2);
 	luaL_checktype(L, 3, LUA_TTABLE);
@@ -467,12 +360,12 @@ static int l_delete(lua_State *L)
 		multi = lua_toboolean(L, -1);
 		lua_pop(L, 1);
 	}
-	if (h->scoped && strcmp(coll, "organizations") == 0)
-		return luaL_error(L, "scoped handle: cannot delete organizations");
+	char err[ERRLEN];
+	if (!sova_scope_check_delete(h, coll, err, sizeof err))
+		return luaL_error(L, "%s", err);
 	bson_t filter, reply;
 	to_bson_or_raise(L, 3, &filter, "filter");
-	bool check_tenant = by_id(h, coll, &filter);
-	scope_filter_fast(L, h, coll, &filter);
+	bool check_tenant = scope_filter_or_raise(L, h, coll, &filter, true);
 	mongoc_client_t *client = pop_client(L);
 	mongoc_collection_t *c = get_collection(client, coll);
 	bson_error_t e;
@@ -499,12 +392,12 @@ static int l_delete(lua_State *L)
 /* ---- handle:count(coll, filter) -> n ---- */
 static int l_count(lua_State *L)
 {
-	db_handle *h = check_handle(L);
+	sova_scope *h = check_handle(L);
 	require_open(L);
 	const char *coll = luaL_checkstring(L, 2);
 	bson_t filter;
 	to_bson_or_raise(L, 3, &filter, "filter");
-	scope_filter(L, h, coll, &filter);
+	scope_filter_or_raise(L, h, coll, &filter, false);
 	mongoc_client_t *client = pop_client(L);
 	mongoc_collection_t *c = get_collection(client, coll);
 	bson_error_t e;
@@ -521,29 +414,21 @@ static int l_count(lua_State *L)
 /* ---- handle:aggregate(coll, pipeline) -> {docs...}; scoped: a tenant $match goes first ---- */
 static int l_aggregate(lua_State *L)
 {
-	db_handle *h = check_handle(L);
+	sova_scope *h = check_handle(L);
 	require_open(L);
 	const char *coll = luaL_checkstring(L, 2);
 	luaL_checktype(L, 3, LUA_TTABLE);
-	bson_t cmd, stages, match, cond;
+	bson_t cmd, stages;
 	char err[ERRLEN];
 	bson_init(&cmd);
 	BSON_APPEND_ARRAY_BEGIN(&cmd, "pipeline", &stages);
-	int idx = 0;
-	if (h->scoped) {
-		BSON_APPEND_DOCUMENT_BEGIN(&stages, "0", &match);
-		BSON_APPEND_DOCUMENT_BEGIN(&match, "$match", &cond);
-		BSON_APPEND_OID(&cond, scope_field(coll), &h->org);
-		bson_append_document_end(&match, &cond);
-		bson_append_document_end(&stages, &match);
-		idx = 1;
-	}
+	uint32_t idx = sova_scope_pipeline_start(h, coll, &stages);
 	size_t n = lua_objlen(L, 3);
 	bool ok = true;
 	for (size_t i = 1; ok && i <= n; i++) {
 		char kbuf[16];
 		const char *key;
-		bson_uint32_to_string((uint32_t)idx++, &key, kbuf, sizeof kbuf);
+		bson_uint32_to_string(idx++, &key, kbuf, sizeof kbuf);
 		bson_t stage;
 		BSON_APPEND_DOCUMENT_BEGIN(&stages, key, &stage);
 		lua_rawgeti(L, 3, (int)i);
@@ -582,7 +467,7 @@ static int l_aggregate(lua_State *L)
 /* ---- handle:command(cmd) -> reply (unscoped handles only) ---- */
 static int l_command(lua_State *L)
 {
-	db_handle *h = check_handle(L);
+	sova_scope *h = check_handle(L);
 	require_open(L);
 	luaL_checktype(L, 2, LUA_TTABLE);
 	if (h->scoped)
@@ -605,7 +490,7 @@ static int l_command(lua_State *L)
 
 static int l_handle_org(lua_State *L)
 {
-	db_handle *h = check_handle(L);
+	sova_scope *h = check_handle(L);
 	if (!h->scoped)
 		return 0;
 	sova_push_oid(L, &h->org);
@@ -614,7 +499,7 @@ static int l_handle_org(lua_State *L)
 
 static int l_handle_tostring(lua_State *L)
 {
-	db_handle *h = check_handle(L);
+	sova_scope *h = check_handle(L);
 	if (h->scoped) {
 		char hex[25];
 		bson_oid_to_string(&h->org, hex);
@@ -659,7 +544,7 @@ static int l_ping(lua_State *L)
 
 static int push_handle(lua_State *L, bool scoped, const bson_oid_t *org)
 {
-	db_handle *h = lua_newuserdata(L, sizeof *h);
+	sova_scope *h = lua_newuserdata(L, sizeof *h);
 	h->scoped = scoped;
 	if (org)
 		bson_oid_copy(org, &h->org);

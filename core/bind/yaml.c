@@ -16,7 +16,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "lua/sova_lua.h"
+#include "bind/sova_bind.h"
 
 #define YAML_MAX_BYTES (256 * 1024)
 #define YAML_MAX_DEPTH 32

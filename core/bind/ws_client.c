@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "lua/sova_lua.h"
+#include "bind/sova_bind.h"
 #include "util/clock.h"
 
 #define WS_CLIENT_MT "sova.ws_client"

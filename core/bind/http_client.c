@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "http/client.h"
-#include "lua/sova_lua.h"
+#include "bind/sova_bind.h"
 
 #define MAX_HEADERS 64
 

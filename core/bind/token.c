@@ -3,7 +3,7 @@
 #include <time.h>
 
 #include "crypto/token.h"
-#include "lua/sova_lua.h"
+#include "bind/sova_bind.h"
 
 /* token.sign(claims_json, secret) -> token | nil, err */
 static int l_sign(lua_State *L)

@@ -1,5 +1,5 @@
 /* The `log` table of sova.core: the process's one JSON-line log sink (shared with the C parts). */
-#include "lua/sova_lua.h"
+#include "bind/sova_bind.h"
 #include "util/log.h"
 
 /* log.line(json) writes one already-encoded JSON object as a line. */
