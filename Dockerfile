@@ -1,5 +1,17 @@
-# sova api: the REST API for every clinic. Same Debian 12 packages as scripts/install-deps.
+# sova api: the REST API for every clinic, serving the built web UI on the same port.
+# Same Debian 12 packages as scripts/install-deps; the installed layout of `cmake --install`
+# (bin/sova, share/sova/{lua,clients,schemas,scripts,frontend/dist}).
 # Build: docker build -t sova-api .     Run: docker run -e MONGODB_URI=... -e SOVA_JWT_SECRET=... -p 8080:8080 sova-api
+
+# The web UI, exactly as frontend/package-lock.json pins it.
+FROM node:20-bookworm-slim AS ui
+WORKDIR /src/frontend
+COPY frontend/package.json frontend/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY frontend ./
+COPY schemas /src/schemas
+RUN npm run build
+
 FROM debian:12-slim AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
@@ -10,7 +22,12 @@ WORKDIR /src
 COPY CMakeLists.txt ./
 COPY core ./core
 COPY lua ./lua
-RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release && ninja -C build sova
+COPY clients ./clients
+COPY schemas ./schemas
+COPY scripts/setup_multi_tenant.lua ./scripts/
+COPY --from=ui /src/frontend/dist ./frontend/dist
+RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSOVA_TESTS=OFF -DCMAKE_INSTALL_PREFIX=/opt/sova \
+    && ninja -C build sova && cmake --install build
 
 FROM debian:12-slim
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
@@ -18,11 +35,7 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
       libsodium23 libjwt0 libcurl4 libyaml-0-2 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /opt/sova --shell /usr/sbin/nologin sova
-WORKDIR /opt/sova
-COPY --from=build /src/build/sova /opt/sova/bin/sova
-COPY lua ./lua
-COPY schemas ./schemas
-COPY scripts/setup_multi_tenant.lua ./scripts/
+COPY --from=build /opt/sova /opt/sova
 USER sova
 ENV SOVA_ENV=production SOVA_HTTP_HOST=0.0.0.0 SOVA_HTTP_PORT=8080 SOVA_DATA_DIR=/tmp/sova
 EXPOSE 8080

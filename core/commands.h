@@ -1,4 +1,4 @@
-/* The subcommands of `sova`, for main.c, which stays free of lua.h. */
+/* The subcommands of `sova`, for main.c, which includes no Lua header. */
 #ifndef SOVA_COMMANDS_H
 #define SOVA_COMMANDS_H
 /* sova api: serves until SIGINT/SIGTERM. Returns the process exit status. */
