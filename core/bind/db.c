@@ -75,6 +75,28 @@ static bool check_owned(mongoc_collection_t *c, const sova_scope *s, const bson_
 	return !failed;
 }
 
+/* Pushes the cursor's documents as an array (kept to those only_owned owns, when given); false
+ * with e set when the cursor failed (the partial array is popped). */
+static bool push_docs(lua_State *L, mongoc_cursor_t *cur, const sova_scope *only_owned, bson_error_t *e)
+{
+	const bson_t *doc;
+	lua_newtable(L);
+	int i = 1;
+	while (mongoc_cursor_next(cur, &doc)) {
+		if (only_owned && !sova_scope_owns(only_owned, doc))
+			continue;
+		sova_push_bson(L, doc);
+		lua_rawseti(L, -2, i++);
+	}
+	if (mongoc_cursor_error(cur, e)) {
+		lua_pop(L, 1);
+		return false;
+	}
+	luaL_getmetatable(L, SOVA_ARRAY_MT);
+	lua_setmetatable(L, -2);
+	return true;
+}
+
 /* Raises, after freeing filter and update, when a scoped update breaks the rules. */
 static void check_update_or_raise(lua_State *L, const sova_scope *s, bson_t *filter, bson_t *update)
 {
@@ -125,27 +147,14 @@ static int l_find(lua_State *L)
 	mongoc_client_t *client = pop_client(L);
 	mongoc_collection_t *c = get_collection(client, coll);
 	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, &filter, &opts, NULL);
-	const bson_t *doc;
 	bson_error_t e;
-	lua_newtable(L);
-	int i = 1;
-	while (mongoc_cursor_next(cur, &doc)) {
-		if (check_tenant && !sova_scope_owns(h, doc))
-			continue;
-		sova_push_bson(L, doc);
-		lua_rawseti(L, -2, i++);
-	}
-	bool failed = mongoc_cursor_error(cur, &e);
+	bool ok = push_docs(L, cur, check_tenant ? h : NULL, &e);
 	mongoc_cursor_destroy(cur);
 	mongoc_collection_destroy(c);
 	sova_db_push(client);
 	bson_destroy(&filter);
 	bson_destroy(&opts);
-	if (failed)
-		return push_db_error(L, &e);
-	luaL_getmetatable(L, SOVA_ARRAY_MT);
-	lua_setmetatable(L, -2);
-	return 1;
+	return ok ? 1 : push_db_error(L, &e);
 }
 
 /* ---- handle:find_one(coll, filter, opts) -> doc | false | nil, err, code ---- */
@@ -444,24 +453,13 @@ static int l_aggregate(lua_State *L)
 	mongoc_client_t *client = pop_client(L);
 	mongoc_collection_t *c = get_collection(client, coll);
 	mongoc_cursor_t *cur = mongoc_collection_aggregate(c, MONGOC_QUERY_NONE, &cmd, NULL, NULL);
-	const bson_t *doc;
 	bson_error_t e;
-	lua_newtable(L);
-	int i = 1;
-	while (mongoc_cursor_next(cur, &doc)) {
-		sova_push_bson(L, doc);
-		lua_rawseti(L, -2, i++);
-	}
-	bool failed = mongoc_cursor_error(cur, &e);
+	ok = push_docs(L, cur, NULL, &e);
 	mongoc_cursor_destroy(cur);
 	mongoc_collection_destroy(c);
 	sova_db_push(client);
 	bson_destroy(&cmd);
-	if (failed)
-		return push_db_error(L, &e);
-	luaL_getmetatable(L, SOVA_ARRAY_MT);
-	lua_setmetatable(L, -2);
-	return 1;
+	return ok ? 1 : push_db_error(L, &e);
 }
 
 /* ---- handle:command(cmd) -> reply (unscoped handles only) ---- */
