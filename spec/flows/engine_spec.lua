@@ -3,7 +3,7 @@
 -- failures that end one call cleanly (never an engine crash).
 local engine = require("sova.call.engine")
 local plain_host = require("sova.call.plain_host")
-local rules = require("sova.call.rules")
+local rules = require("sova.llm.rules")
 
 local FIELDS = require("fixtures.flows.fields")
 local GOOD = "spec/fixtures/flows/good"

@@ -3,7 +3,7 @@
 -- adapter plugs in where the rules engine stands in the specs.
 local S = require("flows.support")
 local cjson = require("cjson")
-local rules = require("sova.call.rules")
+local rules = require("sova.llm.rules")
 
 local CLIENTS = {
   { "demo_clinic_alpha", "prior_auth" },

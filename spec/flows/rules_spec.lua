@@ -1,6 +1,6 @@
--- Unit specs of the offline rules engine (lua/sova/call/rules.lua): filling function parameters
+-- Unit specs of the offline rules engine (lua/sova/llm/rules.lua): filling function parameters
 -- from the other party's words, choosing the function, and what it says. Deterministic.
-local rules = require("sova.call.rules")
+local rules = require("sova.llm.rules")
 
 local STATUS = { "Approved", "Denied", "Pending" }
 

@@ -10,7 +10,7 @@ local cjson = require("cjson")
 local schema = require("sova.schema")
 local plain_host = require("sova.call.plain_host")
 local engine = require("sova.call.engine")
-local rules = require("sova.call.rules")
+local rules = require("sova.llm.rules")
 local patients = require("fixtures.patients")
 
 local S = {}

@@ -9,9 +9,23 @@ local log = require("sova.log")
 local schema = require("sova.schema")
 local engine = require("sova.call.engine")
 local sandbox_host = require("sova.call.sandbox_host")
-local llms = require("sova.bot.llms")
+local llm = require("sova.llm")
 
 local M = {}
+
+-- Provider requests in the bot go through the event loop: the call's coroutine yields until the
+-- answer arrives (and while it waits between retries), so a slow provider holds up no other call.
+-- (The whole answer is parsed when it has arrived; streaming through the loop is not done yet.)
+local LOOP_IO = {
+  transport = function(req)
+    local id, err = loop.fetch(req)
+    if not id then return nil, err end
+    local ev = coroutine.yield({ fetch = id })
+    if ev.error then return nil, ev.error end
+    return { status = ev.status, body = ev.body, headers = {} }
+  end,
+  sleep = function(seconds) coroutine.yield({ sleep = seconds }) end,
+}
 
 local records = {}   -- session_id -> record
 local sockets = {}   -- websocket id -> record
@@ -216,10 +230,10 @@ function M.start(p)
   rec.host = host
   local desc = host:describe()
   for _, k in ipairs(desc and desc.writes or {}) do rec.writes[k] = true end
-  local llm, note = llms.for_flow(dir)
+  local adapter, note = llm.for_flow(dir, LOOP_IO)
   if note then on_event(rec, { type = "note", text = note }) end
   rec.call = engine.new {
-    host = host, llm = llm, patient = patient, fields = p.fields,
+    host = host, llm = adapter, patient = patient, fields = p.fields,
     on_event = function(ev) on_event(rec, ev) end,
   }
   rec.deadline = core.sys.monotonic() + M.MAX_CALL_SECONDS

@@ -6,10 +6,9 @@ local config = require("sova.config")
 local json = require("sova.json")
 local checker = require("sova.flow.checker")
 local engine = require("sova.call.engine")
-local rules = require("sova.call.rules")
 local sandbox_host = require("sova.call.sandbox_host")
 local services = require("sova.services")
-local openai = require("sova.llm.openai")
+local llm = require("sova.llm")
 
 local M = {}
 
@@ -149,13 +148,6 @@ function M.check(dir, o)
   return 1
 end
 
-local function llm_for(dir)
-  local cfg = services.load(dir .. "/services.yaml")
-  local opts = cfg and services.llm_options(cfg)
-  if opts then return openai.new(opts), nil end
-  return rules.new(), cfg and cfg.fallback or "using the offline rules engine"
-end
-
 function M.simulate(dir, o)
   if not o.patient then return die("simulate needs --patient FILE.json") end
   local fields, ferr = fields_for(dir, o)
@@ -166,7 +158,7 @@ function M.simulate(dir, o)
   if not okp or type(patient) ~= "table" then return die(o.patient .. " is not a JSON object") end
   local host, err = sandbox_host.new(dir)
   if not host then return die(where(err) .. tostring(err.message), 1) end
-  local llm, note = llm_for(dir)
+  local adapter, note = llm.for_flow(dir)
   local quiet = o.json
   local function show(ev)
     if quiet then return end
@@ -184,7 +176,7 @@ function M.simulate(dir, o)
     end
   end
   if note and not quiet then print("[" .. note .. "]") end
-  local call = engine.new { host = host, llm = llm, patient = patient, fields = fields, on_event = show }
+  local call = engine.new { host = host, llm = adapter, patient = patient, fields = fields, on_event = show }
   call:start()
   local lines
   if o.script then

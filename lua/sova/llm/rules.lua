@@ -1,4 +1,4 @@
--- sova.call.rules: the offline, deterministic LLM stand-in (trusted side).
+-- sova.llm.rules: the offline, deterministic LLM stand-in (trusted side).
 --
 -- Same interface as the OpenAI adapter:  local llm = rules.new()
 --   llm:respond(request) -> { text = "..." | nil, tool_calls = { { id=, name=, arguments = {...} } } }
