@@ -13,7 +13,7 @@ static char lua_dir[PATH_MAX];
 static int dir_has_platform(const char *dir)
 {
 	char probe[PATH_MAX + 32];
-	snprintf(probe, sizeof probe, "%s/sova/schema.lua", dir);
+	snprintf(probe, sizeof probe, "%s/sova/config.lua", dir);
 	return access(probe, R_OK) == 0;
 }
 #endif
