@@ -431,6 +431,46 @@ describe("flow library #flows", function()
   end)
 
   ---------------------------------------------------------------------------------------
+  describe("the tenant kit", function()
+    local kit = require("sova.sandboxed.kit")
+
+    it("matches a name word by word, ignoring case, punctuation and one-letter words", function()
+      assert.is_true(kit.name_matches("This is maria GARCIA, yes.", "Maria Garcia"))
+      assert.is_true(kit.name_matches("Wei Chen", "Wei J. Chen"))
+      assert.is_false(kit.name_matches("Maria", "Maria Garcia"))
+      assert.is_false(kit.name_matches("Maria Garcia", nil))
+    end)
+
+    it("matches a date of birth said as YYYY-MM-DD or MM/DD/YYYY, nothing else", function()
+      assert.is_true(kit.dob_matches("11/02/1972", "1972-11-02"))
+      assert.is_true(kit.dob_matches("1972-11-02", "1972-11-02"))
+      assert.is_false(kit.dob_matches("11/03/1972", "1972-11-02"))
+      assert.is_false(kit.dob_matches("yesterday", "1972-11-02"))
+    end)
+
+    it("reads codes back without spaces and dashes, and tells a bare yes from an answer", function()
+      assert.are.equal("AUTH123456", kit.code("auth 123-456"))
+      assert.is_true(kit.just_yes("Yes."))
+      assert.is_true(kit.just_yes("yes there have", { "yes there have" }))
+      assert.is_false(kit.just_yes("Yes, I started metformin."))
+    end)
+
+    it("builds a goodbye node that says its line and ends the call", function()
+      assert.are.same({ say = { "Bye." }, post_actions = { { type = "end_call", status = "completed", reason = "done" } } },
+        kit.goodbye("Bye.", "done"))
+    end)
+
+    it("a block adds the flow's phrases to its own; a flow's kit hides its metatable", function()
+      local k = kit.new { notes = "notes", follow_up = "flag" }
+      local wrong = k:wrong_person { set = { status = "Done" }, say = "Sorry.", rules = { "not me" } }
+      assert.are.equal("wrong_person", wrong.name)
+      assert.are.equal("not me", wrong.rules[#wrong.rules])
+      assert.is_true(#wrong.rules > 1)
+      assert.is_false(getmetatable(k))
+    end)
+  end)
+
+  ---------------------------------------------------------------------------------------
   describe("data and parameters", function()
     it("copies plain data and refuses functions, cycles and non-finite numbers, naming the path", function()
       assert.are.same({ a = { 1, "x", true } }, data.copy({ a = { 1, "x", true } }))

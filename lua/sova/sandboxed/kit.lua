@@ -9,9 +9,11 @@
 -- to new() and to the blocks. new(config):
 --   config.notes      a text field where notes accumulate over the call, one sentence each
 --                     (without it, notes are the call's notes: call:note)
---   config.follow_up  a boolean field set to true when the clinic must follow up
+--   config.follow_up  a boolean field set to true when the clinic must follow up (needed by the
+--                     blocks that flag one: mismatch, appointment, medications)
 --
--- Blocks that make a function take the flow's part as options: say (a line, templated), set
+-- Blocks are methods of the flow's kit (kit:wrong_person { ... }); helpers that need no fields
+-- are plain functions (kit.name_matches(said, expected)). Blocks that make a function take the flow's part as options: say (a line, templated), set
 -- ({ field = value }), note (text), follow_up (true), next (a node, false to stay, or
 -- function(call, args) -> either), rules (phrases added to the kit's own).
 
@@ -23,6 +25,7 @@ local schema = require("sova.sandboxed.schema")
 
 local M = {}
 M.__index = M
+M.__metatable = false -- a flow's kit does not hand out the module behind its read-only view
 
 ---------------------------------------------------------------------------------------------
 -- phrases
@@ -126,7 +129,7 @@ function M.new(config)
   return setmetatable({ notes_field = config.notes, follow_up_field = config.follow_up }, M)
 end
 
--- kit.note(call, text): a note of the call (in the notes field when the flow has one)
+-- kit:note(call, text): a note of the call (in the notes field when the flow has one)
 function M:note(call, text)
   if not self.notes_field then return call:note(text) end
   local notes = call.state.kit_notes or {}
