@@ -57,9 +57,9 @@ function S.clock()
   return function() t = t + 1; return t end
 end
 
--- host(dir[, limits]) -> the flow loaded in its sandbox
-function S.host(dir, limits)
-  local host, err = sandbox_host.new(dir, limits)
+-- host(dir) -> the flow loaded in its sandbox
+function S.host(dir)
+  local host, err = sandbox_host.new(dir)
   assert(host, "sandbox host: " .. tostring(err and err.message))
   return host
 end
