@@ -9,7 +9,7 @@ local bson, crypto = core.bson, core.crypto
 local cjson = require("cjson")
 local config = require("sova.config")
 local json = require("sova.json")
-local schema = require("sova.schema")
+local schema = require("sova.sandboxed.schema")
 local store = require("sova.store")
 
 local function die(msg)

@@ -5,10 +5,13 @@
  * reach outside, and read-only views of string, table and math. No io, os, ffi, debug, jit,
  * package, coroutine, load*, dofile, getfenv/setfenv, string.dump; bytecode is refused; the JIT
  * is off so the count hook fires everywhere. Each state has a byte cap (its own allocator), and
- * each callback an instruction budget and a wall-clock deadline enforced by a count hook; once
- * either is exceeded the hook re-arms on every instruction, so a pcall in the flow cannot swallow
- * the kill. Values cross between states only by deep copy of plain data (no functions, no
- * userdata, no metatables), so nothing of another call, or of the host, is reachable. */
+ * each callback an instruction budget, a deadline on the calling thread's CPU time (time the
+ * process spends descheduled or stopped does not count against an honest flow) and a wall-clock
+ * cap as a second line, enforced by a count hook; once one is exceeded the hook re-arms on every
+ * instruction, so a pcall in the flow cannot swallow the kill. `require` reaches only the
+ * modules under sova.sandboxed (lua/sova/sandboxed/) and the flow's own directory. Values cross
+ * between states only by deep copy of plain data (no functions, no userdata, no metatables), so
+ * nothing of another call, or of the host, is reachable. */
 #include <errno.h>
 #include <luajit.h>
 #include <lualib.h>
@@ -29,6 +32,11 @@
 #define MAX_PATTERN 128
 #define MAX_QUANTIFIERS 2
 #define HOOK_EVERY 1000
+#define WALL_CAP_FACTOR 10 /* default wall-clock cap: this many times the CPU-time deadline */
+
+/* The platform modules a flow may require, and the one whose functions the host calls. */
+#define SANDBOXED_PREFIX "sova.sandboxed."
+#define FLOW_LIBRARY SANDBOXED_PREFIX "flow"
 
 /* Registry keys of the sandboxed state (addresses of statics). */
 static char KEY_SELF, KEY_LOADED, KEY_BASE, KEY_FLOW;
@@ -37,7 +45,8 @@ typedef struct sandbox {
 	lua_State *L; /* owned; NULL once closed */
 	size_t used, limit;
 	long long budget, spent;   /* instructions per callback */
-	double deadline_ms, started;
+	double cpu_deadline_ms, cpu_started;   /* the calling thread's CPU time per callback */
+	double wall_deadline_ms, wall_started; /* wall clock per callback: the second line */
 	const char *killed; /* non-NULL: the reason; the state runs no more code */
 	char lua_dir[512], flow_dir[512];
 } sandbox;
@@ -63,7 +72,16 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	return p;
 }
 
-/* ---- Instruction budget and deadline ---- */
+/* ---- Instruction budget and deadlines ---- */
+
+/* CPU time of the calling thread in ms, or a negative number when it cannot be read. */
+static double thread_cpu_ms(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return -1;
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 static sandbox *self_of(lua_State *L)
 {
@@ -79,10 +97,20 @@ static void hook(lua_State *L, lua_Debug *ar)
 	sandbox *sb = self_of(L);
 	if (!sb->killed) {
 		sb->spent += HOOK_EVERY;
+		double wall = sova_monotonic_ms() - sb->wall_started;
 		if (sb->spent > sb->budget)
 			sb->killed = "instruction budget exceeded";
-		else if (sova_monotonic_ms() - sb->started > sb->deadline_ms)
-			sb->killed = "deadline exceeded";
+		else if (wall > sb->wall_deadline_ms)
+			sb->killed = "wall-clock deadline exceeded";
+		else if (wall > sb->cpu_deadline_ms) {
+			/* A thread's CPU time never runs ahead of the wall clock, so the (costlier,
+			 * not vDSO) CPU clock is read only once the wall clock says it could be over. */
+			double cpu = thread_cpu_ms();
+			if (cpu < 0)
+				sb->killed = "deadline exceeded: the thread's CPU time cannot be read";
+			else if (cpu - sb->cpu_started > sb->cpu_deadline_ms)
+				sb->killed = "CPU-time deadline exceeded";
+		}
 		if (!sb->killed)
 			return;
 		/* From now on every instruction raises: a pcall in the flow cannot swallow it. */
@@ -252,12 +280,14 @@ static int build_sandbox(lua_State *L)
 	return 0;
 }
 
-/* ---- require: the platform's flow library and the flow's own directory only ---- */
+/* ---- require: the sandboxed platform modules and the flow's own directory only ---- */
 
-static bool platform_module(const char *name)
+/* sova.sandboxed.<name>: the trust boundary is that folder; every other platform module is
+ * trusted code a flow must not reach. */
+static bool sandboxed_module(const char *name)
 {
-	return strcmp(name, "sova.flow") == 0 || strcmp(name, "sova.schema") == 0 ||
-	       (strncmp(name, "sova.flow.", 10) == 0 && strlen(name) > 10);
+	size_t n = strlen(SANDBOXED_PREFIX);
+	return strncmp(name, SANDBOXED_PREFIX, n) == 0 && name[n] != '\0';
 }
 
 static bool plain_name(const char *s, bool dots)
@@ -327,7 +357,7 @@ static int sb_require(lua_State *L)
 		return 1;
 	lua_pop(L, 1);
 	char path[1200], chunkname[256];
-	if (platform_module(name) && plain_name(name, true)) {
+	if (sandboxed_module(name) && plain_name(name, true)) {
 		snprintf(path, sizeof path, "%s/", sb->lua_dir);
 		size_t off = strlen(path);
 		for (const char *p = name; *p && off < sizeof path - 5; p++)
@@ -340,7 +370,7 @@ static int sb_require(lua_State *L)
 	} else {
 		return luaL_error(L, "module '%s' is not available to flows", name);
 	}
-	if (!platform_module(name)) {
+	if (!sandboxed_module(name)) {
 		FILE *probe = fopen(path, "rb");
 		if (!probe)
 			return luaL_error(L, "module '%s' is not available to flows (no %s.lua in the flow's directory)",
@@ -525,7 +555,8 @@ static int copy_args_in(lua_State *L)
 static void arm(sandbox *sb)
 {
 	sb->spent = 0;
-	sb->started = sova_monotonic_ms();
+	sb->cpu_started = thread_cpu_ms(); /* readable: checked in sandbox.new */
+	sb->wall_started = sova_monotonic_ms();
 	lua_sethook(sb->L, hook, LUA_MASKCOUNT, HOOK_EVERY);
 }
 
@@ -614,16 +645,16 @@ static int l_load_flow(lua_State *caller)
 	return 1;
 }
 
-/* Protected on the sandbox: pushes require("sova.flow")[fname] and the flow. */
+/* Protected on the sandbox: pushes require(FLOW_LIBRARY)[fname] and the flow. */
 static int push_flow_fn(lua_State *L)
 {
 	const char *fname = lua_tostring(L, 1);
 	lua_pushcfunction(L, sb_require);
-	lua_pushliteral(L, "sova.flow");
+	lua_pushliteral(L, FLOW_LIBRARY);
 	lua_call(L, 1, 1);
 	lua_getfield(L, -1, fname);
 	if (!lua_isfunction(L, -1))
-		return luaL_error(L, "sova.flow has no function '%s'", fname);
+		return luaL_error(L, FLOW_LIBRARY " has no function '%s'", fname);
 	lua_pushlightuserdata(L, &KEY_FLOW);
 	lua_rawget(L, LUA_REGISTRYINDEX);
 	if (lua_isnil(L, -1))
@@ -631,7 +662,7 @@ static int push_flow_fn(lua_State *L)
 	return 2;
 }
 
-/* sb:flow_call(fname, args...) -> results | nil, err: calls require("sova.flow")[fname](flow, args...)
+/* sb:flow_call(fname, args...) -> results | nil, err: calls require(FLOW_LIBRARY)[fname](flow, args...)
  * in the sandbox with the budget; arguments and results are copied as plain data. */
 static int l_flow_call(lua_State *caller)
 {
@@ -717,16 +748,26 @@ static void copy_dir(lua_State *L, int t, const char *k, char *out, size_t outle
 	lua_pop(L, 1);
 }
 
-/* sandbox.new{memory_limit=, instruction_budget=, deadline_ms=, flow_dir=, lua_dir=} -> sandbox | nil, err */
+/* sandbox.new{memory_limit=, instruction_budget=, deadline_ms=, wall_deadline_ms=, flow_dir=, lua_dir=}
+ * -> sandbox | nil, err. deadline_ms is CPU time of the calling thread per callback;
+ * wall_deadline_ms (default WALL_CAP_FACTOR times it) bounds the same callback on the wall clock. */
 static int l_new(lua_State *caller)
 {
 	luaL_checktype(caller, 1, LUA_TTABLE);
 	size_t limit = (size_t)opt_field(caller, 1, "memory_limit", 8 * 1024 * 1024, 256 * 1024, 1024.0 * 1024 * 1024);
 	lua_Number budget = opt_field(caller, 1, "instruction_budget", 1e7, 1e3, 1e12);
 	lua_Number deadline = opt_field(caller, 1, "deadline_ms", 250, 1, 600000);
+	lua_Number wall_deadline = opt_field(caller, 1, "wall_deadline_ms", deadline * WALL_CAP_FACTOR, 1,
+					     600000.0 * WALL_CAP_FACTOR);
 	char lua_dir[512], flow_dir[512];
 	copy_dir(caller, 1, "lua_dir", lua_dir, sizeof lua_dir, sova_lua_dir());
 	copy_dir(caller, 1, "flow_dir", flow_dir, sizeof flow_dir, "");
+
+	if (thread_cpu_ms() < 0) {
+		lua_pushnil(caller);
+		lua_pushfstring(caller, "cannot read the thread's CPU time: %s", strerror(errno));
+		return 2;
+	}
 
 	sandbox *sb = lua_newuserdata(caller, sizeof *sb); /* owned by Lua now */
 	memset(sb, 0, sizeof *sb);
@@ -734,7 +775,8 @@ static int l_new(lua_State *caller)
 	lua_setmetatable(caller, -2);
 	sb->limit = limit;
 	sb->budget = (long long)budget;
-	sb->deadline_ms = deadline;
+	sb->cpu_deadline_ms = deadline;
+	sb->wall_deadline_ms = wall_deadline;
 	memcpy(sb->lua_dir, lua_dir, sizeof lua_dir);
 	memcpy(sb->flow_dir, flow_dir, sizeof flow_dir);
 	sb->L = lua_newstate(sb_alloc, sb);

@@ -1,4 +1,4 @@
--- Specs of the bson area of sova.core (core/lua/bson.c): Lua <-> BSON conversion.
+-- Specs of the bson area of sova.core (core/bind/bson.c): Lua <-> BSON conversion.
 -- Run from the repo root: busted spec/core/bson_spec.lua
 
 local core = require("sova.core")
@@ -225,7 +225,7 @@ describe("sova.core bson #core", function()
     end)
 
     it("refuse the keys that plain documents refuse (invalid UTF-8, over 1024 bytes)", function()
-      -- append_ordered in core/lua/bson.c checks only for empty keys and NUL bytes; append_table
+      -- append_ordered in core/bind/bson.c checks only for empty keys and NUL bytes; append_table
       -- also checks UTF-8 and the 1024-byte limit, so bson.ordered({"\255", 1}) encodes to bytes
       -- that bson.decode then calls malformed.
       for _, key in ipairs({ "\255", string.rep("k", 1025) }) do
@@ -429,7 +429,7 @@ describe("sova.core bson #core", function()
     it("refuses a well-framed document whose string value is not UTF-8", function()
       -- libbson 1.23's bson_validate(BSON_VALIDATE_UTF8) does not flag a string value such as
       -- "\255b" (bson_iter_visit_all bails out before the UTF-8 visitor and the validator ignores
-      -- it), so l_decode in core/lua/bson.c hands invalid UTF-8 to Lua.
+      -- it), so l_decode in core/bind/bson.c hands invalid UTF-8 to Lua.
       local good = assert(bson.encode({ s = "ab", nested = { s = "ab" } }))
       local top = good:gsub("ab", "\255b", 1)
       local t, err = bson.decode(top)

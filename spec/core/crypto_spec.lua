@@ -1,4 +1,4 @@
--- Specs of the crypto area of sova.core (core/lua/crypto.c, core/crypto/password.c):
+-- Specs of the crypto area of sova.core (core/bind/crypto.c, core/crypto/password.c):
 -- argon2id password hashing, randomness, SHA-256 / HMAC-SHA256 digests, constant-time equality.
 -- Run from the repo root: busted spec/core/crypto_spec.lua
 

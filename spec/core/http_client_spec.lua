@@ -1,4 +1,4 @@
--- Specs of the http area of sova.core (core/lua/http_client.c, core/http/client.c): outbound
+-- Specs of the http area of sova.core (core/bind/http_client.c, core/http/client.c): outbound
 -- requests through libcurl, against loopback servers started for the test:
 --   * `python3 -m http.server` serving a temporary directory (static GETs);
 --   * a small python3 script that echoes requests and answers /slow after a long sleep.
@@ -223,7 +223,7 @@ describe("sova.core http #core", function()
     end)
 
     it("raises on a method holding CR or LF", function()
-      -- l_request in core/lua/http_client.c checks header lines but hands `method` unchecked to
+      -- l_request in core/bind/http_client.c checks header lines but hands `method` unchecked to
       -- CURLOPT_CUSTOMREQUEST, which writes it verbatim into the request line: method =
       -- "GET /evil HTTP/1.1\r\nX-Injected: yes\r\nX:" sends an injected header line.
       raises({ url = echo_url .. "/", method = "GET /evil HTTP/1.1\r\nX-Injected: yes\r\nX:" }, "method")

@@ -1,4 +1,4 @@
--- Specs of the token area of sova.core (core/lua/token.c, core/crypto/token.c): HS256 JWTs with
+-- Specs of the token area of sova.core (core/bind/token.c, core/crypto/token.c): HS256 JWTs with
 -- the algorithm pinned. Forged tokens are built by hand here (base64url in Lua, HMAC-SHA256 from
 -- crypto.hmac_sha256_hex, HMAC-SHA384/512 from python3's hmac module).
 -- Run from the repo root: busted spec/core/token_spec.lua

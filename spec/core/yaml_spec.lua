@@ -1,4 +1,4 @@
--- Specs of core.yaml (core/lua/yaml.c): YAML configuration text to Lua values with libyaml, and
+-- Specs of core.yaml (core/bind/yaml.c): YAML configuration text to Lua values with libyaml, and
 -- the refusals that keep hostile or surprising files out (aliases, anchors, several documents,
 -- deep nesting, huge texts, unknown tags).
 -- Run: busted spec/core/yaml_spec.lua

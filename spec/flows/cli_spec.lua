@@ -46,6 +46,19 @@ describe("sova flow #flows #cli", function()
     assert.matches("syntax_error/flow_definition.lua:%d+:", out)
   end)
 
+  it("check refuses what the call sandbox refuses, with file, line and the sandbox's reason", function()
+    for fixture, reason in pairs({
+      refused_io = "flow_definition.lua:3: attempt to index global 'io' (a nil value)",
+      refused_require = "flow_definition.lua:3: module 'sova.json' is not available to flows",
+      refused_pattern = "flow_definition.lua:4: pattern has more than 2 repetitions (*, +, -)",
+      refused_in_module = "steps.lua:3: attempt to index global 'os' (a nil value)",
+    }) do
+      local code, out = run("check spec/fixtures/flows/" .. fixture .. " --schema " .. FIELDS)
+      assert.equal(1, code, out)
+      assert.matches("spec/fixtures/flows/" .. fixture .. "/" .. reason, out, 1, true)
+    end
+  end)
+
   it("check refuses a flow that writes a system field", function()
     local code, out = run("check spec/fixtures/flows/system_write --schema " .. FIELDS)
     assert.equal(1, code)

@@ -2,7 +2,7 @@
 -- node entry, turns, tool calls and their effects, transitions, actions, the loop guard, and
 -- failures that end one call cleanly (never an engine crash).
 local engine = require("sova.call.engine")
-local plain_host = require("sova.call.plain_host")
+local sandbox_host = require("sova.call.sandbox_host")
 local rules = require("sova.llm.rules")
 
 local FIELDS = require("fixtures.flows.fields")
@@ -37,7 +37,7 @@ local function new_call(llm, opts)
   opts = opts or {}
   local events = {}
   local call = engine.new {
-    host = opts.host or assert(plain_host.load(GOOD)),
+    host = opts.host or assert(sandbox_host.new(GOOD)),
     llm = llm,
     patient = opts.patient or PATIENT,
     fields = FIELDS,
@@ -380,7 +380,7 @@ describe("call engine #flows", function()
   end)
 
   it("an on_event callback that raises does not break the call", function()
-    local call = engine.new { host = assert(plain_host.load(GOOD)), llm = scripted({}), patient = PATIENT,
+    local call = engine.new { host = assert(sandbox_host.new(GOOD)), llm = scripted({}), patient = PATIENT,
                               fields = FIELDS, on_event = function() error("listener bug") end }
     call:start()
     assert.are.equal("in_progress", call.status)

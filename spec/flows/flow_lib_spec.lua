@@ -1,12 +1,12 @@
--- Unit specs of the flow library (lua/sova/flow.lua and lua/sova/flow/*.lua): templates,
--- flow.check on the fixture flows (with file and line through the checker), the call object
--- handlers see, describe(), and the environment the plain host gives flows.
-local flow = require("sova.flow")
-local template = require("sova.flow.template")
-local data = require("sova.flow.data")
-local params = require("sova.flow.params")
-local checker = require("sova.flow.checker")
-local plain_host = require("sova.call.plain_host")
+-- Unit specs of the flow library (lua/sova/sandboxed/): templates, flow.check on the fixture
+-- flows (with file and line through the checker), the call object handlers see, describe(), and
+-- the environment flows get. Flows run in the call sandbox (sova.call.sandbox_host), as in a call.
+local flow = require("sova.sandboxed.flow")
+local template = require("sova.sandboxed.template")
+local data = require("sova.sandboxed.data")
+local params = require("sova.sandboxed.params")
+local checker = require("sova.tools.flow_check")
+local sandbox_host = require("sova.call.sandbox_host")
 
 local FIELDS = require("fixtures.flows.fields")
 local FIX = "spec/fixtures/flows/"
@@ -45,10 +45,12 @@ local function find_problem(problems, needle)
   error("no problem mentions " .. needle .. ":\n" .. checker.format(problems))
 end
 
+local function load(name) return assert(sandbox_host.new(FIX .. name)) end
+
 -- run one handler of the good fixture with a fresh state
 local good_host
 local function run(fn, args, state)
-  good_host = good_host or assert(plain_host.load(FIX .. "good"))
+  good_host = good_host or load("good")
   state = state or {}
   state.fields = state.fields or by_key(FIELDS)
   state.patient = state.patient or { patient_name = "Ann Lee", date_of_birth = "1980-01-31", phone_number = "+15165550000" }
@@ -185,10 +187,40 @@ describe("flow library #flows", function()
       assert.matches("os", problems[1].message)
     end)
 
+    -- what the call sandbox refuses at load, the checker reports, with file and line
+    it("reports a flow reaching for io", function()
+      local problems = problems_of("refused_io")
+      assert.are.equal(1, #problems, checker.format(problems))
+      assert.are.equal(FIX .. "refused_io/flow_definition.lua", problems[1].file)
+      assert.are.equal(line_with(problems[1].file, "io.open"), problems[1].line)
+      assert.matches("attempt to index global 'io'", problems[1].message, 1, true)
+    end)
+
+    it("reports a flow requiring a trusted module", function()
+      local problems = problems_of("refused_require")
+      assert.are.equal(1, #problems, checker.format(problems))
+      assert.are.equal(line_with(problems[1].file, "sova.json"), problems[1].line)
+      assert.are.equal("module 'sova.json' is not available to flows", problems[1].message)
+    end)
+
+    it("reports a pattern over the sandbox's caps, also in a method call", function()
+      local problems = problems_of("refused_pattern")
+      assert.are.equal(1, #problems, checker.format(problems))
+      assert.are.equal(line_with(problems[1].file, ":match("), problems[1].line)
+      assert.are.equal("pattern has more than 2 repetitions (*, +, -)", problems[1].message)
+    end)
+
+    it("reports an error in a module of the flow's directory at that module's line", function()
+      local problems = problems_of("refused_in_module")
+      assert.are.equal(1, #problems, checker.format(problems))
+      assert.are.equal(FIX .. "refused_in_module/steps.lua", problems[1].file)
+      assert.are.equal(line_with(problems[1].file, "os.time"), problems[1].line)
+    end)
+
     it("accepts the schema as a list or as a map by key", function()
-      local host = assert(plain_host.load(FIX .. "good"))
-      assert.are.same({}, host.flow.check(host.def, by_key(FIELDS)))
-      assert.are.same({}, flow.check(host.def, FIELDS))
+      local host = load("good")
+      assert.are.same({}, (host:check(by_key(FIELDS))))
+      assert.are.same({}, (host:check(FIELDS)))
     end)
 
     it("a flow that is not a table is one problem", function()
@@ -205,7 +237,7 @@ describe("flow library #flows", function()
   ---------------------------------------------------------------------------------------
   describe("describe", function()
     it("is plain data: no functions anywhere", function()
-      local d = assert(plain_host.load(FIX .. "good")):describe()
+      local d = assert(load("good"):describe())
       local function walk(v, path)
         assert.are_not.equal("function", type(v), path)
         if type(v) == "table" then
@@ -232,7 +264,7 @@ describe("flow library #flows", function()
     end)
 
     it("gives functions without parameters an empty object schema", function()
-      local d = assert(plain_host.load(FIX .. "good")):describe()
+      local d = assert(load("good"):describe())
       assert.are.same({ type = "object", properties = {} }, d.nodes.start.functions[2].parameters)
     end)
   end)
@@ -269,13 +301,8 @@ describe("flow library #flows", function()
     end)
 
     it("call:set refuses wrong types, out-of-range numbers, undeclared and system fields", function()
-      local host = assert(plain_host.load(FIX .. "good"))
-      local def = host.def
       local function try(field, value)
-        def.nodes.start.functions[#def.nodes.start.functions + 1] = {
-          name = "try_set", description = "x", handler = function(_, call) call:set(field, value) end }
-        local eff, err = host:run_handler("start", "try_set", {}, { fields = by_key(FIELDS), patient = {} })
-        table.remove(def.nodes.start.functions)
+        local eff, err = run("try_set", { field = field, value = value }, { patient = {} })
         assert.is_nil(eff)
         return err.message
       end
@@ -292,17 +319,13 @@ describe("flow library #flows", function()
       local eff, err = run("read_secret", {}, { patient = { secret_notes = "top secret" } })
       assert.is_nil(eff)
       assert.matches('call.patient.secret_notes: the flow does not declare "secret_notes" in reads', err.message)
-      local host = assert(plain_host.load(FIX .. "good"))
-      host.def.nodes.start.functions[1].handler = function(_, call) return false, call:get("secret_notes") end
-      eff, err = host:run_handler("start", "record", {}, { fields = by_key(FIELDS), patient = { secret_notes = "x" } })
+      eff, err = run("try_get", { field = "secret_notes" }, { patient = { secret_notes = "x" } })
       assert.is_nil(eff)
       assert.matches('call:get%("secret_notes"%): the flow does not declare', err.message)
     end)
 
     it("call.patient is read-only", function()
-      local host = assert(plain_host.load(FIX .. "good"))
-      host.def.nodes.start.functions[1].handler = function(_, call) call.patient.patient_name = "X" end
-      local eff, err = host:run_handler("start", "record", {}, { fields = by_key(FIELDS), patient = {} })
+      local eff, err = run("write_patient", {}, { patient = {} })
       assert.is_nil(eff)
       assert.matches("call.patient.patient_name is read%-only", err.message)
     end)
@@ -337,27 +360,17 @@ describe("flow library #flows", function()
     end)
 
     it("call:end_call refuses an unknown status", function()
-      local host = assert(plain_host.load(FIX .. "good"))
-      host.def.nodes.start.functions[1].handler = function(_, call) call:end_call("done") end
-      local _, err = host:run_handler("start", "record", {}, { fields = by_key(FIELDS), patient = {} })
+      local _, err = run("end_unknown", {}, { patient = {} })
       assert.matches('call:end_call%("done"%): status must be one of', err.message)
     end)
 
     it("methods called with a dot instead of a colon say so", function()
-      local host = assert(plain_host.load(FIX .. "good"))
-      host.def.nodes.start.functions[1].handler = function(_, call) call.say("hi") end
-      local _, err = host:run_handler("start", "record", {}, { fields = by_key(FIELDS), patient = {} })
+      local _, err = run("say_with_dot", {}, { patient = {} })
       assert.matches("must be called with a colon", err.message)
     end)
 
     it("templates in call:say see outcome values already set", function()
-      local host = assert(plain_host.load(FIX .. "good"))
-      host.def.nodes.start.functions[1].handler = function(_, call)
-        call:set("status", "Open")
-        call:say("Status {{status}}, before {{score}}.")
-      end
-      local eff = assert(host:run_handler("start", "record", {}, {
-        fields = by_key(FIELDS), patient = { score = 4 }, outcome = {} }))
+      local eff = assert(run("set_then_say", {}, { patient = { score = 4 }, outcome = {} }))
       assert.are.same({ "Status Open, before 4." }, eff.say)
     end)
 
@@ -369,17 +382,16 @@ describe("flow library #flows", function()
     it("unknown nodes and functions are errors", function()
       local _, err = run("nope")
       assert.matches('node "start" has no function "nope"', err.message)
-      local host = assert(plain_host.load(FIX .. "good"))
-      _, err = host:run_handler("ghost", "record", {}, {})
+      _, err = load("good"):run_handler("ghost", "record", {}, {})
       assert.matches('flow has no node "ghost"', err.message)
     end)
   end)
 
   ---------------------------------------------------------------------------------------
-  describe("the flow environment (plain host, as the sandbox)", function()
+  describe("the flow environment (the call sandbox)", function()
     local r
     setup(function()
-      local host = assert(plain_host.load(FIX .. "probe"))
+      local host = load("probe")
       r = assert(host:run_handler("start", "probe", {}, { fields = by_key(FIELDS), patient = {} })).result
     end)
 
@@ -390,10 +402,14 @@ describe("flow library #flows", function()
       end
     end)
 
-    it("limits require to the flow library and the flow's directory", function()
+    it("limits require to sova.sandboxed and the flow's directory", function()
+      assert.is_true(r.require_kit)
       assert.is_false(r.require_io)
-      assert.is_false(r.require_plain_host)
+      assert.is_false(r.require_sandbox_host)
       assert.is_false(r.require_checker)
+      assert.is_false(r.require_json)
+      assert.are.equal("module 'sova.json' is not available to flows", r.require_json_reason)
+      assert.is_false(r.require_old_flow)
     end)
 
     it("keeps globals read-only", function()
@@ -407,8 +423,50 @@ describe("flow library #flows", function()
       assert.is_true(r.cleared)
     end)
 
-    it("refuses pattern subjects over 8 KiB, as the sandbox does", function()
+    it("refuses pattern subjects over 8 KiB and patterns with more than 2 repetitions, also as methods", function()
       assert.is_false(r.big_subject)
+      assert.is_false(r.big_subject_method)
+      assert.is_false(r.many_repetitions_method)
+    end)
+  end)
+
+  ---------------------------------------------------------------------------------------
+  describe("the tenant kit", function()
+    local kit = require("sova.sandboxed.kit")
+
+    it("matches a name word by word, ignoring case, punctuation and one-letter words", function()
+      assert.is_true(kit.name_matches("This is maria GARCIA, yes.", "Maria Garcia"))
+      assert.is_true(kit.name_matches("Wei Chen", "Wei J. Chen"))
+      assert.is_false(kit.name_matches("Maria", "Maria Garcia"))
+      assert.is_false(kit.name_matches("Maria Garcia", nil))
+    end)
+
+    it("matches a date of birth said as YYYY-MM-DD or MM/DD/YYYY, nothing else", function()
+      assert.is_true(kit.dob_matches("11/02/1972", "1972-11-02"))
+      assert.is_true(kit.dob_matches("1972-11-02", "1972-11-02"))
+      assert.is_false(kit.dob_matches("11/03/1972", "1972-11-02"))
+      assert.is_false(kit.dob_matches("yesterday", "1972-11-02"))
+    end)
+
+    it("reads codes back without spaces and dashes, and tells a bare yes from an answer", function()
+      assert.are.equal("AUTH123456", kit.code("auth 123-456"))
+      assert.is_true(kit.just_yes("Yes."))
+      assert.is_true(kit.just_yes("yes there have", { "yes there have" }))
+      assert.is_false(kit.just_yes("Yes, I started metformin."))
+    end)
+
+    it("builds a goodbye node that says its line and ends the call", function()
+      assert.are.same({ say = { "Bye." }, post_actions = { { type = "end_call", status = "completed", reason = "done" } } },
+        kit.goodbye("Bye.", "done"))
+    end)
+
+    it("a block adds the flow's phrases to its own; a flow's kit hides its metatable", function()
+      local k = kit.new { notes = "notes", follow_up = "flag" }
+      local wrong = k:wrong_person { set = { status = "Done" }, say = "Sorry.", rules = { "not me" } }
+      assert.are.equal("wrong_person", wrong.name)
+      assert.are.equal("not me", wrong.rules[#wrong.rules])
+      assert.is_true(#wrong.rules > 1)
+      assert.is_false(getmetatable(k))
     end)
   end)
 

@@ -1,5 +1,6 @@
--- Support for the flow specs: schemas of the demo clinics, patients, and scripted calls through
--- the plain host with the offline rules engine.
+-- Support for the flow specs: schemas of the demo clinics, patients, and scripted calls with the
+-- offline rules engine, the flow in the call sandbox (core/bind/sandbox.c through
+-- sova.call.sandbox_host), as in a real call.
 --
 --   local S = require("flows.support")
 --   local call = S.call("demo_clinic_alpha", "prior_auth", { supervisor_phone = false })
@@ -7,8 +8,9 @@
 --   S.said(call)            -- everything the agent said, one string
 --   S.assert_outcome_valid(call)
 local cjson = require("cjson")
-local schema = require("sova.schema")
-local plain_host = require("sova.call.plain_host")
+local schema = require("sova.sandboxed.schema")
+local sandbox_host = require("sova.call.sandbox_host")
+local checker = require("sova.tools.flow_check")
 local engine = require("sova.call.engine")
 local rules = require("sova.llm.rules")
 local patients = require("fixtures.patients")
@@ -55,47 +57,24 @@ function S.clock()
   return function() t = t + 1; return t end
 end
 
--- The hosts the client flows are run through: always the plain host; also the C sandbox
--- (core/lua/sandbox.c through sova.call.sandbox_host) when the build has it.
-function S.host_kinds()
-  local kinds = { "plain" }
-  local ok, core = pcall(require, "sova.core")
-  if ok and type(core) == "table" and core.sandbox and pcall(require, "sova.call.sandbox_host") then
-    kinds[#kinds + 1] = "sandbox"
-  end
-  return kinds
-end
-
--- host(dir, kind) -> a flow host of that kind
-function S.host(dir, kind)
-  if kind == "sandbox" then
-    local host, err = require("sova.call.sandbox_host").new(dir)
-    assert(host, "sandbox host: " .. tostring(err and err.message))
-    return host
-  end
-  local host, err = plain_host.load(dir)
-  assert(host, "plain host: " .. tostring(err and err.message))
+-- host(dir) -> the flow loaded in its sandbox
+function S.host(dir)
+  local host, err = sandbox_host.new(dir)
+  assert(host, "sandbox host: " .. tostring(err and err.message))
   return host
 end
 
--- problems of a client flow: through the checker (plain), or flow.check inside the sandbox
-function S.check(org, workflow, kind)
-  local dir = "clients/" .. org .. "/" .. workflow
-  if kind == "sandbox" then
-    local problems, err = S.host(dir, kind):check(S.fields(org, workflow))
-    assert(problems, err and err.message)
-    return problems, ""
-  end
-  local checker = require("sova.flow.checker")
-  local problems = checker.check_dir(dir, S.fields(org, workflow))
+-- problems of a client flow, as `sova flow check` finds them, and their text
+function S.check(org, workflow)
+  local problems = checker.check_dir("clients/" .. org .. "/" .. workflow, S.fields(org, workflow))
   return problems, checker.format(problems)
 end
 
 -- call(org, workflow, overrides, opts) -> engine call (not started), host
---   opts.host: "plain" (default) or "sandbox"; opts.llm: default the rules engine
+--   opts.llm: default the rules engine
 function S.call(org, workflow, overrides, opts)
   opts = opts or {}
-  local host = S.host("clients/" .. org .. "/" .. workflow, opts.host)
+  local host = S.host("clients/" .. org .. "/" .. workflow)
   local c = engine.new {
     host = host,
     llm = opts.llm or rules.new(),

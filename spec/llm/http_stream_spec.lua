@@ -1,4 +1,4 @@
--- Specs of core.http.stream (core/lua/http_client.c, core/http/client.c): streamed responses
+-- Specs of core.http.stream (core/bind/http_client.c, core/http/client.c): streamed responses
 -- handed to a Lua callback piece by piece, idle and total timeouts, callback errors, early stops.
 -- The server is the loopback stand-in OpenAI server (spec/fixtures/llm/openai_standin.py), whose
 -- scripts give streamed bodies, error statuses, stalls and byte-by-byte drips.

@@ -1,21 +1,43 @@
--- The per-call sandbox (core/lua/sandbox.c) against hostile flow code. Every attack must fail
+-- The per-call sandbox (core/bind/sandbox.c) against hostile flow code. Every attack must fail
 -- safely, with a clear reason, while an honest call in its own sandbox keeps working and keeps
 -- its own state. Tags: #sandbox
 local core = require("sova.core")
+local cjson = require("cjson")
 local sandbox = core.sandbox
 
 local LUA_DIR = "spec/fixtures/sandbox/lua"
 local FLOWS = "spec/fixtures/sandbox/flows"
+local BUILD = os.getenv("SOVA_BUILD_DIR") or "build"
 
 local function new(opts)
   opts = opts or {}
   local sb = assert(sandbox.new {
-    lua_dir = LUA_DIR, flow_dir = FLOWS,
+    lua_dir = opts.lua_dir or LUA_DIR, flow_dir = FLOWS,
     memory_limit = opts.memory_limit or 4 * 1024 * 1024,
     instruction_budget = opts.instruction_budget or 2e6,
     deadline_ms = opts.deadline_ms or 500,
+    wall_deadline_ms = opts.wall_deadline_ms,
   })
   return sb
+end
+
+-- loads, in a sandbox over the real platform tree (lua/), a flow file holding `source`
+local function load_platform_flow(source)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  f:write(source)
+  f:close()
+  local sb = new({ lua_dir = "lua" })
+  local ok, err = sb:load_flow(path)
+  os.remove(path)
+  sb:close()
+  return ok, err
+end
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
 end
 
 local function attacker(opts)
@@ -85,17 +107,42 @@ describe("the flow sandbox #sandbox", function()
       end
     end)
 
-    it("cannot require platform modules beyond the flow library", function()
+    it("cannot require platform modules outside sova.sandboxed", function()
       local sb = attacker()
       fails(sb, "require", "error", "not available to flows", "sova.api.server")
       fails(sb, "require", "error", "not available to flows", "sova.core")
       fails(sb, "require", "error", "not available to flows", "cjson")
     end)
 
-    it("cannot require outside its own directory", function()
+    it("cannot require a trusted module of the real platform, though its file is there", function()
+      for _, name in ipairs({ "sova.tools.flow_check", "sova.call.sandbox_host", "sova.call.engine",
+        "sova.api.server", "sova.json", "sova.config" }) do
+        assert.is_true(exists("lua/" .. name:gsub("%.", "/") .. ".lua"), name)
+        local ok, err = load_platform_flow(("return require(%q)"):format(name))
+        assert.is_nil(ok, name)
+        assert.matches("module '" .. name:gsub("%.", "%%.") .. "' is not available to flows", err.message)
+      end
+    end)
+
+    it("can require every module of lua/sova/sandboxed/ in the sandbox", function()
+      local p = assert(io.popen("ls lua/sova/sandboxed"))
+      local names = {}
+      for file in p:lines() do names[#names + 1] = assert(file:match("^([%w_]+)%.lua$"), file) end
+      p:close()
+      assert.is_true(#names >= 6, table.concat(names, ", "))
+      for _, name in ipairs(names) do
+        assert(load_platform_flow(("return { mod = require(%q) }"):format("sova.sandboxed." .. name)))
+      end
+    end)
+
+    it("cannot require outside its own directory, nor the flow library by its old names", function()
       local sb = attacker()
       fails(sb, "require", "error", "not available to flows", "../../../etc/passwd")
-      fails(sb, "require", "error", "not available to flows", "sova.flow..x")
+      fails(sb, "require", "error", "not available to flows", "sova.sandboxed..flow")
+      fails(sb, "require", "error", "not available to flows", "sova.sandboxed.")
+      fails(sb, "require", "error", "not available to flows", "sova.sandboxed")
+      fails(sb, "require", "error", "not available to flows", "sova.flow")
+      fails(sb, "require", "error", "not available to flows", "sova.schema")
       fails(sb, "require", "error", "not available to flows", "/etc/passwd")
       fails(sb, "require", "error", "no missing_module%.lua in the flow's directory", "missing_module")
     end)
@@ -158,8 +205,44 @@ describe("the flow sandbox #sandbox", function()
       fails(attacker({ memory_limit = 2 * 1024 * 1024 }), "swallow_everything", "budget")
     end)
 
-    it("stops a slow loop by the wall-clock deadline", function()
-      fails(attacker({ instruction_budget = 1e12, deadline_ms = 50 }), "spin", "deadline", "deadline exceeded")
+    -- (the wall-clock cap far off, so that a loaded machine cannot make it fire first)
+    it("stops an endless loop by the CPU-time deadline, also inside pcall", function()
+      local unlimited = { instruction_budget = 1e12, deadline_ms = 50, wall_deadline_ms = 60000 }
+      fails(attacker(unlimited), "spin", "deadline", "^CPU%-time deadline exceeded$")
+      fails(attacker(unlimited), "spin_in_pcall", "deadline", "^CPU%-time deadline exceeded$")
+    end)
+
+    it("counts the CPU time a loop spends inside C functions", function()
+      fails(attacker({ instruction_budget = 1e12, deadline_ms = 50, wall_deadline_ms = 60000 }), "spin_in_c", "deadline",
+        "^CPU%-time deadline exceeded$")
+    end)
+
+    it("stops a loop by the wall-clock cap, the second line", function()
+      fails(attacker({ instruction_budget = 1e12, deadline_ms = 60000, wall_deadline_ms = 50 }), "spin",
+        "deadline", "^wall%-clock deadline exceeded$")
+    end)
+
+    -- the process stops itself, so it runs apart (spec/fixtures/sandbox/starved.lua)
+    local function starved(stop_ms, deadline_ms, wall_deadline_ms)
+      local p = assert(io.popen(("LUA_PATH='lua/?.lua;;' LUA_CPATH='%s/lua/?.so;;' luajit "
+        .. "spec/fixtures/sandbox/starved.lua %d %d %d 2>&1"):format(BUILD, stop_ms, deadline_ms, wall_deadline_ms)))
+      local out = p:read("*a")
+      p:close()
+      local ok, r = pcall(cjson.decode, out)
+      assert(ok and type(r) == "table", out)
+      assert.is_true(r.longest_ms > stop_ms, "the stop did not land inside a callback: " .. out)
+      return r, out
+    end
+
+    it("time the process is stopped does not count against an honest callback", function()
+      local r, out = starved(600, 200, 2000)
+      assert.equal(0, r.failed, out)
+      assert.is_true(r.ok > 0, out)
+    end)
+
+    it("a callback stopped for longer than the wall-clock cap still fails by it", function()
+      local r, out = starved(600, 200, 400)
+      assert.equal("wall-clock deadline exceeded", r.first, out)
     end)
 
     it("stops a loop hidden in a __tostring metamethod", function()

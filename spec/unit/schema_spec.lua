@@ -3,7 +3,7 @@
 --   busted --lua=luajit --lpath='lua/?.lua;lua/?/init.lua' spec/unit/schema_spec.lua
 
 local cjson = require("cjson")
-local schema = require("sova.schema")
+local schema = require("sova.sandboxed.schema")
 
 local NULL = cjson.null
 

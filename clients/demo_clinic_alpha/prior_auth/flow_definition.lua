@@ -5,7 +5,8 @@
 -- (approved, denied, pending), captures a reference number and reads it back. A representative
 -- who cannot help is asked for a supervisor, or the call is transferred to our supervisor line
 -- when the patient record has one. "Please hold" and "call back later" are handled anywhere.
-local flow = require("sova.flow")
+local flow = require("sova.sandboxed.flow")
+local kit = require("sova.sandboxed.kit")
 
 local STATUS_WORDS = {
   Approved = { "approved", "authorized", "good to go", "has an approval", "is on file and approved" },
@@ -227,9 +228,8 @@ return flow.define {
           },
           rules = { "*" },
           handler = function(args, call)
-            local ref = args.reference_number:gsub("[%s%-]", ""):upper()
-            call:set("reference_number", ref)
-            call:say("Thank you. Let me read that back: {{reference_number|spell}}. Is that correct?")
+            kit.read_back(call, "reference_number", args.reference_number,
+              "Thank you. Let me read that back: {{reference_number|spell}}. Is that correct?")
             return "confirm_reference"
           end,
         },
@@ -243,8 +243,7 @@ return flow.define {
         {
           name = "reference_confirmed",
           description = "The representative confirms the reference number read back is correct.",
-          rules = { "yes", "correct", "that is correct", "that s correct", "that s right", "right",
-                    "yep", "yeah", "you got it", "perfect" },
+          rules = kit.phrases(kit.CONFIRM, { "that is correct", "that s correct", "you got it", "perfect" }),
           next = "wrap_up",
         },
         {
@@ -260,19 +259,15 @@ return flow.define {
           },
           rules = { "no", "not quite", "incorrect", "actually", "wrong", "let me repeat", "*" },
           handler = function(args, call)
-            local ref = args.reference_number:gsub("[%s%-]", ""):upper()
-            call:set("reference_number", ref)
-            call:say("Sorry about that. So it's {{reference_number|spell}}. Is that correct?")
+            kit.read_back(call, "reference_number", args.reference_number,
+              "Sorry about that. So it's {{reference_number|spell}}. Is that correct?")
             return false
           end,
         },
       },
     },
 
-    wrap_up = {
-      say = { "Thank you so much for your help today. Have a great day!" },
-      post_actions = { { type = "end_call", status = "completed", reason = "prior authorization verified" } },
-    },
+    wrap_up = kit.goodbye("Thank you so much for your help today. Have a great day!", "prior authorization verified"),
 
     on_hold = {
       task = "You are on hold. Say nothing until a person speaks to you again.",

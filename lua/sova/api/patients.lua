@@ -1,7 +1,7 @@
 -- sova.api.patients: patients of one org+workflow. Every field comes from the workflow's
 -- patient_schema (DESIGN principle 1); every read and write is audited before it is served.
 local bson = require("sova.core").bson
-local schema = require("sova.schema")
+local schema = require("sova.sandboxed.schema")
 local json = require("sova.json")
 local audit = require("sova.audit")
 local errors = require("sova.api.errors")

@@ -42,10 +42,10 @@ local type, pairs, ipairs, tostring, pcall, setmetatable, error =
 local format, find, sub = string.format, string.find, string.sub
 local concat = table.concat
 
-local schema = require("sova.schema")
-local flowlib = require("sova.flow")
-local data = require("sova.flow.data")
-local params = require("sova.flow.params")
+local schema = require("sova.sandboxed.schema")
+local flowlib = require("sova.sandboxed.flow")
+local data = require("sova.sandboxed.data")
+local params = require("sova.sandboxed.params")
 
 local has_cjson, cjson = pcall(require, "cjson")
 

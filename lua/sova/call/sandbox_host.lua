@@ -1,13 +1,16 @@
--- sova.call.sandbox_host: a flow loaded into its own sandbox (core/lua/sandbox.c), behind the
+-- sova.call.sandbox_host: a flow loaded into its own sandbox (core/bind/sandbox.c), behind the
 -- host interface the call engine uses: describe() and run_handler(). Tenant code runs only in
 -- there; what crosses is plain data.
 local core = require("sova.core")
 
 local M = {}
 
--- Per call: the byte cap of the flow's state, and per callback an instruction budget and a
--- wall-clock deadline. A flow that exceeds them fails its own call, nothing else.
-M.LIMITS = { memory_limit = 4 * 1024 * 1024, instruction_budget = 5e6, deadline_ms = 250 }
+-- Per call: the byte cap of the flow's state, and per callback an instruction budget, a
+-- deadline on the calling thread's CPU time, and a wall-clock cap as a second line (time the
+-- process is starved or stopped counts only against the cap). A flow that exceeds them fails
+-- its own call, nothing else.
+M.LIMITS = { memory_limit = 4 * 1024 * 1024, instruction_budget = 5e6, deadline_ms = 250,
+             wall_deadline_ms = 2500 }
 
 local Host = {}
 Host.__index = Host
@@ -23,6 +26,7 @@ function M.new(dir, limits)
   local sb, err = core.sandbox.new {
     flow_dir = dir, memory_limit = limits.memory_limit,
     instruction_budget = limits.instruction_budget, deadline_ms = limits.deadline_ms,
+    wall_deadline_ms = limits.wall_deadline_ms,
   }
   if not sb then return nil, { kind = "error", message = err } end
   local ok, lerr = sb:load_flow(path)

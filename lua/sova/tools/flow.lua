@@ -4,7 +4,7 @@ local core = require("sova.core")
 local cjson = require("cjson")
 local config = require("sova.config")
 local json = require("sova.json")
-local checker = require("sova.flow.checker")
+local checker = require("sova.tools.flow_check")
 local engine = require("sova.call.engine")
 local sandbox_host = require("sova.call.sandbox_host")
 local services = require("sova.services")
@@ -112,22 +112,7 @@ end
 function M.check(dir, o)
   local fields, ferr = fields_for(dir, o)
   if not fields then return die(ferr) end
-  local host, err = sandbox_host.new(dir)
-  if not host then
-    io.stdout:write(where(err), tostring(err.message), "\n")
-    return 1
-  end
-  local problems, cerr = host:check(fields)
-  host:close()
-  if not problems then
-    io.stdout:write(where(cerr), tostring(cerr.message), "\n")
-    return 1
-  end
-  local source = read(host.path) or ""
-  local out = {}
-  for _, p in ipairs(problems) do
-    out[#out + 1] = { file = host.path, line = checker.locate(source, p), message = p.message }
-  end
+  local out, sha256 = checker.check_dir(dir, fields)
   local cfg, sproblems = services.load(dir .. "/services.yaml")
   if not cfg then
     for _, p in ipairs(sproblems) do
@@ -140,11 +125,10 @@ function M.check(dir, o)
     return (a.line or math.huge) < (b.line or math.huge)
   end)
   if #out == 0 then
-    print(("%s: ok (%d fields in the schema; flow sha256 %s)"):format(dir, #fields, host.sha256))
+    print(("%s: ok (%d fields in the schema; flow sha256 %s)"):format(dir, #fields, sha256))
     return 0
   end
-  io.stdout:write(checker.format(out))
-  if not checker.format(out):match("\n$") then io.stdout:write("\n") end
+  io.stdout:write(checker.format(out), "\n")
   return 1
 end
 

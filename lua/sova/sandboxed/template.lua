@@ -1,4 +1,4 @@
--- sova.flow.template: `{{field}}` templates of flows (role, task, say lines, actions).
+-- sova.sandboxed.template: `{{field}}` templates of flows (role, task, say lines, actions).
 --
 -- Pure Lua 5.1 (runs inside a call's sandbox): string/table/math only, subjects well under the
 -- sandbox's 8 KiB pattern-subject cap (texts longer than MAX_TEMPLATE are reported by flow.check).

@@ -1,4 +1,4 @@
--- sova.flow.params: the JSON-Schema subset of flow function parameters.
+-- sova.sandboxed.params: the JSON-Schema subset of flow function parameters.
 --
 -- Pure Lua 5.1 (sandbox side and trusted engine).
 --   check_schema(schema) -> list of problems { message=, path= } (empty when the schema is usable)
@@ -13,7 +13,7 @@ local type, pairs, ipairs, tostring, next = type, pairs, ipairs, tostring, next
 local format, match, find, floor, huge = string.format, string.match, string.find, math.floor, math.huge
 local concat, sort = table.concat, table.sort
 
-local data = require("sova.flow.data")
+local data = require("sova.sandboxed.data")
 
 local M = {}
 

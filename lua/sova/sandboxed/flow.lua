@@ -1,12 +1,13 @@
--- sova.flow: the library flow engineers write clients/<org>/<workflow>/flow_definition.lua with.
+-- sova.sandboxed.flow: the library flows (clients/<org>/<workflow>/flow_definition.lua) are built with;
+-- shared blocks of flows (identity checks, read-backs, goodbyes) are in sova.sandboxed.kit.
 --
 -- Pure Lua 5.1: it runs inside a call's sandbox (base functions, string, table, math; require
--- limited to sova.flow, sova.schema, sova.flow.* and the flow's own directory). Nothing here
+-- limited to sova.sandboxed.* and the flow's own directory). Nothing here
 -- touches io, os, debug, jit, ffi, package, load, getfenv/setfenv, coroutine or cjson.
 --
 -- A flow is a graph of nodes, as data plus Lua handlers:
 --
---   local flow = require("sova.flow")
+--   local flow = require("sova.sandboxed.flow")
 --   return flow.define {
 --     name = "prior_auth",
 --     reads = { "patient_name", "cpt_code" },          -- patient fields the flow reads
@@ -60,10 +61,10 @@ local type, pairs, ipairs, tostring, error, setmetatable, next, rawget =
 local format, match, find, sub = string.format, string.match, string.find, string.sub
 local concat, sort = table.concat, table.sort
 
-local schema = require("sova.schema")
-local template = require("sova.flow.template")
-local data = require("sova.flow.data")
-local params = require("sova.flow.params")
+local schema = require("sova.sandboxed.schema")
+local template = require("sova.sandboxed.template")
+local data = require("sova.sandboxed.data")
+local params = require("sova.sandboxed.params")
 
 local M = {}
 

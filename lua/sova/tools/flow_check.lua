@@ -1,18 +1,20 @@
--- sova.flow.checker: `sova flow check` for a flow directory (trusted side, NOT for the sandbox:
--- it reads files and loads the flow through sova.call.plain_host).
+-- sova.tools.flow_check: what `sova flow check` finds in a flow directory (trusted side: it
+-- reads files). The flow loads in the call sandbox (sova.call.sandbox_host), as in a real call,
+-- so whatever the sandbox refuses (a library it lacks, a trusted module, a pattern over its caps)
+-- is a problem here too; flow.check then runs in there against the workflow's schema.
 --
---   local checker = require("sova.flow.checker")
---   local problems = checker.check_dir("clients/demo_clinic_alpha/prior_auth", fields)
---   -- { { file = ".../flow_definition.lua", line = 12 | nil, message = "..." }, ... } sorted by line
+--   local checker = require("sova.tools.flow_check")
+--   local problems, sha256 = checker.check_dir("clients/demo_clinic_alpha/prior_auth", fields)
+--   -- { { file = ".../flow_definition.lua", line = 12 | nil, message = "..." }, ... } sorted by line;
+--   -- sha256: of the flow file, when it loaded
 --   checker.format(problems) -> "file:line: message\n..."
---   checker.locate(source, problem) -> line | nil  (for problems of flow.check run elsewhere,
---                                                   e.g. inside the C sandbox)
+--   checker.locate(source, problem) -> line | nil
 --
 -- flow.check runs without a debug library, so lines are found the simple, honest way: the line
 -- of the first occurrence of the problem's token in the source (a quoted field or node name,
 -- the template text "{{x}}", an unknown key), else of the last name in the problem's path.
 
-local plain_host = require("sova.call.plain_host")
+local sandbox_host = require("sova.call.sandbox_host")
 
 local M = {}
 
@@ -63,19 +65,35 @@ function M.locate(source, problem)
   return line
 end
 
--- check_dir(dir, fields) -> list of { file=, line=, message= } (empty: the flow is fine)
+-- A failure of the sandbox ({kind, message, source?, line?}) as a problem: in the flow file, in
+-- a module of the flow's directory (source "helper.lua"), or in a platform module.
+local function failure(dir, file, err)
+  local message, source, line = tostring(err.message), err.source, err.line
+  if not source then -- a syntax error: "path:line: ..." in the message
+    local at, n = message:match("^([^\n:]+):(%d+): ")
+    source, line = at, line or tonumber(n)
+  end
+  message = message:gsub("^[^\n:]+:%d+: ", "")
+  if source == nil or source == file then
+    source = file
+  elseif source:match("^[%w_]+%.lua$") then
+    source = dir .. "/" .. source
+  end
+  return { file = source, line = line, message = message }
+end
+
+-- check_dir(dir, fields) -> list of { file=, line=, message= } (empty: the flow is fine), sha256
 --   fields: the workflow's patient_schema.fields (list) or a map key -> definition
 function M.check_dir(dir, fields)
-  local file = dir:gsub("/+$", "") .. "/flow_definition.lua"
+  dir = dir:gsub("/+$", "")
+  local file = dir .. "/flow_definition.lua"
   local source = read_file(file)
   if not source then return { { file = file, message = "flow_definition.lua not found" } } end
-  local host, err = plain_host.load(file)
-  if not host then
-    local msg = tostring(err.message):gsub("^[^\n]-:%d+: ", "")
-    return { { file = file, line = err.line, message = msg } }
-  end
-  local ok, problems = pcall(host.flow.check, host.def, fields)
-  if not ok then return { { file = file, message = "flow.check failed: " .. tostring(problems) } } end
+  local host, err = sandbox_host.new(dir)
+  if not host then return { failure(dir, file, err) } end
+  local problems, cerr = host:check(fields)
+  host:close()
+  if not problems then return { failure(dir, file, cerr) }, host.sha256 end
   local out = {}
   for i, p in ipairs(problems) do
     out[#out + 1] = { file = file, line = M.locate(source, p), message = p.message, where = p.where, i = i }
@@ -86,7 +104,7 @@ function M.check_dir(dir, fields)
     return a.i < b.i
   end)
   for _, p in ipairs(out) do p.i = nil end
-  return out
+  return out, host.sha256
 end
 
 -- format(problems) -> "file:line: message" lines

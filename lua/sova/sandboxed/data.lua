@@ -1,4 +1,4 @@
--- sova.flow.data: copies of plain data across the boundary between a flow and the engine.
+-- sova.sandboxed.data: copies of plain data across the boundary between a flow and the engine.
 --
 -- Pure Lua 5.1 (runs inside a call's sandbox and in the trusted engine). Plain data is nil,
 -- booleans, finite numbers, strings and tables of them keyed by strings or numbers: no
