@@ -257,6 +257,7 @@ static int build_sandbox(lua_State *L)
 static bool platform_module(const char *name)
 {
 	return strcmp(name, "sova.flow") == 0 || strcmp(name, "sova.schema") == 0 ||
+	       strcmp(name, "sova.sandboxed.vocabulary") == 0 ||
 	       (strncmp(name, "sova.flow.", 10) == 0 && strlen(name) > 10);
 }
 

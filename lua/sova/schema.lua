@@ -26,10 +26,7 @@ local ARRAY_MT = has_cjson and cjson.array_mt or nil
 M.null = NULL
 
 -- Keys the platform owns on a patient document: never settable through a patient schema.
-M.SYSTEM_FIELDS = {
-  _id = true, organization_id = true, workflow = true, call_status = true,
-  created_at = true, updated_at = true, last_call_at = true, last_session_id = true,
-}
+M.SYSTEM_FIELDS = require("sova.sandboxed.vocabulary").SYSTEM_FIELD_SET
 
 M.TYPES = {
   string = true, date = true, datetime = true, select = true,

@@ -96,7 +96,8 @@ local function make_env(dir)
     if loaded[name] ~= nil then return loaded[name] end
     local path
     local sub = name:match("^sova%.flow%.([%w_]+)$")
-    if name == "sova.flow" or name == "sova.schema" or (sub and M.FLOW_SUBMODULES[sub]) then
+    if name == "sova.flow" or name == "sova.schema" or name == "sova.sandboxed.vocabulary"
+       or (sub and M.FLOW_SUBMODULES[sub]) then
       path = package.searchpath(name, package.path)
     elseif name:match("^[%w_]+$") then
       path = dir .. "/" .. name .. ".lua"
