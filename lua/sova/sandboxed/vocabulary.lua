@@ -53,6 +53,18 @@ end
 for _, k in ipairs(M.SYSTEM_FIELDS) do M.SYSTEM_FIELD_SET[k] = true end
 for _, e in ipairs(M.SESSION_EVENTS) do M.EVENT_BY_TYPE[e.type] = e end
 
+-- document() -> the vocabulary as plain JSON data (GET /api/meta, the generated TypeScript):
+-- { call_statuses = { {code, label, terminal} }, system_fields = { key }, session_events = { {type, label} } }
+function M.document()
+  local statuses, events, fields = {}, {}, {}
+  for i, s in ipairs(M.CALL_STATUSES) do
+    statuses[i] = { code = s.code, label = s.label, terminal = s.terminal == true }
+  end
+  for i, e in ipairs(M.SESSION_EVENTS) do events[i] = { type = e.type, label = e.label } end
+  for i, k in ipairs(M.SYSTEM_FIELDS) do fields[i] = k end
+  return { call_statuses = statuses, system_fields = fields, session_events = events }
+end
+
 -- call_status_label(code) -> the label patients.call_status stores; raises on an unknown code
 -- (a misspelt status is a bug in the platform, not data).
 function M.call_status_label(code)
