@@ -2,6 +2,7 @@
 // check_field_value and validate). Same rules, same reasons, so what the form says before
 // submitting is what the server would answer with a 422. The server stays the authority.
 import type { FieldDef } from '../api/types';
+import { VOCABULARY } from './vocabulary';
 
 export const PHONE_REASON = 'phone must be E.164, e.g. +15165551234';
 export const EMAIL_REASON = 'must be a valid email address';
@@ -14,16 +15,7 @@ export const INPUT_ERROR_KEY = '_input';
 export const MAX_INPUT_KEYS = 512;
 
 /** Keys the platform owns on a patient: never settable through the schema. */
-export const SYSTEM_FIELDS = new Set([
-  '_id',
-  'organization_id',
-  'workflow',
-  'call_status',
-  'created_at',
-  'updated_at',
-  'last_call_at',
-  'last_session_id',
-]);
+export const SYSTEM_FIELDS: ReadonlySet<string> = new Set(VOCABULARY.system_fields);
 
 export type CheckResult = { ok: true; value: unknown } | { ok: false; reason: string };
 
