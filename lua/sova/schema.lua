@@ -393,7 +393,9 @@ end
 ---------------------------------------------------------------------------------------------
 -- definitions
 
-local FIELD_ATTRIBUTES = {
+-- The attributes a field definition may have (schemas/patient_schema_field.schema.json names
+-- the same: spec/unit/field_definition_schema_spec.lua).
+M.FIELD_ATTRIBUTES = {
   key = true, label = true, type = true, required = true, display_in_list = true,
   display_order = true, options = true, default = true, min = true, max = true,
   max_length = true, placeholder = true, help = true,
@@ -422,7 +424,7 @@ end
 local function check_one_definition(f)
   if type(f) ~= "table" then return "must be an object" end
   for attr in pairs(f) do
-    if type(attr) ~= "string" or not FIELD_ATTRIBUTES[attr] then
+    if type(attr) ~= "string" or not M.FIELD_ATTRIBUTES[attr] then
       return "unknown attribute " .. tostring(attr)
     end
   end

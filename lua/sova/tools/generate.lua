@@ -3,6 +3,7 @@
 --   frontend/src/schema/vocabulary.ts         from sova.sandboxed.vocabulary (the web UI's copy)
 --   schemas/vectors/patient_validation.json   the shared validation vectors: their inputs are kept
 --                                             in the file; every "expect" is what sova.schema answers
+--                                             (check_field_value, validate, check_definition)
 --
 -- scripts/generate.lua writes them (`build/sova script scripts/generate.lua`); spec/unit/generated_spec.lua
 -- fails when a committed one differs from what M.files() renders.
@@ -33,7 +34,7 @@ end
 -- keys named here come first, in this order; the others follow alphabetically
 local KEY_ORDER = {}
 for i, k in ipairs({ "name", "about", "schema", "mode", "code", "key", "type", "label", "field", "fields",
-  "value", "input", "ok", "doc", "errors", "reason", "expect" }) do KEY_ORDER[k] = i end
+  "value", "input", "beyond_json_schema", "ok", "doc", "errors", "reason", "expect" }) do KEY_ORDER[k] = i end
 local function key_before(a, b)
   local ra, rb = KEY_ORDER[a] or 1000, KEY_ORDER[b] or 1000
   if ra ~= rb then return ra < rb end
@@ -104,13 +105,20 @@ function M.expect_document(v, schemas)
   return { ok = true, doc = doc }
 end
 
+function M.expect_definition(v)
+  local ok, reason = schema.check_definition({ v.field })
+  if not ok then return { ok = false, reason = reason } end
+  return { ok = true }
+end
+
 -- The vectors file with every "expect" recomputed from sova.schema.
 function M.vectors_json(text)
   local vectors = cjson.decode(text)
   for _, v in ipairs(vectors.values) do v.expect = M.expect_value(v) end
   for _, v in ipairs(vectors.documents) do v.expect = M.expect_document(v, vectors.schemas) end
+  for _, v in ipairs(vectors.definitions) do v.expect = M.expect_definition(v) end
   local parts = {}
-  for i, k in ipairs({ "about", "schemas", "values", "documents" }) do
+  for i, k in ipairs({ "about", "schemas", "values", "documents", "definitions" }) do
     local depth = k == "schemas" and 2 or k == "about" and 0 or 1
     parts[i] = "  " .. quote(k) .. ": " .. encode(vectors[k], depth, "  ")
   end
