@@ -116,9 +116,8 @@ local function to_pcre2(pattern)
     elseif c == "(" then
       if sub(pattern, i + 1, i + 1) == "?" then
         local kind = sub(pattern, i + 2, i + 2)
-        if kind ~= ":" and kind ~= "=" and kind ~= "!" then
-          regex_error(pattern, "lookbehind and named groups are not supported")
-        end
+        if kind == "<" then regex_error(pattern, "lookbehind and named groups are not supported") end
+        if kind ~= ":" and kind ~= "=" and kind ~= "!" then regex_error(pattern, "(?" .. kind .. " is not supported") end
         text, i = "(?" .. kind, i + 3
       else
         text, i = "(", i + 1
