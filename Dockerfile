@@ -15,7 +15,7 @@ RUN npm run build
 FROM debian:12-slim AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
-      libluajit-5.1-dev libcivetweb-dev libmongoc-dev libbson-dev lua-cjson-dev \
+      libluajit-5.1-dev libcivetweb-dev libmongoc-dev libbson-dev lua-cjson-dev lua-rex-pcre2 \
       libsodium-dev libjwt-dev libcurl4-openssl-dev libyaml-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -31,7 +31,7 @@ RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSOVA_TESTS=OFF -DC
 
 FROM debian:12-slim
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates libluajit-5.1-2 libcivetweb1 libmongoc-1.0-0 libbson-1.0-0 lua-cjson \
+      ca-certificates libluajit-5.1-2 libcivetweb1 libmongoc-1.0-0 libbson-1.0-0 lua-cjson lua-rex-pcre2 \
       libsodium23 libjwt0 libcurl4 libyaml-0-2 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /opt/sova --shell /usr/sbin/nologin sova

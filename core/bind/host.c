@@ -13,7 +13,8 @@
 #include "bind/sova_bind.h"
 #include "util/log.h"
 
-int luaopen_cjson(lua_State *L); /* lua-cjson ships no header */
+int luaopen_cjson(lua_State *L);     /* lua-cjson ships no header */
+int luaopen_rex_pcre2(lua_State *L); /* nor does lua-rex-pcre2 */
 
 int sova_host_traceback(lua_State *L)
 {
@@ -66,6 +67,7 @@ lua_State *sova_host_new_state(void)
 	lua_pop(L, 1);
 	preload(L, "sova.core", luaopen_sova_core);
 	preload(L, "cjson", luaopen_cjson);
+	preload(L, "rex_pcre2", luaopen_rex_pcre2);
 	return L;
 }
 

@@ -19,19 +19,23 @@
 -- description, default, examples, format, deprecated, readOnly, writeOnly. Any other keyword
 -- raises: a schema this validator cannot enforce fully is a bug, not a pass.
 --
--- `pattern` is an ECMA-262 regular expression, matched by the small backtracking engine below:
--- alternation, groups ((...), (?:...)), lookahead ((?=...), (?!...)), classes ([...], \d \w \s and
--- negations, .), anchors (^ $ \b \B), quantifiers (* + ? {n} {n,} {n,m}, lazy with ?), escapes
--- (\t \n \r \f \v \0 \xHH \uHHHH and escaped punctuation). Backreferences, lookbehind, named groups
--- and \p{...} raise. A match that takes over MAX_REGEX_STEPS steps fails the value with a message.
+-- `pattern` is an ECMA-262 regular expression (unanchored, as JSON Schema says), matched by PCRE2
+-- after a translation of the syntax where the two dialects differ: alternation, groups ((...),
+-- (?:...)), lookahead ((?=...), (?!...)), classes ([...], \d \w \s and negations, .), anchors
+-- (^ $ \b \B), quantifiers (* + ? {n} {n,} {n,m}, lazy with ?), escapes (\t \n \r \f \v \0 \xHH
+-- \uHHHH and escaped punctuation). Backreferences, lookbehind, named groups, \p{...}, \S inside a
+-- class and PCRE2's own syntax raise. A value that needs more than REGEX_MATCH_LIMIT backtracking
+-- steps fails with a message.
 --
 -- opts: load = function(uri) -> schema table (for $ref to other documents), max_errors = 100.
 local type, pairs, ipairs, next, tostring, tonumber, select, error, pcall, getmetatable =
   type, pairs, ipairs, next, tostring, tonumber, select, error, pcall, getmetatable
-local byte, sub, find, format, gsub, char = string.byte, string.sub, string.find, string.format, string.gsub,
+local sub, find, match, format, gsub, char = string.sub, string.find, string.match, string.format, string.gsub,
   string.char
 local concat, sort = table.concat, table.sort
 local floor, huge = math.floor, math.huge
+
+local rex = require("rex_pcre2")
 
 local has_cjson, cjson = pcall(require, "cjson")
 local NULL = has_cjson and cjson.null or nil
@@ -41,391 +45,122 @@ local ARRAY_MT = has_core and core.bson and core.bson.array_mt or nil
 
 local M = {}
 
-M.MAX_REGEX_STEPS = 200000
+M.REGEX_MATCH_LIMIT = 1000000 -- PCRE2 match limit (backtracking steps) for one value
 
 ---------------------------------------------------------------------------------------------
--- regular expressions (ECMA-262 subset)
+-- patterns: ECMA-262 regular expressions, matched by PCRE2 (Debian's lua-rex-pcre2)
 
--- UTF-8 text -> array of code points (a byte that is not valid UTF-8 stands for itself)
-local function codepoints(s)
-  local out, n, i, len = {}, 0, 1, #s
-  while i <= len do
-    local c = byte(s, i)
-    local cp, size = c, 1
-    if c >= 0xC2 and c <= 0xDF and i + 1 <= len then
-      local c2 = byte(s, i + 1)
-      if c2 >= 0x80 and c2 <= 0xBF then cp, size = (c - 0xC0) * 64 + (c2 - 0x80), 2 end
-    elseif c >= 0xE0 and c <= 0xEF and i + 2 <= len then
-      local c2, c3 = byte(s, i + 1, i + 2)
-      if c2 >= 0x80 and c2 <= 0xBF and c3 >= 0x80 and c3 <= 0xBF then
-        local v = (c - 0xE0) * 4096 + (c2 - 0x80) * 64 + (c3 - 0x80)
-        if v >= 0x800 then cp, size = v, 3 end
-      end
-    elseif c >= 0xF0 and c <= 0xF4 and i + 3 <= len then
-      local c2, c3, c4 = byte(s, i + 1, i + 3)
-      if c2 >= 0x80 and c2 <= 0xBF and c3 >= 0x80 and c3 <= 0xBF and c4 >= 0x80 and c4 <= 0xBF then
-        local v = (c - 0xF0) * 262144 + (c2 - 0x80) * 4096 + (c3 - 0x80) * 64 + (c4 - 0x80)
-        if v >= 0x10000 and v <= 0x10FFFF then cp, size = v, 4 end
-      end
-    end
-    n = n + 1
-    out[n] = cp
-    i = i + size
-  end
-  return out, n
-end
+local FLAGS = rex.flags()
+local MATCH_INVALID_UTF = 0x04000000 -- PCRE2 >= 10.34; lrexlib's flag table predates it
+-- "$" is the end of the text only (not before a final newline), "[]" matches nothing and "[^]"
+-- anything, as in ECMA-262; a value that is not valid UTF-8 fails to match rather than raising.
+local COMPILE_FLAGS = FLAGS.UTF + FLAGS.DOLLAR_ENDONLY + FLAGS.ALLOW_EMPTY_CLASS + MATCH_INVALID_UTF
 
-local function is_digit(c) return c >= 48 and c <= 57 end
-local function is_word(c)
-  return c ~= nil and ((c >= 48 and c <= 57) or (c >= 65 and c <= 90) or (c >= 97 and c <= 122) or c == 95)
-end
-local SPACE = { [9] = true, [10] = true, [11] = true, [12] = true, [13] = true, [32] = true, [0xA0] = true,
-  [0x1680] = true, [0x2028] = true, [0x2029] = true, [0x202F] = true, [0x205F] = true, [0x3000] = true,
-  [0xFEFF] = true }
-local function is_space(c) return SPACE[c] or (c >= 0x2000 and c <= 0x200A) end
-local function is_line_end(c) return c == 10 or c == 13 or c == 0x2028 or c == 0x2029 end
-
-local CLASS_ESCAPES = {
-  d = is_digit, D = function(c) return not is_digit(c) end,
-  w = is_word, W = function(c) return not is_word(c) end,
-  s = is_space, S = function(c) return not is_space(c) end,
-}
-local CHAR_ESCAPES = { t = 9, n = 10, r = 13, f = 12, v = 11, ["0"] = 0 }
+-- ECMA-262's \s (WhiteSpace and LineTerminator; PCRE2's is ASCII only), and what its "." excludes
+local SPACES = "\\t\\n\\x0b\\f\\r \\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}\\x{feff}"
+local DOT = "[^\\n\\r\\x{2028}\\x{2029}]"
+-- escapes PCRE2 reads as ECMA-262 does, or the PCRE2 spelling of the ECMA-262 meaning
+local ESCAPES = { d = "\\d", D = "\\D", w = "\\w", W = "\\W", t = "\\t", n = "\\n", r = "\\r", f = "\\f",
+  v = "\\x0b", ["0"] = "\\x00" }
+local CLASS_ESCAPES = { d = true, D = true, w = true, W = true, s = true }
 
 local function regex_error(pattern, what)
   error(format("jsonschema: pattern %q: %s", pattern, what), 0)
 end
 
--- Parser: pattern (array of code points) -> AST
---   {t = "test", f = function(cp)} | {t = "bol"} | {t = "eol"} | {t = "wordb", neg =}
---   {t = "seq", items} | {t = "alt", branches} | {t = "look", neg =, node}
---   {t = "rep", node, min, max, lazy}
-local function parse_regex(pattern)
-  local p, n = codepoints(pattern)
-  local pos = 1
-  local parse_alt
-
-  local function peek(o) return p[pos + (o or 0)] end
-  local function hexval(from, count)
-    local v = 0
-    for i = from, from + count - 1 do
-      local c = p[i]
-      if not c then return nil end
-      local d = (c >= 48 and c <= 57) and c - 48 or (c >= 65 and c <= 70) and c - 55 or (c >= 97 and c <= 102) and c - 87
-      if not d then return nil end
-      v = v * 16 + d
-    end
-    return v
-  end
-
-  -- an escape after "\" at pos: returns a test function or a code point
-  local function parse_escape(in_class)
-    local c = p[pos]
-    if not c then regex_error(pattern, "ends with a lone backslash") end
-    local ch = char(c < 128 and c or 63)
-    pos = pos + 1
-    if CLASS_ESCAPES[ch] then return CLASS_ESCAPES[ch] end
-    if CHAR_ESCAPES[ch] then
-      if ch == "0" and p[pos] and is_digit(p[pos]) then regex_error(pattern, "octal escapes are not supported") end
-      return CHAR_ESCAPES[ch]
-    end
-    if in_class and ch == "b" then return 8 end
-    if ch == "x" then
-      local v = hexval(pos, 2)
-      if not v then regex_error(pattern, "bad \\x escape") end
-      pos = pos + 2
-      return v
-    end
-    if ch == "u" then
-      local v = hexval(pos, 4)
-      if not v then regex_error(pattern, "bad \\u escape") end
-      pos = pos + 4
-      return v
-    end
-    if c >= 49 and c <= 57 then regex_error(pattern, "backreferences are not supported") end
-    if ch == "k" or ch == "p" or ch == "P" or ch == "c" then
-      regex_error(pattern, "\\" .. ch .. " is not supported")
-    end
-    if is_word(c) then regex_error(pattern, "unknown escape \\" .. ch) end
-    return c -- escaped punctuation stands for itself
-  end
-
-  local function parse_class()
-    -- at pos: just after "["
-    local neg = false
-    if p[pos] == 94 then neg, pos = true, pos + 1 end -- ^
-    local singles, ranges, tests = {}, {}, {}
-    while true do
-      local c = p[pos]
-      if not c then regex_error(pattern, "unterminated character class") end
-      if c == 93 then pos = pos + 1 break end -- ]
-      local lo
-      if c == 92 then
-        pos = pos + 1
-        lo = parse_escape(true)
+-- ECMA-262 pattern -> the PCRE2 pattern that means the same. Raises on what PCRE2 would read
+-- differently and is outside the supported subset (see the top of the file), and on a quantifier
+-- with nothing to repeat (PCRE2 would take "a++" as possessive); PCRE2 reports the other errors.
+local function to_pcre2(pattern)
+  local out, n, i, len = {}, 0, 1, #pattern
+  local in_class = false
+  local prev = "start" -- "start" (nothing to repeat), "atom", "quantifier", "lazy" (after "?")
+  while i <= len do
+    local c, text = sub(pattern, i, i), nil
+    if c == "\\" then
+      local e = sub(pattern, i + 1, i + 1)
+      i = i + 2
+      if e == "" then regex_error(pattern, "ends with a lone backslash") end
+      if e == "u" or e == "x" then
+        local hex = match(pattern, e == "u" and "^%x%x%x%x" or "^%x%x", i)
+        if not hex then regex_error(pattern, "bad \\" .. e .. " escape") end
+        text, i = "\\x{" .. hex .. "}", i + #hex
+      elseif e == "s" then
+        text = in_class and SPACES or "[" .. SPACES .. "]"
+      elseif e == "S" then
+        if in_class then regex_error(pattern, "\\S inside a character class is not supported") end
+        text = "[^" .. SPACES .. "]"
+      elseif e == "b" and in_class then
+        text = "\\x08" -- backspace
+      elseif (e == "b" or e == "B") and not in_class then
+        text = "\\" .. e -- word boundary assertions
+      elseif ESCAPES[e] then
+        if e == "0" and find(pattern, "^%d", i) then regex_error(pattern, "octal escapes are not supported") end
+        text = ESCAPES[e]
+      elseif find(e, "^[1-9]") then regex_error(pattern, "backreferences are not supported")
+      elseif e == "k" or e == "p" or e == "P" or e == "c" then regex_error(pattern, "\\" .. e .. " is not supported")
+      elseif find(e, "^[%w_]") then regex_error(pattern, "unknown escape \\" .. e)
       else
-        lo = c
-        pos = pos + 1
+        text = "\\" .. e -- punctuation (or a character beyond ASCII) stands for itself
       end
-      if type(lo) == "function" then
-        tests[#tests + 1] = lo
-      elseif p[pos] == 45 and p[pos + 1] and p[pos + 1] ~= 93 then -- a range lo-hi
-        pos = pos + 1
-        local hi = p[pos]
-        if hi == 92 then
-          pos = pos + 1
-          hi = parse_escape(true)
-          if type(hi) == "function" then regex_error(pattern, "a class escape cannot end a range") end
-        else
-          pos = pos + 1
-        end
-        if hi < lo then regex_error(pattern, "range out of order in a character class") end
-        ranges[#ranges + 1] = { lo, hi }
+      -- "-" after a class escape is a literal in ECMA-262, a bad range in PCRE2
+      if in_class and CLASS_ESCAPES[e] and sub(pattern, i, i) == "-" then text, i = text .. "\\-", i + 1 end
+      if not in_class then prev = (e == "b" or e == "B") and "start" or "atom" end
+    elseif in_class then
+      if c == "]" then in_class, prev = false, "atom" end
+      text, i = c == "[" and "\\[" or c, i + 1 -- "[:alpha:]" is no POSIX class in ECMA-262
+    elseif c == "[" then
+      in_class = true
+      text, i = "[", i + 1
+      if sub(pattern, i, i) == "^" then text, i = "[^", i + 1 end
+    elseif c == "(" then
+      if sub(pattern, i + 1, i + 1) == "?" then
+        local kind = sub(pattern, i + 2, i + 2)
+        if kind == "<" then regex_error(pattern, "lookbehind and named groups are not supported") end
+        if kind ~= ":" and kind ~= "=" and kind ~= "!" then regex_error(pattern, "(?" .. kind .. " is not supported") end
+        text, i = "(?" .. kind, i + 3
       else
-        singles[lo] = true
+        text, i = "(", i + 1
       end
-    end
-    local f = function(cp)
-      if singles[cp] then return true end
-      for i = 1, #ranges do
-        local r = ranges[i]
-        if cp >= r[1] and cp <= r[2] then return true end
-      end
-      for i = 1, #tests do if tests[i](cp) then return true end end
-      return false
-    end
-    if neg then return { t = "test", f = function(cp) return not f(cp) end } end
-    return { t = "test", f = f }
-  end
-
-  -- {n}, {n,}, {n,m} at pos (on "{"): min, max, or nil when it is not a quantifier
-  local function parse_braces()
-    local i = pos + 1
-    local function num()
-      local v, start = 0, i
-      while p[i] and is_digit(p[i]) do v = v * 10 + p[i] - 48 i = i + 1 end
-      if i == start then return nil end
-      return v
-    end
-    local lo = num()
-    if not lo then return nil end
-    local hi = lo
-    if p[i] == 44 then -- ,
-      i = i + 1
-      hi = num() or huge
-    end
-    if p[i] ~= 125 then return nil end -- }
-    pos = i + 1
-    if hi < lo then regex_error(pattern, "numbers out of order in a {} quantifier") end
-    return lo, hi
-  end
-
-  local function parse_atom()
-    local c = p[pos]
-    if c == 40 then -- (
-      pos = pos + 1
-      local kind = "group"
-      if p[pos] == 63 then -- ?
-        local k = p[pos + 1]
-        if k == 58 then kind = "group" -- ?:
-        elseif k == 61 then kind = "ahead" -- ?=
-        elseif k == 33 then kind = "nahead" -- ?!
-        else regex_error(pattern, "lookbehind and named groups are not supported") end
-        pos = pos + 2
-      end
-      local node = parse_alt()
-      if p[pos] ~= 41 then regex_error(pattern, "unbalanced parenthesis") end
-      pos = pos + 1
-      if kind == "group" then return node, true end
-      return { t = "look", neg = kind == "nahead", node = node }, false
-    elseif c == 91 then -- [
-      pos = pos + 1
-      return parse_class(), true
-    elseif c == 46 then -- .
-      pos = pos + 1
-      return { t = "test", f = function(cp) return not is_line_end(cp) end }, true
-    elseif c == 94 then pos = pos + 1 return { t = "bol" }, false -- ^
-    elseif c == 36 then pos = pos + 1 return { t = "eol" }, false -- $
-    elseif c == 92 then -- \
-      pos = pos + 1
-      local e = p[pos]
-      if e == 98 or e == 66 then -- \b \B
-        pos = pos + 1
-        return { t = "wordb", neg = e == 66 }, false
-      end
-      local v = parse_escape(false)
-      if type(v) == "function" then return { t = "test", f = v }, true end
-      return { t = "test", f = function(cp) return cp == v end, cp = v }, true
-    elseif c == 41 then regex_error(pattern, "unbalanced parenthesis")
-    elseif c == 42 or c == 43 or c == 63 then regex_error(pattern, "nothing to repeat")
+      prev = "start"
+    elseif c == "|" or c == "^" or c == "$" then
+      text, i, prev = c, i + 1, "start"
+    elseif c == "*" or c == "+" or c == "?" or (c == "{" and find(pattern, "^{%d+,?%d*}", i)) then
+      if c == "?" and prev == "quantifier" then prev = "lazy"
+      elseif prev == "atom" then prev = "quantifier"
+      else regex_error(pattern, "nothing to repeat") end
+      text = c == "{" and match(pattern, "^{%d+,?%d*}", i) or c
+      i = i + #text
+    elseif c == "." then
+      text, i, prev = DOT, i + 1, "atom"
     else
-      pos = pos + 1
-      return { t = "test", f = function(cp) return cp == c end, cp = c }, true
+      text, i, prev = c, i + 1, "atom" -- a literal, also "{" and "}" outside a quantifier
     end
+    n = n + 1
+    out[n] = text
   end
-
-  local function parse_seq()
-    local items = {}
-    while pos <= n and p[pos] ~= 124 and p[pos] ~= 41 do -- not | or )
-      local atom, quantifiable = parse_atom()
-      local c = p[pos]
-      local lo, hi
-      if c == 42 then lo, hi, pos = 0, huge, pos + 1
-      elseif c == 43 then lo, hi, pos = 1, huge, pos + 1
-      elseif c == 63 then lo, hi, pos = 0, 1, pos + 1
-      elseif c == 123 then lo, hi = parse_braces() end
-      if lo then
-        if not quantifiable and atom.t ~= "look" then regex_error(pattern, "nothing to repeat") end
-        local lazy = false
-        if p[pos] == 63 then lazy, pos = true, pos + 1 end
-        atom = { t = "rep", node = atom, min = lo, max = hi, lazy = lazy }
-      end
-      items[#items + 1] = atom
-    end
-    if #items == 1 then return items[1] end
-    return { t = "seq", items = items }
-  end
-
-  parse_alt = function()
-    local branches = { parse_seq() }
-    while p[pos] == 124 do
-      pos = pos + 1
-      branches[#branches + 1] = parse_seq()
-    end
-    if #branches == 1 then return branches[1] end
-    return { t = "alt", branches = branches }
-  end
-
-  local ast = parse_alt()
-  if pos <= n then regex_error(pattern, "unbalanced parenthesis") end
-  return ast
-end
-
-local TOO_COMPLEX = {}
-
--- AST -> matcher(i, k): tries to match at code point i, then calls the continuation k(j).
--- S holds the subject of the current match: S.cps, S.n, S.steps.
-local function compile(node, S)
-  local function tick()
-    local s = S.steps + 1
-    S.steps = s
-    if s > M.MAX_REGEX_STEPS then error(TOO_COMPLEX, 0) end
-  end
-  local t = node.t
-  if t == "test" then
-    local f = node.f
-    return function(i, k)
-      tick()
-      local c = S.cps[i]
-      if c ~= nil and f(c) then return k(i + 1) end
-      return false
-    end
-  elseif t == "bol" then
-    return function(i, k) if i == 1 then return k(i) end return false end
-  elseif t == "eol" then
-    return function(i, k) if i == S.n + 1 then return k(i) end return false end
-  elseif t == "wordb" then
-    local neg = node.neg
-    return function(i, k)
-      local at = is_word(S.cps[i - 1]) ~= is_word(S.cps[i])
-      if at ~= neg then return k(i) end
-      return false
-    end
-  elseif t == "look" then
-    local inner, neg = compile(node.node, S), node.neg
-    local function yes() return true end
-    return function(i, k)
-      local found = inner(i, yes)
-      if found ~= neg then return k(i) end
-      return false
-    end
-  elseif t == "seq" then
-    local ms = {}
-    for idx, item in ipairs(node.items) do ms[idx] = compile(item, S) end
-    local count = #ms
-    local function step(idx, i, k)
-      if idx > count then return k(i) end
-      return ms[idx](i, function(j) return step(idx + 1, j, k) end)
-    end
-    return function(i, k) return step(1, i, k) end
-  elseif t == "alt" then
-    local ms = {}
-    for idx, b in ipairs(node.branches) do ms[idx] = compile(b, S) end
-    return function(i, k)
-      for idx = 1, #ms do
-        if ms[idx](i, k) then return true end
-      end
-      return false
-    end
-  elseif t == "rep" then
-    local lo, hi, lazy = node.min, node.max, node.lazy
-    if node.node.t == "test" then
-      -- one character at a time: a loop instead of a recursion per character
-      local f = node.node.f
-      return function(i, k)
-        local cps, last = S.cps, i
-        while last - i < hi and cps[last] ~= nil and f(cps[last]) do
-          tick()
-          last = last + 1
-        end
-        local most = last - i
-        if most < lo then return false end
-        if lazy then
-          for c = lo, most do tick() if k(i + c) then return true end end
-        else
-          for c = most, lo, -1 do tick() if k(i + c) then return true end end
-        end
-        return false
-      end
-    end
-    local m = compile(node.node, S)
-    local function rep(i, c, k)
-      tick()
-      local function more()
-        if c >= hi then return false end
-        return m(i, function(j)
-          if j == i and c >= lo then return false end -- an empty iteration adds nothing
-          return rep(j, c + 1, k)
-        end)
-      end
-      if lazy then
-        if c >= lo and k(i) then return true end
-        return more()
-      end
-      if more() then return true end
-      return c >= lo and k(i)
-    end
-    return function(i, k) return rep(i, 0, k) end
-  end
-  error("jsonschema: internal: unknown regex node " .. tostring(t))
+  return concat(out)
 end
 
 local regex_cache = {}
 
 -- regex_test(pattern, s) -> true | false | nil, reason (too complex). Raises on a bad pattern.
+-- Unanchored, as JSON Schema's pattern: "a" matches "cat".
 local function regex_test(pattern, s)
   local re = regex_cache[pattern]
   if not re then
-    local S = { steps = 0 }
-    re = { S = S, m = compile(parse_regex(pattern), S) }
+    local source = "(*LIMIT_MATCH=" .. M.REGEX_MATCH_LIMIT .. ")" .. to_pcre2(pattern)
+    local ok, compiled = pcall(rex.new, source, COMPILE_FLAGS)
+    if not ok then regex_error(pattern, (gsub(tostring(compiled), " %(pattern offset: %d+%)$", ""))) end
+    re = compiled
     regex_cache[pattern] = re
   end
-  local S = re.S
-  local cps, n = codepoints(s)
-  S.cps, S.n, S.steps = cps, n, 0
-  local function done() return true end
-  local ok, res = pcall(function()
-    for start = 1, n + 1 do
-      if re.m(start, done) then return true end
-    end
-    return false
-  end)
-  S.cps = nil
-  if ok then return res end
-  if res == TOO_COMPLEX or (type(res) == "string" and find(res, "stack overflow", 1, true)) then
+  local ok, from = pcall(re.find, re, s)
+  if ok then return from ~= nil end
+  if find(tostring(from), "LIMIT", 1, true) then
     return nil, "is too complex to check against the pattern " .. pattern
   end
-  error(res, 0)
+  error(from, 0)
 end
 M.regex_test = regex_test
 

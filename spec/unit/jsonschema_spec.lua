@@ -267,7 +267,8 @@ describe("sova.jsonschema #unit", function()
     end)
 
     it("raises on patterns using features it does not implement", function()
-      for _, p in ipairs({ "(a)\\1", "(?<=a)b", "(?<name>a)", "\\p{L}", "[a", "a)", "*" }) do
+      for _, p in ipairs({ "(a)\\1", "(?<=a)b", "(?<name>a)", "\\p{L}", "[a", "a)", "*",
+        "a++", "a{2}*", "^*", "(*ACCEPT)a", "(?i)a", "\\Qa\\E", "[\\S]", "\\x4", "\\u12" }) do
         assert.has_error(function() js.validate({ pattern = p }, "x") end)
       end
     end)
@@ -301,6 +302,18 @@ describe("sova.jsonschema #unit", function()
       { "^[a-z-]+$", "a-b", true },
       { "^(a?){3}b$", "b", true },
       { "^.$", "\n", false },
+      -- where PCRE2's defaults differ from ECMA-262
+      { "^a$", "a\n", false }, -- "$" is the end of the text, not before a final newline
+      { "^.$", "\r", false },
+      { "^.$", "\226\128\168", false }, -- U+2028 ends a line
+      { "^a\\sb$", "a\194\160b", true }, -- U+00A0 is white space
+      { "^[^\\s]$", "\194\160", false },
+      { "^\\v$", "\v", true },
+      { "a[]", "a", false }, -- an empty class matches nothing
+      { "^[^]$", "\n", true }, -- and its negation anything
+      { "^[[:alpha:]]$", "a]", true }, -- no POSIX classes: "[", ":", "a", ... then "]"
+      { "^[\\d-z]+$", "1-z", true }, -- "-" after a class escape is a literal
+      { "a", "cat", true }, -- unanchored
     }
     it("follow ECMA-262 semantics for the supported syntax", function()
       for _, c in ipairs(cases) do

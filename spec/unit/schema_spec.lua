@@ -1,4 +1,4 @@
--- Unit specs of lua/sova/schema.lua, the one implementation of patient-schema validation.
+-- Unit specs of lua/sova/sandboxed/schema.lua, the one implementation of patient-schema validation.
 -- Run from the repo root:
 --   busted --lua=luajit --lpath='lua/?.lua;lua/?/init.lua' spec/unit/schema_spec.lua
 

@@ -3,7 +3,8 @@
 // Out: transcript, status, event and error messages (README "API").
 import type { LiveMessage } from './types';
 
-export const TERMINAL_STATUSES = new Set(['completed', 'failed', 'no_answer', 'voicemail']);
+/** The codes of an ended call's statuses (the platform's vocabulary). */
+export { TERMINAL_STATUSES } from '../schema/fields';
 
 export interface LiveHandlers {
   onMessage: (msg: LiveMessage) => void;

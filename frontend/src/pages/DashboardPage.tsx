@@ -6,7 +6,7 @@ import { DailyChart } from '../components/DailyChart';
 import { ErrorAlert } from '../components/ErrorAlert';
 import { Loading } from '../components/Loading';
 import { usePageTitle } from '../components/usePageTitle';
-import { selectFields, statusLabel, statusTone } from '../schema/fields';
+import { CALL_STATUS_LABELS, selectFields, statusLabel, statusTone } from '../schema/fields';
 import { useWorkflowScope } from './WorkflowScope';
 
 /** Counts as rows in a given order (then any other keys), with their share of the total. */
@@ -16,7 +16,7 @@ export function countRows(counts: Record<string, number>, order: string[] = []):
   return rows;
 }
 
-const STATUS_ORDER = ['Not Started', 'Queued', 'In Progress', 'Completed', 'No Answer', 'Voicemail', 'Failed'];
+const STATUS_ORDER = CALL_STATUS_LABELS;
 
 function CountBars({ rows, total, tone }: { rows: { key: string; n: number }[]; total: number; tone?: (k: string) => string }) {
   if (rows.length === 0) return <p className="empty">No data.</p>;

@@ -2,6 +2,18 @@
 // values and the payload sent back, and how values read. No field is named here (DESIGN 1).
 import type { FieldDef, FieldValue, Organization, Patient } from '../api/types';
 import { isEmpty, trim } from './validate';
+import { VOCABULARY } from './vocabulary';
+
+type CallStatus = (typeof VOCABULARY.call_statuses)[number];
+const STATUS_BY_CODE = new Map<string, CallStatus>(VOCABULARY.call_statuses.map((s) => [s.code, s]));
+const STATUS_BY_LABEL = new Map<string, CallStatus>(VOCABULARY.call_statuses.map((s) => [s.label, s]));
+
+/** Call status labels in the order a call goes through them (what patients.call_status holds). */
+export const CALL_STATUS_LABELS: string[] = VOCABULARY.call_statuses.map((s) => s.label);
+/** The codes of the statuses of an ended call. */
+export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(
+  VOCABULARY.call_statuses.filter((s) => s.terminal).map((s) => s.code),
+);
 
 /** The value an input holds: text for most types, a boolean for checkboxes. */
 export type FormValue = string | boolean;
@@ -170,21 +182,29 @@ export function formatValue(field: FieldDef | undefined, v: FieldValue | undefin
   }
 }
 
-/** "no_answer" / "In Progress" -> "No answer" / "In Progress": statuses come from two places. */
+/**
+ * A call status by its code (sessions, live calls: "no_answer") or by its label (what
+ * patients.call_status stores: "No Answer"), from the platform's vocabulary.
+ */
+export function callStatus(s: string | undefined | null): CallStatus | undefined {
+  return s ? (STATUS_BY_CODE.get(s) ?? STATUS_BY_LABEL.get(s)) : undefined;
+}
+
+/** "no_answer" and "No Answer" both read "No Answer"; a word the vocabulary lacks reads as itself, capitalized. */
 export function statusLabel(s: string | undefined | null): string {
   if (!s) return EMPTY;
-  if (/[A-Z ]/.test(s)) return s;
+  const known = callStatus(s);
+  if (known) return known.label;
   const t = s.replace(/_/g, ' ');
   return t.charAt(0).toUpperCase() + t.slice(1);
 }
 
 /** A CSS class suffix for a status: tone, not meaning. */
 export function statusTone(s: string | undefined | null): 'ok' | 'bad' | 'busy' | 'idle' {
-  const k = (s ?? '').toLowerCase().replace(/ /g, '_');
-  if (k === 'completed') return 'ok';
-  if (k === 'failed' || k === 'no_answer' || k === 'voicemail') return 'bad';
-  if (k === 'in_progress' || k === 'queued') return 'busy';
-  return 'idle';
+  const code = callStatus(s)?.code;
+  if (code === 'completed') return 'ok';
+  if (code === 'not_started' || code === undefined) return 'idle';
+  return callStatus(s)?.terminal ? 'bad' : 'busy';
 }
 
 export function formatDuration(seconds: number | undefined | null): string {

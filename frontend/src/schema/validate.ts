@@ -1,25 +1,21 @@
-// Client-side mirror of the server's patient-schema validation (lua/sova/schema.lua:
+// Client-side mirror of the server's patient-schema validation (lua/sova/sandboxed/schema.lua:
 // check_field_value and validate). Same rules, same reasons, so what the form says before
 // submitting is what the server would answer with a 422. The server stays the authority.
 import type { FieldDef } from '../api/types';
+import { VOCABULARY } from './vocabulary';
 
 export const PHONE_REASON = 'phone must be E.164, e.g. +15165551234';
 export const EMAIL_REASON = 'must be a valid email address';
 export const DATE_REASON = 'must be a valid date (YYYY-MM-DD)';
 export const DATETIME_REASON = 'must be a valid date and time (YYYY-MM-DDTHH:MM)';
 export const DEFAULT_MAX_LENGTH = 1000;
+/** Where problems of the input as a whole are reported (never a field key). */
+export const INPUT_ERROR_KEY = '_input';
+/** More keys than this in one document: refused as a whole. */
+export const MAX_INPUT_KEYS = 512;
 
 /** Keys the platform owns on a patient: never settable through the schema. */
-export const SYSTEM_FIELDS = new Set([
-  '_id',
-  'organization_id',
-  'workflow',
-  'call_status',
-  'created_at',
-  'updated_at',
-  'last_call_at',
-  'last_session_id',
-]);
+export const SYSTEM_FIELDS: ReadonlySet<string> = new Set(VOCABULARY.system_fields);
 
 export type CheckResult = { ok: true; value: unknown } | { ok: false; reason: string };
 
@@ -268,15 +264,16 @@ export type ValidationResult =
  * create: every required field present; a missing field takes its default.
  * update: only the given keys; an optional field given null/blank is cleared (null).
  */
-export function validatePatient(
-  fields: FieldDef[],
-  input: Record<string, unknown>,
-  mode: 'create' | 'update',
-): ValidationResult {
+export function validatePatient(fields: FieldDef[], input: unknown, mode: 'create' | 'update'): ValidationResult {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return { ok: false, errors: { [INPUT_ERROR_KEY]: 'must be a JSON object' } };
+  }
+  const entries = Object.entries(input);
+  if (entries.length > MAX_INPUT_KEYS) return { ok: false, errors: { [INPUT_ERROR_KEY]: 'too many fields' } };
   const byKey = new Map(fields.map((f) => [f.key, f]));
   const doc: Record<string, unknown> = {};
   const errors: Record<string, string> = {};
-  for (const [k, v] of Object.entries(input)) {
+  for (const [k, v] of entries) {
     const f = byKey.get(k);
     let reason: string | undefined;
     if (k.startsWith('$') || k.includes('.') || k.includes('\u0000')) reason = 'invalid field name';

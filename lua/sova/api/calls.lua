@@ -11,6 +11,7 @@ local errors = require("sova.api.errors")
 local request = require("sova.api.request")
 local present = require("sova.api.present")
 local patients = require("sova.api.patients")
+local vocabulary = require("sova.sandboxed.vocabulary")
 
 local M = {}
 local fail, db_ok = errors.fail, errors.db
@@ -66,7 +67,7 @@ function M.start(ctx, id)
     workflow = p.workflow, patient = fields, fields = json.array(wf.patient_schema.fields),
   })
   -- before the bot hears of it: its own, later writes (In Progress, the outcome) must win
-  db_ok(ctx.db:update("patients", { _id = p._id }, { ["$set"] = { call_status = "Queued", updated_at = bson.now() } }))
+  db_ok(ctx.db:update("patients", { _id = p._id }, { ["$set"] = { call_status = vocabulary.call_status_label("queued"), updated_at = bson.now() } }))
   local ts = os.time()
   local res, err = core.http.request {
     method = "POST", url = bot_url() .. "/calls", body = start, timeout_ms = 5000,
@@ -77,7 +78,7 @@ function M.start(ctx, id)
     log.error("call.start_failed", { session = present.hex(sid), status = res and res.status, reason = err })
     db_ok(ctx.db:update("sessions", { _id = sid }, { ["$set"] = {
       status = "failed", failure = "the call runtime is unavailable", updated_at = bson.now() } }))
-    db_ok(ctx.db:update("patients", { _id = p._id }, { ["$set"] = { call_status = p.call_status or "Not Started" } }))
+    db_ok(ctx.db:update("patients", { _id = p._id }, { ["$set"] = { call_status = p.call_status or vocabulary.call_status_label("not_started") } }))
     fail(503, "bot_unavailable", "the call runtime is unavailable; try again shortly")
   end
   local live = ("%s/calls/%s/live?token=%s"):format(public_url(), present.hex(sid),

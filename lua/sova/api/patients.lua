@@ -7,6 +7,7 @@ local audit = require("sova.audit")
 local errors = require("sova.api.errors")
 local request = require("sova.api.request")
 local present = require("sova.api.present")
+local vocabulary = require("sova.sandboxed.vocabulary")
 
 local M = {}
 local fail, db_ok = errors.fail, errors.db
@@ -82,7 +83,7 @@ function M.create(ctx, wf_key)
   local doc, errs = schema.validate(fields_of(wf), body, "create")
   if not doc then validation_failed(errs) end
   local now = bson.now()
-  doc.workflow, doc.call_status, doc.created_at, doc.updated_at = wf_key, "Not Started", now, now
+  doc.workflow, doc.call_status, doc.created_at, doc.updated_at = wf_key, vocabulary.call_status_label("not_started"), now, now
   doc._id = bson.oid()
   M.audit_or_503(ctx, { action = "create", resource_type = "patient", resource_id = present.hex(doc._id),
     details = { workflow = wf_key } })

@@ -16,6 +16,7 @@ local sessions = require("sova.api.sessions")
 local audit_log = require("sova.api.audit_log")
 local calls = require("sova.api.calls")
 local static = require("sova.api.static")
+local meta = require("sova.api.meta")
 
 local M = {}
 
@@ -85,6 +86,7 @@ local WF = "([^/]+)"
 -- {method, pattern, handler, needs}: needs = "none" | "tenant" | "auth"
 local ROUTES = {
   { "GET", "^/api/health$", health, "none" },
+  { "GET", "^/api/meta$", meta.show, "none" },
   { "GET", "^/api/tenant$", tenant_info, "tenant" },
   { "POST", "^/api/auth/login$", auth.login, "tenant" },
   { "POST", "^/api/auth/logout$", auth.logout, "auth" },

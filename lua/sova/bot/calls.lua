@@ -37,8 +37,8 @@ local seen = {}      -- session_id -> monotonic time until which a repeated star
 M.NO_ANSWER_AFTER = tonumber(config.env("SOVA_CALL_NO_ANSWER_SECONDS", "")) or 600
 M.MAX_CALL_SECONDS = tonumber(config.env("SOVA_CALL_MAX_SECONDS", "")) or 3600
 
-local CALL_STATUS = { completed = "Completed", failed = "Failed", no_answer = "No Answer", voicemail = "Voicemail" }
-local TERMINAL = { completed = true, failed = true, no_answer = true, voicemail = true }
+local vocabulary = require("sova.sandboxed.vocabulary")
+local TERMINAL = vocabulary.TERMINAL_STATUSES
 
 function M.count() return n_records end
 
@@ -93,7 +93,7 @@ local function finish(rec)
   if c.reason then set.reason = c.reason end
   if #rejected > 0 then set.rejected_outcome = rejected end
   session_update(rec, { ["$set"] = set })
-  local pset = { call_status = CALL_STATUS[status], last_call_at = now, last_session_id = rec.session_id, updated_at = now }
+  local pset = { call_status = vocabulary.call_status_label(status), last_call_at = now, last_session_id = rec.session_id, updated_at = now }
   for k, v in pairs(outcome) do pset[k] = v end
   write({ collection = "patients", kind = "update",
     filter = { _id = rec.patient_oid, organization_id = rec.org_oid }, update = { ["$set"] = pset } })
@@ -219,7 +219,7 @@ function M.start(p)
   local set = { status = "in_progress", started_at = bson.now(), flow = { path = rel, sha256 = host and host.sha256 or json.null } }
   session_update(rec, { ["$set"] = set })
   write({ collection = "patients", kind = "update", filter = { _id = rec.patient_oid, organization_id = rec.org_oid },
-    update = { ["$set"] = { call_status = "In Progress", updated_at = bson.now() } } })
+    update = { ["$set"] = { call_status = vocabulary.call_status_label("in_progress"), updated_at = bson.now() } } })
   if not host then
     rec.call = { status = "failed", reason = "the flow could not be loaded: " .. tostring(herr and herr.message),
       outcome = {} }

@@ -11,7 +11,7 @@
 --     max_rounds = 6,         -- optional: model rounds per turn (loop guard)
 --   }
 --   call:start() -> events     call:user_says(text) -> events     call:hangup() -> events
---   call.status ("queued", "in_progress", "completed", "failed", "no_answer", "voicemail"),
+--   call.status (a code of sova.sandboxed.vocabulary.CALL_STATUSES: "queued", "in_progress", then a terminal one),
 --   call.reason, call.node, call.transcript ({ {role=, text=, t=} }), call.outcome (validated
 --   writes), call.events, call.summary (text, once ended), call.messages (model history).
 --
@@ -59,8 +59,6 @@ M.MAX_ROUNDS = 6
 M.MAX_USER_TEXT = 2000
 M.MAX_HISTORY = 120
 M.MAX_ENTRIES = 16         -- node entries per turn (a ring of nodes without functions)
-M.STATUSES = { queued = true, in_progress = true, completed = true, failed = true,
-               no_answer = true, voicemail = true }
 
 local function default_clock()
   local ok, core = pcall(require, "sova.core")

@@ -74,7 +74,8 @@ M.copy = data.copy
 M.validate_args = params.validate
 
 -- Call statuses a flow may end a call with (the session's final status).
-M.END_STATUSES = { completed = true, failed = true, no_answer = true, voicemail = true }
+local vocabulary = require("sova.sandboxed.vocabulary")
+M.END_STATUSES = vocabulary.TERMINAL_STATUSES
 M.ACTION_TYPES = { say = true, end_call = true, transfer = true, dtmf = true }
 M.DTMF_PATTERN = "^[0-9%*#wW]+$"       -- w / W: half-second / one-second pause
 M.MAX_DTMF = 64
@@ -305,7 +306,7 @@ end
 function Call:end_call(status, reason)
   check_self(self, "end_call")
   if not M.END_STATUSES[status] then
-    error(format("call:end_call(%s): status must be one of completed, failed, no_answer, voicemail", show(status)), 2)
+    error(format("call:end_call(%s): status must be one of %s", show(status), vocabulary.terminal_codes()), 2)
   end
   if reason ~= nil and type(reason) ~= "string" then error("call:end_call(status, reason): reason must be a string", 2) end
   self._eff.end_call = { status = status, reason = reason }
@@ -610,7 +611,7 @@ function M.check(def, fields)
         elseif a.type == "end_call" then
           ends = true
           if not M.END_STATUSES[a.status] then
-            problem(awhere, awhere .. ": status must be completed, failed, no_answer or voicemail", a.status and ('"' .. tostring(a.status) .. '"') or "end_call")
+            problem(awhere, awhere .. ": status must be " .. vocabulary.terminal_codes(" or "), a.status and ('"' .. tostring(a.status) .. '"') or "end_call")
           end
           if a.reason ~= nil and type(a.reason) ~= "string" then problem(awhere, awhere .. ": reason must be a string", nil) end
         elseif a.type == "transfer" then

@@ -7,7 +7,7 @@
 --
 -- Pure Lua 5.1 / LuaJIT. cjson is used only for its null sentinel (cjson.null).
 --
---   local schema = require("sova.schema")
+--   local schema = require("sova.sandboxed.schema")
 --   local doc, errs = schema.validate(fields, input, "create" | "update")
 --   local value, reason = schema.check_field_value(field, value)
 --   local ok, reason = schema.check_definition(fields)
@@ -26,10 +26,7 @@ local ARRAY_MT = has_cjson and cjson.array_mt or nil
 M.null = NULL
 
 -- Keys the platform owns on a patient document: never settable through a patient schema.
-M.SYSTEM_FIELDS = {
-  _id = true, organization_id = true, workflow = true, call_status = true,
-  created_at = true, updated_at = true, last_call_at = true, last_session_id = true,
-}
+M.SYSTEM_FIELDS = require("sova.sandboxed.vocabulary").SYSTEM_FIELD_SET
 
 M.TYPES = {
   string = true, date = true, datetime = true, select = true,
@@ -396,7 +393,9 @@ end
 ---------------------------------------------------------------------------------------------
 -- definitions
 
-local FIELD_ATTRIBUTES = {
+-- The attributes a field definition may have (schemas/patient_schema_field.schema.json names
+-- the same: spec/unit/field_definition_schema_spec.lua).
+M.FIELD_ATTRIBUTES = {
   key = true, label = true, type = true, required = true, display_in_list = true,
   display_order = true, options = true, default = true, min = true, max = true,
   max_length = true, placeholder = true, help = true,
@@ -425,7 +424,7 @@ end
 local function check_one_definition(f)
   if type(f) ~= "table" then return "must be an object" end
   for attr in pairs(f) do
-    if type(attr) ~= "string" or not FIELD_ATTRIBUTES[attr] then
+    if type(attr) ~= "string" or not M.FIELD_ATTRIBUTES[attr] then
       return "unknown attribute " .. tostring(attr)
     end
   end

@@ -80,7 +80,7 @@ describe('a browser test call', () => {
     });
     const log = screen.getByRole('log');
     expect(within(log).getByText('Hello, this is the agent.')).toBeTruthy();
-    expect(screen.getByText('In progress')).toBeTruthy();
+    expect(screen.getByText('In Progress')).toBeTruthy();
 
     const box = screen.getByLabelText('Your line');
     fireEvent.change(box, { target: { value: 'Hi, who is calling?' } });

@@ -55,8 +55,10 @@ describe('reading values', () => {
     expect(formatValue(undefined, 'raw')).toBe('raw');
   });
   it('statuses from the bot and from the patient read alike', () => {
-    expect(statusLabel('no_answer')).toBe('No answer');
+    expect(statusLabel('no_answer')).toBe('No Answer');
+    expect(statusLabel('No Answer')).toBe('No Answer');
     expect(statusLabel('In Progress')).toBe('In Progress');
+    expect(statusLabel('ended')).toBe('Ended'); // not a call status: read as itself
   });
 });
 

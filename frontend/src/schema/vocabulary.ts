@@ -1,0 +1,33 @@
+// Generated from lua/sova/sandboxed/vocabulary.lua by `build/sova script scripts/generate.lua`:
+// do not edit (spec/unit/generated_spec.lua fails when this file is not what the generator writes).
+// The API serves the same document at GET /api/meta.
+export const VOCABULARY = {
+  "call_statuses": [
+    {"code": "not_started", "label": "Not Started", "terminal": false},
+    {"code": "queued", "label": "Queued", "terminal": false},
+    {"code": "in_progress", "label": "In Progress", "terminal": false},
+    {"code": "completed", "label": "Completed", "terminal": true},
+    {"code": "no_answer", "label": "No Answer", "terminal": true},
+    {"code": "voicemail", "label": "Voicemail", "terminal": true},
+    {"code": "failed", "label": "Failed", "terminal": true}
+  ],
+  "session_events": [
+    {"type": "node", "label": "Step"},
+    {"type": "set", "label": "Recorded"},
+    {"type": "note", "label": "Note"},
+    {"type": "transfer", "label": "Transfer"},
+    {"type": "dtmf", "label": "Keypad tones"},
+    {"type": "failure", "label": "Failure"},
+    {"type": "error", "label": "Error"}
+  ],
+  "system_fields": [
+    "_id",
+    "organization_id",
+    "workflow",
+    "call_status",
+    "created_at",
+    "updated_at",
+    "last_call_at",
+    "last_session_id"
+  ]
+} as const;
