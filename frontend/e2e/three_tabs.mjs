@@ -39,7 +39,6 @@ const T = { nav: 60_000, el: 30_000, turn: 45_000, end: 60_000 };
 
 // letters only: the flows match names word by word (%a+)
 const tag = Date.now().toString(36).replace(/[0-9]/g, (d) => 'abcdefghij'[Number(d)]);
-const cap = (s) => s[0].toUpperCase() + s.slice(1);
 
 mkdirSync(SHOTS, { recursive: true });
 
