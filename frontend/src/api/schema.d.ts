@@ -377,7 +377,7 @@ export interface components {
         Patient: {
             id: components["schemas"]["Id"];
             workflow: string;
-            /** @description Display spelling of the last call's status (GET /api/meta lists them). */
+            /** @description The status of the patient's last call (GET /api/meta lists the statuses and their labels). */
             call_status: string;
             /**
              * Format: date-time
@@ -435,7 +435,7 @@ export interface components {
             workflow: string;
             /** @enum {unknown} */
             mode: "browser" | "phone";
-            /** @description queued, in_progress, then a final status (GET /api/meta lists them). */
+            /** @description queued, in_progress, then a final status (GET /api/meta lists the statuses and their labels). */
             status: string;
             reason?: string;
             failure?: string;
