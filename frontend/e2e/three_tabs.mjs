@@ -4,21 +4,24 @@
 //   - Beta patient_questions on democlinicbeta.localhost
 // Each tab logs in, picks its workflow, adds a patient through the form, starts a test call, plays
 // the other party to the end, then checks the session's outcome fields and flow path. Then the
-// isolation checks. Screenshots of each main page go to E2E_SHOTS_DIR.
+// isolation checks. Screenshots of each main page go to E2E_SHOTS_DIR. On each main page (MAIN_PAGES)
+// axe-core checks accessibility; a serious or critical violation fails the tab.
 //
 // Env: E2E_BASE_PORT (sova api port, required), E2E_PASSWORD (demo password, required),
 //      E2E_SHOTS_DIR (default ../.test-runs/screenshots), E2E_CHROMIUM (default /usr/bin/chromium).
 // Chromium runs with a fresh temporary profile per launch (playwright's default) and default contexts.
-// Prints one JSON line of results as the last line of stdout; exits 1 on any failure.
+// Prints one JSON line of results as the last line of stdout (also written to E2E_SHOTS_DIR/results.json);
+// exits 1 on any failure.
 // Usually run by spec/e2e/ui_spec.lua (busted --run=e2e), which starts the servers.
 import { createRequire } from 'node:module';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(join(here, '..', 'package.json'));
 const { chromium } = require('playwright-core');
+const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 const PORT = process.env.E2E_BASE_PORT;
 const PASSWORD = process.env.E2E_PASSWORD;
@@ -39,7 +42,6 @@ const T = { nav: 60_000, el: 30_000, turn: 45_000, end: 60_000 };
 
 // letters only: the flows match names word by word (%a+)
 const tag = Date.now().toString(36).replace(/[0-9]/g, (d) => 'abcdefghij'[Number(d)]);
-const cap = (s) => s[0].toUpperCase() + s.slice(1);
 
 mkdirSync(SHOTS, { recursive: true });
 
@@ -72,6 +74,24 @@ function makeTab(name, page) {
     },
   };
   return t;
+}
+
+// The pages each tab checks with axe-core, in the order it reaches them.
+const MAIN_PAGES = ['login', 'workflow picker', 'patient list', 'patient form', 'patient detail', 'live call',
+  'session', 'dashboard'];
+const BLOCKING_IMPACTS = ['serious', 'critical'];
+
+// Runs axe-core on the page as it is now (injected through the debugging protocol, which the page's
+// CSP does not govern) and records its violations under `name`.
+async function checkA11y(page, into, name) {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+      targets: v.nodes.slice(0, 5).map((n) => n.target.join(' ')) }));
+  });
+  into[name] = { checked: true, violations,
+    blocking: violations.filter((v) => BLOCKING_IMPACTS.includes(v.impact)).length };
 }
 
 function check(cond, msg) {
@@ -119,12 +139,14 @@ async function runTab(browser, cfg) {
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   const tab = makeTab(cfg.name, page);
-  const res = { tab: cfg.name, ok: false, patient_name: cfg.patient.patient_name };
+  const res = { tab: cfg.name, ok: false, patient_name: cfg.patient.patient_name, a11y: {} };
+  const a11y = (name) => checkA11y(page, res.a11y, name);
   try {
     await tab.step('login page', async () => {
       await page.goto(cfg.base + '/login');
       await page.waitForSelector('#login-email');
       await tab.shot('01-login');
+      await a11y('login');
     });
     await tab.step('log in', async () => {
       await login(page, cfg.base, cfg.email);
@@ -133,17 +155,20 @@ async function runTab(browser, cfg) {
     await tab.step('pick workflow', async () => {
       await page.goto(cfg.base + '/');
       await page.waitForSelector('#picker-title');
+      await a11y('workflow picker');
       await page.click(`a.wf-card[href="/w/${cfg.workflow}/patients"]`);
       await page.waitForSelector('#list-title');
       await page.waitForFunction(() => !document.querySelector('[aria-busy=true]') &&
         (document.querySelector('.patient-table') || document.querySelector('.empty')));
       await tab.shot('02-list');
+      await a11y('patient list');
     });
     await tab.step('open the new patient form', async () => {
       await page.click('.page-head .btn-primary');
       await page.waitForSelector('#new-title');
       await page.waitForSelector('#f-patient_name');
       await tab.shot('03-form');
+      await a11y('patient form');
     });
     await tab.step('add a patient through the form', async () => {
       for (const [k, v] of Object.entries(cfg.patient)) {
@@ -158,12 +183,14 @@ async function runTab(browser, cfg) {
       check(/^\/patients\/[^/]+$/.test(res.patient_path), `unexpected patient URL ${page.url()}`);
       await page.waitForSelector(`text=${cfg.patient.patient_name}`);
       await tab.shot('04-patient');
+      await a11y('patient detail');
     });
     await tab.step('start a test call', async () => {
       await page.click('text=Start test call');
       await page.waitForSelector('#live-title', { timeout: T.nav });
       await page.waitForSelector('.line-agent', { timeout: T.turn });
       await tab.shot('05-live-start');
+      await a11y('live call');
     });
     await tab.step('play the other party to the end of the call', async () => {
       await playParty(page, cfg.lines);
@@ -190,6 +217,7 @@ async function runTab(browser, cfg) {
         check(cfg.allowedOutcome.includes(k), `outcome field ${k} is not a field of ${cfg.workflow}`);
       }
       await tab.shot('07-session');
+      await a11y('session');
     });
     await tab.step('list shows the patient', async () => {
       await page.goto(`${cfg.base}/w/${cfg.workflow}/patients?q=${encodeURIComponent(cfg.patient.patient_name)}`);
@@ -201,7 +229,12 @@ async function runTab(browser, cfg) {
       await page.goto(`${cfg.base}/w/${cfg.workflow}/dashboard`);
       await page.waitForSelector('.stat');
       await tab.shot('09-dashboard');
+      await a11y('dashboard');
     });
+    const blocking = Object.entries(res.a11y).flatMap(([p, r]) => r.violations
+      .filter((v) => BLOCKING_IMPACTS.includes(v.impact))
+      .map((v) => `${p}: ${v.impact} ${v.id} (${v.help}) at ${v.targets.join(', ')}`));
+    check(blocking.length === 0, `accessibility: ${blocking.join(' | ')}`);
     check(errors.length === 0, `page errors: ${errors.join(' | ')}`);
     res.ok = true;
   } catch (e) {
@@ -259,7 +292,7 @@ const betaQuestions = {
     'call_notes'],
 };
 
-const results = { ok: false, tag, shots_dir: SHOTS, tabs: {}, isolation: {}, failures: [] };
+const results = { ok: false, tag, shots_dir: SHOTS, main_pages: MAIN_PAGES, tabs: {}, isolation: {}, failures: [] };
 let browser;
 try {
   browser = await chromium.launch({
@@ -362,4 +395,5 @@ try {
 
 for (const f of results.failures) console.error('E2E FAILURE:', f);
 console.log(JSON.stringify(results));
+writeFileSync(join(SHOTS, 'results.json'), JSON.stringify(results, null, 2));
 process.exit(results.ok ? 0 : 1);

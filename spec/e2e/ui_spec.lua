@@ -2,7 +2,8 @@
 -- playwright-core against the real `sova api` (serving frontend/dist), `sova bot` and FerretDB:
 -- three browser contexts at the same time (Alpha prior_auth, Alpha patient_questions, Beta
 -- patient_questions), each adding a patient through the form and playing a test call to the end,
--- then the isolation checks. Screenshots go to .test-runs/screenshots/ (git-ignored).
+-- then the isolation checks. axe-core checks each main page of each tab for accessibility (no
+-- serious or critical violation). Screenshots go to .test-runs/screenshots/ (git-ignored).
 --
 -- Needs a built frontend (`cd frontend && npm run build`; scripts/test builds it first), node with
 -- frontend/node_modules (playwright-core) and /usr/bin/chromium (or E2E_CHROMIUM). A missing one
@@ -85,6 +86,25 @@ describe("web UI, three clinics' tabs at once #e2e", function()
     assert.is_nil(results.tabs["alpha-patient_questions"].outcome.pain_level)
     assert.are.equal("Confirmed", results.tabs["beta-patient_questions"].outcome.checkin_status)
     assert.are.equal("Mandarin", results.tabs["beta-patient_questions"].outcome.preferred_language)
+
+    -- axe-core ran on every main page of every tab and found nothing serious or critical
+    local main_pages = { "login", "workflow picker", "patient list", "patient form", "patient detail", "live call",
+      "session", "dashboard" }
+    assert.are.same(main_pages, results.main_pages)
+    for name in pairs(want_tabs) do
+      for _, page in ipairs(main_pages) do
+        local a = results.tabs[name].a11y[page]
+        assert(a and a.checked == true, "axe-core did not check " .. name .. " " .. page .. context)
+        local blocking = {}
+        for _, v in ipairs(a.violations) do
+          if v.impact == "serious" or v.impact == "critical" then
+            blocking[#blocking + 1] = v.impact .. " " .. v.id .. " at " .. table.concat(v.targets, ", ")
+          end
+        end
+        assert.are.same({}, blocking, name .. " " .. page)
+        assert.are.equal(0, a.blocking)
+      end
+    end
 
     for _, check in ipairs({ "beta_opens_alpha_patient", "alpha_list_hides_beta_patient",
                               "alpha_user_refused_on_beta_host" }) do

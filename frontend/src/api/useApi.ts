@@ -1,7 +1,7 @@
 // Loads something from the API for a component: {data, error, loading, reload}. The request is
 // aborted when the inputs change or the component goes away, so a late answer never lands on
 // the wrong page.
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useEffectEvent, useState } from 'react';
 import { ApiError } from './client';
 
 export interface ApiState<T> {
@@ -13,19 +13,28 @@ export interface ApiState<T> {
   setData: (d: T) => void;
 }
 
+function sameInputs(a: unknown[], b: unknown[]): boolean {
+  return a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+}
+
 export function useApi<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[]): ApiState<T> {
   const [data, setData] = useState<T | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [loading, setLoading] = useState(true);
   const [tick, setTick] = useState(0);
-  const loadRef = useRef(load);
-  loadRef.current = load;
+  // the inputs of the request in flight: new inputs show loading from this very render on
+  const inputs = [...deps, tick];
+  const [started, setStarted] = useState(inputs);
+  if (!sameInputs(started, inputs)) {
+    setStarted(inputs);
+    setLoading(true);
+    setError(null);
+  }
+  const run = useEffectEvent((signal: AbortSignal) => load(signal));
 
   useEffect(() => {
     const ctl = new AbortController();
-    setLoading(true);
-    setError(null);
-    loadRef.current(ctl.signal).then(
+    run(ctl.signal).then(
       (d) => {
         if (ctl.signal.aborted) return;
         setData(d);
@@ -38,8 +47,7 @@ export function useApi<T>(load: (signal: AbortSignal) => Promise<T>, deps: unkno
       },
     );
     return () => ctl.abort();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [...deps, tick]);
+  }, [started]);
 
   const reload = useCallback(() => setTick((t) => t + 1), []);
   return { data, error, loading, reload, setData };

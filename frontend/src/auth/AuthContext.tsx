@@ -2,7 +2,17 @@
 // The token lives in this origin's localStorage, so a reload or a new tab of the same clinic
 // stays signed in, and another clinic's address (another origin) never sees it. Signing out in
 // one tab signs out every tab.
-import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import {
+  createContext,
+  useCallback,
+  useContext,
+  useEffect,
+  useEffectEvent,
+  useMemo,
+  useRef,
+  useState,
+  type ReactNode,
+} from 'react';
 import type { LoginResponse, Organization, User } from '../api/types';
 import { api, ApiError, onUnauthorized, setAuthToken } from '../api/client';
 
@@ -68,8 +78,11 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   const [org, setOrg] = useState<Organization | null>(null);
   const [signedOutReason, setSignedOutReason] = useState<string | null>(null);
   const [attempt, setAttempt] = useState(0);
+  // for the listeners and callbacks below, which outlive a render
   const storedRef = useRef(stored);
-  storedRef.current = stored;
+  useEffect(() => {
+    storedRef.current = stored;
+  }, [stored]);
 
   const clear = useCallback((reason: string | null) => {
     setAuthToken(null);
@@ -89,28 +102,31 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     return () => onUnauthorized(null);
   }, [clear]);
 
-  // On start (and when another tab signs in): check the stored token and load the clinic.
-  useEffect(() => {
-    if (!stored) return;
-    setAuthToken(stored.token);
+  // On start (and when another tab signs in, or on retry): check the stored token and load the
+  // clinic. Whoever leads here has set the status to 'checking' already.
+  const checkSession = useEffectEvent((token: string, signal: AbortSignal) => {
+    setAuthToken(token);
     if (status === 'signed_in') return;
-    const ctl = new AbortController();
-    setStatus('checking');
-    api.me(ctl.signal).then(
+    api.me(signal).then(
       (me) => {
         setUser(me.user);
         setOrg(me.organization);
         setStatus('signed_in');
       },
       (e: unknown) => {
-        if (ctl.signal.aborted) return;
+        if (signal.aborted) return;
         if (e instanceof ApiError && (e.status === 401 || e.status === 403)) clear(null);
         else setStatus('unreachable');
       },
     );
+  });
+  const token = stored?.token;
+  useEffect(() => {
+    if (!token) return;
+    const ctl = new AbortController();
+    checkSession(token, ctl.signal);
     return () => ctl.abort();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [stored?.token, attempt]);
+  }, [token, attempt]);
 
   // Other tabs of this clinic: a sign-out there signs out here; a sign-in there signs in here.
   useEffect(() => {
@@ -135,11 +151,8 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     if (!stored) return;
     const at = Date.parse(stored.expires_at);
     if (!Number.isFinite(at)) return;
-    const ms = at - Date.now();
-    if (ms <= 0) {
-      clear('Your session has expired. Sign in again.');
-      return;
-    }
+    // already past: at once, on the timer's next turn
+    const ms = Math.max(0, at - Date.now());
     const t = window.setTimeout(() => clear('Your session has expired. Sign in again.'), Math.min(ms, 2 ** 31 - 1));
     return () => window.clearTimeout(t);
   }, [stored, clear]);
@@ -200,7 +213,10 @@ export function AuthProvider({ children }: { children: ReactNode }) {
       login,
       logout,
       refresh,
-      retry: () => setAttempt((a) => a + 1),
+      retry: () => {
+        setStatus('checking');
+        setAttempt((a) => a + 1);
+      },
     }),
     [status, user, org, stored, signedOutReason, login, logout, refresh],
   );

@@ -14,7 +14,7 @@ export function IdleGuard() {
   const { idleTimeoutSeconds, logout } = useAuth();
   const timeoutMs = idleTimeoutSeconds * 1000;
   const [state, setState] = useState<IdlePhase>({ phase: 'active' });
-  const lastLocal = useRef(Date.now());
+  const lastLocal = useRef(0); // the last activity seen in this tab (ms); 0 until mounted
   const lastWrite = useRef(0);
   const warningRef = useRef(false);
   const stayRef = useRef<HTMLButtonElement>(null);
@@ -22,6 +22,7 @@ export function IdleGuard() {
 
   useEffect(() => {
     const start = Date.now();
+    if (lastLocal.current === 0) lastLocal.current = start;
     if (readActivity(ACTIVITY_KEY, 0) < start - timeoutMs) writeActivity(ACTIVITY_KEY, start);
     const mark = (e: Event) => {
       // once the warning shows, only a deliberate action (a key, a click) keeps the session

@@ -70,8 +70,10 @@ export function AppShell() {
       </a>
       <header className="topbar">
         <div className="topbar-inner">
-          <Link to="/" className="brand-link" aria-label={`${tenant.branding?.company_name || tenant.name}: start page`}>
+          {/* named by its visible text (an aria-label would hide the initials from voice control) */}
+          <Link to="/" className="brand-link">
             <BrandMark branding={tenant.branding} name={tenant.name} compact />
+            <span className="sr-only">: start page</span>
           </Link>
           {workflows.length > 0 && (
             <div className="wf-switch">

@@ -1,7 +1,7 @@
 // The add / edit patient form, rendered from the workflow's patient_schema. Checks run on the
 // client first (the server's rules, schema/validate.ts); the server's own 422 field errors are
 // shown beside their fields too. Edit sends only the fields that changed.
-import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
+import { useMemo, useRef, useState, type FormEvent } from 'react';
 import type { FieldDef } from '../api/types';
 import { ApiError } from '../api/client';
 import {
@@ -40,15 +40,16 @@ export function PatientForm({ fields, mode, initial, submitLabel, onSubmit, onCa
   const keys = useMemo(() => new Set(fields.map((f) => f.key)), [fields]);
 
   // The schema was re-read with a new field: give it its starting value, keep what was typed.
-  useEffect(() => {
-    setValues((prev) => {
-      const missing = Object.keys(start).filter((k) => !(k in prev));
-      if (missing.length === 0) return prev;
-      const next = { ...prev };
+  const [startSeen, setStartSeen] = useState(start);
+  if (startSeen !== start) {
+    setStartSeen(start);
+    const missing = Object.keys(start).filter((k) => !(k in values));
+    if (missing.length > 0) {
+      const next = { ...values };
       for (const k of missing) next[k] = start[k];
-      return next;
-    });
-  }, [start]);
+      setValues(next);
+    }
+  }
 
   function onChange(key: string, v: FormValue) {
     setValues((prev) => ({ ...prev, [key]: v }));

@@ -1,6 +1,6 @@
 // /w/:workflow/patients: the workflow's patients, newest first. Columns come from the schema;
 // search (?q= in the URL) and cursor pagination come from the API.
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useEffectEvent, useState, type FormEvent } from 'react';
 import { Link, useSearchParams } from 'react-router-dom';
 import { api } from '../api/client';
 import { useApi } from '../api/useApi';
@@ -27,17 +27,20 @@ export function PatientListPage() {
   const page = cursors.length - 1;
   usePageTitle(`${label} · Patients`);
 
-  useEffect(() => {
-    setDraft((d) => (d.trim() === q ? d : q));
-  }, [workflow, q]);
+  // another workflow or a query from the address: the search box shows it
+  const [draftScope, setDraftScope] = useState(scope);
+  if (draftScope !== scope) {
+    setDraftScope(scope);
+    if (draft.trim() !== q) setDraft(q);
+  }
 
   // search as you type, a moment after the last key
+  const search = useEffectEvent((v: string) => setQuery(v));
   useEffect(() => {
     if (draft.trim() === q) return;
-    const t = window.setTimeout(() => setQuery(draft), 350);
+    const t = window.setTimeout(() => search(draft), 350);
     return () => window.clearTimeout(t);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [draft]);
+  }, [draft, q]);
 
   function setQuery(v: string) {
     const next = new URLSearchParams(params);

@@ -81,37 +81,57 @@ end
 
 local function tenant_info(ctx) return 200, present.tenant(ctx.tenant) end
 
-local ID = "([^/]+)"
-local WF = "([^/]+)"
--- {method, pattern, handler, needs}: needs = "none" | "tenant" | "auth"
+local openapi_text -- schemas/openapi.json, read once per worker
+
+-- GET /api/openapi.json: the document describing these routes, served as it is in the repository
+local function openapi()
+  if not openapi_text then
+    local path = config.root_dir() .. "/schemas/openapi.json"
+    openapi_text = config.read_file(path)
+    if not openapi_text then error("cannot read " .. path) end
+  end
+  return 200, openapi_text
+end
+
+-- {method, path, handler, needs}: needs = "none" | "tenant" | "auth"; {name} in a path is one
+-- segment, passed to the handler. The paths are those of schemas/openapi.json (spec/api/openapi_spec.lua).
 local ROUTES = {
-  { "GET", "^/api/health$", health, "none" },
-  { "GET", "^/api/meta$", meta.show, "none" },
-  { "GET", "^/api/tenant$", tenant_info, "tenant" },
-  { "POST", "^/api/auth/login$", auth.login, "tenant" },
-  { "POST", "^/api/auth/logout$", auth.logout, "auth" },
-  { "GET", "^/api/me$", auth.me, "auth" },
-  { "GET", "^/api/workflows/" .. WF .. "/patients$", patients.list, "auth" },
-  { "POST", "^/api/workflows/" .. WF .. "/patients$", patients.create, "auth" },
-  { "GET", "^/api/workflows/" .. WF .. "/dashboard$", patients.dashboard, "auth" },
-  { "GET", "^/api/patients/" .. ID .. "$", patients.show, "auth" },
-  { "PATCH", "^/api/patients/" .. ID .. "$", patients.update, "auth" },
-  { "DELETE", "^/api/patients/" .. ID .. "$", patients.delete, "auth" },
-  { "GET", "^/api/patients/" .. ID .. "/sessions$", sessions.for_patient, "auth" },
-  { "POST", "^/api/patients/" .. ID .. "/calls$", calls.start, "auth" },
-  { "GET", "^/api/sessions/" .. ID .. "$", sessions.show, "auth" },
-  { "GET", "^/api/audit$", audit_log.list, "auth" },
+  { "GET", "/api/health", health, "none" },
+  { "GET", "/api/meta", meta.show, "none" },
+  { "GET", "/api/openapi.json", openapi, "none" },
+  { "GET", "/api/tenant", tenant_info, "tenant" },
+  { "POST", "/api/auth/login", auth.login, "tenant" },
+  { "POST", "/api/auth/logout", auth.logout, "auth" },
+  { "GET", "/api/me", auth.me, "auth" },
+  { "GET", "/api/workflows/{workflow}/patients", patients.list, "auth" },
+  { "POST", "/api/workflows/{workflow}/patients", patients.create, "auth" },
+  { "GET", "/api/workflows/{workflow}/dashboard", patients.dashboard, "auth" },
+  { "GET", "/api/patients/{id}", patients.show, "auth" },
+  { "PATCH", "/api/patients/{id}", patients.update, "auth" },
+  { "DELETE", "/api/patients/{id}", patients.delete, "auth" },
+  { "GET", "/api/patients/{id}/sessions", sessions.for_patient, "auth" },
+  { "POST", "/api/patients/{id}/calls", calls.start, "auth" },
+  { "GET", "/api/sessions/{id}", sessions.show, "auth" },
+  { "GET", "/api/audit", audit_log.list, "auth" },
 }
 
--- "^/api/patients/([^/]+)$" -> "/api/patients/{}" for logs
+-- "/api/patients/{id}" -> "^/api/patients/([^/]+)$"; the path with its {names} is the log's route name
 for _, r in ipairs(ROUTES) do
-  r.name = r[1] .. " " .. r[2]:sub(2, -2):gsub("%(%[%^/%]%+%)", "{}")
+  r.pattern = "^" .. r[2]:gsub("[%.%-]", "%%%0"):gsub("{[%w_]+}", "([^/]+)") .. "$"
+  r.name = r[1] .. " " .. r[2]
+end
+
+-- The route table as data, for the spec that holds it against schemas/openapi.json.
+function M.routes()
+  local out = {}
+  for i, r in ipairs(ROUTES) do out[i] = { method = r[1], path = r[2], needs = r[4] } end
+  return out
 end
 
 local function route(method, path)
   local path_known = false
   for _, r in ipairs(ROUTES) do
-    local caps = { path:match(r[2]) }
+    local caps = { path:match(r.pattern) }
     if caps[1] ~= nil then
       path_known = true
       if r[1] == method or (method == "HEAD" and r[1] == "GET") then return r, caps end
@@ -172,7 +192,9 @@ function M.handle(req)
     end
   end
   local text = ""
-  if body ~= nil then
+  if type(body) == "string" then -- JSON already (the OpenAPI document)
+    text = body
+  elseif body ~= nil then
     local eok, encoded = pcall(json.encode, body)
     if eok then
       text = encoded

@@ -175,6 +175,9 @@ describe('editing', () => {
   const patient = {
     id: 'p1',
     workflow: 'wf_one',
+    call_status: 'Not Started',
+    created_at: '2026-11-30T09:00:00.000Z',
+    updated_at: '2026-11-30T09:00:00.000Z',
     alpha_text: 'Before',
     beta_day: '2020-05-06',
     gamma_moment: '2026-12-01T10:30:00Z',

@@ -13,13 +13,24 @@ const rows: Patient[] = [
     id: 'p1',
     workflow: 'wf_one',
     call_status: 'Completed',
+    created_at: '2026-11-30T09:00:00.000Z',
+    updated_at: '2026-11-30T09:05:00.000Z',
     alpha_text: 'First',
     beta_day: '2020-05-06',
     delta_choice: 'Blue',
     zeta_flag: true,
     eta_line: '+15165551234',
   },
-  { id: 'p2', workflow: 'wf_one', alpha_text: 'Second', beta_day: '2021-01-02', zeta_flag: false },
+  {
+    id: 'p2',
+    workflow: 'wf_one',
+    call_status: 'Not Started',
+    created_at: '2026-11-30T08:00:00.000Z',
+    updated_at: '2026-11-30T08:00:00.000Z',
+    alpha_text: 'Second',
+    beta_day: '2021-01-02',
+    zeta_flag: false,
+  },
 ];
 
 function headers(): string[] {
