@@ -239,4 +239,32 @@ describe("audit #api", function()
       assert.equal("Audit Guarded", res.json.patient_name)
     end)
   end)
+
+  describe("retention", function()
+    it("the running API removes records older than 6 years on its own timer, with no request", function()
+      local swept = helpers.start_api(db, { env = { SOVA_MAINTENANCE_SECONDS = "1" } })
+      local h = db:handle()
+      local org = helpers.org_doc(db, ALPHA)._id
+      local year_ms = 365.25 * 24 * 3600 * 1000
+      local function record(age_years, tag)
+        assert(h:insert("audit_logs", {
+          organization_id = org, event_type = "phi_access", action = "view", success = true,
+          spec_retention = tag, timestamp = bson.date(os.time() * 1000 - age_years * year_ms),
+        }))
+      end
+      -- inserted after the API started: the sweep at its start has run already
+      record(7, "expired")
+      record(6.1, "expired")
+      record(5.9, "kept")
+      helpers.wait_until(function()
+        return helpers.count(db, "audit_logs", { spec_retention = "expired" }) == 0
+      end, 15)
+      assert.equal(1, helpers.count(db, "audit_logs", { spec_retention = "kept" }))
+      local log = swept:log_text()
+      assert.matches('"event":"audit.swept"', log, 1, true)
+      assert.is_falsy(log:find('"event":"http"', 1, true), "the sweep must not need a request")
+      swept:stop_clean()
+      h:delete("audit_logs", { spec_retention = "kept" }, { multi = true })
+    end)
+  end)
 end)
