@@ -8,14 +8,12 @@ local bson = helpers.core.bson
 local UA = "sova-spec/1.0 (audit)"
 
 describe("audit #api", function()
-  local db, api
-  local tokens, users = {}, {}
+  local db, api, f
+  local users = {}
   local patient, session_id
 
   local function req(who, method, path, body, token)
-    return helpers.http(api, method, path, {
-      host = who.host, token = token or tokens[who], body = body, headers = { ["User-Agent"] = UA },
-    })
+    return f:req(who, method, path, body, { token = token, headers = { ["User-Agent"] = UA } })
   end
 
   local function newest_audit()
@@ -50,11 +48,9 @@ describe("audit #api", function()
 
   lazy_setup(function()
     db, api = helpers.setup()
-    local res
-    tokens[ALPHA], res = helpers.login_as(api, ALPHA)
-    users[ALPHA] = res.json.user.id
-    tokens[BETA], res = helpers.login_as(api, BETA)
-    users[BETA] = res.json.user.id
+    f = helpers.factory(db, api)
+    users[ALPHA] = select(2, f:login(ALPHA)).user.id
+    f:login(BETA)
   end)
 
   lazy_teardown(helpers.stop_all)
@@ -67,11 +63,7 @@ describe("audit #api", function()
       assert.status(201, res)
       patient = res.json
       check_record(rec, "create", patient.id, "/api/workflows/prior_auth/patients")
-      session_id = tostring(assert(db:handle():insert("sessions", {
-        organization_id = helpers.org_doc(db, ALPHA)._id, patient_id = helpers.oid(patient.id),
-        workflow = "prior_auth", status = "completed",
-        transcript = { messages = bson.array(), summary = "approved" }, created_at = bson.now(),
-      })))
+      session_id = f:session(ALPHA, patient, { transcript = { messages = bson.array(), summary = "approved" } })
     end)
 
     it("list", function()
@@ -129,7 +121,7 @@ describe("audit #api", function()
       local blob = helpers.json_encode(docs)
       assert.falsy(blob:find("John Smith", 1, true))
       assert.falsy(blob:find("ABC123456", 1, true))
-      assert.falsy(blob:find(tokens[ALPHA], 1, true))
+      assert.falsy(blob:find((f:login(ALPHA)), 1, true))
     end)
   end)
 
@@ -171,7 +163,7 @@ describe("audit #api", function()
 
     it("answers 401 without a token and 403 for Beta's token on Alpha's host", function()
       assert.status(401, helpers.http(api, "GET", "/api/audit", { host = ALPHA.host }))
-      assert.status(403, req(ALPHA, "GET", "/api/audit", nil, tokens[BETA]))
+      assert.status(403, req(ALPHA, "GET", "/api/audit", nil, (f:login(BETA))))
     end)
 
     it("answers 403 to a user who is not an admin", function()
@@ -199,9 +191,7 @@ describe("audit #api", function()
     local victim
 
     lazy_setup(function()
-      victim = req(ALPHA, "POST", "/api/workflows/patient_questions/patients",
-        helpers.valid_patient("patient_questions", "alpha", { patient_name = "Audit Guarded" })).json
-      assert.truthy(victim and victim.id)
+      victim = f:patient(ALPHA, "patient_questions", { patient_name = "Audit Guarded" })
       local h = db:handle()
       -- Alpha's organization_id exactly as the API stores it in audit records (ObjectId or text)
       local last = assert(h:find_one("audit_logs", { resource_id = victim.id }) or
