@@ -64,9 +64,9 @@ describe("calls #api #calls", function()
       local s = session_doc(call.session_id)
       helpers.wait_until(function() s = session_doc(call.session_id) return s.flow and s.flow.sha256 end, 10)
       assert.equal(c[3], s.flow.path)
-      local f = assert(io.open(c[3] .. "/flow_definition.lua", "rb"))
-      assert.equal(core.crypto.sha256_hex(f:read("*a")), s.flow.sha256)
-      f:close()
+      local file = assert(io.open(c[3] .. "/flow_definition.lua", "rb"))
+      assert.equal(core.crypto.sha256_hex(file:read("*a")), s.flow.sha256)
+      file:close()
       f:req(c[1], "GET", "/api/sessions/" .. call.session_id) -- readable by its own clinic
     end
   end)
