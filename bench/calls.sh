@@ -7,9 +7,8 @@
 # docs/benchmarks.md.
 #   bench/calls.sh [N...]            (default: 100 250 500 1000 2000)
 # Settings (environment):
-#   BENCH_STANDIN       async (default): bench/fixtures/openai_standin_async.py, one asyncio thread;
-#                       threaded: spec/fixtures/llm/openai_standin.py, one thread per connection
-#   BENCH_DELAY_MS      the stand-in's fixed delay per answer (default 5000)
+#   BENCH_DELAY_MS      the stand-in's fixed delay per answer (default 5000); the stand-in is the
+#                       specs' own, spec/fixtures/llm/openai_standin.py (one asyncio thread)
 #   BENCH_LINES         lines of the other party per call (default 8)
 #   SOVA_BOT_THREADS    the bot's HTTP threads (default 16)
 #   BENCH_DRAIN_SECONDS how long to wait after the calls for the bot's session writer to reach
@@ -61,13 +60,7 @@ export SOVA_DEMO_PASSWORD="bench-password-1234"
 # ---- the stand-in language model ----
 llm_port=$(free_port)
 export BENCH_OPENAI_KEY="sk-bench-$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
-standin=${BENCH_STANDIN:-async}
-case "$standin" in
-  async) standin_py=bench/fixtures/openai_standin_async.py ;;
-  threaded) standin_py=spec/fixtures/llm/openai_standin.py ;;
-  *) echo "BENCH_STANDIN must be async or threaded" >&2; exit 2 ;;
-esac
-"${on_rest[@]}" python3 "$standin_py" "$llm_port" --api-key "$BENCH_OPENAI_KEY" --delay-ms "$delay" \
+"${on_rest[@]}" python3 spec/fixtures/llm/openai_standin.py "$llm_port" --api-key "$BENCH_OPENAI_KEY" --delay-ms "$delay" \
   >"$work/standin.log" 2>&1 &
 llm_pid=$!
 pids+=("$llm_pid")
@@ -97,7 +90,7 @@ bench_lua() { LUA_PATH="$SOVA_ROOT/lua/?.lua;$SOVA_ROOT/lua/?/init.lua;;" LUA_CP
 export BENCH_DRAIN_SECONDS=${BENCH_DRAIN_SECONDS:-0}
 mkdir -p bench/results
 echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "settings: $standin stand-in, delay ${delay} ms, ${lines} lines per call, SOVA_BOT_THREADS=$SOVA_BOT_THREADS, bot nice $bot_nice, harness nice $harness_nice, pinned: $pin"
+echo "settings: stand-in delay ${delay} ms, ${lines} lines per call, SOVA_BOT_THREADS=$SOVA_BOT_THREADS, bot nice $bot_nice, harness nice $harness_nice, pinned: $pin"
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)

@@ -23,7 +23,15 @@ sova_build_frontend() {
   [ -f "$fe/package.json" ] || return 0
   if [ ! -f "$fe/dist/index.html" ] || [ -n "$(find "$fe/src" "$fe/index.html" "$fe/package-lock.json" "$fe/vite.config.ts" -newer "$fe/dist/index.html" -print -quit 2>/dev/null)" ]; then
     (cd "$fe" && npm run build --silent >/dev/null) || { echo "frontend build failed (cd frontend && npm run build)" >&2; return 1; }
+    sova_gzip_dir "$fe/dist"
   fi
+}
+
+# sova_gzip_dir DIR: FILE.gz beside each text file, which sova api sends to clients that accept
+# gzip (civetweb compresses nothing on the fly in Debian's build).
+sova_gzip_dir() {
+  find "$1" -type f \( -name '*.html' -o -name '*.js' -o -name '*.css' -o -name '*.svg' -o -name '*.json' \
+    -o -name '*.map' -o -name '*.txt' \) -exec gzip -k -f -9 -n {} +
 }
 
 # A TCP port on loopback that is free now.

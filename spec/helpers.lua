@@ -11,6 +11,7 @@
 --       api = helpers.start_api(db)        -- sova api on a free port
 --       alpha = helpers.login(api, helpers.ALPHA.host, helpers.ALPHA.email, helpers.DEMO_PASSWORD)
 --       -- or: db, api = helpers.setup(); alpha = helpers.login_as(api, helpers.ALPHA)
+--       -- or, with the fixture factory: f = helpers.factory(db, api); patient = f:patient(ALPHA, "prior_auth")
 --     end)
 --     lazy_teardown(helpers.stop_all)      -- stops everything started, removes scratch dirs
 --     it("...", function()
@@ -35,7 +36,7 @@ local sova = require("helpers.sova")
 local http = require("helpers.http")
 local jwt = require("helpers.jwt")
 local assertions = require("helpers.assertions")
-local patients = require("fixtures.patients")
+local factory = require("helpers.factory")
 
 assertions.register()
 
@@ -46,9 +47,9 @@ helpers.cjson = cjson
 helpers.jwt = jwt
 helpers.proc = proc
 
---- The demo clinics as the seed creates them.
-helpers.ALPHA = { host = "democlinicalpha.localhost", email = "adambehun22@gmail.com", slug = "demo_clinic_alpha" }
-helpers.BETA = { host = "democlinicbeta.localhost", email = "adam@datasova.com", slug = "demo_clinic_beta" }
+--- The demo clinics as the seed creates them (fixtures: their patients in spec/fixtures/patients.lua).
+helpers.ALPHA = { host = "democlinicalpha.localhost", email = "adambehun22@gmail.com", slug = "demo_clinic_alpha", fixtures = "alpha" }
+helpers.BETA = { host = "democlinicbeta.localhost", email = "adam@datasova.com", slug = "demo_clinic_beta", fixtures = "beta" }
 
 --- The password the specs seed the demo users with (SOVA_DEMO_PASSWORD).
 helpers.DEMO_PASSWORD = sova.DEMO_PASSWORD
@@ -123,18 +124,21 @@ function helpers.setup_calls(opts)
   return db, api, bot
 end
 
+--- The fixture factory bound to a running API and its database (spec/helpers/factory.lua):
+-- f:login(who), f:req(who, method, path, body, extra), f:patient(who, wf, overrides),
+-- f:session(who, patient, fields), f:call(who, patient, mode), f:test_call(who, wf, overrides).
+function helpers.factory(db, api)
+  return factory.new(db, api, helpers.DEMO_PASSWORD)
+end
+
 --- Adds a patient through the API (helpers.valid_patient(wf, org, overrides)) and starts a
--- browser test call for it. Returns the 202 body {session_id, live_url} plus who and patient.
+-- browser test call for it, with a token at hand. Returns the 202 body {session_id, live_url}
+-- plus who and patient. (With a factory: f:test_call(who, wf, overrides).)
 function helpers.start_test_call(api, token, who, wf, org, overrides)
-  local opts = { host = who.host, token = token, body = helpers.valid_patient(wf, org, overrides) }
-  local res = helpers.http(api, "POST", "/api/workflows/" .. wf .. "/patients", opts)
-  if res.status ~= 201 then error("adding a patient failed: " .. assertions.describe_response(res), 2) end
-  local patient = res.json
-  res = helpers.http(api, "POST", "/api/patients/" .. patient.id .. "/calls",
-    { host = who.host, token = token, body = { mode = "browser" } })
-  if res.status ~= 202 then error("starting the call failed: " .. assertions.describe_response(res), 2) end
-  res.json.who, res.json.patient = who, patient
-  return res.json
+  local patient = factory.add_patient(api, token, who, wf, helpers.valid_patient(wf, org, overrides))
+  local call = factory.start_call(api, token, who, patient)
+  call.who, call.patient = who, patient
+  return call
 end
 
 --- Stops everything this spec file started (APIs first, then databases; process groups are
@@ -201,18 +205,8 @@ end
 --- A valid patient body (a fresh copy) for a workflow of an org ("alpha" by default):
 -- helpers.valid_patient("prior_auth"), helpers.valid_patient("patient_questions", "beta"),
 -- with overrides merged in (an override of helpers.NONE removes that key).
-helpers.NONE = setmetatable({}, { __tostring = function() return "helpers.NONE" end })
-function helpers.valid_patient(workflow, org, overrides)
-  local byorg = patients[org or "alpha"]
-  local base = byorg and byorg[workflow]
-  if not base then error("no patient fixture for " .. tostring(org or "alpha") .. "/" .. tostring(workflow), 2) end
-  local t = {}
-  for k, v in pairs(base) do t[k] = v end
-  for k, v in pairs(overrides or {}) do
-    if v == helpers.NONE then t[k] = nil else t[k] = v end
-  end
-  return t
-end
+helpers.NONE = factory.NONE
+helpers.valid_patient = factory.valid_patient
 
 --- ObjectId from hex (a table sova.core stores as an ObjectId), for direct DB filters.
 function helpers.oid(hex)
@@ -234,11 +228,7 @@ function helpers.count(db, coll, filter)
 end
 
 --- The organization document of a demo clinic (helpers.ALPHA / helpers.BETA), read directly.
-function helpers.org_doc(db, who)
-  local doc, err = db:handle():find_one("organizations", { slug = who.slug })
-  if not doc then error("no organization " .. who.slug .. ": " .. tostring(err), 2) end
-  return doc
-end
+helpers.org_doc = factory.org_doc
 
 --- A canonical text of a value (keys sorted, ObjectIds and dates as their text), to compare
 -- database contents before and after a request.

@@ -1,12 +1,18 @@
-/* `sova api`: civetweb workers, each with its own trusted Lua state running lua/sova/api/server.lua.
+/* `sova api`: civetweb workers, each with its own trusted Lua state running lua/sova/api/server.lua,
+ * the built web UI served by civetweb from its files, and one maintenance thread.
  *
- * The Lua side exports prepare(env) -> {host, port, threads} (run once, in the main thread) and
- * handle(req) -> status, body, headers (run in workers). A worker's state lives as long as the thread. */
+ * The Lua side exports prepare() -> {host, port, threads} and frontend_dir() (run once, in the
+ * main thread), handle(req) -> status, body, headers (run in workers; a worker's state lives as
+ * long as the thread), and maintain() -> seconds until the next run (run in the maintenance
+ * thread with the main thread's state, at start and then on that timer, never inside a request). */
 #include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db/mongo.h"
 #include "http/server.h"
@@ -16,6 +22,11 @@
 
 #define SERVER_MODULE "sova.api.server"
 #define MAX_RESPONSE_HEADERS 16
+
+/* The web UI may talk to its own origin and to the call runtime's WebSocket (another port or host). */
+static const char UI_CSP[] = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+			     "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; "
+			     "form-action 'self'";
 
 typedef struct worker {
 	lua_State *L;
@@ -72,13 +83,11 @@ static void worker_exit(void)
 
 static void push_request(lua_State *L, const sova_http_request *req)
 {
-	lua_createtable(L, 0, 7);
+	lua_createtable(L, 0, 6);
 	lua_pushstring(L, req->method);
 	lua_setfield(L, -2, "method");
 	lua_pushstring(L, req->path);
 	lua_setfield(L, -2, "path");
-	lua_pushstring(L, req->raw_path);
-	lua_setfield(L, -2, "raw_path");
 	lua_pushstring(L, req->query);
 	lua_setfield(L, -2, "query");
 	lua_pushstring(L, req->remote_addr);
@@ -146,11 +155,101 @@ static void on_finish(void *ud)
 		lua_settop(tls_worker->L, 0);
 }
 
+/* ---- Maintenance: one thread per process, on a timer ---- */
+
+typedef struct maintenance {
+	lua_State *L; /* the main thread's state, the thread's own until it is joined */
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop;
+} maintenance;
+
+#define MAINTENANCE_RETRY_SECONDS 60 /* after maintain() itself failed */
+
+static void *maintenance_run(void *arg)
+{
+	maintenance *m = arg;
+	pthread_mutex_lock(&m->lock);
+	while (!m->stop) {
+		pthread_mutex_unlock(&m->lock);
+		double next = MAINTENANCE_RETRY_SECONDS;
+		lua_settop(m->L, 0);
+		if (push_server_fn(m->L, "maintain") && sova_host_pcall(m->L, 0, 1, "api.maintain") == 0) {
+			if (lua_isnumber(m->L, -1) && lua_tonumber(m->L, -1) >= 1)
+				next = lua_tonumber(m->L, -1);
+			else
+				sova_log("error", "api.maintain", "maintain() must return the seconds until its next run");
+		}
+		lua_settop(m->L, 0);
+		struct timespec at;
+		clock_gettime(CLOCK_MONOTONIC, &at);
+		at.tv_sec += (time_t)next;
+		pthread_mutex_lock(&m->lock);
+		while (!m->stop && pthread_cond_timedwait(&m->wake, &m->lock, &at) != ETIMEDOUT) {
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+/* Starts the thread (it runs maintain() at once). false when it cannot. */
+static bool maintenance_start(maintenance *m, lua_State *L)
+{
+	memset(m, 0, sizeof *m);
+	m->L = L;
+	pthread_condattr_t ca;
+	if (pthread_condattr_init(&ca) != 0)
+		return false;
+	bool ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && pthread_cond_init(&m->wake, &ca) == 0;
+	pthread_condattr_destroy(&ca);
+	if (!ok)
+		return false;
+	if (pthread_mutex_init(&m->lock, NULL) != 0) {
+		pthread_cond_destroy(&m->wake);
+		return false;
+	}
+	if (pthread_create(&m->thread, NULL, maintenance_run, m) != 0) {
+		pthread_mutex_destroy(&m->lock);
+		pthread_cond_destroy(&m->wake);
+		return false;
+	}
+	return true;
+}
+
+/* Wakes the thread, waits for a run in progress to finish, and joins it. */
+static void maintenance_stop(maintenance *m)
+{
+	pthread_mutex_lock(&m->lock);
+	m->stop = true;
+	pthread_cond_signal(&m->wake);
+	pthread_mutex_unlock(&m->lock);
+	pthread_join(m->thread, NULL);
+	pthread_mutex_destroy(&m->lock);
+	pthread_cond_destroy(&m->wake);
+}
+
+/* Copies require(SERVER_MODULE).frontend_dir() into out. false (logged) when that fails. */
+static bool frontend_dir(lua_State *L, char *out, size_t outlen)
+{
+	if (!push_server_fn(L, "frontend_dir") || sova_host_pcall(L, 0, 1, "api.prepare") != 0)
+		return false;
+	size_t len;
+	const char *dir = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+	bool ok = dir && len > 0 && len < outlen;
+	if (ok)
+		memcpy(out, dir, len + 1);
+	else
+		sova_log("error", "api.prepare", "frontend_dir() must return a directory path");
+	lua_pop(L, 1);
+	return ok;
+}
+
 static int help(void)
 {
 	puts("usage: sova api\n"
 	     "\n"
-	     "Serves the REST API (and later the web UI) for every clinic, resolving the tenant by Host.\n"
+	     "Serves the REST API and the web UI for every clinic, resolving the tenant by Host.\n"
 	     "\n"
 	     "environment:\n"
 	     "  SOVA_HTTP_HOST     address to bind (default 127.0.0.1; TLS terminates in front)\n"
@@ -159,7 +258,9 @@ static int help(void)
 	     "  MONGODB_URI        database (default mongodb://127.0.0.1:27017/sova)\n"
 	     "  SOVA_DATA_DIR      local state: generated JWT secret (default .sova)\n"
 	     "  SOVA_JWT_SECRET    token signing secret, >= 32 bytes (required when SOVA_ENV=production)\n"
-	     "  SOVA_ENV           production | development (default development)");
+	     "  SOVA_ENV           production | development (default development)\n"
+	     "  SOVA_FRONTEND_DIR  the built web UI (default <root>/frontend/dist)\n"
+	     "  SOVA_MAINTENANCE_SECONDS  seconds between audit retention sweeps (default 3600)");
 	return 0;
 }
 
@@ -182,6 +283,11 @@ int sova_main_api(int argc, char **argv)
 		return 1;
 	}
 	lua_settop(L, 0);
+	char ui_dir[4096];
+	if (!frontend_dir(L, ui_dir, sizeof ui_dir)) {
+		lua_close(L);
+		return 1;
+	}
 
 	/* Workers inherit this mask, so only the main thread takes the stop signals. */
 	sigset_t stop;
@@ -190,11 +296,19 @@ int sova_main_api(int argc, char **argv)
 	sova_http_config cfg = {
 		.host = at.host, .port = at.port, .threads = at.threads,
 		.handler = on_request, .finish = on_finish, .thread_exit = worker_exit,
+		.site = {.dir = ui_dir, .api_prefix = "/api", .csp = UI_CSP},
 	};
 	char err[256];
 	sova_http_server *srv = sova_http_start(&cfg, err, sizeof err);
 	if (!srv) {
 		sova_log("error", "api.listen", err);
+		lua_close(L);
+		return 1;
+	}
+	maintenance m;
+	if (!maintenance_start(&m, L)) {
+		sova_log("error", "api.maintain", "cannot start the maintenance thread");
+		sova_http_stop(srv);
 		lua_close(L);
 		return 1;
 	}
@@ -207,6 +321,7 @@ int sova_main_api(int argc, char **argv)
 	sigwait(&stop, &sig);
 	sova_log("info", "api.stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	sova_http_stop(srv);
+	maintenance_stop(&m);
 	lua_close(L);
 	sova_db_close();
 	return 0;

@@ -1,10 +1,15 @@
 #include "http/server.h"
 
 #include <civetweb.h>
+#include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "util/log.h"
 
@@ -14,14 +19,19 @@ struct sova_http_server {
 	int port;
 };
 
+static void add_security_headers(struct mg_connection *conn)
+{
+	mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
+	mg_response_header_add(conn, "Referrer-Policy", "no-referrer", -1);
+	mg_response_header_add(conn, "X-Frame-Options", "DENY", -1);
+}
+
 static void add_common_headers(struct mg_connection *conn, const char *content_type)
 {
 	mg_response_header_add(conn, "Content-Type", content_type, -1);
 	/* PHI must not be cached by browsers or proxies. */
 	mg_response_header_add(conn, "Cache-Control", "no-store", -1);
-	mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
-	mg_response_header_add(conn, "Referrer-Policy", "no-referrer", -1);
-	mg_response_header_add(conn, "X-Frame-Options", "DENY", -1);
+	add_security_headers(conn);
 }
 
 void sova_http_send_error(struct mg_connection *conn, int status, const char *code, const char *message)
@@ -94,10 +104,221 @@ static int read_body(struct mg_connection *conn, const struct mg_request_info *r
 	return 0;
 }
 
+/* ---- The built web app (sova_http_site) ---- */
+
+static const struct {
+	const char *ext, *type;
+} MIME_TYPES[] = {
+	{"html", "text/html; charset=utf-8"}, {"js", "text/javascript; charset=utf-8"},
+	{"css", "text/css; charset=utf-8"},   {"svg", "image/svg+xml"},
+	{"png", "image/png"},                 {"ico", "image/x-icon"},
+	{"json", "application/json"},         {"map", "application/json"},
+	{"woff2", "font/woff2"},              {"txt", "text/plain; charset=utf-8"},
+};
+
+static const char *mime_type(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+	if (dot && !strchr(dot, '/'))
+		for (size_t i = 0; i < sizeof MIME_TYPES / sizeof MIME_TYPES[0]; i++)
+			if (strcmp(dot + 1, MIME_TYPES[i].ext) == 0)
+				return MIME_TYPES[i].type;
+	return "application/octet-stream";
+}
+
+/* path is prefix itself or below it ("/api", "/api/x"; not "/apix"). */
+static bool under(const char *path, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return strncmp(path, prefix, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* A "." or ".." segment, a backslash or a control character in the path as sent (decoded, not
+ * yet cleaned by civetweb): never a page of the app, so refused rather than resolved. */
+static bool has_dot_segment(const char *raw)
+{
+	for (const char *p = raw; *p; p++) {
+		if (*p == '\\' || (unsigned char)*p < 0x20)
+			return true;
+		if (p[0] == '.' && (p == raw || p[-1] == '/')) {
+			size_t dots = p[1] == '.' ? 2 : 1;
+			if (p[dots] == '/' || p[dots] == '\0')
+				return true;
+		}
+	}
+	return false;
+}
+
+/* A path that may name a file of the app: "/" and segments of [A-Za-z0-9._-], none empty or
+ * starting with a dot (no hidden files). */
+static bool file_like(const char *path)
+{
+	if (path[0] != '/' || path[1] == '\0')
+		return false;
+	for (const char *p = path; *p; p++) {
+		if (*p == '/') {
+			if (p[1] == '\0' || p[1] == '/' || p[1] == '.')
+				return false;
+		} else if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+			     *p == '.' || *p == '_' || *p == '-')) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool regular_file(const char *path, struct stat *st)
+{
+	return stat(path, st) == 0 && S_ISREG(st->st_mode);
+}
+
+/* Accept-Encoding names gzip without q=0. */
+static bool accepts_gzip(struct mg_connection *conn)
+{
+	const char *h = mg_get_header(conn, "Accept-Encoding");
+	while (h && *h) {
+		h += strspn(h, " \t,");
+		size_t n = strcspn(h, " \t;,");
+		bool gzip = n == 4 && strncasecmp(h, "gzip", 4) == 0;
+		h += n;
+		size_t item = strcspn(h, ",");
+		if (gzip) {
+			const char *q = h;
+			while ((q = strstr(q, "q=")) && q < h + item) {
+				char *end;
+				double v = strtod(q + 2, &end);
+				if (end > q + 2)
+					return v > 0;
+				q += 2;
+			}
+			return true;
+		}
+		h += item;
+	}
+	return false;
+}
+
+/* If-None-Match lists etag (or is "*"); weak tags compare by their opaque part. */
+static bool etag_listed(const char *list, const char *etag)
+{
+	size_t elen = strlen(etag);
+	while (list && *list) {
+		list += strspn(list, " \t,");
+		if (*list == '*')
+			return true;
+		if (strncmp(list, "W/", 2) == 0)
+			list += 2;
+		size_t n = strcspn(list, ",");
+		while (n > 0 && (list[n - 1] == ' ' || list[n - 1] == '\t'))
+			n--;
+		if (n == elen && memcmp(list, etag, n) == 0)
+			return true;
+		list += strcspn(list, ",");
+	}
+	return false;
+}
+
+static bool not_modified(struct mg_connection *conn, const char *etag, time_t mtime)
+{
+	const char *inm = mg_get_header(conn, "If-None-Match");
+	if (inm) /* takes precedence over If-Modified-Since (RFC 9110 13.2.2) */
+		return etag_listed(inm, etag);
+	const char *ims = mg_get_header(conn, "If-Modified-Since");
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	if (!ims || !strptime(ims, "%a, %d %b %Y %H:%M:%S GMT", &tm))
+		return false;
+	return mtime <= timegm(&tm);
+}
+
+/* Answers with the file at path (rel: its path in the app, for the cache rule). Returns the status. */
+static int send_site_file(struct mg_connection *conn, const sova_http_site *site, const char *path,
+			  const char *rel, const struct stat *plain)
+{
+	char gz[PATH_MAX];
+	struct stat st = *plain;
+	const char *body = path;
+	bool gzipped = false;
+	int n = snprintf(gz, sizeof gz, "%s.gz", path);
+	struct stat gst;
+	/* a .gz older than its file is left over from an earlier build: not served */
+	if (n > 0 && (size_t)n < sizeof gz && accepts_gzip(conn) && regular_file(gz, &gst) &&
+	    gst.st_mtime >= plain->st_mtime) {
+		st = gst;
+		body = gz;
+		gzipped = true;
+	}
+	char etag[96], modified[64], len[32];
+	snprintf(etag, sizeof etag, "\"%llx.%lx.%llx%s\"", (unsigned long long)st.st_mtim.tv_sec,
+		 (unsigned long)st.st_mtim.tv_nsec, (unsigned long long)st.st_size, gzipped ? ".gz" : "");
+	struct tm tm;
+	strftime(modified, sizeof modified, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&st.st_mtime, &tm));
+	snprintf(len, sizeof len, "%lld", (long long)st.st_size);
+	const char *type = mime_type(path);
+	int status = not_modified(conn, etag, st.st_mtime) ? 304 : 200;
+
+	mg_response_header_start(conn, status);
+	mg_response_header_add(conn, "Content-Type", type, -1);
+	/* hashed names under /assets/ never change; everything else (index.html) is revalidated */
+	mg_response_header_add(conn, "Cache-Control",
+			       under(rel, "/assets") ? "public, max-age=31536000, immutable" : "no-cache", -1);
+	mg_response_header_add(conn, "ETag", etag, -1);
+	mg_response_header_add(conn, "Last-Modified", modified, -1);
+	mg_response_header_add(conn, "Vary", "Accept-Encoding", -1);
+	add_security_headers(conn);
+	if (site->csp && strncmp(type, "text/html", 9) == 0)
+		mg_response_header_add(conn, "Content-Security-Policy", site->csp, -1);
+	if (gzipped)
+		mg_response_header_add(conn, "Content-Encoding", "gzip", -1);
+	if (status == 200)
+		mg_response_header_add(conn, "Content-Length", len, -1);
+	mg_response_header_send(conn);
+	if (status == 200 && strcmp(mg_get_request_info(conn)->request_method, "HEAD") != 0 &&
+	    mg_send_file_body(conn, body) < 0)
+		sova_log("warn", "http.site", "a file of the web app could not be read");
+	return status;
+}
+
+/* GET or HEAD of a path outside the API. Returns the status sent. */
+static int serve_site(struct mg_connection *conn, const sova_http_site *site, const char *path,
+		      const char *raw_path)
+{
+	if (has_dot_segment(raw_path)) {
+		sova_http_send_error(conn, 400, "bad_request", "a path with dot segments");
+		return 400;
+	}
+	char file[PATH_MAX];
+	struct stat st;
+	if (file_like(path)) {
+		int n = snprintf(file, sizeof file, "%s%s", site->dir, path);
+		if (n > 0 && (size_t)n < sizeof file && regular_file(file, &st))
+			return send_site_file(conn, site, file, path, &st);
+	}
+	if (under(path, "/assets")) {
+		sova_http_send_error(conn, 404, "not_found", "no such file");
+		return 404;
+	}
+	/* the app's own routes (and /): index.html, which routes them in the browser */
+	int n = snprintf(file, sizeof file, "%s/index.html", site->dir);
+	if (n > 0 && (size_t)n < sizeof file && regular_file(file, &st))
+		return send_site_file(conn, site, file, "/index.html", &st);
+	sova_http_send_error(conn, 404, "not_found", "the web UI is not built: cd frontend && npm ci && npm run build");
+	return 404;
+}
+
+/* ---- Requests ---- */
+
 static int on_request(struct mg_connection *conn, void *cbdata)
 {
 	sova_http_server *srv = cbdata;
 	const struct mg_request_info *ri = mg_get_request_info(conn);
+	const char *path = ri->local_uri ? ri->local_uri : "/";
+	/* by the path as sent: "/api/..%2F..%2Fx" is an API request (answered by the handler) */
+	const char *raw_path = ri->local_uri_raw ? ri->local_uri_raw : path;
+	const sova_http_site *site = &srv->cfg.site;
+	if (site->dir && (strcmp(ri->request_method, "GET") == 0 || strcmp(ri->request_method, "HEAD") == 0) &&
+	    !(site->api_prefix && under(raw_path, site->api_prefix)))
+		return serve_site(conn, site, path, raw_path);
 	char *body;
 	size_t body_len;
 	int rc = read_body(conn, ri, &body, &body_len);
@@ -115,8 +336,7 @@ static int on_request(struct mg_connection *conn, void *cbdata)
 	}
 	sova_http_request req = {
 		.method = ri->request_method,
-		.path = ri->local_uri ? ri->local_uri : "/",
-		.raw_path = ri->local_uri_raw ? ri->local_uri_raw : (ri->local_uri ? ri->local_uri : "/"),
+		.path = path,
 		.query = ri->query_string ? ri->query_string : "",
 		.remote_addr = ri->remote_addr,
 		.headers = headers,

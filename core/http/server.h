@@ -17,7 +17,6 @@ typedef struct sova_http_header {
 typedef struct sova_http_request {
 	const char *method;
 	const char *path;   /* URL-decoded, cleaned */
-	const char *raw_path; /* URL-decoded, not cleaned ("/api/patients/../../x" stays so) */
 	const char *query;  /* raw, "" when none */
 	const char *remote_addr;
 	const sova_http_header *headers;
@@ -52,6 +51,19 @@ void sova_ws_close(sova_ws *ws);
 
 #define SOVA_WS_MAX_MESSAGE (64 * 1024)
 
+/* Optional: the files of a built single-page web app, served by the server itself for GET and
+ * HEAD outside api_prefix (from the OS page cache, never copied into memory): ETag and
+ * Last-Modified with 304 answers to If-None-Match / If-Modified-Since, FILE.gz instead of FILE
+ * when the client accepts gzip and it is there (produced at build time), hashed /assets/ * files
+ * cached as immutable and everything else revalidated, paths that are no file answered with
+ * index.html (the app routes them; a missing /assets/ file is a 404), dot segments refused. */
+typedef struct sova_http_site {
+	const char *dir;        /* NULL: no files; every request goes to the handler */
+	const char *api_prefix; /* that path and everything under it always go to the handler */
+	const char *csp;        /* Content-Security-Policy of the HTML pages */
+} sova_http_site;
+
+/* The strings a config points to are borrowed: they must outlive the server. */
 typedef struct sova_http_config {
 	const char *host; /* "127.0.0.1" */
 	int port;         /* 0: any free port */
@@ -66,6 +78,7 @@ typedef struct sova_http_config {
 	void (*ws_open)(sova_ws *ws, const char *path, const char *query, const char *remote, void *ud);
 	void (*ws_message)(sova_ws *ws, const char *data, size_t len, void *ud);
 	void (*ws_close)(sova_ws *ws, void *ud);
+	sova_http_site site;
 } sova_http_config;
 
 typedef struct sova_http_server sova_http_server;

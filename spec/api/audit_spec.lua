@@ -8,14 +8,12 @@ local bson = helpers.core.bson
 local UA = "sova-spec/1.0 (audit)"
 
 describe("audit #api", function()
-  local db, api
-  local tokens, users = {}, {}
+  local db, api, f
+  local users = {}
   local patient, session_id
 
   local function req(who, method, path, body, token)
-    return helpers.http(api, method, path, {
-      host = who.host, token = token or tokens[who], body = body, headers = { ["User-Agent"] = UA },
-    })
+    return f:req(who, method, path, body, { token = token, headers = { ["User-Agent"] = UA } })
   end
 
   local function newest_audit()
@@ -50,11 +48,9 @@ describe("audit #api", function()
 
   lazy_setup(function()
     db, api = helpers.setup()
-    local res
-    tokens[ALPHA], res = helpers.login_as(api, ALPHA)
-    users[ALPHA] = res.json.user.id
-    tokens[BETA], res = helpers.login_as(api, BETA)
-    users[BETA] = res.json.user.id
+    f = helpers.factory(db, api)
+    users[ALPHA] = select(2, f:login(ALPHA)).user.id
+    f:login(BETA)
   end)
 
   lazy_teardown(helpers.stop_all)
@@ -67,11 +63,7 @@ describe("audit #api", function()
       assert.status(201, res)
       patient = res.json
       check_record(rec, "create", patient.id, "/api/workflows/prior_auth/patients")
-      session_id = tostring(assert(db:handle():insert("sessions", {
-        organization_id = helpers.org_doc(db, ALPHA)._id, patient_id = helpers.oid(patient.id),
-        workflow = "prior_auth", status = "completed",
-        transcript = { messages = bson.array(), summary = "approved" }, created_at = bson.now(),
-      })))
+      session_id = f:session(ALPHA, patient, { transcript = { messages = bson.array(), summary = "approved" } })
     end)
 
     it("list", function()
@@ -129,7 +121,7 @@ describe("audit #api", function()
       local blob = helpers.json_encode(docs)
       assert.falsy(blob:find("John Smith", 1, true))
       assert.falsy(blob:find("ABC123456", 1, true))
-      assert.falsy(blob:find(tokens[ALPHA], 1, true))
+      assert.falsy(blob:find((f:login(ALPHA)), 1, true))
     end)
   end)
 
@@ -171,7 +163,7 @@ describe("audit #api", function()
 
     it("answers 401 without a token and 403 for Beta's token on Alpha's host", function()
       assert.status(401, helpers.http(api, "GET", "/api/audit", { host = ALPHA.host }))
-      assert.status(403, req(ALPHA, "GET", "/api/audit", nil, tokens[BETA]))
+      assert.status(403, req(ALPHA, "GET", "/api/audit", nil, (f:login(BETA))))
     end)
 
     it("answers 403 to a user who is not an admin", function()
@@ -199,9 +191,7 @@ describe("audit #api", function()
     local victim
 
     lazy_setup(function()
-      victim = req(ALPHA, "POST", "/api/workflows/patient_questions/patients",
-        helpers.valid_patient("patient_questions", "alpha", { patient_name = "Audit Guarded" })).json
-      assert.truthy(victim and victim.id)
+      victim = f:patient(ALPHA, "patient_questions", { patient_name = "Audit Guarded" })
       local h = db:handle()
       -- Alpha's organization_id exactly as the API stores it in audit records (ObjectId or text)
       local last = assert(h:find_one("audit_logs", { resource_id = victim.id }) or
@@ -237,6 +227,34 @@ describe("audit #api", function()
       local res = req(ALPHA, "GET", "/api/patients/" .. victim.id)
       assert.status(200, res)
       assert.equal("Audit Guarded", res.json.patient_name)
+    end)
+  end)
+
+  describe("retention", function()
+    it("the running API removes records older than 6 years on its own timer, with no request", function()
+      local swept = helpers.start_api(db, { env = { SOVA_MAINTENANCE_SECONDS = "1" } })
+      local h = db:handle()
+      local org = helpers.org_doc(db, ALPHA)._id
+      local year_ms = 365.25 * 24 * 3600 * 1000
+      local function record(age_years, tag)
+        assert(h:insert("audit_logs", {
+          organization_id = org, event_type = "phi_access", action = "view", success = true,
+          spec_retention = tag, timestamp = bson.date(os.time() * 1000 - age_years * year_ms),
+        }))
+      end
+      -- inserted after the API started: the sweep at its start has run already
+      record(7, "expired")
+      record(6.1, "expired")
+      record(5.9, "kept")
+      helpers.wait_until(function()
+        return helpers.count(db, "audit_logs", { spec_retention = "expired" }) == 0
+      end, 15)
+      assert.equal(1, helpers.count(db, "audit_logs", { spec_retention = "kept" }))
+      local log = swept:log_text()
+      assert.matches('"event":"audit.swept"', log, 1, true)
+      assert.is_falsy(log:find('"event":"http"', 1, true), "the sweep must not need a request")
+      swept:stop_clean()
+      h:delete("audit_logs", { spec_retention = "kept" }, { multi = true })
     end)
   end)
 end)

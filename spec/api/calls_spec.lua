@@ -7,24 +7,7 @@ local cjson = helpers.cjson
 local ALPHA, BETA = helpers.ALPHA, helpers.BETA
 
 describe("calls #api #calls", function()
-  local db, api, bot
-  local tokens = {}
-
-  local function req(who, method, path, body)
-    return helpers.http(api, method, path, { host = who.host, token = tokens[who], body = body })
-  end
-
-  local function new_patient(who, wf, org, overrides)
-    local res = req(who, "POST", "/api/workflows/" .. wf .. "/patients", helpers.valid_patient(wf, org, overrides))
-    assert.status(201, res)
-    return res.json
-  end
-
-  local function start(who, patient)
-    local res = req(who, "POST", "/api/patients/" .. patient.id .. "/calls", { mode = "browser" })
-    assert.status(202, res)
-    return res.json
-  end
+  local db, api, bot, f
 
   local function session_doc(id)
     return db:handle():find_one("sessions", { _id = helpers.oid(id) })
@@ -62,35 +45,35 @@ describe("calls #api #calls", function()
 
   lazy_setup(function()
     db, api, bot = helpers.setup_calls({ bot = { env = { SOVA_BOT_THREADS = "300" } } })
-    tokens[ALPHA] = helpers.login_as(api, ALPHA)
-    tokens[BETA] = helpers.login_as(api, BETA)
+    f = helpers.factory(db, api)
+    f:login(ALPHA)
+    f:login(BETA)
   end)
   lazy_teardown(helpers.stop_all)
 
   it("a call in each of the three workflows runs that workflow's own flow", function()
     local cases = {
-      { ALPHA, "prior_auth", "alpha", "clients/demo_clinic_alpha/prior_auth" },
-      { ALPHA, "patient_questions", "alpha", "clients/demo_clinic_alpha/patient_questions" },
-      { BETA, "patient_questions", "beta", "clients/demo_clinic_beta/patient_questions" },
+      { ALPHA, "prior_auth", "clients/demo_clinic_alpha/prior_auth" },
+      { ALPHA, "patient_questions", "clients/demo_clinic_alpha/patient_questions" },
+      { BETA, "patient_questions", "clients/demo_clinic_beta/patient_questions" },
     }
     for _, c in ipairs(cases) do
-      local patient = new_patient(c[1], c[2], c[3])
-      local call = start(c[1], patient)
+      local call = f:test_call(c[1], c[2])
       assert.matches("^ws://127%.0%.0%.1:%d+/calls/" .. call.session_id .. "/live%?token=", call.live_url)
       play(call.live_url, {})
       local s = session_doc(call.session_id)
       helpers.wait_until(function() s = session_doc(call.session_id) return s.flow and s.flow.sha256 end, 10)
-      assert.equal(c[4], s.flow.path)
-      local f = assert(io.open(c[4] .. "/flow_definition.lua", "rb"))
-      assert.equal(core.crypto.sha256_hex(f:read("*a")), s.flow.sha256)
-      f:close()
-      req(c[1], "GET", "/api/sessions/" .. call.session_id) -- readable by its own clinic
+      assert.equal(c[3], s.flow.path)
+      local file = assert(io.open(c[3] .. "/flow_definition.lua", "rb"))
+      assert.equal(core.crypto.sha256_hex(file:read("*a")), s.flow.sha256)
+      file:close()
+      f:req(c[1], "GET", "/api/sessions/" .. call.session_id) -- readable by its own clinic
     end
   end)
 
   it("a browser test call plays to the end: transcript in order, outcome written back", function()
-    local patient = new_patient(ALPHA, "prior_auth", "alpha", { patient_name = "Ada Lovelace" })
-    local call = start(ALPHA, patient)
+    local call = f:test_call(ALPHA, "prior_auth", { patient_name = "Ada Lovelace" })
+    local patient = call.patient
     local lines = {
       "Sure, what's the member ID and date of birth?", "And the provider's NPI?", "What facility is this at?",
       "When is the appointment?", "Can I have the patient's name?", "Authorization is required for that code.",
@@ -107,31 +90,31 @@ describe("calls #api #calls", function()
     for _, m in ipairs(s.transcript.messages) do if m.role == "user" then users[#users + 1] = m.content end end
     assert.same(lines, users)
     assert.matches("Ada Lovelace", s.transcript.messages[1].content, 1, true)
-    local p = req(ALPHA, "GET", "/api/patients/" .. patient.id).json
+    local p = f:req(ALPHA, "GET", "/api/patients/" .. patient.id).json
     assert.equal("Completed", p.call_status)
     assert.equal("Approved", p.prior_auth_status)
     assert.equal("AUTH123456", p.reference_number)
-    local listed = req(ALPHA, "GET", "/api/patients/" .. patient.id .. "/sessions").json
+    local listed = f:req(ALPHA, "GET", "/api/patients/" .. patient.id .. "/sessions").json
     assert.equal(call.session_id, listed.items[1].id)
   end)
 
   it("phone calls are refused plainly until telephony is configured", function()
-    local patient = new_patient(ALPHA, "prior_auth", "alpha")
-    local res = req(ALPHA, "POST", "/api/patients/" .. patient.id .. "/calls", { mode = "phone" })
+    local patient = f:patient(ALPHA, "prior_auth")
+    local res = f:req(ALPHA, "POST", "/api/patients/" .. patient.id .. "/calls", { mode = "phone" })
     assert.status(422, res)
     assert.equal("telephony_not_configured", res.json.error.code)
   end)
 
   it("another clinic cannot start a call on a patient it does not have", function()
-    local patient = new_patient(ALPHA, "prior_auth", "alpha")
-    local res = req(BETA, "POST", "/api/patients/" .. patient.id .. "/calls", { mode = "browser" })
+    local patient = f:patient(ALPHA, "prior_auth")
+    local res = f:req(BETA, "POST", "/api/patients/" .. patient.id .. "/calls", { mode = "browser" })
     assert.status(404, res)
     assert.equal(0, helpers.count(db, "sessions", { patient_id = helpers.oid(patient.id) }))
   end)
 
   it("the live socket refuses a token of another call, and a forged one", function()
-    local a = start(ALPHA, new_patient(ALPHA, "prior_auth", "alpha"))
-    local b = start(BETA, new_patient(BETA, "patient_questions", "beta"))
+    local a = f:test_call(ALPHA, "prior_auth")
+    local b = f:test_call(BETA, "patient_questions")
     local token_of_b = b.live_url:match("token=(.+)$")
     for _, url in ipairs({
       (a.live_url:gsub("token=.+$", "token=" .. token_of_b)),
@@ -165,12 +148,11 @@ describe("calls #api #calls", function()
   it("200 simultaneous calls across both clinics finish with their own, unmixed transcripts", function()
     local calls = {}
     for i = 1, 200 do
-      local who, wf, org = ALPHA, "prior_auth", "alpha"
-      if i % 2 == 0 then who, wf, org = BETA, "patient_questions", "beta" end
+      local who, wf = ALPHA, "prior_auth"
+      if i % 2 == 0 then who, wf = BETA, "patient_questions" end
       local name = ("Patient Number%03d"):format(i)
-      local patient = new_patient(who, wf, org, { patient_name = name })
-      local call = start(who, patient)
-      call.who, call.name, call.i = who, name, i
+      local call = f:test_call(who, wf, { patient_name = name })
+      call.name, call.i = name, i
       call.ws = assert(core.ws_client.connect(call.live_url))
       calls[i] = call
     end
@@ -204,7 +186,7 @@ describe("calls #api #calls", function()
   end)
 
   it("the dashboard counts the workflow's calls per day", function()
-    local res = req(ALPHA, "GET", "/api/workflows/prior_auth/dashboard")
+    local res = f:req(ALPHA, "GET", "/api/workflows/prior_auth/dashboard")
     assert.status(200, res)
     -- summed over the days: a run that crosses midnight (UTC) spreads over two
     local function total(per_day)
@@ -218,7 +200,7 @@ describe("calls #api #calls", function()
     local n = helpers.count(db, "sessions", { workflow = "prior_auth", organization_id = helpers.org_doc(db, ALPHA)._id })
     assert.is_true(n >= 100)
     assert.equal(n, total(res.json.calls_per_day))
-    local beta = req(BETA, "GET", "/api/workflows/patient_questions/dashboard").json
+    local beta = f:req(BETA, "GET", "/api/workflows/patient_questions/dashboard").json
     assert.equal(helpers.count(db, "sessions", { organization_id = helpers.org_doc(db, BETA)._id }),
       total(beta.calls_per_day))
   end)

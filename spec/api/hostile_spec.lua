@@ -24,9 +24,9 @@ describe("hostile input #api", function()
 
   lazy_setup(function()
     db, api = helpers.setup()
-    token = helpers.login_as(api, ALPHA)
-    patient = req("POST", "/api/workflows/prior_auth/patients", { body = helpers.valid_patient("prior_auth") }).json
-    assert.truthy(patient and patient.id, "cannot create the patient the hostile specs need")
+    local f = helpers.factory(db, api)
+    token = f:login(ALPHA)
+    patient = f:patient(ALPHA, "prior_auth")
   end)
 
   lazy_teardown(helpers.stop_all)

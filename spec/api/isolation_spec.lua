@@ -5,32 +5,8 @@ local helpers = require("helpers")
 local ALPHA, BETA = helpers.ALPHA, helpers.BETA
 
 describe("tenant isolation #api", function()
-  local db, api
-  local tokens = {}
+  local db, api, f
   local own = {} -- own[who] = {patient = patient json, session = session id hex}
-
-  local function req(who, method, path, body)
-    return helpers.http(api, method, path, { host = who.host, token = tokens[who], body = body })
-  end
-
-  local function create(who, wf, org, overrides)
-    local res = req(who, "POST", "/api/workflows/" .. wf .. "/patients", helpers.valid_patient(wf, org, overrides))
-    assert.status(201, res)
-    return res.json
-  end
-
-  local function insert_session(who, patient)
-    local org = helpers.org_doc(db, who)
-    local id = assert(db:handle():insert("sessions", {
-      organization_id = org._id,
-      patient_id = helpers.oid(patient.id),
-      workflow = patient.workflow,
-      status = "completed",
-      transcript = { messages = helpers.core.bson.array(), summary = "summary of " .. patient.patient_name },
-      created_at = helpers.core.bson.now(),
-    }))
-    return tostring(id)
-  end
 
   -- the endpoints that take an id: {method, path template, body}
   local function endpoints(patient_id, session_id)
@@ -50,13 +26,14 @@ describe("tenant isolation #api", function()
 
   lazy_setup(function()
     db, api = helpers.setup()
-    tokens[ALPHA] = helpers.login_as(api, ALPHA)
-    tokens[BETA] = helpers.login_as(api, BETA)
-    own[ALPHA] = { patient = create(ALPHA, "patient_questions", "alpha", { patient_name = "Alpha Only Patient" }) }
-    own[ALPHA].prior_auth = create(ALPHA, "prior_auth", "alpha", { patient_name = "Alpha Prior Auth Patient" })
-    own[BETA] = { patient = create(BETA, "patient_questions", "beta", { patient_name = "Beta Only Patient" }) }
-    own[ALPHA].session = insert_session(ALPHA, own[ALPHA].patient)
-    own[BETA].session = insert_session(BETA, own[BETA].patient)
+    f = helpers.factory(db, api)
+    f:login(ALPHA)
+    f:login(BETA)
+    own[ALPHA] = { patient = f:patient(ALPHA, "patient_questions", { patient_name = "Alpha Only Patient" }) }
+    own[ALPHA].prior_auth = f:patient(ALPHA, "prior_auth", { patient_name = "Alpha Prior Auth Patient" })
+    own[BETA] = { patient = f:patient(BETA, "patient_questions", { patient_name = "Beta Only Patient" }) }
+    own[ALPHA].session = f:session(ALPHA, own[ALPHA].patient)
+    own[BETA].session = f:session(BETA, own[BETA].patient)
   end)
 
   lazy_teardown(helpers.stop_all)
@@ -71,9 +48,9 @@ describe("tenant isolation #api", function()
       local nowhere_set = endpoints(helpers.new_id(), helpers.new_id())
       local patients_before = helpers.count(db, "patients")
       for i, e in ipairs(victim_set) do
-        local res = req(attacker, e[1], e[2], e[3])
+        local res = f:req(attacker, e[1], e[2], e[3])
         assert.status(404, res)
-        local ghost = req(attacker, nowhere_set[i][1], nowhere_set[i][2], nowhere_set[i][3])
+        local ghost = f:req(attacker, nowhere_set[i][1], nowhere_set[i][2], nowhere_set[i][3])
         assert.status(404, ghost)
         assert.equal(normalized(ghost.body), normalized(res.body), e[1] .. " " .. e[2])
         assert.falsy(res.body:find(own[victim].patient.patient_name, 1, true))
@@ -81,15 +58,15 @@ describe("tenant isolation #api", function()
       end
       -- nothing changed: the victim's patient is intact and still readable by its owner
       assert.equal(patients_before, helpers.count(db, "patients"))
-      local mine = req(victim, "GET", "/api/patients/" .. own[victim].patient.id)
+      local mine = f:req(victim, "GET", "/api/patients/" .. own[victim].patient.id)
       assert.status(200, mine)
       assert.equal(own[victim].patient.patient_name, mine.json.patient_name)
       assert.equal(own[victim].patient.updated_at, mine.json.updated_at)
-      assert.status(200, req(victim, "GET", "/api/sessions/" .. own[victim].session))
+      assert.status(200, f:req(victim, "GET", "/api/sessions/" .. own[victim].session))
     end)
 
     it(aname .. "'s list never shows " .. vname .. "'s patients", function()
-      local res = req(attacker, "GET", "/api/workflows/patient_questions/patients?limit=100")
+      local res = f:req(attacker, "GET", "/api/workflows/patient_questions/patients?limit=100")
       assert.status(200, res)
       assert.is_true(#res.json.items >= 1)
       local org = helpers.org_doc(db, attacker)._id
@@ -103,20 +80,20 @@ describe("tenant isolation #api", function()
 
     it(aname .. "'s search for " .. vname .. "'s patient's name finds nothing", function()
       local q = own[victim].patient.patient_name:gsub(" ", "%%20")
-      local res = req(attacker, "GET", "/api/workflows/patient_questions/patients?q=" .. q)
+      local res = f:req(attacker, "GET", "/api/workflows/patient_questions/patients?q=" .. q)
       assert.status(200, res)
       assert.equal(0, #res.json.items)
     end)
 
     it(aname .. "'s dashboard counts only " .. aname .. "'s patients", function()
-      local res = req(attacker, "GET", "/api/workflows/patient_questions/dashboard")
+      local res = f:req(attacker, "GET", "/api/workflows/patient_questions/dashboard")
       assert.status(200, res)
       local org = helpers.org_doc(db, attacker)._id
       assert.equal(helpers.count(db, "patients", { organization_id = org, workflow = "patient_questions" }), res.json.total)
     end)
 
     it(aname .. "'s audit trail holds only " .. aname .. "'s records", function()
-      local res = req(attacker, "GET", "/api/audit?limit=100")
+      local res = f:req(attacker, "GET", "/api/audit?limit=100")
       assert.status(200, res)
       assert.is_true(#res.json.items >= 1)
       local org = tostring(helpers.org_doc(db, attacker)._id)
@@ -130,15 +107,15 @@ describe("tenant isolation #api", function()
 
   it("Beta's token cannot reach Alpha's prior_auth workflow at all (404)", function()
     local before = helpers.count(db, "patients")
-    assert.status(404, req(BETA, "GET", "/api/workflows/prior_auth/patients"))
-    assert.status(404, req(BETA, "GET", "/api/workflows/prior_auth/dashboard"))
-    assert.status(404, req(BETA, "POST", "/api/workflows/prior_auth/patients", helpers.valid_patient("prior_auth")))
-    assert.status(404, req(BETA, "GET", "/api/patients/" .. own[ALPHA].prior_auth.id))
+    assert.status(404, f:req(BETA, "GET", "/api/workflows/prior_auth/patients"))
+    assert.status(404, f:req(BETA, "GET", "/api/workflows/prior_auth/dashboard"))
+    assert.status(404, f:req(BETA, "POST", "/api/workflows/prior_auth/patients", helpers.valid_patient("prior_auth")))
+    assert.status(404, f:req(BETA, "GET", "/api/patients/" .. own[ALPHA].prior_auth.id))
     assert.equal(before, helpers.count(db, "patients"))
   end)
 
   it("a patient's id on the wrong workflow's list is not there", function()
-    local res = req(ALPHA, "GET", "/api/workflows/prior_auth/patients?limit=100")
+    local res = f:req(ALPHA, "GET", "/api/workflows/prior_auth/patients?limit=100")
     assert.status(200, res)
     for _, p in ipairs(res.json.items) do
       assert.equal("prior_auth", p.workflow)
@@ -148,18 +125,18 @@ describe("tenant isolation #api", function()
 
   it("Alpha's token on Beta's host answers 403 and shows nothing", function()
     local res = helpers.http(api, "GET", "/api/patients/" .. own[BETA].patient.id,
-      { host = BETA.host, token = tokens[ALPHA] })
+      { host = BETA.host, token = (f:login(ALPHA)) })
     assert.status(403, res)
     assert.falsy(res.body:find("Beta Only Patient", 1, true))
     res = helpers.http(api, "GET", "/api/patients/" .. own[ALPHA].patient.id,
-      { host = BETA.host, token = tokens[ALPHA] })
+      { host = BETA.host, token = (f:login(ALPHA)) })
     assert.status(403, res)
     assert.falsy(res.body:find("Alpha Only Patient", 1, true))
   end)
 
   it("a client-supplied organization_id in a query string changes nothing", function()
     local beta_org = tostring(helpers.org_doc(db, BETA)._id)
-    local res = req(ALPHA, "GET", "/api/workflows/patient_questions/patients?limit=100&organization_id=" .. beta_org)
+    local res = f:req(ALPHA, "GET", "/api/workflows/patient_questions/patients?limit=100&organization_id=" .. beta_org)
     assert.is_true(res.status == 200 or res.status == 400, res.body)
     if res.status == 200 then
       assert.falsy(res.body:find("Beta Only Patient", 1, true))

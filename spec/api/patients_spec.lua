@@ -18,20 +18,10 @@ local function is_id(s)
 end
 
 describe("patients #api", function()
-  local db, api
-  local tokens = {}
-
-  local function req(who, method, path, body, extra)
-    local opts = { host = who.host, token = tokens[who], body = body }
-    for k, v in pairs(extra or {}) do opts[k] = v end
-    return helpers.http(api, method, path, opts)
-  end
+  local db, api, f
 
   local function create(c, overrides)
-    local res = req(c.who, "POST", "/api/workflows/" .. c.wf .. "/patients",
-      helpers.valid_patient(c.wf, c.org, overrides))
-    assert.status(201, res)
-    return res.json
+    return f:patient(c.who, c.wf, overrides)
   end
 
   local function patient_count()
@@ -40,8 +30,9 @@ describe("patients #api", function()
 
   lazy_setup(function()
     db, api = helpers.setup()
-    tokens[ALPHA] = helpers.login_as(api, ALPHA)
-    tokens[BETA] = helpers.login_as(api, BETA)
+    f = helpers.factory(db, api)
+    f:login(ALPHA)
+    f:login(BETA)
   end)
 
   lazy_teardown(helpers.stop_all)
@@ -52,7 +43,7 @@ describe("patients #api", function()
 
       it("creates a patient: 201 with id, workflow, call_status, timestamps and the fields", function()
         local body = helpers.valid_patient(c.wf, c.org)
-        local res = req(c.who, "POST", "/api/workflows/" .. c.wf .. "/patients", body)
+        local res = f:req(c.who, "POST", "/api/workflows/" .. c.wf .. "/patients", body)
         assert.status(201, res)
         created = res.json
         assert.truthy(is_id(created.id))
@@ -75,27 +66,27 @@ describe("patients #api", function()
       end)
 
       it("reads it back with GET /api/patients/{id}", function()
-        local res = req(c.who, "GET", "/api/patients/" .. created.id)
+        local res = f:req(c.who, "GET", "/api/patients/" .. created.id)
         assert.status(200, res)
         assert.same(created, res.json)
       end)
 
       it("updates one field with PATCH, leaving the others", function()
-        local res = req(c.who, "PATCH", "/api/patients/" .. created.id, { patient_name = "Renamed Person" })
+        local res = f:req(c.who, "PATCH", "/api/patients/" .. created.id, { patient_name = "Renamed Person" })
         assert.status(200, res)
         assert.equal("Renamed Person", res.json.patient_name)
         assert.equal(created.date_of_birth, res.json.date_of_birth)
         assert.equal(created.id, res.json.id)
         assert.equal(created.created_at, res.json.created_at)
-        local again = req(c.who, "GET", "/api/patients/" .. created.id)
+        local again = f:req(c.who, "GET", "/api/patients/" .. created.id)
         assert.equal("Renamed Person", again.json.patient_name)
       end)
 
       it("refuses to clear a required field with PATCH (422), changing nothing", function()
-        local res = req(c.who, "PATCH", "/api/patients/" .. created.id, { patient_name = "" })
+        local res = f:req(c.who, "PATCH", "/api/patients/" .. created.id, { patient_name = "" })
         assert.status(422, res)
         assert.is_string(res.json.error.fields.patient_name)
-        assert.equal("Renamed Person", req(c.who, "GET", "/api/patients/" .. created.id).json.patient_name)
+        assert.equal("Renamed Person", f:req(c.who, "GET", "/api/patients/" .. created.id).json.patient_name)
       end)
 
       it("refuses system fields and unknown keys in PATCH (422)", function()
@@ -104,7 +95,7 @@ describe("patients #api", function()
           { _id = "x" }, { created_at = "2020-01-01" }, { no_such_field = "x" },
         }) do
           local k = next(body)
-          local res = req(c.who, "PATCH", "/api/patients/" .. created.id, body)
+          local res = f:req(c.who, "PATCH", "/api/patients/" .. created.id, body)
           assert.status(422, res)
           assert.is_string(res.json.error.fields[k], k)
         end
@@ -115,7 +106,7 @@ describe("patients #api", function()
       end)
 
       it("lists it in GET /api/workflows/{wf}/patients", function()
-        local res = req(c.who, "GET", "/api/workflows/" .. c.wf .. "/patients")
+        local res = f:req(c.who, "GET", "/api/workflows/" .. c.wf .. "/patients")
         assert.status(200, res)
         assert.is_table(res.json.items)
         local found
@@ -129,12 +120,12 @@ describe("patients #api", function()
       end)
 
       it("deletes it: 204, then 404", function()
-        local res = req(c.who, "DELETE", "/api/patients/" .. created.id)
+        local res = f:req(c.who, "DELETE", "/api/patients/" .. created.id)
         assert.status(204, res)
         assert.equal("", res.body)
-        assert.status(404, req(c.who, "GET", "/api/patients/" .. created.id))
-        assert.status(404, req(c.who, "DELETE", "/api/patients/" .. created.id))
-        assert.status(404, req(c.who, "PATCH", "/api/patients/" .. created.id, { patient_name = "X" }))
+        assert.status(404, f:req(c.who, "GET", "/api/patients/" .. created.id))
+        assert.status(404, f:req(c.who, "DELETE", "/api/patients/" .. created.id))
+        assert.status(404, f:req(c.who, "PATCH", "/api/patients/" .. created.id, { patient_name = "X" }))
         assert.equal(0, helpers.count(db, "patients", { _id = helpers.oid(created.id) }))
       end)
     end)
@@ -164,7 +155,7 @@ describe("patients #api", function()
     -- posts an invalid body; asserts 422, a reason for `key`, and no new patient
     local function refused(c, overrides, key)
       local before = patient_count()
-      local res = req(c.who, "POST", "/api/workflows/" .. c.wf .. "/patients", helpers.valid_patient(c.wf, c.org, overrides))
+      local res = f:req(c.who, "POST", "/api/workflows/" .. c.wf .. "/patients", helpers.valid_patient(c.wf, c.org, overrides))
       assert.status(422, res)
       assert.is_table(res.json.error)
       assert.is_string(res.json.error.code)
@@ -257,7 +248,7 @@ describe("patients #api", function()
     it("refuses a body that is not a JSON object (400 or 422)", function()
       local before = patient_count()
       for _, raw in ipairs({ "[]", "[1,2]", "\"text\"", "42", "null" }) do
-        local res = req(pa.who, "POST", "/api/workflows/prior_auth/patients", nil, { raw = raw })
+        local res = f:req(pa.who, "POST", "/api/workflows/prior_auth/patients", nil, { raw = raw })
         assert.is_true(res.status == 400 or res.status == 422, raw .. " -> " .. res.status .. " " .. res.body)
         assert.is_table(res.json and res.json.error)
       end
@@ -279,7 +270,7 @@ describe("patients #api", function()
     end)
 
     local function list(query)
-      local res = req(ALPHA, "GET", "/api/workflows/patient_questions/patients" .. (query or ""))
+      local res = f:req(ALPHA, "GET", "/api/workflows/patient_questions/patients" .. (query or ""))
       assert.status(200, res)
       return res
     end
@@ -330,7 +321,7 @@ describe("patients #api", function()
     it("refuses limits outside 1..100 and garbage cursors", function()
       for _, q in ipairs({ "?limit=0", "?limit=101", "?limit=-5", "?limit=abc", "?limit=1e9",
         "?cursor=not-a-cursor", "?cursor=%24gt", "?cursor=" .. string.rep("A", 500) }) do
-        local res = req(ALPHA, "GET", "/api/workflows/patient_questions/patients" .. q)
+        local res = f:req(ALPHA, "GET", "/api/workflows/patient_questions/patients" .. q)
         assert.is_true(res.status == 400 or res.status == 422, q .. " -> " .. res.status .. " " .. res.body)
         assert.is_table(res.json and res.json.error)
       end
@@ -346,17 +337,17 @@ describe("patients #api", function()
 
     it("treats q as text, not as a regular expression", function()
       for _, q in ipairs({ ".%2A", "%5E", "(", "%5B", "%5C", "%24where" }) do
-        local res = req(ALPHA, "GET", "/api/workflows/patient_questions/patients?limit=100&q=" .. q)
+        local res = f:req(ALPHA, "GET", "/api/workflows/patient_questions/patients?limit=100&q=" .. q)
         assert.status(200, res)
         assert.equal(0, #res.json.items, "q=" .. q .. " matched " .. #res.json.items)
       end
     end)
 
     it("answers 404 for a workflow the org does not have", function()
-      assert.status(404, req(ALPHA, "GET", "/api/workflows/billing/patients"))
-      assert.status(404, req(BETA, "GET", "/api/workflows/prior_auth/patients"))
+      assert.status(404, f:req(ALPHA, "GET", "/api/workflows/billing/patients"))
+      assert.status(404, f:req(BETA, "GET", "/api/workflows/prior_auth/patients"))
       local before = patient_count()
-      local res = req(BETA, "POST", "/api/workflows/prior_auth/patients", helpers.valid_patient("prior_auth"))
+      local res = f:req(BETA, "POST", "/api/workflows/prior_auth/patients", helpers.valid_patient("prior_auth"))
       assert.status(404, res)
       assert.equal(before, patient_count())
     end)
@@ -365,11 +356,11 @@ describe("patients #api", function()
   describe("dashboard", function()
     it("counts by call_status and by each select field of the workflow", function()
       local c = CASES[3] -- Beta patient_questions
-      local before = req(BETA, "GET", "/api/workflows/patient_questions/dashboard")
+      local before = f:req(BETA, "GET", "/api/workflows/patient_questions/dashboard")
       assert.status(200, before)
       create(c, { preferred_language = "Spanish", checkin_status = "Confirmed" })
       create(c, { preferred_language = "Spanish", checkin_status = "Cancelled" })
-      local res = req(BETA, "GET", "/api/workflows/patient_questions/dashboard")
+      local res = f:req(BETA, "GET", "/api/workflows/patient_questions/dashboard")
       assert.status(200, res)
       local d, d0 = res.json, before.json
       assert.equal("patient_questions", d.workflow)
@@ -388,7 +379,7 @@ describe("patients #api", function()
     end)
 
     it("gives prior_auth its own select field", function()
-      local res = req(ALPHA, "GET", "/api/workflows/prior_auth/dashboard")
+      local res = f:req(ALPHA, "GET", "/api/workflows/prior_auth/dashboard")
       assert.status(200, res)
       assert.equal("prior_auth", res.json.workflow)
       assert.is_table(res.json.by_field.prior_auth_status)
@@ -396,7 +387,7 @@ describe("patients #api", function()
     end)
 
     it("answers 404 for a workflow the org does not have", function()
-      assert.status(404, req(BETA, "GET", "/api/workflows/prior_auth/dashboard"))
+      assert.status(404, f:req(BETA, "GET", "/api/workflows/prior_auth/dashboard"))
     end)
   end)
 
@@ -405,37 +396,28 @@ describe("patients #api", function()
 
     lazy_setup(function()
       patient = create(CASES[1])
-      local org = helpers.org_doc(db, ALPHA)
-      local sid = assert(db:handle():insert("sessions", {
-        organization_id = org._id,
-        patient_id = helpers.oid(patient.id),
-        workflow = "prior_auth",
-        status = "completed",
-        transcript = {
-          messages = { { role = "assistant", content = "Hi, this is Sova calling about a prior authorization." } },
-          summary = "Authorization approved, reference number AUTH123456",
-        },
-        created_at = helpers.core.bson.now(),
-      }))
-      session_id = tostring(sid)
+      session_id = f:session(ALPHA, patient, { transcript = {
+        messages = { { role = "assistant", content = "Hi, this is Sova calling about a prior authorization." } },
+        summary = "Authorization approved, reference number AUTH123456",
+      } })
     end)
 
     it("lists a new patient's sessions as an empty list", function()
       local p = create(CASES[2])
-      local res = req(ALPHA, "GET", "/api/patients/" .. p.id .. "/sessions")
+      local res = f:req(ALPHA, "GET", "/api/patients/" .. p.id .. "/sessions")
       assert.status(200, res)
       assert.equal(0, #res.json.items)
     end)
 
     it("lists a patient's sessions", function()
-      local res = req(ALPHA, "GET", "/api/patients/" .. patient.id .. "/sessions")
+      local res = f:req(ALPHA, "GET", "/api/patients/" .. patient.id .. "/sessions")
       assert.status(200, res)
       assert.equal(1, #res.json.items)
       assert.equal(session_id, res.json.items[1].id)
     end)
 
     it("reads a session with its transcript", function()
-      local res = req(ALPHA, "GET", "/api/sessions/" .. session_id)
+      local res = f:req(ALPHA, "GET", "/api/sessions/" .. session_id)
       assert.status(200, res)
       assert.equal(session_id, res.json.id)
       assert.equal("completed", res.json.status)
@@ -444,8 +426,8 @@ describe("patients #api", function()
     end)
 
     it("answers 404 for an unknown session and an unknown patient", function()
-      assert.status(404, req(ALPHA, "GET", "/api/sessions/" .. helpers.new_id()))
-      assert.status(404, req(ALPHA, "GET", "/api/patients/" .. helpers.new_id() .. "/sessions"))
+      assert.status(404, f:req(ALPHA, "GET", "/api/sessions/" .. helpers.new_id()))
+      assert.status(404, f:req(ALPHA, "GET", "/api/patients/" .. helpers.new_id() .. "/sessions"))
     end)
   end)
 
@@ -458,7 +440,7 @@ describe("patients #api", function()
         assert.is_true(ok and type(obj) == "table", "not a JSON line: " .. line)
       end
       for _, secret in ipairs({ "John Smith", "Maria Garcia", "Wei Chen", "Renamed Person", "ABC123456",
-        "+15165667132", helpers.DEMO_PASSWORD, tokens[ALPHA], tokens[BETA], helpers.JWT_SECRET }) do
+        "+15165667132", helpers.DEMO_PASSWORD, (f:login(ALPHA)), (f:login(BETA)), helpers.JWT_SECRET }) do
         assert.falsy(text:find(secret, 1, true), "the API log holds " .. secret)
       end
     end)

@@ -6,26 +6,25 @@ local ALPHA, BETA = helpers.ALPHA, helpers.BETA
 local QUICK = 8 -- seconds: "within a few seconds, never a hang"
 
 describe("restarts #api", function()
-  local db, api, alpha, beta
+  local db, api, f, alpha, beta
 
   lazy_setup(function()
     db, api = helpers.setup()
-    alpha = helpers.login_as(api, ALPHA)
-    beta = helpers.login_as(api, BETA)
+    f = helpers.factory(db, api)
+    alpha = f:login(ALPHA)
+    beta = f:login(BETA)
   end)
 
   lazy_teardown(helpers.stop_all)
 
   describe("of the API", function()
     it("keep the patients and the tokens", function()
-      local created = helpers.http(api, "POST", "/api/workflows/prior_auth/patients",
-        { token = alpha, body = helpers.valid_patient("prior_auth", "alpha", { patient_name = "Survivor One" }) })
-      assert.status(201, created)
+      local created = f:patient(ALPHA, "prior_auth", { patient_name = "Survivor One" }) -- (201)
       api:restart()
       assert.is_true(api:alive())
-      local res = helpers.http(api, "GET", "/api/patients/" .. created.json.id, { token = alpha })
+      local res = helpers.http(api, "GET", "/api/patients/" .. created.id, { token = alpha })
       assert.status(200, res)
-      assert.same(created.json, res.json)
+      assert.same(created, res.json)
       local list = helpers.http(api, "GET", "/api/workflows/patient_questions/patients", { host = BETA.host, token = beta })
       assert.status(200, list)
     end)
@@ -42,9 +41,7 @@ describe("restarts #api", function()
     local patient
 
     lazy_setup(function()
-      patient = helpers.http(api, "POST", "/api/workflows/patient_questions/patients",
-        { token = alpha, body = helpers.valid_patient("patient_questions", "alpha", { patient_name = "Survivor Two" }) }).json
-      assert.truthy(patient and patient.id)
+      patient = f:patient(ALPHA, "patient_questions", { patient_name = "Survivor Two" })
     end)
 
     it("answer 503 on health and PHI within a few seconds while it is down", function()

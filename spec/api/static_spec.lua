@@ -1,47 +1,135 @@
--- The built web UI served by `sova api` on its own port (a fixture dist here). Tags: #api
+-- The built web UI, served by `sova api` itself (civetweb, from the files: core/http/server.c) on
+-- its own port. The dist here is spec/fixtures/static, precompressed by the build's own step
+-- (scripts/lib.sh sova_gzip_dir). Tags: #api
 local helpers = require("helpers")
+local proc = helpers.proc
 
 describe("the web UI from sova api #api", function()
-  local api
+  local db, api, dist
+
+  local function get(path, headers, method)
+    return helpers.http(api, method or "GET", path, { headers = headers })
+  end
+
   lazy_setup(function()
-    local db
-    db, api = helpers.setup({ api = { env = { SOVA_FRONTEND_DIR = helpers.proc.root .. "/spec/fixtures/static" } } })
+    dist = proc.temp_dir("dist")
+    local q = proc.shell_quote
+    local cmd = string.format("%scp -R %s/. %s && bash -c 'source scripts/lib.sh && sova_gzip_dir \"$0\"' %s",
+      proc.shell_prefix(), q(proc.root .. "/spec/fixtures/static"), q(dist), q(dist))
+    assert(os.execute("cd " .. q(proc.root) .. " && " .. cmd) == 0, "preparing the dist failed: " .. cmd)
+    db, api = helpers.setup({ api = { env = { SOVA_FRONTEND_DIR = dist } } })
   end)
   lazy_teardown(helpers.stop_all)
 
-  it("serves index.html at / with a content security policy", function()
-    local res = helpers.http(api, "GET", "/")
+  it("serves index.html at / with a content security policy, revalidated on every load", function()
+    local res = get("/")
     assert.status(200, res)
     assert.matches("^text/html", res.headers["content-type"])
     assert.matches("Sova test page", res.body, 1, true)
     assert.matches("default-src 'self'", res.headers["content-security-policy"], 1, true)
-    assert.equal("no-store", res.headers["cache-control"])
+    assert.equal("no-cache", res.headers["cache-control"])
+    assert.equal("nosniff", res.headers["x-content-type-options"])
+    assert.equal("DENY", res.headers["x-frame-options"])
+    assert.equal("no-referrer", res.headers["referrer-policy"])
+    assert.is_string(res.headers["etag"])
+    assert.is_string(res.headers["last-modified"])
   end)
 
   it("answers the app's own routes with index.html, so a tab can be reloaded", function()
-    local res = helpers.http(api, "GET", "/w/prior_auth/patients")
+    local res = get("/w/prior_auth/patients")
     assert.status(200, res)
     assert.matches("Sova test page", res.body, 1, true)
+    assert.equal("no-cache", res.headers["cache-control"])
   end)
 
-  it("serves assets with their type, and a missing asset is a 404", function()
-    local res = helpers.http(api, "GET", "/assets/app.js")
+  it("serves assets with their type, cached as immutable, and a missing asset is a 404", function()
+    local res = get("/assets/app.js")
     assert.status(200, res)
     assert.matches("^text/javascript", res.headers["content-type"])
-    assert.status(404, helpers.http(api, "GET", "/assets/missing.js"))
+    assert.matches("sova test app", res.body, 1, true)
+    assert.equal("public, max-age=31536000, immutable", res.headers["cache-control"])
+    assert.is_nil(res.headers["content-security-policy"])
+    local missing = get("/assets/missing.js")
+    assert.status(404, missing)
+    assert.equal("not_found", missing.json.error.code)
   end)
 
-  it("never serves files outside the built UI", function()
-    for _, path in ipairs({ "/../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/assets/../../README.md" }) do
-      local res = helpers.http(api, "GET", path)
+  it("answers 304 with no body to If-None-Match with the current ETag, 200 to another", function()
+    local first = get("/assets/app.js")
+    local etag = first.headers["etag"]
+    assert.is_string(etag)
+    local again = get("/assets/app.js", { ["If-None-Match"] = etag })
+    assert.status(304, again)
+    assert.equal("", again.body)
+    assert.equal(etag, again.headers["etag"])
+    assert.equal("public, max-age=31536000, immutable", again.headers["cache-control"])
+    assert.status(304, get("/", { ["If-None-Match"] = 'W/"other", ' .. get("/").headers["etag"] }))
+    local changed = get("/assets/app.js", { ["If-None-Match"] = '"not-the-etag"' })
+    assert.status(200, changed)
+    assert.matches("sova test app", changed.body, 1, true)
+  end)
+
+  it("answers 304 to If-Modified-Since at or after the file's time, 200 before it", function()
+    local modified = get("/").headers["last-modified"]
+    assert.status(304, get("/", { ["If-Modified-Since"] = modified }))
+    assert.status(200, get("/", { ["If-Modified-Since"] = "Thu, 01 Jan 1970 00:00:01 GMT" }))
+  end)
+
+  it("sends the precompressed file to a client that accepts gzip, the plain one otherwise", function()
+    local gz = proc.read_file(dist .. "/assets/app.js.gz")
+    local res = get("/assets/app.js", { ["Accept-Encoding"] = "gzip, deflate" })
+    assert.status(200, res)
+    assert.equal("gzip", res.headers["content-encoding"])
+    assert.matches("^text/javascript", res.headers["content-type"])
+    assert.equal(gz, res.body)
+    assert.equal("\31\139", res.body:sub(1, 2))
+    assert.equal("Accept-Encoding", res.headers["vary"])
+    local plain = get("/assets/app.js", { ["Accept-Encoding"] = "gzip;q=0, identity" })
+    assert.status(200, plain)
+    assert.is_nil(plain.headers["content-encoding"])
+    assert.matches("sova test app", plain.body, 1, true)
+    assert.are_not.equal(res.headers["etag"], plain.headers["etag"])
+    local page = get("/", { ["Accept-Encoding"] = "gzip" })
+    assert.equal("gzip", page.headers["content-encoding"])
+    assert.matches("default-src 'self'", page.headers["content-security-policy"], 1, true)
+  end)
+
+  it("answers HEAD with the headers of GET and no body", function()
+    local res = get("/assets/app.js", nil, "HEAD")
+    assert.status(200, res)
+    assert.equal("", res.body)
+    assert.equal(tostring(#get("/assets/app.js").body), res.headers["content-length"])
+  end)
+
+  it("never serves files outside the built UI, and refuses dot segments", function()
+    for _, path in ipairs({ "/../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/assets/../../README.md",
+      "/assets/%2e%2e/%2e%2e/README.md", "/.%2e/scripts/run" }) do
+      local res = get(path)
       assert.is_falsy(res.body:find("root:", 1, true))
       assert.is_falsy(res.body:find("scripts/run", 1, true))
     end
+    -- (curl resolves literal dot segments itself; encoded ones reach the server)
+    local res = get("/%2e%2e/%2e%2e/etc/passwd")
+    assert.status(400, res)
+    assert.equal("bad_request", res.json.error.code)
+    assert.status(400, get("/assets/%2e%2e/%2e%2e/README.md"))
+  end)
+
+  it("says how to build the UI when its directory has no index.html", function()
+    local bare = helpers.start_api(db, { env = { SOVA_FRONTEND_DIR = proc.temp_dir("no-dist") } })
+    local res = helpers.http(bare, "GET", "/w/prior_auth/patients")
+    assert.status(404, res)
+    assert.matches("npm run build", res.json.error.message, 1, true)
+    bare:stop_clean()
   end)
 
   it("keeps /api/* JSON: an unknown API path is a JSON 404, not the page", function()
-    local res = helpers.http(api, "GET", "/api/nope")
+    local res = get("/api/nope")
     assert.status(404, res)
     assert.equal("not_found", res.json.error.code)
+    assert.equal("no-store", res.headers["cache-control"])
+    local encoded = get("/api/patients/..%2F..%2Fassets%2Fapp.js")
+    assert.status(404, encoded)
+    assert.equal("not_found", encoded.json.error.code)
   end)
 end)

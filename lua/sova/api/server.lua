@@ -1,6 +1,8 @@
 -- sova.api.server: what `sova api` runs. prepare() once in the main thread; handle(req) in
--- each worker thread (one Lua state per worker). Routes resolve the tenant by Host, then
--- authenticate, then call a handler with a database handle scoped to the token's org.
+-- each worker thread (one Lua state per worker); maintain() in the maintenance thread (the main
+-- thread's state). Routes resolve the tenant by Host, then authenticate, then call a handler with
+-- a database handle scoped to the token's org. The web UI's files never reach Lua: the C server
+-- serves them from frontend_dir().
 local core = require("sova.core")
 local bson = core.bson
 local config = require("sova.config")
@@ -15,7 +17,6 @@ local patients = require("sova.api.patients")
 local sessions = require("sova.api.sessions")
 local audit_log = require("sova.api.audit_log")
 local calls = require("sova.api.calls")
-local static = require("sova.api.static")
 local meta = require("sova.api.meta")
 
 local M = {}
@@ -27,13 +28,18 @@ local function open_db()
   if not ok then error(err, 0) end
 end
 
-local indexes_ready, last_index_try = false, 0
+local indexes_ready = false
 
 local function ensure_indexes()
-  if indexes_ready or os.time() - last_index_try < 10 then return end
-  last_index_try = os.time()
+  if indexes_ready then return end
   local ok, err = store.ensure_indexes()
   if ok then indexes_ready = true else log.warn("store.indexes_pending", { reason = err }) end
+end
+
+local function maintenance_seconds()
+  local s = tonumber(config.env("SOVA_MAINTENANCE_SECONDS", "3600"))
+  if not s or s < 1 then error("SOVA_MAINTENANCE_SECONDS must be a number of seconds >= 1", 0) end
+  return s
 end
 
 function M.prepare()
@@ -44,7 +50,7 @@ function M.prepare()
   if indexes_ready then
     log.info("store.ready", { audit_retention = store.ttl_supported and "ttl index and sweep" or "sweep" })
   end
-  store.sweep_audit()
+  maintenance_seconds()
   local port = tonumber(config.env("SOVA_HTTP_PORT", "8080"))
   if not port or port < 0 or port > 65535 then error("SOVA_HTTP_PORT must be a port number", 0) end
   return {
@@ -141,18 +147,26 @@ local function route(method, path)
   errors.fail(404, "not_found", "no such endpoint")
 end
 
--- ---- maintenance, piggybacked on requests (no extra thread) ----
+-- ---- once per process: the web UI's files, and maintenance ----
 
-local SWEEP_EVERY = 3600
-local last_sweep = os.time()
+--- The built web UI that the C server serves (asked once, at start).
+function M.frontend_dir()
+  return config.env("SOVA_FRONTEND_DIR", config.root_dir() .. "/frontend/dist")
+end
 
-local function maintain()
+--- The audit retention sweep (and indexes a database outage left pending). core/api/main.c runs
+-- it in its maintenance thread at start and then again after the seconds it returns.
+function M.maintain()
   ensure_indexes()
-  if os.time() - last_sweep >= SWEEP_EVERY then
-    last_sweep = os.time()
-    local n, err = store.sweep_audit()
-    if n == nil then log.warn("audit.sweep_failed", { reason = err }) end
+  local n, err = store.sweep_audit()
+  if n == nil then
+    log.warn("audit.sweep_failed", { reason = err })
+  elseif n > 0 then
+    log.info("audit.swept", { deleted = n })
   end
+  local every = maintenance_seconds()
+  if not indexes_ready then return math.min(every, 10) end -- retry the indexes soon
+  return every
 end
 
 -- ---- the request entry point ----
@@ -164,11 +178,6 @@ end
 local JSON_HEADERS = { ["content-type"] = "application/json" }
 
 function M.handle(req)
-  -- by the path as sent: "/api/patients/..%2F..%2Fx" is an API request (answered 404), never a page
-  local sent = req.raw_path or req.path
-  if (req.method == "GET" or req.method == "HEAD") and not sent:match("^/api/") and sent ~= "/api" then
-    return static.serve(req)
-  end
   local t0 = core.sys.monotonic()
   req.remote_addr = request.client_ip(req)
   local ctx = { req = req }
@@ -209,7 +218,6 @@ function M.handle(req)
     ms = math.floor((core.sys.monotonic() - t0) * 1e5 + 0.5) / 100,
     org = ctx.tenant and ctx.tenant.slug or nil, user = ctx.user and ctx.user.id or nil,
   })
-  pcall(maintain)
   return status, text, JSON_HEADERS
 end
 
