@@ -10,7 +10,9 @@ COPY frontend/package.json frontend/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY frontend ./
 COPY schemas /src/schemas
-RUN npm run build
+COPY scripts/lib.sh /src/scripts/lib.sh
+# FILE.gz beside each text file, as scripts/run builds it: sova api sends those to gzip clients
+RUN npm run build && bash -c 'source /src/scripts/lib.sh && sova_gzip_dir dist'
 
 FROM debian:12-slim AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
