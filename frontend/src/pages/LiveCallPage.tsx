@@ -11,7 +11,7 @@ import { useScopeWorkflow } from '../components/AppShell';
 import { ErrorAlert } from '../components/ErrorAlert';
 import { StatusBadge } from '../components/StatusBadge';
 import { usePageTitle } from '../components/usePageTitle';
-import { schemaOf, statusLabel } from '../schema/fields';
+import { eventLabel, schemaOf, statusLabel } from '../schema/fields';
 import { NotFoundPage } from './NotFoundPage';
 import { TranscriptView, type TranscriptLine } from '../components/TranscriptView';
 
@@ -19,23 +19,18 @@ type Conn = 'connecting' | 'open' | 'closed' | 'unavailable';
 
 /** A call event as a line between the transcript's lines; null for the flow's own steps. */
 function eventText(m: Extract<LiveMessage, { type: 'event' }>): string | null {
+  const name = eventLabel(m.event);
   switch (m.event) {
     case 'node':
       return null;
     case 'set':
-      return 'An outcome was recorded';
+      return `${name} an outcome`;
     case 'transfer':
-      return `Transfer${m.to ? ` to ${m.to}` : ''}`;
+      return `${name}${m.to ? ` to ${m.to}` : ''}`;
     case 'dtmf':
-      return `Keypad tones${m.digits ? `: ${m.digits}` : ''}`;
-    case 'note':
-      return 'A note was recorded';
-    case 'failure':
-      return 'The flow failed';
-    case 'error':
-      return 'The flow reported an error';
+      return `${name}${m.digits ? `: ${m.digits}` : ''}`;
     default:
-      return statusLabel(m.event);
+      return name; // note, failure, error: their details are in the session once it has ended
   }
 }
 

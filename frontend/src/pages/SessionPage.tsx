@@ -14,7 +14,7 @@ import { Loading } from '../components/Loading';
 import { StatusBadge } from '../components/StatusBadge';
 import { TranscriptView, type TranscriptLine } from '../components/TranscriptView';
 import { usePageTitle } from '../components/usePageTitle';
-import { formatDateTime, formatDuration, formatTime, formatValue, schemaOf, sortedFields, statusLabel, workflowLabel } from '../schema/fields';
+import { eventLabel, formatDateTime, formatDuration, formatTime, formatValue, schemaOf, sortedFields, statusLabel, workflowLabel } from '../schema/fields';
 import { NotFoundPage } from './NotFoundPage';
 
 const POLL_MS = 2000;
@@ -23,23 +23,24 @@ const POLL_MS = 2000;
 export function eventLine(e: SessionEvent, fields: FieldDef[]): string {
   const label = (k: unknown) => (typeof k === 'string' ? (fields.find((f) => f.key === k)?.label ?? k) : '');
   const field = typeof e.field === 'string' ? fields.find((f) => f.key === e.field) : undefined;
+  const name = eventLabel(e.type);
   switch (e.type) {
     case 'node':
-      return `Step: ${String(e.node ?? '')}`;
+      return `${name}: ${String(e.node ?? '')}`;
     case 'set':
-      return `Recorded ${label(e.field)}: ${formatValue(field, (e.value ?? null) as FieldValue)}`;
+      return `${name} ${label(e.field)}: ${formatValue(field, (e.value ?? null) as FieldValue)}`;
     case 'note':
-      return `Note: ${String(e.text ?? '')}`;
+      return `${name}: ${String(e.text ?? '')}`;
     case 'transfer':
-      return `Transfer${typeof e.to === 'string' ? ` to ${e.to}` : ''}`;
+      return `${name}${typeof e.to === 'string' ? ` to ${e.to}` : ''}`;
     case 'dtmf':
-      return `Keypad tones${typeof e.digits === 'string' ? `: ${e.digits}` : ''}`;
+      return `${name}${typeof e.digits === 'string' ? `: ${e.digits}` : ''}`;
     case 'failure':
-      return `Failure: ${String(e.reason ?? '')}${typeof e.source === 'string' ? ` (${e.source}${e.line ? `:${String(e.line)}` : ''})` : ''}`;
+      return `${name}: ${String(e.reason ?? '')}${typeof e.source === 'string' ? ` (${e.source}${e.line ? `:${String(e.line)}` : ''})` : ''}`;
     case 'error':
-      return `Error: ${String(e.message ?? '')}`;
+      return `${name}: ${String(e.message ?? '')}`;
     default:
-      return statusLabel(e.type);
+      return name;
   }
 }
 

@@ -199,6 +199,13 @@ export function statusLabel(s: string | undefined | null): string {
   return t.charAt(0).toUpperCase() + t.slice(1);
 }
 
+const EVENT_LABELS = new Map<string, string>(VOCABULARY.session_events.map((e) => [e.type, e.label]));
+
+/** A session event type in words, as the vocabulary names it; an unknown type reads as itself. */
+export function eventLabel(type: string): string {
+  return EVENT_LABELS.get(type) ?? statusLabel(type);
+}
+
 /** A CSS class suffix for a status: tone, not meaning. */
 export function statusTone(s: string | undefined | null): 'ok' | 'bad' | 'busy' | 'idle' {
   const code = callStatus(s)?.code;

@@ -4,6 +4,7 @@ import {
   changedPayload,
   createPayload,
   enabledWorkflows,
+  eventLabel,
   formatValue,
   initialValues,
   payloadValue,
@@ -12,6 +13,7 @@ import {
   toDatetimeLocal,
 } from '../fields';
 import { dailySeries } from '../../components/DailyChart';
+import { VOCABULARY } from '../vocabulary';
 import { orgWith, SCHEMA, WF } from '../../test/fixtures';
 
 const f = (k: string) => SCHEMA.find((x) => x.key === k)!;
@@ -59,6 +61,14 @@ describe('reading values', () => {
     expect(statusLabel('No Answer')).toBe('No Answer');
     expect(statusLabel('In Progress')).toBe('In Progress');
     expect(statusLabel('ended')).toBe('Ended'); // not a call status: read as itself
+  });
+});
+
+describe('session events', () => {
+  it('read as the vocabulary names them, and an unknown type as itself', () => {
+    expect(VOCABULARY.session_events.length).toBeGreaterThan(0);
+    for (const e of VOCABULARY.session_events) expect(eventLabel(e.type)).toBe(e.label);
+    expect(eventLabel('hold_started')).toBe('Hold started');
   });
 });
 
