@@ -1,4 +1,4 @@
--- Specs of the writer area of sova.core (core/db/writer.c, core/lua/writer.c): durable
+-- Specs of the writer area of sova.core (core/db/writer.c, core/bind/writer.c): durable
 -- asynchronous writes for calls, against a real FerretDB that is killed and restarted.
 -- Run from the repo root: busted spec/core/writer_spec.lua  (or busted -t writer)
 --
