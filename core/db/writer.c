@@ -655,7 +655,8 @@ static bool applied_before(mongoc_collection_t *c, const op_view *v)
 	bson_t f;
 	bson_init(&f);
 	bool ok = bson_concat(&f, &v->filter) && BSON_APPEND_OID(&f, SOVA_WRITER_OPS_FIELD, &v->id);
-	int64_t n = ok ? mongoc_collection_count_documents(c, &f, NULL, NULL, NULL, NULL) : -1;
+	bson_error_t e;
+	int64_t n = ok ? mongoc_collection_count_documents(c, &f, NULL, NULL, NULL, &e) : -1; /* -1: not known */
 	bson_destroy(&f);
 	return n > 0;
 }
