@@ -10,6 +10,9 @@
  *   writer.stats() -> {running, db_down, queued, queued_bytes, spooled, spool_bytes, applied,
  *                      failed_permanently, overflowed, corrupt_skipped, last_error (or nil)}
  *
+ * Delivery is at least once and effects once: every operation gets an id, and an update such as
+ * $push applies only to a document that does not carry it yet (core/db/writer.h).
+ *
  * Misuse (a bad option or operation shape) raises before anything is allocated; a runtime
  * failure (not started, a value BSON cannot hold, a full queue with an unwritable spool) returns
  * nil, err. The writer lives as long as the Lua state that started it: closing that state stops

@@ -40,7 +40,15 @@ typedef struct ws_out {
 
 #define WS_MAX_PENDING (1024 * 1024)
 
-typedef struct ws_entry {
+/* What one socket may have in the inbox, not yet taken by the loop. Every line from a socket can
+ * run a whole turn in the loop thread; without this bound a party that talks faster than its turns
+ * run fills the inbox with thousands of lines, and every other call and HTTP answer waits behind
+ * them (issue 3's stalled-socket case: /health over 3 s). With it, the socket's civetweb thread
+ * waits instead, TCP pushes back on that party alone, and each batch of events carries at most
+ * this many of its lines. */
+#define WS_MAX_INBOX 8
+
+struct ws_entry {
 	struct ws_entry *next;
 	sova_ws *ws;
 	long long id;
@@ -49,7 +57,15 @@ typedef struct ws_entry {
 	bool stalled, closing;
 	pthread_cond_t cond; /* with loop.lock: work for the sender */
 	pthread_t sender;
-} ws_entry;
+	size_t inbox;            /* its messages in the inbox */
+	pthread_cond_t room;     /* with loop.lock: the loop took some of them */
+	sova_loop_event *closed; /* its WS_CLOSE event, made at open so that closing cannot fail */
+};
+typedef struct ws_entry ws_entry;
+
+/* civetweb runs a socket's ready, data and close handlers on the one worker thread that holds
+ * the connection, so that thread's socket is found without a search. */
+static __thread ws_entry *reader_entry;
 
 typedef struct fetch {
 	long long id;
@@ -97,19 +113,31 @@ void sova_loop_event_free(sova_loop_event *ev)
 	free(ev);
 }
 
-/* Queues ev (ownership moves to the loop) and wakes the loop thread. */
-static void enqueue(sova_loop_event *ev)
+static void enqueue_locked(sova_loop_event *ev)
 {
-	pthread_mutex_lock(&loop.lock);
 	if (loop.tail)
 		loop.tail->next = ev;
 	else
 		loop.head = ev;
 	loop.tail = ev;
+}
+
+static void wake_loop(void)
+{
+	pthread_mutex_lock(&loop.lock);
 	CURLM *m = loop.multi;
 	pthread_mutex_unlock(&loop.lock);
 	if (m)
 		curl_multi_wakeup(m);
+}
+
+/* Queues ev (ownership moves to the loop) and wakes the loop thread. */
+static void enqueue(sova_loop_event *ev)
+{
+	pthread_mutex_lock(&loop.lock);
+	enqueue_locked(ev);
+	pthread_mutex_unlock(&loop.lock);
+	wake_loop();
 }
 
 static long long new_id(void)
@@ -141,6 +169,8 @@ void sova_loop_stop(void)
 {
 	pthread_mutex_lock(&loop.lock);
 	loop.stopping = true;
+	for (ws_entry *e = loop.sockets; e; e = e->next)
+		pthread_cond_broadcast(&e->room); /* readers waiting for room must not hold up mg_stop */
 	CURLM *m = loop.multi;
 	pthread_mutex_unlock(&loop.lock);
 	if (m)
@@ -254,11 +284,29 @@ static void *ws_sender(void *arg)
 	return NULL;
 }
 
+static void free_entry(ws_entry *e)
+{
+	for (ws_out *o = e->head; o;) {
+		ws_out *next = o->next;
+		free(o);
+		o = next;
+	}
+	sova_loop_event_free(e->closed);
+	pthread_cond_destroy(&e->cond);
+	pthread_cond_destroy(&e->room);
+	free(e);
+}
+
 void sova_loop_ws_open(sova_ws *ws, const char *path, const char *query, const char *remote)
 {
+	reader_entry = NULL;
 	ws_entry *e = calloc(1, sizeof *e);
 	sova_loop_event *ev = calloc(1, sizeof *ev);
-	if (!e || !ev) {
+	if (e)
+		e->closed = calloc(1, sizeof *e->closed);
+	if (!e || !ev || !e->closed) {
+		if (e)
+			free(e->closed);
 		free(e);
 		free(ev);
 		sova_ws_close(ws);
@@ -266,10 +314,13 @@ void sova_loop_ws_open(sova_ws *ws, const char *path, const char *query, const c
 	}
 	e->ws = ws;
 	e->id = sova_ws_id(ws);
+	e->closed->kind = SOVA_EV_WS_CLOSE;
+	e->closed->id = e->id;
+	e->closed->socket = e;
 	pthread_cond_init(&e->cond, NULL);
+	pthread_cond_init(&e->room, NULL);
 	if (pthread_create(&e->sender, NULL, ws_sender, e) != 0) {
-		pthread_cond_destroy(&e->cond);
-		free(e);
+		free_entry(e);
 		free(ev);
 		sova_ws_close(ws);
 		return;
@@ -283,56 +334,62 @@ void sova_loop_ws_open(sova_ws *ws, const char *path, const char *query, const c
 	e->next = loop.sockets;
 	loop.sockets = e;
 	pthread_mutex_unlock(&loop.lock);
+	reader_entry = e;
 	enqueue(ev);
 }
 
 void sova_loop_ws_message(sova_ws *ws, const char *data, size_t len)
 {
+	ws_entry *e = reader_entry && reader_entry->ws == ws ? reader_entry : NULL;
+	if (!e)
+		return; /* its open failed and it is being closed: nobody would read the line */
 	sova_loop_event *ev = calloc(1, sizeof *ev);
 	if (!ev)
 		return;
 	ev->kind = SOVA_EV_WS_MESSAGE;
-	ev->id = sova_ws_id(ws);
+	ev->id = e->id;
+	ev->socket = e;
 	ev->body = dup_n(data, len);
 	ev->body_len = len;
 	if (!ev->body) {
 		free(ev);
 		return;
 	}
-	enqueue(ev);
+	pthread_mutex_lock(&loop.lock);
+	while (e->inbox >= WS_MAX_INBOX && !loop.stopping)
+		pthread_cond_wait(&e->room, &loop.lock);
+	e->inbox++;
+	enqueue_locked(ev);
+	pthread_mutex_unlock(&loop.lock);
+	wake_loop();
 }
 
 void sova_loop_ws_close(sova_ws *ws)
 {
-	/* Unlinked first, so no send finds it; then its sender is stopped before civetweb frees ws. */
-	ws_entry *dead = NULL;
+	ws_entry *dead = reader_entry && reader_entry->ws == ws ? reader_entry : NULL;
+	reader_entry = NULL;
+	if (!dead)
+		return; /* its open failed: the loop never heard of it */
+	/* Unlinked first, so no send finds it; then its sender is stopped before civetweb frees ws.
+	 * A write in progress ends when the peer is gone, or after civetweb's request timeout. */
 	pthread_mutex_lock(&loop.lock);
 	for (ws_entry **pp = &loop.sockets; *pp; pp = &(*pp)->next) {
-		if ((*pp)->ws == ws) {
-			dead = *pp;
+		if (*pp == dead) {
 			*pp = dead->next;
-			dead->closing = true;
-			pthread_cond_signal(&dead->cond);
 			break;
 		}
 	}
+	dead->closing = true;
+	pthread_cond_signal(&dead->cond);
 	pthread_mutex_unlock(&loop.lock);
-	if (dead) {
-		pthread_join(dead->sender, NULL); /* a write in progress fails fast: the connection is closing */
-		for (ws_out *o = dead->head; o;) {
-			ws_out *next = o->next;
-			free(o);
-			o = next;
-		}
-		pthread_cond_destroy(&dead->cond);
-		free(dead);
-	}
-	sova_loop_event *ev = calloc(1, sizeof *ev);
-	if (!ev)
-		return;
-	ev->kind = SOVA_EV_WS_CLOSE;
-	ev->id = sova_ws_id(ws);
-	enqueue(ev);
+	pthread_join(dead->sender, NULL);
+	/* Its WS_CLOSE comes after all its messages; the loop frees the entry when it takes it. */
+	pthread_mutex_lock(&loop.lock);
+	sova_loop_event *ev = dead->closed;
+	dead->closed = NULL;
+	enqueue_locked(ev);
+	pthread_mutex_unlock(&loop.lock);
+	wake_loop();
 }
 
 /* ---- Called from the loop thread ---- */
@@ -550,6 +607,17 @@ sova_loop_event *sova_loop_wait(int timeout_ms, bool *stopping)
 
 	pthread_mutex_lock(&loop.lock);
 	*tail = loop.head; /* inbox events after the finished transfers, in arrival order */
+	for (sova_loop_event *ev = loop.head; ev; ev = ev->next) {
+		if (!ev->socket)
+			continue;
+		if (ev->kind == SOVA_EV_WS_MESSAGE) {
+			ev->socket->inbox--;
+			pthread_cond_signal(&ev->socket->room);
+		} else if (ev->kind == SOVA_EV_WS_CLOSE) {
+			free_entry(ev->socket); /* its sender is joined and no message of it is left */
+		}
+		ev->socket = NULL;
+	}
 	loop.head = loop.tail = NULL;
 	*stopping = loop.stopping;
 	pthread_mutex_unlock(&loop.lock);

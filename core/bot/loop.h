@@ -21,6 +21,7 @@ typedef struct sova_loop_event {
 	size_t body_len;
 	int status;  /* fetch: HTTP status */
 	char *error; /* fetch: why the transfer failed (then no body) */
+	struct ws_entry *socket; /* ws_message, ws_close: the loop's record of the socket, until taken */
 } sova_loop_event;
 
 bool sova_loop_init(char *err, size_t errlen);

@@ -36,7 +36,8 @@
  *   header:  "SOVASPL1" | u64 LE offset of the first record not applied yet
  *            | u32 LE CRC-32 of the 16 bytes before | 4 zero bytes
  *   record:  "SvW1" | u32 LE payload length | u32 LE CRC-32 of the payload | payload
- *   payload: BSON {c: collection, k: kind (int32), f: filter, b: document or update}
+ *   payload: BSON {c: collection, k: kind (int32), i: the operation's id (ObjectId),
+ *                  f: filter, b: document or update}
  * The header's offset is rewritten (without fsync) after each replayed record, so a process that
  * dies during a replay does not apply twice what it had applied; after a power loss it may.
  * The record magic lets a reader find the next intact record after a damaged one. */
@@ -577,8 +578,88 @@ static void keep_rejected(const uint8_t *payload, uint32_t len)
 typedef struct op_view {
 	const char *coll;
 	int32_t kind;
+	bson_oid_t id;
 	bson_t filter, body; /* static views into the payload */
 } op_view;
+
+/* Update operators whose second application leaves the document as the first left it. */
+static bool idempotent_operator(const char *op)
+{
+	static const char *const ops[] = {"$set", "$unset", "$setOnInsert", "$addToSet", "$min",
+					  "$max", "$pull", "$pullAll", "$currentDate"};
+	for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+		if (strcmp(op, ops[i]) == 0)
+			return true;
+	return false;
+}
+
+/* An update with any other operator ($push, $inc, ...) is guarded by its id. */
+static bool needs_guard(const op_view *v)
+{
+	bson_iter_t it;
+	if (v->kind == SOVA_WRITE_INSERT || !bson_iter_init(&it, &v->body))
+		return false;
+	while (bson_iter_next(&it))
+		if (!idempotent_operator(bson_iter_key(&it)))
+			return true;
+	return false;
+}
+
+/* The guarded form of an update: the filter excludes documents that already carry the
+ * operation's id, and the update adds it (to the $push it may have), so applying it twice
+ * changes the document once. */
+static bool guard(const op_view *v, bson_t *filter, bson_t *body)
+{
+	bson_t ne, push;
+	bson_iter_t it;
+	bson_init(filter);
+	bson_init(body);
+	bool ok = bson_concat(filter, &v->filter) && BSON_APPEND_DOCUMENT_BEGIN(filter, SOVA_WRITER_OPS_FIELD, &ne);
+	if (ok) {
+		bool inner = BSON_APPEND_OID(&ne, "$ne", &v->id);
+		ok = bson_append_document_end(filter, &ne) && inner;
+	}
+	bool pushed = false;
+	ok = ok && bson_iter_init(&it, &v->body);
+	while (ok && bson_iter_next(&it)) {
+		if (strcmp(bson_iter_key(&it), "$push") != 0) {
+			ok = bson_append_iter(body, NULL, 0, &it);
+			continue;
+		}
+		uint32_t len;
+		const uint8_t *data;
+		bson_t fields;
+		bson_iter_document(&it, &len, &data);
+		ok = bson_init_static(&fields, data, len) && BSON_APPEND_DOCUMENT_BEGIN(body, "$push", &push);
+		if (ok) {
+			bool inner = bson_concat(&push, &fields) && BSON_APPEND_OID(&push, SOVA_WRITER_OPS_FIELD, &v->id);
+			ok = bson_append_document_end(body, &push) && inner;
+		}
+		pushed = true;
+	}
+	if (ok && !pushed && BSON_APPEND_DOCUMENT_BEGIN(body, "$push", &push)) {
+		bool inner = BSON_APPEND_OID(&push, SOVA_WRITER_OPS_FIELD, &v->id);
+		ok = bson_append_document_end(body, &push) && inner;
+	}
+	if (!ok) {
+		bson_destroy(filter);
+		bson_destroy(body);
+	}
+	return ok;
+}
+
+/* A guarded upsert that met a duplicate key: applied before when the document its filter names
+ * already carries the operation's id. */
+static bool applied_before(mongoc_collection_t *c, const op_view *v)
+{
+	bson_t f;
+	bson_init(&f);
+	bool ok = bson_concat(&f, &v->filter) && BSON_APPEND_OID(&f, SOVA_WRITER_OPS_FIELD, &v->id);
+	bson_error_t e;
+	int64_t n = ok ? mongoc_collection_count_documents(c, &f, NULL, NULL, NULL, &e) : -1; /* -1: not known */
+	bson_destroy(&f);
+	return n > 0;
+}
 
 static bool view_doc(const bson_t *op, const char *key, bson_t *out)
 {
@@ -603,6 +684,9 @@ static bool parse_op(const uint8_t *p, uint32_t len, op_view *v)
 	if (!bson_iter_init_find(&it, &op, "k") || !BSON_ITER_HOLDS_INT32(&it))
 		return false;
 	v->kind = bson_iter_int32(&it);
+	if (!bson_iter_init_find(&it, &op, "i") || !BSON_ITER_HOLDS_OID(&it))
+		return false;
+	bson_oid_copy(bson_iter_oid(&it), &v->id);
 	return v->kind >= SOVA_WRITE_INSERT && v->kind <= SOVA_WRITE_UPSERT && view_doc(&op, "f", &v->filter) &&
 	       view_doc(&op, "b", &v->body);
 }
@@ -696,36 +780,48 @@ static int apply_op(const uint8_t *payload, uint32_t len, bool replay)
 		keep_rejected(payload, len);
 		return PERMANENT;
 	}
+	bool guarded = needs_guard(&v);
+	bson_t gfilter, gbody;
+	if (guarded && !guard(&v, &gfilter, &gbody)) {
+		note_error("unavailable: out of memory");
+		return TRANSIENT;
+	}
+	const bson_t *filter = guarded ? &gfilter : &v.filter, *body = guarded ? &gbody : &v.body;
+	int result = TRANSIENT;
 	for (int attempt = 1;; attempt++) {
 		mongoc_client_t *client = sova_db_pop();
 		if (!client) {
 			note_error("unavailable: database pool closed");
-			return TRANSIENT;
+			break;
 		}
 		mongoc_collection_t *c = mongoc_client_get_collection(client, sova_db_name(), v.coll);
 		bson_t reply;
 		bson_error_t e;
 		bool ok;
 		if (v.kind == SOVA_WRITE_INSERT) {
-			ok = mongoc_collection_insert_one(c, &v.body, NULL, &reply, &e);
+			ok = mongoc_collection_insert_one(c, body, NULL, &reply, &e);
 		} else {
 			bson_t opts = BSON_INITIALIZER;
 			if (v.kind == SOVA_WRITE_UPSERT)
 				BSON_APPEND_BOOL(&opts, "upsert", true);
-			ok = mongoc_collection_update_one(c, &v.filter, &v.body, &opts, &reply, &e);
+			ok = mongoc_collection_update_one(c, filter, body, &opts, &reply, &e);
 			bson_destroy(&opts);
 		}
 		int cls = ok ? -1 : classify(&e, &reply, text, sizeof text);
+		/* a guarded upsert finds no document to update when it was applied: its insert then
+		 * meets the document's key */
+		bool repeat = cls == E_DUPLICATE && ((v.kind == SOVA_WRITE_INSERT && replay) ||
+						     (v.kind == SOVA_WRITE_UPSERT && guarded && applied_before(c, &v)));
 		bson_destroy(&reply);
 		mongoc_collection_destroy(c);
 		sova_db_push(client);
-		if (ok)
-			return APPLIED;
-		if (cls == E_DUPLICATE && v.kind == SOVA_WRITE_INSERT && replay)
-			return APPLIED; /* written before the failure that brought it here: not an error */
+		if (ok || repeat) {
+			result = APPLIED; /* a repeat was written before the failure that brought it here */
+			break;
+		}
 		note_error(text);
 		if (cls == E_UNAVAILABLE)
-			return TRANSIENT;
+			break;
 		/* An upsert that races another upsert can meet a duplicate key; an unknown server error
 		 * may pass. Both get a few tries; a stop keeps the operation for the next start. */
 		bool retry = (cls == E_REJECTED || (cls == E_DUPLICATE && v.kind != SOVA_WRITE_INSERT)) &&
@@ -733,15 +829,21 @@ static int apply_op(const uint8_t *payload, uint32_t len, bool replay)
 		if (retry) {
 			wait_work(now_ms() + (uint64_t)cfg.retry_ms, false);
 			if (stopping())
-				return TRANSIENT;
+				break;
 			continue;
 		}
 		snprintf(m, sizeof m, "%s into %s failed permanently: %s; kept in %s", kind_name(v.kind), v.coll, text,
 			 cfg.rejected_path);
 		sova_log("error", "writer.rejected", m);
 		keep_rejected(payload, len);
-		return PERMANENT;
+		result = PERMANENT;
+		break;
 	}
+	if (guarded) {
+		bson_destroy(&gfilter);
+		bson_destroy(&gbody);
+	}
+	return result;
 }
 
 /* ---- The thread ---- */
@@ -1149,7 +1251,23 @@ static bool valid_collection(const char *s)
 	return n > 0 && n <= MAX_COLLECTION && !strchr(s, '$') && s[0] != '.' && strncmp(s, "system.", 7) != 0;
 }
 
-/* An update must be operators only ({$set: {...}, $push: {...}}), as update_one requires. */
+/* Whether a top-level key of doc is the writer's own field (or a path into it). */
+static bool names_ops_field(const bson_t *doc)
+{
+	static const size_t n = sizeof SOVA_WRITER_OPS_FIELD - 1;
+	bson_iter_t it;
+	if (!bson_iter_init(&it, doc))
+		return false;
+	while (bson_iter_next(&it)) {
+		const char *k = bson_iter_key(&it);
+		if (strncmp(k, SOVA_WRITER_OPS_FIELD, n) == 0 && (k[n] == '\0' || k[n] == '.'))
+			return true;
+	}
+	return false;
+}
+
+/* An update must be operators only ({$set: {...}, $push: {...}}), as update_one requires, and
+ * leave the writer's own field alone. */
 static bool valid_update(const bson_t *u)
 {
 	bson_iter_t it;
@@ -1158,6 +1276,12 @@ static bool valid_update(const bson_t *u)
 		return false;
 	while (bson_iter_next(&it)) {
 		if (bson_iter_key(&it)[0] != '$' || !BSON_ITER_HOLDS_DOCUMENT(&it))
+			return false;
+		uint32_t len;
+		const uint8_t *data;
+		bson_t fields;
+		bson_iter_document(&it, &len, &data);
+		if (!bson_init_static(&fields, data, len) || names_ops_field(&fields))
 			return false;
 		n++;
 	}
@@ -1175,14 +1299,15 @@ static node *make_node(const char *collection, sova_write_kind kind, const bson_
 		       char *err, size_t errlen)
 {
 	bson_t op = BSON_INITIALIZER, b;
-	bool ok = BSON_APPEND_UTF8(&op, "c", collection) && BSON_APPEND_INT32(&op, "k", (int32_t)kind);
+	bson_oid_t id;
+	bson_oid_init(&id, NULL);
+	bool ok = BSON_APPEND_UTF8(&op, "c", collection) && BSON_APPEND_INT32(&op, "k", (int32_t)kind) &&
+		  BSON_APPEND_OID(&op, "i", &id);
 	ok = ok && (filter ? BSON_APPEND_DOCUMENT(&op, "f", filter) : append_empty(&op, "f"));
 	if (ok && kind == SOVA_WRITE_INSERT && !bson_has_field(body, "_id")) {
 		/* An explicit _id makes a replayed insert idempotent (its duplicate key = applied). */
 		ok = BSON_APPEND_DOCUMENT_BEGIN(&op, "b", &b);
 		if (ok) {
-			bson_oid_t id;
-			bson_oid_init(&id, NULL);
 			bool inner = BSON_APPEND_OID(&b, "_id", &id) && bson_concat(&b, body);
 			ok = bson_append_document_end(&op, &b) && inner;
 		}
@@ -1306,8 +1431,13 @@ bool sova_writer_push(const char *collection, sova_write_kind kind, const bson_t
 			snprintf(err, errlen, "an update needs a filter");
 			return false;
 		}
+		if (names_ops_field(filter)) {
+			snprintf(err, errlen, "filter: %s is the writer's own field", SOVA_WRITER_OPS_FIELD);
+			return false;
+		}
 		if (!valid_update(body)) {
-			snprintf(err, errlen, "update: only operators such as $set, each with a document");
+			snprintf(err, errlen, "update: only operators such as $set, each with a document, and not %s",
+				 SOVA_WRITER_OPS_FIELD);
 			return false;
 		}
 	}

@@ -8,9 +8,14 @@
  * newer operation, once the database answers again, and at the next start after a crash.
  *
  * Delivery is at least once: an operation in flight when the process dies may be applied again
- * on replay. Inserts carry an explicit _id (added at push when missing), so a replayed insert
- * that meets a duplicate key counts as applied; updates should be idempotent ($set) where a
- * repeat would matter. Operations the server rejects for good (validation, bad operators, a
+ * on replay. Its effect is applied once all the same: every operation gets an id at push.
+ * Inserts carry an explicit _id (the id, when the document has none), so a replayed insert that
+ * meets a duplicate key counts as applied. An update whose operators are not idempotent by
+ * themselves ($push, $inc: anything but $set, $unset, $setOnInsert, $addToSet, $min, $max,
+ * $pull, $pullAll, $currentDate) is applied as {filter, SOVA_WRITER_OPS_FIELD: {$ne: id}} with
+ * {$push: {SOVA_WRITER_OPS_FIELD: id}} added, so a repeat matches nothing; the document keeps
+ * the ids in that field, which callers neither filter on nor update, and readers leave out.
+ * Operations the server rejects for good (validation, bad operators, a
  * duplicate key on a first insert) are counted, logged by class and code, and kept in
  * <spool_dir>/writes.rejected (same record format) for an operator, never silently dropped.
  *
@@ -31,6 +36,7 @@ typedef enum {
 #define SOVA_WRITER_DEFAULT_QUEUE_BYTES ((size_t)64 << 20)
 #define SOVA_WRITER_SPOOL_FILE "writes.spool"
 #define SOVA_WRITER_REJECTED_FILE "writes.rejected"
+#define SOVA_WRITER_OPS_FIELD "_writer_ops" /* ids of the guarded operations applied to a document */
 
 typedef struct sova_writer_config {
 	const char *spool_dir;  /* created (0700) when missing; one process at a time (flock) */

@@ -205,15 +205,17 @@ describe("bot: failing flows fail only their own call #api #calls", function()
       pb:close()
     end)
 
-    it("a flow that spins when the platform reads it fails its call, with the budget named", function()
+    it("a flow that spins when the platform reads it fails its call at start, with the budget named", function()
       root:install(HOSTILE, "spin_in_describe")
       local h = start(ALPHA, hostile_patient("none"))
-      local party = support.connect(h.live_url)
-      assert.is_true(party:wait_closed())
-      party:close()
-      assert.equal("failed", party:last_status())
-      local s = assert_failed(h, "instruction budget exceeded")
+      local s = assert_failed(h, "instruction budget exceeded") -- with no live socket opened
       assert.is_truthy(s.reason:find("flow could not be described", 1, true), s.reason)
+      -- the live socket of a call that already ended answers, and closes
+      local party = support.connect(h.live_url)
+      local m = party:next(5000)
+      assert.is_table(m)
+      assert.equal("error", m.type)
+      party:close()
     end)
   end)
 
@@ -248,6 +250,35 @@ describe("bot: failing flows fail only their own call #api #calls", function()
       assert.is_table(m)
       assert.equal("error", m.type)
       party:close()
+    end)
+
+    it("a flow the platform cannot read fails its call at once, with no live socket ever opened", function()
+      local cases = {
+        { name = "no flow_definition.lua", says = "the flow could not be loaded",
+          setup = function() root:install(HOSTILE, nil) end },
+        { name = "a folder named flow_definition.lua", says = "the flow could not be loaded",
+          setup = function()
+            support.sh("mkdir " .. helpers.proc.shell_quote(root:install(HOSTILE, nil) .. "/flow_definition.lua"))
+          end },
+        { name = "a flow whose fields raise when read", says = "flow could not be described",
+          setup = function() root:install(HOSTILE, "unreadable_flow") end },
+      }
+      for _, case in ipairs(cases) do
+        case.setup()
+        local t0 = core.sys.monotonic()
+        local c = start(ALPHA, hostile_patient("none")) -- the API answers 202 with the session
+        assert.is_string(c.session_id, case.name)
+        local s = assert_failed(c, case.says, case.says:find("described") and "error" or "failure")
+        -- ended by the bot on its own, long before the no-answer timeout
+        assert.is_true(core.sys.monotonic() - t0 < 20, case.name)
+        assert.is_truthy(s.reason:find("flow_definition.lua", 1, true) or s.reason:find("described", 1, true),
+          case.name .. ": " .. s.reason)
+        local shown = req(ALPHA, "GET", "/api/sessions/" .. c.session_id)
+        assert.status(200, shown)
+        assert.equal("failed", shown.json.status, case.name)
+        assert.equal(s.reason, shown.json.reason, case.name)
+        assert.is_nil(shown.json._writer_ops, case.name)
+      end
     end)
 
     it("io, os and require('ffi') fail the call, in a handler or at load", function()

@@ -1,4 +1,4 @@
--- Specs of the writer area of sova.core (core/db/writer.c, core/lua/writer.c): durable
+-- Specs of the writer area of sova.core (core/db/writer.c, core/bind/writer.c): durable
 -- asynchronous writes for calls, against a real FerretDB that is killed and restarted.
 -- Run from the repo root: busted spec/core/writer_spec.lua  (or busted -t writer)
 --
@@ -336,6 +336,84 @@ describe("writer #writer", function()
       assert.equal(6, s.applied)
       assert.equal(0, s.failed_permanently)
       assert.same(seq(3), events("writer_crash", "r"))
+    end)
+  end)
+
+  -- Replaying is at least once: a record applied just before a crash (or a power loss that
+  -- takes the header's progress with it) is applied again at the next start. Its effect must
+  -- not be: an inserted document or a transcript line appears once.
+  describe("a spool replayed twice", function()
+    local function write_file(path, text)
+      local f = assert(io.open(path, "wb"))
+      f:write(text)
+      f:close()
+    end
+
+    it("after a crashed process's spool was applied, replaying the same file again repeats no $push", function()
+      local dir = proc.temp_dir("spool")
+      db:kill()
+      local r, out = child({ "crash_down", db.uri, dir, 20, "twice" })
+      assert(r and not r.error, out)
+      local on_disk = assert(proc.read_file(spool_file(dir)))
+      db:start()
+      r, out = child({ "replay", db.uri, dir })
+      assert(r and r.flushed, out)
+      assert.equal(40, r.applied)
+      assert.same(seq(20), events("writer_crash", "twice"))
+
+      -- the disk as a power loss right after that replay leaves it: every record, no progress
+      write_file(spool_file(dir), on_disk)
+      r, out = child({ "replay", db.uri, dir })
+      assert(r and r.flushed, out)
+      assert.equal(40, r.applied)
+      assert.equal(0, r.failed_permanently)
+      assert.same(seq(20), events("writer_crash", "twice"))
+      assert.equal(20, helpers.count(db, "writer_crash", { _id = { ["$regex"] = "^twice-[0-9]" } }))
+      assert.is_false(proc.exists(spool_file(dir)))
+    end)
+
+    it("transcript lines pushed into an existing session while the database was down appear once each", function()
+      local dir = proc.temp_dir("spool")
+      assert(h:insert("writer_transcript", { _id = "s1", status = "in_progress", transcript = { messages = core.bson.array() } }))
+      start(dir)
+      db:kill()
+      for i = 1, 12 do
+        push { collection = "writer_transcript", kind = "update", filter = { _id = "s1", status = "in_progress" },
+          update = { ["$push"] = { ["transcript.messages"] = { role = "user", content = "line " .. i } },
+            ["$set"] = { updated = i } } }
+      end
+      local ok = writer.stop(300)
+      assert.is_nil(ok)
+      local on_disk = assert(proc.read_file(spool_file(dir)))
+      db:start()
+      start(dir)
+      assert.is_true(writer.flush(30000))
+      writer.stop(2000)
+      write_file(spool_file(dir), on_disk)
+      start(dir)
+      assert.is_true(writer.flush(30000))
+      assert.equal(12, writer.stats().applied)
+
+      local doc = assert(h:find_one("writer_transcript", { _id = "s1" }))
+      local lines = {}
+      for i, m in ipairs(doc.transcript.messages) do lines[i] = m.content end
+      local want = {}
+      for i = 1, 12 do want[i] = "line " .. i end
+      assert.same(want, lines)
+      assert.equal(12, doc.updated)
+      assert.equal(12, #doc._writer_ops) -- the writer's record of what it applied, one id per update
+    end)
+
+    it("a filter or update that names the writer's own field is refused", function()
+      start(proc.temp_dir("spool"))
+      local ok, err = writer.push { collection = "c", kind = "update", filter = { _writer_ops = 1 },
+        update = { ["$set"] = { a = 1 } } }
+      assert.is_nil(ok)
+      assert.matches("_writer_ops is the writer's own field", err)
+      ok, err = writer.push { collection = "c", kind = "update", filter = { _id = 1 },
+        update = { ["$push"] = { ["_writer_ops.x"] = 1 } } }
+      assert.is_nil(ok)
+      assert.matches("not _writer_ops", err)
     end)
   end)
 

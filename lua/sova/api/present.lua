@@ -53,7 +53,8 @@ end
 function M.session(s)
   local out = {}
   for k, v in pairs(s) do
-    if k ~= "_id" and k ~= "organization_id" then out[k] = v end
+    -- _writer_ops: the ids of the bot's writes already applied (core/db/writer.h)
+    if k ~= "_id" and k ~= "organization_id" and k ~= "_writer_ops" then out[k] = v end
   end
   out.id = hex(s._id)
   out.patient_id = hex(s.patient_id)

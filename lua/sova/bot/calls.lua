@@ -85,6 +85,7 @@ local function finish(rec)
     if ok ~= nil then outcome[key] = ok else rejected[#rejected + 1] = { field = key, reason = why } end
   end
   local status = TERMINAL[c.status] and c.status or "failed"
+  rec.status = status
   local set = {
     status = status, ended_at = now, outcome = outcome,
     duration_seconds = math.floor(core.sys.monotonic() - rec.started_mono + 0.5),
@@ -239,9 +240,13 @@ function M.start(p)
   rec.deadline = core.sys.monotonic() + M.MAX_CALL_SECONDS
   rec.answer_by = core.sys.monotonic() + M.NO_ANSWER_AFTER
   log.info("call.started", { session = rec.session_id, org = org.slug, workflow = p.workflow, flow = rel })
-  if p.mode == "replay" then
+  if rec.call.load_error or p.mode == "replay" then
+    -- replayed calls start now; so does one whose flow the platform cannot read, to fail at
+    -- once rather than wait for a socket that would change nothing
     rec.answered = true
     enqueue(rec, function() rec.call:start() end)
+  end
+  if p.mode == "replay" then
     for _, line in ipairs(p.script) do
       enqueue(rec, function() if not TERMINAL[rec.call.status] then rec.call:user_says(line) end end)
     end
