@@ -578,6 +578,7 @@ static void keep_rejected(const uint8_t *payload, uint32_t len)
 typedef struct op_view {
 	const char *coll;
 	int32_t kind;
+	bool has_id; /* false only in records spooled before operations had ids: applied unguarded */
 	bson_oid_t id;
 	bson_t filter, body; /* static views into the payload */
 } op_view;
@@ -597,7 +598,7 @@ static bool idempotent_operator(const char *op)
 static bool needs_guard(const op_view *v)
 {
 	bson_iter_t it;
-	if (v->kind == SOVA_WRITE_INSERT || !bson_iter_init(&it, &v->body))
+	if (!v->has_id || v->kind == SOVA_WRITE_INSERT || !bson_iter_init(&it, &v->body))
 		return false;
 	while (bson_iter_next(&it))
 		if (!idempotent_operator(bson_iter_key(&it)))
@@ -684,9 +685,11 @@ static bool parse_op(const uint8_t *p, uint32_t len, op_view *v)
 	if (!bson_iter_init_find(&it, &op, "k") || !BSON_ITER_HOLDS_INT32(&it))
 		return false;
 	v->kind = bson_iter_int32(&it);
-	if (!bson_iter_init_find(&it, &op, "i") || !BSON_ITER_HOLDS_OID(&it))
+	v->has_id = bson_iter_init_find(&it, &op, "i");
+	if (v->has_id && !BSON_ITER_HOLDS_OID(&it))
 		return false;
-	bson_oid_copy(bson_iter_oid(&it), &v->id);
+	if (v->has_id)
+		bson_oid_copy(bson_iter_oid(&it), &v->id);
 	return v->kind >= SOVA_WRITE_INSERT && v->kind <= SOVA_WRITE_UPSERT && view_doc(&op, "f", &v->filter) &&
 	       view_doc(&op, "b", &v->body);
 }
