@@ -124,6 +124,13 @@ function helpers.setup_calls(opts)
   return db, api, bot
 end
 
+--- The platform's vocabulary (call statuses, system fields, event types): specs spell none of it.
+helpers.vocabulary = require("sova.sandboxed.vocabulary")
+
+--- A session document by id (hex), or false; and the session once the bot has ended it.
+helpers.session_doc = factory.session_doc
+helpers.wait_session = factory.wait_session
+
 --- The fixture factory bound to a running API and its database (spec/helpers/factory.lua):
 -- f:login(who), f:req(who, method, path, body, extra), f:patient(who, wf, overrides),
 -- f:session(who, patient, fields), f:call(who, patient, mode), f:test_call(who, wf, overrides).

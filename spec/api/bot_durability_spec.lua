@@ -10,16 +10,9 @@ local core = helpers.core
 local cjson = helpers.cjson
 local ALPHA, BETA = helpers.ALPHA, helpers.BETA
 
-local PRIOR_AUTH_LINES = {
-  "Sure, what's the member ID and date of birth?", "And the provider's NPI?", "What facility is this at?",
-  "When is the appointment?", "Can I have the patient's name?", "Authorization is required for that code.",
-  "It was approved.", "Sure, the reference number is AUTH 123456.", "Yes, that's correct.",
-}
-local PRIOR_AUTH_OUTCOME = { prior_auth_status = "Approved", reference_number = "AUTH123456" }
-local BETA_LINES = { "Yes, speaking.", "June 21st, 1990.", "Wei Chen.", "Yes, that's right.",
-  "I'd say about a three.", "No, nothing new.", "Yes, I'll be there." }
-local BETA_OUTCOME = { preferred_language = "Mandarin", pain_level = 3,
-  medication_changes = "No changes reported", checkin_status = "Confirmed" }
+local conversations = require("fixtures.conversations")
+local PRIOR_AUTH_LINES, PRIOR_AUTH_OUTCOME = conversations.alpha_prior_auth.lines, conversations.alpha_prior_auth.outcome
+local BETA_LINES, BETA_OUTCOME = conversations.beta_patient_questions.lines, conversations.beta_patient_questions.outcome
 
 describe("bot: the database down during a call #api #calls", function()
   local db, api, bot, root

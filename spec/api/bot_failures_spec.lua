@@ -16,18 +16,9 @@ local HOSTILE = "demo_clinic_alpha/patient_questions"
 local HOSTILE_PATH = "clients/" .. HOSTILE
 
 -- honest scripts (the real flows' branches, spec/flows/*) and the outcomes they end with
-local PRIOR_AUTH_LINES = {
-  "Sure, what's the member ID and date of birth?", "And the provider's NPI?", "What facility is this at?",
-  "When is the appointment?", "Can I have the patient's name?", "Authorization is required for that code.",
-  "It was approved.", "Sure, the reference number is AUTH 123456.", "Yes, that's correct.",
-}
-local PRIOR_AUTH_OUTCOME = { prior_auth_status = "Approved", reference_number = "AUTH123456" }
-local BETA_LINES = { "Yes, speaking.", "June 21st, 1990.", "Wei Chen.", "Yes, that's right.",
-  "I'd say about a three.", "No, nothing new.", "Yes, I'll be there." }
-local BETA_OUTCOME = { preferred_language = "Mandarin", pain_level = 3,
-  medication_changes = "No changes reported", checkin_status = "Confirmed" }
-
-local TERMINAL = { completed = true, failed = true, no_answer = true, voicemail = true }
+local conversations = require("fixtures.conversations")
+local PRIOR_AUTH_LINES, PRIOR_AUTH_OUTCOME = conversations.alpha_prior_auth.lines, conversations.alpha_prior_auth.outcome
+local BETA_LINES, BETA_OUTCOME = conversations.beta_patient_questions.lines, conversations.beta_patient_questions.outcome
 
 describe("bot: failing flows fail only their own call #api #calls", function()
   local db, api, bot, root
@@ -54,19 +45,8 @@ describe("bot: failing flows fail only their own call #api #calls", function()
     return res.json
   end
 
-  local function session_doc(id)
-    return db:handle():find_one("sessions", { _id = helpers.oid(id) })
-  end
-
-  -- the session once the bot has ended it and its final write has landed
-  local function wait_session(id, timeout)
-    local doc
-    helpers.wait_until(function()
-      doc = session_doc(id)
-      return doc and TERMINAL[doc.status] and doc.ended_at ~= nil
-    end, timeout or 30)
-    return doc
-  end
+  local function session_doc(id) return helpers.session_doc(db, id) end
+  local function wait_session(id, timeout) return helpers.wait_session(db, id, timeout) end
 
   -- the patient (through the API) once its call_status is `status`
   local function wait_patient(who, patient, status)

@@ -21,12 +21,9 @@ local cjson = helpers.cjson
 local ALPHA, BETA = helpers.ALPHA, helpers.BETA
 
 local HOSTILE = "demo_clinic_alpha/patient_questions"
-local PRIOR_AUTH_LINES = {
-  "Sure, what's the member ID and date of birth?", "And the provider's NPI?", "What facility is this at?",
-  "When is the appointment?", "Can I have the patient's name?", "Authorization is required for that code.",
-  "It was approved.", "Sure, the reference number is AUTH 123456.", "Yes, that's correct.",
-}
-local TERMINAL = { completed = true, failed = true, no_answer = true, voicemail = true }
+local conversations = require("fixtures.conversations")
+local PRIOR_AUTH_LINES = conversations.alpha_prior_auth.lines
+local TERMINAL = helpers.vocabulary.TERMINAL_STATUSES
 
 describe("bot: one call's volume holds up no other call #api #calls", function()
   local db, api, bot, root

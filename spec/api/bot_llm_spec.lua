@@ -14,17 +14,10 @@ local ALPHA, BETA = helpers.ALPHA, helpers.BETA
 local WF = "demo_clinic_alpha/patient_questions"
 local KEY_ENV = "SOVA_SPEC_STANDIN_KEY"
 
-local ALPHA_PQ_LINES = { "Speaking.", "This is Maria Garcia, born November 2nd, 1972.", "Yes, I'll be there.",
-  "I started taking metformin last week.", "Yes, I've been having some dizziness in the mornings." }
-local ALPHA_PQ_OUTCOME = { checkin_status = "Confirmed", medication_changes = "I started taking metformin last week.",
-  needs_follow_up = true, call_notes = "Concern: Yes, I've been having some dizziness in the mornings." }
-local BETA_LINES = { "Yes, speaking.", "June 21st, 1990.", "Wei Chen.", "Yes, that's right.",
-  "I'd say about a three.", "No, nothing new.", "Yes, I'll be there." }
-local BETA_OUTCOME = { preferred_language = "Mandarin", pain_level = 3,
-  medication_changes = "No changes reported", checkin_status = "Confirmed" }
+local conversations = require("fixtures.conversations")
+local ALPHA_PQ_LINES, ALPHA_PQ_OUTCOME = conversations.alpha_patient_questions.lines, conversations.alpha_patient_questions.outcome
+local BETA_LINES, BETA_OUTCOME = conversations.beta_patient_questions.lines, conversations.beta_patient_questions.outcome
 local STANDIN_TEXT = "Hello from the stand-in. How can I help you today?"
-
-local TERMINAL = { completed = true, failed = true, no_answer = true, voicemail = true }
 
 describe("bot: the language model a flow names #api #calls", function()
   local db, api, bot, root, llm
@@ -38,18 +31,8 @@ describe("bot: the language model a flow names #api #calls", function()
     return helpers.start_test_call(api, tokens[who], who, wf, org, overrides)
   end
 
-  local function session_doc(id)
-    return db:handle():find_one("sessions", { _id = helpers.oid(id) })
-  end
-
-  local function wait_session(id, timeout)
-    local doc
-    helpers.wait_until(function()
-      doc = session_doc(id)
-      return doc and TERMINAL[doc.status] and doc.ended_at ~= nil
-    end, timeout or 30)
-    return doc
-  end
+  local function session_doc(id) return helpers.session_doc(db, id) end
+  local function wait_session(id, timeout) return helpers.wait_session(db, id, timeout) end
 
   local function patient_of(call)
     local p

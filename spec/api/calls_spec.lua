@@ -5,22 +5,13 @@ local helpers = require("helpers")
 local core = helpers.core
 local cjson = helpers.cjson
 local ALPHA, BETA = helpers.ALPHA, helpers.BETA
+local conversations = require("fixtures.conversations")
 
 describe("calls #api #calls", function()
   local db, api, bot, f
 
-  local function session_doc(id)
-    return db:handle():find_one("sessions", { _id = helpers.oid(id) })
-  end
-
-  local function wait_session(id, timeout)
-    local doc
-    helpers.wait_until(function()
-      doc = session_doc(id)
-      return doc and doc.status ~= "queued" and doc.status ~= "in_progress"
-    end, timeout or 30)
-    return doc
-  end
+  local function session_doc(id) return helpers.session_doc(db, id) end
+  local function wait_session(id, timeout) return helpers.wait_session(db, id, timeout) end
 
   -- Plays lines over the live WebSocket, one after each answer; returns what the bot sent.
   local function play(live_url, lines)
@@ -74,18 +65,14 @@ describe("calls #api #calls", function()
   it("a browser test call plays to the end: transcript in order, outcome written back", function()
     local call = f:test_call(ALPHA, "prior_auth", { patient_name = "Ada Lovelace" })
     local patient = call.patient
-    local lines = {
-      "Sure, what's the member ID and date of birth?", "And the provider's NPI?", "What facility is this at?",
-      "When is the appointment?", "Can I have the patient's name?", "Authorization is required for that code.",
-      "It was approved.", "Sure, the reference number is AUTH 123456.", "Yes, that's correct.",
-    }
+    local lines = conversations.alpha_prior_auth.lines
     local got = play(call.live_url, lines)
     local statuses = {}
     for _, m in ipairs(got) do if m.type == "status" then statuses[#statuses + 1] = m.status end end
     assert.equal("completed", statuses[#statuses])
     local s = wait_session(call.session_id)
     assert.equal("completed", s.status)
-    assert.same({ prior_auth_status = "Approved", reference_number = "AUTH123456" }, s.outcome)
+    assert.same(conversations.alpha_prior_auth.outcome, s.outcome)
     local users = {}
     for _, m in ipairs(s.transcript.messages) do if m.role == "user" then users[#users + 1] = m.content end end
     assert.same(lines, users)

@@ -8,6 +8,7 @@
 --   f:session(ALPHA, patient, { status = "failed" })                   -- a session document's id (hex)
 --   f:call(ALPHA, patient)                    -- POST .../calls (browser), asserts 202, {session_id, live_url}
 --   f:test_call(ALPHA, "prior_auth", overrides)  -- a new patient and a call: the 202 body + who, patient
+--   f:wait_session(id[, timeout])             -- the session once the bot has ended it (also M.wait_session(db, id))
 --
 -- who is helpers.ALPHA or helpers.BETA ({host, email, slug, fixtures}); patient bodies come from
 -- spec/fixtures/patients.lua (helpers.valid_patient) with overrides merged in.
@@ -15,6 +16,7 @@ local core = require("sova.core")
 local http = require("helpers.http")
 local assertions = require("helpers.assertions")
 local patients = require("fixtures.patients")
+local vocabulary = require("sova.sandboxed.vocabulary")
 
 local bson = core.bson
 
@@ -61,8 +63,29 @@ function M.start_call(api, token, who, patient, mode)
   return expect(202, res, "starting the call")
 end
 
+--- The session document with id (hex), or false.
+function M.session_doc(db, id)
+  return db:handle():find_one("sessions", { _id = bson.oid(id) })
+end
+
+--- The session once the bot has ended it and its final write has landed (a terminal status of
+--- the vocabulary, and ended_at); raises after timeout seconds (default 30).
+function M.wait_session(db, id, timeout)
+  local doc
+  local deadline = core.sys.monotonic() + (timeout or 30)
+  repeat
+    doc = M.session_doc(db, id)
+    if doc and vocabulary.TERMINAL_STATUSES[doc.status] and doc.ended_at ~= nil then return doc end
+    core.sys.sleep(0.1)
+  until core.sys.monotonic() > deadline
+  error(("session %s did not end within %ss (status %s)"):format(id, tostring(timeout or 30),
+    tostring(doc and doc.status)), 2)
+end
+
 local Factory = {}
 Factory.__index = Factory
+
+function Factory:wait_session(id, timeout) return M.wait_session(self.db, id, timeout) end
 
 function M.new(db, api, password)
   return setmetatable({ db = db, api = api, password = password, tokens = {}, logins = {} }, Factory)
