@@ -3,20 +3,14 @@
  * party of a browser test call. Frames arrive on civetweb's client thread and wait in a queue
  * until receive() takes them. */
 #include <civetweb.h>
-#include <dirent.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "bind/sova_bind.h"
 #include "util/clock.h"
-#include "util/log.h"
 
 #define WS_CLIENT_MT "sova.ws_client"
 #define MAX_QUEUED (1024 * 1024)
@@ -81,60 +75,6 @@ static void on_close(const struct mg_connection *conn, void *ud)
 	pthread_mutex_unlock(&c->lock);
 }
 
-static bool same_peer(const struct sockaddr *a, const struct sockaddr_storage *b)
-{
-	if (a->sa_family != b->ss_family)
-		return false;
-	if (a->sa_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	if (a->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-		return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
-	}
-	return false;
-}
-
-/* civetweb sends a frame as two writes (header, then payload) and has no TCP_NODELAY option for
- * its client connections, so Nagle's algorithm holds a payload back until the peer's delayed
- * ACK (~40 ms) whenever a frame is still unacknowledged: a live call's lines would wait. Nor
- * does civetweb expose the socket, so it is found among this process's descriptors by its peer
- * address. Another socket to the same peer gets the option too, which does it no harm. Returns
- * how many sockets got it (0: the connection works, only slower). */
-static int nodelay_to_peer(const char *host, int port)
-{
-	char service[16];
-	snprintf(service, sizeof service, "%d", port);
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *addrs = NULL;
-	if (getaddrinfo(host, service, &hints, &addrs) != 0)
-		return 0;
-	DIR *d = opendir("/proc/self/fd");
-	int set = 0;
-	for (struct dirent *de; d && (de = readdir(d));) {
-		char *end;
-		long fd = strtol(de->d_name, &end, 10);
-		if (end == de->d_name || *end || fd == dirfd(d))
-			continue;
-		struct sockaddr_storage peer;
-		socklen_t len = sizeof peer;
-		if (getpeername((int)fd, (struct sockaddr *)&peer, &len) != 0)
-			continue;
-		for (const struct addrinfo *a = addrs; a; a = a->ai_next) {
-			int on = 1;
-			if (same_peer(a->ai_addr, &peer) &&
-			    setsockopt((int)fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == 0) {
-				set++;
-				break;
-			}
-		}
-	}
-	if (d)
-		closedir(d);
-	freeaddrinfo(addrs);
-	return set;
-}
-
 static ws_handle *check_handle(lua_State *L)
 {
 	ws_handle *h = luaL_checkudata(L, 1, WS_CLIENT_MT);
@@ -180,8 +120,6 @@ static int l_connect(lua_State *L)
 		return 2;
 	}
 	h->c = c;
-	if (nodelay_to_peer(host, port) == 0)
-		sova_log("warn", "ws_client.nodelay", "TCP_NODELAY could not be set: small frames may wait ~40 ms");
 	return 1;
 }
 
