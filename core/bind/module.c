@@ -83,9 +83,6 @@ int luaopen_sova_core(lua_State *L)
 	add_area(L, "writer", sova_open_writer);
 	add_area(L, "ws_client", sova_open_ws_client);
 	add_area(L, "yaml", sova_open_yaml);
-#ifndef SOVA_LUA_MODULE
-	add_area(L, "loop", sova_open_loop); /* only `sova bot` runs the loop */
-#endif
 	const char *dir = sova_lua_dir();
 	if (!dir)
 		return luaL_error(L, "sova.core: cannot find the platform Lua (share/sova/lua or ../lua) next to this binary");

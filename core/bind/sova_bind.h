@@ -17,7 +17,6 @@ int sova_open_log(lua_State *L);
 int sova_open_sys(lua_State *L);
 int sova_open_sandbox(lua_State *L);
 int sova_open_writer(lua_State *L);
-int sova_open_loop(lua_State *L);
 int sova_open_ws_client(lua_State *L);
 int sova_open_yaml(lua_State *L);
 int luaopen_sova_core(lua_State *L);

@@ -1,4 +1,4 @@
-/* The call runtime's event loop (`sova bot`), plain C; its Lua face is core/bind/loop.c.
+/* The call runtime's event loop (`sova bot`), plain C; its Lua face is core/bot/loop_lua.c.
  *
  * One thread runs Lua and every call; nothing blocks it. HTTP requests and WebSocket traffic
  * arrive from civetweb's threads as events in an inbox; outbound HTTP (LLM providers) runs on a

@@ -15,6 +15,8 @@
 #include "util/log.h"
 
 #define SERVER_MODULE "sova.bot.server"
+
+int sova_open_loop(lua_State *L); /* core/bot/loop_lua.c */
 #define REPLY_TIMEOUT_MS 10000
 
 static __thread char *tls_body, *tls_ct;
@@ -98,6 +100,17 @@ int sova_main_bot(int argc, char **argv)
 		fprintf(stderr, "sova bot: out of memory\n");
 		return 70;
 	}
+	/* sova.core.loop exists in this process only: the event loop is the bot's */
+	lua_getglobal(L, "require");
+	lua_pushliteral(L, "sova.core");
+	if (sova_host_pcall(L, 1, 1, "bot.start") != 0) {
+		lua_close(L);
+		return 1;
+	}
+	lua_pushcfunction(L, sova_open_loop);
+	lua_call(L, 0, 1);             /* [core, loop] */
+	lua_setfield(L, -2, "loop");   /* [core] */
+	lua_pop(L, 1);
 	sova_listen at;
 	if (!sova_host_prepare(L, SERVER_MODULE, "bot.prepare", &at)) {
 		lua_close(L);

@@ -1,5 +1,5 @@
-/* The `loop` table of sova.core: the Lua face of the bot's event loop (core/bot/loop.c).
- * Loop thread only; present in `sova bot` alone. */
+/* The `loop` table of sova.core: the Lua face of the bot's event loop (core/bot/loop.c), the
+ * bot's own Lua glue. Loop thread only; core/bot/main.c adds it to sova.core in `sova bot` alone. */
 #include <stdio.h>
 #include <string.h>
 
