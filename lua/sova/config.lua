@@ -20,11 +20,13 @@ function M.data_dir() return env("SOVA_DATA_DIR", ".sova") end
 -- Where the repository's data lives (schemas/, clients/): the parent of the platform Lua.
 function M.root_dir() return env("SOVA_ROOT", core.lua_dir .. "/..") end
 
+-- read_file(path) -> contents | nil, why ("No such file or directory", "Is a directory", ...)
 local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
+  local f, oerr = io.open(path, "rb")
+  if not f then return nil, (tostring(oerr):gsub("^.-: ", "")) end
+  local s, rerr = f:read("*a")
   f:close()
+  if not s then return nil, (tostring(rerr):gsub("^.-: ", "")) end
   return s
 end
 M.read_file = read_file

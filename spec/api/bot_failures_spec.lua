@@ -234,9 +234,9 @@ describe("bot: failing flows fail only their own call #api #calls", function()
 
     it("a flow the platform cannot read fails its call at once, with no live socket ever opened", function()
       local cases = {
-        { name = "no flow_definition.lua", says = "the flow could not be loaded",
+        { name = "no flow_definition.lua", says = "the flow could not be loaded", why = "No such file or directory",
           setup = function() root:install(HOSTILE, nil) end },
-        { name = "a folder named flow_definition.lua", says = "the flow could not be loaded",
+        { name = "a folder named flow_definition.lua", says = "the flow could not be loaded", why = "Is a directory",
           setup = function()
             support.sh("mkdir " .. helpers.proc.shell_quote(root:install(HOSTILE, nil) .. "/flow_definition.lua"))
           end },
@@ -253,6 +253,9 @@ describe("bot: failing flows fail only their own call #api #calls", function()
         assert.is_true(core.sys.monotonic() - t0 < 20, case.name)
         assert.is_truthy(s.reason:find("flow_definition.lua", 1, true) or s.reason:find("described", 1, true),
           case.name .. ": " .. s.reason)
+        if case.why then -- what stopped the platform reading it, not a blanket "not found"
+          assert.is_truthy(s.reason:find("cannot be read: " .. case.why, 1, true), case.name .. ": " .. s.reason)
+        end
         local shown = req(ALPHA, "GET", "/api/sessions/" .. c.session_id)
         assert.status(200, shown)
         assert.equal("failed", shown.json.status, case.name)

@@ -21,8 +21,8 @@ local read = require("sova.config").read_file
 function M.new(dir, limits)
   limits = limits or M.LIMITS
   local path = dir .. "/flow_definition.lua"
-  local source = read(path)
-  if not source then return nil, { kind = "error", message = path .. " not found" } end
+  local source, why = read(path)
+  if not source then return nil, { kind = "error", message = path .. " cannot be read: " .. tostring(why) } end
   local sb, err = core.sandbox.new {
     flow_dir = dir, memory_limit = limits.memory_limit,
     instruction_budget = limits.instruction_budget, deadline_ms = limits.deadline_ms,

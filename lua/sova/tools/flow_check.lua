@@ -87,8 +87,8 @@ end
 function M.check_dir(dir, fields)
   dir = dir:gsub("/+$", "")
   local file = dir .. "/flow_definition.lua"
-  local source = read_file(file)
-  if not source then return { { file = file, message = "flow_definition.lua not found" } } end
+  local source, why = read_file(file)
+  if not source then return { { file = file, message = "flow_definition.lua cannot be read: " .. tostring(why) } } end
   local host, err = sandbox_host.new(dir)
   if not host then return { failure(dir, file, err) } end
   local problems, cerr = host:check(fields)
