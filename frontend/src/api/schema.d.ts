@@ -438,6 +438,11 @@ export interface components {
             /** @description queued, in_progress, then a final status (GET /api/meta lists the statuses and their labels). */
             status: string;
             reason?: string;
+            /**
+             * @description Who ended the call: the other party (hung up, or left and did not rejoin within the grace period), the agent (the flow ended or transferred it), or the platform (no answer in time, the time limit, a failure, a shutdown).
+             * @enum {string}
+             */
+            ended_by?: "other_party" | "agent" | "platform";
             failure?: string;
             flow?: {
                 /** @description clients/<org>/<workflow> */

@@ -6,7 +6,7 @@ import { Link, useParams } from 'react-router-dom';
 import { api } from '../api/client';
 import { TERMINAL_STATUSES } from '../api/live';
 import { useApi } from '../api/useApi';
-import type { FieldDef, FieldValue, SessionEvent } from '../api/types';
+import type { CallSession, FieldDef, FieldValue, SessionEvent } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
 import { useScopeWorkflow } from '../components/AppShell';
 import { ErrorAlert } from '../components/ErrorAlert';
@@ -18,6 +18,13 @@ import { eventLabel, formatDateTime, formatDuration, formatTime, formatValue, sc
 import { NotFoundPage } from './NotFoundPage';
 
 const POLL_MS = 2000;
+
+/** Who ended a call, in words (the session's ended_by). */
+const ENDED_BY: Record<NonNullable<CallSession['ended_by']>, string> = {
+  other_party: 'The other party',
+  agent: 'The agent',
+  platform: 'Sova (no answer, time limit, or a failure)',
+};
 
 /** One recorded call event in words; field keys read as their schema labels. */
 export function eventLine(e: SessionEvent, fields: FieldDef[]): string {
@@ -116,6 +123,12 @@ export function SessionPage() {
               <div className="fields-row">
                 <dt>Reason</dt>
                 <dd>{reason}</dd>
+              </div>
+            )}
+            {s.ended_by && (
+              <div className="fields-row">
+                <dt>Ended by</dt>
+                <dd>{ENDED_BY[s.ended_by]}</dd>
               </div>
             )}
             <div className="fields-row">

@@ -36,6 +36,13 @@ local seen = {}      -- session_id -> monotonic time until which a repeated star
 
 M.NO_ANSWER_AFTER = tonumber(config.env("SOVA_CALL_NO_ANSWER_SECONDS", "")) or 600
 M.MAX_CALL_SECONDS = tonumber(config.env("SOVA_CALL_MAX_SECONDS", "")) or 3600
+-- A browser test call whose last live socket closed and did not come back within this many
+-- seconds ends as hung up by the other party (a reload or a dropped connection may rejoin).
+M.LEFT_GRACE_SECONDS = tonumber(config.env("SOVA_CALL_LEFT_GRACE_SECONDS", "")) or 20
+
+-- Who ended a call, as sessions record it: the other party (hung up, left), the agent (the flow
+-- ended or transferred it), or the platform (no answer in time, the time limit, a failure, a stop).
+local ENDED_BY = { other_party = true, agent = true, platform = true }
 
 local vocabulary = require("sova.sandboxed.vocabulary")
 local TERMINAL = vocabulary.TERMINAL_STATUSES
@@ -92,6 +99,8 @@ local function finish(rec)
     ["transcript.summary"] = c.summary or json.null,
   }
   if c.reason then set.reason = c.reason end
+  set.ended_by = rec.ended_by or (status == "failed" and "platform" or "agent")
+  assert(ENDED_BY[set.ended_by], "ended_by")
   if #rejected > 0 then set.rejected_outcome = rejected end
   session_update(rec, { ["$set"] = set })
   local pset = { call_status = vocabulary.call_status_label(status), last_call_at = now, last_session_id = rec.session_id, updated_at = now }
@@ -259,6 +268,7 @@ end
 
 function M.attach(rec, ws)
   rec.sockets[ws] = true
+  rec.left_at = nil -- rejoined within the grace period
   sockets[ws] = rec
   loop.ws_send(ws, json.encode({ type = "status", status = rec.call.status }))
   if not rec.answered then
@@ -270,7 +280,9 @@ end
 function M.detach(ws)
   local rec = sockets[ws]
   sockets[ws] = nil
-  if rec then rec.sockets[ws] = nil end
+  if not rec then return end
+  rec.sockets[ws] = nil
+  if rec.answered and not rec.finished and next(rec.sockets) == nil then rec.left_at = core.sys.monotonic() end
 end
 
 M.MAX_QUEUED_TURNS = 16 -- lines waiting for their turn; beyond it a flood is refused, not run
@@ -285,6 +297,7 @@ function M.from_socket(ws, msg)
   if msg.type == "say" and type(msg.text) == "string" and msg.text ~= "" and #msg.text <= 4000 then
     enqueue(rec, function() rec.call:user_says(msg.text) end)
   elseif msg.type == "hangup" then
+    rec.ended_by = "other_party"
     enqueue(rec, function() rec.call:hangup() end)
   else
     loop.ws_send(ws, json.encode({ type = "error", message = "expected {type: say, text} or {type: hangup}" }))
@@ -309,11 +322,16 @@ function M.tick()
   for _, rec in pairs(records) do
     if not rec.finished and not rec.busy then
       if not rec.answered and now > rec.answer_by then
-        rec.call.status = "no_answer"
+        rec.call.status, rec.ended_by = "no_answer", "platform"
         finish(rec)
       elseif now > rec.deadline then
-        rec.call.status, rec.call.reason = "failed", "the call ran past its time limit"
+        rec.call.status, rec.call.reason, rec.ended_by = "failed", "the call ran past its time limit", "platform"
         finish(rec)
+      elseif rec.left_at and now > rec.left_at + M.LEFT_GRACE_SECONDS then
+        rec.left_at, rec.ended_by = nil, "other_party"
+        local why = ("the other party left: the live connection closed and did not come back within %d s")
+          :format(M.LEFT_GRACE_SECONDS)
+        enqueue(rec, function() if not TERMINAL[rec.call.status] then rec.call:hangup(why) end end)
       end
     end
   end
@@ -322,7 +340,7 @@ end
 function M.stop_all(reason)
   for _, rec in pairs(records) do
     if not rec.finished then
-      if not TERMINAL[rec.call.status] then rec.call.status, rec.call.reason = "failed", reason end
+      if not TERMINAL[rec.call.status] then rec.call.status, rec.call.reason, rec.ended_by = "failed", reason, "platform" end
       finish(rec)
     end
   end

@@ -587,16 +587,17 @@ function Call:user_says(text)
 end
 
 -- hangup() -> events: the other party (or the tester) hung up
-function Call:hangup()
+-- hangup([why]): the other party is gone; why names how (default: it hung up).
+function Call:hangup(why)
   return self:_turn(function()
     if self.status == "queued" then
       self.status = "in_progress"
       self:_finish("no_answer", "hung up before the call started")
     elseif self:_active() then
       if self.user_turns == 0 then
-        self:_finish("no_answer", "hung up without answering")
+        self:_finish("no_answer", why or "hung up without answering")
       else
-        self:_finish("completed", "the other party hung up")
+        self:_finish("completed", why or "the other party hung up")
       end
     end
   end)

@@ -115,7 +115,7 @@ describe('a browser test call', () => {
 });
 
 describe('the session view', () => {
-  it('shows status, reason, duration, summary, the outcome by schema label, the flow and the transcript', async () => {
+  it('shows status, reason, who ended it, duration, summary, the outcome by schema label, the flow and the transcript', async () => {
     base({
       'GET /api/sessions/s1': [
         200,
@@ -125,6 +125,7 @@ describe('the session view', () => {
           workflow: WF,
           status: 'completed',
           reason: 'all confirmed',
+          ended_by: 'other_party',
           duration_seconds: 75,
           flow: { path: 'clients/test_clinic/wf_one', sha256: 'abcdef0123456789abcdef' },
           outcome: { delta_choice: 'Blue', zeta_flag: true },
@@ -142,6 +143,7 @@ describe('the session view', () => {
     renderApp('/sessions/s1');
     expect(await screen.findByRole('heading', { name: 'Call session' })).toBeTruthy();
     expect(screen.getByText('all confirmed')).toBeTruthy();
+    expect(screen.getByText('Ended by').nextElementSibling?.textContent).toBe('The other party');
     expect(screen.getByText('1 min 15 s')).toBeTruthy();
     expect(screen.getByText('The call went well.')).toBeTruthy();
     const outcome = document.querySelector('.outcome')!;

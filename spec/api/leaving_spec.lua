@@ -1,0 +1,103 @@
+-- The other party leaving a browser test call, through the real API and bot (issue 8: "a browser
+-- test call whose socket closes and does not come back within a short grace period ends as hung up
+-- by the other party; outcome fields captured so far are validated and written, the session says
+-- who ended the call and why, and the patient's call_status reflects it"). The bot runs with a
+-- 2-second grace period (SOVA_CALL_LEFT_GRACE_SECONDS) so the spec need not wait 20. Tags: #api #calls
+local helpers = require("helpers")
+local support = require("fixtures.bot.support")
+local conversations = require("fixtures.conversations")
+local ALPHA, BETA = helpers.ALPHA, helpers.BETA
+
+local GRACE = 2
+local LINES = conversations.alpha_prior_auth.lines
+
+describe("the other party leaving a call #api #calls", function()
+  local db, api, f
+
+  lazy_setup(function()
+    db, api = helpers.setup_calls({ bot = { env = { SOVA_CALL_LEFT_GRACE_SECONDS = tostring(GRACE) } } })
+    f = helpers.factory(db, api)
+  end)
+
+  lazy_teardown(helpers.stop_all)
+
+  -- plays lines up to and including "It was approved.": the status is captured, the reference is not
+  local function play_until_approved(party)
+    assert.is_table(party:wait_greeting())
+    for _, line in ipairs(LINES) do
+      assert.is_true(party:say(line), line)
+      if line == "It was approved." then return end
+    end
+    error("the script has no approval line")
+  end
+
+  it("a closed browser that does not come back ends the call as hung up by the other party, "
+    .. "keeping what it captured", function()
+    local call = f:test_call(ALPHA, "prior_auth")
+    local party = support.connect(call.live_url)
+    play_until_approved(party)
+    party:close()
+    local s = f:wait_session(call.session_id, GRACE + 30)
+    assert.equal("other_party", s.ended_by)
+    assert.equal("completed", s.status)
+    assert.matches("the other party left", s.reason, 1, true)
+    assert.matches(GRACE .. " s", s.reason, 1, true)
+    assert.same({ prior_auth_status = "Approved" }, s.outcome)
+    local p = f:req(ALPHA, "GET", "/api/patients/" .. call.patient.id).json
+    assert.equal("Completed", p.call_status)
+    assert.equal("Approved", p.prior_auth_status)
+    local shown = f:req(ALPHA, "GET", "/api/sessions/" .. call.session_id)
+    assert.status(200, shown)
+    assert.equal("other_party", shown.json.ended_by)
+  end)
+
+  it("a browser that rejoins within the grace period carries on, and the call ends as the flow ends it",
+    function()
+    local call = f:test_call(ALPHA, "prior_auth")
+    local party = support.connect(call.live_url)
+    play_until_approved(party)
+    party:close()
+    helpers.core.sys.sleep(GRACE / 4)
+    local again = support.connect(call.live_url) -- a reload: the same live URL
+    local status = again:wait_for(function(m) return m.type == "status" end, 10)
+    assert.is_table(status)
+    assert.equal("in_progress", status.status)
+    helpers.core.sys.sleep(GRACE + 1) -- past the grace period the first socket started: still going
+    local rest, seen = {}, false
+    for _, line in ipairs(LINES) do
+      if seen then rest[#rest + 1] = line end
+      if line == "It was approved." then seen = true end
+    end
+    again:play(rest)
+    assert.is_true(again:wait_closed())
+    again:close()
+    local s = f:wait_session(call.session_id)
+    assert.equal("completed", s.status)
+    assert.equal("agent", s.ended_by)
+    assert.same(conversations.alpha_prior_auth.outcome, s.outcome)
+  end)
+
+  it("an explicit hang-up is the other party's, and one before any answer is no answer", function()
+    local call = f:test_call(BETA, "patient_questions")
+    local party = support.connect(call.live_url)
+    assert.is_table(party:wait_greeting())
+    assert.is_true(party:say(conversations.beta_patient_questions.lines[1]))
+    party:hangup()
+    assert.is_true(party:wait_closed())
+    party:close()
+    local s = f:wait_session(call.session_id)
+    assert.equal("completed", s.status)
+    assert.equal("other_party", s.ended_by)
+    assert.equal("the other party hung up", s.reason)
+
+    local silent = f:test_call(BETA, "patient_questions")
+    local p2 = support.connect(silent.live_url)
+    assert.is_table(p2:wait_greeting())
+    p2:close() -- gone before saying a word
+    local s2 = f:wait_session(silent.session_id, GRACE + 30)
+    assert.equal("no_answer", s2.status)
+    assert.equal("other_party", s2.ended_by)
+    local p = f:req(BETA, "GET", "/api/patients/" .. silent.patient.id).json
+    assert.equal("No Answer", p.call_status)
+  end)
+end)
