@@ -31,7 +31,8 @@ export type ErrorBody = Schemas['Error'];
 
 /** Messages the bot sends over the live-call WebSocket (the bot's protocol, not the API's). */
 export type LiveMessage =
-  | { type: 'transcript'; role: 'assistant' | 'user' | string; text: string }
+  | { type: 'transcript'; role: 'assistant' | 'user' | string; text: string; turn?: number }
+  | { type: 'turn'; expecting: 'other_party'; turn: number }
   | { type: 'status'; status: string }
   | { type: 'event'; event: string; to?: string; digits?: string }
   | { type: 'error'; message: string };

@@ -47,6 +47,7 @@ export function LiveCallPage() {
   const [conn, setConn] = useState<Conn>(liveUrl ? 'connecting' : 'unavailable');
   const [problem, setProblem] = useState<string | null>(null);
   const [draft, setDraft] = useState('');
+  const [yourTurn, setYourTurn] = useState(false); // the bot said the agent's turn is over
   const [patientId, setPatientId] = useState<string | null>(
     (location.state as { patientId?: string } | null)?.patientId ?? null,
   );
@@ -105,6 +106,10 @@ export function LiveCallPage() {
         switch (m.type) {
           case 'transcript':
             add({ kind: 'say', role: m.role, text: m.text });
+            if (m.role === 'user') setYourTurn(false);
+            break;
+          case 'turn':
+            setYourTurn(true); // the agent has finished speaking
             break;
           case 'status':
             setStatus(m.status);
@@ -221,6 +226,9 @@ export function LiveCallPage() {
         ) : (
           <form className="say-form" onSubmit={send}>
             <label htmlFor="say-input">Your line</label>
+            <p className="turn-hint" aria-live="polite">
+              {conn !== 'open' ? '' : yourTurn ? 'Your turn: the agent is waiting for you.' : 'The agent is speaking…'}
+            </p>
             <div className="say-row">
               <textarea
                 id="say-input"

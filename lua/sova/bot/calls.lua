@@ -117,7 +117,8 @@ end
 
 local function on_event(rec, ev)
   if ev.type == "transcript" then
-    broadcast(rec, { type = "transcript", role = ev.role, text = ev.text })
+    if ev.role == "user" then rec.turn = rec.turn + 1 end -- each line of the other party opens a turn
+    broadcast(rec, { type = "transcript", role = ev.role, text = ev.text, turn = rec.turn })
     session_update(rec, { ["$push"] = { ["transcript.messages"] = {
       role = ev.role, content = ev.text, timestamp = bson.now() } } })
   elseif ev.type == "status" then
@@ -158,7 +159,18 @@ local function resume(rec, co, ...)
   stats.turn(rec.turn_time * 1000)
   rec.turn_time = 0
   rec.busy = false
-  if TERMINAL[rec.call.status] then finish(rec) else run_next(rec) end
+  if TERMINAL[rec.call.status] then
+    finish(rec)
+    return
+  end
+  run_next(rec)
+  -- nothing left to do and the call goes on: the agent has finished this turn, the other party may
+  -- talk (said once per turn; lines sent ahead are answered first)
+  if not rec.busy and not rec.finished and #rec.queue == 0 and rec.call.status == "in_progress"
+    and rec.announced ~= rec.turn then
+    rec.announced = rec.turn
+    broadcast(rec, { type = "turn", expecting = "other_party", turn = rec.turn })
+  end
 end
 
 -- Runs the next queued action of the call, unless a turn is under way.
@@ -220,6 +232,7 @@ function M.start(p)
     org_slug = org.slug, workflow = p.workflow, patient_oid = bson.oid(p.patient_id),
     sockets = {}, queue = {}, started_mono = core.sys.monotonic(), fields_by_key = {}, writes = {},
     status = "in_progress",
+    turn = 1, -- the greeting is turn 1; each line of the other party opens the next (live messages carry it)
   }
   for _, f in ipairs(p.fields) do if type(f) == "table" and f.key then rec.fields_by_key[f.key] = f end end
   records[rec.session_id] = rec
@@ -271,6 +284,9 @@ function M.attach(rec, ws)
   rec.left_at = nil -- rejoined within the grace period
   sockets[ws] = rec
   loop.ws_send(ws, json.encode({ type = "status", status = rec.call.status }))
+  if rec.announced == rec.turn then -- a browser rejoining while it is the other party's turn
+    loop.ws_send(ws, json.encode({ type = "turn", expecting = "other_party", turn = rec.turn }))
+  end
   if not rec.answered then
     rec.answered = true
     enqueue(rec, function() rec.call:start() end)

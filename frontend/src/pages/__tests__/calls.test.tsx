@@ -81,6 +81,9 @@ describe('a browser test call', () => {
     const log = screen.getByRole('log');
     expect(within(log).getByText('Hello, this is the agent.')).toBeTruthy();
     expect(screen.getByText('In Progress')).toBeTruthy();
+    expect(screen.getByText('The agent is speaking…')).toBeTruthy();
+    act(() => ws.emit({ type: 'turn', expecting: 'other_party', turn: 1 }));
+    expect(screen.getByText('Your turn: the agent is waiting for you.')).toBeTruthy();
 
     const box = screen.getByLabelText('Your line');
     fireEvent.change(box, { target: { value: 'Hi, who is calling?' } });
@@ -88,10 +91,11 @@ describe('a browser test call', () => {
     expect(ws.sent).toEqual([{ type: 'say', text: 'Hi, who is calling?' }]);
     expect((box as HTMLTextAreaElement).value).toBe('');
     act(() => {
-      ws.emit({ type: 'transcript', role: 'user', text: 'Hi, who is calling?' });
+      ws.emit({ type: 'transcript', role: 'user', text: 'Hi, who is calling?', turn: 2 });
       ws.emit({ type: 'event', event: 'transfer', to: '+15165550000' });
     });
     expect(within(log).getByText('Transfer to +15165550000')).toBeTruthy();
+    expect(screen.getByText('The agent is speaking…')).toBeTruthy(); // the line opened the agent's turn
 
     fireEvent.click(screen.getByRole('button', { name: 'Hang up' }));
     expect(ws.sent[1]).toEqual({ type: 'hangup' });

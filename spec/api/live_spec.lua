@@ -1,4 +1,5 @@
--- The other party leaving a browser test call, through the real API and bot (issue 8: "a browser
+-- The live-call protocol (docs/live-protocol.md) through the real API and bot: whose turn it is,
+-- and the other party leaving a browser test call (issue 8: "a browser
 -- test call whose socket closes and does not come back within a short grace period ends as hung up
 -- by the other party; outcome fields captured so far are validated and written, the session says
 -- who ended the call and why, and the patient's call_status reflects it"). The bot runs with a
@@ -11,7 +12,7 @@ local ALPHA, BETA = helpers.ALPHA, helpers.BETA
 local GRACE = 2
 local LINES = conversations.alpha_prior_auth.lines
 
-describe("the other party leaving a call #api #calls", function()
+describe("the live call: turns, and the other party leaving #api #calls", function()
   local db, api, f
 
   lazy_setup(function()
@@ -30,6 +31,59 @@ describe("the other party leaving a call #api #calls", function()
     end
     error("the script has no approval line")
   end
+
+  -- the messages until (and with) the next turn message
+  local function until_turn(party)
+    local got = {}
+    local m = party:wait_for(function(msg)
+      got[#got + 1] = msg
+      return msg.type == "turn"
+    end, 15)
+    assert.is_table(m, "no turn message")
+    return got, m
+  end
+
+  it("after the agent's last line of a turn the bot says it is the other party's turn, once", function()
+    local call = f:test_call(ALPHA, "prior_auth")
+    local party = support.connect(call.live_url)
+    local got, turn = until_turn(party)
+    assert.same({ type = "turn", expecting = "other_party", turn = 1 }, turn)
+    local greeting = 0
+    for _, m in ipairs(got) do
+      if m.type == "transcript" then
+        assert.equal("assistant", m.role)
+        assert.equal(1, m.turn)
+        greeting = greeting + 1
+      end
+    end
+    assert.is_true(greeting >= 1, "the greeting came before the turn message")
+    -- the rep's line opens turn 2; the agent answers in two lines, then the turn passes back
+    party:send(LINES[1])
+    got, turn = until_turn(party)
+    assert.equal(2, turn.turn)
+    local roles = {}
+    for _, m in ipairs(got) do
+      if m.type == "transcript" then
+        assert.equal(2, m.turn, m.text)
+        roles[#roles + 1] = m.role
+      end
+    end
+    assert.equal("user", roles[1])
+    assert.is_true(#roles >= 3, "the member ID and the date of birth, each its own line")
+    for i = 2, #roles do assert.equal("assistant", roles[i]) end
+    party:drain(300)
+    for _, m in ipairs(party.got) do
+      assert.is_false(m.type == "turn" and m.turn == 2 and m ~= turn, "turn 2 was announced twice")
+    end
+    -- a browser that rejoins while it is the other party's turn is told so
+    local watcher = support.connect(call.live_url)
+    local _, again = until_turn(watcher)
+    assert.equal(2, again.turn)
+    watcher:close()
+    party:hangup()
+    assert.is_true(party:wait_closed())
+    party:close()
+  end)
 
   it("a closed browser that does not come back ends the call as hung up by the other party, "
     .. "keeping what it captured", function()
