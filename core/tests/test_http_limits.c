@@ -1,7 +1,5 @@
 /* The HTTP server's limits (core/http/server.c), against a real civetweb listener on loopback:
  * bodies over 1 MiB are refused with 413 before any handler runs; bodies that end early are 400. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,12 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "http/server.h"
+#include "http_exchange.h"
 
 static sova_http_server *srv;
 static int handled; /* requests that reached the handler */
@@ -45,32 +43,9 @@ static int stop(void **state)
 	return 0;
 }
 
-/* Sends head then body_len bytes of 'x' (or a prepared body), returns the status line's code;
- * the response (up to n bytes) in out. */
 static int exchange(const char *head, const char *body, size_t body_len, char *out, size_t n)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)sova_http_port(srv))};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-	assert_true(write(fd, head, strlen(head)) == (ssize_t)strlen(head));
-	for (size_t off = 0; off < body_len;) {
-		ssize_t w = write(fd, body + off, body_len - off);
-		if (w <= 0)
-			break; /* the server may close early on a refused body */
-		off += (size_t)w;
-	}
-	shutdown(fd, SHUT_WR);
-	size_t got = 0;
-	ssize_t r;
-	while (got + 1 < n && (r = read(fd, out + got, n - 1 - got)) > 0)
-		got += (size_t)r;
-	out[got] = '\0';
-	close(fd);
-	int status = 0;
-	sscanf(out, "HTTP/1.1 %d", &status);
-	return status;
+	return http_exchange(sova_http_port(srv), head, body, body_len, out, n);
 }
 
 static char *filled(size_t n)

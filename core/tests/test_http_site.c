@@ -2,8 +2,6 @@
  * against a real civetweb listener on loopback and a scratch directory: what reaches the handler,
  * conditional requests, precompressed files (and stale ones left alone), the SPA fallback and
  * refused dot segments. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -19,6 +16,7 @@
 #include <cmocka.h>
 
 #include "http/server.h"
+#include "http_exchange.h"
 
 static sova_http_server *srv;
 static char dir[] = "/tmp/sova-test-site-XXXXXX";
@@ -84,21 +82,7 @@ static int exchange(const char *method, const char *path, const char *headers, c
 {
 	char req[1024];
 	snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s\r\n", method, path, headers);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)sova_http_port(srv))};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-	assert_true(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
-	size_t got = 0;
-	ssize_t r;
-	while (got + 1 < n && (r = read(fd, out + got, n - 1 - got)) > 0)
-		got += (size_t)r;
-	out[got] = '\0';
-	close(fd);
-	int status = 0;
-	sscanf(out, "HTTP/1.1 %d", &status);
-	return status;
+	return http_exchange(sova_http_port(srv), req, "", 0, out, n);
 }
 
 /* The value of a response header (copied into v), or NULL. */
