@@ -216,6 +216,14 @@ helpers.NONE = factory.NONE
 helpers.valid_patient = factory.valid_patient
 
 --- ObjectId from hex (a table sova.core stores as an ObjectId), for direct DB filters.
+--- The keys of table t, sorted: for comparing which fields two documents define.
+function helpers.sorted_keys(t)
+  local out = {}
+  for k in pairs(t) do out[#out + 1] = k end
+  table.sort(out)
+  return out
+end
+
 function helpers.oid(hex)
   local o, err = core.bson.oid(hex)
   if not o then error("oid(" .. tostring(hex) .. "): " .. tostring(err), 2) end

@@ -109,12 +109,7 @@ describe("the OpenAPI document #api #openapi", function()
   it("describes field definitions with the properties of schemas/patient_schema_field.schema.json", function()
     local field = cjson.decode(read("schemas/patient_schema_field.schema.json"))
     local documented = DOC.components.schemas.FieldDef
-    local function keys(t)
-      local out = {}
-      for k in pairs(t) do out[#out + 1] = k end
-      table.sort(out)
-      return out
-    end
+    local keys = helpers.sorted_keys
     assert.same(keys(field.properties), keys(documented.properties))
     assert.same(field.required, documented.required)
     assert.same(field.properties.type.enum, DOC.components.schemas.FieldType.enum)

@@ -21,12 +21,7 @@ local BEYOND_JSON_SCHEMA = {
   ["a default must be a valid value of its own field: format, bounds, length, options"] = true,
 }
 
-local function sorted_keys(t)
-  local out = {}
-  for k in pairs(t) do out[#out + 1] = k end
-  table.sort(out)
-  return out
-end
+local sorted_keys = require("helpers").sorted_keys
 
 describe("the field-definition JSON Schema and schema.lua #unit", function()
   it("name the same attributes", function()

@@ -3,12 +3,7 @@
 local vocabulary = require("sova.sandboxed.vocabulary")
 local config = require("sova.config")
 
-local function keys(t)
-  local out = {}
-  for k in pairs(t) do out[#out + 1] = k end
-  table.sort(out)
-  return out
-end
+local keys = require("helpers").sorted_keys
 
 describe("sova.sandboxed.vocabulary #unit", function()
   it("gives each call status one code and one label, both unique", function()
