@@ -1,6 +1,8 @@
 -- Unit specs of the call engine (lua/sova/call/engine.lua) with a scripted stand-in model:
 -- node entry, turns, tool calls and their effects, transitions, actions, the loop guard, and
--- failures that end one call cleanly (never an engine crash).
+-- failures that end one call cleanly (never an engine crash); then the conversations that go
+-- nowhere (silence, holds, stuck nodes, loops), required outcomes, repeats, and lines that
+-- answer more than one node (carry, several tool calls).
 local engine = require("sova.call.engine")
 local sandbox_host = require("sova.call.sandbox_host")
 local rules = require("sova.llm.rules")
@@ -10,13 +12,21 @@ local GOOD = "spec/fixtures/flows/good"
 local PATIENT = { patient_name = "Ann Lee", date_of_birth = "1980-01-31", phone_number = "+15165550000",
                   secret_notes = "never for the flow", status = "Open" }
 
--- a stand-in model answering from a script: each entry a response table or function(req)
-local function scripted(script)
-  local llm = { requests = {}, i = 0 }
+-- a stand-in model answering from a script: each entry a response table or function(req).
+-- Carried lines (reason "carry") are answered from a second script, by default with nothing.
+local function scripted(script, carry_script)
+  local llm = { requests = {}, carried = {}, i = 0, ci = 0 }
   function llm:respond(req)
     self.requests[#self.requests + 1] = req
-    self.i = self.i + 1
-    local r = script[self.i]
+    local r
+    if req.reason == "carry" then
+      self.carried[#self.carried + 1] = req
+      self.ci = self.ci + 1
+      r = (carry_script or {})[self.ci]
+    else
+      self.i = self.i + 1
+      r = script[self.i]
+    end
     if type(r) == "function" then return r(req) end
     if r == nil then return { text = nil } end
     return r
@@ -41,8 +51,9 @@ local function new_call(llm, opts)
     llm = llm,
     patient = opts.patient or PATIENT,
     fields = FIELDS,
-    clock = clock(),
+    clock = opts.clock or clock(),
     max_rounds = opts.max_rounds,
+    silence_seconds = opts.silence_seconds,
     on_event = function(ev) events[#events + 1] = ev end,
   }
   return call, events
@@ -300,6 +311,7 @@ describe("call engine #flows", function()
       { eff = { transfer = "12" }, reason = 'transfer to "12" refused' },
       { eff = { dtmf = "12x" }, reason = 'dtmf "12x" refused' },
       { eff = { end_call = { status = "done" } }, reason = 'end_call with unknown status "done"' },
+      { eff = { repeat_last = "yes" }, reason = "function f returned repeat_last = yes (true or false)" },
     }
     for _, c in ipairs(cases) do
       local host = fake_host(one_node({ functions = { fn("f") } }), function() return c.eff end)
@@ -405,5 +417,385 @@ describe("call engine #flows", function()
     assert.are.same({}, call:user_says("   "))
     call:user_says(string.rep("a", 5000))
     assert.are.equal(engine.MAX_USER_TEXT, #call.transcript[#call.transcript - 1].text)
+  end)
+end)
+
+---------------------------------------------------------------------------------------------
+-- conversations that go nowhere, required outcomes, repeats, multi-fact lines
+
+-- a flow of plain data: nodes by name (each gets its name, say and functions), handlers by
+-- function name: handler(args, node) -> effects; run[] records each call { node=, name=, args= }
+local function flow_host(nodes, handlers, extra)
+  local d = { name = "fake", reads = { "patient_name" }, writes = { "status", "score", "notes" }, role = "Role.",
+              initial = "a", nodes = {}, functions = {} }
+  for name, n in pairs(nodes) do
+    n.name, n.say, n.functions = name, n.say or {}, n.functions or {}
+    d.nodes[name] = n
+  end
+  for k, v in pairs(extra or {}) do d[k] = v end
+  local host = { runs = {} }
+  function host.describe() return d end
+  function host.run_handler(_, node, name, args)
+    host.runs[#host.runs + 1] = { node = node, name = name, args = args }
+    return handlers[name](args, node)
+  end
+  return host
+end
+
+local STATUS_PARAM = { type = "object", properties = { status = { type = "string", enum = { "Open", "Done" } } },
+                       required = { "status" } }
+local SCORE_PARAM = { type = "object", properties = { score = { type = "integer" } }, required = { "score" } }
+
+local function last_event(events, kind)
+  for i = #events, 1, -1 do if events[i].type == kind then return events[i] end end
+end
+
+local function a_clock()
+  local c = { t = 0 }
+  setmetatable(c, { __call = function(self) return self.t end })
+  return c
+end
+
+-- a model answering every request the same way (a function of the request)
+local function always(f)
+  local llm = { requests = {} }
+  function llm:respond(req) self.requests[#self.requests + 1] = req; return f(req) end
+  return llm
+end
+
+describe("call engine: required outcomes #flows", function()
+  local REQUIRES = { { field = "score" }, { field = "notes", when = { field = "status", values = { "Done" } } } }
+  local handlers = {
+    set_status = function(args) return { sets = { status = args.status }, say = { "Noted." } } end,
+    set_score = function(args) return { sets = { score = args.score }, say = { "Thanks." } } end,
+    finish = function() return { say = { "Bye." }, end_call = { status = "completed", reason = "all done" } } end,
+  }
+  local function host()
+    return flow_host({ a = { say = { "Hello." }, functions = {
+      fn("set_status", { parameters = STATUS_PARAM }), fn("set_score", { parameters = SCORE_PARAM }), fn("finish") } } },
+      handlers, { requires = REQUIRES })
+  end
+
+  it("a call the flow ends as completed without a required field is incomplete, naming what is missing", function()
+    local call, events = new_call(scripted({ tool("set_status", { status = "Done" }), tool("finish") }), { host = host() })
+    call:start()
+    call:user_says("It's done.")
+    call:user_says("Goodbye.")
+    assert.are.equal("incomplete", call.status)
+    assert.are.same({ "score", "notes" }, call.missing)
+    assert.are.equal("all done", call.reason)
+    assert.are.same({ type = "status", status = "incomplete", reason = "all done" }, last_event(events, "status"))
+    assert.matches("Missing: Score, Notes%.", call.summary)
+  end)
+
+  it("a condition that does not hold asks for nothing; with the required fields it is completed", function()
+    local call = new_call(scripted({ tool("set_status", { status = "Open" }), tool("set_score", { score = 4 }),
+                                     tool("finish") }), { host = host() })
+    call:start()
+    call:user_says("Still open.")
+    call:user_says("Four.")
+    call:user_says("Bye.")
+    assert.are.equal("completed", call.status)
+    assert.is_nil(call.missing)
+  end)
+
+  it("a hang-up after the call was answered is incomplete too; one before any word stays no answer", function()
+    local call = new_call(scripted({ { text = "Sorry?" } }), { host = host() })
+    call:start()
+    call:user_says("Hello?")
+    call:hangup()
+    assert.are.equal("incomplete", call.status)
+    assert.are.equal("the other party hung up", call.reason)
+    assert.are.same({ "score" }, call.missing)
+    call = new_call(scripted({}), { host = host() })
+    call:start()
+    call:hangup()
+    assert.are.equal("no_answer", call.status)
+    assert.is_nil(call.missing)
+  end)
+end)
+
+describe("call engine: silence #flows", function()
+  local function host(extra)
+    return flow_host({ a = { say = { "Hello, {{patient_name}}." }, functions = { fn("f") } } },
+      { f = function() return { say = { "Okay." } } end }, extra)
+  end
+
+  it("the first silence says the check, the second closes the call politely with the reason", function()
+    local call, events = new_call(scripted({ tool("f") }), { host = host(), silence_seconds = 7 })
+    assert.is_nil(call:silence_after())
+    call:start()
+    assert.are.equal(7, call:silence_after())
+    call:user_says("Hi.")
+    local evs = call:silence()
+    assert.are.same({ "transcript" }, types(evs))
+    assert.are.equal("Are you still there?", evs[1].text)
+    assert.are.equal("in_progress", call.status)
+    evs = call:silence()
+    assert.are.equal(engine.SILENCE_CLOSE, evs[1].text)
+    assert.are.equal("completed", call.status)
+    assert.are.equal("no response from the other party", call.reason)
+    assert.are.same({ type = "status", status = "completed", reason = "no response from the other party" },
+      last_event(events, "status"))
+    assert.is_nil(call:silence_after())
+    assert.are.same({}, call:silence())
+  end)
+
+  it("the other party speaking again starts over; the flow's own lines and seconds", function()
+    local call = new_call(scripted({ tool("f") }), { host = host({ silence = {
+      seconds = 12, check = "Hello, {{patient_name}}, are you there?", close = "Goodbye then." } }) })
+    call:start()
+    assert.are.equal(12, call:silence_after())
+    call:silence()
+    call:user_says("Sorry, yes.")
+    call:silence()
+    assert.are.equal("in_progress", call.status)
+    call:silence()
+    assert.are.same({ "Hello, Ann Lee.", "Hello, Ann Lee, are you there?", "Okay.", "Hello, Ann Lee, are you there?",
+                      "Goodbye then." }, lines(call))
+    assert.are.equal("completed", call.status)
+  end)
+
+  it("silence before the other party said anything is no answer", function()
+    local call = new_call(scripted({}), { host = host() })
+    call:start()
+    call:silence()
+    call:silence()
+    assert.are.equal("no_answer", call.status)
+    assert.are.equal("no response from the other party", call.reason)
+  end)
+end)
+
+describe("call engine: holds, stuck nodes and loops #flows", function()
+  it("a hold node has its budget instead of silence checks and reprompts; past it the call closes", function()
+    local clock = a_clock()
+    local host = flow_host({
+      a = { say = { "Is it approved?" }, functions = { fn("hold") } },
+      on_hold = { hold_seconds = 60, functions = { fn("back") } },
+    }, { hold = function() return { say = { "Sure, I'll hold." }, next = "on_hold" } end,
+         back = function() return { say = { "Yes, I'm here." }, next = "a" } end })
+    local call = new_call(scripted({ tool("hold") }), { host = host, clock = clock, silence_seconds = 5 })
+    call:start()
+    assert.are.equal(5, call:silence_after())
+    clock.t = 10
+    call:user_says("Please hold.")
+    assert.are.equal("on_hold", call.node)
+    clock.t = 25
+    assert.are.equal(45, call:silence_after())
+    assert.are.same({}, call:silence())
+    for i = 1, 14 do call:user_says("(music " .. i .. ")") end  -- no reprompt limit, no line guard here
+    assert.are.equal("in_progress", call.status)
+    clock.t = 71
+    assert.are.equal(0, call:silence_after())
+    call:silence()
+    assert.are.equal("incomplete", call.status)
+    assert.are.equal("on hold for more than 60 s", call.reason)
+    assert.are.equal(engine.STUCK_CLOSE, lines(call)[#lines(call)])
+  end)
+
+  local function stuck_host(extra, nodes_extra)
+    local nodes = {
+      a = { say = { "What is the score?" }, functions = { fn("score", { parameters = SCORE_PARAM }) } },
+      supervisor = { say = { "Could I speak with a supervisor?" }, functions = { fn("back") } },
+      callback = { say = { "When should we call back?" }, functions = { fn("back") } },
+    }
+    for name, more in pairs(nodes_extra or {}) do for k, v in pairs(more) do nodes[name][k] = v end end
+    return flow_host(nodes, {
+      score = function(args) return { sets = { score = args.score }, say = { "Thanks." } } end,
+      back = function() return { say = { "Hello." }, next = "a" } end,
+    }, extra)
+  end
+
+  it("lines that run no function count reprompts (a refused call too); past 2 the default close, incomplete", function()
+    local llm = scripted({ { text = "Sorry?" }, { text = "Sorry?" }, tool("score", { score = 3 }),
+                           tool("nope"), { text = "Sorry?" }, { text = "Sorry?" }, { text = "Sorry?" } })
+    local call = new_call(llm, { host = stuck_host() })
+    call:start()
+    call:user_says("Who?")
+    call:user_says("What?")
+    call:user_says("Three.")      -- a function ran: the count starts again
+    call:user_says("Launch it.")  -- an unknown function, then text
+    call:user_says("Huh?")
+    assert.are.equal("in_progress", call.status)
+    call:user_says("Eh?")
+    assert.are.equal("incomplete", call.status)
+    assert.are.equal("stuck at a after 3 reprompts", call.reason)
+    assert.are.equal(engine.STUCK_CLOSE, lines(call)[#lines(call)])
+    assert.are.same({ score = 3 }, call.outcome)
+  end)
+
+  it("max_reprompts = false has no limit; 0 takes the fallback at the first line that runs nothing", function()
+    local call = new_call(scripted({}), { host = stuck_host(nil, { a = { max_reprompts = false } }) })
+    call:start()
+    for i = 1, 10 do call:user_says("line " .. i) end
+    assert.are.equal("in_progress", call.status)
+    call = new_call(scripted({}), { host = stuck_host(nil, { a = { max_reprompts = 0 } }) })
+    call:start()
+    call:user_says("Hmm.")
+    assert.are.equal("stuck at a after 1 reprompts", call.reason)
+  end)
+
+  it("the flow's fallback node runs instead, a node's own fallback first; a second stuck node gets the default",
+    function()
+    local call, events = new_call(scripted({ {}, {}, {}, tool("back"), {}, {}, {} }),
+      { host = stuck_host({ fallback = "supervisor" }) })
+    call:start()
+    for _, l in ipairs({ "One.", "Two.", "Three." }) do call:user_says(l) end
+    assert.are.equal("in_progress", call.status)
+    assert.are.equal("supervisor", call.node)
+    assert.are.equal("Could I speak with a supervisor?", lines(call)[#lines(call)])
+    assert.are.equal("stuck at a after 3 reprompts: going to supervisor", last_event(events, "note").text)
+    call:user_says("Supervisor here.")  -- back to a; stuck there again: no second fallback
+    for _, l in ipairs({ "One.", "Two.", "Three." }) do call:user_says(l) end
+    assert.are.equal("incomplete", call.status)
+    assert.are.equal("stuck at a after 3 reprompts", call.reason)
+
+    call = new_call(scripted({}), { host = stuck_host({ fallback = "supervisor" }, { a = { fallback = "callback" } }) })
+    call:start()
+    for _, l in ipairs({ "One.", "Two.", "Three." }) do call:user_says(l) end
+    assert.are.equal("callback", call.node)
+  end)
+
+  it("a fallback node that gets stuck itself gets the default close", function()
+    local call = new_call(scripted({}), { host = stuck_host({ fallback = "supervisor" }) })
+    call:start()
+    for i = 1, 6 do call:user_says("line " .. i) end
+    assert.are.equal("incomplete", call.status)
+    assert.are.equal("stuck at supervisor after 3 reprompts", call.reason)
+  end)
+
+  it("loop guards: more than 12 lines in one node, or more than 80 in a call, close as incomplete", function()
+    local host = flow_host({ a = { say = { "Hi." }, functions = { fn("stay") } } },
+      { stay = function() return { say = { "Mm-hm." } } end })
+    local llm = always(function() return tool("stay") end)
+    local call = new_call(llm, { host = host })
+    call:start()
+    for i = 1, 12 do call:user_says("line " .. i) end
+    assert.are.equal("in_progress", call.status)
+    call:user_says("line 13")
+    assert.are.equal("incomplete", call.status)
+    assert.are.equal("more than 12 lines from the other party at a", call.reason)
+    assert.are.equal(12, #llm.requests)
+
+    host = flow_host({ a = { functions = { fn("go", { next = "b", has_handler = false }) } },
+                       b = { say = { "B." }, functions = { fn("go", { next = "a", has_handler = false }) } } }, {})
+    call = new_call(always(function(req)
+      if req.reason == "carry" then return { tool_calls = {} } end
+      return tool("go")
+    end), { host = host })
+    call:start()
+    for i = 1, 80 do call:user_says("line " .. i) end
+    assert.are.equal("in_progress", call.status)
+    assert.are.equal(80, call.turns)
+    call:user_says("line 81")
+    assert.are.equal("incomplete", call.status)
+    assert.are.equal("more than 80 lines from the other party in one call", call.reason)
+  end)
+end)
+
+describe("call engine: repeats and multi-fact lines #flows", function()
+  it("repeat_last says again the agent's lines of its previous turn (a silence check is not one of them)", function()
+    local host = flow_host({ a = { say = { "What is the score?" },
+                                   functions = { fn("score", { parameters = SCORE_PARAM }), fn("again") } } }, {
+      score = function(args) return { sets = { score = args.score }, say = { "Got it.", "And the status?" } } end,
+      again = function() return { say = { "Sure." }, repeat_last = true } end,
+    })
+    local call = new_call(scripted({ tool("again"), tool("score", { score = 5 }), tool("again") }), { host = host })
+    call:start()
+    call:user_says("Say that again?")
+    assert.are.same({ "What is the score?", "Sure.", "What is the score?" }, lines(call))
+    call:user_says("Five.")
+    call:silence()
+    local evs = call:user_says("Sorry, what?")
+    local said = {}
+    for _, e in ipairs(evs) do if e.type == "transcript" and e.role == "assistant" then said[#said + 1] = e.text end end
+    assert.are.same({ "Sure.", "Got it.", "And the status?" }, said)
+    assert.are.equal("in_progress", call.status)
+  end)
+
+  local function chain_host(post)
+    local g = fn("g")
+    return flow_host({
+      a = { say = { "What is the status?" }, functions = { fn("report", { parameters = STATUS_PARAM }) },
+            post_actions = post },
+      b = { say = { "What is the score?" }, functions = { fn("score", { parameters = SCORE_PARAM }) } },
+      c = { say = { "Anything else?" }, functions = { fn("bye") } },
+    }, {
+      report = function(args) return { sets = { status = args.status }, say = { "Thanks." }, next = "b" } end,
+      score = function(args) return { sets = { score = args.score }, say = { "Score noted." }, next = "c" } end,
+      g = function() return { say = { "Global." } } end,
+    }, { functions = { g } })
+  end
+
+  it("carry: the line that moved the call is offered to the next node, whose tool calls replace its lines", function()
+    local llm = scripted({ tool("report", { status = "Done" }) },
+      { tool("score", { score = 7 }), { text = "Dropped.", tool_calls = {} } })
+    local call = new_call(llm, { host = chain_host() })
+    call:start()
+    call:user_says("It's done, and the score is 7.")
+    assert.are.same({ "What is the status?", "Thanks.", "Score noted.", "Anything else?" }, lines(call))
+    assert.are.same({ status = "Done", score = 7 }, call.outcome)
+    assert.are.equal("c", call.node)
+    assert.are.equal(2, #llm.carried)
+    local first = llm.carried[1]
+    assert.are.equal("It's done, and the score is 7.", first.last_user)
+    assert.are.equal("b", first.node.name)
+    assert.are.same({ "score" }, (function() local n = {} for i, t in ipairs(first.tools) do n[i] = t.name end return n end)())
+    assert.are.same({ "Done" }, first.used)   -- the string values used this turn (7 is a number)
+    assert.are.equal("c", llm.carried[2].node.name)
+    assert_openai_order(call.messages)
+  end)
+
+  it("a carried line that runs nothing, or only what the node does not offer, leaves the node's lines", function()
+    local llm = scripted({ tool("report", { status = "Open" }) }, { tool("g") })
+    local call = new_call(llm, { host = chain_host() })
+    call:start()
+    call:user_says("Open.")
+    assert.are.same({ "What is the status?", "Thanks.", "What is the score?" }, lines(call))
+    assert.are.equal("b", call.node)
+    local found
+    for _, m in ipairs(call.messages) do if m.role == "tool" and m.name == "g" then found = m.content end end
+    assert.are.equal('{"error":"unknown function g"}', found)
+    assert_openai_order(call.messages)
+    -- a line that moved nothing is not carried anywhere
+    call:user_says("Hmm.")
+    assert.are.equal(1, #llm.carried)
+  end)
+
+  it("a line is carried at most 3 times", function()
+    local nodes, handlers = {}, {}
+    for i = 1, 5 do
+      nodes["n" .. i] = { say = { "Node " .. i .. "." }, functions = { fn("step" .. i) } }
+      handlers["step" .. i] = function() return { next = "n" .. (i + 1) } end
+    end
+    local host = flow_host(nodes, handlers, { initial = "n1" })
+    local llm = always(function(req) return tool("step" .. req.node.name:sub(2)) end)
+    local call = new_call(llm, { host = host })
+    call:start()
+    call:user_says("All of it.")
+    assert.are.equal("n5", call.node)
+    local carried = 0
+    for _, r in ipairs(llm.requests) do if r.reason == "carry" then carried = carried + 1 end end
+    assert.are.equal(3, carried)
+    assert.are.same({ "Node 1.", "Node 5." }, lines(call))
+  end)
+
+  it("several tool calls in one response: those after a move run in the new node when it has them", function()
+    local llm = scripted({ { tool_calls = { { id = "1", name = "report", arguments = { status = "Done" } },
+                                            { id = "2", name = "score", arguments = { score = 7 } } } } })
+    local host = chain_host({ { type = "say", text = "Leaving a." } })
+    local call, events = new_call(llm, { host = host })
+    call:start()
+    call:user_says("Done, score 7.")
+    assert.are.same({ "What is the status?", "Thanks.", "Leaving a.", "Score noted.", "Anything else?" }, lines(call))
+    assert.are.same({ node = "b", name = "score", args = { score = 7 } }, host.runs[2])
+    assert.are.same({ status = "Done", score = 7 }, call.outcome)
+    assert.are.equal("c", call.node)
+    local nodes = {}
+    for _, e in ipairs(events) do if e.type == "node" then nodes[#nodes + 1] = e.node end end
+    assert.are.same({ "a", "b", "c" }, nodes)
+    assert.are.equal(1, #llm.carried)            -- only into c: b took its call from the response
+    assert.are.same({ "Done" }, llm.carried[1].used)
+    assert_openai_order(call.messages)
   end)
 end)

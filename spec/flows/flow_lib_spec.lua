@@ -171,7 +171,7 @@ describe("flow library #flows", function()
       assert.are.equal(line_with(f, "tsak"), find_problem(problems, 'unknown key "tsak"').line)
       assert.are.equal(line_with(f, "handle ="), find_problem(problems, 'unknown key "handle"').line)
       find_problem(problems, 'unknown key "why" for a end_call action')
-      find_problem(problems, "status must be completed, failed, no_answer or voicemail")
+      find_problem(problems, "status must be completed, failed, incomplete, no_answer or voicemail")
     end)
 
     it("reports a Lua syntax error with its line", function()

@@ -21,7 +21,7 @@ describe("sova.sandboxed.vocabulary #unit", function()
     assert.equal("Not Started", vocabulary.call_status_label("not_started"))
     assert.equal("No Answer", vocabulary.call_status_label("no_answer"))
     assert.equal("In Progress", vocabulary.call_status_label("in_progress"))
-    assert.same({ "completed", "failed", "no_answer", "voicemail" }, keys(vocabulary.TERMINAL_STATUSES))
+    assert.same({ "completed", "failed", "incomplete", "no_answer", "voicemail" }, keys(vocabulary.TERMINAL_STATUSES))
   end)
 
   it("refuses an unknown status code instead of storing a misspelling", function()
@@ -31,8 +31,8 @@ describe("sova.sandboxed.vocabulary #unit", function()
   end)
 
   it("lists the terminal codes for messages", function()
-    assert.equal("completed, failed, no_answer, voicemail", vocabulary.terminal_codes())
-    assert.equal("completed, failed, no_answer or voicemail", vocabulary.terminal_codes(" or "))
+    assert.equal("completed, failed, incomplete, no_answer, voicemail", vocabulary.terminal_codes())
+    assert.equal("completed, failed, incomplete, no_answer or voicemail", vocabulary.terminal_codes(" or "))
   end)
 
   it("derives its look-ups from its lists", function()
@@ -74,7 +74,7 @@ describe("sova.sandboxed.vocabulary #unit", function()
       end
       assert.is_nil(text:find('call_status = "', 1, true), rel .. " spells a call_status label itself")
     end
-    assert.same({ "completed", "failed", "in_progress", "no_answer", "queued" }, keys(seen))
+    assert.same({ "completed", "failed", "in_progress", "incomplete", "no_answer", "queued" }, keys(seen))
     local labels, stored = {}, 0
     for _, s in ipairs(vocabulary.CALL_STATUSES) do labels[s.label] = true end
     for _, rel in ipairs({ "bench/seed_patients.lua", "bench/calls_driver.lua" }) do

@@ -7,6 +7,7 @@ export const VOCABULARY = {
     {"code": "queued", "label": "Queued", "terminal": false},
     {"code": "in_progress", "label": "In Progress", "terminal": false},
     {"code": "completed", "label": "Completed", "terminal": true},
+    {"code": "incomplete", "label": "Incomplete", "terminal": true},
     {"code": "no_answer", "label": "No Answer", "terminal": true},
     {"code": "voicemail", "label": "Voicemail", "terminal": true},
     {"code": "failed", "label": "Failed", "terminal": true}

@@ -9,11 +9,14 @@
 --     on_event = function(ev) end,   -- optional: every event as it happens
 --     clock = function() return seconds end,  -- optional (default: monotonic clock)
 --     max_rounds = 6,         -- optional: model rounds per turn (loop guard)
+--     silence_seconds = 30,   -- optional: silence before the check when the flow does not say
 --   }
 --   call:start() -> events     call:user_says(text) -> events     call:hangup() -> events
+--   call:silence_after() -> seconds | nil    call:silence() -> events
 --   call.status (a code of sova.sandboxed.vocabulary.CALL_STATUSES: "queued", "in_progress", then a terminal one),
---   call.reason, call.node, call.transcript ({ {role=, text=, t=} }), call.outcome (validated
---   writes), call.events, call.summary (text, once ended), call.messages (model history).
+--   call.reason, call.missing (required outcome fields not captured, for an incomplete call), call.node,
+--   call.transcript ({ {role=, text=, t=} }), call.outcome (validated writes), call.events,
+--   call.summary (text, once ended), call.messages (model history), call.turns (other-party lines).
 --
 -- Events: { type = "transcript", role = "assistant"|"user", text=, t= }, { type = "status",
 -- status=, reason= }, { type = "transfer", to= }, { type = "dtmf", digits= },
@@ -26,16 +29,39 @@
 --     tools = { {name=, description=, parameters=} },     -- node functions, then global ones
 --     functions = { <function descriptions, with rules and values> },  -- same order as tools
 --     node = { name=, task=, say={...}, reprompt= },      -- rendered texts of the current node
---     last_user = "...", reason = "user" | "enter" | "tool" }
+--     last_user = "...", reason = "user" | "enter" | "tool" | "carry",
+--     used = { "..." } }                                  -- carry only: string arguments used this turn
 --
 -- A turn: the model's text is said; its tool calls run through host:run_handler (arguments
 -- checked against the function's parameters first; a bad call goes back to the model as an
 -- error result); the effects are validated again here (sets against the schema, next against
--- the nodes, transfer numbers, DTMF digits) and applied in order: sets, notes, lines said, DTMF,
--- transfer (ends the call), end_call, next node. After handlers that said something or moved to
--- a node that speaks, the turn ends and the other party is awaited; otherwise the model gets
--- another round, at most max_rounds per turn. A handler error, an llm error or an invalid effect
--- fails the call with the reason in the events: the engine itself never raises for them.
+-- the nodes, transfer numbers, DTMF digits) and applied in order: sets, notes, lines said, the
+-- previous turn's lines again (repeat_last), DTMF, transfer (ends the call), end_call, next node.
+-- When a call moves to another node, the response's remaining tool calls whose function the new
+-- node has run there (its say lines are skipped: the line already answered them). After handlers
+-- that said something or moved to a node that speaks, the turn ends and the other party is
+-- awaited; otherwise the model gets another round, at most max_rounds per turn. A handler error,
+-- an llm error or an invalid effect fails the call with the reason in the events: the engine
+-- itself never raises for them.
+--
+-- Multi-fact lines (carry): when a function run for the other party's line moves the call to a
+-- node with functions, the same line is offered to that node first (reason "carry", its own
+-- functions only, `used` = what this turn already took). Tool calls that run replace the node's
+-- say lines; a text answer is dropped. At most MAX_CARRIES per line.
+--
+-- Conversations that go nowhere end politely (the flow description's keys, sova.sandboxed.flow):
+--   * silence: the caller runs a timer of call:silence_after() seconds from the end of the agent's
+--     turn and then calls call:silence(): the first says the check line (flow silence.check), the
+--     second the close line, ending as completed (no_answer if the other party never spoke);
+--   * hold nodes (hold_seconds): no silence checks and no reprompt limit; silence_after() is the
+--     hold budget left, and silence() past it takes the fallback path;
+--   * stuck nodes: a line that runs no function counts a reprompt of the node, one that runs a
+--     function resets it; past max_reprompts (default 2) the fallback runs: the node's fallback,
+--     else the flow's, else (also for a second fallback) the default close, as incomplete;
+--   * loop guards: more than MAX_NODE_LINES lines in one node (holds exempt) or MAX_CALL_LINES in
+--     a call close as incomplete too.
+-- Required outcomes (flow requires): a call ending as completed without a required field ends as
+-- incomplete, call.missing naming the fields (in requires order); the reason is kept.
 
 local type, pairs, ipairs, tostring, pcall, setmetatable, error =
   type, pairs, ipairs, tostring, pcall, setmetatable, error
@@ -59,6 +85,17 @@ M.MAX_ROUNDS = 6
 M.MAX_USER_TEXT = 2000
 M.MAX_HISTORY = 120
 M.MAX_ENTRIES = 16         -- node entries per turn (a ring of nodes without functions)
+M.MAX_CARRIES = 3          -- nodes one line of the other party is offered to after the first
+
+M.SILENCE_SECONDS = 30
+M.SILENCE_CHECK = "Are you still there?"
+M.SILENCE_CLOSE = "I haven't heard from you, so I'll end the call now. Thank you, goodbye."
+M.NO_RESPONSE = "no response from the other party"
+M.MAX_REPROMPTS = 2        -- a node's default: lines that run no function before the fallback
+M.STUCK_CLOSE = "I'm sorry, I'm having trouble with this call. Someone from our office will follow up. "
+  .. "Thank you, goodbye."
+M.MAX_NODE_LINES = 12      -- other-party lines in one visit of a node (hold nodes exempt)
+M.MAX_CALL_LINES = 80      -- other-party lines in a call
 
 local function default_clock()
   local ok, core = pcall(require, "sova.core")
@@ -91,6 +128,7 @@ function M.new(opts)
     on_event = opts.on_event,
     clock = opts.clock or default_clock(),
     max_rounds = opts.max_rounds or M.MAX_ROUNDS,
+    silence_seconds = tonumber(opts.silence_seconds) or M.SILENCE_SECONDS,
     status = "queued",
     transcript = {},
     events = {},
@@ -100,7 +138,12 @@ function M.new(opts)
     messages = {},
     vars = {},
     node = nil,
-    user_turns = 0,
+    turns = 0,              -- other-party lines so far
+    silences = 0,           -- silence checks since the other party last spoke
+    reprompts = 0,          -- lines in this visit of the node that ran no function
+    node_lines = 0,         -- other-party lines in this visit of the node
+    turn_lines = {},        -- the agent's lines since the other party's latest line
+    last_lines = {},        -- the agent's lines of its previous turn (repeat_last)
   }, Call)
   self.t0 = self.clock()
 
@@ -179,13 +222,16 @@ function Call:_render(text)
   return (flowlib.render(text or "", self:_values()))
 end
 
--- say a line: transcript + event; history unless deferred (lines said between tool results)
-function Call:_say(text, defer)
+-- say a line: transcript + event; history, unless deferred while tool results are being
+-- recorded (self._defer). aside: not one of the turn's lines (a silence check is not repeated)
+function Call:_say(text, aside)
   if type(text) ~= "string" or not find(text, "%S") then return end
   local entry = { role = "assistant", text = text, t = self:_now() }
   self.transcript[#self.transcript + 1] = entry
   self.said_this_turn = true
+  if not aside then self.turn_lines[#self.turn_lines + 1] = text end
   self:_emit({ type = "transcript", role = "assistant", text = text, t = entry.t })
+  local defer = self._defer
   if defer then defer[#defer + 1] = text else self:_history({ role = "assistant", content = text }) end
 end
 
@@ -201,12 +247,57 @@ function Call:_summarize()
     local text = flowlib.render("{{v}}", { v = self.outcome[f] })
     parts[#parts + 1] = format("%s: %s", label, text) .. (find(text, "[%.!%?]$") and "" or ".")
   end
+  if self.missing then
+    local labels = {}
+    for i, f in ipairs(self.missing) do
+      local def = self.fields[f]
+      labels[i] = type(def) == "table" and def.label or f
+    end
+    parts[#parts + 1] = "Missing: " .. concat(labels, ", ") .. "."
+  end
   for _, n in ipairs(self.notes) do parts[#parts + 1] = "Note: " .. n end
   self.summary = concat(parts, " ")
 end
 
+-- a field's final value: what the call wrote, else what the patient had
+function Call:_final(field)
+  local v = self.outcome[field]
+  if v == nil then v = self.patient[field] end
+  return v
+end
+
+-- the flow's required outcomes this call did not capture, in requires order. A required field
+-- must be written by this call (a value left from an earlier call is not this call's outcome);
+-- a `when` condition is tested on the final value of its field.
+function Call:_missing()
+  local missing = {}
+  local requires = self.flow and self.flow.requires
+  if type(requires) ~= "table" then return missing end
+  for _, r in ipairs(requires) do
+    if type(r) == "table" and type(r.field) == "string" then
+      local applies = true
+      if type(r.when) == "table" then
+        local v = self:_final(r.when.field)
+        applies = false
+        for _, x in ipairs(type(r.when.values) == "table" and r.when.values or {}) do
+          if v ~= nil and v == x then applies = true; break end
+        end
+      end
+      if applies and self.outcome[r.field] == nil then missing[#missing + 1] = r.field end
+    end
+  end
+  return missing
+end
+
 function Call:_finish(status, reason)
   if self.status ~= "in_progress" and self.status ~= "queued" then return end
+  if status == "completed" or status == "incomplete" then
+    local missing = self:_missing()
+    if #missing > 0 then
+      self.missing = missing
+      status = "incomplete"
+    end
+  end
   self.status = status
   self.reason = reason
   self:_summarize()
@@ -225,20 +316,25 @@ end
 ---------------------------------------------------------------------------------------------
 -- nodes and actions
 
-local function node_functions(self, node)
+-- the functions offered in a node: its own, then the global ones (scope "node": its own only)
+local function node_functions(self, node, scope)
   local list = {}
   for _, fn in ipairs(node.functions or {}) do list[#list + 1] = fn end
-  if #list > 0 then
+  if #list > 0 and scope ~= "node" then
     for _, fn in ipairs(self.flow.functions or {}) do list[#list + 1] = fn end
   end
   return list
 end
 
-function Call:_find_function(node, name)
-  for _, fn in ipairs(node_functions(self, node)) do
+function Call:_find_function(node, name, scope)
+  for _, fn in ipairs(node_functions(self, node, scope)) do
     if fn.name == name then return fn end
   end
   return nil
+end
+
+local function is_hold(node)
+  return type(node.hold_seconds) == "number"
 end
 
 function Call:_transfer(to)
@@ -302,21 +398,35 @@ function Call:_node_view(node)
   }
 end
 
-function Call:_enter(name)
+
+-- arrive at a node: its per-visit counters, the node event, its pre_actions. false: the call ended
+function Call:_arrive(name)
   local node = self.flow.nodes[name]
   if type(node) ~= "table" then
     self:_fail(format("flow goes to node %q, which does not exist", tostring(name)))
-    return
+    return false
   end
   self.entries = (self.entries or 0) + 1
   if self.entries > M.MAX_ENTRIES then
     self:_fail("flow moved through more than " .. M.MAX_ENTRIES .. " nodes in one turn")
-    return
+    return false
   end
   self.node = name
+  self.node_t = self:_now()
+  self.reprompts, self.node_lines = 0, 0
   self:_emit({ type = "node", node = name })
   self:_actions(node.pre_actions)
-  if not self:_active() then return end
+  return self:_active()
+end
+
+function Call:_enter(name)
+  if not self:_arrive(name) then return end
+  local node = self.flow.nodes[name]
+  if #(node.functions or {}) > 0 and self.carry_line and self.carries < M.MAX_CARRIES then
+    -- the line that moved the call here may answer this node too
+    self.carries = self.carries + 1
+    if self:_rounds("carry", true) or not self:_active() then return end
+  end
   for _, line in ipairs(node.say or {}) do self:_say(self:_render(line)) end
   if #(node.functions or {}) == 0 then
     -- a node that only speaks: its lines (or one model line), its post_actions, then next
@@ -341,6 +451,28 @@ function Call:_leave()
   if node then self:_actions(node.post_actions) end
 end
 
+-- the default end of a call that goes nowhere: a closing line, incomplete, keeping what it captured
+function Call:_close_stuck(reason)
+  self:_say(M.STUCK_CLOSE)
+  self:_finish("incomplete", reason)
+end
+
+-- a stuck node (or a hold past its budget): the node's fallback, else the flow's, once per call;
+-- a fallback node stuck in turn, or a second fallback, gets the default close
+function Call:_fallback(reason)
+  local node = self.flow.nodes[self.node]
+  local target = node.fallback or self.flow.fallback
+  if type(target) ~= "string" or self.fallback_used or target == self.node then
+    return self:_close_stuck(reason)
+  end
+  self.fallback_used = true
+  self.carry_line = nil -- the line that got nowhere is not offered to the fallback
+  self:_emit({ type = "note", text = reason .. ": going to " .. target })
+  self:_leave()
+  if not self:_active() then return end
+  self:_enter(target)
+end
+
 ---------------------------------------------------------------------------------------------
 -- model rounds
 
@@ -355,12 +487,12 @@ function Call:_request(reason, with_tools)
   for _, m in ipairs(self.messages) do messages[#messages + 1] = m end
   local tools, functions = {}, {}
   if with_tools then
-    for _, fn in ipairs(node_functions(self, node)) do
+    for _, fn in ipairs(node_functions(self, node, reason == "carry" and "node" or nil)) do
       tools[#tools + 1] = { name = fn.name, description = fn.description, parameters = fn.parameters }
       functions[#functions + 1] = fn
     end
   end
-  return {
+  local req = {
     messages = messages,
     tools = tools,
     functions = functions,
@@ -368,10 +500,16 @@ function Call:_request(reason, with_tools)
     last_user = self.last_user,
     reason = reason,
   }
+  if reason == "carry" then
+    local used = {}
+    for i, v in ipairs(self.used) do used[i] = v end
+    req.used = used
+  end
+  return req
 end
 
 -- validate and apply one handler's effects; returns "end" | "next" | nil
-function Call:_apply(fn, eff, defer)
+function Call:_apply(fn, eff)
   if type(eff) ~= "table" then self:_fail("handler " .. fn.name .. " returned no effects"); return "end" end
   -- sets, validated again against the schema
   if type(eff.sets) == "table" then
@@ -421,7 +559,14 @@ function Call:_apply(fn, eff, defer)
     end
   end
   for _, line in ipairs(lines) do
-    if type(line) == "string" then self:_say(line, defer) end
+    if type(line) == "string" then self:_say(line) end
+  end
+  if eff.repeat_last ~= nil and type(eff.repeat_last) ~= "boolean" then
+    self:_fail(format("function %s returned repeat_last = %s (true or false)", fn.name, tostring(eff.repeat_last)))
+    return "end"
+  end
+  if eff.repeat_last then
+    for _, line in ipairs(self.last_lines) do self:_say(line) end
   end
   if eff.dtmf ~= nil then self:_dtmf(eff.dtmf) end
   if not self:_active() then return "end" end
@@ -454,27 +599,87 @@ function Call:_run(fn, args)
   return eff
 end
 
--- model rounds until the turn is done. reason: "user" | "enter"; with_tools: offer functions
+
+-- the string values of a call's arguments (and of their lists), for the carry requests' `used`
+local function remember_used(used, args)
+  for _, v in pairs(args) do
+    if type(v) == "string" then
+      used[#used + 1] = v
+    elseif type(v) == "table" then
+      for _, x in ipairs(v) do if type(x) == "string" then used[#used + 1] = x end end
+    end
+  end
+end
+
+-- one response's tool calls in order, each with its tool result in the history. After a call
+-- that moved to another node, the remaining ones run there when that node has their function.
+-- Returns ran (a function ran), outcome ("end" | "next" | nil, the target in self.pending_next),
+-- said (a handler said something).
+function Call:_run_calls(tc_list, scope)
+  local ran, outcome, said = false, nil, false
+  for _, tc in ipairs(tc_list) do
+    local result
+    if outcome == "next" and self:_find_function(self.flow.nodes[self.pending_next], tc.name, scope) then
+      local target = self.pending_next
+      self.pending_next, outcome = nil, nil
+      self:_leave()
+      if self:_active() then self:_arrive(target) end
+      if not self:_active() then outcome = "end" end
+    end
+    if outcome then
+      result = "not run: an earlier function " .. (outcome == "next" and "moved to another node" or "ended the call")
+    else
+      local fn = self:_find_function(self.flow.nodes[self.node], tc.name, scope)
+      if not fn then
+        result = encode({ error = "unknown function " .. tc.name })
+      else
+        local args, why = params.validate(fn.parameters, tc.arguments)
+        if not args then
+          result = encode({ error = "invalid arguments: " .. tostring(why) })
+        else
+          local eff = self:_run(fn, args)
+          if not eff then return ran, "end", said end
+          ran, self.ran_function = true, true
+          remember_used(self.used, args)
+          local before = #self._defer
+          outcome = self:_apply(fn, eff)
+          if #self._defer > before then said = true end
+          result = encode(eff.result == nil and "ok" or eff.result)
+          if outcome == "next" then self.pending_next = eff.next end
+        end
+      end
+    end
+    self:_history({ role = "tool", tool_call_id = tc.id, name = tc.name, content = result })
+    if not self:_active() and outcome ~= "end" then break end
+  end
+  return ran, outcome, said
+end
+
+-- model rounds until the turn is done. reason: "user" | "enter" | "carry"; with_tools: offer
+-- functions. A carry offers the node's own functions and drops text; it ends at once when no
+-- function ran. Returns true when a function ran in the first round (the line was taken).
 function Call:_rounds(reason, with_tools)
+  local taken = false
   while self:_active() do
     self.rounds = (self.rounds or 0) + 1
     if self.rounds > self.max_rounds then
       self:_emit({ type = "note", text = "loop guard: more than " .. self.max_rounds .. " model rounds in one turn" })
-      return
+      return taken
     end
+    local carry = reason == "carry"
     local req = self:_request(reason, with_tools)
     local ok, resp, err = pcall(self.llm.respond, self.llm, req)
     if not ok then resp, err = nil, resp end
     if type(resp) ~= "table" then
       self:_fail("llm: " .. tostring(type(err) == "table" and err.message or err or "no response"))
-      return
+      return taken
     end
-    local text = type(resp.text) == "string" and find(resp.text, "%S") and resp.text or nil
+    local text = not carry and type(resp.text) == "string" and find(resp.text, "%S") and resp.text or nil
     local calls = type(resp.tool_calls) == "table" and resp.tool_calls or {}
     if not with_tools then calls = {} end
     if #calls == 0 then
       if text then self:_say(text) end
-      return
+      return taken
     end
 
     -- the assistant message carrying the tool calls, then one tool message per call
@@ -486,52 +691,32 @@ function Call:_rounds(reason, with_tools)
     if text then
       local entry = { role = "assistant", text = text, t = self:_now() }
       self.transcript[#self.transcript + 1] = entry
+      self.turn_lines[#self.turn_lines + 1] = text
       self.said_this_turn = true
       self:_emit({ type = "transcript", role = "assistant", text = text, t = entry.t })
     end
     self:_history({ role = "assistant", content = text, tool_calls = tc_list })
 
-    local defer, outcome, handler_said = {}, nil, false
-    local node = self.flow.nodes[self.node]
-    for _, tc in ipairs(tc_list) do
-      local result
-      if outcome then
-        result = "not run: an earlier function " .. (outcome == "next" and "moved to another node" or "ended the call")
-      else
-        local fn = self:_find_function(node, tc.name)
-        if not fn then
-          result = encode({ error = "unknown function " .. tc.name })
-        else
-          local args, why = params.validate(fn.parameters, tc.arguments)
-          if not args then
-            result = encode({ error = "invalid arguments: " .. tostring(why) })
-          else
-            local eff = self:_run(fn, args)
-            if not eff then return end
-            local before = #defer
-            outcome = self:_apply(fn, eff, defer)
-            if #defer > before then handler_said = true end
-            result = encode(eff.result == nil and "ok" or eff.result)
-            if outcome == "next" then self.pending_next = eff.next end
-          end
-        end
-      end
-      self:_history({ role = "tool", tool_call_id = tc.id, name = tc.name, content = result })
-      if not self:_active() and outcome ~= "end" then break end
-    end
+    self._defer = {}
+    local ran, outcome, said = self:_run_calls(tc_list, carry and "node" or nil)
+    local defer = self._defer
+    self._defer = nil
     for _, line in ipairs(defer) do self:_history({ role = "assistant", content = line }) end
-    if not self:_active() then return end
+    if carry and not ran then return false end
+    taken = taken or ran
+    if not self:_active() then return taken end
 
     if outcome == "next" then
       local target = self.pending_next
       self.pending_next = nil
       self:_leave()
-      if not self:_active() then return end
-      return self:_enter(target)
+      if self:_active() then self:_enter(target) end
+      return taken
     end
-    if handler_said then return end
+    if said then return taken end
     reason = "tool"
   end
+  return taken
 end
 
 ---------------------------------------------------------------------------------------------
@@ -541,12 +726,14 @@ function Call:_turn(fn)
   local batch = {}
   self._batch = batch
   self.rounds, self.entries, self.said_this_turn = 0, 0, false
+  self.carries, self.used, self.carry_line, self.ran_function = 0, {}, nil, false
+  self._defer, self.pending_next = nil, nil
   local ok, err = pcall(fn)
   if not ok then
     -- a bug in the engine or a misbehaving adapter: fail this call, keep the process going
     self:_fail("internal error: " .. tostring(err))
   end
-  self._batch = nil
+  self._batch, self._defer = nil, nil
   return batch
 end
 
@@ -565,6 +752,20 @@ function Call:start()
   end)
 end
 
+-- a line of the other party that ran no function: one reprompt of the node; past its
+-- max_reprompts (false: no limit) the fallback runs. Hold nodes have no limit.
+function Call:_count_reprompt()
+  local node = self.flow.nodes[self.node]
+  if self.ran_function then self.reprompts = 0; return end
+  if is_hold(node) then return end
+  self.reprompts = self.reprompts + 1
+  local limit = node.max_reprompts
+  if limit == nil then limit = M.MAX_REPROMPTS end
+  if type(limit) == "number" and self.reprompts > limit then
+    self:_fallback(format("stuck at %s after %d reprompts", self.node, self.reprompts))
+  end
+end
+
 -- user_says(text) -> events of the agent's answer
 function Call:user_says(text)
   return self:_turn(function()
@@ -574,19 +775,68 @@ function Call:user_says(text)
     if text == "" then return end
     if #text > M.MAX_USER_TEXT then text = sub(text, 1, M.MAX_USER_TEXT) end
     if not schema.valid_utf8(text) then text = text:gsub("[\128-\255]", "?") end
-    self.user_turns = self.user_turns + 1
+    self.turns = self.turns + 1
+    self.silences = 0
+    if #self.turn_lines > 0 then self.last_lines = self.turn_lines end
+    self.turn_lines = {}
     self.last_user = text
     local entry = { role = "user", text = text, t = self:_now() }
     self.transcript[#self.transcript + 1] = entry
     self:_emit({ type = "transcript", role = "user", text = text, t = entry.t })
     self:_history({ role = "user", content = text })
     local node = self.flow.nodes[self.node]
+    self.node_lines = self.node_lines + 1
+    if self.turns > M.MAX_CALL_LINES then
+      return self:_close_stuck(format("more than %d lines from the other party in one call", M.MAX_CALL_LINES))
+    end
+    if self.node_lines > M.MAX_NODE_LINES and not is_hold(node) then
+      return self:_close_stuck(format("more than %d lines from the other party at %s", M.MAX_NODE_LINES, self.node))
+    end
     if #(node.functions or {}) == 0 then return end
+    self.carry_line = true
     self:_rounds("user", true)
+    if self:_active() then self:_count_reprompt() end
   end)
 end
 
--- hangup() -> events: the other party (or the tester) hung up
+-- silence_after() -> seconds until the engine wants call:silence(), counted from the end of the
+-- agent's last turn; in a hold node the hold budget left. nil when the call is not in progress.
+function Call:silence_after()
+  if not self:_active() or not self.flow then return nil end
+  local node = self.flow.nodes[self.node]
+  if type(node) ~= "table" then return nil end
+  if is_hold(node) then
+    local left = node.hold_seconds - (self:_now() - (self.node_t or 0))
+    return left > 0 and left or 0
+  end
+  local s = self.flow.silence
+  return type(s) == "table" and tonumber(s.seconds) or self.silence_seconds
+end
+
+-- silence() -> events: the other party said nothing for silence_after() seconds. The first time
+-- since it last spoke: the check line; the second: the close line, and the call ends. In a hold
+-- node: nothing until its budget is spent, then the fallback path.
+function Call:silence()
+  return self:_turn(function()
+    if not self:_active() then return end
+    local node = self.flow.nodes[self.node]
+    if is_hold(node) then
+      if self:_now() - (self.node_t or 0) >= node.hold_seconds then
+        self:_fallback(format("on hold for more than %s s", tostring(node.hold_seconds)))
+      end
+      return
+    end
+    local s = type(self.flow.silence) == "table" and self.flow.silence or {}
+    self.silences = self.silences + 1
+    if self.silences == 1 then
+      self:_say(self:_render(type(s.check) == "string" and s.check or M.SILENCE_CHECK), true)
+      return
+    end
+    self:_say(self:_render(type(s.close) == "string" and s.close or M.SILENCE_CLOSE), true)
+    self:_finish(self.turns == 0 and "no_answer" or "completed", M.NO_RESPONSE)
+  end)
+end
+
 -- hangup([why]): the other party is gone; why names how (default: it hung up).
 function Call:hangup(why)
   return self:_turn(function()
@@ -594,7 +844,7 @@ function Call:hangup(why)
       self.status = "in_progress"
       self:_finish("no_answer", "hung up before the call started")
     elseif self:_active() then
-      if self.user_turns == 0 then
+      if self.turns == 0 then
         self:_finish("no_answer", why or "hung up without answering")
       else
         self:_finish("completed", why or "the other party hung up")

@@ -15,6 +15,7 @@
 --                   else "Sorry, I didn't catch that." and the node's last verbatim line.
 --   reason "enter": the node's reprompt, else the first "quoted" sentence of its task, else nothing.
 --   reason "tool":  a short acknowledgement.
+--   reason "carry": nothing (a line carried into the next node is not matched again).
 -- Parameter filling (rules.fill / rules.extract.*): enum options and synonyms, booleans
 -- (yes/no/yeah/nope/correct...), dates ("March 15 1985", "03/15/1985", "1985-03-15"), date-times,
 -- numbers (digits and number words), reference-number-like codes ("AUTH 123456" -> "AUTH123456"),
@@ -649,6 +650,9 @@ function Rules:respond(req)
       return { text = node.reprompt or "Sorry, could you say that again?", tool_calls = {} }
     end
     return { text = "Okay, thank you.", tool_calls = {} }
+  elseif reason == "carry" then
+    -- phrase matching would fire on words meant for the node the line already moved from
+    return { text = nil, tool_calls = {} }
   end
   local pick = M.choose(req.last_user or "", req.functions or req.tools or {})
   if pick then

@@ -21,6 +21,8 @@ M.CALL_STATUSES = {
   { code = "queued", label = "Queued" },
   { code = "in_progress", label = "In Progress" },
   { code = "completed", label = "Completed", terminal = true },
+  -- ended as a success would, but without an outcome the flow requires (sessions.missing says which)
+  { code = "incomplete", label = "Incomplete", terminal = true },
   { code = "no_answer", label = "No Answer", terminal = true },
   { code = "voicemail", label = "Voicemail", terminal = true },
   { code = "failed", label = "Failed", terminal = true },
@@ -74,7 +76,7 @@ function M.call_status_label(code)
 end
 
 -- The terminal codes in alphabetical order, for messages: terminal_codes(" or ") -->
--- "completed, failed, no_answer or voicemail" (default: ", " before the last one too).
+-- "completed, failed, incomplete, no_answer or voicemail" (default: ", " before the last one too).
 function M.terminal_codes(last_sep)
   local codes = {}
   for code in pairs(M.TERMINAL_STATUSES) do codes[#codes + 1] = code end

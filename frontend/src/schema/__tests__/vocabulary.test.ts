@@ -26,7 +26,7 @@ describe('call statuses', () => {
     expect(statusTone(undefined)).toBe('idle');
   });
   it('that end a call are the terminal ones, for live calls too', () => {
-    expect([...TERMINAL_STATUSES].sort()).toEqual(['completed', 'failed', 'no_answer', 'voicemail']);
+    expect([...TERMINAL_STATUSES].sort()).toEqual(['completed', 'failed', 'incomplete', 'no_answer', 'voicemail']);
     expect(LIVE_TERMINAL).toBe(TERMINAL_STATUSES);
   });
   it('order the dashboard as a call goes through them', () => {
