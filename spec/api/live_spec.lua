@@ -2,8 +2,10 @@
 -- and the other party leaving a browser test call (issue 8: "a browser
 -- test call whose socket closes and does not come back within a short grace period ends as hung up
 -- by the other party; outcome fields captured so far are validated and written, the session says
--- who ended the call and why, and the patient's call_status reflects it"). The bot runs with a
--- 2-second grace period (SOVA_CALL_LEFT_GRACE_SECONDS) so the spec need not wait 20. Tags: #api #calls
+-- who ended the call and why, and the patient's call_status reflects it"); a call that ends without
+-- an outcome its flow requires is incomplete; and silence gets a check, then a polite close. The bot
+-- runs with a 2-second grace period (SOVA_CALL_LEFT_GRACE_SECONDS) so the spec need not wait 20, and
+-- a second bot with 1 second of silence (SOVA_CALL_SILENCE_SECONDS). Tags: #api #calls
 local helpers = require("helpers")
 local support = require("fixtures.bot.support")
 local conversations = require("fixtures.conversations")
@@ -86,23 +88,52 @@ describe("the live call: turns, and the other party leaving #api #calls", functi
   end)
 
   it("a closed browser that does not come back ends the call as hung up by the other party, "
-    .. "keeping what it captured", function()
+    .. "keeping what it captured: approved without a reference number is incomplete", function()
     local call = f:test_call(ALPHA, "prior_auth")
     local party = support.connect(call.live_url)
     play_until_approved(party)
     party:close()
     local s = f:wait_session(call.session_id, GRACE + 30)
     assert.equal("other_party", s.ended_by)
-    assert.equal("completed", s.status)
+    assert.equal("incomplete", s.status)
+    assert.same({ "reference_number" }, s.missing)
     assert.matches("the other party left", s.reason, 1, true)
     assert.matches(GRACE .. " s", s.reason, 1, true)
     assert.same({ prior_auth_status = "Approved" }, s.outcome)
     local p = f:req(ALPHA, "GET", "/api/patients/" .. call.patient.id).json
-    assert.equal("Completed", p.call_status)
+    assert.equal("Incomplete", p.call_status)
     assert.equal("Approved", p.prior_auth_status)
     local shown = f:req(ALPHA, "GET", "/api/sessions/" .. call.session_id)
     assert.status(200, shown)
     assert.equal("other_party", shown.json.ended_by)
+    assert.same({ "reference_number" }, shown.json.missing)
+  end)
+
+  it("a hang-up after the approval but before the reference number is incomplete; with it, completed", function()
+    local call = f:test_call(ALPHA, "prior_auth")
+    local party = support.connect(call.live_url)
+    play_until_approved(party)
+    party:hangup()
+    assert.is_true(party:wait_closed())
+    assert.equal("incomplete", party:last_status())
+    party:close()
+    local s = f:wait_session(call.session_id)
+    assert.equal("incomplete", s.status)
+    assert.equal("the other party hung up", s.reason)
+    assert.same({ "reference_number" }, s.missing)
+    assert.matches("Missing: Reference #%.", s.transcript.summary)
+    local p = f:req(ALPHA, "GET", "/api/patients/" .. call.patient.id).json
+    assert.equal("Incomplete", p.call_status)
+
+    local whole = f:test_call(ALPHA, "prior_auth")
+    local rep = support.connect(whole.live_url)
+    assert.is_table(rep:wait_greeting())
+    rep:play(LINES)
+    assert.is_true(rep:wait_closed())
+    rep:close()
+    local done = f:wait_session(whole.session_id)
+    assert.equal("completed", done.status)
+    assert.is_nil(done.missing)
   end)
 
   it("a browser that rejoins within the grace period carries on, and the call ends as the flow ends it",
@@ -153,5 +184,64 @@ describe("the live call: turns, and the other party leaving #api #calls", functi
     assert.equal("other_party", s2.ended_by)
     local p = f:req(BETA, "GET", "/api/patients/" .. silent.patient.id).json
     assert.equal("No Answer", p.call_status)
+  end)
+end)
+
+describe("the live call: silence #api #calls", function()
+  local f
+
+  lazy_setup(function()
+    local db, api = helpers.setup_calls({ bot = { env = { SOVA_CALL_SILENCE_SECONDS = "1" } } })
+    f = helpers.factory(db, api)
+  end)
+
+  lazy_teardown(helpers.stop_all)
+
+  it("a browser that stays silent is asked whether it is still there, then the call ends politely", function()
+    local call = f:test_call(ALPHA, "prior_auth")
+    local party = support.connect(call.live_url)
+    assert.is_table(party:wait_greeting())
+    assert.is_true(party:say(LINES[1]))
+    local check = party:wait_for(function(m) return m.type == "transcript" and m.text == "Are you still there?" end, 10)
+    assert.is_table(check, "no silence check")
+    assert.equal(2, check.turn)   -- the turn the other party did not take
+    assert.is_true(party:wait_closed(15))
+    party:close()
+    local said = party:lines("assistant")
+    assert.matches("end the call now", said[#said], 1, true)
+    assert.equal("completed", party:last_status())
+    local s = f:wait_session(call.session_id)
+    assert.equal("completed", s.status)
+    assert.equal("no response from the other party", s.reason)
+    assert.equal("agent", s.ended_by)
+    local roles = {}
+    for _, m in ipairs(s.transcript.messages) do roles[#roles + 1] = m.role end
+    assert.equal("user", roles[2])
+    local p = f:req(ALPHA, "GET", "/api/patients/" .. call.patient.id).json
+    assert.equal("Completed", p.call_status)
+  end)
+
+  it("speaking after the check keeps the call going; one that never answers is no answer", function()
+    local call = f:test_call(ALPHA, "prior_auth")
+    local party = support.connect(call.live_url)
+    assert.is_table(party:wait_greeting())
+    assert.is_table(party:wait_for(function(m) return m.type == "transcript" and m.text == "Are you still there?" end, 10))
+    assert.is_true(party:say(LINES[1]))
+    assert.is_table(party:wait_for(function(m) return m.type == "transcript" and m.text == "Are you still there?" end, 10))
+    assert.is_true(party:wait_closed(15))
+    party:close()
+    local s = f:wait_session(call.session_id)
+    assert.equal("completed", s.status)   -- it spoke once: not a no answer
+
+    local silent = f:test_call(ALPHA, "prior_auth")
+    local p2 = support.connect(silent.live_url)
+    assert.is_true(p2:wait_closed(15))
+    p2:close()
+    local s2 = f:wait_session(silent.session_id)
+    assert.equal("no_answer", s2.status)
+    assert.equal("no response from the other party", s2.reason)
+    local checks = 0
+    for _, m in ipairs(p2:lines("assistant")) do if m == "Are you still there?" then checks = checks + 1 end end
+    assert.equal(1, checks)
   end)
 end)

@@ -488,6 +488,16 @@ describe("call engine: required outcomes #flows", function()
     assert.matches("Missing: Score, Notes%.", call.summary)
   end)
 
+  it("a condition is this call's outcome, not a value left on the patient by an earlier call", function()
+    local patient = { patient_name = "Ann Lee", status = "Done" }
+    local call = new_call(scripted({ tool("set_score", { score = 2 }), tool("finish") }), { host = host(), patient = patient })
+    call:start()
+    call:user_says("Two.")
+    call:user_says("Bye.")
+    assert.are.equal("completed", call.status)
+    assert.is_nil(call.missing)
+  end)
+
   it("a condition that does not hold asks for nothing; with the required fields it is completed", function()
     local call = new_call(scripted({ tool("set_status", { status = "Open" }), tool("set_score", { score = 4 }),
                                      tool("finish") }), { host = host() })

@@ -114,6 +114,7 @@ return flow.define {
             "facility_name", "provider_name", "provider_npi", "cpt_code", "appointment_time",
             "supervisor_phone" },
   writes = { "prior_auth_status", "reference_number" },
+  requires = { { "reference_number", when = { prior_auth_status = { "Approved", "Denied", "Pending" } } } },
   role = "You are Alexandra, calling {{insurance_company_name}} from {{facility_name}} on behalf of "
     .. "{{provider_name}} to verify a prior authorization. Be brief, polite and precise. Only give "
     .. "the patient's details when the representative asks for them. Never guess a value.",

@@ -435,9 +435,11 @@ export interface components {
             workflow: string;
             /** @enum {unknown} */
             mode: "browser" | "phone";
-            /** @description queued, in_progress, then a final status (GET /api/meta lists the statuses and their labels). */
+            /** @description queued, in_progress, then a final status (GET /api/meta lists the statuses and their labels). incomplete: the call ended without an outcome its flow requires (see missing). */
             status: string;
             reason?: string;
+            /** @description For an incomplete call: the required outcome fields (patient schema keys) the call did not capture, in the flow's order. */
+            missing?: string[];
             /**
              * @description Who ended the call: the other party (hung up, or left and did not rejoin within the grace period), the agent (the flow ended or transferred it), or the platform (no answer in time, the time limit, a failure, a shutdown).
              * @enum {string}

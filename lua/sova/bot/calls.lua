@@ -39,6 +39,9 @@ M.MAX_CALL_SECONDS = tonumber(config.env("SOVA_CALL_MAX_SECONDS", "")) or 3600
 -- A browser test call whose last live socket closed and did not come back within this many
 -- seconds ends as hung up by the other party (a reload or a dropped connection may rejoin).
 M.LEFT_GRACE_SECONDS = tonumber(config.env("SOVA_CALL_LEFT_GRACE_SECONDS", "")) or 20
+-- Silence before the agent checks on the other party ("Are you still there?"), then ends the
+-- call, unless the flow says otherwise. 30 s suits text test calls: people type.
+M.SILENCE_SECONDS = tonumber(config.env("SOVA_CALL_SILENCE_SECONDS", "")) or 30
 
 -- Who ended a call, as sessions record it: the other party (hung up, left), the agent (the flow
 -- ended or transferred it), or the platform (no answer in time, the time limit, a failure, a stop).
@@ -99,6 +102,7 @@ local function finish(rec)
     ["transcript.summary"] = c.summary or json.null,
   }
   if c.reason then set.reason = c.reason end
+  if type(c.missing) == "table" and #c.missing > 0 then set.missing = c.missing end
   set.ended_by = rec.ended_by or (status == "failed" and "platform" or "agent")
   assert(ENDED_BY[set.ended_by], "ended_by")
   if #rejected > 0 then set.rejected_outcome = rejected end
@@ -137,6 +141,9 @@ end
 
 local run_next
 
+-- the shortest silence timer: a hold budget checked a moment early is checked again, not in a spin
+M.MIN_SILENCE_WAIT = 0.2
+
 -- The bot's own time per turn (provider waits excluded: they happen between resumes), for /stats.
 local stats = require("sova.bot.stats")
 
@@ -165,11 +172,14 @@ local function resume(rec, co, ...)
   end
   run_next(rec)
   -- nothing left to do and the call goes on: the agent has finished this turn, the other party may
-  -- talk (said once per turn; lines sent ahead are answered first)
-  if not rec.busy and not rec.finished and #rec.queue == 0 and rec.call.status == "in_progress"
-    and rec.announced ~= rec.turn then
-    rec.announced = rec.turn
-    broadcast(rec, { type = "turn", expecting = "other_party", turn = rec.turn })
+  -- talk (said once per turn; lines sent ahead are answered first). From now the silence timer runs.
+  if not rec.busy and not rec.finished and #rec.queue == 0 and rec.call.status == "in_progress" then
+    local after = rec.call:silence_after()
+    rec.silence_at = after and core.sys.monotonic() + math.max(after, M.MIN_SILENCE_WAIT) or nil
+    if rec.announced ~= rec.turn then
+      rec.announced = rec.turn
+      broadcast(rec, { type = "turn", expecting = "other_party", turn = rec.turn })
+    end
   end
 end
 
@@ -256,7 +266,7 @@ function M.start(p)
   local adapter, note = llm.for_flow(dir, LOOP_IO)
   if note then on_event(rec, { type = "note", text = note }) end
   rec.call = engine.new {
-    host = host, llm = adapter, patient = patient, fields = p.fields,
+    host = host, llm = adapter, patient = patient, fields = p.fields, silence_seconds = M.SILENCE_SECONDS,
     on_event = function(ev) on_event(rec, ev) end,
   }
   rec.deadline = core.sys.monotonic() + M.MAX_CALL_SECONDS
@@ -311,8 +321,10 @@ function M.from_socket(ws, msg)
     return
   end
   if msg.type == "say" and type(msg.text) == "string" and msg.text ~= "" and #msg.text <= 4000 then
+    rec.silence_at = nil -- the other party spoke: its turn's timer stops
     enqueue(rec, function() rec.call:user_says(msg.text) end)
   elseif msg.type == "hangup" then
+    rec.silence_at = nil
     rec.ended_by = "other_party"
     enqueue(rec, function() rec.call:hangup() end)
   else
@@ -344,10 +356,14 @@ function M.tick()
         rec.call.status, rec.call.reason, rec.ended_by = "failed", "the call ran past its time limit", "platform"
         finish(rec)
       elseif rec.left_at and now > rec.left_at + M.LEFT_GRACE_SECONDS then
-        rec.left_at, rec.ended_by = nil, "other_party"
+        rec.left_at, rec.ended_by, rec.silence_at = nil, "other_party", nil
         local why = ("the other party left: the live connection closed and did not come back within %d s")
           :format(M.LEFT_GRACE_SECONDS)
         enqueue(rec, function() if not TERMINAL[rec.call.status] then rec.call:hangup(why) end end)
+      elseif rec.silence_at and now >= rec.silence_at and #rec.queue == 0 then
+        -- the other party said nothing for the engine's silence time (re-armed when this turn ends)
+        rec.silence_at = nil
+        enqueue(rec, function() if not TERMINAL[rec.call.status] then rec.call:silence() end end)
       end
     end
   end

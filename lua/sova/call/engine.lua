@@ -259,16 +259,15 @@ function Call:_summarize()
   self.summary = concat(parts, " ")
 end
 
--- a field's final value: what the call wrote, else what the patient had
+-- a condition's value: the call's outcome for a field the flow writes (a value left by an earlier
+-- call says nothing about this one), the patient's for a field it only reads
 function Call:_final(field)
-  local v = self.outcome[field]
-  if v == nil then v = self.patient[field] end
-  return v
+  if self.writes[field] then return self.outcome[field] end
+  return self.patient[field]
 end
 
--- the flow's required outcomes this call did not capture, in requires order. A required field
--- must be written by this call (a value left from an earlier call is not this call's outcome);
--- a `when` condition is tested on the final value of its field.
+-- the flow's required outcomes this call did not capture, in requires order (a value left by
+-- an earlier call is not this call's outcome)
 function Call:_missing()
   local missing = {}
   local requires = self.flow and self.flow.requires

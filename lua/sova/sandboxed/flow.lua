@@ -84,7 +84,7 @@ M.NAME_PATTERN = "^[%a_][%w_]*$"        -- node and flow names
 M.FUNCTION_PATTERN = "^[%a_][%w_%-]*$"  -- function names (OpenAI: ^[a-zA-Z0-9_-]{1,64}$)
 
 local FLOW_KEYS = { name = true, description = true, reads = true, writes = true, role = true,
-                    initial = true, nodes = true, functions = true }
+                    initial = true, nodes = true, functions = true, requires = true }
 local NODE_KEYS = { task = true, say = true, reprompt = true, functions = true, pre_actions = true,
                     post_actions = true, next = true, respond_immediately = true, description = true }
 local FUNCTION_KEYS = { name = true, description = true, parameters = true, handler = true,
@@ -182,6 +182,26 @@ local function describe_functions(list)
   return out
 end
 
+-- requires = { "field", { "field", when = { other_field = { values } } } } ->
+-- { { field = }, { field =, when = { field =, values = {...} } } }
+local function describe_requires(list)
+  if type(list) ~= "table" then return nil end
+  local out = {}
+  for _, r in ipairs(list) do
+    if type(r) == "string" then
+      out[#out + 1] = { field = r }
+    elseif type(r) == "table" and type(r[1]) == "string" then
+      local d = { field = r[1] }
+      local when_field, values = next(type(r.when) == "table" and r.when or {})
+      if type(when_field) == "string" then
+        d.when = { field = when_field, values = data.copy(list_of(values), "requires.when") }
+      end
+      out[#out + 1] = d
+    end
+  end
+  return out
+end
+
 -- describe(def) -> plain data (no functions) of the whole flow.
 function M.describe(def)
   local nodes = {}
@@ -216,6 +236,7 @@ function M.describe(def)
     initial = def.initial,
     nodes = nodes,
     functions = describe_functions(def.functions),
+    requires = describe_requires(def.requires),
   }
 end
 
