@@ -1,6 +1,7 @@
-// /sessions/:id: one call: status, reason, duration, the summary, the outcome fields it wrote
-// (labelled from the schema), the flow that ran (path and sha256), and the transcript. A call
-// that is still being written is re-read every few seconds until it has ended.
+// /sessions/:id: one call: status, why it ended, what an incomplete call is missing, duration, the
+// summary, the outcome fields it wrote (labelled from the schema), the flow that ran (path and
+// sha256), and the transcript. A call that is still being written is re-read every few seconds
+// until it has ended.
 import { useEffect } from 'react';
 import { Link, useParams } from 'react-router-dom';
 import { api } from '../api/client';
@@ -65,6 +66,11 @@ export function outcomeRows(
   return rows;
 }
 
+/** The required outcome fields an incomplete call did not capture, by their schema labels. */
+export function missingLabels(fields: FieldDef[], missing: string[] | undefined): string {
+  return (missing ?? []).map((k) => fields.find((f) => f.key === k)?.label ?? k).join(', ');
+}
+
 export function SessionPage() {
   const { id = '' } = useParams();
   const { org } = useAuth();
@@ -94,6 +100,7 @@ export function SessionPage() {
   const outcome = outcomeRows(fields ?? [], s.outcome);
   const sha = s.flow?.sha256 ?? null;
   const reason = s.reason ?? s.failure;
+  const missing = missingLabels(fields ?? [], s.missing);
 
   return (
     <section className="page" aria-labelledby="session-title">
@@ -121,8 +128,14 @@ export function SessionPage() {
             </div>
             {reason && (
               <div className="fields-row">
-                <dt>Reason</dt>
+                <dt>Why it ended</dt>
                 <dd>{reason}</dd>
+              </div>
+            )}
+            {missing && (
+              <div className="fields-row" data-key="missing">
+                <dt>Missing</dt>
+                <dd>{missing}</dd>
               </div>
             )}
             {s.ended_by && (

@@ -206,10 +206,11 @@ export function eventLabel(type: string): string {
   return EVENT_LABELS.get(type) ?? statusLabel(type);
 }
 
-/** A CSS class suffix for a status: tone, not meaning. */
-export function statusTone(s: string | undefined | null): 'ok' | 'bad' | 'busy' | 'idle' {
+/** A CSS class suffix for a status: tone, not meaning. Incomplete (ended without a required outcome) is a warning. */
+export function statusTone(s: string | undefined | null): 'ok' | 'warn' | 'bad' | 'busy' | 'idle' {
   const code = callStatus(s)?.code;
   if (code === 'completed') return 'ok';
+  if (code === 'incomplete') return 'warn';
   if (code === 'not_started' || code === undefined) return 'idle';
   return callStatus(s)?.terminal ? 'bad' : 'busy';
 }

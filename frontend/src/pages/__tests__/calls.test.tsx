@@ -146,7 +146,8 @@ describe('the session view', () => {
     });
     renderApp('/sessions/s1');
     expect(await screen.findByRole('heading', { name: 'Call session' })).toBeTruthy();
-    expect(screen.getByText('all confirmed')).toBeTruthy();
+    expect(screen.getByText('Why it ended').nextElementSibling?.textContent).toBe('all confirmed');
+    expect(screen.queryByText('Missing')).toBeNull();
     expect(screen.getByText('Ended by').nextElementSibling?.textContent).toBe('The other party');
     expect(screen.getByText('1 min 15 s')).toBeTruthy();
     expect(screen.getByText('The call went well.')).toBeTruthy();
@@ -157,6 +158,33 @@ describe('the session view', () => {
     expect(screen.getByText('abcdef012345')).toBeTruthy();
     expect(screen.getByText('Hello back.')).toBeTruthy();
     expect(screen.getByText('Recorded Delta Choice: Blue')).toBeTruthy();
+  });
+
+
+  it('for an incomplete call: the warning badge, why it ended, and what is missing by schema label', async () => {
+    base({
+      'GET /api/sessions/s1': [
+        200,
+        {
+          id: 's1',
+          patient_id: 'p1',
+          workflow: WF,
+          status: 'incomplete',
+          reason: 'the other party hung up',
+          missing: ['zeta_flag', 'delta_choice', 'gone_field'],
+          ended_by: 'other_party',
+          outcome: {},
+          transcript: { messages: [] },
+        },
+      ],
+    });
+    renderApp('/sessions/s1');
+    expect(await screen.findByRole('heading', { name: 'Call session' })).toBeTruthy();
+    const badge = document.querySelector('.page-sub .badge')!;
+    expect(badge.textContent).toBe('Incomplete');
+    expect(badge.className).toContain('badge-warn');
+    expect(screen.getByText('Why it ended').nextElementSibling?.textContent).toBe('the other party hung up');
+    expect(screen.getByText('Missing').nextElementSibling?.textContent).toBe('Zeta Flag, Delta Choice, gone_field');
   });
 });
 

@@ -18,6 +18,8 @@ describe('call statuses', () => {
   });
   it('have tones by what they mean', () => {
     expect(statusTone('completed')).toBe('ok');
+    expect(statusTone('incomplete')).toBe('warn');
+    expect(statusTone('Incomplete')).toBe('warn');
     expect(statusTone('No Answer')).toBe('bad');
     expect(statusTone('failed')).toBe('bad');
     expect(statusTone('in_progress')).toBe('busy');
@@ -31,8 +33,8 @@ describe('call statuses', () => {
   });
   it('order the dashboard as a call goes through them', () => {
     expect(CALL_STATUS_LABELS[0]).toBe('Not Started');
-    const rows = countRows({ Failed: 1, Completed: 2, 'Not Started': 3, Odd: 4 }, CALL_STATUS_LABELS);
-    expect(rows.map((r) => r.key)).toEqual(['Not Started', 'Completed', 'Failed', 'Odd']);
+    const rows = countRows({ Failed: 1, Incomplete: 5, Completed: 2, 'Not Started': 3, Odd: 4 }, CALL_STATUS_LABELS);
+    expect(rows.map((r) => r.key)).toEqual(['Not Started', 'Completed', 'Incomplete', 'Failed', 'Odd']);
   });
 });
 
