@@ -462,10 +462,10 @@ describe("flow library #flows", function()
 
     it("a block adds the flow's phrases to its own; a flow's kit hides its metatable", function()
       local k = kit.new { notes = "notes", follow_up = "flag" }
-      local wrong = k:wrong_person { set = { status = "Done" }, say = "Sorry.", rules = { "not me" } }
-      assert.are.equal("wrong_person", wrong.name)
-      assert.are.equal("not me", wrong.rules[#wrong.rules])
-      assert.is_true(#wrong.rules > 1)
+      local machine = k:voicemail { set = { status = "Done" }, say = "Sorry.", rules = { "at the beep" } }
+      assert.are.equal("voicemail", machine.name)
+      assert.are.equal("at the beep", machine.rules[#machine.rules])
+      assert.is_true(#machine.rules > 1)
       assert.is_false(getmetatable(k))
     end)
   end)

@@ -60,11 +60,13 @@ local type, pairs, ipairs, tostring, error, setmetatable, next, rawget =
   type, pairs, ipairs, tostring, error, setmetatable, next, rawget
 local format, match, find, sub = string.format, string.match, string.find, string.sub
 local concat, sort = table.concat, table.sort
+local floor = math.floor
 
 local schema = require("sova.sandboxed.schema")
 local template = require("sova.sandboxed.template")
 local data = require("sova.sandboxed.data")
 local params = require("sova.sandboxed.params")
+local behaviours = require("sova.sandboxed.behaviours")
 
 local M = {}
 
@@ -84,9 +86,12 @@ M.NAME_PATTERN = "^[%a_][%w_]*$"        -- node and flow names
 M.FUNCTION_PATTERN = "^[%a_][%w_%-]*$"  -- function names (OpenAI: ^[a-zA-Z0-9_-]{1,64}$)
 
 local FLOW_KEYS = { name = true, description = true, reads = true, writes = true, role = true,
-                    initial = true, nodes = true, functions = true }
+                    initial = true, nodes = true, functions = true, requires = true, silence = true,
+                    fallback = true, behaviours = true }
 local NODE_KEYS = { task = true, say = true, reprompt = true, functions = true, pre_actions = true,
-                    post_actions = true, next = true, respond_immediately = true, description = true }
+                    post_actions = true, next = true, respond_immediately = true, description = true,
+                    max_reprompts = true, fallback = true, hold_seconds = true }
+local SILENCE_KEYS = { seconds = true, check = true, close = true }
 local FUNCTION_KEYS = { name = true, description = true, parameters = true, handler = true,
                         next = true, rules = true }
 local ACTION_KEYS = {
@@ -137,11 +142,14 @@ M.fields_by_key = fields_by_key
 ---------------------------------------------------------------------------------------------
 -- define
 
--- define(def) -> def. Raises only when def is not a table; everything else is reported by
--- flow.check (with file and line, through the checker) before a flow runs.
+-- define(def) -> def with the global behaviours merged in (sova.sandboxed.behaviours): its own
+-- functions, then the behaviours it keeps; its nodes, plus on_hold. Merging here, once, means
+-- describe, run_handler and check all see the flow that runs. Raises only when def is not a
+-- table; everything else is reported by flow.check (with file and line, through the checker)
+-- before a flow runs.
 function M.define(def)
   if type(def) ~= "table" then error("flow.define expects a table describing the flow", 2) end
-  return def
+  return behaviours.merge(def)
 end
 
 ---------------------------------------------------------------------------------------------
@@ -182,6 +190,44 @@ local function describe_functions(list)
   return out
 end
 
+-- requires as { { field = }, { field =, when = { field =, values = {...} } } } | nil
+local function describe_requires(list)
+  if type(list) ~= "table" then return nil end
+  local out = {}
+  for _, r in ipairs(list) do
+    local field, when = r, nil
+    if type(r) == "table" then field, when = r[1], r.when end
+    if type(field) == "string" then
+      local entry = { field = field }
+      if type(when) == "table" then
+        local wf, values = next(when)
+        if type(wf) == "string" then
+          if type(values) ~= "table" then values = { values } end
+          entry.when = { field = wf, values = data.copy(values, "requires.when") }
+        end
+      end
+      out[#out + 1] = entry
+    end
+  end
+  return out
+end
+
+local function describe_silence(s)
+  if type(s) ~= "table" then return nil end
+  return {
+    seconds = type(s.seconds) == "number" and s.seconds or nil,
+    check = type(s.check) == "string" and s.check or nil,
+    close = type(s.close) == "string" and s.close or nil,
+  }
+end
+
+-- a number, false (no limit) or nil (the engine's default)
+local function max_reprompts_of(node)
+  local m = node.max_reprompts
+  if type(m) == "number" or m == false then return m end
+  return nil
+end
+
 -- describe(def) -> plain data (no functions) of the whole flow.
 function M.describe(def)
   local nodes = {}
@@ -201,6 +247,9 @@ function M.describe(def)
         functions = describe_functions(node.functions),
         pre_actions = describe_actions(node.pre_actions),
         post_actions = describe_actions(node.post_actions),
+        max_reprompts = max_reprompts_of(node),
+        fallback = type(node.fallback) == "string" and node.fallback or nil,
+        hold_seconds = type(node.hold_seconds) == "number" and node.hold_seconds or nil,
       }
     end
   end
@@ -216,6 +265,9 @@ function M.describe(def)
     initial = def.initial,
     nodes = nodes,
     functions = describe_functions(def.functions),
+    requires = describe_requires(def.requires),
+    silence = describe_silence(def.silence),
+    fallback = type(def.fallback) == "string" and def.fallback or nil,
   }
 end
 
@@ -310,6 +362,12 @@ function Call:end_call(status, reason)
   end
   if reason ~= nil and type(reason) ~= "string" then error("call:end_call(status, reason): reason must be a string", 2) end
   self._eff.end_call = { status = status, reason = reason }
+end
+
+-- repeat_last(): the engine says again the lines of the agent's previous turn
+function Call:repeat_last()
+  check_self(self, "repeat_last")
+  self._eff.repeat_last = true
 end
 
 function Call:transfer(number)
@@ -426,7 +484,7 @@ function M.check(def, fields)
   end
 
   -- reads / writes
-  local declared = {}
+  local declared, written = {}, {}
   for _, list in ipairs({ "reads", "writes" }) do
     local v = def[list]
     if v ~= nil and (type(v) ~= "table" or not data.is_array(v)) then
@@ -445,6 +503,7 @@ function M.check(def, fields)
           problem(where, format("%s %q appears twice", list, f), '"' .. f .. '"')
         else
           declared[f] = true
+          if list == "writes" then written[f] = true end
         end
         if type(f) == "string" then seen[f] = true end
       end
@@ -474,6 +533,84 @@ function M.check(def, fields)
 
   check_template("role", def.role)
 
+  -- a value a field of the schema can hold (the select's options, the type's form)
+  local function check_value(where, field, value, token)
+    local fdef = {}
+    for k, v in pairs(by_key[field]) do fdef[k] = v end
+    fdef.required = true
+    local out, why = schema.check_field_value(fdef, value)
+    if out == nil then
+      problem(where, format("%s: %s is not a value of %q: %s", where, show(value), field, tostring(why)), token)
+    end
+  end
+
+  local function check_requires(list)
+    if list == nil then return end
+    if type(list) ~= "table" or not data.is_array(list) then
+      problem("requires", "requires must be a list: field names, or { field, when = { other_field = { values } } }", "requires")
+      return
+    end
+    local seen = {}
+    for i, r in ipairs(list) do
+      local where = format("requires[%d]", i)
+      local field, when = r, nil
+      if type(r) == "table" then
+        field, when = r[1], r.when
+        for k in pairs(r) do
+          if k ~= 1 and k ~= "when" then problem(where, format("%s: unknown key %s (a field, then when = {...})", where, show(k)), tostring(k)) end
+        end
+      end
+      local token = type(field) == "string" and ('"' .. field .. '"') or "requires"
+      if type(field) ~= "string" then
+        problem(where, where .. " must be a field name or { field, when = { other_field = { values } } }", "requires")
+      elseif by_key[field] == nil then
+        problem(where, format("requires %q: no such field in the workflow's patient schema", field), token)
+      elseif not written[field] then
+        problem(where, format("requires %q: the flow does not declare it in writes (a required outcome is one the flow writes)", field), token)
+      elseif seen[field] then
+        problem(where, format("requires %q appears twice", field), token)
+      end
+      if type(field) == "string" then seen[field] = true end
+      if when ~= nil then
+        local wf, values = nil, nil
+        if type(when) == "table" then wf, values = next(when) end
+        if type(wf) ~= "string" or next(when, wf) ~= nil then
+          problem(where, format("requires %s: when must name one field and its values: when = { field = { values } }", show(field)), "when")
+        elseif by_key[wf] == nil then
+          problem(where, format("requires %s: when names %q, which is not a field of the patient schema", show(field), wf), wf)
+        elseif not declared[wf] then
+          problem(where, format("requires %s: when names %q, which the flow does not declare in reads or writes", show(field), wf), wf)
+        else
+          if type(values) ~= "table" then values = { values } end
+          if not data.is_array(values) or #values == 0 then
+            problem(where, format("requires %s: when.%s must be a list of values", show(field), wf), wf)
+          else
+            for _, v in ipairs(values) do
+              check_value(format("requires %s: when.%s", show(field), wf), wf, v, type(v) == "string" and ('"' .. v .. '"') or wf)
+            end
+          end
+        end
+      end
+    end
+  end
+  check_requires(def.requires)
+
+  local silence = def.silence
+  if silence ~= nil then
+    if type(silence) ~= "table" then
+      problem("silence", "silence must be a table: { seconds =, check =, close = }", "silence")
+    else
+      for k in pairs(silence) do
+        if not SILENCE_KEYS[k] then problem("silence", format("silence: unknown key %s (seconds, check, close)", show(k)), tostring(k)) end
+      end
+      if silence.seconds ~= nil and (type(silence.seconds) ~= "number" or not (silence.seconds > 0)) then
+        problem("silence", "silence.seconds must be a number of seconds above 0", "seconds")
+      end
+      check_template("silence.check", silence.check)
+      check_template("silence.close", silence.close)
+    end
+  end
+
   local nodes = def.nodes
   if type(nodes) ~= "table" or next(nodes) == nil then
     problem("nodes", "nodes must be a table with at least one node", "nodes")
@@ -492,6 +629,25 @@ function M.check(def, fields)
     elseif type(nodes[target]) ~= "table" then
       problem(where, format("%s: node %q does not exist", where, target), '"' .. target .. '"')
     end
+  end
+
+  check_next("fallback", def.fallback)
+
+  for _, p in ipairs(behaviours.check(def.behaviours, {
+    template = check_template,
+    node = check_next,
+    set = function(where, field, value)
+      local token = type(field) == "string" and field or "set"
+      if type(field) ~= "string" or by_key[field] == nil then
+        problem(where, format("%s: %s is not a field of the workflow's patient schema", where, show(field)), token)
+      elseif not written[field] then
+        problem(where, format("%s: %q is not declared in writes", where, field), token)
+      else
+        check_value(where, field, value, type(value) == "string" and ('"' .. value .. '"') or token)
+      end
+    end,
+  })) do
+    problem("behaviours", p.message, p.token)
   end
 
   local function check_rules(where, fn)
@@ -659,6 +815,15 @@ function M.check(def, fields)
       end
       for i, line in ipairs(list_of(node.say)) do check_template(format("%s.say[%d]", where, i), line) end
       check_template(where .. ".reprompt", node.reprompt)
+      local m = node.max_reprompts
+      if m ~= nil and m ~= false and (type(m) ~= "number" or m < 0 or m ~= floor(m)) then
+        problem(where, where .. ".max_reprompts must be a whole number of reprompts (0 or more), or false for no limit", "max_reprompts")
+      end
+      check_next(where .. ".fallback", node.fallback)
+      local h = node.hold_seconds
+      if h ~= nil and (type(h) ~= "number" or not (h > 0)) then
+        problem(where, where .. ".hold_seconds must be a number of seconds above 0", "hold_seconds")
+      end
       if node.respond_immediately ~= nil and type(node.respond_immediately) ~= "boolean" then
         problem(where, where .. ".respond_immediately must be true or false", "respond_immediately")
       end
