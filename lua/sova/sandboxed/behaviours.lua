@@ -227,76 +227,76 @@ local function is_list(t)
   return n == #t
 end
 
-local function check_rules(where, rules, problem)
+local function check_rules(where, rules, problem, at)
   if rules == nil then return end
-  if not is_list(rules) then problem(where .. ".rules must be a list of phrases", "rules"); return end
+  if not is_list(rules) then problem(where .. ".rules must be a list of phrases", at); return end
   for i, r in ipairs(rules) do
     if type(r) ~= "string" or not find(r, "%S") then
-      problem(format("%s.rules[%d] must be a non-empty phrase", where, i), "rules")
+      problem(format("%s.rules[%d] must be a non-empty phrase", where, i), at)
     end
   end
 end
 
-local function check_keys(where, o, allowed, problem)
+local function check_keys(where, o, allowed, problem, at)
   for k in pairs(o) do
     if not allowed[k] then
       local names = {}
       for n in pairs(allowed) do names[#names + 1] = n end
       sort(names)
-      problem(format("%s: unknown option %q (%s takes %s)", where, tostring(k), where, concat(names, ", ")), tostring(k))
+      problem(format("%s: unknown option %q (%s takes %s)", where, tostring(k), where, concat(names, ", ")), at)
     end
   end
 end
 
 -- shape(name, o, problem, ctx): what can be told from the options alone; with ctx (flow.check),
--- also templates, fields and nodes
+-- also templates, fields and nodes. Problems point at the behaviour's line ("hold =").
 local function shape(name, o, problem, ctx)
-  local where = "behaviours." .. name
-  check_keys(where, o, OPTIONS[name], problem)
+  local where, at = "behaviours." .. name, name .. " ="
+  check_keys(where, o, OPTIONS[name], problem, at)
   for _, key in ipairs({ "say", "note" }) do
     local v = o[key]
     if v ~= nil and type(v) ~= "string" then
-      problem(format("%s.%s must be a line of text", where, key), key)
+      problem(format("%s.%s must be a line of text", where, key), at)
     elseif key == "say" and ctx and v then
       ctx.template(where .. ".say", v)
     end
   end
-  check_rules(where, o.rules, problem)
+  check_rules(where, o.rules, problem, at)
   if o.set ~= nil then
     if type(o.set) ~= "table" or next(o.set) == nil then
-      problem(where .. ".set must map fields to values", "set")
+      problem(where .. ".set must map fields to values", at)
     elseif ctx then
       for field, value in pairs(o.set) do ctx.set(where .. ".set", field, value) end
     end
   end
   if o.next ~= nil and o.next ~= false then
-    if type(o.next) ~= "string" then problem(where .. ".next must be a node name, or false to stay", "next")
+    if type(o.next) ~= "string" then problem(where .. ".next must be a node name, or false to stay", at)
     elseif ctx then ctx.node(where .. ".next", o.next) end
   end
   local e = o.end_call
   if e ~= nil and e ~= false then
     if type(e) ~= "table" or not vocabulary.TERMINAL_STATUSES[e[1]] or (e[2] ~= nil and type(e[2]) ~= "string") then
       problem(format("%s.end_call must be false or { status, reason } with status %s", where,
-        vocabulary.terminal_codes(" or ")), "end_call")
+        vocabulary.terminal_codes(" or ")), at)
     end
   end
   if o.hold_seconds ~= nil and (type(o.hold_seconds) ~= "number" or not (o.hold_seconds > 0)) then
-    problem(where .. ".hold_seconds must be a number of seconds above 0", "hold_seconds")
+    problem(where .. ".hold_seconds must be a number of seconds above 0", at)
   end
   if o.fallback ~= nil then
-    if type(o.fallback) ~= "string" then problem(where .. ".fallback must be a node name", "fallback")
+    if type(o.fallback) ~= "string" then problem(where .. ".fallback must be a node name", at)
     elseif ctx then ctx.node(where .. ".fallback", o.fallback) end
   end
   local back = o.returned
   if back ~= nil then
-    if type(back) ~= "table" then problem(where .. ".returned must be a table (say, rules)", "returned"); return end
-    check_keys(where .. ".returned", back, RETURNED_OPTIONS, problem)
+    if type(back) ~= "table" then problem(where .. ".returned must be a table (say, rules)", at); return end
+    check_keys(where .. ".returned", back, RETURNED_OPTIONS, problem, at)
     if back.say ~= nil and type(back.say) ~= "string" then
-      problem(where .. ".returned.say must be a line of text", "say")
+      problem(where .. ".returned.say must be a line of text", at)
     elseif ctx and back.say then
       ctx.template(where .. ".returned.say", back.say)
     end
-    check_rules(where .. ".returned", back.rules, problem)
+    check_rules(where .. ".returned", back.rules, problem, at)
   end
 end
 

@@ -604,7 +604,7 @@ function M.check(def, fields)
         if not SILENCE_KEYS[k] then problem("silence", format("silence: unknown key %s (seconds, check, close)", show(k)), tostring(k)) end
       end
       if silence.seconds ~= nil and (type(silence.seconds) ~= "number" or not (silence.seconds > 0)) then
-        problem("silence", "silence.seconds must be a number of seconds above 0", "seconds")
+        problem("silence", "silence.seconds must be a number of seconds above 0", "seconds = " .. tostring(silence.seconds))
       end
       check_template("silence.check", silence.check)
       check_template("silence.close", silence.close)
@@ -817,12 +817,13 @@ function M.check(def, fields)
       check_template(where .. ".reprompt", node.reprompt)
       local m = node.max_reprompts
       if m ~= nil and m ~= false and (type(m) ~= "number" or m < 0 or m ~= floor(m)) then
-        problem(where, where .. ".max_reprompts must be a whole number of reprompts (0 or more), or false for no limit", "max_reprompts")
+        problem(where, where .. ".max_reprompts must be a whole number of reprompts (0 or more), or false for no limit",
+          "max_reprompts = " .. tostring(m))
       end
       check_next(where .. ".fallback", node.fallback)
       local h = node.hold_seconds
       if h ~= nil and (type(h) ~= "number" or not (h > 0)) then
-        problem(where, where .. ".hold_seconds must be a number of seconds above 0", "hold_seconds")
+        problem(where, where .. ".hold_seconds must be a number of seconds above 0", "hold_seconds = " .. tostring(h))
       end
       if node.respond_immediately ~= nil and type(node.respond_immediately) ~= "boolean" then
         problem(where, where .. ".respond_immediately must be true or false", "respond_immediately")
