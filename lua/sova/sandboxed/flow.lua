@@ -1,5 +1,7 @@
 -- sova.sandboxed.flow: the library flows (clients/<org>/<workflow>/flow_definition.lua) are built with;
--- shared blocks of flows (identity checks, read-backs, goodbyes) are in sova.sandboxed.kit.
+-- shared blocks of flows (identity checks, read-backs, goodbye nodes) are in sova.sandboxed.kit,
+-- and the global behaviours every flow gets (goodbye, repeat_that, who_is_calling, wrong_number,
+-- call_back_later, hold) in sova.sandboxed.behaviours.
 --
 -- Pure Lua 5.1: it runs inside a call's sandbox (base functions, string, table, math; require
 -- limited to sova.sandboxed.* and the flow's own directory). Nothing here
@@ -14,6 +16,16 @@
 --     writes = { "prior_auth_status" },                -- outcome fields it writes (validated)
 --     role = "You are Alexandra, calling for {{patient_name}} ...",
 --     initial = "greeting",
+--     requires = { "x", { "reference_number",          -- outcomes a successful call must have: x
+--       when = { prior_auth_status = { "Approved" } } } },  -- always, the other when the field's
+--                                                      -- final value is one of these; else the
+--                                                      -- call ends "incomplete", listing them
+--     silence = { seconds = 30, check = "Are you still there?", close = "..." },  -- all optional
+--     fallback = "ask_supervisor",                     -- the node entered when a node is stuck
+--                                                      -- (see max_reprompts); default: a closing
+--                                                      -- line, the call ends "incomplete"
+--     behaviours = { hold = false, goodbye = { say = "Bye!" } },  -- or false: none (see
+--                                                      -- sova.sandboxed.behaviours for options)
 --     functions = { ... },                             -- global functions, offered in every node
 --     nodes = {
 --       greeting = {
@@ -23,6 +35,11 @@
 --                                                      -- nothing (rules engine); "" = stay silent
 --         respond_immediately = nil,                   -- true: the model speaks on entry; false: never;
 --                                                      -- nil: only when nothing was said this turn
+--         max_reprompts = 2,                           -- lines that run no function before the
+--                                                      -- fallback (false: no limit; default 2)
+--         fallback = "other",                          -- this node's fallback (over the flow's)
+--         hold_seconds = 1200,                         -- a hold: no silence checks or reprompt
+--                                                      -- limit; after this long, the fallback
 --         functions = {
 --           { name = "report_status", description = "...",
 --             parameters = { type = "object", properties = { status = { type = "string",
@@ -49,9 +66,14 @@
 --   call:set(field, value)                  declared writes, validated against the schema
 --   call:say(text)   call:note(text)   call:end_call(status, reason)
 --   call:transfer(number)   call:dtmf(digits)
+--   call:repeat_last()                      the engine says its previous turn's lines again
 --   call.state (per-call table of plain data, kept across handlers)   call.node (current node)
 -- A handler returns the next node's name (nil: the function's `next`; false: stay) and, as a
 -- second value, the result given back to the model (default "ok").
+--
+-- flow.define merges the global behaviours into the flow (its own functions first, then the
+-- behaviours it keeps; a function or node of the flow with a behaviour's name replaces it), so
+-- describe, run_handler and check see the flow as it runs.
 --
 -- For the runtime: flow.describe(def) (pure data), flow.run_handler(def, node, fn, args, state)
 -- (an effects table), flow.check(def, fields) (problems), flow.render(template, values).
