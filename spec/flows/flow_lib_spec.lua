@@ -270,6 +270,204 @@ describe("flow library #flows", function()
   end)
 
   ---------------------------------------------------------------------------------------
+  describe("required outcomes, silence, fallbacks and behaviours in check and describe", function()
+    it("finds nothing wrong in a correct flow using them", function()
+      assert.are.same({}, problems_of("behaviours"))
+    end)
+
+    it("reports every mistake in them, each at its line", function()
+      local problems = problems_of("bad_flow_keys")
+      local f = FIX .. "bad_flow_keys/flow_definition.lua"
+      local function at(needle, text) assert.are.equal(line_with(f, text), find_problem(problems, needle).line, needle) end
+      at('requires "favorite_color": no such field', '"favorite_color"')
+      at('requires "score": the flow does not declare it in writes', '"score"')
+      at('requires "notes": when.status: "Closed" is not a value of "status": must be one of: Open, Done', '"Closed"')
+      at('when names "visit_at", which the flow does not declare in reads or writes', "visit_at")
+      at('silence: unknown key "timeout"', "timeout")
+      at("silence.seconds must be a number of seconds above 0", "seconds = 0")
+      at('silence.check: template {{nickname}} names "nickname"', "{{nickname}}")
+      at('fallback: node "rescue" does not exist', '"rescue"')
+      at('behaviours.goodbye.say: template {{secret_notes}} uses "secret_notes"', "{{secret_notes}}")
+      at("behaviours.goodbye.end_call must be false or { status, reason } with status", "goodbye =")
+      at('behaviours.wrong_number.set: "Wrong" is not a value of "status"', '"Wrong"')
+      at('behaviours.wrong_number.next: node "elsewhere" does not exist', '"elsewhere"')
+      at("behaviours.hold.hold_seconds must be a number of seconds above 0", "hold =")
+      at("behaviours.hold.returned.say must be a line of text", "hold =")
+      at('behaviours: unknown behaviour "small_talk"', "small_talk")
+      at('behaviours.repeat_that: unknown option "set" (behaviours.repeat_that takes rules, say)', "repeat_that =")
+      at("nodes.ask.max_reprompts must be a whole number", "max_reprompts = 1.5")
+      at('nodes.ask.fallback: node "nowhere" does not exist', '"nowhere"')
+      at("nodes.wait.hold_seconds must be a number of seconds above 0", "hold_seconds = 0")
+      assert.are.equal(19, #problems, checker.format(problems))
+    end)
+
+    it("reports malformed requires, silence and behaviours tables as such", function()
+      local function messages(def)
+        local out = {}
+        for _, p in ipairs(flow.check(def, FIELDS)) do out[#out + 1] = p.message end
+        return table.concat(out, "\n")
+      end
+      local base = { name = "x", writes = { "status", "score" }, initial = "a",
+                     nodes = { a = { say = { "Hi." }, post_actions = { { type = "end_call", status = "completed" } } } } }
+      local function with(k, v) local d = flow.copy(base); d[k] = v; return d end
+      assert.matches("requires must be a list", messages(with("requires", "status")), 1, true)
+      assert.matches("requires[1] must be a field name or { field, when", messages(with("requires", { 5 })), 1, true)
+      assert.matches('requires "status" appears twice', messages(with("requires", { "status", "status" })), 1, true)
+      assert.matches('requires "score": when must name one field and its values',
+        messages(with("requires", { { "score", when = { status = { "Done" }, flag = { true } } } })), 1, true)
+      assert.matches('requires[1]: unknown key "if"', messages(with("requires", { { "score", ["if"] = {} } })), 1, true)
+      assert.matches("silence must be a table", messages(with("silence", 30)), 1, true)
+      assert.matches("behaviours must be false (none) or a table", messages(with("behaviours", "all")), 1, true)
+      assert.matches("behaviours.hold must be false (off), true or a table of options", messages(with("behaviours", { hold = "no" })), 1, true)
+      assert.matches("behaviours.goodbye.rules[1] must be a non-empty phrase", messages(with("behaviours", { goodbye = { rules = { "" } } })), 1, true)
+      assert.matches('behaviours.goodbye.set: "notes" is not declared in writes',
+        messages(with("behaviours", { goodbye = { set = { notes = "x" } } })), 1, true)
+      assert.are.equal("", messages(with("requires", { "status", { "score", when = { status = "Done" } } })))
+    end)
+
+    it("describes requires, silence and fallbacks as plain data, and the merged behaviours", function()
+      local d = assert(load("behaviours"):describe())
+      assert.are.same({ { field = "status" }, { field = "score", when = { field = "status", values = { "Done" } } } }, d.requires)
+      assert.are.same({ seconds = 20, check = "{{patient_name}}, are you still there?", close = "Goodbye for now." }, d.silence)
+      assert.are.equal("help", d.fallback)
+      assert.are.equal(1, d.nodes.ask.max_reprompts)
+      assert.are.equal("help", d.nodes.ask.fallback)
+      assert.is_false(d.nodes.score.max_reprompts)
+      assert.is_nil(d.nodes.wrap.max_reprompts)
+      assert.is_nil(d.nodes.wrap.hold_seconds)
+      local names = {}
+      for _, fn in ipairs(d.functions) do names[#names + 1] = fn.name; assert.is_true(fn.has_handler) end
+      assert.are.same({ "goodbye", "repeat_that", "who_is_calling", "wrong_number", "hold" }, names)   -- call_back_later is off
+      local hold = d.nodes.on_hold
+      assert.are.same({ name = "on_hold", task = "You are on hold. Say nothing until a person speaks to you again.",
+                        say = {}, reprompt = "", hold_seconds = 600, fallback = "help", pre_actions = {}, post_actions = {},
+                        functions = { hold.functions[1] } }, hold)
+      assert.are.equal("returned", hold.functions[1].name)
+      assert.is_true(#hold.functions[1].rules > 10)
+    end)
+
+    it("leaves requires, silence and fallback out when the flow has none", function()
+      local d = assert(load("good"):describe())
+      assert.is_nil(d.requires)
+      assert.is_nil(d.silence)
+      assert.is_nil(d.fallback)
+      assert.is_nil(d.nodes.start.max_reprompts)
+    end)
+  end)
+
+  ---------------------------------------------------------------------------------------
+  describe("define merges the global behaviours", function()
+    local behaviours = require("sova.sandboxed.behaviours")
+    local function base(extra)
+      local def = {
+        name = "x", reads = { "patient_name" }, writes = { "status" }, initial = "a",
+        functions = { { name = "mine", description = "Mine.", rules = { "mine" }, next = "b" } },
+        nodes = {
+          a = { say = { "First question?" },
+                functions = { { name = "answer", description = "An answer.", rules = { "answer" }, next = "b" } } },
+          b = { say = { "Bye." }, post_actions = { { type = "end_call", status = "completed" } } },
+        },
+      }
+      for k, v in pairs(extra or {}) do def[k] = v end
+      return def
+    end
+    local function names(def)
+      local out = {}
+      for _, fn in ipairs(def.functions) do out[#out + 1] = fn.name end
+      return out
+    end
+    local function state(vars) return { fields = by_key(FIELDS), patient = { patient_name = "Ann Lee" }, vars = vars or {} } end
+
+    it("after the flow's own global functions, with the on_hold node, and checks clean", function()
+      local def = flow.define(base())
+      assert.are.same({ "mine", "goodbye", "repeat_that", "who_is_calling", "wrong_number", "call_back_later", "hold" }, names(def))
+      assert.is_table(def.nodes.on_hold)
+      assert.are.equal(behaviours.HOLD_SECONDS, def.nodes.on_hold.hold_seconds)
+      assert.are.same({}, flow.check(def, FIELDS))
+    end)
+
+    it("is undone by behaviours = false, and one behaviour by name = false", function()
+      local def = flow.define(base({ behaviours = false }))
+      assert.are.same({ "mine" }, names(def))
+      assert.is_nil(def.nodes.on_hold)
+      def = flow.define(base({ behaviours = { hold = false, goodbye = false } }))
+      assert.are.same({ "mine", "repeat_that", "who_is_calling", "wrong_number", "call_back_later" }, names(def))
+      assert.is_nil(def.nodes.on_hold)
+    end)
+
+    it("a flow's own function of the same name, global or in a node, and its own on_hold node win", function()
+      local def = base({ functions = { { name = "goodbye", description = "Ours.", rules = { "ciao" }, next = "b" } } })
+      def.nodes.a.functions[2] = { name = "hold", description = "Our hold.", rules = { "wait" }, next = "b" }
+      def = flow.define(def)
+      assert.are.same({ "goodbye", "repeat_that", "who_is_calling", "wrong_number", "call_back_later" }, names(def))
+      assert.are.same({ "ciao" }, def.functions[1].rules)
+      assert.is_nil(def.nodes.on_hold)
+      local own_hold = { say = { "Holding our way." }, reprompt = "", functions = { { name = "back", description = "Back.", next = "a" } } }
+      def = flow.define(base({ nodes = { a = base().nodes.a, b = base().nodes.b, on_hold = own_hold } }))
+      assert.are.equal(own_hold, def.nodes.on_hold)
+      assert.are.equal("hold", names(def)[#names(def)])
+      assert.are.same({}, flow.check(def, FIELDS))
+    end)
+
+    it("defining twice adds nothing more, and leaves the definition it was given as it was", function()
+      local given = base()
+      local once = flow.define(given)
+      assert.are.same(names(once), names(flow.define(once)))
+      assert.are.same({ "mine" }, names(given))
+      assert.is_nil(given.nodes.on_hold)
+    end)
+
+    it("leaves out a behaviour whose options are wrong (check reports them)", function()
+      local def = flow.define(base({ behaviours = { goodbye = { end_call = { "finished" } }, hold = { hold_seconds = 0 } } }))
+      assert.are.same({ "mine", "repeat_that", "who_is_calling", "wrong_number", "call_back_later" }, names(def))
+      assert.is_nil(def.nodes.on_hold)
+      assert.are.equal(2, #flow.check(def, FIELDS))
+    end)
+
+    it("runs the behaviours' handlers from any node with functions: effects as the contract says", function()
+      local def = flow.define(base({ behaviours = {
+        wrong_number = { set = { status = "Done" }, say = "Could you transfer me, {{patient_name}}?", next = false },
+      } }))
+      local eff = flow.run_handler(def, "a", "repeat_that", {}, state())
+      assert.is_true(eff.repeat_last)
+      assert.are.same({}, eff.say)
+      assert.is_nil(eff.next)
+      eff = flow.run_handler(def, "a", "who_is_calling", {}, state())
+      assert.are.same({ "I'm an automated assistant calling on behalf of the clinic." }, eff.say)
+      assert.is_true(eff.repeat_last)
+      eff = flow.run_handler(def, "a", "goodbye", {}, state())
+      assert.are.same({ "Thank you for your time. Goodbye." }, eff.say)
+      assert.are.same({ status = "completed", reason = "the other party said goodbye" }, eff.end_call)
+      eff = flow.run_handler(def, "a", "call_back_later", {}, state())
+      assert.are.same({ "Asked to be called back later." }, eff.notes)
+      assert.are.same({ status = "completed", reason = "asked to call back later" }, eff.end_call)
+      eff = flow.run_handler(def, "a", "wrong_number", {}, state())
+      assert.are.same({ status = "Done" }, eff.sets)
+      assert.are.same({ "Could you transfer me, Ann Lee?" }, eff.say)
+      assert.is_nil(eff.end_call)
+      assert.is_nil(eff.next)
+    end)
+
+    it("hold remembers the node, stays put when asked again, and returned goes back there", function()
+      local def = flow.define(base())
+      local eff = flow.run_handler(def, "a", "hold", {}, state())
+      assert.are.same({ "Sure, I'll hold." }, eff.say)
+      assert.are.equal("on_hold", eff.next)
+      assert.are.equal("a", eff.state.hold_return)
+      local again = flow.run_handler(def, "on_hold", "hold", {}, state(eff.state))
+      assert.are.same({}, again.say)
+      assert.is_nil(again.next)
+      assert.are.equal("a", again.state.hold_return)
+      local back = flow.run_handler(def, "on_hold", "returned", {}, state(again.state))
+      assert.are.same({ "Yes, I'm here." }, back.say)
+      assert.are.equal("a", back.next)
+      assert.is_nil(back.state.hold_return)
+      -- with nothing remembered, back to the first node
+      assert.are.equal("a", flow.run_handler(def, "on_hold", "returned", {}, state()).next)
+    end)
+  end)
+
+  ---------------------------------------------------------------------------------------
   describe("run_handler and the call object", function()
     it("returns effects: sets (validated, normalized), lines said (templated), notes, state, result", function()
       local eff = assert(run("record", { score = 7, status = "Done" }, { vars = { count = 1 } }))
@@ -462,10 +660,10 @@ describe("flow library #flows", function()
 
     it("a block adds the flow's phrases to its own; a flow's kit hides its metatable", function()
       local k = kit.new { notes = "notes", follow_up = "flag" }
-      local wrong = k:wrong_person { set = { status = "Done" }, say = "Sorry.", rules = { "not me" } }
-      assert.are.equal("wrong_person", wrong.name)
-      assert.are.equal("not me", wrong.rules[#wrong.rules])
-      assert.is_true(#wrong.rules > 1)
+      local machine = k:voicemail { set = { status = "Done" }, say = "Sorry.", rules = { "at the beep" } }
+      assert.are.equal("voicemail", machine.name)
+      assert.are.equal("at the beep", machine.rules[#machine.rules])
+      assert.is_true(#machine.rules > 1)
       assert.is_false(getmetatable(k))
     end)
   end)

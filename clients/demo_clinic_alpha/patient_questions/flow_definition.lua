@@ -4,7 +4,9 @@
 -- until the person has given the patient's full name and date of birth. Then: confirm the
 -- appointment (or note a reschedule / cancellation), ask about medication changes and about any
 -- concerns for the care team, and record the answers in the outcome fields. Wrong person,
--- "call me back later" and voicemail end the call without a word about care.
+-- "call me back later" and voicemail end the call without a word about care (the first two are
+-- global behaviours, with this flow's lines and statuses). A call is complete with a check-in
+-- status.
 local flow = require("sova.sandboxed.flow")
 local kit = require("sova.sandboxed.kit").new { notes = "call_notes", follow_up = "needs_follow_up" }
 
@@ -12,11 +14,6 @@ local MAX_ATTEMPTS = 2
 
 -- before identity is verified: nothing about care may be said in these handlers
 local unverified = {
-  kit:wrong_person {
-    set = { checkin_status = "Wrong Number" },
-    say = "I'm sorry for the trouble. I'll update our records. Have a good day.",
-    rules = { "do not know anyone", "not the right number" },
-  },
   kit:voicemail {
     set = { checkin_status = "Not Reached" },
     say = "Hello, this is Demo Clinic Alpha calling. Please call us back at your convenience. "
@@ -29,12 +26,25 @@ return flow.define {
   description = "Pre-visit check-in: verify identity, confirm the appointment, medications, concerns.",
   reads = { "patient_name", "date_of_birth", "appointment_time", "provider_name" },
   writes = { "checkin_status", "medication_changes", "needs_follow_up", "call_notes" },
+  requires = { "checkin_status" },
   role = "You are Sophie, a friendly care coordinator calling from Demo Clinic Alpha. Keep answers "
     .. "short and warm. Never mention the patient's appointment, provider or health until the person "
     .. "has confirmed the patient's full name and date of birth.",
   initial = "greeting",
-  functions = {
-    kit:call_back_later { say = "Of course. We'll call back another time. Thank you, goodbye.", rules = { "is out right now" } },
+  -- the behaviours' lines say nothing about care: they may run before identity is verified
+  behaviours = {
+    wrong_number = {
+      set = { checkin_status = "Wrong Number" },
+      say = "I'm sorry for the trouble. I'll update our records. Have a good day.",
+      rules = { "do not know anyone" },
+    },
+    call_back_later = {
+      set = { checkin_status = "Not Reached" },
+      say = "Of course. We'll call back another time. Thank you, goodbye.",
+      rules = { "is out right now", "not available", "not home", "not here right now" },
+    },
+    who_is_calling = { say = "This is Sophie, a care coordinator calling from Demo Clinic Alpha." },
+    goodbye = { say = "Thank you. Goodbye!" },
   },
   nodes = {
     greeting = {

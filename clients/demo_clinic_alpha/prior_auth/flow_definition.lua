@@ -4,7 +4,10 @@
 -- when the representative asks for them, learns whether authorization is required and its status
 -- (approved, denied, pending), captures a reference number and reads it back. A representative
 -- who cannot help is asked for a supervisor, or the call is transferred to our supervisor line
--- when the patient record has one. "Please hold" and "call back later" are handled anywhere.
+-- when the patient record has one; a conversation stuck in a node also asks for a supervisor.
+-- Hold, call back later, goodbye, wrong department, "who is this" and "repeat that" are the
+-- global behaviours (sova.sandboxed.behaviours), with this flow's lines. A status of Approved,
+-- Denied or Pending needs its reference number for the call to be complete.
 local flow = require("sova.sandboxed.flow")
 local kit = require("sova.sandboxed.kit")
 
@@ -62,31 +65,6 @@ local globals = {
     end,
   },
   {
-    name = "please_hold",
-    description = "The representative asks us to hold or wait while they look something up.",
-    rules = { "please hold", "hold please", "hold on", "on hold", "one moment", "just a moment",
-              "bear with me", "let me check", "let me look", "give me a minute", "give me a second",
-              "let me pull", "hang on" },
-    handler = function(args, call)
-      if call.node ~= "on_hold" then call.state.resume = call.node end
-      call:say("Sure, I'll hold.")
-      return "on_hold"
-    end,
-  },
-  {
-    name = "call_back_later",
-    description = "The insurer cannot handle the request now and asks us to call back later "
-      .. "(closed, systems down, no supervisor available).",
-    rules = { "call back later", "call back", "call us back", "try again later", "try back later",
-              "systems are down", "system is down", "we are closed", "after hours", "no supervisor available",
-              "no one available", "nobody available" },
-    handler = function(args, call)
-      call:note("Insurer asked us to call back later.")
-      call:say("No problem, we'll call back later. Thank you for your time. Goodbye.")
-      call:end_call("completed", "insurer asked to call back later")
-    end,
-  },
-  {
     name = "rep_cannot_help",
     description = "The representative cannot help with this request or cannot give the information.",
     rules = { "can not help", "unable to help", "not able to help", "can not give", "can not provide",
@@ -119,7 +97,28 @@ return flow.define {
     .. "{{provider_name}} to verify a prior authorization. Be brief, polite and precise. Only give "
     .. "the patient's details when the representative asks for them. Never guess a value.",
   initial = "greeting",
+  fallback = "ask_supervisor",
   functions = globals,
+  behaviours = {
+    hold = { returned = { say = "Yes, I'm here. Thank you." } },
+    call_back_later = {
+      say = "No problem, we'll call back later. Thank you for your time. Goodbye.",
+      note = "Insurer asked us to call back later.",
+      end_call = { "completed", "insurer asked to call back later" },
+      rules = { "systems are down", "system is down", "we are closed", "after hours", "no supervisor available",
+                "no one available", "nobody available" },
+    },
+    goodbye = {
+      say = "That's everything I needed. Thank you for your help today. Goodbye!",
+      rules = { "is there anything else", "anything else i can help", "anything else i can do" },
+    },
+    wrong_number = {
+      say = "I'm sorry, I must have reached the wrong department. Thank you for your time. Goodbye.",
+    },
+    who_is_calling = {
+      say = "This is Alexandra, calling from {{facility_name}} on behalf of {{provider_name}}.",
+    },
+  },
   nodes = {
     greeting = {
       say = {
@@ -227,7 +226,7 @@ return flow.define {
             },
             required = { "reference_number" },
           },
-          rules = { "*" },
+          rules = { "reference", "number is", "*" },
           handler = function(args, call)
             kit.read_back(call, "reference_number", args.reference_number,
               "Thank you. Let me read that back: {{reference_number|spell}}. Is that correct?")
@@ -270,22 +269,10 @@ return flow.define {
 
     wrap_up = kit.goodbye("Thank you so much for your help today. Have a great day!", "prior authorization verified"),
 
-    on_hold = {
-      task = "You are on hold. Say nothing until a person speaks to you again.",
-      reprompt = "",
-      functions = {
-        {
-          name = "rep_returned",
-          description = "A representative is back on the line after the hold.",
-          rules = { "thank you for holding", "thanks for holding", "thanks for waiting",
-                    "thank you for waiting", "are you still there", "still there", "i am back",
-                    "sorry for the wait", "sorry about the wait", "okay i found", "i found" },
-          handler = function(args, call)
-            call:say("Yes, I'm here. Thank you.")
-            return call.state.resume or "verify"
-          end,
-        },
-      },
+    -- the fallback of a node where the conversation is stuck
+    ask_supervisor = {
+      say = { "I'm sorry, I'm having trouble getting this information. Could I please speak with a supervisor?" },
+      next = "await_supervisor",
     },
 
     await_supervisor = {

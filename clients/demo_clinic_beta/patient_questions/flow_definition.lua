@@ -4,7 +4,9 @@
 -- the full name), the patient's preferred language is confirmed or updated, pain is rated on a
 -- 0-10 scale (7 or more asks for a nurse call-back), medications are checked, and the
 -- appointment is confirmed only when the patient has one. Nothing about the patient's care is
--- said before identity is verified; wrong person, call-back-later and voicemail end the call.
+-- said before identity is verified; wrong person, call-back-later and voicemail end the call
+-- (the first two are global behaviours, with this flow's lines and statuses). A call is
+-- complete with a check-in status.
 local flow = require("sova.sandboxed.flow")
 local kit = require("sova.sandboxed.kit").new { notes = "call_notes", follow_up = "needs_follow_up" }
 
@@ -32,11 +34,6 @@ local function after_medications(call)
 end
 
 local unverified = {
-  kit:wrong_person {
-    set = { checkin_status = "Wrong Number" },
-    say = "Oh, I'm sorry to bother you. Have a nice day.",
-    rules = { "do not know" },
-  },
   kit:voicemail {
     set = { checkin_status = "Not Reached" },
     say = "Hi, this is Leo from Demo Clinic Beta. Please give us a call back when you have a moment. Thanks!",
@@ -49,12 +46,25 @@ return flow.define {
   reads = { "patient_name", "date_of_birth", "appointment_time", "preferred_language" },
   writes = { "checkin_status", "preferred_language", "pain_level", "medication_changes",
              "needs_follow_up", "call_notes" },
+  requires = { "checkin_status" },
   role = "You are Leo, the care assistant of Demo Clinic Beta, checking in on a patient. Speak "
     .. "simply and kindly, one question at a time. Never mention the patient's appointment or "
     .. "health until their date of birth and full name have been verified.",
   initial = "greeting",
-  functions = {
-    kit:call_back_later { say = "No problem at all. We'll try you again another time. Bye for now!" },
+  -- the behaviours' lines say nothing about care: they may run before identity is verified
+  behaviours = {
+    wrong_number = {
+      set = { checkin_status = "Wrong Number" },
+      say = "Oh, I'm sorry to bother you. Have a nice day.",
+      rules = { "do not know" },
+    },
+    call_back_later = {
+      set = { checkin_status = "Not Reached" },
+      say = "No problem at all. We'll try you again another time. Bye for now!",
+      rules = { "not available", "not home", "not here right now" },
+    },
+    who_is_calling = { say = "This is Leo, the care assistant at Demo Clinic Beta." },
+    goodbye = { say = "Okay, thanks for your time. Bye for now!" },
   },
   nodes = {
     greeting = {

@@ -1,5 +1,7 @@
 -- sova.sandboxed.flow: the library flows (clients/<org>/<workflow>/flow_definition.lua) are built with;
--- shared blocks of flows (identity checks, read-backs, goodbyes) are in sova.sandboxed.kit.
+-- shared blocks of flows (identity checks, read-backs, goodbye nodes) are in sova.sandboxed.kit,
+-- and the global behaviours every flow gets (goodbye, repeat_that, who_is_calling, wrong_number,
+-- call_back_later, hold) in sova.sandboxed.behaviours.
 --
 -- Pure Lua 5.1: it runs inside a call's sandbox (base functions, string, table, math; require
 -- limited to sova.sandboxed.* and the flow's own directory). Nothing here
@@ -14,6 +16,16 @@
 --     writes = { "prior_auth_status" },                -- outcome fields it writes (validated)
 --     role = "You are Alexandra, calling for {{patient_name}} ...",
 --     initial = "greeting",
+--     requires = { "x", { "reference_number",          -- outcomes a successful call must have: x
+--       when = { prior_auth_status = { "Approved" } } } },  -- always, the other when the field's
+--                                                      -- final value is one of these; else the
+--                                                      -- call ends "incomplete", listing them
+--     silence = { seconds = 30, check = "Are you still there?", close = "..." },  -- all optional
+--     fallback = "ask_supervisor",                     -- the node entered when a node is stuck
+--                                                      -- (see max_reprompts); default: a closing
+--                                                      -- line, the call ends "incomplete"
+--     behaviours = { hold = false, goodbye = { say = "Bye!" } },  -- or false: none (see
+--                                                      -- sova.sandboxed.behaviours for options)
 --     functions = { ... },                             -- global functions, offered in every node
 --     nodes = {
 --       greeting = {
@@ -23,6 +35,11 @@
 --                                                      -- nothing (rules engine); "" = stay silent
 --         respond_immediately = nil,                   -- true: the model speaks on entry; false: never;
 --                                                      -- nil: only when nothing was said this turn
+--         max_reprompts = 2,                           -- lines that run no function before the
+--                                                      -- fallback (false: no limit; default 2)
+--         fallback = "other",                          -- this node's fallback (over the flow's)
+--         hold_seconds = 1200,                         -- a hold: no silence checks or reprompt
+--                                                      -- limit; after this long, the fallback
 --         functions = {
 --           { name = "report_status", description = "...",
 --             parameters = { type = "object", properties = { status = { type = "string",
@@ -49,9 +66,14 @@
 --   call:set(field, value)                  declared writes, validated against the schema
 --   call:say(text)   call:note(text)   call:end_call(status, reason)
 --   call:transfer(number)   call:dtmf(digits)
+--   call:repeat_last()                      the engine says its previous turn's lines again
 --   call.state (per-call table of plain data, kept across handlers)   call.node (current node)
 -- A handler returns the next node's name (nil: the function's `next`; false: stay) and, as a
 -- second value, the result given back to the model (default "ok").
+--
+-- flow.define merges the global behaviours into the flow (its own functions first, then the
+-- behaviours it keeps; a function or node of the flow with a behaviour's name replaces it), so
+-- describe, run_handler and check see the flow as it runs.
 --
 -- For the runtime: flow.describe(def) (pure data), flow.run_handler(def, node, fn, args, state)
 -- (an effects table), flow.check(def, fields) (problems), flow.render(template, values).
@@ -60,11 +82,13 @@ local type, pairs, ipairs, tostring, error, setmetatable, next, rawget =
   type, pairs, ipairs, tostring, error, setmetatable, next, rawget
 local format, match, find, sub = string.format, string.match, string.find, string.sub
 local concat, sort = table.concat, table.sort
+local floor = math.floor
 
 local schema = require("sova.sandboxed.schema")
 local template = require("sova.sandboxed.template")
 local data = require("sova.sandboxed.data")
 local params = require("sova.sandboxed.params")
+local behaviours = require("sova.sandboxed.behaviours")
 
 local M = {}
 
@@ -84,9 +108,12 @@ M.NAME_PATTERN = "^[%a_][%w_]*$"        -- node and flow names
 M.FUNCTION_PATTERN = "^[%a_][%w_%-]*$"  -- function names (OpenAI: ^[a-zA-Z0-9_-]{1,64}$)
 
 local FLOW_KEYS = { name = true, description = true, reads = true, writes = true, role = true,
-                    initial = true, nodes = true, functions = true, requires = true }
+                    initial = true, nodes = true, functions = true, requires = true, silence = true,
+                    fallback = true, behaviours = true }
 local NODE_KEYS = { task = true, say = true, reprompt = true, functions = true, pre_actions = true,
-                    post_actions = true, next = true, respond_immediately = true, description = true }
+                    post_actions = true, next = true, respond_immediately = true, description = true,
+                    max_reprompts = true, fallback = true, hold_seconds = true }
+local SILENCE_KEYS = { seconds = true, check = true, close = true }
 local FUNCTION_KEYS = { name = true, description = true, parameters = true, handler = true,
                         next = true, rules = true }
 local ACTION_KEYS = {
@@ -137,11 +164,14 @@ M.fields_by_key = fields_by_key
 ---------------------------------------------------------------------------------------------
 -- define
 
--- define(def) -> def. Raises only when def is not a table; everything else is reported by
--- flow.check (with file and line, through the checker) before a flow runs.
+-- define(def) -> def with the global behaviours merged in (sova.sandboxed.behaviours): its own
+-- functions, then the behaviours it keeps; its nodes, plus on_hold. Merging here, once, means
+-- describe, run_handler and check all see the flow that runs. Raises only when def is not a
+-- table; everything else is reported by flow.check (with file and line, through the checker)
+-- before a flow runs.
 function M.define(def)
   if type(def) ~= "table" then error("flow.define expects a table describing the flow", 2) end
-  return def
+  return behaviours.merge(def)
 end
 
 ---------------------------------------------------------------------------------------------
@@ -182,24 +212,42 @@ local function describe_functions(list)
   return out
 end
 
--- requires = { "field", { "field", when = { other_field = { values } } } } ->
--- { { field = }, { field =, when = { field =, values = {...} } } }
+-- requires as { { field = }, { field =, when = { field =, values = {...} } } } | nil
 local function describe_requires(list)
   if type(list) ~= "table" then return nil end
   local out = {}
   for _, r in ipairs(list) do
-    if type(r) == "string" then
-      out[#out + 1] = { field = r }
-    elseif type(r) == "table" and type(r[1]) == "string" then
-      local d = { field = r[1] }
-      local when_field, values = next(type(r.when) == "table" and r.when or {})
-      if type(when_field) == "string" then
-        d.when = { field = when_field, values = data.copy(list_of(values), "requires.when") }
+    local field, when = r, nil
+    if type(r) == "table" then field, when = r[1], r.when end
+    if type(field) == "string" then
+      local entry = { field = field }
+      if type(when) == "table" then
+        local wf, values = next(when)
+        if type(wf) == "string" then
+          if type(values) ~= "table" then values = { values } end
+          entry.when = { field = wf, values = data.copy(values, "requires.when") }
+        end
       end
-      out[#out + 1] = d
+      out[#out + 1] = entry
     end
   end
   return out
+end
+
+local function describe_silence(s)
+  if type(s) ~= "table" then return nil end
+  return {
+    seconds = type(s.seconds) == "number" and s.seconds or nil,
+    check = type(s.check) == "string" and s.check or nil,
+    close = type(s.close) == "string" and s.close or nil,
+  }
+end
+
+-- a number, false (no limit) or nil (the engine's default)
+local function max_reprompts_of(node)
+  local m = node.max_reprompts
+  if type(m) == "number" or m == false then return m end
+  return nil
 end
 
 -- describe(def) -> plain data (no functions) of the whole flow.
@@ -221,6 +269,9 @@ function M.describe(def)
         functions = describe_functions(node.functions),
         pre_actions = describe_actions(node.pre_actions),
         post_actions = describe_actions(node.post_actions),
+        max_reprompts = max_reprompts_of(node),
+        fallback = type(node.fallback) == "string" and node.fallback or nil,
+        hold_seconds = type(node.hold_seconds) == "number" and node.hold_seconds or nil,
       }
     end
   end
@@ -237,6 +288,8 @@ function M.describe(def)
     nodes = nodes,
     functions = describe_functions(def.functions),
     requires = describe_requires(def.requires),
+    silence = describe_silence(def.silence),
+    fallback = type(def.fallback) == "string" and def.fallback or nil,
   }
 end
 
@@ -331,6 +384,12 @@ function Call:end_call(status, reason)
   end
   if reason ~= nil and type(reason) ~= "string" then error("call:end_call(status, reason): reason must be a string", 2) end
   self._eff.end_call = { status = status, reason = reason }
+end
+
+-- repeat_last(): the engine says again the lines of the agent's previous turn
+function Call:repeat_last()
+  check_self(self, "repeat_last")
+  self._eff.repeat_last = true
 end
 
 function Call:transfer(number)
@@ -447,7 +506,7 @@ function M.check(def, fields)
   end
 
   -- reads / writes
-  local declared = {}
+  local declared, written = {}, {}
   for _, list in ipairs({ "reads", "writes" }) do
     local v = def[list]
     if v ~= nil and (type(v) ~= "table" or not data.is_array(v)) then
@@ -466,6 +525,7 @@ function M.check(def, fields)
           problem(where, format("%s %q appears twice", list, f), '"' .. f .. '"')
         else
           declared[f] = true
+          if list == "writes" then written[f] = true end
         end
         if type(f) == "string" then seen[f] = true end
       end
@@ -495,6 +555,84 @@ function M.check(def, fields)
 
   check_template("role", def.role)
 
+  -- a value a field of the schema can hold (the select's options, the type's form)
+  local function check_value(where, field, value, token)
+    local fdef = {}
+    for k, v in pairs(by_key[field]) do fdef[k] = v end
+    fdef.required = true
+    local out, why = schema.check_field_value(fdef, value)
+    if out == nil then
+      problem(where, format("%s: %s is not a value of %q: %s", where, show(value), field, tostring(why)), token)
+    end
+  end
+
+  local function check_requires(list)
+    if list == nil then return end
+    if type(list) ~= "table" or not data.is_array(list) then
+      problem("requires", "requires must be a list: field names, or { field, when = { other_field = { values } } }", "requires")
+      return
+    end
+    local seen = {}
+    for i, r in ipairs(list) do
+      local where = format("requires[%d]", i)
+      local field, when = r, nil
+      if type(r) == "table" then
+        field, when = r[1], r.when
+        for k in pairs(r) do
+          if k ~= 1 and k ~= "when" then problem(where, format("%s: unknown key %s (a field, then when = {...})", where, show(k)), tostring(k)) end
+        end
+      end
+      local token = type(field) == "string" and ('"' .. field .. '"') or "requires"
+      if type(field) ~= "string" then
+        problem(where, where .. " must be a field name or { field, when = { other_field = { values } } }", "requires")
+      elseif by_key[field] == nil then
+        problem(where, format("requires %q: no such field in the workflow's patient schema", field), token)
+      elseif not written[field] then
+        problem(where, format("requires %q: the flow does not declare it in writes (a required outcome is one the flow writes)", field), token)
+      elseif seen[field] then
+        problem(where, format("requires %q appears twice", field), token)
+      end
+      if type(field) == "string" then seen[field] = true end
+      if when ~= nil then
+        local wf, values = nil, nil
+        if type(when) == "table" then wf, values = next(when) end
+        if type(wf) ~= "string" or next(when, wf) ~= nil then
+          problem(where, format("requires %s: when must name one field and its values: when = { field = { values } }", show(field)), "when")
+        elseif by_key[wf] == nil then
+          problem(where, format("requires %s: when names %q, which is not a field of the patient schema", show(field), wf), wf)
+        elseif not declared[wf] then
+          problem(where, format("requires %s: when names %q, which the flow does not declare in reads or writes", show(field), wf), wf)
+        else
+          if type(values) ~= "table" then values = { values } end
+          if not data.is_array(values) or #values == 0 then
+            problem(where, format("requires %s: when.%s must be a list of values", show(field), wf), wf)
+          else
+            for _, v in ipairs(values) do
+              check_value(format("requires %s: when.%s", show(field), wf), wf, v, type(v) == "string" and ('"' .. v .. '"') or wf)
+            end
+          end
+        end
+      end
+    end
+  end
+  check_requires(def.requires)
+
+  local silence = def.silence
+  if silence ~= nil then
+    if type(silence) ~= "table" then
+      problem("silence", "silence must be a table: { seconds =, check =, close = }", "silence")
+    else
+      for k in pairs(silence) do
+        if not SILENCE_KEYS[k] then problem("silence", format("silence: unknown key %s (seconds, check, close)", show(k)), tostring(k)) end
+      end
+      if silence.seconds ~= nil and (type(silence.seconds) ~= "number" or not (silence.seconds > 0)) then
+        problem("silence", "silence.seconds must be a number of seconds above 0", "seconds = " .. tostring(silence.seconds))
+      end
+      check_template("silence.check", silence.check)
+      check_template("silence.close", silence.close)
+    end
+  end
+
   local nodes = def.nodes
   if type(nodes) ~= "table" or next(nodes) == nil then
     problem("nodes", "nodes must be a table with at least one node", "nodes")
@@ -513,6 +651,25 @@ function M.check(def, fields)
     elseif type(nodes[target]) ~= "table" then
       problem(where, format("%s: node %q does not exist", where, target), '"' .. target .. '"')
     end
+  end
+
+  check_next("fallback", def.fallback)
+
+  for _, p in ipairs(behaviours.check(def.behaviours, {
+    template = check_template,
+    node = check_next,
+    set = function(where, field, value)
+      local token = type(field) == "string" and field or "set"
+      if type(field) ~= "string" or by_key[field] == nil then
+        problem(where, format("%s: %s is not a field of the workflow's patient schema", where, show(field)), token)
+      elseif not written[field] then
+        problem(where, format("%s: %q is not declared in writes", where, field), token)
+      else
+        check_value(where, field, value, type(value) == "string" and ('"' .. value .. '"') or token)
+      end
+    end,
+  })) do
+    problem("behaviours", p.message, p.token)
   end
 
   local function check_rules(where, fn)
@@ -680,6 +837,16 @@ function M.check(def, fields)
       end
       for i, line in ipairs(list_of(node.say)) do check_template(format("%s.say[%d]", where, i), line) end
       check_template(where .. ".reprompt", node.reprompt)
+      local m = node.max_reprompts
+      if m ~= nil and m ~= false and (type(m) ~= "number" or m < 0 or m ~= floor(m)) then
+        problem(where, where .. ".max_reprompts must be a whole number of reprompts (0 or more), or false for no limit",
+          "max_reprompts = " .. tostring(m))
+      end
+      check_next(where .. ".fallback", node.fallback)
+      local h = node.hold_seconds
+      if h ~= nil and (type(h) ~= "number" or not (h > 0)) then
+        problem(where, where .. ".hold_seconds must be a number of seconds above 0", "hold_seconds = " .. tostring(h))
+      end
       if node.respond_immediately ~= nil and type(node.respond_immediately) ~= "boolean" then
         problem(where, where .. ".respond_immediately must be true or false", "respond_immediately")
       end

@@ -1,7 +1,9 @@
 -- sova.sandboxed.kit: the tenant kit, blocks of flows that clinics share instead of copying
--- them from each other: identity checks, confirmations and read-backs, goodbyes, and the
--- functions every patient call offers (wrong person, voicemail, call back later, the
--- appointment, medications). Runs inside the call's sandbox like the rest of sova.sandboxed.
+-- them from each other: identity checks, confirmations and read-backs, goodbye nodes, and the
+-- functions patient calls offer (voicemail, the appointment, medications). Runs inside the
+-- call's sandbox like the rest of sova.sandboxed. What every call needs in every node (the
+-- other party's goodbye, wrong number, call back later, hold, "who is this", "repeat that") is
+-- not here: flows get those as global behaviours (sova.sandboxed.behaviours).
 --
 --   local kit = require("sova.sandboxed.kit").new { notes = "call_notes", follow_up = "needs_follow_up" }
 --
@@ -12,7 +14,7 @@
 --   config.follow_up  a boolean field set to true when the clinic must follow up (needed by the
 --                     blocks that flag one: mismatch, appointment, medications)
 --
--- Blocks are methods of the flow's kit (kit:wrong_person { ... }); helpers that need no fields
+-- Blocks are methods of the flow's kit (kit:voicemail { ... }); helpers that need no fields
 -- are plain functions (kit.name_matches(said, expected)). Blocks that make a function take the flow's part as options: say (a line, templated), set
 -- ({ field = value }), note (text), follow_up (true), next (a node, false to stay, or
 -- function(call, args) -> either), rules (phrases added to the kit's own).
@@ -182,29 +184,14 @@ function M:mismatch(call, o)
                           end_call = { "completed", "identity not verified" } })
 end
 
--- Functions for any moment before identity is verified: they say nothing about care.
-function M:wrong_person(o)
-  return self:make_function("wrong_person", "The person says this is the wrong number or that the patient is not known there.",
-    { "wrong number", "no one by that name", "nobody by that name", "no one named", "nobody named",
-      "does not live here", "you have the wrong", "there is no", "there s no", "never heard of" },
-    o, { end_call = { "completed", "wrong number" } })
-end
-
+-- an answering machine picked up: for any moment before identity is verified, it says
+-- nothing about care
 function M:voicemail(o)
   return self:make_function("voicemail", "An answering machine or voicemail greeting picked up.",
     { "leave a message", "leave your message", "after the beep", "after the tone", "voicemail",
       "voice mail", "mailbox", "record your message", "not available to take your call",
       "can not take your call", "can not come to the phone" },
     o, { end_call = { "voicemail", "left a callback message" } })
-end
-
-function M:call_back_later(o)
-  return self:make_function("call_back_later",
-    "The person cannot talk now, the patient is not available, or they ask to be called back later.",
-    { "call back later", "call me back", "call me later", "call back", "bad time", "not a good time",
-      "busy right now", "i am busy", "i am driving", "i am at work", "try me later", "not available",
-      "not home", "not here right now" },
-    o, { note = "Asked to be called back later.", end_call = { "completed", "asked to call back later" } })
 end
 
 -- appointment(o) -> the functions confirming an appointment: o.confirmed, o.reschedule, o.cancel
