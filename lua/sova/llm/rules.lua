@@ -79,7 +79,7 @@ end
 
 -- filler words a speaker or a recognizer puts in: never part of a phrase or a value
 local FILLERS = set_of("um umm uh uhh uhm er erm ah hmm mm")
-local LIKE_FILLER_AFTER = set_of("is s was were it and so but just or then because are um uh")
+local LIKE_FILLER_AFTER = set_of("is s was were it it's that's and so but just or then because are um uh")
 local YOU_KNOW_KEPT_AFTER = set_of("do did does would will if not can could may might as that what who whether i we they")
 
 -- fillers(words) -> set of the indexes of filler words ("um", "like" as a filler, "you know")
@@ -318,10 +318,16 @@ end
 
 local function is_letter(w) return #w == 1 and find(w, "^%a$") ~= nil end
 
+-- the end of a contraction written apart ("what s", "don t", "i m", "we d")
+local CONTRACTED = { s = set_of("what it that there here he she who let where how"),
+                     t = set_of("don isn can won didn doesn wasn aren weren couldn wouldn shouldn"),
+                     m = set_of("i"), d = set_of("i you we they he she it") }
+
 -- a single letter said as a letter: any but "a" and "i", those only next to other letters
 local function spelled(items, i)
   local w = items[i].lc
   if not is_letter(w) then return false end
+  if CONTRACTED[w] and CONTRACTED[w][lc_at(items, i - 1) or ""] then return false end
   if w ~= "a" and w ~= "i" then return true end
   local p, n = lc_at(items, i - 1), lc_at(items, i + 1)
   return (p ~= nil and is_letter(p) and p ~= "a" and p ~= "i") or (n ~= nil and is_letter(n) and n ~= "a" and n ~= "i")
@@ -532,7 +538,10 @@ end
 
 local CODE_STOP = set_of([[a an and are as at be but by for from go got have here i id in is it its it's me my
   no not number of ok okay on or our ref so that the their there this to uh um was we will yes you
-  your code call auth's yeah sure number's reference confirmation that's thats is's]])
+  your code call auth's yeah sure number's reference confirmation that's thats is's
+  date birth born dob am pm]])
+for w in pairs(MONTHS) do CODE_STOP[w] = true end       -- "march 15 1985" is a date, not a code
+for w in pairs(ORDINALS) do CODE_STOP[w] = true end
 
 -- code(text) -> a reference-number-like code: letters and digits, at least one digit, at least
 -- 5 characters, possibly spelled with spaces or dashes ("AUTH 123456", "A-U-T-H-1-2-3",
@@ -553,10 +562,17 @@ function M.code(text)
     ends[#toks] = stop
   end
   -- classify: "d" digits/alnum with a digit, "U" uppercase letters, "l" lowercase letters
-  local kinds = {}
+  local kinds, date_part = {}, {}
   for i, t in ipairs(toks) do
     local lt = lower(t)
-    if match(t, "^%w+$") and find(t, "%d") then kinds[i] = "d"
+    -- the day and year after a month are a date ("march 15 1985")
+    if MONTHS[lt] then
+      local j = i + 1
+      if match(toks[j] or "", "^%d%d?%a*$") then date_part[j] = true; j = j + 1 end
+      if match(toks[j] or "", "^%d%d%d%d$") then date_part[j] = true end
+    end
+    if date_part[i] then kinds[i] = nil
+    elseif match(t, "^%w+$") and find(t, "%d") then kinds[i] = "d"
     elseif match(t, "^%u+$") and #t <= 6 and not (#t >= 2 and CODE_STOP[lt]) then kinds[i] = "U"
     elseif match(t, "^%a+$") and #t <= 5 and not CODE_STOP[lt] then kinds[i] = "l"
     else kinds[i] = nil end
