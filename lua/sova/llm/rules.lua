@@ -900,7 +900,7 @@ function M.kind(sentence)
   for _, p in ipairs(REQUEST_PHRASES) do
     if occurrences(ws, p)[1] then return "request" end
   end
-  if find(sentence, "%?%s*$") and #ws <= 6 then return "request" end
+  if (find(sentence, "%?%s*$") and #ws <= 6) or ws[#ws] == "please" then return "request" end
   if #ws <= 3 then
     for _, w in ipairs(ws) do if STATEMENT_VERBS[w] then return "statement" end end
     if not find(M.written(sentence), "%d") then return "fragment" end
@@ -1096,8 +1096,15 @@ local function sorted_calls(chosen)
   return calls
 end
 
+local HYPOTHETICAL = set_of("if whether")
+
+local function hypothetical(s)
+  for _, w in ipairs(s.words) do if HYPOTHETICAL[w] then return true end end
+  return false
+end
+
 -- the chosen call plus the other functions the line fills with typed values of their own
--- (not in a question, no value shared), in offered order
+-- (not in a question nor after "if"/"whether", no value shared), in offered order
 local function with_extras(best, functions, sentences, text)
   local chosen, values = { best }, {}
   add_values(values, best.args)
@@ -1107,7 +1114,8 @@ local function with_extras(best, functions, sentences, text)
       args, s = filled_by_phrase(fn, sentences, text)
       if args then
         how = select(2, M.fill(fn, s.raw, heard(fn, sentences, text)))
-        if typed(fn, args, how) and (s.kind ~= "request" or fn.rules_when == "asked") and not shares(values, args) then
+        if typed(fn, args, how) and (s.kind ~= "request" or fn.rules_when == "asked") and not hypothetical(s)
+           and not shares(values, args) then
           add_values(values, args)
           chosen[#chosen + 1] = { idx = idx, fn = fn, args = args }
         end
