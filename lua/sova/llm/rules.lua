@@ -13,8 +13,10 @@
 --                   that is not theirs ("provider" in "provider services": M.NEUTRAL, plus the
 --                   function's `rules_ignore`). A function with rules_when = "asked" answers
 --                   requests only ("what's the member ID?", "and the NPI?"), "stated" statements
---                   only ("the member ID is ABC123456"); a statement whose best match is a
---                   request-only function gets "Thank you." instead of a recital. A rule "*"
+--                   only ("the member ID is ABC123456"; rules.kind tells them apart, also in
+--                   lower case without punctuation); a statement whose only match is a
+--                   request-only function gets "Thank you." instead of a recital (a wildcard may
+--                   still take it when that match was a single word). A rule "*"
 --                   matches anything, below every phrase. Parameters are filled from the words by
 --                   their schema; a function whose required parameters cannot be filled is passed
 --                   over. Other functions of the offered set that the same line fills with typed
@@ -25,11 +27,14 @@
 --                   say that again?". Nothing matched: the node's reprompt ("" = silence), else
 --                   "Sorry, I didn't catch that." and the node's last verbatim line.
 --   reason "carry": the line already ran a function that moved the call; the new node's functions
---                   whose required parameters the line fills with typed values, none of them a
---                   value in req.used, are called (in offered order); else nothing.
+--                   (with a phrase of theirs in the line, or a wildcard) whose required parameters
+--                   the line fills with typed values (an option, an explicit yes/no word, a date,
+--                   number, code, or a name after an introduction: never free text), none of
+--                   them a value in req.used, are called in offered order; else nothing.
 --   reason "enter": the node's reprompt, else the first "quoted" sentence of its task, else nothing.
---   reason "tool":  a short acknowledgement.
--- Parameter filling (rules.fill / rules.extract.*): enum options and synonyms, booleans
+--   reason "tool":  a short acknowledgement; after a refused call, the reprompt.
+-- Parameter filling (rules.fill; readers rules.enum, boolean, number, date, time, datetime, code,
+-- person_name): enum options and synonyms, booleans
 -- (yes/no/yeah/nope/correct...), dates ("March 15 1985", "03/15/1985", "1985-03-15"), date-times,
 -- numbers, reference-number-like codes ("AUTH 123456" -> "AUTH123456"), person names ("this is
 -- Jane Doe"), and free text (the whole utterance). Speech-recognition transcripts are understood:
