@@ -47,6 +47,7 @@ local globals = {
       required = { "details" },
     },
     rules = {
+      when = "asked",
       values = { details = {
         patient_name = { "patient s name", "patient name", "name of the patient", "spell the name",
                          "first and last name", "full name" },

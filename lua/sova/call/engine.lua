@@ -56,7 +56,8 @@
 --   * hold nodes (hold_seconds): no silence checks and no reprompt limit; silence_after() is the
 --     hold budget left, and silence() past it takes the fallback path;
 --   * stuck nodes: a line that runs no function counts a reprompt of the node, one that runs a
---     function resets it; past max_reprompts (default 2) the fallback runs: the node's fallback,
+--     function resets it (an answer the model marks `acknowledged = true`, understood but with
+--     nothing to do, does neither); past max_reprompts (default 2) the fallback runs: the node's fallback,
 --     else the flow's, else (also for a second fallback) the default close, as incomplete;
 --   * loop guards: more than MAX_NODE_LINES lines in one node (holds exempt) or MAX_CALL_LINES in
 --     a call close as incomplete too.
@@ -677,6 +678,7 @@ function Call:_rounds(reason, with_tools)
     local calls = type(resp.tool_calls) == "table" and resp.tool_calls or {}
     if not with_tools then calls = {} end
     if #calls == 0 then
+      if resp.acknowledged == true then self.acknowledged = true end
       if text then self:_say(text) end
       return taken
     end
@@ -725,7 +727,7 @@ function Call:_turn(fn)
   local batch = {}
   self._batch = batch
   self.rounds, self.entries, self.said_this_turn = 0, 0, false
-  self.carries, self.used, self.carry_line, self.ran_function = 0, {}, nil, false
+  self.carries, self.used, self.carry_line, self.ran_function, self.acknowledged = 0, {}, nil, false, false
   self._defer, self.pending_next = nil, nil
   local ok, err = pcall(fn)
   if not ok then
@@ -756,6 +758,7 @@ end
 function Call:_count_reprompt()
   local node = self.flow.nodes[self.node]
   if self.ran_function then self.reprompts = 0; return end
+  if self.acknowledged then return end -- understood, nothing to do: neither stuck nor progress
   if is_hold(node) then return end
   self.reprompts = self.reprompts + 1
   local limit = node.max_reprompts

@@ -62,7 +62,7 @@ M.PHRASES = {
               "have a great day", "have a good one", "talk to you later" },
   repeat_that = { "repeat that", "repeat it", "repeat the question", "repeat yourself", "you repeat",
                   "please repeat", "say that again", "say it again", "come again", "pardon", "pardon me",
-                  "sorry what", "what was that", "what did you say", "did not catch that",
+                  "sorry what", "what do you mean", "what was that", "what did you say", "did not catch that",
                   "did not catch it", "did not hear that", "did not hear you", "could not hear you",
                   "can not hear you" },
   who_is_calling = { "who is this", "who is calling", "who s calling", "who are you", "who am i speaking",

@@ -47,7 +47,9 @@
 --             handler = function(args, call) ... return "next_node" end,  -- or nil / false to stay
 --             next = "next_node",                      -- used when the handler returns nil
 --             rules = { "approved", "denied",          -- phrases for the offline rules engine
---               values = { status = { Denied = { "not approved" } } } },  -- option synonyms
+--               values = { status = { Denied = { "not approved" } } },   -- option synonyms
+--               when = "asked",                        -- or "stated": requests / statements only
+--               ignore = { "status line" } },          -- phrases inside which its own do not count
 --           },
 --         },
 --         next = "other",                              -- only for nodes without functions: go on
@@ -184,6 +186,14 @@ local function describe_function(fn)
     for _, r in ipairs(fn.rules) do if type(r) == "string" then rules[#rules + 1] = r end end
     if type(fn.rules.values) == "table" then values = data.copy(fn.rules.values, "rules.values") end
   end
+  local when, ignore = nil, nil
+  if type(fn.rules) == "table" then
+    if fn.rules.when == "asked" or fn.rules.when == "stated" then when = fn.rules.when end
+    if type(fn.rules.ignore) == "table" then
+      ignore = {}
+      for _, p in ipairs(fn.rules.ignore) do if type(p) == "string" then ignore[#ignore + 1] = p end end
+    end
+  end
   return {
     name = fn.name,
     description = type(fn.description) == "string" and fn.description or "",
@@ -192,6 +202,8 @@ local function describe_function(fn)
     has_handler = type(fn.handler) == "function",
     rules = rules,
     values = values,
+    rules_when = when,
+    rules_ignore = ignore,
   }
 end
 
@@ -682,9 +694,19 @@ function M.check(def, fields)
       end
     end
     for k in pairs(rules) do
-      if type(k) ~= "number" and k ~= "values" then
-        problem(where, format("%s.rules: unknown key %s (a list of phrases, plus values = {...})", where, show(k)), tostring(k))
+      if type(k) ~= "number" and k ~= "values" and k ~= "when" and k ~= "ignore" then
+        problem(where, format("%s.rules: unknown key %s (a list of phrases, plus values = {...}, when = \"asked\" | \"stated\", ignore = {...})", where, show(k)), tostring(k))
       end
+    end
+    if rules.when ~= nil and rules.when ~= "asked" and rules.when ~= "stated" then
+      problem(where, format("%s.rules.when must be \"asked\" (requests only) or \"stated\" (statements only)", where), "when")
+    end
+    if rules.ignore ~= nil then
+      local ok = type(rules.ignore) == "table"
+      for _, p in ipairs(ok and rules.ignore or {}) do
+        if type(p) ~= "string" or not find(p, "%S") then ok = false end
+      end
+      if not ok then problem(where, where .. ".rules.ignore must be a list of phrases", "ignore") end
     end
     local values = rules.values
     if values == nil then return end
