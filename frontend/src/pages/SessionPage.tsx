@@ -1,7 +1,8 @@
 // /sessions/:id: one call: status, reason, duration, the summary, the outcome fields it wrote
 // (labelled from the schema), the flow that ran (path and sha256), and the transcript. A call
 // that is still being written is re-read every few seconds until it has ended.
-import { useEffect } from 'react';
+import { useEffect, useState } from 'react';
+import type { ApiError } from '../api/client';
 import { Link, useParams } from 'react-router-dom';
 import { api } from '../api/client';
 import { TERMINAL_STATUSES } from '../api/live';
@@ -65,9 +66,47 @@ export function outcomeRows(
   return rows;
 }
 
+/** Hands the browser a text as a file download. */
+function download(text: string, filename: string) {
+  const url = URL.createObjectURL(new Blob([text], { type: 'text/yaml' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  URL.revokeObjectURL(url);
+}
+
+/** "Save as test scenario" (administrators): the call as a PHI-free `sova flow eval` scenario. */
+function SaveScenarioButton({ id }: { id: string }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const save = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      download(await api.sessionScenario(id), `session-${id}.yaml`);
+    } catch (e) {
+      setError(e as ApiError);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div className="actions">
+      <button type="button" className="btn" onClick={() => void save()} disabled={busy}
+        title="A scenario for sova flow eval: the other party's lines and the outcome, with synthetic patient data">
+        {busy ? 'Saving…' : 'Save as test scenario'}
+      </button>
+      {error && <ErrorAlert error={error} />}
+    </div>
+  );
+}
+
 export function SessionPage() {
   const { id = '' } = useParams();
-  const { org } = useAuth();
+  const { org, user } = useAuth();
   const session = useApi((signal) => api.getSession(id, signal), [id]);
   const s = session.data;
   const fields = schemaOf(org, s?.workflow);
@@ -109,6 +148,7 @@ export function SessionPage() {
             {running && <span className="muted"> · the call is still running; this page updates by itself</span>}
           </p>
         </div>
+        {user?.role === 'admin' && !running && <SaveScenarioButton id={s.id} />}
       </div>
 
       <div className="grid-2">

@@ -260,6 +260,37 @@ function M.eval(dir, o)
   return report.failed == 0 and 0 or 1
 end
 
+-- eval --from-session ID: the session's scenario, from the database the CLI uses elsewhere
+function M.from_session(o)
+  local bson = core.bson
+  local oid = type(o.from_session) == "string" and o.from_session:match("^%x+$") and #o.from_session == 24
+    and bson.oid(o.from_session)
+  if not oid then return die("--from-session needs a session id (24 hex digits)") end
+  if not os.getenv("MONGODB_URI") then return die("--from-session reads the database: set MONGODB_URI") end
+  local ok, err = core.db.open(config.mongodb_uri())
+  if not ok then return die(err) end
+  local h = core.db.unscoped()
+  local session, serr = h:find_one("sessions", { _id = oid })
+  if session == nil then return die("database: " .. tostring(serr)) end
+  if not session then return die("no session " .. o.from_session, 1) end
+  local org, oerr = h:find_one("organizations", { _id = session.organization_id })
+  if org == nil then return die("database: " .. tostring(oerr)) end
+  local wf = org and org.workflows and org.workflows[session.workflow]
+  if not (wf and wf.patient_schema) then return die("the session's workflow is not in its organization", 1) end
+  local text, berr = require("sova.tools.scenario").for_session(h, session, wf.patient_schema.fields or {})
+  if not text then return die(berr, 1) end
+  if o.out then
+    local f, ferr = io.open(o.out, "w")
+    if not f then return die("cannot write " .. o.out .. ": " .. tostring(ferr)) end
+    f:write(text)
+    f:close()
+    io.stderr:write("sova flow: wrote ", o.out, "\n")
+  else
+    io.stdout:write(text)
+  end
+  return 0
+end
+
 function M.main(args)
   local sub = args[1]
   if not sub or sub == "--help" or sub == "-h" or sub == "help" then
