@@ -85,15 +85,12 @@ function M.synthetic(def, real, key)
     local options = def.options or {}
     return options[hash(key) % math.max(#options, 1) + 1] or real
   end
-  -- strings: by what the field holds
+  -- strings: codes and numbers keep their shape; names by what the field holds
+  if type(real) == "string" and real:find("%d") then return reshape(real, key) end
   if k:find("company") or k:find("insur") then return pick(COMPANIES, key) end
   if k:find("facility") or k:find("clinic") or k:find("hospital") then return pick(FACILITIES, key) end
-  if k:find("provider") or k:find("doctor") or k:find("physician") then
-    if type(real) == "string" and real:find("%d") then return reshape(real, key) end
-    return "Dr. " .. person(key)
-  end
+  if k:find("provider") or k:find("doctor") or k:find("physician") then return "Dr. " .. person(key) end
   if k:find("name") then return person(key) end
-  if type(real) == "string" and real:find("%d") then return reshape(real, key) end
   return "Synthetic " .. (def.label or k)
 end
 
