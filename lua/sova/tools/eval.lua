@@ -61,10 +61,45 @@ local function alternatives(p)
   return out
 end
 
+-- Lua reports a malformed pattern only when matching reaches the mistake: the whole pattern is
+-- scanned here instead (escapes, sets, captures)
+local function lua_pattern_error(p)
+  local i, depth = 1, 0
+  while i <= #p do
+    local c = p:sub(i, i)
+    if c == "%" then
+      local n = p:sub(i + 1, i + 1)
+      if n == "" then return "malformed pattern (ends with '%')" end
+      if n == "b" then
+        if #p < i + 3 then return "missing arguments to '%b'" end
+        i = i + 2
+      elseif n == "f" and p:sub(i + 2, i + 2) ~= "[" then
+        return "missing '[' after '%f' in pattern"
+      end
+      i = i + 2
+    elseif c == "[" then
+      local j = i + 1
+      if p:sub(j, j) == "^" then j = j + 1 end
+      if p:sub(j, j) == "]" then j = j + 1 end
+      while p:sub(j, j) ~= "]" do
+        if j > #p then return "malformed pattern (missing ']')" end
+        j = j + (p:sub(j, j) == "%" and 2 or 1)
+      end
+      i = j + 1
+    else
+      if c == "(" then depth = depth + 1 elseif c == ")" then depth = depth - 1 end
+      if depth < 0 then return "invalid pattern capture" end
+      i = i + 1
+    end
+  end
+  if depth > 0 then return "unfinished capture" end
+  return nil
+end
+
 local function pattern_error(p)
   for _, alt in ipairs(alternatives(p)) do
-    local ok, err = pcall(string.find, "", alt)
-    if not ok then return tostring(err):gsub("^.-:%d+: ", "") end
+    local why = lua_pattern_error(alt)
+    if why then return why end
   end
   return nil
 end

@@ -251,7 +251,7 @@ function M.eval(dir, o)
   local report, problems = eval.run(dir, fields, {
     llm = adapter, llm_label = llm_label(dir, note), speech = o.speech, seed = seed, only = o.scenario,
   })
-  if not report then return die("\n" .. eval.format_problems(problems)) end
+  if not report then return die("the scenarios are not valid:\n" .. eval.format_problems(problems)) end
   if o.json then
     print(json.encode(report))
   else
