@@ -231,6 +231,11 @@ function M.play(sc, o)
   local call = eng.new { host = o.host, llm = o.llm, patient = o.patient, fields = o.fields,
                          clock = function() return now end }
   local r = { turns = 0, heard = {} }
+  if type(call.silence_after) ~= "function" or type(call.silence) ~= "function" then
+    r.error = "the call engine has no call:silence_after()/call:silence() (issue 8's engine interface)"
+    r.status, r.outcome, r.transcript, r.agent = call.status, {}, {}, {}
+    return r
+  end
 
   -- the other party says nothing for `seconds`; the engine's silence timer may fire meanwhile
   local function wait(seconds)

@@ -16,7 +16,7 @@ local M = {}
 local USAGE = [[
 usage: sova flow check <dir> [--schema FILE | --db]
        sova flow simulate <dir> --patient FILE.json [--script FILE] [--json] [--schema FILE | --db]
-       sova flow eval <dir> [--speech] [--seed N] [--scenario NAME] [--json] [--schema FILE | --db]
+       sova flow eval <dir> [--speech] [--seed N] [--scenario NAME] [--offline] [--json] [--schema FILE | --db]
        sova flow eval --from-session ID [--out FILE]
 
   <dir>        a flow directory: clients/<org_slug>/<workflow>/ (flow_definition.lua, services.yaml)
@@ -32,6 +32,7 @@ usage: sova flow check <dir> [--schema FILE | --db]
                numbers, codes and dates in words, a few dropped or swapped words)
   --seed N     eval --speech: the seed of the recognition errors (default 1)
   --scenario S eval: only the scenario S (its file name without .yaml, or its name)
+  --offline    eval: the offline rules engine, whatever services.yaml names
   --from-session ID  eval: write a scenario from a finished call (MONGODB_URI): the other
                party's lines with their timing and the outcome it reached, every patient field
                replaced by a synthetic value; to stdout or --out FILE
@@ -64,7 +65,7 @@ local function parse(args)
       o[key] = args[i + 1]
       if not o[key] then return nil, a .. " needs a value" end
       i = i + 2
-    elseif a == "--json" or a == "--db" or a == "--speech" then
+    elseif a == "--json" or a == "--db" or a == "--speech" or a == "--offline" then
       o[a:sub(3)] = true
       i = i + 1
     elseif a == "--help" or a == "-h" then
@@ -248,6 +249,7 @@ function M.eval(dir, o)
   local fields, ferr = fields_for(dir, o)
   if not fields then return die(ferr) end
   local adapter, note = llm.for_flow(dir)
+  if o.offline then adapter, note = require("sova.llm.rules").new(), "--offline" end
   local report, problems = eval.run(dir, fields, {
     llm = adapter, llm_label = llm_label(dir, note), speech = o.speech, seed = seed, only = o.scenario,
   })
