@@ -1,5 +1,6 @@
 /* The `sys` table of sova.core: clocks and files with private modes.
  * Trusted code only (scripts, the API, the bot); never handed to tenant flows. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -95,11 +96,50 @@ static int l_mkdir(lua_State *L)
 	return 1;
 }
 
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* sys.list_dir(path) -> sorted array of entry names (without "." and "..") | nil, err */
+static int l_list_dir(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	DIR *d = opendir(path);
+	if (!d)
+		return push_errno(L, path);
+	/* names collected on the Lua stack's table first, then sorted through a C array */
+	lua_newtable(L);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		lua_pushstring(L, e->d_name);
+		lua_rawseti(L, -2, ++n);
+	}
+	closedir(d);
+	const char **names = lua_newuserdata(L, (size_t)(n > 0 ? n : 1) * sizeof *names);
+	for (int i = 0; i < n; i++) {
+		lua_rawgeti(L, -2, i + 1);
+		names[i] = lua_tostring(L, -1);
+		lua_pop(L, 1); /* still referenced by the table */
+	}
+	qsort(names, (size_t)n, sizeof *names, by_name);
+	lua_newtable(L);
+	for (int i = 0; i < n; i++) {
+		lua_pushstring(L, names[i]);
+		lua_rawseti(L, -2, i + 1);
+	}
+	return 1;
+}
+
 int sova_open_sys(lua_State *L)
 {
 	static const luaL_Reg fns[] = {
 		{"time", l_time},       {"monotonic", l_monotonic}, {"sleep", l_sleep},
 		{"write_private", l_write_private}, {"file_mode", l_file_mode}, {"mkdir", l_mkdir},
+		{"list_dir", l_list_dir},
 		{NULL, NULL},
 	};
 	lua_newtable(L);

@@ -99,7 +99,10 @@ describe("the OpenAPI document #api #openapi", function()
         local r = deref(resp)
         assert.is_string(r.description, o.key .. " " .. status)
         if status ~= "204" then
-          assert.is_table(r.content and r.content["application/json"] and r.content["application/json"].schema,
+          -- JSON, or a text download (a scenario's YAML) described as a string
+          local json_schema = r.content and r.content["application/json"] and r.content["application/json"].schema
+          local text = r.content and r.content["text/yaml"] and r.content["text/yaml"].schema
+          assert(type(json_schema) == "table" or (type(text) == "table" and text.type == "string"),
             o.key .. " " .. status .. " has no application/json schema")
         end
       end
@@ -144,6 +147,9 @@ describe("answers of the running server match the document #api #openapi", funct
       .. "/responses/" .. res.status)
     if resp.content == nil then
       assert.equal("", res.body, key .. " " .. res.status .. " documents no body")
+    elseif resp.content["text/yaml"] then
+      assert.truthy((res.headers["content-type"] or ""):find("text/yaml", 1, true), describe_response(res))
+      assert.truthy(core.yaml.decode(res.body), key .. " answered no YAML\n" .. describe_response(res))
     else
       assert.truthy((res.headers["content-type"] or ""):find("application/json", 1, true))
       assert(res.json ~= nil, key .. " answered no JSON\n" .. describe_response(res))
@@ -254,6 +260,8 @@ describe("answers of the running server match the document #api #openapi", funct
     assert.status(200, res)
     assert.equal(session_id, res.json.items[1].id)
     assert.status(404, call("GET", "/api/sessions/{id}", { id = helpers.new_id() }))
+    assert.status(200, call("GET", "/api/sessions/{id}/scenario", { id = session_id }))
+    assert.status(404, call("GET", "/api/sessions/{id}/scenario", { id = helpers.new_id() }))
     assert.status(200, call("GET", "/api/workflows/{workflow}/dashboard", { workflow = "prior_auth" }))
   end)
 

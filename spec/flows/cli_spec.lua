@@ -92,6 +92,87 @@ describe("sova flow #flows #cli", function()
     assert.equal("Yes, that's correct.", users[#users])
   end)
 
+  describe("eval", function()
+    local EVAL = "spec/fixtures/flows/eval_flow"
+    local SCHEMA = " --schema " .. EVAL .. "/fields.json"
+
+    it("plays every scenario and prints a table of pass/FAIL, turns and what differed; exit 1 on a failure", function()
+      local code, out = run("eval " .. EVAL .. SCHEMA)
+      assert.equal(1, code, out)
+      assert.matches("spec/fixtures/flows/eval_flow: text mode, offline rules engine", out, 1, true)
+      assert.matches("picks_blue%s+pass%s+1", out)
+      assert.matches("hangs_up%s+pass%s+0", out)
+      assert.matches('expects_wrong_colour%s+FAIL%s+1%s+outcome.colour = "Green", expected "Blue"; the agent never said "Ada"', out)
+      assert.matches("2 of 3 passed", out, 1, true)
+    end)
+
+    it("exits 0 when every scenario run passes (--scenario picks one by file name or name)", function()
+      local code, out = run("eval " .. EVAL .. SCHEMA .. " --scenario picks_blue")
+      assert.equal(0, code, out)
+      assert.matches("1 of 1 passed", out, 1, true)
+      code, out = run("eval " .. EVAL .. SCHEMA .. " --scenario 'Hangs up at once'")
+      assert.equal(0, code, out)
+      code, out = run("eval " .. EVAL .. SCHEMA .. " --scenario nothing_like_it")
+      assert.equal(2, code, out)
+      assert.matches("no scenario named nothing_like_it", out, 1, true)
+    end)
+
+    it("--json gives each scenario's result, differences and transcript on the virtual clock", function()
+      local code, out = run("eval " .. EVAL .. SCHEMA .. " --json")
+      assert.equal(1, code, out)
+      local r = require("cjson").decode(out)
+      assert.equal(2, r.passed)
+      assert.equal(1, r.failed)
+      assert.equal("text", r.mode)
+      local by = {}
+      for _, s in ipairs(r.scenarios) do by[s.id] = s end
+      assert.is_true(by.picks_blue.passed)
+      assert.same({ colour = "Blue" }, by.picks_blue.outcome)
+      -- the line came 5 s after the greeting
+      assert.same({ 0, 5, 5 }, { by.picks_blue.transcript[1].t, by.picks_blue.transcript[2].t, by.picks_blue.transcript[3].t })
+      assert.is_false(by.expects_wrong_colour.passed)
+      assert.equal(2, #by.expects_wrong_colour.differences)
+      assert.matches("Grace Hopper", by.expects_wrong_colour.transcript[1].text, 1, true)
+      assert.equal("no_answer", by.hangs_up.status)
+    end)
+
+    it("--speech gives the lines as a recognizer returns them, the same for the same seed", function()
+      local _, a = run("eval " .. EVAL .. SCHEMA .. " --json --speech --seed 4")
+      local _, b = run("eval " .. EVAL .. SCHEMA .. " --json --speech --seed 4")
+      local ra, rb = require("cjson").decode(a), require("cjson").decode(b)
+      assert.equal("speech", ra.mode)
+      assert.equal(4, ra.seed)
+      for i, s in ipairs(ra.scenarios) do
+        assert.same(s.heard, rb.scenarios[i].heard)
+        for _, line in ipairs(s.heard) do assert.matches("^[a-z' ]+$", line) end
+      end
+      -- each line rewritten on its own key (scenario and line), so other scenarios do not shift it
+      local speechify = require("sova.tools.speechify")
+      assert.same({ speechify.rewrite("Blue, please.", { seed = 4, key = "picks_blue:1" }) }, ra.scenarios[3].heard)
+      assert.equal("blue please", speechify.rewrite("Blue, please.", { rate = 0 }))
+    end)
+
+    it("refuses an invalid scenario file naming the file and the key; exit 2", function()
+      local code, out = run("eval spec/fixtures/flows/eval_invalid" .. SCHEMA)
+      assert.equal(2, code, out)
+      assert.matches("eval_invalid/scenarios/bad.yaml: /expect/status: must be one of: completed", out, 1, true)
+      assert.matches("eval_invalid/scenarios/bad.yaml: /lines/0/wait: is not allowed", out, 1, true)
+      code, out = run("eval " .. EVAL .. SCHEMA .. " --seed many")
+      assert.equal(2, code, out)
+      assert.matches("--seed needs a whole number", out, 1, true)
+    end)
+
+    it("--from-session needs a session id and the database", function()
+      local code, out = run("eval --from-session 12345")
+      assert.equal(2, code, out)
+      assert.matches("needs a session id", out, 1, true)
+      local p = assert(io.popen("env -u MONGODB_URI " .. build .. "/sova flow eval --from-session 0123456789abcdef01234567 2>&1"))
+      out = p:read("*a")
+      p:close()
+      assert.matches("set MONGODB_URI", out, 1, true)
+    end)
+  end)
+
   it("refuses unknown options and a missing patient file plainly", function()
     local code, out = run("simulate clients/demo_clinic_alpha/prior_auth --bogus")
     assert.equal(2, code)

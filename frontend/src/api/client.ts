@@ -59,6 +59,8 @@ interface RequestOptions {
   /** false for login: its 401 means a wrong password, not an ended session. */
   auth?: boolean;
   signal?: AbortSignal;
+  /** The body as text (a download, e.g. YAML), not JSON. */
+  text?: boolean;
 }
 
 function statusMessage(status: number): string {
@@ -69,7 +71,7 @@ function statusMessage(status: number): string {
 
 export async function request<T>(method: Method, path: string, opts: RequestOptions = {}): Promise<T> {
   const auth = opts.auth !== false;
-  const headers: Record<string, string> = { Accept: 'application/json' };
+  const headers: Record<string, string> = { Accept: opts.text ? 'text/yaml, application/json' : 'application/json' };
   if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
   if (auth && authToken) headers.Authorization = `Bearer ${authToken}`;
   let res: Response;
@@ -89,6 +91,7 @@ export async function request<T>(method: Method, path: string, opts: RequestOpti
   if (res.status === 204) return undefined as T;
   let data: unknown = null;
   const text = await res.text();
+  if (opts.text && res.ok) return text as T;
   if (text) {
     try {
       data = JSON.parse(text);
@@ -148,6 +151,8 @@ export const api = {
     request<{ items: CallSession[] }>('GET', `/patients/${seg(id)}/sessions`, { signal }),
   getSession: (id: string, signal?: AbortSignal) =>
     request<CallSession>('GET', `/sessions/${seg(id)}`, { signal }),
+  /** The call as a `sova flow eval` scenario (YAML, no PHI; administrators). */
+  sessionScenario: (id: string) => request<string>('GET', `/sessions/${seg(id)}/scenario`, { text: true }),
 
   startCall: (patientId: string, mode: 'browser' | 'phone' = 'browser') =>
     request<CallStart>('POST', `/patients/${seg(patientId)}/calls`, { body: { mode } }),

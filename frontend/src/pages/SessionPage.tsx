@@ -1,8 +1,9 @@
 // /sessions/:id: one call: status, why it ended, what an incomplete call is missing, duration, the
 // summary, the outcome fields it wrote (labelled from the schema), the flow that ran (path and
-// sha256), and the transcript. A call that is still being written is re-read every few seconds
-// until it has ended.
-import { useEffect } from 'react';
+// sha256), and the transcript; administrators can save it as a test scenario. A call that is still
+// being written is re-read every few seconds until it has ended.
+import { useEffect, useState } from 'react';
+import type { ApiError } from '../api/client';
 import { Link, useParams } from 'react-router-dom';
 import { api } from '../api/client';
 import { TERMINAL_STATUSES } from '../api/live';
@@ -71,9 +72,47 @@ export function missingLabels(fields: FieldDef[], missing: string[] | undefined)
   return (missing ?? []).map((k) => fields.find((f) => f.key === k)?.label ?? k).join(', ');
 }
 
+/** Hands the browser a text as a file download. */
+function download(text: string, filename: string) {
+  const url = URL.createObjectURL(new Blob([text], { type: 'text/yaml' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  URL.revokeObjectURL(url);
+}
+
+/** "Save as test scenario" (administrators): the call as a PHI-free `sova flow eval` scenario. */
+function SaveScenarioButton({ id }: { id: string }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const save = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      download(await api.sessionScenario(id), `session-${id}.yaml`);
+    } catch (e) {
+      setError(e as ApiError);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div className="actions">
+      <button type="button" className="btn" onClick={() => void save()} disabled={busy}
+        title="A scenario for sova flow eval: the other party's lines and the outcome, with synthetic patient data">
+        {busy ? 'Saving…' : 'Save as test scenario'}
+      </button>
+      {error && <ErrorAlert error={error} />}
+    </div>
+  );
+}
+
 export function SessionPage() {
   const { id = '' } = useParams();
-  const { org } = useAuth();
+  const { org, user } = useAuth();
   const session = useApi((signal) => api.getSession(id, signal), [id]);
   const s = session.data;
   const fields = schemaOf(org, s?.workflow);
@@ -116,6 +155,7 @@ export function SessionPage() {
             {running && <span className="muted"> · the call is still running; this page updates by itself</span>}
           </p>
         </div>
+        {user?.role === 'admin' && !running && <SaveScenarioButton id={s.id} />}
       </div>
 
       <div className="grid-2">

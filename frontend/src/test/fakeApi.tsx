@@ -28,9 +28,10 @@ export function installFakeApi(routes: Record<string, Route | Reply>): FakeApi {
       : typeof route === 'function'
         ? route(body, url)
         : route;
-    return new Response(status === 204 ? null : JSON.stringify(data), {
+    // a string is a text body as it is (a download), anything else JSON
+    return new Response(status === 204 ? null : typeof data === 'string' ? data : JSON.stringify(data), {
       status,
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': typeof data === 'string' ? 'text/yaml' : 'application/json' },
     });
   });
   return api;

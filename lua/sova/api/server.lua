@@ -118,6 +118,7 @@ local ROUTES = {
   { "GET", "/api/patients/{id}/sessions", sessions.for_patient, "auth" },
   { "POST", "/api/patients/{id}/calls", calls.start, "auth" },
   { "GET", "/api/sessions/{id}", sessions.show, "auth" },
+  { "GET", "/api/sessions/{id}/scenario", sessions.scenario, "auth" },
   { "GET", "/api/audit", audit_log.list, "auth" },
 }
 
@@ -182,7 +183,7 @@ function M.handle(req)
   req.remote_addr = request.client_ip(req)
   local ctx = { req = req }
   local r_pattern
-  local ok, status, body = xpcall(function()
+  local ok, status, body, headers = xpcall(function()
     local r, caps = route(req.method, req.path)
     r_pattern = r.name
     if r[4] ~= "none" then ctx.tenant = tenant_for(req) end
@@ -201,7 +202,7 @@ function M.handle(req)
     end
   end
   local text = ""
-  if type(body) == "string" then -- JSON already (the OpenAPI document)
+  if type(body) == "string" then -- JSON already (the OpenAPI document), or text with its own headers
     text = body
   elseif body ~= nil then
     local eok, encoded = pcall(json.encode, body)
@@ -218,7 +219,7 @@ function M.handle(req)
     ms = math.floor((core.sys.monotonic() - t0) * 1e5 + 0.5) / 100,
     org = ctx.tenant and ctx.tenant.slug or nil, user = ctx.user and ctx.user.id or nil,
   })
-  return status, text, JSON_HEADERS
+  return status, text, (ok and headers) or JSON_HEADERS
 end
 
 return M

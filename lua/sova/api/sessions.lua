@@ -29,4 +29,24 @@ function M.show(ctx, id)
   return 200, present.session(s)
 end
 
+-- GET /api/sessions/{id}/scenario: the call as a `sova flow eval` scenario, for the org's admins.
+-- PHI-free by construction (sova.tools.scenario: synthetic patient fields, the patient's values
+-- replaced in the other party's lines, no agent lines); audited as such an export.
+function M.scenario(ctx, id)
+  if ctx.user.role ~= "admin" then errors.fail(403, "forbidden", "only administrators can export test scenarios") end
+  local oid = request.oid_or_404(id, "session")
+  local s = db_ok(ctx.db:find_one("sessions", { _id = oid }))
+  if not s then errors.not_found("session") end
+  local wf = ctx.tenant.workflows and ctx.tenant.workflows[s.workflow]
+  if type(wf) ~= "table" or type(wf.patient_schema) ~= "table" then errors.not_found("workflow") end
+  local text, err = require("sova.tools.scenario").for_session(ctx.db, s, wf.patient_schema.fields or {})
+  if not text then errors.fail(409, "not_exportable", err) end
+  patients.audit_or_503(ctx, { action = "export", resource_type = "session", resource_id = present.hex(oid),
+    details = { format = "scenario", phi = false } })
+  return 200, text, {
+    ["content-type"] = "text/yaml; charset=utf-8",
+    ["content-disposition"] = ('attachment; filename="session-%s.yaml"'):format(present.hex(oid)),
+  }
+end
+
 return M

@@ -9,12 +9,15 @@ local engine = require("sova.call.engine")
 local sandbox_host = require("sova.call.sandbox_host")
 local services = require("sova.services")
 local llm = require("sova.llm")
+local eval = require("sova.tools.eval")
 
 local M = {}
 
 local USAGE = [[
 usage: sova flow check <dir> [--schema FILE | --db]
        sova flow simulate <dir> --patient FILE.json [--script FILE] [--json] [--schema FILE | --db]
+       sova flow eval <dir> [--speech] [--seed N] [--scenario NAME] [--offline] [--json] [--schema FILE | --db]
+       sova flow eval --from-session ID [--out FILE]
 
   <dir>        a flow directory: clients/<org_slug>/<workflow>/ (flow_definition.lua, services.yaml)
   --schema F   the patient_schema from a file: {"fields": [...]}, a list of fields, or an
@@ -25,10 +28,24 @@ usage: sova flow check <dir> [--schema FILE | --db]
   --script F   the other party's lines, one per line ('#' comments; '/hangup' hangs up);
                without it you type them (end with an empty line or Ctrl-D)
   --json       print the result as one JSON document
+  --speech     eval: each line as a speech recognizer returns it (lower case, no punctuation,
+               numbers, codes and dates in words, a few dropped or swapped words)
+  --seed N     eval --speech: the seed of the recognition errors (default 1)
+  --scenario S eval: only the scenario S (its file name without .yaml, or its name)
+  --offline    eval: the offline rules engine, whatever services.yaml names
+  --from-session ID  eval: write a scenario from a finished call (MONGODB_URI): the other
+               party's lines with their timing and the outcome it reached, every patient field
+               replaced by a synthetic value; to stdout or --out FILE
 
 check loads the flow in the call sandbox and reports, with file and line, what does not fit the
 schema: fields read or written that it lacks, unknown template references, bad nodes; and
-validates services.yaml. Exit status 0 when clean.]]
+validates services.yaml. Exit status 0 when clean.
+
+eval plays every <dir>/scenarios/*.yaml (schemas/scenario.schema.json) through the call sandbox
+and engine, with the flow's language model (services.yaml; the offline rules engine without a
+key), on a virtual clock, and prints per scenario pass or FAIL, the turns taken and what
+differed from its expect. Exit status 0 when every scenario passes, 1 when one fails, 2 when a
+scenario file is invalid.]]
 
 local function die(msg, code)
   io.stderr:write("sova flow: ", msg, "\n")
@@ -42,11 +59,13 @@ local function parse(args)
   local i = 1
   while i <= #args do
     local a = args[i]
-    if a == "--schema" or a == "--patient" or a == "--script" then
-      o[a:sub(3)] = args[i + 1]
-      if not o[a:sub(3)] then return nil, a .. " needs a file" end
+    if a == "--schema" or a == "--patient" or a == "--script" or a == "--scenario" or a == "--out"
+       or a == "--from-session" or a == "--seed" then
+      local key = a:sub(3):gsub("%-", "_")
+      o[key] = args[i + 1]
+      if not o[key] then return nil, a .. " needs a value" end
       i = i + 2
-    elseif a == "--json" or a == "--db" then
+    elseif a == "--json" or a == "--db" or a == "--speech" or a == "--offline" then
       o[a:sub(3)] = true
       i = i + 1
     elseif a == "--help" or a == "-h" then
@@ -211,6 +230,69 @@ function M.simulate(dir, o)
   return 0
 end
 
+-- the language model the flow's calls use, in words
+local function llm_label(dir, note)
+  if note then return "offline rules engine (" .. note .. ")" end
+  local cfg = services.load(dir .. "/services.yaml")
+  if cfg and cfg.llm.provider == "openai" then
+    return "openai " .. tostring(cfg.llm.model) .. (cfg.llm.base_url and (" at " .. cfg.llm.base_url) or "")
+  end
+  return "offline rules engine"
+end
+
+function M.eval(dir, o)
+  local seed
+  if o.seed then
+    seed = tonumber(o.seed)
+    if not seed or seed % 1 ~= 0 then return die("--seed needs a whole number") end
+  end
+  local fields, ferr = fields_for(dir, o)
+  if not fields then return die(ferr) end
+  local adapter, note = llm.for_flow(dir)
+  if o.offline then adapter, note = require("sova.llm.rules").new(), "--offline" end
+  local report, problems = eval.run(dir, fields, {
+    llm = adapter, llm_label = llm_label(dir, note), speech = o.speech, seed = seed, only = o.scenario,
+  })
+  if not report then return die("the scenarios are not valid:\n" .. eval.format_problems(problems)) end
+  if o.json then
+    print(json.encode(report))
+  else
+    print(eval.format(report))
+  end
+  return report.failed == 0 and 0 or 1
+end
+
+-- eval --from-session ID: the session's scenario, from the database the CLI uses elsewhere
+function M.from_session(o)
+  local bson = core.bson
+  local oid = type(o.from_session) == "string" and o.from_session:match("^%x+$") and #o.from_session == 24
+    and bson.oid(o.from_session)
+  if not oid then return die("--from-session needs a session id (24 hex digits)") end
+  if not os.getenv("MONGODB_URI") then return die("--from-session reads the database: set MONGODB_URI") end
+  local ok, err = core.db.open(config.mongodb_uri())
+  if not ok then return die(err) end
+  local h = core.db.unscoped()
+  local session, serr = h:find_one("sessions", { _id = oid })
+  if session == nil then return die("database: " .. tostring(serr)) end
+  if not session then return die("no session " .. o.from_session, 1) end
+  local org, oerr = h:find_one("organizations", { _id = session.organization_id })
+  if org == nil then return die("database: " .. tostring(oerr)) end
+  local wf = org and org.workflows and org.workflows[session.workflow]
+  if not (wf and wf.patient_schema) then return die("the session's workflow is not in its organization", 1) end
+  local text, berr = require("sova.tools.scenario").for_session(h, session, wf.patient_schema.fields or {})
+  if not text then return die(berr, 1) end
+  if o.out then
+    local f, ferr = io.open(o.out, "w")
+    if not f then return die("cannot write " .. o.out .. ": " .. tostring(ferr)) end
+    f:write(text)
+    f:close()
+    io.stderr:write("sova flow: wrote ", o.out, "\n")
+  else
+    io.stdout:write(text)
+  end
+  return 0
+end
+
 function M.main(args)
   local sub = args[1]
   if not sub or sub == "--help" or sub == "-h" or sub == "help" then
@@ -225,11 +307,13 @@ function M.main(args)
     print(USAGE)
     return 0
   end
+  if sub == "eval" and o.from_session then return M.from_session(o) end
   local dir = o.positional[1]
   if not dir then return die("which flow directory? (see sova flow --help)") end
   if sub == "check" then return M.check(dir, o) end
   if sub == "simulate" then return M.simulate(dir, o) end
-  return die("unknown command " .. sub .. " (check, simulate)")
+  if sub == "eval" then return M.eval(dir, o) end
+  return die("unknown command " .. sub .. " (check, simulate, eval)")
 end
 
 return M

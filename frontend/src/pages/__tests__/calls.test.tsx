@@ -188,6 +188,63 @@ describe('the session view', () => {
   });
 });
 
+describe('save as test scenario', () => {
+  const ended = { id: 's1', patient_id: 'p1', workflow: WF, status: 'completed', transcript: { messages: [] } };
+  const asAdmin = { ...me, user: { ...me.user, role: 'admin' } };
+
+  it('gives an administrator the scenario YAML as a download named after the session', async () => {
+    const yaml = 'name: "Session s1"\nlines:\n  - "Hello."\n';
+    const api = base({ 'GET /api/me': [200, asAdmin], 'GET /api/sessions/s1': [200, ended], 'GET /api/sessions/s1/scenario': [200, yaml] });
+    const blobs: Blob[] = [];
+    const downloads: string[] = [];
+    const { createObjectURL, revokeObjectURL } = URL;
+    URL.createObjectURL = (b: Blob) => {
+      blobs.push(b);
+      return 'blob:scenario';
+    };
+    URL.revokeObjectURL = () => {};
+    const click = vi.spyOn(HTMLAnchorElement.prototype, 'click').mockImplementation(function (this: HTMLAnchorElement) {
+      downloads.push(this.download);
+    });
+    try {
+      renderApp('/sessions/s1');
+      fireEvent.click(await screen.findByRole('button', { name: 'Save as test scenario' }));
+      await vi.waitFor(() => expect(downloads).toEqual(['session-s1.yaml']));
+      expect(await blobs[0].text()).toBe(yaml);
+      expect(api.calls.some((c) => c.path === '/api/sessions/s1/scenario' && c.auth === 'Bearer test-token')).toBe(true);
+    } finally {
+      URL.createObjectURL = createObjectURL;
+      URL.revokeObjectURL = revokeObjectURL;
+      click.mockRestore();
+    }
+  });
+
+  it('is not offered to staff who are not administrators', async () => {
+    base({ 'GET /api/sessions/s1': [200, ended] });
+    renderApp('/sessions/s1');
+    expect(await screen.findByRole('heading', { name: 'Call session' })).toBeTruthy();
+    expect(screen.queryByRole('button', { name: 'Save as test scenario' })).toBeNull();
+  });
+
+  it('is not offered while the call is still running', async () => {
+    base({ 'GET /api/me': [200, asAdmin], 'GET /api/sessions/s1': [200, { ...ended, status: 'in_progress' }] });
+    renderApp('/sessions/s1');
+    expect(await screen.findByText(/the call is still running/)).toBeTruthy();
+    expect(screen.queryByRole('button', { name: 'Save as test scenario' })).toBeNull();
+  });
+
+  it('says why when the export is refused', async () => {
+    base({
+      'GET /api/me': [200, asAdmin],
+      'GET /api/sessions/s1': [200, ended],
+      'GET /api/sessions/s1/scenario': [409, { error: { code: 'not_exportable', message: "the session's patient record is gone" } }],
+    });
+    renderApp('/sessions/s1');
+    fireEvent.click(await screen.findByRole('button', { name: 'Save as test scenario' }));
+    expect((await screen.findByRole('alert')).textContent).toContain('patient record is gone');
+  });
+});
+
 describe('the dashboard', () => {
   it('counts by call status and by each select field, with calls per day', async () => {
     base({
