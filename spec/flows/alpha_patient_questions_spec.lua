@@ -123,9 +123,11 @@ describe("Alpha patient_questions flow #flows", function()
     S.script(call, { "She's not available right now, can you call back later?" })
     S.assert_no_care_details(call, CARE)
     assert.matches("We'll call back another time", S.said(call), 1, true)
-    assert.are.equal("completed", call.status)
+    -- the check-in did not happen: incomplete, for a retry
+    assert.are.equal("incomplete", call.status)
+    assert.are.same({ "checkin_status" }, call.missing)
     assert.are.equal("asked to call back later", call.reason)
-    assert.are.same({ checkin_status = "Not Reached" }, call.outcome)
+    assert.are.same({}, call.outcome)
     assert.matches("Note: Asked to be called back later.", call.summary, 1, true)
   end)
 

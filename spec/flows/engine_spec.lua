@@ -619,7 +619,7 @@ describe("call engine: holds, stuck nodes and loops #flows", function()
     call:silence()
     assert.are.equal("incomplete", call.status)
     assert.are.equal("on hold for more than 60 s", call.reason)
-    assert.are.equal(engine.STUCK_CLOSE, lines(call)[#lines(call)])
+    assert.are.equal(engine.HOLD_CLOSE, lines(call)[#lines(call)])
   end)
 
   local function stuck_host(extra, nodes_extra)

@@ -460,10 +460,11 @@ describe("flow library #flows", function()
       assert.are.equal("a", again.state.hold_return)
       local back = flow.run_handler(def, "on_hold", "returned", {}, state(again.state))
       assert.are.same({ "Yes, I'm here." }, back.say)
-      assert.are.equal("a", back.next)
+      assert.is_nil(back.next)
+      assert.are.equal("a", back.resume) -- back without entering again; the line is heard there
       assert.is_nil(back.state.hold_return)
       -- with nothing remembered, back to the first node
-      assert.are.equal("a", flow.run_handler(def, "on_hold", "returned", {}, state()).next)
+      assert.are.equal("a", flow.run_handler(def, "on_hold", "returned", {}, state()).resume)
     end)
   end)
 

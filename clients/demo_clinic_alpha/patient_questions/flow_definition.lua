@@ -38,8 +38,8 @@ return flow.define {
       say = "I'm sorry for the trouble. I'll update our records. Have a good day.",
       rules = { "do not know anyone" },
     },
+    -- nothing is recorded: the check-in did not happen, so the call ends incomplete for a retry
     call_back_later = {
-      set = { checkin_status = "Not Reached" },
       say = "Of course. We'll call back another time. Thank you, goodbye.",
       rules = { "is out right now", "not available", "not home", "not here right now" },
     },
@@ -52,7 +52,6 @@ return flow.define {
       task = "Find out whether you are speaking with {{patient_name}}.",
       functions = kit.with({
         kit:is_patient {
-          say = "Thank you. For your privacy, could you please tell me your full name and date of birth?",
           next = "verify",
           rules = { "you got her", "you got him" },
         },
@@ -60,6 +59,8 @@ return flow.define {
     },
 
     verify = {
+      -- an entry line, not the is_patient answer: skipped when the same line already gave both
+      say = { "Thank you. For your privacy, could you please tell me your full name and date of birth?" },
       task = "Ask for the patient's full name and date of birth and check them. Say nothing about "
         .. "the patient's care before they match.",
       reprompt = "For your privacy, could you please tell me your full name and date of birth?",

@@ -52,7 +52,7 @@ local globals = {
         patient_name = { "patient s name", "patient name", "name of the patient", "spell the name",
                          "first and last name", "full name" },
         member_id = { "member id", "member number", "id number", "subscriber id", "policy number",
-                      "insurance id", "member", "subscriber" },
+                      "insurance id", "member", "subscriber", "the id" },
         date_of_birth = { "date of birth", "dob", "birthday", "birth date", "born" },
         cpt_code = { "cpt", "procedure code", "cpt code", "billing code", "what procedure" },
         provider = { "npi", "provider", "doctor", "physician", "ordering", "rendering" },
@@ -86,6 +86,63 @@ local globals = {
   },
 }
 
+-- what the representative says about the authorization: in the verify step, and from whoever
+-- answers after the agent asked for a supervisor (a rep who just carries on)
+local STATUS_FUNCTIONS = {
+  {
+    name = "report_status",
+    description = "The representative says the authorization's status: approved, denied or pending.",
+    parameters = {
+      type = "object",
+      properties = {
+        status = { type = "string", enum = { "Approved", "Denied", "Pending" },
+                   description = "The authorization's status." },
+      },
+      required = { "status" },
+    },
+    rules = { values = { status = STATUS_WORDS } },
+    handler = function(args, call)
+      call:set("prior_auth_status", args.status)
+      call:note("Authorization status: " .. args.status .. ".")
+      if args.status == "Denied" then
+        call:say("I see. Could you tell me the reason for the denial?")
+        return "denial_reason"
+      elseif args.status == "Approved" then
+        call:say("Wonderful, thank you.")
+      else
+        call:say("Okay, thank you for checking.")
+      end
+      return "reference"
+    end,
+  },
+  {
+    name = "authorization_required",
+    description = "The representative says whether this procedure requires prior authorization.",
+    parameters = {
+      type = "object",
+      properties = {
+        required = { type = "boolean", default = true,
+                     description = "true if authorization is required, false if it is not." },
+      },
+      required = { "required" },
+    },
+    rules = { "requires", "required", "require", "needs authorization", "need authorization",
+              "needs a prior auth", "does not require", "is not required", "not required",
+              "no authorization needed", "no auth needed", "does not need" },
+    handler = function(args, call)
+      if args.required == false then
+        call.state.not_required = true
+        call:note("Prior authorization is not required for this procedure.")
+        call:say("Great, thank you for confirming that no authorization is needed.")
+        return "reference"
+      end
+      call:say("Understood. Is there an authorization on file for this patient, and what is its status?")
+      if call.node ~= "verify" then return "verify" end
+      return false
+    end,
+  },
+}
+
 return flow.define {
   name = "prior_auth",
   description = "Verify prior authorization for a scheduled procedure with the patient's insurer.",
@@ -93,7 +150,9 @@ return flow.define {
             "facility_name", "provider_name", "provider_npi", "cpt_code", "appointment_time",
             "supervisor_phone" },
   writes = { "prior_auth_status", "reference_number" },
-  requires = { { "reference_number", when = { prior_auth_status = { "Approved", "Denied", "Pending" } } } },
+  -- every call that learned its answer ends with the insurer's reference number for it ("not
+  -- required" too: the clinic documents who said so); without one the clinic must follow up
+  requires = { "reference_number" },
   role = "You are Alexandra, calling {{insurance_company_name}} from {{facility_name}} on behalf of "
     .. "{{provider_name}} to verify a prior authorization. Be brief, polite and precise. Only give "
     .. "the patient's details when the representative asks for them. Never guess a value.",
@@ -134,59 +193,7 @@ return flow.define {
       task = "Find out whether prior authorization is required for CPT {{cpt_code}}, and if so "
         .. "whether it is approved, denied or pending. Give details only when asked.",
       reprompt = "Is prior authorization required for procedure code {{cpt_code|spell}}, and if so, what is its status?",
-      functions = {
-        {
-          name = "report_status",
-          description = "The representative says the authorization's status: approved, denied or pending.",
-          parameters = {
-            type = "object",
-            properties = {
-              status = { type = "string", enum = { "Approved", "Denied", "Pending" },
-                         description = "The authorization's status." },
-            },
-            required = { "status" },
-          },
-          rules = { values = { status = STATUS_WORDS } },
-          handler = function(args, call)
-            call:set("prior_auth_status", args.status)
-            call:note("Authorization status: " .. args.status .. ".")
-            if args.status == "Denied" then
-              call:say("I see. Could you tell me the reason for the denial?")
-              return "denial_reason"
-            elseif args.status == "Approved" then
-              call:say("Wonderful, thank you.")
-            else
-              call:say("Okay, thank you for checking.")
-            end
-            return "reference"
-          end,
-        },
-        {
-          name = "authorization_required",
-          description = "The representative says whether this procedure requires prior authorization.",
-          parameters = {
-            type = "object",
-            properties = {
-              required = { type = "boolean", default = true,
-                           description = "true if authorization is required, false if it is not." },
-            },
-            required = { "required" },
-          },
-          rules = { "requires", "required", "require", "needs authorization", "need authorization",
-                    "needs a prior auth", "does not require", "is not required", "not required",
-                    "no authorization needed", "no auth needed", "does not need" },
-          handler = function(args, call)
-            if args.required == false then
-              call.state.not_required = true
-              call:note("Prior authorization is not required for this procedure.")
-              call:say("Great, thank you for confirming that no authorization is needed.")
-              return "reference"
-            end
-            call:say("Understood. Is there an authorization on file for this patient, and what is its status?")
-            return false
-          end,
-        },
-      },
+      functions = STATUS_FUNCTIONS,
     },
 
     denial_reason = {
@@ -279,7 +286,7 @@ return flow.define {
     await_supervisor = {
       task = "You asked for a supervisor. Wait until the supervisor is on the line, then restate the request.",
       reprompt = "",
-      functions = {
+      functions = kit.with({
         {
           name = "supervisor_on_line",
           description = "A supervisor has joined the call.",
@@ -291,7 +298,7 @@ return flow.define {
             return "verify"
           end,
         },
-      },
+      }, STATUS_FUNCTIONS),
     },
   },
 }

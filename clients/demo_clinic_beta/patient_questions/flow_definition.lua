@@ -58,8 +58,8 @@ return flow.define {
       say = "Oh, I'm sorry to bother you. Have a nice day.",
       rules = { "do not know" },
     },
+    -- nothing is recorded: the check-in did not happen, so the call ends incomplete for a retry
     call_back_later = {
-      set = { checkin_status = "Not Reached" },
       say = "No problem at all. We'll try you again another time. Bye for now!",
       rules = { "not available", "not home", "not here right now" },
     },
@@ -72,13 +72,14 @@ return flow.define {
       task = "Find out whether you are speaking with {{patient_name}}.",
       functions = kit.with({
         kit:is_patient {
-          say = "Thanks! To protect your privacy, could you tell me your date of birth?",
           next = "verify_dob",
         },
       }, unverified),
     },
 
     verify_dob = {
+      -- entry lines, skipped when the line that led here already answers them
+      say = { "Thanks! To protect your privacy, could you tell me your date of birth?" },
       task = "Ask for the patient's date of birth. Say nothing about their care yet.",
       reprompt = "Sorry, could you tell me your date of birth, with the month, day and year?",
       functions = kit.with({
@@ -90,7 +91,6 @@ return flow.define {
           handler = function(args, call)
             if kit.dob_matches(args.date_of_birth, call.patient.date_of_birth) then
               call.state.dob_ok = true
-              call:say("Thank you. And could you please confirm your first and last name?")
               return "verify_name"
             end
             return mismatch(call, "I'm sorry, that doesn't match what we have. Could you tell me your date of birth once more?")
@@ -100,6 +100,7 @@ return flow.define {
     },
 
     verify_name = {
+      say = { "Thank you. And could you please confirm your first and last name?" },
       task = "Ask the patient to confirm their first and last name.",
       reprompt = "Sorry, could you tell me your first and last name?",
       functions = kit.with({

@@ -29,7 +29,7 @@
 --     tools = { {name=, description=, parameters=} },     -- node functions, then global ones
 --     functions = { <function descriptions, with rules and values> },  -- same order as tools
 --     node = { name=, task=, say={...}, reprompt= },      -- rendered texts of the current node
---     last_user = "...", reason = "user" | "enter" | "tool" | "carry",
+--     last_user = "...", reason = "user" | "enter" | "tool" | "carry" | "resume",
 --     used = { "..." } }                                  -- carry only: string arguments used this turn
 --
 -- A turn: the model's text is said; its tool calls run through host:run_handler (arguments
@@ -62,7 +62,8 @@
 --   * loop guards: more than MAX_NODE_LINES lines in one node (holds exempt) or MAX_CALL_LINES in
 --     a call close as incomplete too.
 -- Required outcomes (flow requires): a call ending as completed without a required field ends as
--- incomplete, call.missing naming the fields (in requires order); the reason is kept.
+-- incomplete, call.missing naming the fields (in requires order); the reason is kept. A transfer
+-- is not judged by them: the person it reaches carries the call on.
 
 local type, pairs, ipairs, tostring, pcall, setmetatable, error =
   type, pairs, ipairs, tostring, pcall, setmetatable, error
@@ -95,6 +96,7 @@ M.NO_RESPONSE = "no response from the other party"
 M.MAX_REPROMPTS = 2        -- a node's default: lines that run no function before the fallback
 M.STUCK_CLOSE = "I'm sorry, I'm having trouble with this call. Someone from our office will follow up. "
   .. "Thank you, goodbye."
+M.HOLD_CLOSE = "I've been holding for quite a while, so I'll call back another time. Thank you, goodbye."
 M.MAX_NODE_LINES = 12      -- other-party lines in one visit of a node (hold nodes exempt)
 M.MAX_CALL_LINES = 80      -- other-party lines in a call
 
@@ -289,9 +291,11 @@ function Call:_missing()
   return missing
 end
 
-function Call:_finish(status, reason)
+-- handed_over: a transfer gave the call to a person, who takes it from here; required outcomes
+-- judge only calls the agent finished itself
+function Call:_finish(status, reason, handed_over)
   if self.status ~= "in_progress" and self.status ~= "queued" then return end
-  if status == "completed" or status == "incomplete" then
+  if (status == "completed" or status == "incomplete") and not handed_over then
     local missing = self:_missing()
     if #missing > 0 then
       self.missing = missing
@@ -344,7 +348,7 @@ function Call:_transfer(to)
     return
   end
   self:_emit({ type = "transfer", to = out })
-  self:_finish("completed", "transferred to " .. out)
+  self:_finish("completed", "transferred to " .. out, true)
 end
 
 function Call:_dtmf(digits)
@@ -452,18 +456,19 @@ function Call:_leave()
 end
 
 -- the default end of a call that goes nowhere: a closing line, incomplete, keeping what it captured
-function Call:_close_stuck(reason)
-  self:_say(M.STUCK_CLOSE)
+function Call:_close_stuck(reason, line)
+  self:_say(line or M.STUCK_CLOSE)
   self:_finish("incomplete", reason)
 end
 
--- a stuck node (or a hold past its budget): the node's fallback, else the flow's, once per call;
--- a fallback node stuck in turn, or a second fallback, gets the default close
-function Call:_fallback(reason)
+-- a stuck node: the node's fallback, else the flow's, once per call; a fallback node stuck in
+-- turn, or a second fallback, gets the default close. A hold past its budget takes only the hold
+-- node's own fallback: the flow's (e.g. asking for a supervisor) would talk to hold music.
+function Call:_fallback(reason, hold)
   local node = self.flow.nodes[self.node]
-  local target = node.fallback or self.flow.fallback
+  local target = node.fallback or (not hold and self.flow.fallback) or nil
   if type(target) ~= "string" or self.fallback_used or target == self.node then
-    return self:_close_stuck(reason)
+    return self:_close_stuck(reason, hold and M.HOLD_CLOSE or nil)
   end
   self.fallback_used = true
   self.carry_line = nil -- the line that got nowhere is not offered to the fallback
@@ -572,6 +577,13 @@ function Call:_apply(fn, eff)
   if not self:_active() then return "end" end
   if eff.transfer ~= nil then self:_transfer(eff.transfer); return "end" end
   if type(eff.end_call) == "table" then self:_end_call(eff.end_call.status, eff.end_call.reason); return "end" end
+  if eff.resume ~= nil then
+    if type(eff.resume) ~= "string" or type(self.flow.nodes[eff.resume]) ~= "table" then
+      self:_fail(format("function %s resumes node %q, which does not exist", fn.name, tostring(eff.resume)))
+      return "end"
+    end
+    return "resume"
+  end
   if eff.next ~= nil then
     if type(eff.next) ~= "string" or type(self.flow.nodes[eff.next]) ~= "table" then
       self:_fail(format("function %s goes to node %q, which does not exist", fn.name, tostring(eff.next)))
@@ -627,7 +639,7 @@ function Call:_run_calls(tc_list, scope)
       if not self:_active() then outcome = "end" end
     end
     if outcome then
-      result = "not run: an earlier function " .. (outcome == "next" and "moved to another node" or "ended the call")
+      result = "not run: an earlier function " .. (outcome == "end" and "ended the call" or "moved to another node")
     else
       local fn = self:_find_function(self.flow.nodes[self.node], tc.name, scope)
       if not fn then
@@ -646,6 +658,7 @@ function Call:_run_calls(tc_list, scope)
           if #self._defer > before then said = true end
           result = encode(eff.result == nil and "ok" or eff.result)
           if outcome == "next" then self.pending_next = eff.next end
+          if outcome == "resume" then self.pending_next = eff.resume end
         end
       end
     end
@@ -655,7 +668,8 @@ function Call:_run_calls(tc_list, scope)
   return ran, outcome, said
 end
 
--- model rounds until the turn is done. reason: "user" | "enter" | "carry"; with_tools: offer
+-- model rounds until the turn is done. reason: "user" | "enter" | "carry" | "resume" (the line
+-- heard again in the node a detour returned to, call:resume); with_tools: offer
 -- functions. A carry offers the node's own functions and drops text; it ends at once when no
 -- function ran. Returns true when a function ran in the first round (the line was taken).
 function Call:_rounds(reason, with_tools)
@@ -714,8 +728,19 @@ function Call:_rounds(reason, with_tools)
       if self:_active() then self:_enter(target) end
       return taken
     end
-    if said then return taken end
-    reason = "tool"
+    if outcome == "resume" then
+      -- back where the detour began, without entering again; the line is heard there anew
+      local target = self.pending_next
+      self.pending_next = nil
+      self:_leave()
+      if not self:_active() then return taken end
+      self.node, self.node_t, self.reprompts, self.node_lines = target, self:_now(), 0, 0
+      self:_emit({ type = "node", node = target })
+      reason = "resume"
+    else
+      if said then return taken end
+      reason = "tool"
+    end
   end
   return taken
 end
@@ -824,7 +849,7 @@ function Call:silence()
     local node = self.flow.nodes[self.node]
     if is_hold(node) then
       if self:_now() - (self.node_t or 0) >= node.hold_seconds then
-        self:_fallback(format("on hold for more than %s s", tostring(node.hold_seconds)))
+        self:_fallback(format("on hold for more than %s s", tostring(node.hold_seconds)), true)
       end
       return
     end

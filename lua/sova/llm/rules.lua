@@ -31,6 +31,11 @@
 --                   the line fills with typed values (an option, an explicit yes/no word, a date,
 --                   number, code, or a name after an introduction: never free text), none of
 --                   them a value in req.used, are called in offered order; else nothing.
+--                   A greeting that matches nothing ("Thank you for calling Aetna provider
+--                   services, this is Jennifer", "hello?") is answered with the node's question
+--                   (its reprompt, else its last line) and marked acknowledged: not a reprompt.
+--   reason "resume": as "user" (the line heard again where a hold returned to), but with nothing
+--                   matched the node's question is asked plainly, without "Sorry, I didn't catch that."
 --   reason "enter": the node's reprompt, else the first "quoted" sentence of its task, else nothing.
 --   reason "tool":  a short acknowledgement; after a refused call, the reprompt.
 -- Parameter filling (rules.fill; readers rules.enum, boolean, number, date, time, datetime, code,
@@ -353,8 +358,34 @@ end
 -- "one hundred and five" -> "105", "nineteen eighty five" -> "1985", "two thousand one" ->
 -- "2001", "two thirty pm" -> "2:30 pm", "march fifteen nineteen eighty five" -> "march 15 1985";
 -- "dash" inside a code dropped, filler words dropped. Written text passes through unchanged.
+-- words a recognizer writes for a digit said among digits ("pend two for six eight",
+-- "nineteen seventy to")
+local DIGIT_HOMOPHONES = { ["for"] = "four", fore = "four", to = "two", too = "two", won = "one", ate = "eight" }
+
+local function is_digitish(w)
+  return w ~= nil and (DIGIT_OF[w] ~= nil or UNITS[w] ~= nil or TENS[w] ~= nil or find(w, "^%d+$") ~= nil)
+end
+
+-- a homophone counts as its digit inside a run of digits or spelled letters, or after two
+-- numbers at the end of a sentence: never on its own ("call back to confirm", "for the
+-- patient"), and "to" not in a range ("two to three")
+local function digit_homophones(items)
+  local function at(j) return items[j] and items[j].lc end
+  local function code_part(j) return is_digitish(at(j)) or (at(j) ~= nil and find(at(j), "^%a$") ~= nil) end
+  for i, it in ipairs(items) do
+    local digit = DIGIT_HOMOPHONES[it.lc]
+    if digit and i > 1 and items[i - 1].trail == "" and code_part(i - 1) then
+      local joined = it.trail == "" and is_digitish(at(i + 1))
+      local ends = (items[i + 1] == nil or it.trail ~= "") and is_digitish(at(i - 1)) and is_digitish(at(i - 2))
+      local run = code_part(i - 2) or is_digitish(at(i + 2))
+      if (joined and (digit ~= "two" or run)) or ends then it.lc = digit end
+    end
+  end
+end
+
 function M.written(text)
   local all = tokens_of(text)
+  digit_homophones(all)
   local lcs = {}
   for i, it in ipairs(all) do lcs[i] = it.lc end
   local drop = fillers(lcs)
@@ -584,6 +615,12 @@ function M.code(text)
   end
   local best, run, has_digit = nil, {}, false
   local function close()
+    -- a lone short number before letters and digits is a word of the sentence, not the code's
+    -- start ("the last digit is a seven, AUTH123457" without punctuation: "7 AUTH 123457")
+    if #run >= 2 and match(run[1], "^%d%d?$")
+       and (match(run[2], "^%u+%d") or (match(run[2], "^%u+$") and find(concat(run, "", 3), "%d"))) then
+      table.remove(run, 1)
+    end
     local s = concat(run)
     if has_digit and #s >= 5 and (not best or #s > #best) then best = s end
     run, has_digit = {}, false
@@ -818,7 +855,7 @@ local OPENERS = set_of("what whats which how")
 local AUX_OPENERS = { can = set_of("i you we"), could = set_of("i you we"), may = set_of("i"),
                       would = set_of("you"), ["do"] = set_of("you"), does = set_of("the he she it"),
                       will = set_of("you") }
-local EMBEDDING = set_of([[know see check ask asking asked tell told is s was that of about on in for
+local EMBEDDING = set_of([[know see check ask asking asked tell told is s was of about on in for
   me not wonder if whether sure remember say said find look looking and so ok okay]])
 local JOINERS = set_of("and so okay ok")
 
@@ -829,15 +866,16 @@ end
 
 -- split a piece without sentence punctuation before a question that starts inside it
 local function split_speech(piece, out)
-  local raws, last = {}, {}
+  local raws, first, last = {}, {}, {}
   for raw in gmatch(piece, "%S+") do
     raws[#raws + 1] = raw
     local n = M.normalize(raw)
-    last[#raws] = match(n, "(%S+)$") or ""
+    first[#raws], last[#raws] = match(n, "^(%S+)") or "", match(n, "(%S+)$") or ""
   end
   local from = 1
   for k = 3, #raws do
-    if opener_at(last, k) and not EMBEDDING[last[k - 1]] then
+    -- a word opens by its first part ("what's" is "what s"), the word before embeds by its last
+    if opener_at(first, k) and not EMBEDDING[last[k - 1]] then
       local cut = k
       if JOINERS[last[k - 1]] and k - 1 > from then cut = k - 1 end
       if cut - from >= 2 then
@@ -898,6 +936,8 @@ end
 -- date of birth", "I need the patient's name", "go ahead with the member id"), "fragment" (a
 -- few words with no verb and no value: "and the NPI", "date of birth"), or "statement" ("the
 -- member ID is ABC123456", "I have John Smith here").
+M.FRAGMENT_WORDS = 6
+
 function M.kind(sentence)
   local ws = strip_discourse(words_of(sentence))
   if #ws == 0 then return "statement" end
@@ -906,11 +946,39 @@ function M.kind(sentence)
     if occurrences(ws, p)[1] then return "request" end
   end
   if (find(sentence, "%?%s*$") and #ws <= 6) or ws[#ws] == "please" then return "request" end
-  if #ws <= 3 then
+  -- a short noun phrase, no verb and no value: a question without its question mark, as a
+  -- recognizer writes "and the date of birth?"
+  if #ws <= M.FRAGMENT_WORDS then
     for _, w in ipairs(ws) do if STATEMENT_VERBS[w] then return "statement" end end
     if not find(M.written(sentence), "%d") then return "fragment" end
   end
   return "statement"
+end
+
+-- what opens a conversation: a company's line answering, a hello, a name
+local GREETING_PHRASES = {}
+for _, p in ipairs({ "thank you for calling", "thanks for calling", "you have reached", "you ve reached",
+                     "how can i help", "how may i help", "how can i assist", "how may i assist",
+                     "what can i do for you", "hello", "hi", "hey", "good morning", "good afternoon",
+                     "good evening", "this is", "my name is", "speaking" }) do
+  GREETING_PHRASES[#GREETING_PHRASES + 1] = phrase_words(p)
+end
+for _, p in ipairs(NEUTRAL_WORDS) do GREETING_PHRASES[#GREETING_PHRASES + 1] = p end
+
+-- greeting(text) -> true when every sentence of the line only opens the conversation ("Thank you
+-- for calling Aetna provider services, this is Jennifer. How can I help you?"): no value, and a
+-- greeting phrase in each
+function M.greeting(text)
+  local sentences = M.sentences(text)
+  if #sentences == 0 or find(M.written(text), "%d") then return false end
+  for _, s in ipairs(sentences) do
+    local ws, any = words_of(s), false
+    for _, p in ipairs(GREETING_PHRASES) do
+      if occurrences(ws, p)[1] then any = true; break end
+    end
+    if not any then return false end
+  end
+  return true
 end
 
 local WHEN_KINDS = { asked = { request = true, fragment = true }, stated = { statement = true, fragment = true } }
@@ -1141,9 +1209,10 @@ end
 -- decided | nil, ack = true | nil, weak = true | nil }. The last sentence with a matching phrase decides; a statement whose
 -- only matches are request-only functions (rules_when = "asked") is acknowledged (ack), unless
 -- those matched one word only and a wildcard function fills from the line; wildcard ("*")
--- functions are the fallback when no sentence matches any phrase. weak: not confident.
-function M.decide(text, functions, node)
-  functions = functions or {}
+-- functions are the fallback when no sentence matches any phrase. weak: not confident. A closing
+-- (rules_last: goodbye) that decides comes after the answer another function's phrase finds in
+-- the same line ("Yes, I'll be there. Bye!": the confirmation, then the goodbye).
+local function decide_on(text, functions, node, phrases_only)
   local sentences = analyse(text)
   local refused = 0
   for si = #sentences, 1, -1 do
@@ -1156,6 +1225,7 @@ function M.decide(text, functions, node)
                chosen = { name = best.fn.name, arguments = best.args } }
     end
   end
+  if phrases_only then return { calls = {} } end
   if refused > 1 then return { calls = {}, ack = true } end
   local last = sentences[#sentences]
   for idx, fn in ipairs(functions) do
@@ -1172,6 +1242,23 @@ function M.decide(text, functions, node)
   end
   if refused > 0 then return { calls = {}, ack = true } end
   return { calls = {} }
+end
+
+function M.decide(text, functions, node)
+  functions = functions or {}
+  local d = decide_on(text, functions, node)
+  local closing
+  for _, fn in ipairs(functions) do
+    if fn.rules_last and d.chosen and fn.name == d.chosen.name then closing = d.chosen end
+  end
+  if not closing then return d end
+  -- a closing ("bye") decided: an answer the same line gives by a phrase comes first
+  local others = {}
+  for _, fn in ipairs(functions) do if not fn.rules_last then others[#others + 1] = fn end end
+  local first = decide_on(text, others, node, true)
+  if #first.calls == 0 then return d end
+  first.calls[#first.calls + 1] = closing
+  return first
 end
 
 -- choose(text, functions) -> the call that decides ({ name=, arguments= }) | nil
@@ -1259,8 +1346,16 @@ function Rules:respond(req)
   -- understood, nothing to act on: the engine does not count it as a reprompt
   if d.ack then return { text = "Thank you.", tool_calls = {}, acknowledged = true } end
   if d.weak then return reprompt(node, "Sorry, could you say that again?") end
-  if node.reprompt ~= nil then return reprompt(node) end
   local lines = node.say or {}
+  if M.greeting(req.last_user or "") then
+    -- the other party opening the conversation: understood (not a reprompt); the node's question
+    local r = node.reprompt ~= nil and reprompt(node) or say(lines[#lines] or "How are you today?")
+    r.acknowledged = true
+    return r
+  end
+  if node.reprompt ~= nil then return reprompt(node) end
+  -- back from a hold, a greeting ("hello?") is no mishearing: the node's question, plainly
+  if reason == "resume" then return say(lines[#lines] or "Could you say that again?") end
   return say("Sorry, I didn't catch that. " .. (lines[#lines] or "Could you say that again?"))
 end
 

@@ -15,6 +15,7 @@
 --   goodbye          the other party says goodbye or closes the conversation: says "Thank you
 --                    for your time. Goodbye." and ends the call as completed ("the other party
 --                    said goodbye"). Options: say, set, note, next, end_call, rules.
+--                    A closing (rules.last): after an answer in the same line, not instead.
 --   repeat_that      "can you repeat that", "say that again", "sorry, what?", "pardon":
 --                    call:repeat_last() (the engine says its previous turn again). Options: say
 --                    (a line before the repeat), rules.
@@ -77,6 +78,7 @@ M.PHRASES = {
                    "there s nobody", "you have reached the pharmacy", "this is the pharmacy",
                    "this is a pharmacy", "this is a private residence" },
   call_back_later = { "call back later", "call me back", "call us back", "call back", "call me later",
+                      "me back later", "us back later", "back later",
                       "call later", "try again later", "try back later", "try me later",
                       "try again tomorrow", "bad time", "not a good time", "busy right now", "i am busy",
                       "i am driving", "i am at work", "can not talk right now", "can not talk now" },
@@ -188,9 +190,13 @@ local HANDLERS = {
   end,
 }
 
+-- closings that act after whatever else the same line says ("Yes, I'll be there. Bye!")
+local LAST = { goodbye = true }
+
 local function make_function(name, o)
-  return { name = name, description = DESCRIPTIONS[name], rules = phrases(M.PHRASES[name], o.rules),
-           handler = HANDLERS[name](o) }
+  local rules = phrases(M.PHRASES[name], o.rules)
+  rules.last = LAST[name]
+  return { name = name, description = DESCRIPTIONS[name], rules = rules, handler = HANDLERS[name](o) }
 end
 
 local function hold_node(o, initial)
@@ -207,7 +213,8 @@ local function hold_node(o, initial)
           call:say(option(back, DEFAULTS.returned, "say"))
           local node = call.state[M.RETURN_STATE] or initial
           call.state[M.RETURN_STATE] = nil
-          return node
+          call:resume(node) -- the returning line ("thanks for holding, it's approved") counts there
+          return false
         end,
       },
     },

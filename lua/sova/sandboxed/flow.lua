@@ -49,7 +49,9 @@
 --             rules = { "approved", "denied",          -- phrases for the offline rules engine
 --               values = { status = { Denied = { "not approved" } } },   -- option synonyms
 --               when = "asked",                        -- or "stated": requests / statements only
---               ignore = { "status line" } },          -- phrases inside which its own do not count
+--               ignore = { "status line" },            -- phrases inside which its own do not count
+--               last = true },                         -- a closing ("bye"): runs after the answer
+--                                                      -- the same line gives, not instead of it
 --           },
 --         },
 --         next = "other",                              -- only for nodes without functions: go on
@@ -69,6 +71,9 @@
 --   call:say(text)   call:note(text)   call:end_call(status, reason)
 --   call:transfer(number)   call:dtmf(digits)
 --   call:repeat_last()                      the engine says its previous turn's lines again
+--   call:resume(node)                       back to node after a detour (a hold): not entered
+--                                           again (no actions, no say lines); the line just
+--                                           heard is considered there (this replaces next)
 --   call.state (per-call table of plain data, kept across handlers)   call.node (current node)
 -- A handler returns the next node's name (nil: the function's `next`; false: stay) and, as a
 -- second value, the result given back to the model (default "ok").
@@ -204,6 +209,7 @@ local function describe_function(fn)
     values = values,
     rules_when = when,
     rules_ignore = ignore,
+    rules_last = type(fn.rules) == "table" and fn.rules.last == true or nil,
   }
 end
 
@@ -404,6 +410,13 @@ function Call:repeat_last()
   self._eff.repeat_last = true
 end
 
+-- resume(node): return to node, where the other party's latest line is considered again
+function Call:resume(node)
+  check_self(self, "resume")
+  if type(node) ~= "string" then error("call:resume(node): node must be a node name", 2) end
+  self._eff.resume = node
+end
+
 function Call:transfer(number)
   check_self(self, "transfer")
   local out, reason = nil, "must be a string"
@@ -483,6 +496,12 @@ function M.run_handler(def, node_name, fn_name, args, state)
   if nxt == nil then nxt = fn.next elseif nxt == false then nxt = nil end
   if nxt ~= nil and (type(nxt) ~= "string" or type(nodes[nxt]) ~= "table") then
     error(format("function %s (node %s) goes to %s: no such node", show(fn_name), show(node_name), show(nxt)), 0)
+  end
+  if eff.resume ~= nil then
+    if type(nodes[eff.resume]) ~= "table" then
+      error(format("function %s (node %s) resumes %s: no such node", show(fn_name), show(node_name), show(eff.resume)), 0)
+    end
+    nxt = nil
   end
   eff.next = nxt
   if result == nil then result = "ok" end
@@ -694,9 +713,12 @@ function M.check(def, fields)
       end
     end
     for k in pairs(rules) do
-      if type(k) ~= "number" and k ~= "values" and k ~= "when" and k ~= "ignore" then
-        problem(where, format("%s.rules: unknown key %s (a list of phrases, plus values = {...}, when = \"asked\" | \"stated\", ignore = {...})", where, show(k)), tostring(k))
+      if type(k) ~= "number" and k ~= "values" and k ~= "when" and k ~= "ignore" and k ~= "last" then
+        problem(where, format("%s.rules: unknown key %s (a list of phrases, plus values = {...}, when = \"asked\" | \"stated\", ignore = {...}, last = true)", where, show(k)), tostring(k))
       end
+    end
+    if rules.last ~= nil and type(rules.last) ~= "boolean" then
+      problem(where, where .. ".rules.last must be true or false", "last")
     end
     if rules.when ~= nil and rules.when ~= "asked" and rules.when ~= "stated" then
       problem(where, format("%s.rules.when must be \"asked\" (requests only) or \"stated\" (statements only)", where), "when")

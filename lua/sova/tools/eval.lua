@@ -17,7 +17,8 @@
 -- written, {match: pattern} = a text matching it (tried on the value and on it lower-cased), and
 -- with outcome_exact true (the default) no other field written; missing: the same set of
 -- required outcomes missing (call.missing); max_turns: at most that many lines of the other
--- party were said to the agent.
+-- party were said to the agent (a line said again in speech mode, see say below, is not counted:
+-- r.repeats counts those).
 local cjson = require("cjson")
 local core = require("sova.core")
 local config = require("sova.config")
@@ -230,7 +231,7 @@ function M.play(sc, o)
   local now = 0
   local call = eng.new { host = o.host, llm = o.llm, patient = o.patient, fields = o.fields,
                          clock = function() return now end }
-  local r = { turns = 0, heard = {} }
+  local r = { turns = 0, repeats = 0, heard = {} }
   if type(call.silence_after) ~= "function" or type(call.silence) ~= "function" then
     r.error = "the call engine has no call:silence_after()/call:silence() (issue 8's engine interface)"
     r.status, r.outcome, r.transcript, r.agent = call.status, {}, {}, {}
@@ -254,13 +255,35 @@ function M.play(sc, o)
     now = now + left
   end
 
-  local function say(text, i)
-    if o.speech then
-      text = speechify.rewrite(text, { seed = o.speech.seed, rate = o.speech.rate, key = (sc.id or "") .. ":" .. i })
+  -- what moved the call on: node changes and outcome fields written
+  local function progress()
+    local n = 0
+    for _, ev in ipairs(call.events or {}) do
+      if ev.type == "node" or ev.type == "set" then n = n + 1 end
     end
+    return n
+  end
+
+  -- In speech mode a line the recognizer garbled (it differs from the clean spoken form) that got
+  -- the call nowhere is said once more, as a person asked again does, and heard anew.
+  local function say(text, i)
     r.turns = r.turns + 1
-    r.heard[#r.heard + 1] = text
-    call:user_says(text)
+    if not o.speech then
+      r.heard[#r.heard + 1] = text
+      return call:user_says(text)
+    end
+    local key = (sc.id or "") .. ":" .. i
+    local heard = speechify.rewrite(text, { seed = o.speech.seed, rate = o.speech.rate, key = key })
+    local before = progress()
+    r.heard[#r.heard + 1] = heard
+    call:user_says(heard)
+    if call.status == "in_progress" and progress() == before
+       and heard ~= speechify.rewrite(text, { seed = o.speech.seed, rate = 0, key = key }) then
+      local again = speechify.rewrite(text, { seed = o.speech.seed, rate = o.speech.rate, key = key .. ":again" })
+      r.repeats = r.repeats + 1
+      r.heard[#r.heard + 1] = again
+      call:user_says(again)
+    end
   end
 
   local ok, err = pcall(function()
@@ -433,7 +456,7 @@ function M.run(dir, fields, o)
     local entry = {
       id = sc.id, file = sc.file, name = sc.name, tags = json.array(sc.tags or {}), passed = #diffs == 0,
       differences = json.array(diffs), status = r.status, reason = r.reason, outcome = r.outcome,
-      missing = json.array(r.missing or {}), turns = r.turns, transcript = json.array(r.transcript or {}),
+      missing = json.array(r.missing or {}), turns = r.turns, repeats = r.repeats or 0, transcript = json.array(r.transcript or {}),
       heard = json.array(r.heard or {}),
     }
     report.scenarios[#report.scenarios + 1] = entry
