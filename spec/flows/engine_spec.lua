@@ -828,3 +828,113 @@ describe("call engine: repeats and multi-fact lines #flows", function()
     assert_openai_order(call.messages)
   end)
 end)
+
+describe("call engine: returning from a detour, hand-overs, acknowledgements #flows", function()
+  -- a: the question; away: a detour (a hold) whose "back" function resumes a
+  local function host(extra)
+    return flow_host({
+      a = { say = { "Is it open or done?" }, reprompt = "Open or done?",
+            functions = { fn("set_status", { parameters = STATUS_PARAM }), fn("away") } },
+      away = { reprompt = "", hold_seconds = 600, functions = { fn("back") } },
+    }, {
+      set_status = function(args) return { sets = { status = args.status }, say = { "Noted." },
+                                            end_call = { status = "completed" } } end,
+      away = function() return { say = { "Sure, I'll wait." }, next = "away" } end,
+      back = function() return { say = { "I'm here." }, resume = "a" } end,
+    }, extra)
+  end
+
+  it("resume goes back without entering the node again and hears the returning line there", function()
+    local h = host()
+    local llm = always(function(req)
+      if req.reason == "carry" then return { text = nil } end -- the line that led here answers nothing there
+      if req.node.name == "a" and req.last_user:find("done") then return tool("set_status", { status = "Done" }) end
+      if req.node.name == "a" and req.last_user:find("wait") then return tool("away") end
+      if req.node.name == "away" then return tool("back") end
+      return { text = req.node.reprompt }
+    end)
+    local call, events = new_call(llm, { host = h })
+    call:start()
+    call:user_says("Can you wait a moment?")
+    assert.are.equal("away", call.node)
+    call:user_says("Thanks for waiting, it's done.")
+    -- back in a (a node event, no second "Is it open or done?"), where the same line set the status
+    assert.are.same({ "Is it open or done?", "Sure, I'll wait.", "I'm here.", "Noted." }, lines(call))
+    assert.are.same({ status = "Done" }, call.outcome)
+    assert.are.equal("completed", call.status)
+    local nodes = {}
+    for _, e in ipairs(events) do if e.type == "node" then nodes[#nodes + 1] = e.node end end
+    assert.are.same({ "a", "away", "a" }, nodes)
+    assert.are.equal("resume", llm.requests[#llm.requests].reason)
+  end)
+
+  it("a returning line that says nothing more gets the node's question, not its entry lines", function()
+    local llm = always(function(req)
+      if req.reason == "carry" then return { text = nil } end
+      if req.reason == "user" and req.node.name == "a" then return tool("away") end
+      if req.node.name == "away" then return tool("back") end
+      return { text = req.node.reprompt }
+    end)
+    local call = new_call(llm, { host = host() })
+    call:start()
+    call:user_says("Hold on.")
+    call:user_says("Okay, I'm back.")
+    assert.are.same({ "Is it open or done?", "Sure, I'll wait.", "I'm here.", "Open or done?" }, lines(call))
+    assert.are.equal("a", call.node)
+  end)
+
+  it("a resume to a node that does not exist fails the call with the reason", function()
+    local h = flow_host({ a = { functions = { fn("back") } } },
+      { back = function() return { say = {}, resume = "nowhere" } end })
+    local call = new_call(scripted({ tool("back") }), { host = h })
+    call:start()
+    call:user_says("Back.")
+    assert.are.equal("failed", call.status)
+    assert.matches("resumes node \"nowhere\", which does not exist", call.reason, 1, true)
+  end)
+
+  it("a transfer hands the call over: not judged by the required outcomes", function()
+    local h = flow_host({ a = { functions = { fn("hand_over") } } },
+      { hand_over = function() return { say = { "Transferring you now." }, transfer = "+15165550100" } end },
+      { requires = { { field = "score" } } })
+    local call = new_call(scripted({ tool("hand_over") }), { host = h })
+    call:start()
+    call:user_says("I need a person.")
+    assert.are.equal("completed", call.status)
+    assert.are.equal("transferred to +15165550100", call.reason)
+    assert.is_nil(call.missing)
+  end)
+
+  it("an answer the model marks acknowledged is not a reprompt; plain text is", function()
+    local h = flow_host({ a = { say = { "Score?" }, functions = { fn("set_score", { parameters = SCORE_PARAM }) } } },
+      { set_score = function(args) return { sets = { score = args.score }, say = { "Thanks." } } end })
+    local acks = {}
+    for i = 1, 5 do acks[i] = { text = "Thank you.", acknowledged = true } end
+    local call = new_call(scripted(acks), { host = h })
+    call:start()
+    for i = 1, 5 do call:user_says("I have the patient's details here, line " .. i) end
+    assert.are.equal("in_progress", call.status)
+    call = new_call(scripted({ { text = "Hm?" }, { text = "Hm?" }, { text = "Hm?" } }), { host = h })
+    call:start()
+    for i = 1, 3 do call:user_says("Something else " .. i) end
+    assert.are.equal("incomplete", call.status)
+    assert.are.equal("stuck at a after 3 reprompts", call.reason)
+  end)
+
+  it("a hold past its budget closes with the hold line, not the flow's fallback", function()
+    local clock = a_clock()
+    local h = host({ fallback = "a" })
+    local llm = always(function(req)
+      if req.node.name == "a" then return tool("away") end
+      return { text = nil }
+    end)
+    local call = new_call(llm, { host = h, clock = clock })
+    call:start()
+    call:user_says("Please hold.")
+    clock.t = 700
+    call:silence()
+    assert.are.equal("incomplete", call.status)
+    assert.are.equal("on hold for more than 600 s", call.reason)
+    assert.are.equal(engine.HOLD_CLOSE, lines(call)[#lines(call)])
+  end)
+end)

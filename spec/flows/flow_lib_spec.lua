@@ -417,6 +417,34 @@ describe("flow library #flows", function()
       assert.is_nil(given.nodes.on_hold)
     end)
 
+    it("marks the goodbye as a closing (rules.last), and checks rules.last", function()
+      local d = flow.describe(flow.define(base()))
+      for _, f in ipairs(d.functions) do
+        assert.are.equal(f.name == "goodbye" or nil, f.rules_last, f.name)
+      end
+      local def = base({ functions = { { name = "mine", description = "Mine.", rules = { "mine", last = "yes" }, next = "b" } } })
+      local found = false
+      for _, p in ipairs(flow.check(flow.define(def), FIELDS)) do
+        if p.message:find("rules.last must be true or false", 1, true) then found = true end
+      end
+      assert.is_true(found)
+    end)
+
+    it("call:resume names a node of the flow; the returned function of the hold resumes", function()
+      local def = flow.define(base())
+      local back = flow.run_handler(def, "on_hold", "returned", {}, state({ hold_return = "a" }))
+      assert.are.equal("a", back.resume)
+      assert.is_nil(back.next)
+      def.nodes.a.functions[1].handler = function(_, call) call:resume("nowhere") end
+      local ok, err = pcall(flow.run_handler, def, "a", "answer", {}, state())
+      assert.is_false(ok)
+      assert.matches('resumes "nowhere": no such node', err, 1, true)
+      def.nodes.a.functions[1].handler = function(_, call) call:resume(42) end
+      ok, err = pcall(flow.run_handler, def, "a", "answer", {}, state())
+      assert.is_false(ok)
+      assert.matches("call:resume(node): node must be a node name", err, 1, true)
+    end)
+
     it("leaves out a behaviour whose options are wrong (check reports them)", function()
       local def = flow.define(base({ behaviours = { goodbye = { end_call = { "finished" } }, hold = { hold_seconds = 0 } } }))
       assert.are.same({ "mine", "repeat_that", "who_is_calling", "wrong_number", "call_back_later" }, names(def))

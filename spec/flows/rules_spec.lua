@@ -642,4 +642,50 @@ describe("rules engine #flows", function()
         rules.carry("it was approved on march 3 2026", fns, {}))
     end)
   end)
+
+  ---------------------------------------------------------------------------------------
+  describe("greetings, closings and speech after the merge with the behaviours", function()
+    it("answers a greeting with the node's question and marks it understood (not a reprompt)", function()
+      for _, line in ipairs({ "Thank you for calling Aetna provider services, this is Jennifer. How can I help you today?",
+                              "aetna provider services", "Hello?" }) do
+        local r = respond(PA, "verify", line)
+        assert.are.same({ text = PA.nodes.verify.reprompt, tool_calls = {}, acknowledged = true }, r, line)
+      end
+      -- a greeting with a question of its own is not only a greeting
+      assert.is_nil(respond(PA, "verify", "Hi, this is Jennifer. Is this about the billing dispute?").acknowledged)
+      assert.is_false(rules.greeting("Hi, this is Jennifer. The member ID is ABC123456."))
+    end)
+
+    it("puts a goodbye after the answer the same line gives, not instead of it", function()
+      assert.are.same({ "appointment_confirmed", "goodbye" },
+        names(respond(PQ, "confirm_appointment", "Yes, I'll be there. Sorry, I have to run, bye!")))
+      assert.are.same({ "goodbye" }, names(respond(PQ, "confirm_appointment", "Okay, bye.")))
+      assert.are.same({ "no_concerns", "goodbye" }, names(respond(PQ, "concerns", "Nope, that's it, bye bye!")))
+      -- the wildcard (has_concerns) does not take a bare goodbye as a concern
+      assert.are.same({ "goodbye" }, names(respond(PQ, "concerns", "Alright, bye bye!")))
+    end)
+
+    it("reads digits a recognizer wrote as words that sound alike, only among digits", function()
+      assert.are.equal("PEND2468", rules.code("your reference number is pend two for six eight"))
+      assert.are.equal("DEN445566", rules.code("d e n for four five five six six"))
+      assert.are.equal("1972-11-02", rules.date("november second nineteen seventy to"))
+      assert.are.equal("call back to confirm", rules.written("call back to confirm"))
+      assert.are.equal("i have 2 for you", rules.written("i have two for you"))
+      assert.are.equal("2 to 3", rules.written("two to three"))
+    end)
+
+    it("does not take a stray number before a code for its first character", function()
+      assert.are.equal("AUTH123457", rules.code("actually no sorry the last digit is a seven auth one two three four five seven"))
+      assert.are.equal("AUTH123457", rules.code("it's 5 AUTH123457"))
+      assert.are.equal("55123", rules.code("double five one two three"))
+    end)
+
+    it("hears a question without its question mark", function()
+      assert.are.equal("fragment", rules.kind("and the date of birth"))
+      assert.are.equal("statement", rules.kind("date of birth march 15 1985"))
+      assert.are.same({ "sure i can help with that", "what's the id" }, rules.sentences("sure i can help with that what's the id"))
+      local r = respond(PA, "verify", "sure i can help with that what's the id")
+      assert.are.same({ { id = "rules_1", name = "provide_details", arguments = { details = { "member_id" } } } }, r.tool_calls)
+    end)
+  end)
 end)
