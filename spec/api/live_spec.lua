@@ -109,6 +109,34 @@ describe("the live call: turns, and the other party leaving #api #calls", functi
     assert.same({ "reference_number" }, shown.json.missing)
   end)
 
+  it("people who speak naturally finish all three calls, with what they said written", function()
+    for _, c in ipairs({ { ALPHA, "prior_auth", conversations.natural_alpha_prior_auth },
+                         { ALPHA, "patient_questions", conversations.natural_alpha_patient_questions },
+                         { BETA, "patient_questions", conversations.natural_beta_patient_questions } }) do
+      local who, wf, script = c[1], c[2], c[3]
+      local call = f:test_call(who, wf)
+      local party = support.connect(call.live_url)
+      assert.is_table(party:wait_greeting())
+      party:play(script.lines)
+      assert.is_true(party:wait_closed(), wf)
+      local said = table.concat(party:lines("assistant"), "\n")
+      party:close()
+      local s = f:wait_session(call.session_id)
+      assert.equal("completed", s.status, wf .. ": " .. tostring(s.reason))
+      assert.equal("agent", s.ended_by)
+      for k, v in pairs(script.outcome) do assert.same(v, s.outcome[k], wf .. " " .. k) end
+      local p = f:req(who, "GET", "/api/patients/" .. call.patient.id).json
+      assert.equal("Completed", p.call_status)
+      for k, v in pairs(script.outcome) do assert.same(v, p[k], wf .. " patient " .. k) end
+      if wf == "prior_auth" then
+        -- details the rep stated are acknowledged, not recited; "provider services" asks for no NPI
+        assert.is_nil(said:find("NPI", 1, true), said)
+        assert.is_nil(said:find("The member ID is", 1, true), said)
+        assert.is_nil(said:find("Could I please have a reference number", 1, true), said)
+      end
+    end
+  end)
+
   it("a hang-up after the approval but before the reference number is incomplete; with it, completed", function()
     local call = f:test_call(ALPHA, "prior_auth")
     local party = support.connect(call.live_url)

@@ -680,6 +680,11 @@ describe("rules engine #flows", function()
       assert.are.equal("55123", rules.code("double five one two three"))
     end)
 
+    it("does not take a date after \"it's\" for a name", function()
+      assert.is_nil(rules.person_name("It's June twenty-first, 1990."))
+      assert.are.equal("June Carter", rules.person_name("It's June Carter."))
+    end)
+
     it("hears a question without its question mark", function()
       assert.are.equal("fragment", rules.kind("and the date of birth"))
       assert.are.equal("statement", rules.kind("date of birth march 15 1985"))

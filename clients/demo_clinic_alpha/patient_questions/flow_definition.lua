@@ -21,6 +21,36 @@ local unverified = {
   },
 }
 
+-- the identity check: in its own step, and in the greeting too, for a person who answers with
+-- their name and date of birth at once ("Maria Garcia, November 2nd 1972")
+local verify_identity = {
+  name = "verify_identity",
+  description = "The person gives their full name and date of birth.",
+  parameters = kit.identity_parameters { "full_name", "date_of_birth" },
+  rules = { "my name is", "name is", "this is", "born", "birth", "i am", "it s", "*" },
+  handler = function(args, call)
+    if kit.name_matches(args.full_name, call.patient.patient_name)
+       and kit.dob_matches(args.date_of_birth, call.patient.date_of_birth) then
+      call.state.verified = true
+      local provider = call:get("provider_name")
+      if provider then
+        call:say("Thank you, {{patient_name}}. I'm calling about your appointment with "
+          .. "{{provider_name}} on {{appointment_time|datetime}}. Will you be able to make it?")
+      else
+        call:say("Thank you, {{patient_name}}. I'm calling about your appointment on "
+          .. "{{appointment_time|datetime}}. Will you be able to make it?")
+      end
+      return "confirm_appointment"
+    end
+    return kit:mismatch(call, {
+      attempts = MAX_ATTEMPTS,
+      again = "I'm sorry, that doesn't match our records. Could you please repeat your full name and date of birth?",
+      failed = "I'm sorry, I'm not able to verify your identity, so I can't continue this call. "
+        .. "Please call the clinic at your convenience. Goodbye.",
+    })
+  end,
+}
+
 return flow.define {
   name = "patient_questions",
   description = "Pre-visit check-in: verify identity, confirm the appointment, medications, concerns.",
@@ -55,6 +85,7 @@ return flow.define {
           next = "verify",
           rules = { "you got her", "you got him" },
         },
+        verify_identity,
       }, unverified),
     },
 
@@ -65,33 +96,7 @@ return flow.define {
         .. "the patient's care before they match.",
       reprompt = "For your privacy, could you please tell me your full name and date of birth?",
       functions = kit.with({
-        {
-          name = "verify_identity",
-          description = "The person gives their full name and date of birth.",
-          parameters = kit.identity_parameters { "full_name", "date_of_birth" },
-          rules = { "my name is", "name is", "this is", "born", "birth", "i am", "it s", "*" },
-          handler = function(args, call)
-            if kit.name_matches(args.full_name, call.patient.patient_name)
-               and kit.dob_matches(args.date_of_birth, call.patient.date_of_birth) then
-              call.state.verified = true
-              local provider = call:get("provider_name")
-              if provider then
-                call:say("Thank you, {{patient_name}}. I'm calling about your appointment with "
-                  .. "{{provider_name}} on {{appointment_time|datetime}}. Will you be able to make it?")
-              else
-                call:say("Thank you, {{patient_name}}. I'm calling about your appointment on "
-                  .. "{{appointment_time|datetime}}. Will you be able to make it?")
-              end
-              return "confirm_appointment"
-            end
-            return kit:mismatch(call, {
-              attempts = MAX_ATTEMPTS,
-              again = "I'm sorry, that doesn't match our records. Could you please repeat your full name and date of birth?",
-              failed = "I'm sorry, I'm not able to verify your identity, so I can't continue this call. "
-                .. "Please call the clinic at your convenience. Goodbye.",
-            })
-          end,
-        },
+        verify_identity,
       }, unverified),
     },
 

@@ -371,13 +371,14 @@ end
 -- patient"), and "to" not in a range ("two to three")
 local function digit_homophones(items)
   local function at(j) return items[j] and items[j].lc end
-  local function code_part(j) return is_digitish(at(j)) or (at(j) ~= nil and find(at(j), "^%a$") ~= nil) end
+  local function digit_like(j) return is_digitish(at(j)) or DIGIT_HOMOPHONES[at(j) or ""] ~= nil end
+  local function code_part(j) return digit_like(j) or (at(j) ~= nil and find(at(j), "^%a$") ~= nil) end
   for i, it in ipairs(items) do
     local digit = DIGIT_HOMOPHONES[it.lc]
     if digit and i > 1 and items[i - 1].trail == "" and code_part(i - 1) then
-      local joined = it.trail == "" and is_digitish(at(i + 1))
+      local joined = it.trail == "" and digit_like(i + 1)
       local ends = (items[i + 1] == nil or it.trail ~= "") and is_digitish(at(i - 1)) and is_digitish(at(i - 2))
-      local run = code_part(i - 2) or is_digitish(at(i + 2))
+      local run = code_part(i - 2) or digit_like(i + 2)
       if (joined and (digit ~= "two" or run)) or ends then it.lc = digit end
     end
   end
@@ -579,7 +580,7 @@ local CODE_STOP = set_of([[a an and are as at be but by for from go got have her
 for w in pairs(MONTHS) do CODE_STOP[w] = true end       -- "march 15 1985" is a date, not a code
 for w in pairs(ORDINALS) do CODE_STOP[w] = true end
 
--- code(text) -> a reference-number-like code: letters and digits, at least one digit, at least
+-- code(text) -> a reference-number-like code: letters and digits, at least two digits, at least
 -- 5 characters, possibly spelled with spaces or dashes ("AUTH 123456", "A-U-T-H-1-2-3",
 -- "a u t h one two three four five six") | nil
 function M.code(text)
@@ -622,7 +623,9 @@ function M.code(text)
       table.remove(run, 1)
     end
     local s = concat(run)
-    if has_digit and #s >= 5 and (not best or #s > #best) then best = s end
+    -- two digits at least: "a good one" is a pleasantry, not GOOD1
+    local _, digits = gsub(s, "%d", "")
+    if has_digit and digits >= 2 and #s >= 5 and (not best or #s > #best) then best = s end
     run, has_digit = {}, false
   end
   for i, t in ipairs(toks) do
@@ -660,14 +663,16 @@ function M.person_name(text)
     if a and (not best or a < best.a) then best = { a = a, b = b } end
   end
   if not best then return nil end
-  local out = {}
-  for raw in gmatch(sub(text, best.b + 1), "%S+") do
+  local out, rest = {}, sub(text, best.b + 1)
+  for raw in gmatch(rest, "%S+") do
     local word = gsub(gsub(raw, "^[^%a]+", ""), "[^%a'%-]+$", "")
     if word == "" or not match(word, "^%a[%a'%-]*$") or NAME_STOP[lower(word)] then break end
     out[#out + 1] = word
     if #out >= 4 or find(raw, "[,%.;:!%?]$") then break end
   end
   if #out == 0 then return nil end
+  -- "it's June twenty-first": a date, not a name
+  if MONTHS[lower(out[1])] and M.date(rest) then return nil end
   return concat(out, " ")
 end
 

@@ -188,7 +188,8 @@ end
 -- nothing about care
 function M:voicemail(o)
   return self:make_function("voicemail", "An answering machine or voicemail greeting picked up.",
-    { "leave a message", "leave your message", "after the beep", "after the tone", "voicemail",
+    { "leave a message", "leave your message", "after the beep", "after the tone", "at the tone", "voicemail",
+      "the person you are calling", "the person you are trying to reach", "the party you are calling",
       "voice mail", "mailbox", "record your message", "not available to take your call",
       "can not take your call", "can not come to the phone" },
     o, { end_call = { "voicemail", "left a callback message" } })
