@@ -153,7 +153,9 @@ describe("calls #api #calls", function()
     for _, c in ipairs(calls) do
       local s = wait_session(c.session_id, 180) -- the sanitizer build on two shared cores is slow
       c.ws:close()
-      assert.is_truthy(s.status == "completed" or s.status == "failed", s.status)
+      -- Alpha's insurer asks for a call back (no reference number: incomplete, for a retry);
+      -- Beta's wrong number records its check-in status (completed)
+      assert.is_truthy(s.status == (c.who == ALPHA and "incomplete" or "completed") or s.status == "failed", s.status)
       local users, all = {}, {}
       for _, m in ipairs(s.transcript.messages) do
         all[#all + 1] = m.content

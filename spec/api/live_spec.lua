@@ -199,7 +199,8 @@ describe("the live call: turns, and the other party leaving #api #calls", functi
     assert.is_true(party:wait_closed())
     party:close()
     local s = f:wait_session(call.session_id)
-    assert.equal("completed", s.status)
+    assert.equal("incomplete", s.status) -- the check-in it requires was not recorded
+    assert.same({ "checkin_status" }, s.missing)
     assert.equal("other_party", s.ended_by)
     assert.equal("the other party hung up", s.reason)
 
@@ -237,16 +238,18 @@ describe("the live call: silence #api #calls", function()
     party:close()
     local said = party:lines("assistant")
     assert.matches("end the call now", said[#said], 1, true)
-    assert.equal("completed", party:last_status())
+    -- ended by the agent, politely; without the reference number it requires: incomplete
+    assert.equal("incomplete", party:last_status())
     local s = f:wait_session(call.session_id)
-    assert.equal("completed", s.status)
+    assert.equal("incomplete", s.status)
+    assert.same({ "reference_number" }, s.missing)
     assert.equal("no response from the other party", s.reason)
     assert.equal("agent", s.ended_by)
     local roles = {}
     for _, m in ipairs(s.transcript.messages) do roles[#roles + 1] = m.role end
     assert.equal("user", roles[2])
     local p = f:req(ALPHA, "GET", "/api/patients/" .. call.patient.id).json
-    assert.equal("Completed", p.call_status)
+    assert.equal("Incomplete", p.call_status)
   end)
 
   it("speaking after the check keeps the call going; one that never answers is no answer", function()
@@ -259,7 +262,7 @@ describe("the live call: silence #api #calls", function()
     assert.is_true(party:wait_closed(15))
     party:close()
     local s = f:wait_session(call.session_id)
-    assert.equal("completed", s.status)   -- it spoke once: not a no answer
+    assert.equal("incomplete", s.status)   -- it spoke once: not a no answer (and gave no reference)
 
     local silent = f:test_call(ALPHA, "prior_auth")
     local p2 = support.connect(silent.live_url)

@@ -680,6 +680,12 @@ describe("rules engine #flows", function()
       assert.are.equal("55123", rules.code("double five one two three"))
     end)
 
+    it("hears an answer's \"no\" that a recognizer wrote \"know\"", function()
+      assert.are.same({ "no", "changes" }, rules.words("know changes"))
+      assert.are.same({ "i", "know", "the", "id" }, rules.words("I know the ID"))
+      assert.are.same({ "no_medication_changes" }, names(respond(PQ, "medications", "know changes")))
+    end)
+
     it("does not take a date after \"it's\" for a name", function()
       assert.is_nil(rules.person_name("It's June twenty-first, 1990."))
       assert.are.equal("June Carter", rules.person_name("It's June Carter."))
