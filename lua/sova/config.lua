@@ -31,6 +31,19 @@ local function read_file(path)
 end
 M.read_file = read_file
 
+local documents = {} -- schemas/<name> -> decoded JSON, once read (per Lua state)
+
+-- schema_document(name) -> the JSON document schemas/<name> (e.g. "services.schema.json"),
+-- decoded once; raises when it cannot be read (the repository is incomplete)
+function M.schema_document(name)
+  if documents[name] then return documents[name] end
+  local path = M.root_dir() .. "/schemas/" .. name
+  local text, why = read_file(path)
+  if not text then error("cannot read " .. path .. ": " .. tostring(why), 2) end
+  documents[name] = require("cjson").decode(text)
+  return documents[name]
+end
+
 local secrets = {} -- env name -> value, once read (per Lua state)
 
 -- A secret from the environment, else (outside production) one generated once into the data dir.

@@ -18,7 +18,6 @@
 -- *_env names), and every string value is also checked for the look of a secret (sk-..., long
 -- hex tokens, "Bearer ..."), so a key pasted into the file is refused without being echoed back.
 local core = require("sova.core")
-local cjson = require("cjson")
 local config = require("sova.config")
 local jsonschema = require("sova.jsonschema")
 
@@ -29,17 +28,8 @@ local M = {}
 
 M.DEFAULT_OPENAI_KEY_ENV = "OPENAI_API_KEY"
 
-local schema_cache
-
 -- The services.yaml JSON Schema (schemas/services.schema.json), read once.
-function M.schema()
-  if schema_cache then return schema_cache end
-  local path = config.root_dir() .. "/schemas/services.schema.json"
-  local text = config.read_file(path)
-  if not text then error("sova.services: cannot read " .. path) end
-  schema_cache = cjson.decode(text)
-  return schema_cache
-end
+function M.schema() return config.schema_document("services.schema.json") end
 
 ---------------------------------------------------------------------------------------------
 -- secrets pasted where names belong

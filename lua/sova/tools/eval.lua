@@ -40,17 +40,8 @@ M.MAX_SILENCES = 12          -- silence() calls in one wait: beyond it the engin
 M.DEFAULT_SEED = 1
 M.BASE_PATIENT = "patient.yaml"
 
-local schema_cache
-
 -- The scenario JSON Schema (schemas/scenario.schema.json), read once.
-function M.schema()
-  if schema_cache then return schema_cache end
-  local path = config.root_dir() .. "/schemas/scenario.schema.json"
-  local text = config.read_file(path)
-  if not text then error("sova.tools.eval: cannot read " .. path) end
-  schema_cache = cjson.decode(text)
-  return schema_cache
-end
+function M.schema() return config.schema_document("scenario.schema.json") end
 
 ---------------------------------------------------------------------------------------------
 -- patterns
@@ -323,12 +314,7 @@ local function show(v)
   return tostring(v)
 end
 
-local function sorted(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys)
-  return keys
-end
+local sorted = require("sova.sandboxed.params").sorted_keys
 
 local function set_of(list)
   local s = {}

@@ -331,12 +331,7 @@ local function scalar(v)
   return "null"
 end
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys)
-  return keys
-end
+local sorted_keys = require("sova.sandboxed.params").sorted_keys
 
 local function mapping(out, t, indent)
   local keys = sorted_keys(t)
