@@ -539,3 +539,43 @@ describe("openai stream parser #llm", function()
     assert.equal("openai: malformed tool arguments for 'f': not a JSON object", err)
   end)
 end)
+
+-- The OpenAI path of a multi-fact line: the real prior_auth flow in its sandbox, the engine and
+-- this adapter against the stand-in, which (script "facts") calls every offered tool the line
+-- answers. In the verify step only report_status is offered; the engine then offers the same line
+-- to the reference step (a carry, with that step's tools only) and the reference is taken there.
+describe("a line with several facts, through the engine #llm", function()
+  local S = require("flows.support")
+  local engine = require("sova.call.engine")
+  local s
+
+  lazy_setup(function() s = standin.start() end)
+  lazy_teardown(function()
+    if s then s:stop() end
+    proc.cleanup()
+  end)
+
+  it("records the status and the reference from one line, and does not ask for the reference", function()
+    local llm = openai.new { base_url = s.base_url, api_key = s.api_key, model = "gpt-standin",
+                             backoff_ms = 1, timeout_ms = 10000, idle_timeout_ms = 3000 }
+    local call = engine.new {
+      host = S.host("clients/demo_clinic_alpha/prior_auth"), llm = llm,
+      patient = S.patient("demo_clinic_alpha", "prior_auth"), fields = S.fields("demo_clinic_alpha", "prior_auth"),
+      clock = S.clock(),
+    }
+    call:start()
+    s:reset()
+    call:user_says("[script:facts] The authorization has been approved. The reference number is AUTH123456.")
+    assert.same({ prior_auth_status = "Approved", reference_number = "AUTH123456" }, call.outcome)
+    assert.equal("confirm_reference", call.node)
+    local said = S.said(call)
+    assert.matches("Let me read that back: A U T H 1 2 3 4 5 6", said, 1, true)
+    assert.is_nil(said:find("Could I please have a reference number", 1, true), said)
+    -- the second request was the carry: the reference step's own tools, no global ones
+    local reqs = s:requests()
+    assert.is_true(#reqs >= 2)
+    local names = {}
+    for _, t in ipairs(reqs[2].body.tools) do names[#names + 1] = t["function"].name end
+    assert.same({ "record_reference" }, names)
+  end)
+end)
