@@ -19,6 +19,7 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
       build-essential cmake ninja-build pkg-config \
       libluajit-5.1-dev libcivetweb-dev libmongoc-dev libbson-dev lua-cjson-dev lua-rex-pcre2 \
       libsodium-dev libjwt-dev libcurl4-openssl-dev libyaml-dev \
+      libspeexdsp-dev libwebrtc-audio-processing-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -34,7 +35,7 @@ RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSOVA_TESTS=OFF -DC
 FROM debian:12-slim
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates libluajit-5.1-2 libcivetweb1 libmongoc-1.0-0 libbson-1.0-0 lua-cjson lua-rex-pcre2 \
-      libsodium23 libjwt0 libcurl4 libyaml-0-2 \
+      libsodium23 libjwt0 libcurl4 libyaml-0-2 libspeexdsp1 libwebrtc-audio-processing1 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /opt/sova --shell /usr/sbin/nologin sova
 COPY --from=build /opt/sova /opt/sova

@@ -11,7 +11,9 @@
  * Per kind and material: false-trigger rate (non-speech frames decided speech), miss rate (speech
  * frames decided non-speech), false speech-starts per minute (debounced starts outside any speech
  * segment: what would interrupt the agent), speech-start latency (from a segment's labelled onset
- * to the start event, median and 90th percentile), segments heard, and CPU per frame. */
+ * to the start event, median and 90th percentile, over the segments a start event announced),
+ * segments heard (by a start event, or by speech carried over from before the segment), and CPU
+ * per frame. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,11 +147,12 @@ static int measure(sova_vad_kind kind, int rate, int frame_ms, const material *m
 			seg++;
 		bool in_seg = seg < m->n_segs && f >= m->segs[seg].first;
 		if (in_seg && !seg_heard[seg] && r.in_speech) {
-			/* Heard: by a start event in the segment, or carried over speech (latency 0). */
+			/* Heard: by a start event in the segment, or speech carried over from before it
+			 * (no latency to measure then). */
 			seg_heard[seg] = true;
 			heard++;
-			double onset = (double)m->segs[seg].first * frame_ms;
-			lat[n_lat++] = r.event == SOVA_VAD_SPEECH_START ? (double)r.now_ms - onset : 0;
+			if (r.event == SOVA_VAD_SPEECH_START)
+				lat[n_lat++] = (double)r.now_ms - (double)m->segs[seg].first * frame_ms;
 		}
 		if (r.event == SOVA_VAD_SPEECH_START && !in_seg)
 			false_starts++;
