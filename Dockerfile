@@ -19,6 +19,7 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
       build-essential cmake ninja-build pkg-config \
       libluajit-5.1-dev libcivetweb-dev libmongoc-dev libbson-dev lua-cjson-dev lua-rex-pcre2 \
       libsodium-dev libjwt-dev libcurl4-openssl-dev libyaml-dev \
+      libpocketsphinx-dev libsphinxbase-dev flite1-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./

@@ -4,9 +4,10 @@
  *
  * Costs, measured (docs/benchmarks.md, bench/speech): the shared model (our copy of the
  * pronunciation dictionary, for checking and adding words) loads once per process; a grammar
- * decoder needs only the acoustic model and the words of its phrases (about 15 ms and 5 MiB per
+ * decoder needs only the acoustic model and the words of its phrases (about 15 ms and 6 MiB per
  * call); an open-vocabulary decoder loads the full dictionary and language model itself (about
- * 0.5 s and 90 MiB per call), because this API cannot share them between decoders. */
+ * 0.46 s and 80 MiB per call), because this API cannot share them between decoders (no copy of
+ * an acoustic model or dictionary is exported; the trie LM's caches are written while scoring). */
 #ifndef SOVA_SPEECH_STT_POCKETSPHINX_H
 #define SOVA_SPEECH_STT_POCKETSPHINX_H
 #include <stdbool.h>
