@@ -20,6 +20,7 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
       libluajit-5.1-dev libcivetweb-dev libmongoc-dev libbson-dev lua-cjson-dev lua-rex-pcre2 \
       libsodium-dev libjwt-dev libcurl4-openssl-dev libyaml-dev \
       libspeexdsp-dev libwebrtc-audio-processing-dev \
+      libpocketsphinx-dev libsphinxbase-dev flite1-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./

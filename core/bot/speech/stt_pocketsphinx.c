@@ -1,0 +1,762 @@
+/* The offline recognizer (stt_pocketsphinx.h): pocketsphinx 0.8+5prealpha behind stt.h.
+ *
+ * Each recognizer owns one decoder. pocketsphinx's own endpointer (ps_get_in_speech, its
+ * built-in VAD) ends an utterance: a FINAL with speech_final, then UTTERANCE_END, and the next
+ * utterance starts under the same options. sphinxbase logs through one process-wide callback;
+ * it keeps the last error per thread so failures are reported with pocketsphinx's reason. */
+#include "bot/speech/stt_pocketsphinx.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <pocketsphinx.h>
+#include <sphinxbase/ckd_alloc.h>
+#include <sphinxbase/err.h>
+#include <sphinxbase/fsg_model.h>
+#include <sphinxbase/jsgf.h>
+#include <sphinxbase/logmath.h>
+
+#define PS_RATE 16000
+#define PS_FRAMES_PER_SECOND 100.0 /* -frate's default */
+#define INTERIM_EVERY_SAMPLES (PS_RATE / 4)
+
+/* ---- sphinxbase's log: silent, but the last error is kept per thread ---- */
+
+static _Thread_local char last_error[256];
+static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+
+static void keep_errors(void *user, err_lvl_t lvl, const char *fmt, ...)
+{
+	(void)user;
+	if (lvl < ERR_ERROR || strncmp(fmt, "%s: %s(%ld): ", 13) == 0) /* the "ERROR: file(line): " prefix */
+		return;
+	char msg[sizeof last_error];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	if (msg[0])
+		snprintf(last_error, sizeof last_error, "%s", msg);
+}
+
+/* err_set_logfp(NULL) first: cmd_ln_init prints its whole configuration to the log file otherwise. */
+static void install_log(void)
+{
+	err_set_logfp(NULL);
+	err_set_callback(keep_errors, NULL);
+}
+
+static void ps_fail(char *err, size_t errlen, const char *what)
+{
+	snprintf(err, errlen, "pocketsphinx: %s%s%s", what, last_error[0] ? ": " : "", last_error);
+	last_error[0] = '\0';
+}
+
+/* ---- the shared model: paths and our copy of the dictionary ---- */
+
+typedef struct dict_entry {
+	const char *word;   /* base word, lowercase, "(2)" removed; points into text */
+	const char *phones; /* points into text */
+	int variant;        /* 1 for the first pronunciation, 2 for "word(2)", ... */
+} dict_entry;
+
+struct sova_ps_model {
+	char hmm[1024], dict_path[1024], lm_path[1024];
+	char *text;          /* the dictionary file, split in place (owned) */
+	dict_entry *entries; /* sorted by word then variant (owned) */
+	size_t num_entries;
+};
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const dict_entry *x = a, *y = b;
+	int c = strcmp(x->word, y->word);
+	return c ? c : x->variant - y->variant;
+}
+
+/* The first entry (variant 1 or the lowest) of word, or NULL. */
+static const dict_entry *lookup(const sova_ps_model *m, const char *word)
+{
+	size_t lo = 0, hi = m->num_entries;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(m->entries[mid].word, word) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < m->num_entries && strcmp(m->entries[lo].word, word) == 0 ? &m->entries[lo] : NULL;
+}
+
+bool sova_ps_model_knows(const sova_ps_model *m, const char *word) { return m && word && lookup(m, word) != NULL; }
+
+static bool read_file(const char *path, char **out, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(err, errlen, "pocketsphinx: cannot open %s: %s", path, strerror(errno));
+		return false;
+	}
+	char *buf = NULL;
+	long n = -1;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0)
+		buf = malloc((size_t)n + 1);
+	bool ok = buf && fread(buf, 1, (size_t)n, f) == (size_t)n;
+	fclose(f);
+	if (!ok) {
+		free(buf);
+		snprintf(err, errlen, "pocketsphinx: cannot read %s", path);
+		return false;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	return true;
+}
+
+/* Splits "word(2) PH ONES\n" lines in place. */
+static bool parse_dict(sova_ps_model *m, char *err, size_t errlen)
+{
+	size_t lines = 1;
+	for (const char *p = m->text; *p; p++)
+		lines += *p == '\n';
+	m->entries = malloc(lines * sizeof *m->entries);
+	if (!m->entries) {
+		snprintf(err, errlen, "pocketsphinx: out of memory for the dictionary");
+		return false;
+	}
+	char *p = m->text;
+	while (*p) {
+		char *eol = strchr(p, '\n');
+		char *next = eol ? eol + 1 : p + strlen(p);
+		if (eol)
+			*eol = '\0';
+		char *sp = strpbrk(p, " \t");
+		if (sp && sp > p) {
+			*sp = '\0';
+			char *phones = sp + 1;
+			while (*phones == ' ' || *phones == '\t')
+				phones++;
+			phones[strcspn(phones, "\r#")] = '\0'; /* cmudict may carry "# comment" after a pronunciation */
+			size_t plen = strlen(phones);
+			while (plen && phones[plen - 1] == ' ')
+				phones[--plen] = '\0';
+			int variant = 1;
+			char *paren = strchr(p, '(');
+			if (paren && paren > p) {
+				variant = atoi(paren + 1);
+				*paren = '\0';
+			}
+			if (plen && variant > 0)
+				m->entries[m->num_entries++] = (dict_entry){p, phones, variant};
+		}
+		p = next;
+	}
+	qsort(m->entries, m->num_entries, sizeof *m->entries, entry_cmp);
+	return true;
+}
+
+static bool exists(const char *path, bool dir)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
+}
+
+sova_ps_model *sova_ps_model_load(const char *dir, char *err, size_t errlen)
+{
+	pthread_once(&log_once, install_log);
+	if (!dir || !dir[0])
+		dir = getenv(SOVA_POCKETSPHINX_MODEL_ENV);
+	if (!dir || !dir[0])
+		dir = SOVA_POCKETSPHINX_MODEL_DIR;
+	sova_ps_model *m = calloc(1, sizeof *m);
+	if (!m) {
+		snprintf(err, errlen, "pocketsphinx: out of memory");
+		return NULL;
+	}
+	snprintf(m->hmm, sizeof m->hmm, "%s/en-us", dir);
+	snprintf(m->dict_path, sizeof m->dict_path, "%s/cmudict-en-us.dict", dir);
+	snprintf(m->lm_path, sizeof m->lm_path, "%s/en-us.lm.bin", dir);
+	const char *missing = !exists(m->hmm, true) ? m->hmm : !exists(m->dict_path, false) ? m->dict_path
+							    : !exists(m->lm_path, false)    ? m->lm_path
+											    : NULL;
+	if (missing) {
+		snprintf(err, errlen, "pocketsphinx: no model at %s (install pocketsphinx-en-us or set %s)", missing,
+			 SOVA_POCKETSPHINX_MODEL_ENV);
+		free(m);
+		return NULL;
+	}
+	if (!read_file(m->dict_path, &m->text, err, errlen) || !parse_dict(m, err, errlen)) {
+		sova_ps_model_free(m);
+		return NULL;
+	}
+	if (m->num_entries == 0) {
+		snprintf(err, errlen, "pocketsphinx: %s has no pronunciations", m->dict_path);
+		sova_ps_model_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void sova_ps_model_free(sova_ps_model *m)
+{
+	if (!m)
+		return;
+	free(m->entries);
+	free(m->text);
+	free(m);
+}
+
+/* ---- phrases: words, classes, JSGF ---- */
+
+static const char *const DIGIT_WORDS[] = {"zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"};
+static const char *const LETTER_WORDS[] = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m",
+					   "n", "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z"};
+#define NUM_DIGIT_WORDS (sizeof DIGIT_WORDS / sizeof *DIGIT_WORDS)
+#define NUM_LETTER_WORDS (sizeof LETTER_WORDS / sizeof *LETTER_WORDS)
+
+/* A growing string; ok turns false once memory runs out and stays so. */
+typedef struct strbuf {
+	char *s; /* owned */
+	size_t len, cap;
+	bool ok;
+} strbuf;
+
+static void sb_add(strbuf *b, const char *s, size_t n)
+{
+	if (!b->ok)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 256;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *s2 = realloc(b->s, cap);
+		if (!s2) {
+			b->ok = false;
+			return;
+		}
+		b->s = s2;
+		b->cap = cap;
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+static void sb_str(strbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+
+typedef enum { TOKEN_WORD, TOKEN_DIGITS, TOKEN_LETTERS, TOKEN_DIGIT, TOKEN_LETTER } token_kind;
+
+static const struct { const char *name; token_kind kind; } CLASS_TOKENS[] = {
+	{"<digits>", TOKEN_DIGITS}, {"<letters>", TOKEN_LETTERS}, {"<digit>", TOKEN_DIGIT}, {"<letter>", TOKEN_LETTER}};
+
+/* The next token of a phrase, lowercased into out (cut at outlen), edge punctuation trimmed
+ * (an apostrophe inside a word stays: "it's"). Returns the position after it, or NULL at the end. */
+static const char *next_token(const char *p, char *out, size_t outlen, token_kind *kind)
+{
+	for (;;) {
+		while (*p && isspace((unsigned char)*p))
+			p++;
+		if (!*p)
+			return NULL;
+		const char *start = p;
+		while (*p && !isspace((unsigned char)*p))
+			p++;
+		size_t n = (size_t)(p - start);
+		for (size_t c = 0; c < sizeof CLASS_TOKENS / sizeof *CLASS_TOKENS; c++)
+			if (n == strlen(CLASS_TOKENS[c].name) && strncmp(start, CLASS_TOKENS[c].name, n) == 0) {
+				*kind = CLASS_TOKENS[c].kind;
+				snprintf(out, outlen, "%s", CLASS_TOKENS[c].name);
+				return p;
+			}
+		while (n && ispunct((unsigned char)start[0]))
+			start++, n--;
+		while (n && ispunct((unsigned char)start[n - 1]))
+			n--;
+		if (n == 0)
+			continue; /* a lone "-" or "," */
+		size_t k = 0;
+		for (; k < n && k + 1 < outlen; k++)
+			out[k] = (char)tolower((unsigned char)start[k]);
+		out[k] = '\0';
+		*kind = TOKEN_WORD;
+		return p;
+	}
+}
+
+/* JSGF's operators. This parser keeps quotes as part of a token ("\"it's\"" is looked up with its
+ * quotes), so a word containing one cannot be written in a grammar at all: such a word counts as
+ * unknown and its phrase is dropped and reported. Apostrophes and periods need no escaping. */
+static bool jsgf_writable(const char *w) { return strpbrk(w, ";=|*+<>()[]{}/\\\"!#") == NULL; }
+
+/* Whether every word of the phrase is in the dictionary; keywords allow no classes. */
+static bool phrase_known(const sova_ps_model *m, const char *phrase, bool classes_allowed, bool *empty)
+{
+	char tok[128];
+	token_kind kind;
+	*empty = true;
+	for (const char *p = phrase; (p = next_token(p, tok, sizeof tok, &kind));) {
+		*empty = false;
+		if (kind != TOKEN_WORD ? !classes_allowed : !jsgf_writable(tok) || !lookup(m, tok))
+			return false;
+	}
+	return true;
+}
+
+static void jsgf_class(strbuf *b, const sova_ps_model *m, const char *name, const char *const *words, size_t n)
+{
+	sb_str(b, "<");
+	sb_str(b, name);
+	sb_str(b, "> = ");
+	bool first = true;
+	for (size_t i = 0; i < n; i++) {
+		if (!lookup(m, words[i]))
+			continue;
+		if (!first)
+			sb_str(b, " | ");
+		sb_str(b, words[i]);
+		first = false;
+	}
+	sb_str(b, ";\n");
+}
+
+bool sova_ps_build_jsgf(const sova_ps_model *m, const char *const *phrases, size_t n, char **jsgf, char **dropped, char *err,
+			size_t errlen)
+{
+	if (!m || !jsgf || !dropped || (n && !phrases)) {
+		snprintf(err, errlen, "pocketsphinx grammar: missing argument");
+		return false;
+	}
+	*jsgf = *dropped = NULL;
+	strbuf rule = {.ok = true}, gone = {.ok = true};
+	bool digits = false, letters = false;
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool empty;
+		if (!phrases[i])
+			continue;
+		if (!phrase_known(m, phrases[i], true, &empty)) {
+			if (gone.len)
+				sb_str(&gone, "|");
+			sb_str(&gone, phrases[i]);
+			continue;
+		}
+		if (empty)
+			continue;
+		sb_str(&rule, kept++ ? "\n    | (" : "(");
+		char tok[128];
+		token_kind kind;
+		bool first = true;
+		for (const char *p = phrases[i]; (p = next_token(p, tok, sizeof tok, &kind)); first = false) {
+			if (!first)
+				sb_str(&rule, " ");
+			if (kind == TOKEN_DIGITS || kind == TOKEN_DIGIT)
+				sb_str(&rule, kind == TOKEN_DIGITS ? "<digit>+" : "<digit>"), digits = true;
+			else if (kind == TOKEN_LETTERS || kind == TOKEN_LETTER)
+				sb_str(&rule, kind == TOKEN_LETTERS ? "<letter>+" : "<letter>"), letters = true;
+			else
+				sb_str(&rule, tok);
+		}
+		sb_str(&rule, ")");
+	}
+	strbuf out = {.ok = true};
+	sb_str(&out, "#JSGF V1.0;\ngrammar sova;\n");
+	if (digits)
+		jsgf_class(&out, m, "digit", DIGIT_WORDS, NUM_DIGIT_WORDS);
+	if (letters)
+		jsgf_class(&out, m, "letter", LETTER_WORDS, NUM_LETTER_WORDS);
+	sb_str(&out, "public <phrase> = ");
+	if (rule.s)
+		sb_str(&out, rule.s);
+	sb_str(&out, ";\n");
+	bool ok = rule.ok && gone.ok && out.ok;
+	free(rule.s);
+	if (!ok || kept == 0) {
+		snprintf(err, errlen, ok ? "pocketsphinx grammar: no phrase left (every one has a word the dictionary lacks: %s)"
+					 : "pocketsphinx grammar: out of memory%s",
+			 ok && gone.s ? gone.s : "");
+		free(out.s);
+		free(gone.s);
+		return false;
+	}
+	*jsgf = out.s;
+	*dropped = gone.s;
+	return true;
+}
+
+/* ---- the recognizer ---- */
+
+typedef struct ps_recognizer {
+	sova_stt base;
+	const sova_ps_model *model; /* borrowed, outlives us */
+	ps_decoder_t *ps;           /* owned */
+	bool open_vocabulary;       /* the decoder has the full dictionary and the "open" LM search */
+	bool interim;
+	bool in_utt;                /* ps_start_utt ran, ps_end_utt not yet */
+	bool in_speech;             /* the endpointer heard speech in this utterance */
+	uint64_t samples;           /* fed since creation */
+	uint64_t utt_start;         /* samples at ps_start_utt */
+	uint64_t last_interim;      /* samples at the last interim check */
+	char *last_hyp;             /* text of the last INTERIM (owned) */
+} ps_recognizer;
+
+static double stream_seconds(uint64_t samples) { return (double)samples / PS_RATE; }
+
+static void emit(ps_recognizer *r, sova_stt_event *ev) { r->base.callback(r->base.user, ev); }
+
+/* Adds the phrase's words (every pronunciation) that the decoder does not know yet. */
+static bool add_words(ps_recognizer *r, const char *phrase, char *err, size_t errlen)
+{
+	char tok[128];
+	token_kind kind;
+	for (const char *p = phrase; (p = next_token(p, tok, sizeof tok, &kind));) {
+		bool digit = kind == TOKEN_DIGITS || kind == TOKEN_DIGIT, letter = kind == TOKEN_LETTERS || kind == TOKEN_LETTER;
+		const char *const *words = digit ? DIGIT_WORDS : letter ? LETTER_WORDS : NULL;
+		size_t n = digit ? NUM_DIGIT_WORDS : letter ? NUM_LETTER_WORDS : 1;
+		for (size_t i = 0; i < n; i++) {
+			const char *w = words ? words[i] : tok;
+			const dict_entry *e = lookup(r->model, w);
+			if (!e)
+				continue; /* a class word the dictionary lacks; the grammar left it out too */
+			char *known = ps_lookup_word(r->ps, w);
+			if (known) {
+				ckd_free(known);
+				continue;
+			}
+			const dict_entry *end = r->model->entries + r->model->num_entries;
+			for (; e < end && strcmp(e->word, w) == 0; e++) {
+				char name[160];
+				if (e->variant == 1)
+					snprintf(name, sizeof name, "%s", w);
+				else
+					snprintf(name, sizeof name, "%s(%d)", w, e->variant);
+				if (ps_add_word(r->ps, name, e->phones, FALSE) < 0) {
+					char what[200];
+					snprintf(what, sizeof what, "cannot add the word %s", name);
+					ps_fail(err, errlen, what);
+					return false;
+				}
+			}
+		}
+	}
+	return true;
+}
+
+/* ps_set_jsgf_string's steps, done here because that function leaks the parsed grammar
+ * (about 8 KiB a call in 0.8+5prealpha, found with LeakSanitizer): parse, build the FSG with the
+ * decoder's language weight, hand it over (ps_set_fsg keeps its own reference), free both. */
+static bool set_grammar(ps_recognizer *r, const char *jsgf_text)
+{
+	jsgf_t *jsgf = jsgf_parse_string(jsgf_text, NULL);
+	if (!jsgf)
+		return false;
+	jsgf_rule_t *rule = jsgf_get_public_rule(jsgf);
+	float lw = (float)cmd_ln_float_r(ps_get_config(r->ps), "-lw");
+	fsg_model_t *fsg = rule ? jsgf_build_fsg(jsgf, rule, ps_get_logmath(r->ps), lw) : NULL;
+	bool ok = fsg && ps_set_fsg(r->ps, "grammar", fsg) >= 0;
+	if (fsg)
+		fsg_model_free(fsg);
+	jsgf_grammar_free(jsgf);
+	return ok;
+}
+
+/* A keyword file for ps_set_kws (this API takes lists only from a file): one phrase a line. */
+static bool set_keywords(ps_recognizer *r, const sova_stt_options *opt, char *err, size_t errlen)
+{
+	const char *tmp = getenv("TMPDIR");
+	char path[1024];
+	snprintf(path, sizeof path, "%s/sova-kws-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+	int fd = mkstemp(path);
+	if (fd < 0) {
+		snprintf(err, errlen, "pocketsphinx: cannot create a keyword file in %s: %s", tmp && tmp[0] ? tmp : "/tmp", strerror(errno));
+		return false;
+	}
+	FILE *f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		unlink(path);
+		snprintf(err, errlen, "pocketsphinx: cannot write the keyword file");
+		return false;
+	}
+	bool ok = true;
+	for (size_t i = 0; i < opt->num_phrases; i++) {
+		char tok[128];
+		token_kind kind;
+		bool first = true;
+		for (const char *p = opt->phrases[i]; (p = next_token(p, tok, sizeof tok, &kind)); first = false)
+			ok &= fprintf(f, "%s%s", first ? "" : " ", tok) > 0;
+		/* the threshold: pocketsphinx's documented range for short phrases is 1e-10..1e-30 */
+		if (!first)
+			ok &= fprintf(f, " /1e-20/\n") > 0;
+	}
+	ok &= fclose(f) == 0;
+	ok = ok && ps_set_kws(r->ps, "keywords", path) == 0;
+	unlink(path);
+	if (!ok)
+		ps_fail(err, errlen, "cannot set the keyword search");
+	return ok;
+}
+
+static void clear_interim(ps_recognizer *r)
+{
+	free(r->last_hyp);
+	r->last_hyp = NULL;
+}
+
+/* Ends the utterance and reports it: FINAL (when there is text, or always on finalize), then
+ * UTTERANCE_END when speech was heard. */
+static bool end_utterance(ps_recognizer *r, bool from_finalize, bool always_final, char *err, size_t errlen)
+{
+	if (!r->in_utt)
+		return true;
+	r->in_utt = false;
+	if (ps_end_utt(r->ps) < 0) {
+		ps_fail(err, errlen, "ps_end_utt failed");
+		return false;
+	}
+	int32 score = 0;
+	const char *hyp = ps_get_hyp(r->ps, &score);
+	if (!hyp)
+		hyp = "";
+	double base = stream_seconds(r->utt_start);
+	sova_stt_word words[64];
+	size_t nw = 0;
+	double last_end = base;
+	for (ps_seg_t *seg = ps_seg_iter(r->ps); seg; seg = ps_seg_next(seg)) {
+		const char *w = ps_seg_word(seg);
+		int sf = 0, ef = 0;
+		ps_seg_frames(seg, &sf, &ef);
+		if (!w || w[0] == '<' || w[0] == '[' || w[0] == '+' || nw == sizeof words / sizeof *words)
+			continue; /* silence, noise and sentence markers */
+		words[nw++] = (sova_stt_word){.word = w, .start_s = base + sf / PS_FRAMES_PER_SECOND,
+					      .end_s = base + (ef + 1) / PS_FRAMES_PER_SECOND,
+					      .confidence = SOVA_SPEECH_CONFIDENCE_UNKNOWN};
+		last_end = words[nw - 1].end_s;
+	}
+	/* Word strings live in the decoder's dictionary, "(2)" included for a variant: cut it in a copy. */
+	char names[64][64];
+	for (size_t i = 0; i < nw; i++) {
+		snprintf(names[i], sizeof names[i], "%s", words[i].word);
+		names[i][strcspn(names[i], "(")] = '\0';
+		words[i].word = names[i];
+	}
+	if (hyp[0] || always_final) {
+		sova_stt_event ev = {.kind = SOVA_STT_FINAL, .text = hyp, .confidence = SOVA_SPEECH_CONFIDENCE_UNKNOWN,
+				     .start_s = base, .duration_s = stream_seconds(r->samples) - base,
+				     .speech_final = !from_finalize, .from_finalize = from_finalize,
+				     .words = nw ? words : NULL, .num_words = nw};
+		emit(r, &ev);
+	}
+	if (r->in_speech) {
+		sova_stt_event ev = {.kind = SOVA_STT_UTTERANCE_END, .at_s = last_end};
+		emit(r, &ev);
+	}
+	r->in_speech = false;
+	clear_interim(r);
+	return true;
+}
+
+static bool begin_utterance(ps_recognizer *r, char *err, size_t errlen)
+{
+	if (ps_start_utt(r->ps) < 0) {
+		ps_fail(err, errlen, "ps_start_utt failed");
+		return false;
+	}
+	r->in_utt = true;
+	r->in_speech = false;
+	r->utt_start = r->last_interim = r->samples;
+	return true;
+}
+
+static bool ps_start(sova_stt *base, const sova_stt_options *opt, char *err, size_t errlen)
+{
+	ps_recognizer *r = (ps_recognizer *)base;
+	if (opt->search == SOVA_STT_SEARCH_OPEN && !r->open_vocabulary) {
+		snprintf(err, errlen, "pocketsphinx: an open-vocabulary search needs a recognizer made with open_vocabulary");
+		return false;
+	}
+	if (!end_utterance(r, true, false, err, errlen))
+		return false;
+	last_error[0] = '\0';
+	if (opt->search == SOVA_STT_SEARCH_OPEN) {
+		if (ps_set_search(r->ps, "open") < 0) {
+			ps_fail(err, errlen, "cannot switch to the language model");
+			return false;
+		}
+	} else {
+		strbuf gone = {.ok = true};
+		size_t kept = 0;
+		for (size_t i = 0; i < opt->num_phrases; i++) {
+			bool empty;
+			if (!phrase_known(r->model, opt->phrases[i], opt->search == SOVA_STT_SEARCH_GRAMMAR, &empty)) {
+				if (gone.len)
+					sb_str(&gone, "|");
+				sb_str(&gone, opt->phrases[i]);
+			} else if (!empty) {
+				kept++;
+			}
+		}
+		if (!gone.ok) {
+			free(gone.s);
+			snprintf(err, errlen, "pocketsphinx: out of memory");
+			return false;
+		}
+		if (kept == 0) {
+			snprintf(err, errlen, "pocketsphinx: no expected phrase is recognizable (unknown words in: %s)", gone.s ? gone.s : "");
+			free(gone.s);
+			return false;
+		}
+		if (gone.s) {
+			sova_stt_event ev = {.kind = SOVA_STT_PHRASES_DROPPED, .text = gone.s};
+			emit(r, &ev);
+			free(gone.s);
+		}
+		for (size_t i = 0; i < opt->num_phrases; i++) {
+			bool empty;
+			if (phrase_known(r->model, opt->phrases[i], opt->search == SOVA_STT_SEARCH_GRAMMAR, &empty) &&
+			    !add_words(r, opt->phrases[i], err, errlen))
+				return false;
+		}
+		if (opt->search == SOVA_STT_SEARCH_GRAMMAR) {
+			char *jsgf = NULL, *dropped = NULL;
+			if (!sova_ps_build_jsgf(r->model, opt->phrases, opt->num_phrases, &jsgf, &dropped, err, errlen))
+				return false;
+			free(dropped); /* reported above */
+			bool ok = set_grammar(r, jsgf);
+			free(jsgf);
+			if (!ok || ps_set_search(r->ps, "grammar") < 0) {
+				ps_fail(err, errlen, "cannot set the grammar");
+				return false;
+			}
+		} else if (!set_keywords(r, opt, err, errlen) || ps_set_search(r->ps, "keywords") < 0) {
+			if (!err[0])
+				ps_fail(err, errlen, "cannot switch to the keyword search");
+			return false;
+		}
+	}
+	r->interim = opt->interim_results;
+	return begin_utterance(r, err, errlen);
+}
+
+static bool ps_feed(sova_stt *base, const int16_t *pcm, size_t n, char *err, size_t errlen)
+{
+	ps_recognizer *r = (ps_recognizer *)base;
+	if (!r->in_utt && !begin_utterance(r, err, errlen))
+		return false;
+	if (ps_process_raw(r->ps, pcm, n, FALSE, FALSE) < 0) {
+		ps_fail(err, errlen, "ps_process_raw failed");
+		return false;
+	}
+	r->samples += n;
+	bool speech = ps_get_in_speech(r->ps) != 0;
+	if (speech && !r->in_speech) {
+		r->in_speech = true;
+		sova_stt_event ev = {.kind = SOVA_STT_SPEECH_STARTED, .at_s = stream_seconds(r->samples)};
+		emit(r, &ev);
+	} else if (!speech && r->in_speech) {
+		return end_utterance(r, false, false, err, errlen) && begin_utterance(r, err, errlen);
+	}
+	if (r->interim && r->in_speech && r->samples - r->last_interim >= INTERIM_EVERY_SAMPLES) {
+		r->last_interim = r->samples;
+		const char *hyp = ps_get_hyp(r->ps, NULL);
+		if (hyp && hyp[0] && (!r->last_hyp || strcmp(hyp, r->last_hyp) != 0)) {
+			char *copy = strdup(hyp);
+			if (!copy) {
+				snprintf(err, errlen, "pocketsphinx: out of memory");
+				return false;
+			}
+			clear_interim(r);
+			r->last_hyp = copy;
+			double start = stream_seconds(r->utt_start);
+			sova_stt_event ev = {.kind = SOVA_STT_INTERIM, .text = copy, .confidence = SOVA_SPEECH_CONFIDENCE_UNKNOWN,
+					     .start_s = start, .duration_s = stream_seconds(r->samples) - start};
+			emit(r, &ev);
+		}
+	}
+	return true;
+}
+
+static bool ps_finalize(sova_stt *base, char *err, size_t errlen)
+{
+	ps_recognizer *r = (ps_recognizer *)base;
+	if (!r->in_utt) /* nothing fed since the last end: Deepgram still answers with an empty final */
+		return begin_utterance(r, err, errlen) && end_utterance(r, true, true, err, errlen) && begin_utterance(r, err, errlen);
+	return end_utterance(r, true, true, err, errlen) && begin_utterance(r, err, errlen);
+}
+
+static void ps_close(sova_stt *base)
+{
+	ps_recognizer *r = (ps_recognizer *)base;
+	if (r->in_utt)
+		ps_end_utt(r->ps);
+	ps_free(r->ps);
+	r->ps = NULL;
+	clear_interim(r);
+}
+
+static void ps_destroy(sova_stt *base) { free(base); }
+
+static const sova_stt_vtable PS_VTABLE = {
+	.name = "pocketsphinx", .start = ps_start, .feed = ps_feed, .finalize = ps_finalize, .close = ps_close, .destroy = ps_destroy};
+
+sova_stt *sova_stt_pocketsphinx_new(const sova_ps_model *m, const sova_stt_config *cfg, bool open_vocabulary, sova_stt_callback cb,
+				    void *user, char *err, size_t errlen)
+{
+	if (!m || !cfg || !cb) {
+		snprintf(err, errlen, "pocketsphinx: missing %s", !m ? "model" : !cfg ? "config" : "callback");
+		return NULL;
+	}
+	if (cfg->sample_rate != PS_RATE) {
+		snprintf(err, errlen, "pocketsphinx: the en-us model takes %d Hz audio only, not %d (this version crashes at 8000 Hz); resample first",
+			 PS_RATE, cfg->sample_rate);
+		return NULL;
+	}
+	if (cfg->language && strncmp(cfg->language, "en", 2) != 0) {
+		snprintf(err, errlen, "pocketsphinx: only English (en) is installed, not %s", cfg->language);
+		return NULL;
+	}
+	if (cfg->endpointing_ms < 0 || cfg->endpointing_ms > 10000) {
+		snprintf(err, errlen, "pocketsphinx: endpointing_ms %d is outside 0..10000", cfg->endpointing_ms);
+		return NULL;
+	}
+	ps_recognizer *r = calloc(1, sizeof *r);
+	if (!r) {
+		snprintf(err, errlen, "pocketsphinx: out of memory");
+		return NULL;
+	}
+	sova_stt_init_base(&r->base, &PS_VTABLE, cfg, cb, user);
+	r->model = m;
+	r->open_vocabulary = open_vocabulary;
+	char postspeech[16];
+	/* the endpointer counts 10 ms frames; 0 keeps pocketsphinx's 50 (0.5 s) */
+	snprintf(postspeech, sizeof postspeech, "%d", cfg->endpointing_ms ? (cfg->endpointing_ms + 9) / 10 : 50);
+	last_error[0] = '\0';
+	/* Without -dict the decoder starts with no words (cheap); start() adds the phrases' words. */
+	cmd_ln_t *conf = open_vocabulary
+				 ? cmd_ln_init(NULL, ps_args(), TRUE, "-hmm", m->hmm, "-dict", m->dict_path, "-vad_postspeech", postspeech, NULL)
+				 : cmd_ln_init(NULL, ps_args(), TRUE, "-hmm", m->hmm, "-vad_postspeech", postspeech, NULL);
+	if (conf)
+		r->ps = ps_init(conf);
+	if (conf)
+		cmd_ln_free_r(conf); /* the decoder keeps its own reference */
+	if (!r->ps) {
+		ps_fail(err, errlen, "cannot create a decoder");
+		free(r);
+		return NULL;
+	}
+	if (open_vocabulary && ps_set_lm_file(r->ps, "open", m->lm_path) < 0) {
+		ps_fail(err, errlen, "cannot load the language model");
+		ps_free(r->ps);
+		free(r);
+		return NULL;
+	}
+	return &r->base;
+}
