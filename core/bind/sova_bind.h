@@ -18,6 +18,7 @@ int sova_open_sys(lua_State *L);
 int sova_open_sandbox(lua_State *L);
 int sova_open_writer(lua_State *L);
 int sova_open_ws_client(lua_State *L);
+int sova_open_recording(lua_State *L);
 int sova_open_yaml(lua_State *L);
 int luaopen_sova_core(lua_State *L);
 /* Directory of the platform Lua (lua/). */
