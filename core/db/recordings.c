@@ -4,10 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db/mongo.h"
 
 #define CHUNKS_COLL SOVA_RECORDING_BUCKET ".chunks"
+#define FILES_COLL SOVA_RECORDING_BUCKET ".files"
 
 static sova_rec_status fail(char *err, size_t errlen, sova_rec_status st, const char *what, const bson_error_t *e)
 {
@@ -94,26 +96,28 @@ static bool parse_files_doc(const bson_t *doc, sova_recording_info *out)
 	return true;
 }
 
-/* The tenant is part of the filter itself: another organization's recording never matches. */
-static void session_filter(bson_t *filter, const bson_oid_t *org, const bson_oid_t *session)
+/* Does the files document belong to org? */
+static bool owned_by(const bson_t *doc, const bson_oid_t *org)
 {
-	bson_init(filter);
-	BSON_APPEND_OID(filter, "metadata.organization_id", org);
-	BSON_APPEND_OID(filter, "metadata.session_id", session);
+	bson_iter_t it, f;
+	return bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, "metadata.organization_id", &f) &&
+	       BSON_ITER_HOLDS_OID(&f) && bson_oid_equal(bson_iter_oid(&f), org);
 }
 
+/* The file of a session is the session's id. The tenant is in the filter where the server pushes
+ * such a filter down (MongoDB), and always checked on the document found: on FerretDB the lone
+ * _id lookup is what it pushes down (db/mongo.h), so the tenant is checked on the one document. */
 static sova_rec_status find_in(bucket_conn *c, const bson_oid_t *org, const bson_oid_t *session,
 			       sova_recording_info *out, char *err, size_t errlen)
 {
-	bson_t filter, opts = BSON_INITIALIZER, sort;
-	session_filter(&filter, org, session);
-	BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
-	BSON_APPEND_INT32(&sort, "uploadDate", -1);
-	bson_append_document_end(&opts, &sort);
+	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+	BSON_APPEND_OID(&filter, "_id", session);
+	if (!sova_db_lone_id_lookups())
+		BSON_APPEND_OID(&filter, "metadata.organization_id", org);
 	BSON_APPEND_INT64(&opts, "limit", 1);
 	mongoc_cursor_t *cur = mongoc_gridfs_bucket_find(c->bucket, &filter, &opts);
 	const bson_t *doc;
-	bool found = mongoc_cursor_next(cur, &doc) && parse_files_doc(doc, out);
+	bool found = mongoc_cursor_next(cur, &doc) && owned_by(doc, org) && parse_files_doc(doc, out);
 	bson_error_t e;
 	sova_rec_status st = found ? SOVA_REC_OK : SOVA_REC_NOT_FOUND;
 	if (mongoc_cursor_error(cur, &e))
@@ -135,14 +139,67 @@ sova_rec_status sova_recording_find(const bson_oid_t *org, const bson_oid_t *ses
 	return st;
 }
 
+/* ---- chunks ---- */
+
+/* The _id of chunk n of a file: an ObjectId derived from (files_id, n), so a reader finds each
+ * chunk by a lone _id lookup — the one query FerretDB 1.24 pushes down to SQLite (a
+ * {files_id, n} filter is decoded document by document over the whole collection there: seconds
+ * per read once a few hundred MiB are stored). On MongoDB the _id index serves it likewise. The
+ * GridFS format only asks for a unique _id; readers go by files_id and n, which chunks still carry. */
+static void chunk_id(const bson_oid_t *file_id, uint64_t n, bson_oid_t *out)
+{
+	uint8_t in[12 + 8];
+	memcpy(in, file_id->bytes, 12);
+	for (int b = 0; b < 8; b++)
+		in[12 + b] = (uint8_t)(n >> (8 * b));
+	crypto_generichash(out->bytes, sizeof out->bytes, in, sizeof in, (const unsigned char *)"sova.rec.chunk", 14);
+}
+
+static bool insert_chunk(mongoc_collection_t *chunks, const bson_oid_t *file_id, uint64_t n, const uint8_t *data,
+			 size_t len, bson_error_t *e)
+{
+	bson_t doc = BSON_INITIALIZER;
+	bson_oid_t id;
+	chunk_id(file_id, n, &id);
+	BSON_APPEND_OID(&doc, "_id", &id);
+	BSON_APPEND_OID(&doc, "files_id", file_id);
+	BSON_APPEND_INT32(&doc, "n", (int32_t)n);
+	BSON_APPEND_BINARY(&doc, "data", BSON_SUBTYPE_BINARY, data, (uint32_t)len);
+	bool ok = mongoc_collection_insert_one(chunks, &doc, NULL, NULL, e);
+	bson_destroy(&doc);
+	return ok;
+}
+
+/* Removes chunks [0, count) of file_id, each by its own id (never another upload's). */
+static void remove_chunks(mongoc_collection_t *chunks, const bson_oid_t *file_id, uint64_t count)
+{
+	for (uint64_t n = 0; n < count; n++) {
+		bson_t f = BSON_INITIALIZER;
+		bson_oid_t id;
+		chunk_id(file_id, n, &id);
+		BSON_APPEND_OID(&f, "_id", &id);
+		mongoc_collection_delete_one(chunks, &f, NULL, NULL, NULL);
+		bson_destroy(&f);
+	}
+}
+
 /* ---- store ---- */
 
-static void metadata_of(bson_t *opts, const sova_recording_info *r, const bson_oid_t *org, uint32_t chunk)
+/* The GridFS files document (written after its chunks, so a reader never sees a partial one). */
+static void files_doc(bson_t *doc, const sova_recording_info *r, const bson_oid_t *org, uint64_t sealed_len,
+		      uint32_t chunk)
 {
 	bson_t md;
-	bson_init(opts);
-	BSON_APPEND_INT32(opts, "chunkSizeBytes", (int32_t)chunk);
-	BSON_APPEND_DOCUMENT_BEGIN(opts, "metadata", &md);
+	char hex[25], filename[64];
+	bson_oid_to_string(&r->session_id, hex);
+	snprintf(filename, sizeof filename, "session-%s.wav.sealed", hex);
+	bson_init(doc);
+	BSON_APPEND_OID(doc, "_id", &r->file_id);
+	BSON_APPEND_INT64(doc, "length", (int64_t)sealed_len);
+	BSON_APPEND_INT32(doc, "chunkSize", (int32_t)chunk);
+	BSON_APPEND_DATE_TIME(doc, "uploadDate", r->uploaded_ms);
+	BSON_APPEND_UTF8(doc, "filename", filename);
+	BSON_APPEND_DOCUMENT_BEGIN(doc, "metadata", &md);
 	BSON_APPEND_OID(&md, "organization_id", org);
 	BSON_APPEND_OID(&md, "session_id", &r->session_id);
 	BSON_APPEND_UTF8(&md, "content_type", r->content_type);
@@ -151,35 +208,33 @@ static void metadata_of(bson_t *opts, const sova_recording_info *r, const bson_o
 	BSON_APPEND_UTF8(&md, "key_id", r->key_id);
 	BSON_APPEND_UTF8(&md, "sha256", r->sha256);
 	BSON_APPEND_UTF8(&md, "sealing", SOVA_RECORDING_SEALING);
-	bson_append_document_end(opts, &md);
+	bson_append_document_end(doc, &md);
 }
 
-/* Seals each segment and writes it to the upload stream: one segment's buffer at a time. */
-static bool write_sealed(mongoc_stream_t *up, const sova_sealed_key *key, const sova_sealed_layout *l,
-			 const uint8_t *data, char *err, size_t errlen)
+/* Seals each segment and writes it as chunk n: one segment's buffer at a time. Returns how many
+ * chunks were written (all of them on success). */
+static uint64_t write_chunks(mongoc_collection_t *chunks, const sova_sealed_key *key, const sova_sealed_layout *l,
+			     const bson_oid_t *file_id, const uint8_t *data, char *err, size_t errlen)
 {
 	uint8_t *seg = malloc(l->segment_size + SOVA_SEALED_OVERHEAD); /* sealed bytes only: no wipe needed */
 	if (!seg) {
 		snprintf(err, errlen, "out of memory");
-		return false;
+		return 0;
 	}
-	bool ok = true;
-	for (uint64_t i = 0; ok && i < sova_sealed_segments(l); i++) {
-		size_t n = sova_sealed_segment_len(l, i);
-		ok = sova_sealed_seal_segment(key, l, i, data + i * l->segment_size, seg);
-		if (!ok) {
+	uint64_t i = 0;
+	for (; i < sova_sealed_segments(l); i++) {
+		if (!sova_sealed_seal_segment(key, l, i, data + i * l->segment_size, seg)) {
 			snprintf(err, errlen, "sealing segment %llu failed", (unsigned long long)i);
 			break;
 		}
-		ok = mongoc_stream_write(up, seg, n, 0) == (ssize_t)n;
-		if (!ok) {
-			bson_error_t e;
-			mongoc_gridfs_bucket_stream_error(up, &e);
+		bson_error_t e;
+		if (!insert_chunk(chunks, file_id, i, seg, sova_sealed_segment_len(l, i), &e)) {
 			snprintf(err, errlen, "database: %s", e.message);
+			break;
 		}
 	}
 	free(seg);
-	return ok;
+	return i;
 }
 
 sova_rec_status sova_recording_store(const bson_oid_t *org, const bson_oid_t *session, const char *content_type,
@@ -200,81 +255,89 @@ sova_rec_status sova_recording_store(const bson_oid_t *org, const bson_oid_t *se
 		return st == SOVA_REC_OK ? fail(err, errlen, SOVA_REC_EXISTS, "the session already has a recording", NULL) : st;
 	}
 
-	bson_oid_init(&out->file_id, NULL);
+	/* one recording per session: the file is the session's id (a second store collides) */
+	bson_oid_copy(session, &out->file_id);
 	bson_oid_copy(session, &out->session_id);
 	out->bytes = len;
 	out->segment_size = SOVA_SEALED_SEGMENT_SIZE;
+	out->uploaded_ms = (int64_t)time(NULL) * 1000;
 	snprintf(out->content_type, sizeof out->content_type, "%s", content_type);
 	snprintf(out->key_id, sizeof out->key_id, "%s", key->id);
 	unsigned char digest[crypto_hash_sha256_BYTES];
 	crypto_hash_sha256(digest, data, len);
 	sodium_bin2hex(out->sha256, sizeof out->sha256, digest, sizeof digest);
-	/* the recording's own id binds its segments: they cannot be moved to another recording */
+	/* the recording's id binds its segments: they cannot be moved to another recording */
 	sova_sealed_layout layout = {.rec_id = out->file_id.bytes, .rec_id_len = sizeof out->file_id.bytes,
 				     .plain_bytes = len, .segment_size = out->segment_size};
 
-	bson_t opts;
-	metadata_of(&opts, out, org, out->segment_size + SOVA_SEALED_OVERHEAD);
-	bson_value_t id = {.value_type = BSON_TYPE_OID};
-	bson_oid_copy(&out->file_id, &id.value.v_oid);
-	char filename[64];
-	char hex[25];
-	bson_oid_to_string(session, hex);
-	snprintf(filename, sizeof filename, "session-%s.wav.sealed", hex);
-	mongoc_stream_t *up = mongoc_gridfs_bucket_open_upload_stream_with_id(c.bucket, &id, filename, &opts, &e);
-	bson_destroy(&opts);
-	if (!up) {
-		bucket_close(&c);
-		return fail(err, errlen, SOVA_REC_ERROR, "database", &e);
-	}
-	bool ok = write_sealed(up, key, &layout, data, err, errlen);
-	/* close writes the files document (and the last chunk) */
-	if (ok && mongoc_stream_close(up) != 0) {
-		mongoc_gridfs_bucket_stream_error(up, &e);
-		snprintf(err, errlen, "database: %s", e.message);
-		ok = false;
+	mongoc_collection_t *chunks = mongoc_database_get_collection(c.db, CHUNKS_COLL);
+	mongoc_collection_t *files = mongoc_database_get_collection(c.db, FILES_COLL);
+	uint64_t written = write_chunks(chunks, key, &layout, &out->file_id, data, err, errlen);
+	bool ok = written == sova_sealed_segments(&layout);
+	if (ok) {
+		bson_t doc;
+		files_doc(&doc, out, org, sova_sealed_total(&layout), out->segment_size + SOVA_SEALED_OVERHEAD);
+		ok = mongoc_collection_insert_one(files, &doc, NULL, NULL, &e);
+		bson_destroy(&doc);
+		if (!ok)
+			snprintf(err, errlen, "database: %s", e.message);
 	}
 	if (!ok)
-		mongoc_gridfs_bucket_abort_upload(up); /* deletes this upload's chunks: a fresh id, ours alone */
-	mongoc_stream_destroy(up);
+		remove_chunks(chunks, &out->file_id, written); /* nothing half-stored stays behind */
+	mongoc_collection_destroy(files);
+	mongoc_collection_destroy(chunks);
 	bucket_close(&c);
 	return ok ? SOVA_REC_OK : SOVA_REC_ERROR;
 }
 
 /* ---- read ---- */
 
-/* The chunks of one range, in order, from one query; each fetch takes the next. */
+/* Fetches chunk i by its own id; keeps the document until the next fetch. */
 typedef struct chunk_reader {
-	mongoc_cursor_t *cur; /* owned */
+	mongoc_collection_t *chunks; /* borrowed */
 	const bson_oid_t *file_id;
+	bson_t *doc; /* owned: the last chunk fetched */
 	bool db_failed;
 } chunk_reader;
 
-static bool next_chunk(void *ud, uint64_t i, const uint8_t **data, size_t *len, char *err, size_t errlen)
+static bool fetch_chunk(void *ud, uint64_t i, const uint8_t **data, size_t *len, char *err, size_t errlen)
 {
 	chunk_reader *r = ud;
+	if (r->doc) {
+		bson_destroy(r->doc);
+		r->doc = NULL;
+	}
+	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+	bson_oid_t id;
+	chunk_id(r->file_id, i, &id);
+	BSON_APPEND_OID(&filter, "_id", &id);
+	BSON_APPEND_INT64(&opts, "limit", 1);
+	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(r->chunks, &filter, &opts, NULL);
 	const bson_t *doc;
 	bson_error_t e;
-	if (!mongoc_cursor_next(r->cur, &doc)) {
-		if (mongoc_cursor_error(r->cur, &e)) {
-			r->db_failed = true;
-			snprintf(err, errlen, "database: %s", e.message);
-		} else {
-			snprintf(err, errlen, "chunk %llu is missing", (unsigned long long)i);
-		}
-		return false;
-	}
-	bson_iter_t it;
-	if (!bson_iter_init_find(&it, doc, "n") || !BSON_ITER_HOLDS_NUMBER(&it) || bson_iter_as_int64(&it) != (int64_t)i) {
+	if (mongoc_cursor_next(cur, &doc))
+		r->doc = bson_copy(doc);
+	else if (mongoc_cursor_error(cur, &e)) {
+		r->db_failed = true;
+		snprintf(err, errlen, "database: %s", e.message);
+	} else
 		snprintf(err, errlen, "chunk %llu is missing", (unsigned long long)i);
+	mongoc_cursor_destroy(cur);
+	bson_destroy(&filter);
+	bson_destroy(&opts);
+	if (!r->doc)
+		return false;
+	bson_iter_t it;
+	/* the id says which file and index it is; the fields must agree */
+	if (!bson_iter_init_find(&it, r->doc, "files_id") || !BSON_ITER_HOLDS_OID(&it) ||
+	    !bson_oid_equal(bson_iter_oid(&it), r->file_id) || !bson_iter_init_find(&it, r->doc, "n") ||
+	    !BSON_ITER_HOLDS_NUMBER(&it) || bson_iter_as_int64(&it) != (int64_t)i ||
+	    !bson_iter_init_find(&it, r->doc, "data") || !BSON_ITER_HOLDS_BINARY(&it)) {
+		snprintf(err, errlen, "chunk %llu is malformed", (unsigned long long)i);
 		return false;
 	}
 	bson_subtype_t sub;
 	uint32_t n = 0;
-	if (!bson_iter_init_find(&it, doc, "data") || !BSON_ITER_HOLDS_BINARY(&it)) {
-		snprintf(err, errlen, "chunk %llu has no data", (unsigned long long)i);
-		return false;
-	}
 	bson_iter_binary(&it, &sub, &n, data);
 	*len = n;
 	return true;
@@ -294,22 +357,12 @@ sova_rec_status sova_recording_read(const sova_recording_info *info, const sova_
 	mongoc_client_t *client = sova_db_pop();
 	if (!client)
 		return fail(err, errlen, SOVA_REC_ERROR, "database not opened", NULL);
-	mongoc_collection_t *chunks = mongoc_client_get_collection(client, sova_db_name(), CHUNKS_COLL);
-	bson_t filter = BSON_INITIALIZER, n, opts = BSON_INITIALIZER, sort;
-	BSON_APPEND_OID(&filter, "files_id", &info->file_id);
-	BSON_APPEND_DOCUMENT_BEGIN(&filter, "n", &n);
-	BSON_APPEND_INT64(&n, "$gte", (int64_t)(from / info->segment_size));
-	BSON_APPEND_INT64(&n, "$lte", (int64_t)(to / info->segment_size));
-	bson_append_document_end(&filter, &n);
-	BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
-	BSON_APPEND_INT32(&sort, "n", 1);
-	bson_append_document_end(&opts, &sort);
-	chunk_reader r = {.cur = mongoc_collection_find_with_opts(chunks, &filter, &opts, NULL), .file_id = &info->file_id};
-	bool ok = sova_sealed_read_range(key, &layout, from, to, next_chunk, &r, out, err, errlen);
-	mongoc_cursor_destroy(r.cur);
-	bson_destroy(&filter);
-	bson_destroy(&opts);
-	mongoc_collection_destroy(chunks);
+	chunk_reader r = {.chunks = mongoc_client_get_collection(client, sova_db_name(), CHUNKS_COLL),
+			  .file_id = &info->file_id};
+	bool ok = sova_sealed_read_range(key, &layout, from, to, fetch_chunk, &r, out, err, errlen);
+	if (r.doc)
+		bson_destroy(r.doc);
+	mongoc_collection_destroy(r.chunks);
 	sova_db_push(client);
 	if (ok)
 		return SOVA_REC_OK;

@@ -2,10 +2,14 @@
  * mongo-c-driver's mongoc_gridfs_bucket_*, so they live and scale with the database.
  *
  * Bucket "recordings" (collections recordings.files and recordings.chunks, the GridFS format any
- * driver reads). One sealed segment is one GridFS chunk (chunkSizeBytes = segment size + the
- * sealing overhead), so a byte range reads just the chunks of the segments it touches, with one
- * query on recordings.chunks by {files_id, n} — the driver's download stream cannot seek. The
- * files document's metadata: organization_id, session_id, content_type, bytes (plaintext length),
+ * driver reads: mongoc_gridfs_bucket_open_download_stream gives the sealed file whole). The file's
+ * _id is the session's (one recording per session). One sealed segment is one GridFS chunk
+ * (chunkSize = segment size + the sealing overhead), so a byte range reads just the chunks of the
+ * segments it touches. Lookups use the bucket (mongoc_gridfs_bucket_find, _delete_by_id); chunks
+ * are written and read here, each by an _id derived from (files_id, n), because the driver's
+ * upload stream gives chunks random ids and its download stream cannot seek, and FerretDB 1.24
+ * pushes down only a lone _id lookup (see recordings.c and docs/architecture.md). The files
+ * document's metadata: organization_id, session_id, content_type, bytes (plaintext length),
  * segment_size, key_id, sha256 (of the plaintext), sealing (the format's name).
  *
  * Tenancy: every lookup names the organization (metadata.organization_id); another
@@ -46,12 +50,12 @@ typedef struct sova_recording_info {
 
 /* Seals data (len bytes, content_type e.g. "audio/wav") under key and stores it for the session.
  * SOVA_REC_EXISTS when the session already has one. *out describes what was stored. Nothing is
- * left behind on failure (the driver's abort removes the chunks already written). */
+ * left behind on failure (the chunks already written are removed; the files document goes last). */
 sova_rec_status sova_recording_store(const bson_oid_t *org, const bson_oid_t *session, const char *content_type,
 				     const sova_sealed_key *key, const uint8_t *data, size_t len,
 				     sova_recording_info *out, char *err, size_t errlen);
 
-/* The session's recording (the newest, should two have raced in). */
+/* The session's recording. */
 sova_rec_status sova_recording_find(const bson_oid_t *org, const bson_oid_t *session, sova_recording_info *out,
 				    char *err, size_t errlen);
 
