@@ -2,6 +2,7 @@
  * (core/db/recordings.h, core/crypto/sealed.h).
  *
  *   recording.set_key(secret) -> key_id        SOVA_DATA_KEY; once per process (the same again is a no-op)
+ *   recording.key_id() -> key_id | nil          the loaded key's id
  *   recording.store(db, org, session, bytes)   -> info | nil, err, kind
  *   recording.info(db, org, session)           -> info | false | nil, err, kind
  *   recording.read(db, org, session, from, to) -> bytes | nil, err, kind   (from, to: inclusive, 0-based)
@@ -66,6 +67,17 @@ static int l_set_key(lua_State *L)
 	if (why)
 		return luaL_error(L, "%s", why);
 	lua_pushstring(L, id);
+	return 1;
+}
+
+/* ---- recording.key_id() -> the loaded key's id | nil ---- */
+static int l_key_id(lua_State *L)
+{
+	sova_sealed_key k;
+	if (!current_key(&k))
+		return 0;
+	lua_pushstring(L, k.id);
+	sova_sealed_key_wipe(&k);
 	return 1;
 }
 
@@ -213,7 +225,7 @@ static int l_delete(lua_State *L)
 int sova_open_recording(lua_State *L)
 {
 	static const luaL_Reg fns[] = {
-		{"set_key", l_set_key}, {"store", l_store}, {"info", l_info},
+		{"set_key", l_set_key}, {"key_id", l_key_id}, {"store", l_store}, {"info", l_info},
 		{"read", l_read},	{"delete", l_delete}, {NULL, NULL},
 	};
 	lua_newtable(L);

@@ -29,10 +29,12 @@ const char *sova_lua_dir(void);
 #define SOVA_DATE_MT "sova.date"
 #define SOVA_ARRAY_MT "sova.array"
 #define SOVA_ORDERED_MT "sova.ordered"
+#define SOVA_BINARY_MT "sova.binary"
 #define SOVA_BSON_MAX_DEPTH 64
 
 /* Pushes a Lua table for doc: ObjectId -> sova.oid table {["$oid"]=hex}, datetime -> sova.date
- * table {["$date"]=ms}, arrays -> tables with the sova.array metatable, null -> lightuserdata NULL. */
+ * table {["$date"]=ms}, arrays -> tables with the sova.array metatable, null -> lightuserdata NULL,
+ * binary -> string (bson.binary(s) writes one). */
 void sova_push_bson(lua_State *L, const bson_t *doc);
 /* Appends the table at idx to an initialized doc. Never raises: false with a message in err. */
 bool sova_to_bson(lua_State *L, int idx, bson_t *doc, char *err, size_t errlen);
