@@ -10,8 +10,8 @@
  *
  * info = {id, bytes, segment_size, content_type, key_id, sha256}. db is a database handle (a
  * scoped one must be of org). Misuse raises; a runtime failure returns nil, message, kind with
- * kind "database", "exists", "damaged" (a segment failed authentication or a chunk is missing)
- * or "key" (sealed under a key this process does not have). */
+ * kind "database", "exists", "damaged" (a segment failed authentication or a chunk is missing),
+ * "key" (sealed under a key this process does not have), and for read "not_found" or "range". */
 #include <pthread.h>
 #include <string.h>
 
@@ -101,6 +101,14 @@ static void need_key(lua_State *L, sova_sealed_key *k)
 		luaL_error(L, "no recording key: call recording.set_key(SOVA_DATA_KEY) first");
 }
 
+static int push_misfit(lua_State *L, const char *err, const char *kind)
+{
+	lua_pushnil(L);
+	lua_pushstring(L, err);
+	lua_pushstring(L, kind);
+	return 3;
+}
+
 static int push_failure(lua_State *L, sova_rec_status st, const char *err)
 {
 	lua_pushnil(L);
@@ -185,11 +193,11 @@ static int l_read(lua_State *L)
 	sova_recording_info info;
 	sova_rec_status st = sova_recording_find(&org, &session, &info, err, sizeof err);
 	if (st == SOVA_REC_NOT_FOUND)
-		return push_failure(L, SOVA_REC_ERROR, "no recording");
+		return push_misfit(L, "no recording", "not_found");
 	if (st != SOVA_REC_OK)
 		return push_failure(L, st, err);
 	if ((uint64_t)to >= info.bytes)
-		return push_failure(L, SOVA_REC_ERROR, "range outside the recording");
+		return push_misfit(L, "range outside the recording", "range");
 	size_t n = (size_t)(to - from) + 1;
 	/* a userdata, so nothing leaks if a later push raises; wiped once copied into the string */
 	uint8_t *out = lua_newuserdata(L, n); /* [.., buf] */

@@ -301,6 +301,16 @@ describe("recordings #api #recording", function()
     end)
   end)
 
+  it("in production the API refuses to start without SOVA_DATA_KEY", function()
+    local proc = helpers.proc
+    local status, out = proc.run({ proc.sova_bin(), "api" }, { timeout = 30, name = "api without a data key", env = {
+      SOVA_ENV = "production", SOVA_DATA_KEY = "", SOVA_JWT_SECRET = helpers.JWT_SECRET, MONGODB_URI = db.uri,
+      SOVA_HTTP_PORT = "0", SOVA_DATA_DIR = proc.temp_dir("no-key"),
+    } })
+    assert.is_not.equal(0, status)
+    assert.truthy(out:find("SOVA_DATA_KEY is required when SOVA_ENV=production", 1, true), out)
+  end)
+
   describe("when the database is down", function()
     it("answers 503", function()
       db:stop()

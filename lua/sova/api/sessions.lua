@@ -116,6 +116,7 @@ function M.recording(ctx, id)
   local size = info.bytes
   local base = { ["accept-ranges"] = "bytes", ["cache-control"] = "private, no-store" }
   local header = ctx.req.headers.range
+  if type(header) == "string" and #header > 100 then header = header:sub(1, 100) end -- as recorded
   local from, to = M.parse_range(header, size)
   if from == "unsatisfiable" then
     audit_recording(ctx, oid, { range = header, served = 0 }, false)
@@ -136,6 +137,7 @@ function M.recording(ctx, id)
     if kind == "database" then
       errors.fail(503, "database_unavailable", "the database is unavailable; try again shortly", nil, err)
     end
+    if kind == "not_found" then errors.not_found("recording") end -- deleted since the lookup
     -- damaged (a segment failed authentication, a chunk is gone) or sealed under another key
     log.error("recording.unreadable", { session = present.hex(oid), kind = kind, reason = err })
     audit_recording(ctx, oid, { range = header, served = 0, error = kind }, false)
