@@ -57,6 +57,9 @@ helpers.DEMO_PASSWORD = sova.DEMO_PASSWORD
 --- The API's SOVA_JWT_SECRET (64 hex digits, fixed for the busted process).
 helpers.JWT_SECRET = sova.jwt_secret()
 
+--- The API's and bot's SOVA_DATA_KEY (the recordings' key), fixed for the busted process.
+helpers.DATA_KEY = sova.data_key()
+
 --- Absolute path of the repository.
 helpers.ROOT = proc.root
 

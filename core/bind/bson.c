@@ -219,6 +219,17 @@ static bool append_value(lua_State *L, int idx, bson_t *doc, const char *key, in
 				FAIL("document too large");
 			return true;
 		}
+		if (has_metatable(L, idx, SOVA_BINARY_MT)) {
+			size_t blen;
+			lua_getfield(L, idx, "$binary");
+			const char *bin = lua_tolstring(L, -1, &blen);
+			bool ok = bin && blen <= INT32_MAX &&
+				  bson_append_binary(doc, key, klen, BSON_SUBTYPE_BINARY, (const uint8_t *)bin, (uint32_t)blen);
+			lua_pop(L, 1);
+			if (!ok)
+				FAIL("field '%s': malformed binary or document too large", key);
+			return true;
+		}
 		if (has_metatable(L, idx, SOVA_DATE_MT)) {
 			lua_getfield(L, idx, "$date");
 			lua_Number ms = lua_tonumber(L, -1);
@@ -385,6 +396,18 @@ static int l_oid(lua_State *L)
 	return 1;
 }
 
+/* bson.binary(bytes) -> a value stored as BSON binary (subtype 0); binary reads back as a string. */
+static int l_binary(lua_State *L)
+{
+	luaL_checkstring(L, 1);
+	lua_createtable(L, 0, 1);
+	lua_pushvalue(L, 1);
+	lua_setfield(L, -2, "$binary");
+	luaL_getmetatable(L, SOVA_BINARY_MT);
+	lua_setmetatable(L, -2);
+	return 1;
+}
+
 static int l_is_oid(lua_State *L)
 {
 	lua_pushboolean(L, lua_type(L, 1) == LUA_TTABLE && has_metatable(L, 1, SOVA_OID_MT));
@@ -540,7 +563,7 @@ int sova_open_bson(lua_State *L)
 	static const luaL_Reg fns[] = {
 		{"oid", l_oid},       {"is_oid", l_is_oid}, {"is_date", l_is_date}, {"oid_time", l_oid_time},
 		{"date", l_date},     {"now", l_now},       {"array", l_array},     {"ordered", l_ordered}, {"encode", l_encode},
-		{"decode", l_decode}, {NULL, NULL},
+		{"decode", l_decode}, {"binary", l_binary}, {NULL, NULL},
 	};
 	luaL_newmetatable(L, SOVA_OID_MT);
 	lua_pushcfunction(L, oid_tostring);
@@ -555,6 +578,8 @@ int sova_open_bson(lua_State *L)
 	luaL_newmetatable(L, SOVA_ARRAY_MT);
 	lua_pop(L, 1);
 	luaL_newmetatable(L, SOVA_ORDERED_MT);
+	lua_pop(L, 1);
+	luaL_newmetatable(L, SOVA_BINARY_MT);
 	lua_pop(L, 1);
 
 	lua_newtable(L);

@@ -82,6 +82,7 @@ int luaopen_sova_core(lua_State *L)
 	add_area(L, "sandbox", sova_open_sandbox);
 	add_area(L, "writer", sova_open_writer);
 	add_area(L, "ws_client", sova_open_ws_client);
+	add_area(L, "recording", sova_open_recording);
 	add_area(L, "yaml", sova_open_yaml);
 	const char *dir = sova_lua_dir();
 	if (!dir)

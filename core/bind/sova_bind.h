@@ -18,6 +18,7 @@ int sova_open_sys(lua_State *L);
 int sova_open_sandbox(lua_State *L);
 int sova_open_writer(lua_State *L);
 int sova_open_ws_client(lua_State *L);
+int sova_open_recording(lua_State *L);
 int sova_open_yaml(lua_State *L);
 int luaopen_sova_core(lua_State *L);
 /* Directory of the platform Lua (lua/). */
@@ -28,10 +29,12 @@ const char *sova_lua_dir(void);
 #define SOVA_DATE_MT "sova.date"
 #define SOVA_ARRAY_MT "sova.array"
 #define SOVA_ORDERED_MT "sova.ordered"
+#define SOVA_BINARY_MT "sova.binary"
 #define SOVA_BSON_MAX_DEPTH 64
 
 /* Pushes a Lua table for doc: ObjectId -> sova.oid table {["$oid"]=hex}, datetime -> sova.date
- * table {["$date"]=ms}, arrays -> tables with the sova.array metatable, null -> lightuserdata NULL. */
+ * table {["$date"]=ms}, arrays -> tables with the sova.array metatable, null -> lightuserdata NULL,
+ * binary -> string (bson.binary(s) writes one). */
 void sova_push_bson(lua_State *L, const bson_t *doc);
 /* Appends the table at idx to an initialized doc. Never raises: false with a message in err. */
 bool sova_to_bson(lua_State *L, int idx, bson_t *doc, char *err, size_t errlen);

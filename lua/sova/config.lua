@@ -79,6 +79,9 @@ end
 
 function M.jwt_secret() return M.secret("SOVA_JWT_SECRET", "jwt_secret") end
 
+-- The key recordings are sealed under at rest (core.recording derives its per-purpose subkey).
+function M.data_key() return M.secret("SOVA_DATA_KEY", "data_key") end
+
 -- Idle timeout (automatic logoff) and absolute lifetime of a login, in seconds.
 M.IDLE_TIMEOUT = 15 * 60
 M.TOKEN_LIFETIME = tonumber(env("SOVA_TOKEN_LIFETIME", "")) or 12 * 3600

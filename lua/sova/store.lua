@@ -32,6 +32,15 @@ local INDEXES = {
   auth_sessions = {
     { name = "org_user", key = o { "organization_id", 1, "user_id", 1 } },
   },
+  -- GridFS bucket "recordings" (core/db/recordings.h): the driver's standard indexes, by their
+  -- standard names (other drivers reading the bucket look for them), and the tenant's lookup
+  ["recordings.files"] = {
+    { name = "filename_1_uploadDate_1", key = o { "filename", 1, "uploadDate", 1 } },
+    { name = "org_session", key = o { "metadata.organization_id", 1, "metadata.session_id", 1 } },
+  },
+  ["recordings.chunks"] = {
+    { name = "files_id_1_n_1", key = o { "files_id", 1, "n", 1 }, unique = true },
+  },
   login_attempts = {
     { name = "key_unique", key = o { "key", 1 }, unique = true },
   },

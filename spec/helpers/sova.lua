@@ -17,6 +17,14 @@ function M.jwt_secret()
   return st.jwt_secret
 end
 
+--- The key recordings are sealed under (SOVA_DATA_KEY), one per busted process and shared by the
+-- API and the bot, so a spec can store a recording in-process (core.recording) that the API reads.
+function M.data_key()
+  local st = proc.state()
+  if not st.data_key then st.data_key = core.crypto.random_hex(32) end
+  return st.data_key
+end
+
 local SEED_SCRIPT = "scripts/setup_multi_tenant.lua"
 
 -- The environment of a sova process: no inherited ASan preload, and the sanitizer options
@@ -174,6 +182,7 @@ function M.start_api(db, opts)
     SOVA_HTTP_HOST = "127.0.0.1",
     SOVA_DATA_DIR = proc.temp_dir("api-data"),
     SOVA_JWT_SECRET = M.jwt_secret(),
+    SOVA_DATA_KEY = M.data_key(),
   }, opts)
 end
 
@@ -196,6 +205,7 @@ function M.start_bot(db, opts)
     SOVA_BOT_HOST = "127.0.0.1",
     SOVA_DATA_DIR = opts.data_dir or proc.temp_dir("bot-data"),
     SOVA_BOT_SECRET = M.bot_secret(),
+    SOVA_DATA_KEY = M.data_key(),
   }, opts)
 end
 

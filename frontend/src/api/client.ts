@@ -10,6 +10,7 @@ import type {
   MeResponse,
   Patient,
   PatientPage,
+  RecordingLink,
   Tenant,
 } from './types';
 
@@ -153,6 +154,9 @@ export const api = {
     request<CallSession>('GET', `/sessions/${seg(id)}`, { signal }),
   /** The call as a `sova flow eval` scenario (YAML, no PHI; administrators). */
   sessionScenario: (id: string) => request<string>('GET', `/sessions/${seg(id)}/scenario`, { text: true }),
+  /** A 15-minute URL of the call's recording for an <audio> element (which cannot send the token). */
+  recordingLink: (id: string, signal?: AbortSignal) =>
+    request<RecordingLink>('POST', `/sessions/${seg(id)}/recording/link`, { signal }),
 
   startCall: (patientId: string, mode: 'browser' | 'phone' = 'browser') =>
     request<CallStart>('POST', `/patients/${seg(patientId)}/calls`, { body: { mode } }),

@@ -270,6 +270,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/sessions/{id}/recording": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The call's recording (WAV), in byte ranges
+         * @description The two-channel 16-bit WAV of the call (agent left, other party right), decrypted on the server for the bytes asked (stored sealed: libsodium secretstream in 1 MiB segments, in the database). Any signed-in user of the session's clinic; 404 for another clinic's session and for a session without a recording. `Range: bytes=a-b`, `bytes=a-` or `bytes=-n` answers 206 with Content-Range (an open-ended range in at most 1 MiB per answer, a closed one in at most 16 MiB); an unsatisfiable range 416 with `Content-Range: bytes *\/size`; no Range answers 200 with the whole file when it is at most 16 MiB, else 413 `range_required`. Every answer is one PHI audit record (resource_type recording), written before any byte is sent (503 when it cannot be). 500 `recording_unreadable`, with nothing served, when a stored segment fails its integrity check.
+         */
+        get: operations["getSessionRecording"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{id}/recording/link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A short-lived URL of the recording, for an audio element
+         * @description A media element cannot send the Authorization header, so the web UI asks for this URL: GET /api/sessions/{id}/recording with a link token for this user and this recording only, valid 15 minutes and ended with the sign-in (logout, the idle limit, a disabled user). Audited (action link). 404 as for the recording itself.
+         */
+        post: operations["createSessionRecordingLink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/audit": {
         parameters: {
             query?: never;
@@ -508,6 +552,13 @@ export interface components {
              * @description ISO-8601, UTC
              */
             updated_at: string;
+            /** @description The call's recording, when it has one (GET /api/sessions/{id}/recording). */
+            recording?: {
+                bytes: number;
+                duration_seconds: number;
+                /** @constant */
+                content_type: "audio/wav";
+            };
         };
         SessionList: {
             items: components["schemas"]["Session"][];
@@ -580,6 +631,12 @@ export interface components {
                 type: string;
                 label: string;
             }[];
+        };
+        RecordingLink: {
+            /** @description Path of GET /api/sessions/{id}/recording with ?token= */
+            url: string;
+            /** @description Seconds the link is valid (ended earlier by logout or the idle limit). */
+            expires_in: number;
         };
     };
     responses: {
@@ -1159,6 +1216,105 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getSessionRecording: {
+        parameters: {
+            query?: {
+                /** @description A link token (POST /api/sessions/{id}/recording/link), instead of the Authorization header. */
+                token?: string;
+            };
+            header?: {
+                /** @description bytes=a-b, bytes=a- or bytes=-n (the first range of a list is served). */
+                Range?: string;
+            };
+            path: {
+                id: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The whole recording. */
+            200: {
+                headers: {
+                    "Accept-Ranges"?: "bytes";
+                    "Cache-Control"?: "private, no-store";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "audio/wav": string;
+                };
+            };
+            /** @description The bytes asked for (Content-Range: bytes a-b/size). */
+            206: {
+                headers: {
+                    "Content-Range"?: string;
+                    "Accept-Ranges"?: "bytes";
+                    "Cache-Control"?: "private, no-store";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "audio/wav": string;
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /** @description No Range, and the recording is larger than 16 MiB: ask for byte ranges. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The range starts past the end (Content-Range: bytes *\/size). */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The stored recording failed its integrity check (recording_unreadable); nothing was served. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createSessionRecordingLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The link. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordingLink"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             503: components["responses"]["Unavailable"];
         };
     };

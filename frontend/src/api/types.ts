@@ -26,6 +26,9 @@ export type SessionEvent = Schemas['SessionEvent'];
 export type CallSession = Schemas['Session'];
 export type Dashboard = Schemas['Dashboard'];
 export type CallStart = Schemas['CallStart'];
+/** POST /api/sessions/{id}/recording/link: a short-lived URL an <audio> element can fetch by itself. */
+export type RecordingLink = Schemas['RecordingLink'];
+export type SessionRecording = NonNullable<CallSession['recording']>;
 /** The error body of every non-2xx answer. */
 export type ErrorBody = Schemas['Error'];
 

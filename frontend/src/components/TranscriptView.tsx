@@ -1,5 +1,6 @@
 // A call's transcript: the agent's lines and the other party's, and call events between them.
-// Live, it keeps the newest line in view.
+// Live, it keeps the newest line in view. With a recording, each line with a time is a button
+// that plays the recording from there, and the line being heard is marked.
 import { useEffect, useRef } from 'react';
 
 export interface TranscriptLine {
@@ -7,6 +8,13 @@ export interface TranscriptLine {
   kind: 'say' | 'event';
   role: string;
   text: string;
+  /** Seconds into the recording where the line begins, when known. */
+  at?: number | null;
+}
+
+function clock(seconds: number): string {
+  const s = Math.floor(seconds);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
 function speaker(role: string): string {
@@ -15,7 +23,17 @@ function speaker(role: string): string {
   return 'Call';
 }
 
-export function TranscriptView({ lines, live = false, label }: { lines: TranscriptLine[]; live?: boolean; label: string }) {
+interface Props {
+  lines: TranscriptLine[];
+  live?: boolean;
+  label: string;
+  /** Plays the recording from a line's time (lines with `at` become buttons). */
+  onSeek?: (seconds: number) => void;
+  /** The line being heard (its id). */
+  current?: number | null;
+}
+
+export function TranscriptView({ lines, live = false, label, onSeek, current = null }: Props) {
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (live && box.current) box.current.scrollTop = box.current.scrollHeight;
@@ -39,9 +57,20 @@ export function TranscriptView({ lines, live = false, label }: { lines: Transcri
                 {l.text}
               </li>
             ) : (
-              <li key={l.id} className={`line line-${l.role === 'assistant' ? 'agent' : 'party'}`}>
+              <li
+                key={l.id}
+                className={`line line-${l.role === 'assistant' ? 'agent' : 'party'}${current === l.id ? ' line-current' : ''}`}
+                aria-current={current === l.id ? 'true' : undefined}
+              >
                 <span className="line-who">{speaker(l.role)}</span>
-                <span className="line-text">{l.text}</span>
+                {onSeek && l.at != null ? (
+                  <button type="button" className="line-text line-seek" onClick={() => onSeek(l.at!)}
+                    aria-label={`Play from ${clock(l.at)}: ${l.text}`}>
+                    <span className="line-at" aria-hidden="true">{clock(l.at)}</span> {l.text}
+                  </button>
+                ) : (
+                  <span className="line-text">{l.text}</span>
+                )}
               </li>
             ),
           )}

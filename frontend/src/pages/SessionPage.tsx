@@ -1,8 +1,9 @@
 // /sessions/:id: one call: status, why it ended, what an incomplete call is missing, duration, the
 // summary, the outcome fields it wrote (labelled from the schema), the flow that ran (path and
-// sha256), and the transcript; administrators can save it as a test scenario. A call that is still
+// sha256), the recording with the transcript beside it (a line plays from its time), and the
+// transcript; administrators can save it as a test scenario. A call that is still
 // being written is re-read every few seconds until it has ended.
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { ApiError } from '../api/client';
 import { Link, useParams } from 'react-router-dom';
 import { api } from '../api/client';
@@ -13,6 +14,7 @@ import { useAuth } from '../auth/AuthContext';
 import { useScopeWorkflow } from '../components/AppShell';
 import { ErrorAlert } from '../components/ErrorAlert';
 import { Loading } from '../components/Loading';
+import { offsetSeconds, RecordingPlayer } from '../components/RecordingPlayer';
 import { StatusBadge } from '../components/StatusBadge';
 import { TranscriptView, type TranscriptLine } from '../components/TranscriptView';
 import { usePageTitle } from '../components/usePageTitle';
@@ -115,6 +117,8 @@ export function SessionPage() {
   const { org, user } = useAuth();
   const session = useApi((signal) => api.getSession(id, signal), [id]);
   const s = session.data;
+  const audio = useRef<HTMLAudioElement | null>(null);
+  const [heard, setHeard] = useState(0);
   const fields = schemaOf(org, s?.workflow);
   useScopeWorkflow(fields ? s?.workflow : undefined);
   usePageTitle('Call session');
@@ -130,12 +134,26 @@ export function SessionPage() {
   if (session.error && !s) return <ErrorAlert error={session.error} onRetry={session.reload} />;
   if (!s) return <Loading label="Loading the call…" />;
 
+  const recording = !running ? s.recording : undefined;
+  const started = s.started_at || s.created_at;
   const lines: TranscriptLine[] = (s.transcript?.messages ?? []).map((m, i) => ({
     id: i,
     kind: 'say',
     role: m.role,
     text: m.content,
+    at: recording ? offsetSeconds(started, m.timestamp) : null,
   }));
+  // the line being heard: the last one that began at or before the playback position
+  let current: number | null = null;
+  if (recording && heard > 0) {
+    for (const l of lines) if (l.at != null && l.at <= heard) current = l.id;
+  }
+  const seek = (seconds: number) => {
+    const a = audio.current;
+    if (!a) return;
+    a.currentTime = seconds;
+    void a.play().catch(() => undefined);
+  };
   const outcome = outcomeRows(fields ?? [], s.outcome);
   const sha = s.flow?.sha256 ?? null;
   const reason = s.reason ?? s.failure;
@@ -252,8 +270,9 @@ export function SessionPage() {
       </div>
 
       <div className="card">
-        <h2>Transcript</h2>
-        <TranscriptView lines={lines} label="Transcript" />
+        <h2>{recording ? 'Recording and transcript' : 'Transcript'}</h2>
+        {recording && <RecordingPlayer sessionId={s.id} recording={recording} audioRef={audio} onTime={setHeard} />}
+        <TranscriptView lines={lines} label="Transcript" onSeek={recording ? seek : undefined} current={current} />
         {s.events && s.events.length > 0 && (
           <>
             <h3>Events</h3>

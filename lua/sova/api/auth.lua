@@ -121,15 +121,43 @@ local TOUCH_EVERY = 30 -- seconds between last_seen_at writes
 
 local function unauthorized(code, message) fail(401, code or "unauthorized", message or "sign in again") end
 
+-- ---- links: short-lived tokens in a URL, for what a browser fetches by itself ----
+-- An <audio src> cannot send an Authorization header. A link token is a JWT of its own audience
+-- (so it is no bearer token, and a bearer token is no link) naming one resource, and it carries
+-- the sign-in's session id: logout, the idle limit and user disablement end it too.
+
+M.LINK_AUDIENCE = "sova-link"
+M.LINK_LIFETIME = 15 * 60
+
+-- link_token(ctx, resource) -> token, expires_in: for the signed-in user of ctx, for resource
+-- (e.g. "recording:<session id>") only.
+function M.link_token(ctx, resource)
+  local now = now_s()
+  local claims = {
+    sub = ctx.user.id, org = present.hex(ctx.tenant._id), sid = present.hex(ctx.session_id),
+    aud = M.LINK_AUDIENCE, res = resource, iat = now, exp = now + M.LINK_LIFETIME,
+  }
+  return assert(core.token.sign(json.encode(claims), secret())), M.LINK_LIFETIME
+end
+
 -- Fills ctx.db (scoped to the token's org), ctx.user, ctx.session. Fails 401/403.
-function M.authenticate(ctx)
+-- link_resource: the route also takes a link token for that resource in ?token= (no header then).
+function M.authenticate(ctx, link_resource)
   local header = ctx.req.headers.authorization
   local token = type(header) == "string" and header:match("^[Bb]earer%s+([%w%-_%.]+)$")
+  local audience = config.AUDIENCE
+  if not token and link_resource and header == nil then
+    local q = request.query(ctx.req.query)
+    token = type(q.token) == "string" and #q.token <= 4096 and q.token:match("^[%w%-_%.]+$") and q.token or nil
+    audience = M.LINK_AUDIENCE
+  end
   if not token then unauthorized("unauthorized", "missing bearer token") end
-  local claims_json = core.token.verify(token, secret(), config.AUDIENCE)
+  local claims_json = core.token.verify(token, secret(), audience)
   if not claims_json then unauthorized("invalid_token", "invalid or expired token") end
   local okc, claims = pcall(cjson.decode, claims_json)
   if not okc or type(claims) ~= "table" then unauthorized("invalid_token") end
+  local via_link = audience == M.LINK_AUDIENCE
+  if via_link and claims.res ~= link_resource then unauthorized("invalid_token", "this link is for another resource") end
   local org_id, user_id, sid = bson.oid(tostring(claims.org)), bson.oid(tostring(claims.sub)), bson.oid(tostring(claims.sid))
   if not (org_id and user_id and sid) then unauthorized("invalid_token") end
   if tostring(org_id) ~= tostring(ctx.tenant._id) then
@@ -148,7 +176,8 @@ function M.authenticate(ctx)
   end
   local user = db_ok(h:find_one("users", { _id = user_id }))
   if not user or user.status ~= "active" then unauthorized("session_ended", "this account is disabled") end
-  if now - date_s(sess.last_seen_at) >= TOUCH_EVERY then
+  -- a player fetching by itself through a link is no sign of someone at the keyboard
+  if not via_link and now - date_s(sess.last_seen_at) >= TOUCH_EVERY then
     db_ok(h:update("auth_sessions", { _id = sid }, { ["$set"] = { last_seen_at = bson.now() } }))
   end
   ctx.db, ctx.session_id = h, sid

@@ -9,6 +9,11 @@ function M.fail(status, code, message, fields)
   error(setmetatable({ status = status, code = code, message = message, fields = fields }, FAILURE), 0)
 end
 
+-- fail with response headers of its own (e.g. Content-Range on a 416); the body stays JSON.
+function M.fail_with(headers, status, code, message, fields)
+  error(setmetatable({ status = status, code = code, message = message, fields = fields, headers = headers }, FAILURE), 0)
+end
+
 function M.is_failure(e) return getmetatable(e) == FAILURE end
 
 -- Database results: value | fail 503 (409 for a duplicate key).

@@ -46,6 +46,8 @@ function M.prepare()
   open_db()
   local secret, err = config.jwt_secret()
   if not secret then error(err, 0) end
+  local key_ok, key_err = require("sova.recording").use_data_key()
+  if not key_ok then error(key_err, 0) end
   ensure_indexes()
   if indexes_ready then
     log.info("store.ready", { audit_retention = store.ttl_supported and "ttl index and sweep" or "sweep" })
@@ -99,7 +101,8 @@ local function openapi()
   return 200, openapi_text
 end
 
--- {method, path, handler, needs}: needs = "none" | "tenant" | "auth"; {name} in a path is one
+-- {method, path, handler, needs}: needs = "none" | "tenant" | "auth" | "auth_or_link" (a bearer
+-- token, or a link token for "<resource>:<first path capture>" in ?token=); {name} in a path is one
 -- segment, passed to the handler. The paths are those of schemas/openapi.json (spec/api/openapi_spec.lua).
 local ROUTES = {
   { "GET", "/api/health", health, "none" },
@@ -119,6 +122,8 @@ local ROUTES = {
   { "POST", "/api/patients/{id}/calls", calls.start, "auth" },
   { "GET", "/api/sessions/{id}", sessions.show, "auth" },
   { "GET", "/api/sessions/{id}/scenario", sessions.scenario, "auth" },
+  { "GET", "/api/sessions/{id}/recording", sessions.recording, "auth_or_link" },
+  { "POST", "/api/sessions/{id}/recording/link", sessions.recording_link, "auth" },
   { "GET", "/api/audit", audit_log.list, "auth" },
 }
 
@@ -126,6 +131,7 @@ local ROUTES = {
 for _, r in ipairs(ROUTES) do
   r.pattern = "^" .. r[2]:gsub("[%.%-]", "%%%0"):gsub("{[%w_]+}", "([^/]+)") .. "$"
   r.name = r[1] .. " " .. r[2]
+  if r[4] == "auth_or_link" then r.link = r[2]:match("/([%w_]+)$") end -- "recording"
 end
 
 -- The route table as data, for the spec that holds it against schemas/openapi.json.
@@ -188,6 +194,7 @@ function M.handle(req)
     r_pattern = r.name
     if r[4] ~= "none" then ctx.tenant = tenant_for(req) end
     if r[4] == "auth" then auth.authenticate(ctx) end
+    if r[4] == "auth_or_link" then auth.authenticate(ctx, r.link .. ":" .. tostring(caps[1])) end
     return r[3](ctx, unpack(caps))
   end, function(e)
     if errors.is_failure(e) then return e end
@@ -195,6 +202,10 @@ function M.handle(req)
   end)
   if not ok then
     if errors.is_failure(status) then
+      if status.headers then
+        headers = { ["content-type"] = "application/json" }
+        for k, v in pairs(status.headers) do headers[k] = v end
+      end
       body, status = error_body(status), status.status
     else
       log.error("api.error", { method = req.method, route = r_pattern, trace = status })
@@ -219,7 +230,7 @@ function M.handle(req)
     ms = math.floor((core.sys.monotonic() - t0) * 1e5 + 0.5) / 100,
     org = ctx.tenant and ctx.tenant.slug or nil, user = ctx.user and ctx.user.id or nil,
   })
-  return status, text, (ok and headers) or JSON_HEADERS
+  return status, text, headers or JSON_HEADERS
 end
 
 return M
