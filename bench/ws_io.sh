@@ -7,16 +7,16 @@
 # self-signed certificate made here, and gets its message echoed (bench/ws_io/tls_echo.py).
 # Figures for docs/benchmarks.md ("WebSocket audio I/O"). Everything stays on 127.0.0.1.
 #
-# usage: bench/ws_io.sh [SECONDS] [N...]   (default: 10 s measured after 3 s of warm-up; N = 100 500 1000 2000)
-#        SERVERS="civetweb lws-uv lws-poll" BUILD=build bench/ws_io.sh
+# usage: bench/ws_io.sh [SECONDS] [N...]   (default: 10 s measured after 3 s of warm-up; N = 100 200 500 1000 2000)
+#        SERVERS="civetweb lws-uv lws-uv-direct lws-poll" BUILD=build bench/ws_io.sh
 # Needs a build with SOVA_TESTS=ON (bench_ws_load, bench_ws_civetweb, bench_ws_lws).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_MEASURED=${1:-10}
 shift || true
 COUNTS=("$@")
-[ ${#COUNTS[@]} -gt 0 ] || COUNTS=(100 500 1000 2000)
-SERVERS=${SERVERS:-"civetweb lws-uv lws-poll"}
+[ ${#COUNTS[@]} -gt 0 ] || COUNTS=(100 200 500 1000 2000)
+SERVERS=${SERVERS:-"civetweb lws-uv lws-uv-direct lws-poll"}
 BUILD=${BUILD:-build}
 for b in bench_ws_load bench_ws_civetweb bench_ws_lws; do
   [ -x "$BUILD/$b" ] || { echo "ws_io.sh: $BUILD/$b missing: build with SOVA_TESTS=ON (ninja -C $BUILD $b)" >&2; exit 1; }
@@ -59,8 +59,8 @@ wait_ready "$TMP/tls.log" "${PIDS[-1]}"
 
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< " $2"; }
 
-echo "| server | calls | open | server CPU (cores) | RSS MiB | RSS/call KiB | threads | late p50 ms | late p99 ms | late max ms | late frames (>20 ms) | lost | RTT p50 ms | load gen CPU s |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| server | calls | open | server CPU (cores) | user | sys | RSS MiB | RSS/call KiB | threads | late p50 ms | late p99 ms | late max ms | late frames (>20 ms) | lost | RTT p50 ms | load gen CPU (cores) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for server in $SERVERS; do
   for n in "${COUNTS[@]}"; do
     port=$(free_port)
@@ -70,6 +70,7 @@ for server in $SERVERS; do
       lws-uv) "$BUILD/bench_ws_lws" --port "$port" --loop uv \
                 --curl-url "http://127.0.0.1:$HTTP_PORT/answer.json" --curl-every-ms 100 \
                 --wss-url "wss://localhost:$TLS_PORT/" --wss-ca "$TMP/cert.pem" > "$log" 2>&1 & ;;
+      lws-uv-direct) "$BUILD/bench_ws_lws" --port "$port" --loop uv --write direct > "$log" 2>&1 & ;;
       lws-poll) "$BUILD/bench_ws_lws" --port "$port" --loop poll > "$log" 2>&1 & ;;
       *) echo "ws_io.sh: unknown server $server" >&2; exit 64 ;;
     esac
@@ -81,11 +82,12 @@ for server in $SERVERS; do
     kill "$spid" 2>/dev/null || true
     wait "$spid" 2>/dev/null || true
     echo "$line" > "$OUT/$server-$n.load.log"
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$server" "$n" \
-      "$(field open "$line")" "$(field server_cpu "$line")" "$(field server_rss_mib "$line")" \
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$server" "$n" \
+      "$(field open "$line")" "$(field server_cpu "$line")" "$(field server_user "$line")" \
+      "$(field server_sys "$line")" "$(field server_rss_mib "$line")" \
       "$(field rss_per_conn_kib "$line")" "$(field server_threads "$line")" "$(field late_p50_ms "$line")" \
       "$(field late_p99_ms "$line")" "$(field late_max_ms "$line")" "$(field late_frames "$line")" \
-      "$(field lost "$line")" "$(field rtt_p50_ms "$line")" "$(field client_cpu_s "$line")"
+      "$(field lost "$line")" "$(field rtt_p50_ms "$line")" "$(field client_cpu "$line")"
   done
 done
 echo

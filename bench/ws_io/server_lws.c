@@ -6,6 +6,9 @@
  *
  *   --loop uv    lws on a libuv loop we own (epoll), with curl's multi-socket API on the same loop
  *   --loop poll  lws's own loop (poll(2)); pacing by lws_sul timers (no curl)
+ *   --write direct  the tick writes a frame itself when lws_partial_buffered says lws holds nothing
+ *                   of that socket unsent, and asks for a writable callback only when it does (the
+ *                   default asks for one every frame: two poll changes per frame on libuv)
  *
  * In uv mode it can also prove that provider connections belong on this loop:
  *   --curl-url URL --curl-every-ms MS   a GET through curl_multi_socket_action every MS
@@ -45,6 +48,7 @@ typedef struct call_conn {
 
 static struct {
 	bool use_uv;
+	bool direct_write; /* --write direct: the tick writes itself when lws holds nothing unsent */
 	int slots;
 	int64_t tick_us; /* AUDIO_FRAME_US / slots */
 	struct lws_context *ctx;
@@ -101,6 +105,18 @@ static void run_tick(void)
 		if (!c->started)
 			continue;
 		if (c->count > c->due) {
+			if (srv.direct_write && !c->due && !lws_partial_buffered(c->wsi)) {
+				/* nothing of this socket is waiting in lws: write now, no poll change */
+				if (lws_write(c->wsi, c->ring[c->head] + LWS_PRE, AUDIO_FRAME_BYTES, LWS_WRITE_BINARY) <
+				    AUDIO_FRAME_BYTES) {
+					lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_ACK, LWS_TO_KILL_ASYNC);
+					continue;
+				}
+				c->head = (c->head + 1) % AUDIO_RING_FRAMES;
+				c->count--;
+				srv.frames_out++;
+				continue;
+			}
 			c->due++;
 			lws_callback_on_writable(c->wsi);
 		} else {
@@ -430,9 +446,9 @@ static const struct lws_protocols protocols[] = {
 
 static void report(void)
 {
-	printf("server: lws %s, loop %s, slots %d, frames out %llu, underruns %llu, ring overflows %llu, "
+	printf("server: lws %s, loop %s, write %s, slots %d, frames out %llu, underruns %llu, ring overflows %llu, "
 	       "missed ticks %llu, bad frames %llu\n",
-	       lws_get_library_version(), srv.use_uv ? "uv" : "poll", srv.slots, srv.frames_out, srv.underruns,
+	       lws_get_library_version(), srv.use_uv ? "uv" : "poll", srv.direct_write ? "direct" : "writable", srv.slots, srv.frames_out, srv.underruns,
 	       srv.overflows, srv.missed_ticks, srv.bad_frames);
 	if (cu.url)
 		curl_report();
@@ -458,7 +474,7 @@ static void on_poll_signal(int sig) { poll_stop = 1; }
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: bench_ws_lws --port P [--loop uv|poll] [--slots S] [--curl-url URL --curl-every-ms MS]"
+	fprintf(stderr, "usage: bench_ws_lws --port P [--loop uv|poll] [--write writable|direct] [--slots S] [--curl-url URL --curl-every-ms MS]"
 			" [--wss-url URL --wss-ca FILE]\n");
 	return 64;
 }
@@ -477,6 +493,8 @@ int main(int argc, char **argv)
 			port = atoi(v);
 		else if (!strcmp(a, "--loop"))
 			srv.use_uv = strcmp(v, "poll") != 0;
+		else if (!strcmp(a, "--write"))
+			srv.direct_write = !strcmp(v, "direct");
 		else if (!strcmp(a, "--slots"))
 			srv.slots = atoi(v);
 		else if (!strcmp(a, "--curl-url"))

@@ -221,6 +221,7 @@ static void on_readable(call *c, int64_t now)
 		if (r < 0)
 			return;
 		c->rx_len += (size_t)r;
+		bool drained = (size_t)r < RX_BUF - c->rx_len + (size_t)r; /* short read: nothing more queued now */
 		if (c->state == HANDSHAKE) {
 			unsigned char *end = memmem(c->rx, c->rx_len, "\r\n\r\n", 4);
 			if (!end)
@@ -238,6 +239,8 @@ static void on_readable(call *c, int64_t now)
 			close_call(c);
 			return;
 		}
+		if (drained)
+			return; /* epoll is level-triggered: it says when more comes, without an EAGAIN recv */
 	}
 }
 
@@ -260,7 +263,7 @@ static bool start_connect(call *c, const struct sockaddr_in *to)
 /* ---- The server's process figures, from /proc ---- */
 
 typedef struct proc_sample {
-	double cpu_s; /* user + sys */
+	double user_s, sys_s;
 	long rss_kib, threads;
 } proc_sample;
 
@@ -278,7 +281,8 @@ static bool read_proc(int pid, proc_sample *s)
 	unsigned long long ut = 0, st = 0;
 	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
 		return false;
-	s->cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	s->user_s = (double)ut / (double)sysconf(_SC_CLK_TCK);
+	s->sys_s = (double)st / (double)sysconf(_SC_CLK_TCK);
 	snprintf(path, sizeof path, "/proc/%d/status", pid);
 	if (!(f = fopen(path, "r")))
 		return false;
@@ -288,6 +292,14 @@ static bool read_proc(int pid, proc_sample *s)
 	}
 	fclose(f);
 	return true;
+}
+
+static double self_cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+	       ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
 }
 
 /* ---- Results ---- */
@@ -361,6 +373,7 @@ int main(int argc, char **argv)
 	int started = 0, failed_connect = 0;
 	int64_t t0 = bench_now_us(), window_start = 0, window_end = 0, drain_end = 0;
 	long long tick = 0;
+	double client_cpu_start = 0, client_cpu_end = 0; /* this process's user+sys at the window's ends */
 	struct epoll_event evs[512];
 	for (;;) {
 		int ne = epoll_wait(g.epfd, evs, 512, 50);
@@ -421,12 +434,14 @@ int main(int argc, char **argv)
 		if (window_start && !g.measuring && !window_end && now >= window_start) {
 			g.measuring = true;
 			window_end = now + (int64_t)seconds * 1000000;
+			client_cpu_start = self_cpu_s();
 			if (pid && !read_proc(pid, &at_start))
 				break;
 		}
 		if (g.measuring && now >= window_end) {
 			g.measuring = false;
 			g.sending = false;
+			client_cpu_end = self_cpu_s();
 			if (pid)
 				read_proc(pid, &at_end);
 			drain_end = now + 300000;
@@ -469,18 +484,15 @@ int main(int argc, char **argv)
 	qsort(g.rtt, g.n_rtt, sizeof *g.rtt, cmp_i64);
 	/* frames every open call should have got in the window: 50 a second each */
 	double expected = (double)open * window_s * 1e6 / AUDIO_FRAME_US;
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	double client_cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
-			    ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+	double client_cpu = (client_cpu_end - client_cpu_start) / window_s;
 	printf("conns=%d open=%d failed_connect=%d window_s=%.1f", n, open, failed_connect, window_s);
 	if (pid) {
-		double cpu = (at_end.cpu_s - at_start.cpu_s) / window_s;
-		printf(" server_cpu=%.3f server_rss_mib=%.1f rss_per_conn_kib=%.1f server_threads=%ld", cpu,
+		double user = (at_end.user_s - at_start.user_s) / window_s, sys = (at_end.sys_s - at_start.sys_s) / window_s;
+		printf(" server_cpu=%.3f server_user=%.3f server_sys=%.3f server_rss_mib=%.1f rss_per_conn_kib=%.1f server_threads=%ld", user + sys, user, sys,
 		       (double)at_end.rss_kib / 1024.0, (double)(at_end.rss_kib - idle.rss_kib) / n, at_end.threads);
 	}
 	printf(" frames_rx=%llu frames_expected=%.0f late_p50_ms=%.2f late_p99_ms=%.2f late_max_ms=%.2f late_frames=%llu"
-	       " lost=%llu rtt_p50_ms=%.2f rtt_p99_ms=%.2f send_dropped=%llu client_cpu_s=%.2f\n",
+	       " lost=%llu rtt_p50_ms=%.2f rtt_p99_ms=%.2f send_dropped=%llu client_cpu=%.3f\n",
 	       g.rx_window, expected, pct_ms(late, m, 0.5), pct_ms(late, m, 0.99), m ? (double)late[m - 1] / 1000.0 : 0.0,
 	       late_frames, g.lost, pct_ms(g.rtt, g.n_rtt, 0.5), pct_ms(g.rtt, g.n_rtt, 0.99), g.send_dropped, client_cpu);
 	for (int i = 0; i < n; i++)
