@@ -24,11 +24,21 @@ static inline int64_t bench_now_us(void)
 }
 
 /* Frame header, little-endian: bytes 0..3 the call's frame sequence number, 4..11 the client's
- * send time (CLOCK_MONOTONIC, µs); the rest is audio. */
+ * send time, 12..19 the server's pacing deadline for the echoed frame, written by the server (all
+ * CLOCK_MONOTONIC µs: client and servers run on one machine); the rest is audio. */
 static inline void bench_frame_stamp(unsigned char *frame, uint32_t seq, int64_t sent_us)
 {
 	memcpy(frame, &seq, 4);
 	memcpy(frame + 4, &sent_us, 8);
+}
+
+static inline void bench_frame_set_due(unsigned char *frame, int64_t due_us) { memcpy(frame + 12, &due_us, 8); }
+
+static inline int64_t bench_frame_due(const unsigned char *frame)
+{
+	int64_t due;
+	memcpy(&due, frame + 12, 8);
+	return due;
 }
 
 static inline void bench_frame_read(const unsigned char *frame, uint32_t *seq, int64_t *sent_us)

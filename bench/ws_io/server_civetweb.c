@@ -67,6 +67,7 @@ static void *pace_out(void *arg)
 		}
 		pthread_mutex_unlock(&c->lock);
 		if (have) {
+			bench_frame_set_due(frame, (int64_t)next.tv_sec * 1000000 + next.tv_nsec / 1000);
 			if (mg_websocket_write(c->conn, MG_WEBSOCKET_OPCODE_BINARY, (const char *)frame, AUDIO_FRAME_BYTES) <= 0)
 				break;
 			atomic_fetch_add(&frames_out, 1);

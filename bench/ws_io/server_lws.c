@@ -55,7 +55,7 @@ static struct {
 	call_conn *slot_head[MAX_SLOTS];
 	int slot_size[MAX_SLOTS];
 	long long tick;
-	int64_t next_tick_us; /* poll mode: the next tick's deadline (CLOCK_MONOTONIC) */
+	int64_t next_tick_us; /* the next tick's deadline (CLOCK_MONOTONIC), stamped into its frames */
 	lws_sorted_usec_list_t sul;
 	unsigned long long frames_out, underruns, overflows, missed_ticks, bad_frames;
 	pthread_t loop_thread;
@@ -99,12 +99,15 @@ static void slot_unlink(call_conn *c)
 static void run_tick(void)
 {
 	int slot = (int)(srv.tick++ % srv.slots);
+	int64_t due_us = srv.next_tick_us;
+	srv.next_tick_us += srv.tick_us;
 	for (call_conn *c = srv.slot_head[slot]; c; c = c->next) {
 		if (!c->started && c->count >= AUDIO_PREROLL_FRAMES)
 			c->started = true;
 		if (!c->started)
 			continue;
 		if (c->count > c->due) {
+			bench_frame_set_due(c->ring[(c->head + c->due) % AUDIO_RING_FRAMES] + LWS_PRE, due_us);
 			if (srv.direct_write && !c->due && !lws_partial_buffered(c->wsi)) {
 				/* nothing of this socket is waiting in lws: write now, no poll change */
 				if (lws_write(c->wsi, c->ring[c->head] + LWS_PRE, AUDIO_FRAME_BYTES, LWS_WRITE_BINARY) <
@@ -140,10 +143,8 @@ static void on_tick_fd(uv_poll_t *h, int status, int events)
 static void on_tick_sul(lws_sorted_usec_list_t *sul)
 {
 	int64_t now = bench_now_us();
-	while (srv.next_tick_us <= now) {
+	while (srv.next_tick_us <= now)
 		run_tick();
-		srv.next_tick_us += srv.tick_us;
-	}
 	lws_sul_schedule(srv.ctx, 0, &srv.sul, on_tick_sul, srv.next_tick_us - now);
 }
 
@@ -553,8 +554,10 @@ int main(int argc, char **argv)
 
 	/* One absolute-interval timerfd: the kernel keeps the 20 ms grid, so ticks never drift. */
 	srv.tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	struct itimerspec its = {.it_interval = {0, srv.tick_us * 1000}, .it_value = {0, srv.tick_us * 1000}};
-	if (srv.tick_fd < 0 || timerfd_settime(srv.tick_fd, 0, &its, NULL) != 0 ||
+	srv.next_tick_us = bench_now_us() + srv.tick_us;
+	struct itimerspec its = {.it_interval = {0, srv.tick_us * 1000},
+				 .it_value = {srv.next_tick_us / 1000000, srv.next_tick_us % 1000000 * 1000}};
+	if (srv.tick_fd < 0 || timerfd_settime(srv.tick_fd, TFD_TIMER_ABSTIME, &its, NULL) != 0 ||
 	    uv_poll_init(&srv.uv, &srv.tick_poll, srv.tick_fd) != 0 ||
 	    uv_poll_start(&srv.tick_poll, UV_READABLE, on_tick_fd) != 0) {
 		fprintf(stderr, "bench_ws_lws: cannot start the pacing timer: %s\n", strerror(errno));

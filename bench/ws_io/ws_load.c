@@ -4,11 +4,11 @@
  * is the same small code against every server and shares no library with the servers it measures.
  *
  * It opens N sockets, and each sends one frame every 20 ms at real-time pace (calls spread evenly
- * over the 20 ms by a 1 ms timerfd). The server echoes each call's frames, paced at 20 ms. For
- * every frame received in the measurement window it records the arrival time; per call, frame k
- * is due at anchor + k * 20 ms, where the anchor is the earliest arrival the call's frames allow
- * (min over k of arrival_k - k * 20 ms), so a frame's lateness is how far it came after the call's
- * own best-case schedule. Lost frames are gaps in the echoed sequence numbers. At the start and
+ * over the 20 ms by a 1 ms timerfd). The server echoes each call's frames, paced at 20 ms, and
+ * stamps into each frame the deadline its pacing gave it; a frame's lateness is its arrival here
+ * minus that deadline (one machine, one CLOCK_MONOTONIC), so it measures the server's outbound
+ * pacing and delivery, not the client's own send jitter. Lost frames are gaps in the echoed
+ * sequence numbers. At the start and
  * end of the window it reads the server's /proc/PID/stat (user+sys) and /proc/PID/status (RSS,
  * threads). Prints one line of key=value figures. Bench code only: never linked into `sova`. */
 #include <arpa/inet.h>
@@ -31,7 +31,7 @@
 #define SEND_SLOTS 20 /* 1 ms apart */
 #define RX_BUF 8192
 #define TX_BUF 16384
-/* lateness past one frame period: a one-frame playout buffer would have run dry */
+/* later than one frame period after its deadline: a one-frame playout buffer would have run dry */
 #define LATE_US AUDIO_FRAME_US
 
 enum conn_state { CONNECTING, HANDSHAKE, OPEN, CLOSED };
@@ -44,9 +44,6 @@ typedef struct call {
 	uint32_t received;              /* frames received since the socket opened */
 	size_t rx_len, tx_len, tx_off;
 	unsigned char rx[RX_BUF], tx[TX_BUF];
-	int64_t *arrival;               /* window arrivals (owned), with their frame index */
-	uint32_t *index;
-	int n_arrival, cap_arrival;
 } call;
 
 static struct {
@@ -54,8 +51,8 @@ static struct {
 	call *calls;
 	bool measuring, sending;
 	unsigned long long sent, received, lost, send_dropped, rx_window;
-	int64_t *rtt; /* window round trips, µs (owned) */
-	size_t n_rtt, cap_rtt;
+	int64_t *rtt, *late; /* window round trips and lateness, µs (owned) */
+	size_t n_rtt, cap_rtt, n_late, cap_late;
 } g;
 
 static const char HANDSHAKE_FMT[] = "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -156,24 +153,12 @@ static void on_frame(call *c, const unsigned char *p, size_t len, int64_t now)
 	if (seq > c->expect_seq)
 		g.lost += seq - c->expect_seq;
 	c->expect_seq = seq + 1;
-	uint32_t k = c->received++;
+	c->received++;
 	g.received++;
 	if (!g.measuring)
 		return;
 	g.rx_window++;
-	if (c->n_arrival == c->cap_arrival) {
-		int nc = c->cap_arrival ? c->cap_arrival * 2 : 1024;
-		int64_t *na = realloc(c->arrival, (size_t)nc * sizeof *na);
-		uint32_t *ni = na ? realloc(c->index, (size_t)nc * sizeof *ni) : NULL;
-		if (na)
-			c->arrival = na;
-		if (!ni)
-			return;
-		c->index = ni;
-		c->cap_arrival = nc;
-	}
-	c->arrival[c->n_arrival] = now;
-	c->index[c->n_arrival++] = k;
+	push_i64(&g.late, &g.n_late, &g.cap_late, now - bench_frame_due(p));
 	push_i64(&g.rtt, &g.n_rtt, &g.cap_rtt, now - sent_us);
 }
 
@@ -451,35 +436,16 @@ int main(int argc, char **argv)
 	}
 	double window_s = (double)(window_end - window_start) / 1e6;
 
-	/* Lateness of every window frame against its call's own best-case 20 ms schedule. */
-	size_t total = 0;
-	for (int i = 0; i < n; i++)
-		total += (size_t)g.calls[i].n_arrival;
-	int64_t *late = malloc((total ? total : 1) * sizeof *late);
-	if (!late)
-		return 1;
-	size_t m = 0;
 	int open = 0;
-	unsigned long long late_frames = 0;
-	for (int i = 0; i < n; i++) {
-		call *c = &g.calls[i];
-		if (c->state == OPEN)
+	for (int i = 0; i < n; i++)
+		if (g.calls[i].state == OPEN)
 			open++;
-		int64_t anchor = INT64_MAX;
-		for (int j = 0; j < c->n_arrival; j++) {
-			int64_t a = c->arrival[j] - (int64_t)c->index[j] * AUDIO_FRAME_US;
-			if (a < anchor)
-				anchor = a;
-		}
-		for (int j = 0; j < c->n_arrival; j++) {
-			int64_t l = c->arrival[j] - (int64_t)c->index[j] * AUDIO_FRAME_US - anchor;
-			late[m++] = l;
-			if (l > LATE_US)
-				late_frames++;
-		}
-		free(c->arrival);
-		free(c->index);
-	}
+	unsigned long long late_frames = 0;
+	for (size_t i = 0; i < g.n_late; i++)
+		if (g.late[i] > LATE_US)
+			late_frames++;
+	int64_t *late = g.late;
+	size_t m = g.n_late;
 	qsort(late, m, sizeof *late, cmp_i64);
 	qsort(g.rtt, g.n_rtt, sizeof *g.rtt, cmp_i64);
 	/* frames every open call should have got in the window: 50 a second each */
@@ -497,7 +463,7 @@ int main(int argc, char **argv)
 	       late_frames, g.lost, pct_ms(g.rtt, g.n_rtt, 0.5), pct_ms(g.rtt, g.n_rtt, 0.99), g.send_dropped, client_cpu);
 	for (int i = 0; i < n; i++)
 		close_call(&g.calls[i]);
-	free(late);
+	free(g.late);
 	free(g.rtt);
 	free(g.calls);
 	close(tfd);
