@@ -178,8 +178,8 @@ static int cb_audio(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		if (c->count == AUDIO_RING_FRAMES) { /* the reader fell behind: drop the oldest */
 			c->head = (c->head + 1) % AUDIO_RING_FRAMES;
 			c->count--;
-			if (c->due > c->count)
-				c->due = c->count;
+			if (c->due) /* the dropped frame was owed a tick: that tick's frame is lost, not unstamped */
+				c->due--;
 			srv.overflows++;
 		}
 		memcpy(c->ring[(c->head + c->count) % AUDIO_RING_FRAMES] + LWS_PRE, c->rx, AUDIO_FRAME_BYTES);
