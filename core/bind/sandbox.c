@@ -582,6 +582,14 @@ static int run(lua_State *caller, sandbox *sb, int base, int nargs)
 	arm(sb);
 	int status = lua_pcall(L, nargs, LUA_MULTRET, base);
 	disarm(sb);
+	/* The hook checks the clocks every HOOK_EVERY instructions: a callback that ran past the
+	 * wall-clock cap after its last check (stopped or descheduled near its end) is over it all the
+	 * same, and the call fails as if the hook had caught it. */
+	if (status == 0 && !sb->killed && sova_monotonic_ms() - sb->wall_started > sb->wall_deadline_ms) {
+		sb->killed = "wall-clock deadline exceeded";
+		lua_settop(L, 0);
+		return push_failure(caller, sb, 0, NULL);
+	}
 	if (status != 0) {
 		int n = push_failure(caller, sb, status, NULL);
 		lua_settop(L, 0);

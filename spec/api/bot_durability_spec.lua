@@ -65,7 +65,7 @@ describe("bot: the database down during a call #api #calls", function()
     -- the transcript is exactly what the other party saw, in order
     assert.same(party:transcript(), support.transcript(s))
     assert.is_string(s.transcript.summary)
-    assert.matches("Status: completed", s.transcript.summary, 1, true)
+    assert.matches("Status: Completed", s.transcript.summary, 1, true)
     assert.is_number(s.duration_seconds)
     local p = req(call.who, "GET", "/api/patients/" .. call.patient.id).json
     assert.equal("Completed", p.call_status)

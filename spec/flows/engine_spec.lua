@@ -175,7 +175,7 @@ describe("call engine #flows", function()
     assert.are.equal("Done.", evs[4].text)
     assert.are.same({ type = "status", status = "completed", reason = "fixture done" }, evs[5])
     assert.are.equal("completed", call.status)
-    assert.matches("^Status: completed %(fixture done%)%.", call.summary)
+    assert.matches("^Status: Completed %(fixture done%)%.", call.summary)
     -- after the end, nothing more happens
     assert.are.same({}, call:user_says("hello?"))
   end)

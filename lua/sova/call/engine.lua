@@ -71,6 +71,7 @@ local format, find, sub = string.format, string.find, string.sub
 local concat = table.concat
 
 local schema = require("sova.sandboxed.schema")
+local vocabulary = require("sova.sandboxed.vocabulary")
 local flowlib = require("sova.sandboxed.flow")
 local data = require("sova.sandboxed.data")
 local params = require("sova.sandboxed.params")
@@ -239,7 +240,9 @@ function Call:_say(text, aside)
 end
 
 function Call:_summarize()
-  local parts = { "Status: " .. tostring(self.status) .. (self.reason and (" (" .. self.reason .. ")") or "") .. "." }
+  -- the summary is read by clinic staff: the status as the patient list shows it
+  local label = vocabulary.STATUS_BY_CODE[self.status] and vocabulary.STATUS_BY_CODE[self.status].label
+  local parts = { "Status: " .. (label or tostring(self.status)) .. (self.reason and (" (" .. self.reason .. ")") or "") .. "." }
   local keys = {}
   for _, f in ipairs(self.flow and self.flow.writes or {}) do
     if self.outcome[f] ~= nil then keys[#keys + 1] = f end
