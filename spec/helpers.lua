@@ -271,6 +271,27 @@ function helpers.canonical(v)
 end
 
 --- JSON-decodes s (raises on bad JSON).
+-- block_audit_writes(db, organization_id, index_name): from now on every audit insert of that
+-- organization fails with a duplicate key (a unique index on audit_logs.organization_id with one
+-- record of it already there; the other records are removed). unblock_audit_writes undoes it.
+-- organization_id exactly as the API stores it in audit records (take it from one of them).
+function helpers.block_audit_writes(db, organization_id, index_name)
+  local h = db:handle()
+  assert(h:delete("audit_logs", {}, { multi = true }))
+  assert(h:insert("audit_logs", { organization_id = organization_id, spec_blocker = true }))
+  local ok, err = h:command(core.bson.ordered({
+    "createIndexes", "audit_logs",
+    "indexes", core.bson.array({ { key = { organization_id = 1 }, name = index_name, unique = true } }),
+  }))
+  assert(ok, err)
+end
+
+function helpers.unblock_audit_writes(db, index_name)
+  local h = db:handle()
+  h:command(core.bson.ordered({ "dropIndexes", "audit_logs", "index", index_name }))
+  h:delete("audit_logs", { spec_blocker = true }, { multi = true })
+end
+
 helpers.json_decode = cjson.decode
 helpers.json_encode = cjson.encode
 helpers.null = cjson.null

@@ -196,20 +196,10 @@ describe("audit #api", function()
       -- Alpha's organization_id exactly as the API stores it in audit records (ObjectId or text)
       local last = assert(h:find_one("audit_logs", { resource_id = victim.id }) or
         h:find_one("audit_logs", { resource_id = helpers.oid(victim.id) }), "no audit record of the create")
-      assert(h:delete("audit_logs", {}, { multi = true }))
-      assert(h:insert("audit_logs", { organization_id = last.organization_id, spec_blocker = true }))
-      local ok, err = h:command(bson.ordered({
-        "createIndexes", "audit_logs",
-        "indexes", bson.array({ { key = { organization_id = 1 }, name = INDEX, unique = true } }),
-      }))
-      assert(ok, err)
+      helpers.block_audit_writes(db, last.organization_id, INDEX)
     end)
 
-    lazy_teardown(function()
-      local h = db:handle()
-      h:command(bson.ordered({ "dropIndexes", "audit_logs", "index", INDEX }))
-      h:delete("audit_logs", { spec_blocker = true }, { multi = true })
-    end)
+    lazy_teardown(function() helpers.unblock_audit_writes(db, INDEX) end)
 
     it("serves no PHI: view, list and dashboard answer 503", function()
       for _, path in ipairs({ "/api/patients/" .. victim.id, "/api/workflows/patient_questions/patients",

@@ -276,19 +276,10 @@ describe("recordings #api #recording", function()
     lazy_setup(function()
       local h = db:handle()
       local last = assert(h:find_one("audit_logs", { resource_type = "recording" }))
-      assert(h:delete("audit_logs", {}, { multi = true }))
-      assert(h:insert("audit_logs", { organization_id = last.organization_id, spec_blocker = true }))
-      assert(h:command(bson.ordered({
-        "createIndexes", "audit_logs",
-        "indexes", bson.array({ { key = { organization_id = 1 }, name = INDEX, unique = true } }),
-      })))
+      helpers.block_audit_writes(db, last.organization_id, INDEX)
     end)
 
-    lazy_teardown(function()
-      local h = db:handle()
-      h:command(bson.ordered({ "dropIndexes", "audit_logs", "index", INDEX }))
-      h:delete("audit_logs", { spec_blocker = true }, { multi = true })
-    end)
+    lazy_teardown(function() helpers.unblock_audit_writes(db, INDEX) end)
 
     it("serves no bytes: 503", function()
       for _, range in ipairs({ "bytes=0-99", false }) do
