@@ -230,7 +230,7 @@ static void digit_classes_take_any_number(void **state)
 {
 	static const char *const phrases[] = {"the reference number is <digits>", "<letters> <digits>", "i do not know"};
 	char *jsgf = NULL, *dropped = NULL;
-	assert_true(sova_ps_build_jsgf(model, phrases, 3, &jsgf, &dropped, err, sizeof err));
+	assert_true(sova_ps_build_jsgf(model, phrases, 3, false, &jsgf, &dropped, err, sizeof err));
 	assert_null(dropped);
 	assert_non_null(strstr(jsgf, "<digit> = zero | oh | one"));
 	assert_non_null(strstr(jsgf, "<letter> = a | b | c"));
@@ -258,7 +258,7 @@ static void unknown_words_drop_their_phrase_and_are_reported(void **state)
 {
 	static const char *const phrases[] = {"yes", "qzxv blorp", "It's fine.", "and/or"};
 	char *jsgf = NULL, *dropped = NULL;
-	assert_true(sova_ps_build_jsgf(model, phrases, 4, &jsgf, &dropped, err, sizeof err));
+	assert_true(sova_ps_build_jsgf(model, phrases, 4, false, &jsgf, &dropped, err, sizeof err));
 	assert_string_equal(dropped, "qzxv blorp|and/or"); /* "/" is a JSGF operator, and no word has it */
 	assert_non_null(strstr(jsgf, "(yes)"));
 	assert_non_null(strstr(jsgf, "(it's fine)")); /* lowercased, edge punctuation trimmed */
@@ -276,7 +276,7 @@ static void unknown_words_drop_their_phrase_and_are_reported(void **state)
 	sova_stt_free(r);
 
 	static const char *const nothing[] = {"qzxv"};
-	assert_false(sova_ps_build_jsgf(model, nothing, 1, &jsgf, &dropped, err, sizeof err));
+	assert_false(sova_ps_build_jsgf(model, nothing, 1, false, &jsgf, &dropped, err, sizeof err));
 	assert_non_null(strstr(err, "qzxv"));
 	r = new_stt(&h);
 	o = (sova_stt_options){.search = SOVA_STT_SEARCH_GRAMMAR, .phrases = nothing, .num_phrases = 1};
@@ -417,7 +417,7 @@ static void empty_text_and_null_arguments_are_refused(void **state)
 	assert_non_null(strstr(err, "open_vocabulary"));
 	assert_false(sova_stt_feed(r, NULL, 320, err, sizeof err));
 	assert_false(sova_stt_feed(NULL, NULL, 0, err, sizeof err));
-	assert_false(sova_ps_build_jsgf(NULL, YES_NO, 2, &(char *){NULL}, &(char *){NULL}, err, sizeof err));
+	assert_false(sova_ps_build_jsgf(NULL, YES_NO, 2, false, &(char *){NULL}, &(char *){NULL}, err, sizeof err));
 	sova_stt_free(r);
 	sova_stt_free(NULL);
 	sova_tts_free(NULL);

@@ -64,6 +64,8 @@ typedef struct sova_stt_options {
 	const char *const *phrases; /* borrowed for the call; engines copy what they keep */
 	size_t num_phrases;
 	bool interim_results;       /* emit SOVA_STT_INTERIM events (Deepgram interim_results) */
+	bool sequence;              /* grammar: a run of one or more of the phrases, so a natural sentence made
+	                               of the step's expected fragments and common words is heard (cloud: no effect) */
 } sova_stt_options;
 
 /* Fixed at creation, as a cloud provider takes them when the stream opens. */

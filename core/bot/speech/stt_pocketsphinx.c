@@ -328,8 +328,8 @@ static void jsgf_class(strbuf *b, const sova_ps_model *m, const char *name, cons
 	sb_str(b, ";\n");
 }
 
-bool sova_ps_build_jsgf(const sova_ps_model *m, const char *const *phrases, size_t n, char **jsgf, char **dropped, char *err,
-			size_t errlen)
+bool sova_ps_build_jsgf(const sova_ps_model *m, const char *const *phrases, size_t n, bool sequence, char **jsgf, char **dropped,
+			char *err, size_t errlen)
 {
 	if (!m || !jsgf || !dropped || (n && !phrases)) {
 		snprintf(err, errlen, "pocketsphinx grammar: missing argument");
@@ -373,10 +373,10 @@ bool sova_ps_build_jsgf(const sova_ps_model *m, const char *const *phrases, size
 		jsgf_class(&out, m, "digit", DIGIT_WORDS, NUM_DIGIT_WORDS);
 	if (letters)
 		jsgf_class(&out, m, "letter", LETTER_WORDS, NUM_LETTER_WORDS);
-	sb_str(&out, "public <phrase> = ");
+	sb_str(&out, sequence ? "public <phrase> = (" : "public <phrase> = ");
 	if (rule.s)
 		sb_str(&out, rule.s);
-	sb_str(&out, ";\n");
+	sb_str(&out, sequence ? ")+;\n" : ";\n");
 	bool ok = rule.ok && gone.ok && out.ok;
 	free(rule.s);
 	if (!ok || kept == 0) {
@@ -627,7 +627,7 @@ static bool ps_start(sova_stt *base, const sova_stt_options *opt, char *err, siz
 		}
 		if (opt->search == SOVA_STT_SEARCH_GRAMMAR) {
 			char *jsgf = NULL, *dropped = NULL;
-			if (!sova_ps_build_jsgf(r->model, opt->phrases, opt->num_phrases, &jsgf, &dropped, err, errlen))
+			if (!sova_ps_build_jsgf(r->model, opt->phrases, opt->num_phrases, opt->sequence, &jsgf, &dropped, err, errlen))
 				return false;
 			free(dropped); /* reported above */
 			bool ok = set_grammar(r, jsgf);

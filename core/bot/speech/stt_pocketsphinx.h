@@ -30,11 +30,11 @@ void sova_ps_model_free(sova_ps_model *m);
 bool sova_ps_model_knows(const sova_ps_model *m, const char *word);
 
 /* A JSGF grammar accepting exactly one of the phrases (see sova_stt_options for <digits> and
- * <letters>). Phrases with a word the dictionary lacks are left out and listed in *dropped
+ * <letters>), or with sequence a run of one or more of them. Phrases with a word the dictionary lacks are left out and listed in *dropped
  * ("|"-separated; NULL when none). *jsgf and *dropped are malloc'd (caller frees). False with err
  * when no phrase is left or memory runs out. */
-bool sova_ps_build_jsgf(const sova_ps_model *m, const char *const *phrases, size_t n, char **jsgf, char **dropped, char *err,
-			size_t errlen);
+bool sova_ps_build_jsgf(const sova_ps_model *m, const char *const *phrases, size_t n, bool sequence, char **jsgf, char **dropped,
+			char *err, size_t errlen);
 
 /* A recognizer on its own decoder. open_vocabulary: also load the full dictionary and language
  * model so utterances may use SOVA_STT_SEARCH_OPEN (slow: see above); without it such an
