@@ -12,7 +12,13 @@
 --   --   cfg.fallback (also cfg.llm.fallback)  set when openai was asked for but its key variable
 --   --                        is unset: "no OPENAI_API_KEY set: using the offline rules engine"
 --   --   cfg.stt / cfg.tts / cfg.telephony  {provider = "none"} when absent
+--   --   cfg.stt.engine / cfg.tts.engine  the speech engines voice calls will use: the provider,
+--   --                        or the offline engine (pocketsphinx, flite) when a cloud provider's
+--   --                        key variable is unset (cfg.stt.fallback / cfg.tts.fallback say so);
+--   --                        nil for "none" (text calls only)
+--   --   cfg.voice            turn taking, defaults filled (vad, min/max_silence_ms, barge_in)
 --   local opts = services.llm_options(cfg)   -- options for sova.llm.openai.new, key read now
+--   local speech = services.speech_options(cfg) -- engines and keys for a voice call, keys read now
 --
 -- The file is checked against schemas/services.schema.json (closed objects, secrets only through
 -- *_env names), and every string value is also checked for the look of a secret (sk-..., long
@@ -27,6 +33,25 @@ local find, format, match = string.find, string.format, string.match
 local M = {}
 
 M.DEFAULT_OPENAI_KEY_ENV = "OPENAI_API_KEY"
+
+-- Speech providers: the variable holding each cloud provider's key unless the file names another,
+-- and the offline engine that runs in its place without one. whisper has no engine in Debian 12.
+local SPEECH = {
+  stt = {
+    deepgram = { key_env = "DEEPGRAM_API_KEY", offline = "pocketsphinx" },
+    whisper = { offline = "pocketsphinx" },
+    pocketsphinx = {},
+  },
+  tts = {
+    cartesia = { key_env = "CARTESIA_API_KEY", offline = "flite" },
+    elevenlabs = { key_env = "ELEVENLABS_API_KEY", offline = "flite" },
+    flite = {},
+    espeak = {},
+  },
+}
+
+M.VOICE_DEFAULTS = { vad = "energy", min_silence_ms = 500, max_silence_ms = 2000,
+  barge_in = { enabled = true, min_ms = 400, min_words = 2 } }
 
 -- The services.yaml JSON Schema (schemas/services.schema.json), read once.
 function M.schema() return config.schema_document("services.schema.json") end
@@ -78,6 +103,11 @@ function M.check(doc, file)
   local secrets = {}
   scan_secrets(doc, "", secrets)
   for _, e in ipairs(secrets) do problems[#problems + 1] = problem(file, e.message, e.path) end
+  local v = type(doc) == "table" and doc.voice
+  if type(v) == "table" and type(v.min_silence_ms) == "number" and type(v.max_silence_ms) == "number"
+      and v.max_silence_ms < v.min_silence_ms then
+    problems[#problems + 1] = problem(file, "max_silence_ms must be at least min_silence_ms", "/voice/max_silence_ms")
+  end
   if #problems > 0 then return nil, problems end
   return true
 end
@@ -96,6 +126,28 @@ function M.resolve(doc, getenv)
   for _, area in ipairs({ "stt", "tts", "telephony" }) do
     if cfg[area] == nil then cfg[area] = { provider = "none" } end
   end
+  for area, known in pairs(SPEECH) do
+    local c = cfg[area]
+    local p = known[c.provider]
+    if p then
+      c.api_key_env = c.api_key_env or p.key_env
+      c.engine = c.provider
+      if p.offline and not (c.api_key_env and (getenv(c.api_key_env) or "") ~= "") then
+        c.engine = p.offline
+        c.fallback = c.api_key_env and format("no %s set: using the offline %s", c.api_key_env, p.offline)
+          or format("%s has no engine here: using the offline %s", c.provider, p.offline)
+      end
+    end
+  end
+  local voice = cfg.voice or {}
+  local d = M.VOICE_DEFAULTS
+  local barge = voice.barge_in or {}
+  cfg.voice = {
+    vad = voice.vad or d.vad, min_silence_ms = voice.min_silence_ms or d.min_silence_ms,
+    max_silence_ms = voice.max_silence_ms or math.max(d.max_silence_ms, voice.min_silence_ms or 0),
+    barge_in = { enabled = barge.enabled ~= false, min_ms = barge.min_ms or d.barge_in.min_ms,
+      min_words = barge.min_words or d.barge_in.min_words },
+  }
   local llm = cfg.llm
   llm.configured_provider = llm.provider
   if llm.provider == "openai" then
@@ -154,6 +206,26 @@ function M.llm_options(cfg, getenv)
     base_url = llm.base_url, model = llm.model, api_key = key,
     temperature = llm.temperature, timeout_ms = llm.timeout_ms,
   }
+end
+
+-- speech_options(cfg[, getenv]) -> {stt = {engine=, model=, language=, base_url=, api_key=},
+-- tts = {engine=, voice=, model=, base_url=, api_key=}, voice = cfg.voice, notes = {...}} for a voice
+-- call (keys read now, for the bot to hand to the engines, never logged), or nil, reason when
+-- the flow has no speech (stt or tts "none").
+function M.speech_options(cfg, getenv)
+  getenv = getenv or os.getenv
+  local out = { voice = cfg.voice, notes = {} }
+  for _, area in ipairs({ "stt", "tts" }) do
+    local c = cfg[area]
+    if not c or not c.engine then
+      return nil, format("this workflow's services.yaml has no %s provider: its calls are text only", area)
+    end
+    local key = c.engine == c.provider and c.api_key_env and getenv(c.api_key_env) or nil
+    out[area] = { engine = c.engine, model = c.engine == c.provider and c.model or nil, language = c.language,
+      voice = c.engine == c.provider and c.voice or nil, base_url = c.base_url, api_key = key ~= "" and key or nil }
+    if c.fallback then out.notes[#out.notes + 1] = c.fallback end
+  end
+  return out
 end
 
 return M

@@ -938,3 +938,46 @@ describe("call engine: returning from a detour, hand-overs, acknowledgements #fl
     assert.are.equal(engine.HOLD_CLOSE, lines(call)[#lines(call)])
   end)
 end)
+
+describe("call engine: an agent cut off by the other party (voice) #flows", function()
+  it("heard_parts gives each line the words that were heard, in order", function()
+    local lines = { "Hello Ann Lee, born January 31.", "Is this a good time?" }
+    assert.are.same({ "Hello Ann", "" }, engine.heard_parts(lines, "Hello Ann"))
+    assert.are.same({ "Hello Ann Lee, born January 31.", "Is" }, engine.heard_parts(lines, "hello ann lee born january 31 is"))
+    assert.are.same({ "", "" }, engine.heard_parts(lines, ""))
+    assert.are.same(lines, engine.heard_parts(lines, "one two three four five six seven eight nine ten eleven"))
+  end)
+
+  it("keeps only what was heard in the transcript and in the model's history", function()
+    local d = one_node({ say = { "First line of the greeting.", "Second line, never heard." },
+                         functions = { fn("set_status") } })
+    local llm = scripted({ { text = "Anything else?" } })
+    local call = new_call(llm, { host = fake_host(d, function() return {} end) })
+    call:start()
+    local said = { "First line of the greeting.", "Second line, never heard." }
+    local parts = call:interrupted(said, "First line of")
+    assert.are.same({ "First line of", "" }, parts)
+    assert.are.same({ "First line of" }, lines(call))
+    assert.is_true(call.transcript[#call.transcript].interrupted)
+    local history = {}
+    for _, m in ipairs(call.messages) do if m.role == "assistant" then history[#history + 1] = m.content end end
+    assert.are.same({ "First line of" }, history)
+    -- the next model request sees the cut line, and the other party's words after it
+    call:user_says("Sorry, who is this?")
+    local last = llm.requests[#llm.requests].messages
+    assert.are.equal("First line of", last[#last - 1].content)
+    assert.are.equal("Sorry, who is this?", last[#last].content)
+  end)
+
+  it("never reaches past the other party's last line", function()
+    local d = one_node({ say = { "Question?" }, functions = { fn("set_status") } })
+    local llm = scripted({ { text = "Same words." } })
+    local call = new_call(llm, { host = fake_host(d, function() return {} end) })
+    call:start()
+    call:user_says("Hm.")
+    -- the greeting "Question?" was said before the other party spoke: an interruption of the
+    -- answer "Same words." cannot cut it
+    call:interrupted({ "Question?", "Same words." }, "")
+    assert.are.same({ "Question?" }, lines(call))
+  end)
+end)

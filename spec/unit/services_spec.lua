@@ -136,9 +136,68 @@ stt: {provider: deepgram, model: nova-2, api_key_env: DEEPGRAM_API_KEY}
 tts: {provider: cartesia, voice: a0e99841-438c-4a64-b679-ae501e7d6091, api_key_env: CARTESIA_API_KEY}
 telephony: {provider: twilio, account_sid_env: TWILIO_ACCOUNT_SID, auth_token_env: TWILIO_AUTH_TOKEN, from_number_env: TWILIO_FROM}
 ]]))
-      assert.same({ provider = "deepgram", model = "nova-2", api_key_env = "DEEPGRAM_API_KEY" }, cfg.stt)
+      assert.equal("deepgram", cfg.stt.provider)
+      assert.equal("nova-2", cfg.stt.model)
+      assert.equal("DEEPGRAM_API_KEY", cfg.stt.api_key_env)
       assert.equal("a0e99841-438c-4a64-b679-ae501e7d6091", cfg.tts.voice)
       assert.equal("TWILIO_AUTH_TOKEN", cfg.telephony.auth_token_env)
+    end)
+  end)
+
+  describe("speech engines", function()
+    local CLOUD = "llm: {provider: rules}\nstt: {provider: deepgram, model: nova-2}\n"
+      .. "tts: {provider: cartesia, voice: sonic-voice, api_key_env: ALPHA_CARTESIA}\n"
+
+    it("uses the cloud providers when their key variables are set, and reads the keys only when asked", function()
+      local vars = { DEEPGRAM_API_KEY = "dg-test-key", ALPHA_CARTESIA = "ca-test-key" }
+      local cfg = assert(load(CLOUD, vars))
+      assert.equal("deepgram", cfg.stt.engine)
+      assert.equal("DEEPGRAM_API_KEY", cfg.stt.api_key_env) -- the provider's usual variable
+      assert.equal("cartesia", cfg.tts.engine)
+      assert.is_nil(cfg.stt.fallback)
+      assert.is_nil(cfg.stt.api_key) -- the loaded config holds names, never keys
+      local speech = assert(services.speech_options(cfg, env(vars)))
+      assert.same({ engine = "deepgram", model = "nova-2", api_key = "dg-test-key" }, speech.stt)
+      assert.same({ engine = "cartesia", voice = "sonic-voice", api_key = "ca-test-key" }, speech.tts)
+      assert.same({}, speech.notes)
+    end)
+
+    it("falls back to the offline engines without keys, and says so", function()
+      local cfg = assert(load(CLOUD, {}))
+      assert.equal("pocketsphinx", cfg.stt.engine)
+      assert.equal("flite", cfg.tts.engine)
+      local speech = assert(services.speech_options(cfg, env({})))
+      assert.same({ engine = "pocketsphinx" }, speech.stt) -- no cloud model or voice given to it
+      assert.same({ engine = "flite" }, speech.tts)
+      assert.same({ "no DEEPGRAM_API_KEY set: using the offline pocketsphinx",
+        "no ALPHA_CARTESIA set: using the offline flite" }, speech.notes)
+    end)
+
+    it("runs whisper as pocketsphinx and keeps the offline engines' own settings", function()
+      local cfg = assert(load("llm: {provider: rules}\nstt: {provider: whisper}\ntts: {provider: espeak, voice: en-us}\n"))
+      assert.equal("pocketsphinx", cfg.stt.engine)
+      assert.equal("whisper has no engine here: using the offline pocketsphinx", cfg.stt.fallback)
+      local speech = assert(services.speech_options(cfg, env({})))
+      assert.same({ engine = "espeak", voice = "en-us" }, speech.tts)
+    end)
+
+    it("has no voice calls without speech providers", function()
+      local cfg = assert(load("llm: {provider: rules}\n"))
+      local speech, why = services.speech_options(cfg, env({}))
+      assert.is_nil(speech)
+      assert.equal("this workflow's services.yaml has no stt provider: its calls are text only", why)
+    end)
+
+    it("fills turn-taking defaults and checks their order", function()
+      local cfg = assert(load("llm: {provider: rules}\n"))
+      assert.same({ vad = "energy", min_silence_ms = 500, max_silence_ms = 2000,
+        barge_in = { enabled = true, min_ms = 400, min_words = 2 } }, cfg.voice)
+      cfg = assert(load("llm: {provider: rules}\nvoice: {min_silence_ms: 2500, barge_in: {enabled: false}}\n"))
+      assert.equal(2500, cfg.voice.max_silence_ms) -- never below the minimum
+      assert.is_false(cfg.voice.barge_in.enabled)
+      assert.is_true(has_problem(problems_of("llm: {provider: rules}\nvoice: {min_silence_ms: 900, max_silence_ms: 600}\n"),
+        "/voice/max_silence_ms", "max_silence_ms must be at least min_silence_ms"))
+      assert.is_true(has_problem(problems_of("llm: {provider: rules}\nvoice: {vad: magic}\n"), "/voice/vad"))
     end)
   end)
 
@@ -152,7 +211,7 @@ telephony: {provider: twilio, account_sid_env: TWILIO_ACCOUNT_SID, auth_token_en
       assert.is_true(has_problem(problems_of("llm: {provider: anthropic, model: x}\n"), "/llm/provider",
         "must be one of: rules, openai"))
       assert.is_true(has_problem(problems_of("llm: {provider: rules}\ntts: {provider: polly}\n"), "/tts/provider",
-        "must be one of: none, cartesia, elevenlabs, espeak"))
+        "must be one of: none, cartesia, elevenlabs, flite, espeak"))
       assert.is_true(has_problem(problems_of("llm: {provider: rules}\nstt: {provider: google}\n"), "/stt/provider"))
       assert.is_true(has_problem(problems_of("llm: {provider: rules}\ntelephony: {provider: vonage}\n"), "/telephony/provider"))
     end)

@@ -12,6 +12,7 @@ local request = require("sova.api.request")
 local present = require("sova.api.present")
 local patients = require("sova.api.patients")
 local vocabulary = require("sova.sandboxed.vocabulary")
+local services = require("sova.services")
 
 local M = {}
 local fail, db_ok = errors.fail, errors.db
@@ -37,8 +38,17 @@ function M.start(ctx, id)
   if mode == "phone" then
     fail(422, "telephony_not_configured", "phone calls need telephony (Twilio) configured; use a browser test call",
       { mode = "phone calls are not available yet: telephony is not configured" })
+  elseif mode == "browser_voice" then
+    -- a voice call needs speech engines: refused here, before a session exists, when the flow has none
+    local cfg = services.load(config.root_dir() .. "/clients/" .. ctx.tenant.slug .. "/" .. p.workflow .. "/services.yaml")
+    local speech, why = nil, "its services.yaml is not valid (sova flow validate shows why)"
+    if cfg then speech, why = services.speech_options(cfg) end
+    if not speech then
+      fail(422, "voice_not_configured", "this workflow has no voice calls: " .. why, { mode = why })
+    end
   elseif mode ~= "browser" then
-    fail(422, "validation_failed", "mode must be browser or phone", { mode = "must be browser or phone" })
+    fail(422, "validation_failed", "mode must be browser, browser_voice or phone",
+      { mode = "must be browser, browser_voice or phone" })
   end
   for k in pairs(body) do
     if k ~= "mode" then fail(422, "validation_failed", "unknown field", { [k] = "unknown field" }) end

@@ -10,6 +10,7 @@ local schema = require("sova.sandboxed.schema")
 local engine = require("sova.call.engine")
 local sandbox_host = require("sova.call.sandbox_host")
 local llm = require("sova.llm")
+local voice = require("sova.bot.voice")
 
 local M = {}
 
@@ -112,6 +113,7 @@ local function finish(rec)
   write({ collection = "patients", kind = "update",
     filter = { _id = rec.patient_oid, organization_id = rec.org_oid }, update = { ["$set"] = pset } })
   if rec.last_status ~= status then broadcast(rec, { type = "status", status = status }) end
+  voice.close(rec) -- the media thread finishes the recording; the writer stores it
   for ws in pairs(rec.sockets) do loop.ws_close(ws) end
   if rec.host then rec.host:close() end
   records[rec.session_id] = nil
@@ -122,9 +124,12 @@ end
 local function on_event(rec, ev)
   if ev.type == "transcript" then
     if ev.role == "user" then rec.turn = rec.turn + 1 end -- each line of the other party opens a turn
-    broadcast(rec, { type = "transcript", role = ev.role, text = ev.text, turn = rec.turn })
+    broadcast(rec, { type = "transcript", role = ev.role, text = ev.text, turn = rec.turn,
+      final = voice.active(rec) and ev.role == "user" or nil })
     session_update(rec, { ["$push"] = { ["transcript.messages"] = {
       role = ev.role, content = ev.text, timestamp = bson.now() } } })
+    rec.n_messages = rec.n_messages + 1
+    if ev.role == "assistant" then voice.say(rec, ev.text, rec.n_messages - 1) end
   elseif ev.type == "status" then
     rec.last_status = ev.status
     broadcast(rec, { type = "status", status = ev.status })
@@ -146,6 +151,11 @@ M.MIN_SILENCE_WAIT = 0.2
 
 -- The bot's own time per turn (provider waits excluded: they happen between resumes), for /stats.
 local stats = require("sova.bot.stats")
+
+local function arm_silence(rec)
+  local after = rec.call:silence_after()
+  rec.silence_at = after and core.sys.monotonic() + math.max(after, M.MIN_SILENCE_WAIT) or nil
+end
 
 local function resume(rec, co, ...)
   local t0 = core.sys.monotonic()
@@ -172,10 +182,14 @@ local function resume(rec, co, ...)
   end
   run_next(rec)
   -- nothing left to do and the call goes on: the agent has finished this turn, the other party may
-  -- talk (said once per turn; lines sent ahead are answered first). From now the silence timer runs.
+  -- talk (said once per turn; lines sent ahead are answered first). From now the silence timer runs
+  -- (in a voice call, from when the agent's audio has finished playing).
   if not rec.busy and not rec.finished and #rec.queue == 0 and rec.call.status == "in_progress" then
-    local after = rec.call:silence_after()
-    rec.silence_at = after and core.sys.monotonic() + math.max(after, M.MIN_SILENCE_WAIT) or nil
+    if voice.active(rec) then
+      voice.turn_done(rec)
+    else
+      arm_silence(rec)
+    end
     if rec.announced ~= rec.turn then
       rec.announced = rec.turn
       broadcast(rec, { type = "turn", expecting = "other_party", turn = rec.turn })
@@ -228,7 +242,7 @@ function M.start(p)
     for _, l in ipairs(p.script) do
       if type(l) ~= "string" or #l > 4000 then return nil, "script lines must be strings" end
     end
-  elseif p.mode ~= "browser" then
+  elseif p.mode ~= "browser" and p.mode ~= "browser_voice" then
     return nil, "only browser test calls are available: telephony is not configured", 422
   end
   -- a signed start stays valid for callsign.MAX_SKEW seconds: refuse it twice for longer than that
@@ -241,7 +255,7 @@ function M.start(p)
     session_id = p.session_id, oid = bson.oid(p.session_id), org_id = org.id, org_oid = bson.oid(org.id),
     org_slug = org.slug, workflow = p.workflow, patient_oid = bson.oid(p.patient_id),
     sockets = {}, queue = {}, started_mono = core.sys.monotonic(), fields_by_key = {}, writes = {},
-    status = "in_progress",
+    status = "in_progress", mode = p.mode, flow_dir = dir, n_messages = 0,
     turn = 1, -- the greeting is turn 1; each line of the other party opens the next (live messages carry it)
   }
   for _, f in ipairs(p.fields) do if type(f) == "table" and f.key then rec.fields_by_key[f.key] = f end end
@@ -289,6 +303,12 @@ end
 
 -- ---- the other party, over the WebSocket ----
 
+local function answer(rec)
+  if rec.answered then return end
+  rec.answered = true
+  enqueue(rec, function() rec.call:start() end)
+end
+
 function M.attach(rec, ws)
   rec.sockets[ws] = true
   rec.left_at = nil -- rejoined within the grace period
@@ -297,10 +317,8 @@ function M.attach(rec, ws)
   if rec.announced == rec.turn then -- a browser rejoining while it is the other party's turn
     loop.ws_send(ws, json.encode({ type = "turn", expecting = "other_party", turn = rec.turn }))
   end
-  if not rec.answered then
-    rec.answered = true
-    enqueue(rec, function() rec.call:start() end)
-  end
+  -- a voice call is answered when its audio starts (or a line is typed), so the greeting is heard
+  if not rec.answered and rec.mode ~= "browser_voice" then answer(rec) end
 end
 
 function M.detach(ws)
@@ -322,15 +340,63 @@ function M.from_socket(ws, msg)
   end
   if msg.type == "say" and type(msg.text) == "string" and msg.text ~= "" and #msg.text <= 4000 then
     rec.silence_at = nil -- the other party spoke: its turn's timer stops
+    answer(rec)
     enqueue(rec, function() rec.call:user_says(msg.text) end)
+  elseif msg.type == "audio.start" then
+    if rec.mode ~= "browser_voice" then
+      loop.ws_send(ws, json.encode({ type = "error", message = "this is a text call: start a browser_voice call for audio" }))
+      return
+    end
+    local ok, why = voice.open(rec, ws, msg)
+    if not ok then
+      loop.ws_send(ws, json.encode({ type = "error", message = "no audio: " .. tostring(why) }))
+      return
+    end
+    answer(rec)
+  elseif msg.type == "dtmf" then
+    if type(msg.digits) ~= "string" or not msg.digits:match("^[0-9*#A-D]+$") or #msg.digits > 32 then
+      loop.ws_send(ws, json.encode({ type = "error", message = "dtmf digits are 0-9, *, #, A-D (at most 32)" }))
+      return
+    end
+    rec.silence_at = nil
+    on_event(rec, { type = "dtmf_received", digits = msg.digits })
+    enqueue(rec, function() rec.call:user_says(msg.digits) end)
+  elseif msg.type == "mute" then
+    on_event(rec, { type = "note", text = msg.muted and "the other party muted its microphone" or "the other party unmuted" })
   elseif msg.type == "hangup" then
     rec.silence_at = nil
     rec.ended_by = "other_party"
     enqueue(rec, function() rec.call:hangup() end)
   else
-    loop.ws_send(ws, json.encode({ type = "error", message = "expected {type: say, text} or {type: hangup}" }))
+    loop.ws_send(ws, json.encode({ type = "error",
+      message = "expected {type: say, text}, {type: hangup}, {type: audio.start, ...}, {type: dtmf, digits} or {type: mute}" }))
   end
 end
+
+-- ---- what the voice module may do to a call (sova.bot.voice) ----
+
+voice.bind {
+  broadcast = broadcast,
+  session_update = session_update,
+  write = write,
+  note = function(rec, text) on_event(rec, { type = "note", text = text }) end,
+  event = function(rec, ev) on_event(rec, ev) end,
+  hear = function(rec, text)
+    if rec.finished or #rec.queue >= M.MAX_QUEUED_TURNS then return end
+    rec.silence_at = nil
+    enqueue(rec, function() if not TERMINAL[rec.call.status] then rec.call:user_says(text) end end)
+  end,
+  agent_done = function(rec)
+    if not rec.finished and not rec.busy and #rec.queue == 0 and rec.call.status == "in_progress" then arm_silence(rec) end
+  end,
+  end_call = function(rec, status, reason)
+    if rec.finished then return end
+    rec.call.status, rec.call.reason, rec.ended_by = status, reason, "platform"
+    if not rec.busy then finish(rec) end -- else when the running turn returns
+  end,
+}
+
+M.voice_event = voice.event
 
 -- ---- time ----
 

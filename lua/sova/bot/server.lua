@@ -113,6 +113,7 @@ function M.run(port)
         elseif ev.kind == "ws_open" then on_ws_open(ev)
         elseif ev.kind == "ws_message" then on_ws_message(ev)
         elseif ev.kind == "ws_close" then calls.detach(ev.id)
+        elseif ev.kind == "voice" then calls.voice_event(ev)
         elseif ev.kind == "stop" and not stopping then
           stopping = true
           deadline = core.sys.monotonic() + 10

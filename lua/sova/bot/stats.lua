@@ -10,6 +10,14 @@ end
 
 local turns, starts = series(), series()
 
+-- Voice turns, by stage (ms): from the other party's end of speech to its final transcript
+-- (recognizer), from that to the call's first line requested (platform and model), from that to
+-- the first synthesized audio (synthesizer), from that to the first frame out (platform), and
+-- the whole turn. See sova.bot.voice.
+M.VOICE_STAGES = { "recognizer", "model", "synthesizer", "outbound", "turn" }
+local voice = {}
+for _, k in ipairs(M.VOICE_STAGES) do voice[k] = series() end
+
 local function add(s, v)
   s.samples[s.next] = v
   s.next = s.next % KEEP + 1
@@ -24,14 +32,20 @@ local function summary(s)
     if #xs == 0 then return nil end
     return xs[math.max(1, math.ceil(#xs * p))]
   end
-  return { count = s.n, window = #xs, p50 = pct(0.5), p99 = pct(0.99), max = xs[#xs] }
+  return { count = s.n, window = #xs, p50 = pct(0.5), p90 = pct(0.9), p99 = pct(0.99), max = xs[#xs] }
 end
 
 function M.turn(ms) add(turns, ms) end
 function M.start(ms) add(starts, ms) end
 
+-- stages: {recognizer=ms, ...}, any subset of VOICE_STAGES
+function M.voice_turn(stages)
+  for k, v in pairs(stages) do if voice[k] and type(v) == "number" then add(voice[k], v) end end
+end
+
 function M.reset()
   turns, starts = series(), series()
+  for _, k in ipairs(M.VOICE_STAGES) do voice[k] = series() end
 end
 
 local function rss_kib()
@@ -47,7 +61,9 @@ function M.snapshot(extra)
   local out = {
     turn_ms = summary(turns), start_ms = summary(starts),
     rss_kib = rss, peak_rss_kib = hwm, lua_kib = math.floor(collectgarbage("count")),
+    voice_ms = {},
   }
+  for _, k in ipairs(M.VOICE_STAGES) do out.voice_ms[k] = summary(voice[k]) end
   for k, v in pairs(extra or {}) do out[k] = v end
   return out
 end

@@ -13,6 +13,7 @@
 --   }
 --   call:start() -> events     call:user_says(text) -> events     call:hangup() -> events
 --   call:silence_after() -> seconds | nil    call:silence() -> events
+--   call:interrupted(lines, heard) -> parts   (voice: the agent was cut off; keeps what was heard)
 --   call.status (a code of sova.sandboxed.vocabulary.CALL_STATUSES: "queued", "in_progress", then a terminal one),
 --   call.reason, call.missing (required outcome fields not captured, for an incomplete call), call.node,
 --   call.transcript ({ {role=, text=, t=} }), call.outcome (validated writes), call.events,
@@ -865,6 +866,52 @@ function Call:silence()
     self:_say(self:_render(type(s.close) == "string" and s.close or M.SILENCE_CLOSE), true)
     self:_finish(self.turns == 0 and "no_answer" or "completed", M.NO_RESPONSE)
   end)
+end
+
+-- The part of each line the other party heard when the agent was cut off after `heard` (the
+-- words whose audio went out, as the media plane reports them): the first words of the lines, in
+-- order, as many as heard has. Returns one string per line ("" for a line not reached).
+function M.heard_parts(lines, heard)
+  local left = 0
+  for _ in tostring(heard or ""):gmatch("%S+") do left = left + 1 end
+  local parts = {}
+  for i, line in ipairs(lines) do
+    local words = {}
+    for w in line:gmatch("%S+") do
+      if left == 0 then break end
+      words[#words + 1] = w
+      left = left - 1
+    end
+    parts[i] = table.concat(words, " ")
+  end
+  return parts
+end
+
+-- interrupted(lines, heard) -> parts: the other party spoke over the agent, whose lines (the
+-- voice turn's, in order) were cut off after `heard`. The transcript and the model's history keep
+-- only what was heard (a line not reached at all leaves both), so the model knows what the other
+-- party did not hear; transcript entries cut short are marked interrupted. Returns heard_parts.
+function Call:interrupted(lines, heard)
+  local parts = M.heard_parts(lines, heard)
+  local function trim(list, role_of, text_of, set)
+    local i = #list
+    for j = #lines, 1, -1 do
+      while i > 0 and not (role_of(list[i]) == "assistant" and text_of(list[i]) == lines[j]) do
+        if role_of(list[i]) == "user" then return end -- never past the other party's last line
+        i = i - 1
+      end
+      if i == 0 then return end
+      if parts[j] ~= lines[j] then set(list, i, parts[j]) end
+      i = i - 1
+    end
+  end
+  trim(self.transcript, function(e) return e.role end, function(e) return e.text end, function(list, i, part)
+    if part == "" then table.remove(list, i) else list[i].text, list[i].interrupted = part, true end
+  end)
+  trim(self.messages, function(m) return m.role end, function(m) return m.content end, function(list, i, part)
+    if part == "" and not list[i].tool_calls then table.remove(list, i) else list[i].content = part end
+  end)
+  return parts
 end
 
 -- hangup([why]): the other party is gone; why names how (default: it hung up).

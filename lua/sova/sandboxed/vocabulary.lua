@@ -41,7 +41,9 @@ M.SESSION_EVENTS = {
   { type = "set", label = "Recorded" },          -- an outcome field was written: {field, value}
   { type = "note", label = "Note" },             -- {text}
   { type = "transfer", label = "Transfer" },     -- {to}
-  { type = "dtmf", label = "Keypad tones" },     -- {digits}
+  { type = "dtmf", label = "Keypad tones" },     -- {digits}: the agent pressed them
+  { type = "dtmf_received", label = "Keys pressed" }, -- {digits}: the other party pressed them (voice calls)
+  { type = "interrupted", label = "Interrupted" }, -- the other party spoke over the agent: {played_ms}
   { type = "failure", label = "Failure" },       -- the flow could not be loaded: {reason, source, line}
   { type = "error", label = "Error" },           -- {message}
 }

@@ -1,0 +1,241 @@
+-- sova.bot.voice: a call's audio as the control plane sees it. Audio never passes through Lua:
+-- the media thread (core/bot/voice_loop.c, sova.core.loop's voice_* functions) decodes, detects
+-- speech, recognizes, synthesizes, paces and records; this module opens a call's voice when the
+-- browser asks for audio, streams the agent's lines into it, and turns its events into the
+-- call's turns, interruptions, transcripts and latency figures.
+--
+-- Events from the media thread: {kind = "voice", id = <voice id>, body = <JSON>}, body.type one of
+-- ready, speech_started, speech_stopped, interim, final, end_of_turn, agent_started, agent_done,
+-- interrupted, error, closed (see core/bot/voice_loop.c).
+local core = require("sova.core")
+local loop = core.loop
+local config = require("sova.config")
+local json = require("sova.json")
+local log = require("sova.log")
+local services = require("sova.services")
+local stats = require("sova.bot.stats")
+
+local M = {}
+
+-- The audio formats a browser may send (docs/live-protocol.md, "Voice"); the bot answers in the same.
+M.FORMATS = { pcm_s16le = { [8000] = true, [16000] = true, [48000] = true }, mulaw = { [8000] = true } }
+-- Offline recognizers hold a full language model each (80 MiB, docs/benchmarks.md): a cap on the
+-- voice calls that run them at once, beyond which a call stays text-only with a clear message.
+M.MAX_OFFLINE = tonumber(config.env("SOVA_OFFLINE_VOICE_CALLS", "")) or 4
+local OFFLINE_STT = { pocketsphinx = true }
+
+local voices = {}   -- voice id -> call record
+local offline = 0   -- voice calls on an offline recognizer
+local host          -- what sova.bot.calls lends: broadcast, enqueue, session_update, end_call, write
+
+function M.bind(h) host = h end
+
+local function ms(ns) return ns and ns > 0 and ns / 1e6 or nil end
+
+-- format(msg) -> {encoding, sample_rate} | nil, reason: an audio.start message checked
+function M.format(msg)
+  local enc, rate = msg.encoding, msg.sample_rate
+  if type(enc) ~= "string" or not M.FORMATS[enc] then
+    return nil, "encoding must be pcm_s16le or mulaw"
+  end
+  if type(rate) ~= "number" or not M.FORMATS[enc][rate] then
+    return nil, enc == "mulaw" and "mulaw audio is 8000 Hz" or "sample_rate must be 8000, 16000 or 48000"
+  end
+  if msg.channels ~= nil and msg.channels ~= 1 then return nil, "audio is mono: channels must be 1" end
+  return { encoding = enc, sample_rate = rate }
+end
+
+-- open(rec, ws, msg) -> true | nil, reason: the browser asked for audio on socket ws.
+function M.open(rec, ws, msg)
+  if rec.voice then
+    if rec.voice.format.encoding ~= msg.encoding or rec.voice.format.sample_rate ~= msg.sample_rate then
+      return nil, "this call's audio format is already set: start a new call to change it"
+    end
+    -- a rejoining socket: the same voice carries on on it
+    local ok, err = loop.voice_attach(rec.voice.id, ws)
+    if not ok then return nil, err end
+    rec.voice.ws = ws
+    return true
+  end
+  local fmt, why = M.format(msg)
+  if not fmt then return nil, why end
+  local cfg, problems = services.load(rec.flow_dir .. "/services.yaml")
+  if not cfg then return nil, "services.yaml is not valid: " .. services.format_problems(problems) end
+  local speech, none = services.speech_options(cfg)
+  if not speech then return nil, none end
+  local is_offline = OFFLINE_STT[speech.stt.engine]
+  if is_offline and offline >= M.MAX_OFFLINE then
+    return nil, ("offline speech is at capacity (%d voice calls): try again shortly, or use text"):format(M.MAX_OFFLINE)
+  end
+  local v = speech.voice
+  local id, err = loop.voice_new {
+    encoding = fmt.encoding, sample_rate = fmt.sample_rate,
+    stt = speech.stt, tts = speech.tts,
+    vad = v.vad, min_silence_ms = v.min_silence_ms, max_silence_ms = v.max_silence_ms,
+    barge_in = v.barge_in.enabled, barge_in_min_ms = v.barge_in.min_ms, barge_in_min_words = v.barge_in.min_words,
+    record = true,
+  }
+  if not id then return nil, err end
+  local ok, aerr = loop.voice_attach(id, ws)
+  if not ok then
+    loop.voice_close(id)
+    return nil, aerr
+  end
+  if is_offline then offline = offline + 1 end
+  rec.voice = { id = id, ws = ws, format = fmt, offline = is_offline, lines = {}, indices = {}, in_turn = false,
+    engines = { stt = speech.stt.engine, tts = speech.tts.engine } }
+  voices[id] = rec
+  for _, note in ipairs(speech.notes) do host.note(rec, note) end
+  host.session_update(rec, { ["$set"] = { voice = { stt = speech.stt.engine, tts = speech.tts.engine,
+    encoding = fmt.encoding, sample_rate = fmt.sample_rate } } })
+  loop.ws_send(ws, json.encode({ type = "audio.ready", encoding = fmt.encoding, sample_rate = fmt.sample_rate,
+    channels = 1, frame_ms = 20, stt = speech.stt.engine, tts = speech.tts.engine }))
+  -- answered: the greeting goes out as soon as its first clause is synthesized
+  loop.voice_answered(id)
+  return true
+end
+
+-- say(rec, text, index): one line of the agent (index: its place in the session's transcript)
+function M.say(rec, text, index)
+  local v = rec.voice
+  if not v or v.closing then return end
+  local ok, err = loop.voice_say(v.id, text .. " ", false)
+  if not ok then
+    log.error("voice.say", { session = rec.session_id, reason = tostring(err) })
+    return
+  end
+  v.lines[#v.lines + 1] = text
+  v.indices[#v.indices + 1] = index
+  v.in_turn = true
+end
+
+-- turn_done(rec): the agent has nothing more to say for now: its voice turn's text is complete
+function M.turn_done(rec)
+  local v = rec.voice
+  if v and v.in_turn and not v.closing then
+    v.in_turn = false
+    loop.voice_say(v.id, "", true)
+  end
+end
+
+-- listen(rec, options): what the recognizer should expect in the current step (phrases), or open
+function M.listen(rec, options)
+  local v = rec.voice
+  if v and not v.closing then loop.voice_listen(v.id, options or { search = "open" }) end
+end
+
+function M.active(rec) return rec.voice ~= nil and not rec.voice.closing end
+
+-- close(rec): the call ended; the recording is finished by the media thread and stored by the writer
+function M.close(rec)
+  local v = rec.voice
+  if not v or v.closing then return end
+  v.closing = true
+  loop.voice_close(v.id)
+end
+
+-- ---- events ----
+
+local function latency(rec, s)
+  -- stamps are monotonic ns of the media thread; stages in ms (docs/live-protocol.md, "Voice")
+  local t = {}
+  for k, x in pairs(s or {}) do t[k] = ms(x) end
+  if not t.first_frame_out then return end
+  local stages = {
+    recognizer = t.speech_end and t.final_transcript and (t.final_transcript - t.speech_end),
+    model = t.final_transcript and t.say_requested and (t.say_requested - t.final_transcript),
+    synthesizer = t.say_requested and t.first_audio and (t.first_audio - t.say_requested),
+    outbound = t.first_audio and (t.first_frame_out - t.first_audio),
+    turn = t.speech_end and (t.first_frame_out - t.speech_end),
+  }
+  stats.voice_turn(stages)
+  local row = { turn = rec.turn }
+  for k, x in pairs(stages) do row[k .. "_ms"] = math.floor(x * 10 + 0.5) / 10 end
+  host.session_update(rec, { ["$push"] = { latency = row } })
+end
+
+local handlers = {}
+
+function handlers.ready(rec, e)
+  log.info("voice.ready", { session = rec.session_id, stt = e.stt, tts = e.tts })
+end
+
+function handlers.speech_started(rec)
+  rec.silence_at = nil -- the other party is talking: no "are you still there?"
+  host.broadcast(rec, { type = "speech", state = "started" })
+end
+
+function handlers.speech_stopped(rec)
+  host.broadcast(rec, { type = "speech", state = "stopped" })
+end
+
+function handlers.interim(rec, e)
+  if type(e.text) == "string" and e.text ~= "" then
+    host.broadcast(rec, { type = "transcript", role = "user", text = e.text, final = false, turn = rec.turn + 1 })
+  end
+end
+
+function handlers.final() end -- a segment; the turn's words come whole with end_of_turn
+
+function handlers.end_of_turn(rec, e)
+  if type(e.text) ~= "string" or not e.text:find("%S") then return end
+  host.hear(rec, e.text)
+end
+
+function handlers.agent_started(rec, e)
+  latency(rec, e.stamps)
+end
+
+function handlers.agent_done(rec)
+  rec.voice.lines, rec.voice.indices = {}, {}
+  host.agent_done(rec) -- the silence timer runs from when the agent's audio ended
+end
+
+function handlers.interrupted(rec, e)
+  local v = rec.voice
+  local lines, indices = v.lines, v.indices
+  v.lines, v.indices = {}, {}
+  if #lines == 0 then return end
+  local parts = rec.call:interrupted(lines, e.text)
+  local set = {}
+  for j, line in ipairs(lines) do
+    if parts[j] ~= line and indices[j] then
+      local at = "transcript.messages." .. indices[j]
+      set[at .. ".content"], set[at .. ".interrupted"], set[at .. ".said"] = parts[j], true, line
+    end
+  end
+  if next(set) then host.session_update(rec, { ["$set"] = set }) end
+  host.broadcast(rec, { type = "transcript", role = "assistant", text = table.concat(parts, " "):gsub("%s+$", ""),
+    turn = rec.turn, interrupted = true })
+  host.event(rec, { type = "interrupted", played_ms = tonumber(e.played_ms) })
+end
+
+function handlers.error(rec, e)
+  local reason = type(e.text) == "string" and e.text or "the audio path failed"
+  log.error("voice.error", { session = rec.session_id, reason = reason, fatal = e.fatal and true or false })
+  if e.fatal then host.end_call(rec, "failed", "voice: " .. reason) else host.note(rec, "voice: " .. reason) end
+end
+
+function handlers.closed(rec, e)
+  voices[rec.voice.id] = nil
+  if rec.voice.offline then offline = offline - 1 end
+  if e.recording then
+    host.write({ kind = "recording", organization_id = rec.org_oid, session_id = rec.oid, spill = e.recording })
+  end
+end
+
+-- event(ev): a {kind = "voice"} event of the loop
+function M.event(ev)
+  local rec = voices[ev.id]
+  if not rec then return end
+  local e = json.decode(ev.body or "")
+  if type(e) ~= "table" or not handlers[e.type] then
+    log.error("voice.event", { session = rec.session_id, reason = "unknown voice event" })
+    return
+  end
+  handlers[e.type](rec, e)
+end
+
+function M.count() return offline end
+
+return M
