@@ -237,6 +237,51 @@ static void notify_fires_when_events_wait(void **state)
 	sova_offload_free(o);
 }
 
+static sova_stt *make_slow(void *ud, const sova_stt_config *cfg, char *e, size_t el)
+{
+	assert_int_equal(cfg->sample_rate, 16000);
+	if (!ud) {
+		snprintf(e, el, "pocketsphinx: the model is missing");
+		return NULL;
+	}
+	usleep(20000); /* a decoder that takes its time to load */
+	return new_slow(0, ud);
+}
+
+static void a_lazy_engine_is_made_on_a_worker_and_a_failure_said_once(void **state)
+{
+	(void)state;
+	sova_offload *o = sova_offload_new(1, NULL, NULL, err, sizeof err);
+	sova_stt_config c = {.sample_rate = 16000};
+	const char *phrases[] = {"yes", "no"};
+	sova_stt_options opt = {.search = SOVA_STT_SEARCH_GRAMMAR, .phrases = phrases, .num_phrases = 2};
+	int freed = 0;
+	heard h = {0};
+	sova_stt *r = sova_offload_stt_lazy(o, &c, make_slow, &freed, on_text, &h, err, sizeof err);
+	assert_non_null(r);
+	assert_true(sova_stt_start(r, &opt, err, sizeof err)); /* queued behind the making */
+	assert_true(sova_stt_feed(r, TEN_MS, 160, err, sizeof err));
+	deliver_until(o, &h, 1);
+	assert_string_equal(h.texts[0], "n160");
+	sova_stt_free(r);
+
+	heard bad = {0};
+	sova_stt *broken = sova_offload_stt_lazy(o, &c, make_slow, NULL, on_text, &bad, err, sizeof err);
+	assert_non_null(broken);
+	assert_true(sova_stt_start(broken, &opt, err, sizeof err));
+	assert_true(sova_stt_feed(broken, TEN_MS, 160, err, sizeof err));
+	deliver_until(o, &bad, 1);
+	for (int i = 0; i < 50; i++) {
+		sova_offload_deliver(o);
+		usleep(1000);
+	}
+	assert_int_equal(bad.n, 1);
+	assert_int_equal(bad.errors, 1);
+	sova_stt_free(broken);
+	sova_offload_free(o);
+	assert_int_equal(freed, 1);
+}
+
 /* ---- flite, cancelled across threads ---- */
 
 typedef struct spoken {
@@ -321,6 +366,7 @@ int main(void)
 		cmocka_unit_test(a_stalled_engine_cannot_queue_without_bound),
 		cmocka_unit_test(an_engine_freed_inside_its_own_callback_is_freed_once),
 		cmocka_unit_test(notify_fires_when_events_wait),
+		cmocka_unit_test(a_lazy_engine_is_made_on_a_worker_and_a_failure_said_once),
 		cmocka_unit_test(flite_speaks_off_thread_and_cancel_stops_the_turn),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

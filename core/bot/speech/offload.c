@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { JOB_START = 1, JOB_FEED, JOB_FINALIZE, JOB_SAY, JOB_CLOSE, JOB_RELEASE } job_kind;
+typedef enum { JOB_START = 1, JOB_FEED, JOB_FINALIZE, JOB_SAY, JOB_CLOSE, JOB_RELEASE, JOB_MAKE } job_kind;
 
 typedef struct job {
 	struct job *next;
@@ -37,7 +37,9 @@ typedef struct wrapped {
 	} base; /* first: the pointer handed out is this */
 	bool is_tts;
 	sova_offload *pool;
-	void *inner; /* owned: sova_stt * or sova_tts *, used by one worker at a time */
+	void *inner; /* owned: sova_stt * or sova_tts *, used by one worker at a time; NULL until made */
+	sova_offload_stt_maker make; /* lazy: makes inner on the first job */
+	void *make_ud;
 	/* guarded by pool->mu */
 	job *jobs, *jobs_tail;
 	size_t queued_samples;
@@ -179,12 +181,27 @@ static void error_event(wrapped *w, const char *err)
 
 /* ---- workers ---- */
 
+static void inner_stt_event(void *user, const sova_stt_event *ev);
+
 static void run_job(wrapped *w, job *j)
 {
 	char err[256] = "";
 	bool ok = true;
 	w->job_turn = j->turn;
 	w->job_chunk = j->chunk;
+	if (j->kind == JOB_MAKE) {
+		sova_stt *r = w->make(w->make_ud, &w->base.stt.config, err, sizeof err);
+		if (r) {
+			r->callback = inner_stt_event;
+			r->user = w;
+			w->inner = r;
+		} else {
+			error_event(w, err[0] ? err : "the recognizer could not be made");
+		}
+		return;
+	}
+	if (!w->inner && j->kind != JOB_RELEASE)
+		return; /* its making failed, and said so once */
 	switch (j->kind) {
 	case JOB_START:
 		ok = sova_stt_start(w->inner, &j->opt, err, sizeof err);
@@ -196,7 +213,8 @@ static void run_job(wrapped *w, job *j)
 		ok = sova_stt_finalize(w->inner, err, sizeof err);
 		break;
 	case JOB_RELEASE:
-		break; /* only makes the worker look at a freed engine */
+	case JOB_MAKE:
+		break; /* release only makes the worker look at a freed engine */
 	case JOB_SAY:
 		if (j->turn <= atomic_load(&w->cancelled_turn))
 			break; /* cancelled after this worker took its jobs */
@@ -218,9 +236,9 @@ static void run_job(wrapped *w, job *j)
 
 static void free_wrapped(wrapped *w)
 {
-	if (w->is_tts)
+	if (w->inner && w->is_tts)
 		sova_tts_free(w->inner);
-	else
+	else if (w->inner)
 		sova_stt_free(w->inner);
 	free_jobs(w->jobs);
 	free_held(w->events);
@@ -586,6 +604,24 @@ sova_tts *sova_offload_tts(sova_offload *o, sova_tts *inner, sova_tts_callback c
 	inner->callback = inner_tts_event;
 	inner->user = w;
 	return &w->base.tts;
+}
+
+sova_stt *sova_offload_stt_lazy(sova_offload *o, const sova_stt_config *cfg, sova_offload_stt_maker make, void *make_ud,
+				sova_stt_callback cb, void *user, char *err, size_t errlen)
+{
+	wrapped *w = o && cfg && make ? new_wrapped(o, false, NULL) : NULL;
+	if (!w) {
+		snprintf(err, errlen, o && cfg && make ? "offload: out of memory" : "offload: no pool, config or maker");
+		return NULL;
+	}
+	sova_stt_init_base(&w->base.stt, &STT_VT, cfg, cb, user);
+	w->make = make;
+	w->make_ud = make_ud;
+	if (!push_job(w, new_job(JOB_MAKE, 0), err, errlen)) {
+		sova_stt_free(&w->base.stt);
+		return NULL;
+	}
+	return &w->base.stt;
 }
 
 /* ---- delivery: on the owner's thread ---- */

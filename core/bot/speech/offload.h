@@ -33,6 +33,14 @@ void sova_offload_free(sova_offload *o);
 sova_stt *sova_offload_stt(sova_offload *o, sova_stt *inner, sova_stt_callback cb, void *user, char *err, size_t errlen);
 sova_tts *sova_offload_tts(sova_offload *o, sova_tts *inner, sova_tts_callback cb, void *user, char *err, size_t errlen);
 
+/* Like sova_offload_stt, for an engine that is slow to make (pocketsphinx's open-vocabulary
+ * decoder loads for about 0.5 s): make(make_ud, ...) runs as the first job on a worker, with cfg as
+ * the recognizer's config; the calls before it completes wait behind it. When make fails, one
+ * SOVA_STT_ERROR event carries its reason and later calls do nothing. make_ud is the caller's. */
+typedef sova_stt *(*sova_offload_stt_maker)(void *make_ud, const sova_stt_config *cfg, char *err, size_t errlen);
+sova_stt *sova_offload_stt_lazy(sova_offload *o, const sova_stt_config *cfg, sova_offload_stt_maker make, void *make_ud,
+				sova_stt_callback cb, void *user, char *err, size_t errlen);
+
 /* Owner thread: runs the callbacks of every held event. Returns how many it delivered. */
 size_t sova_offload_deliver(sova_offload *o);
 
