@@ -1,7 +1,8 @@
 /* The offline speech engines' costs (core/bot/speech/): model load, per-call decoder time and
  * memory, pocketsphinx's real-time factor with a grammar and with the full language model,
- * flite's real-time factor per voice, and flite's first-audio latency for a long line streamed
- * clause by clause against the whole line at once. Audio is made by flite at run time.
+ * the synthesizers' (flite per voice, espeak-ng at 16 and 8 kHz) real-time factors, and their
+ * first-audio latency for a long line streamed clause by clause against the whole line at once.
+ * Audio is made by flite at run time.
  *
  * Usage: bench_speech [repeats]   (bench/speech.sh runs it; figures in docs/benchmarks.md) */
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 
 #include "bot/speech/stt_pocketsphinx.h"
+#include "bot/speech/tts_espeak.h"
 #include "bot/speech/tts_flite.h"
 
 static char err[512];
@@ -75,17 +77,33 @@ static void on_audio(void *user, const sova_tts_event *ev)
 	a->n += ev->num_samples;
 }
 
-/* Says text with voice; returns the CPU seconds it took, fills a. first_audio: wall seconds to the first frame. */
-static double say(const char *voice, bool whole_line, const char *text, audio *a, double *first_audio)
+/* A synthesizer measured: engine, voice, output rate. */
+typedef struct synth {
+	const char *label;
+	sova_tts *(*make)(const sova_tts_config *, sova_tts_callback, void *, char *, size_t);
+	const char *voice;
+	int rate;
+} synth;
+
+static const synth SYNTHS[] = {
+	{"flite cmu_us_slt", sova_tts_flite_new, "cmu_us_slt", 16000},
+	{"flite cmu_us_kal", sova_tts_flite_new, "cmu_us_kal", 8000},
+	{"espeak en-us 16k", sova_tts_espeak_new, "en-us", 16000},
+	{"espeak en-us 8k ", sova_tts_espeak_new, "en-us", 8000},
+};
+#define NUM_SYNTHS (sizeof SYNTHS / sizeof *SYNTHS)
+
+/* Says text with s; returns the CPU seconds it took, fills a. first_audio: wall seconds to the first frame. */
+static double say(const synth *s, bool whole_line, const char *text, audio *a, double *first_audio)
 {
-	sova_tts_config c = {.voice = voice, .whole_line = whole_line};
+	sova_tts_config c = {.voice = s->voice, .sample_rate = s->rate, .whole_line = whole_line};
 	memset(a, 0, sizeof *a);
-	sova_tts *t = sova_tts_flite_new(&c, on_audio, a, err, sizeof err);
+	sova_tts *t = s->make(&c, on_audio, a, err, sizeof err);
 	if (!t)
-		die("flite");
+		die(s->label);
 	double t0 = now(), c0 = cpu_now();
 	if (!sova_tts_say(t, text, strlen(text), true, err, sizeof err))
-		die("flite say");
+		die("say");
 	double took = cpu_now() - c0;
 	if (first_audio)
 		*first_audio = a->first_frame_at - t0;
@@ -192,32 +210,31 @@ int main(int argc, char **argv)
 				"I am calling about a prior authorization for one of our patients. "
 				"Could you tell me the status of the request, and the reference number if there is one? "
 				"Thank you, I will hold while you look that up.";
-	double rtf_tts[2];
-	const char *voices[2] = {"cmu_us_slt", "cmu_us_kal"};
-	for (int v = 0; v < 2; v++) {
+	double rtf_tts[NUM_SYNTHS];
+	for (size_t v = 0; v < NUM_SYNTHS; v++) {
 		double busy = 0, secs = 0;
 		for (int k = 0; k < repeats; k++) {
 			audio a;
-			busy += say(voices[v], false, paragraph, &a, NULL);
-			secs += (double)a.n / (v == 0 ? 16000 : 8000);
+			busy += say(&SYNTHS[v], false, paragraph, &a, NULL);
+			secs += (double)a.n / SYNTHS[v].rate;
 			free(a.pcm);
 		}
 		rtf_tts[v] = busy / secs;
-		printf("flite %-10s RTF                  %8.4f      (%.1f s of audio x %d)\n", voices[v], rtf_tts[v], secs / repeats, repeats);
+		printf("%s RTF                  %8.4f      (%.1f s of audio x %d)\n", SYNTHS[v].label, rtf_tts[v], secs / repeats, repeats);
 	}
 
 	/* ---- synthesis: first audio of a long line ---- */
-	for (int v = 0; v < 2; v++)
+	for (size_t v = 0; v < NUM_SYNTHS; v++)
 		for (int whole = 0; whole < 2; whole++) {
 			double first[16];
 			int k = repeats < 16 ? repeats : 16;
 			for (int i = 0; i < k; i++) {
 				audio a;
-				say(voices[v], whole, paragraph, &a, &first[i]);
+				say(&SYNTHS[v], whole, paragraph, &a, &first[i]);
 				free(a.pcm);
 			}
 			qsort(first, (size_t)k, sizeof *first, cmp_double);
-			printf("flite %-10s first audio, %-11s %8.1f ms  (median of %d)\n", voices[v], whole ? "whole line" : "clauses",
+			printf("%s first audio, %-11s %8.1f ms  (median of %d)\n", SYNTHS[v].label, whole ? "whole line" : "clauses",
 			       first[k / 2] * 1e3, k);
 		}
 
@@ -226,7 +243,7 @@ int main(int argc, char **argv)
 	size_t n[NUM_PHRASES];
 	for (size_t p = 0; p < NUM_PHRASES; p++) {
 		audio a;
-		say("cmu_us_slt", false, PHRASES[p], &a, NULL);
+		say(&SYNTHS[0], false, PHRASES[p], &a, NULL);
 		n[p] = 8000 + a.n + 8000;
 		pcm[p] = calloc(n[p], sizeof **pcm);
 		if (!pcm[p])
@@ -251,8 +268,9 @@ int main(int argc, char **argv)
 	printf("(real-time factors are CPU seconds per audio second; first audio is wall time)\n");
 	printf("calls per core, recognizing all the time: grammar %.0f, full LM %.0f\n", 1 / rtf_stt[0], 1 / rtf_stt[1]);
 	printf("calls per core, recognizing all the time and speaking all the time (worst case): "
-	       "grammar+slt %.0f, grammar+kal %.0f, full LM+slt %.0f\n",
-	       1 / (rtf_stt[0] + rtf_tts[0]), 1 / (rtf_stt[0] + rtf_tts[1]), 1 / (rtf_stt[1] + rtf_tts[0]));
+	       "grammar+slt %.0f, grammar+kal %.0f, grammar+espeak 16k %.0f, grammar+espeak 8k %.0f, full LM+slt %.0f\n",
+	       1 / (rtf_stt[0] + rtf_tts[0]), 1 / (rtf_stt[0] + rtf_tts[1]), 1 / (rtf_stt[0] + rtf_tts[2]),
+	       1 / (rtf_stt[0] + rtf_tts[3]), 1 / (rtf_stt[1] + rtf_tts[0]));
 	sova_ps_model_free(m);
 	return 0;
 }

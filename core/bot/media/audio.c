@@ -144,8 +144,9 @@ struct sova_resampler {
 
 sova_resampler *sova_resampler_new(int in_rate, int out_rate, char *err, size_t errlen)
 {
-	if (!sova_audio_rate_ok(in_rate) || !sova_audio_rate_ok(out_rate)) {
-		snprintf(err, errlen, "resampler: unsupported rate %d -> %d (8000, 16000, 48000)", in_rate, out_rate);
+	if (!(sova_audio_rate_ok(in_rate) || in_rate == SOVA_RESAMPLER_ENGINE_RATE) || !sova_audio_rate_ok(out_rate)) {
+		snprintf(err, errlen, "resampler: unsupported rate %d -> %d (8000, 16000, 48000; from %d too)", in_rate, out_rate,
+			 SOVA_RESAMPLER_ENGINE_RATE);
 		return NULL;
 	}
 	sova_resampler *r = calloc(1, sizeof *r);

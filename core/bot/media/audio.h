@@ -53,6 +53,10 @@ double sova_level_dbfs(const int16_t *pcm, size_t n);
 
 typedef struct sova_resampler sova_resampler;
 
+/* A synthesizer's own rate the resampler also takes as its input (never a wire rate): espeak-ng's
+ * 22050 Hz. */
+#define SOVA_RESAMPLER_ENGINE_RATE 22050
+
 /* NULL when a rate is unsupported or speexdsp fails (err says which). Equal rates are allowed
  * (a copy), so callers need no special case. Caller frees with sova_resampler_free. */
 sova_resampler *sova_resampler_new(int in_rate, int out_rate, char *err, size_t errlen);
