@@ -18,6 +18,7 @@
 typedef struct frame {
 	struct frame *next;
 	size_t len;
+	bool binary;
 	char data[];
 } frame;
 
@@ -29,6 +30,8 @@ typedef struct ws_conn {
 	frame *head, *tail;
 	size_t queued;
 	bool closed;
+	bool keep_binary;                   /* binary frames are queued for receive(); else counted only */
+	unsigned long long binary_frames, binary_bytes;
 } ws_conn;
 
 typedef struct ws_handle {
@@ -41,13 +44,23 @@ static int on_data(struct mg_connection *conn, int bits, char *data, size_t len,
 	int opcode = bits & 0x0f;
 	if (opcode == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE)
 		return 0;
-	if (opcode != MG_WEBSOCKET_OPCODE_TEXT)
+	if (opcode != MG_WEBSOCKET_OPCODE_TEXT && opcode != MG_WEBSOCKET_OPCODE_BINARY)
 		return 1;
+	if (opcode == MG_WEBSOCKET_OPCODE_BINARY) {
+		pthread_mutex_lock(&c->lock);
+		c->binary_frames++;
+		c->binary_bytes += len;
+		bool keep = c->keep_binary;
+		pthread_mutex_unlock(&c->lock);
+		if (!keep)
+			return 1;
+	}
 	frame *f = malloc(sizeof *f + len);
 	if (!f)
 		return 0;
 	f->next = NULL;
 	f->len = len;
+	f->binary = opcode == MG_WEBSOCKET_OPCODE_BINARY;
 	memcpy(f->data, data, len);
 	pthread_mutex_lock(&c->lock);
 	if (c->queued + len > MAX_QUEUED) {
@@ -83,7 +96,8 @@ static ws_handle *check_handle(lua_State *L)
 	return h;
 }
 
-/* ws_client.connect("ws://host:port/path?query"[, timeout_ms]) -> client | nil, err */
+/* ws_client.connect("ws://host:port/path?query"[, {binary = true}]) -> client | nil, err
+ * binary: keep binary frames for receive() (audio); without it they are only counted. */
 static int l_connect(lua_State *L)
 {
 	const char *url = luaL_checkstring(L, 1);
@@ -109,6 +123,11 @@ static int l_connect(lua_State *L)
 	}
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
+	if (lua_istable(L, 2)) {
+		lua_getfield(L, 2, "binary");
+		c->keep_binary = lua_toboolean(L, -1);
+		lua_pop(L, 1);
+	}
 	char err[256] = "";
 	c->conn = mg_connect_websocket_client(host, port, 0, err, sizeof err, path, NULL, on_data, on_close, c);
 	if (!c->conn) {
@@ -123,13 +142,16 @@ static int l_connect(lua_State *L)
 	return 1;
 }
 
-/* client:send(text) -> true | nil, "closed" */
+/* client:send(data[, "binary"]) -> true | nil, "closed": a text frame, or a binary one */
 static int l_send(lua_State *L)
 {
 	ws_handle *h = check_handle(L);
 	size_t len;
 	const char *text = luaL_checklstring(L, 2, &len);
-	if (mg_websocket_client_write(h->c->conn, MG_WEBSOCKET_OPCODE_TEXT, text, len) <= 0) {
+	const char *kind = luaL_optstring(L, 3, "text");
+	luaL_argcheck(L, strcmp(kind, "text") == 0 || strcmp(kind, "binary") == 0, 3, "\"text\" or \"binary\"");
+	int opcode = kind[0] == 'b' ? MG_WEBSOCKET_OPCODE_BINARY : MG_WEBSOCKET_OPCODE_TEXT;
+	if (mg_websocket_client_write(h->c->conn, opcode, text, len) <= 0) {
 		lua_pushnil(L);
 		lua_pushliteral(L, "closed");
 		return 2;
@@ -138,7 +160,7 @@ static int l_send(lua_State *L)
 	return 1;
 }
 
-/* client:receive(timeout_ms) -> text | nil, "timeout" | nil, "closed" */
+/* client:receive(timeout_ms) -> data, "text" | "binary" | nil, "timeout" | nil, "closed" */
 static int l_receive(lua_State *L)
 {
 	ws_handle *h = check_handle(L);
@@ -166,8 +188,21 @@ static int l_receive(lua_State *L)
 		return 2;
 	}
 	lua_pushlstring(L, f->data, f->len); /* may raise on OOM: free first would lose the frame */
+	lua_pushstring(L, f->binary ? "binary" : "text");
 	free(f);
-	return 1;
+	return 2;
+}
+
+/* client:binary_stats() -> frames, bytes: binary frames received so far (kept or not) */
+static int l_binary_stats(lua_State *L)
+{
+	ws_conn *c = check_handle(L)->c;
+	pthread_mutex_lock(&c->lock);
+	lua_Number frames = (lua_Number)c->binary_frames, bytes = (lua_Number)c->binary_bytes;
+	pthread_mutex_unlock(&c->lock);
+	lua_pushnumber(L, frames);
+	lua_pushnumber(L, bytes);
+	return 2;
 }
 
 static int l_close(lua_State *L)
@@ -192,7 +227,7 @@ static int l_close(lua_State *L)
 int sova_open_ws_client(lua_State *L)
 {
 	static const luaL_Reg methods[] = {
-		{"send", l_send}, {"receive", l_receive}, {"close", l_close}, {NULL, NULL},
+		{"send", l_send}, {"receive", l_receive}, {"close", l_close}, {"binary_stats", l_binary_stats}, {NULL, NULL},
 	};
 	luaL_newmetatable(L, WS_CLIENT_MT);
 	lua_newtable(L);
