@@ -304,8 +304,6 @@ static void stt_says(harness *h, sova_stt_event_kind kind, const char *text, boo
 	sova_voice_stt_callback(h->v, &ev);
 }
 
-static uint64_t ms_since(const harness *h, int64_t at) { return (uint64_t)((h->now - at) / MS); }
-
 /* ---- turn detection (scripted engines) ---- */
 
 static void an_answer_ends_the_turn_after_min_silence(void **state)
@@ -920,7 +918,6 @@ static void first_words_go_out_at_the_first_tick_after_answer(void **state)
 	sova_voice_get_stats(h.v, &st);
 	assert_int_equal(st.underruns, 0); /* clause by clause, never behind */
 	assert_int_equal(st.frames_late, 0);
-	(void)ms_since;
 	stop(&h);
 }
 
