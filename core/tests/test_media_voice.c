@@ -219,6 +219,8 @@ static const rec_event *find(const harness *h, sova_voice_event_kind kind, int n
 	return NULL;
 }
 
+static bool barge_in_off; /* the next voice is made with barge-in turned off */
+
 static void start(harness *h, int rate, sova_audio_encoding enc, sova_stt *stt, sova_tts *tts, bool recorded)
 {
 	memset(h, 0, sizeof *h);
@@ -226,7 +228,9 @@ static void start(harness *h, int rate, sova_audio_encoding enc, sova_stt *stt, 
 	h->rate = rate;
 	h->enc = enc;
 	sova_voice_config c = {.wire_rate = rate, .wire_encoding = enc, .stt = stt, .tts = tts, .on_event = on_event,
-			       .on_frame = on_frame, .record = recorded ? on_record : NULL, .ud = h, .clock = fake_now, .clock_ud = h};
+			       .on_frame = on_frame, .record = recorded ? on_record : NULL, .ud = h, .clock = fake_now, .clock_ud = h,
+			       .barge_in_off = barge_in_off};
+	barge_in_off = false;
 	h->v = sova_voice_new(&c, err, sizeof err);
 	if (!h->v)
 		fail_msg("%s", err);
@@ -571,6 +575,24 @@ static void speech_during_hold_does_not_barge_in(void **state)
 	stt_says(&h, SOVA_STT_INTERIM, "hello are you there", false);
 	assert_int_equal(h.kinds[SOVA_VOICE_INTERRUPTED], 1); /* off hold, barge-in works again */
 	assert_true(h.sst->fed > fed);
+	stop(&h);
+}
+
+static void a_flow_may_turn_barge_in_off(void **state)
+{
+	harness h;
+	barge_in_off = true;
+	agent_mid_line(&h, true, true);
+	tone(&h, 1000);
+	stt_says(&h, SOVA_STT_INTERIM, "wait a moment please", false);
+	stt_says(&h, SOVA_STT_FINAL, "wait a moment please", false);
+	assert_int_equal(h.kinds[SOVA_VOICE_CLEAR], 0);
+	assert_int_equal(h.kinds[SOVA_VOICE_INTERRUPTED], 0);
+	silence(&h, 8000);
+	const rec_event *d = find(&h, SOVA_VOICE_AGENT_DONE, 0);
+	assert_non_null(d); /* the line played to its end */
+	assert_string_equal(d->text, LONG_LINE);
+	assert_int_equal(h.kinds[SOVA_VOICE_END_OF_TURN], 1); /* and the words spoken over it are still heard */
 	stop(&h);
 }
 
@@ -961,6 +983,7 @@ int main(void)
 		cmocka_unit_test(barge_in_without_word_marks),
 		cmocka_unit_test(a_backchannel_does_not_interrupt),
 		cmocka_unit_test(speech_during_hold_does_not_barge_in),
+		cmocka_unit_test(a_flow_may_turn_barge_in_off),
 		cmocka_unit_test(the_owner_cancels_a_line),
 		cmocka_unit_test(streamed_chunks_play_as_one_line),
 		cmocka_unit_test(malformed_frames_are_refused_with_a_reason),

@@ -96,6 +96,7 @@ struct sova_voice {
 
 	int64_t t0, now;          /* now: the tick's time, the pacer's clock */
 	bool answered, hold, listening, stt_broken;
+	bool no_barge_in; /* the flow turned barge-in off: the agent always finishes its line */
 
 	voice_line lines[SOVA_VOICE_MAX_LINES]; /* FIFO: head is the one playing */
 	size_t head, count;
@@ -567,7 +568,7 @@ static void check_turn_end(sova_voice *v)
 static void check_barge_in(sova_voice *v)
 {
 	utterance *u = &v->u;
-	if (v->hold || !u->active || u->barged || !agent_speaking(v) || !v->vad_in_speech ||
+	if (v->hold || v->no_barge_in || !u->active || u->barged || !agent_speaking(v) || !v->vad_in_speech ||
 	    v->vad_now_ms - v->speech_start_ms < (uint64_t)v->barge_min_ms)
 		return;
 	char text[2 * SOVA_VOICE_MAX_UTTERANCE + 2];
@@ -822,6 +823,7 @@ sova_voice *sova_voice_new(const sova_voice_config *cfg, char *err, size_t errle
 		v->turn_max_ms = v->turn_min_ms;
 	v->barge_min_ms = cfg->barge_in_min_ms ? cfg->barge_in_min_ms : 400;
 	v->barge_min_words = cfg->barge_in_min_words ? cfg->barge_in_min_words : 2;
+	v->no_barge_in = cfg->barge_in_off;
 	v->backchannels = cfg->backchannels ? cfg->backchannels : SOVA_VOICE_BACKCHANNELS;
 	v->num_backchannels = cfg->backchannels ? cfg->num_backchannels : SOVA_VOICE_NUM_BACKCHANNELS;
 

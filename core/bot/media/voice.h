@@ -122,6 +122,7 @@ typedef struct sova_voice_config {
 	int turn_max_silence_ms;           /* 0: 2000 */
 	int barge_in_min_ms;               /* 0: 400 */
 	int barge_in_min_words;            /* 0: 2 */
+	bool barge_in_off;                 /* never interrupted (services.yaml voice.barge_in.enabled: false) */
 	const char *const *backchannels;   /* lowercase words or phrases; NULL: the defaults (voice_text.c) */
 	size_t num_backchannels;
 	void (*on_event)(void *ud, const sova_voice_event *ev);
