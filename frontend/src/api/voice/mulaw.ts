@@ -22,7 +22,7 @@ export function mulawDecode(code: number): number {
   const exponent = (inv >> 4) & 0x07;
   const mantissa = inv & 0x0f;
   const step = 4 << (exponent + 1);
-  return sign * ((0x80 << exponent) + step * mantissa + step / 2 - 4 * 33);
+  return (sign * ((0x80 << exponent) + step * mantissa + step / 2 - 4 * 33)) | 0; // | 0: no negative zero
 }
 
 const DECODE = new Int16Array(256).map((_, i) => mulawDecode(i));
