@@ -3,6 +3,7 @@
 // audio.start in the chosen format, mic frames go out as binary frames once audio.ready came
 // (silence while muted), the bot's frames and audio.clear reach the player, the keypad sends
 // dtmf and plays its tone pair, and failures leave the call going by typing.
+import axe from 'axe-core';
 import { describe, expect, it, vi } from 'vitest';
 import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { rememberLiveUrl } from '../../api/live';
@@ -247,6 +248,20 @@ describe('a voice call', () => {
     expect(mic.track.stop).toHaveBeenCalled();
     expect(ctx.closed).toBe(true);
     expect(screen.queryByRole('meter')).toBeNull();
+  });
+
+  it('is axe-clean with the voice controls, an interim line and an interrupted one', async () => {
+    const { ws } = await openCall();
+    fireEvent.click(screen.getByRole('radio', { name: 'Voice' }));
+    await waitFor(() => expect(ws.json().some((m) => m.type === 'audio.start')).toBe(true));
+    act(() => {
+      ws.emit(ready16k);
+      ws.emit({ type: 'transcript', role: 'assistant', text: 'Your appointment is', turn: 2, interrupted: true });
+      ws.emit({ type: 'transcript', role: 'user', text: 'wait', final: false, turn: 3 });
+    });
+    expect(screen.getByRole('group', { name: /Keypad/ })).toBeTruthy();
+    const result = await axe.run(document.body, { rules: { 'color-contrast': { enabled: false } } });
+    expect(result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target).join(', ')}`)).toEqual([]);
   });
 
   it('marks the agent line that was cut off with what was played', async () => {
