@@ -1,13 +1,16 @@
 // The live test call: a WebSocket to `sova bot` at the live_url the API handed out
-// (POST /api/patients/{id}/calls). In: {"type":"say","text"} and {"type":"hangup"}.
-// Out: transcript, status, event and error messages (README "API").
-import type { LiveMessage } from './types';
+// (POST /api/patients/{id}/calls). In: {"type":"say","text"} and {"type":"hangup"}; in a voice
+// call also audio.start, dtmf, mute and binary audio frames. Out: transcript, status, event and
+// error messages, audio.ready / audio.clear / speech and binary audio (docs/live-protocol.md).
+import type { LiveClientMessage, LiveMessage } from './types';
 
 /** The codes of an ended call's statuses (the platform's vocabulary). */
 export { TERMINAL_STATUSES } from '../schema/fields';
 
 export interface LiveHandlers {
   onMessage: (msg: LiveMessage) => void;
+  /** A binary frame: the agent's audio in the format audio.ready named. */
+  onAudio?: (frame: ArrayBuffer) => void;
   onOpen?: () => void;
   /** The socket closed; `clean` when the bot closed it normally (the call ended). */
   onClose?: (clean: boolean) => void;
@@ -16,6 +19,9 @@ export interface LiveHandlers {
 export interface LiveConnection {
   say: (text: string) => boolean;
   hangup: () => boolean;
+  send: (msg: LiveClientMessage) => boolean;
+  /** One binary frame of the other party's audio. */
+  sendAudio: (frame: ArrayBuffer) => boolean;
   close: () => void;
   readonly isOpen: boolean;
 }
@@ -33,16 +39,21 @@ function parse(data: unknown): LiveMessage | null {
 
 export function connectLive(url: string, handlers: LiveHandlers): LiveConnection {
   const ws = new WebSocket(url);
+  ws.binaryType = 'arraybuffer';
   let closedByUs = false;
   ws.onopen = () => handlers.onOpen?.();
   ws.onmessage = (ev) => {
+    if (ev.data instanceof ArrayBuffer) {
+      handlers.onAudio?.(ev.data);
+      return;
+    }
     const msg = parse(ev.data);
     if (msg) handlers.onMessage(msg);
   };
   ws.onclose = (ev) => {
     if (!closedByUs) handlers.onClose?.(ev.wasClean);
   };
-  const send = (obj: object) => {
+  const send = (obj: LiveClientMessage) => {
     if (ws.readyState !== WebSocket.OPEN) return false;
     ws.send(JSON.stringify(obj));
     return true;
@@ -50,6 +61,12 @@ export function connectLive(url: string, handlers: LiveHandlers): LiveConnection
   return {
     say: (text) => send({ type: 'say', text }),
     hangup: () => send({ type: 'hangup' }),
+    send,
+    sendAudio: (frame) => {
+      if (ws.readyState !== WebSocket.OPEN) return false;
+      ws.send(frame);
+      return true;
+    },
     close: () => {
       closedByUs = true;
       ws.close();

@@ -32,10 +32,42 @@ export type SessionRecording = NonNullable<CallSession['recording']>;
 /** The error body of every non-2xx answer. */
 export type ErrorBody = Schemas['Error'];
 
-/** Messages the bot sends over the live-call WebSocket (the bot's protocol, not the API's). */
+/** Messages the bot sends over the live-call WebSocket (the bot's protocol, not the API's;
+ * docs/live-protocol.md). In a voice call binary frames carry the audio; these stay text. */
 export type LiveMessage =
-  | { type: 'transcript'; role: 'assistant' | 'user' | string; text: string; turn?: number }
+  | {
+      type: 'transcript';
+      role: 'assistant' | 'user' | string;
+      text: string;
+      turn?: number;
+      /** Voice, the other party's words: false while the recognizer may still change them. */
+      final?: boolean;
+      /** Voice, the agent's line: it was cut off; `text` is the part actually played. */
+      interrupted?: boolean;
+    }
   | { type: 'turn'; expecting: 'other_party'; turn: number }
   | { type: 'status'; status: string }
   | { type: 'event'; event: string; to?: string; digits?: string }
-  | { type: 'error'; message: string };
+  | { type: 'error'; message: string }
+  /** The bot takes the voice call in this format, the same both ways. */
+  | {
+      type: 'audio.ready';
+      encoding: 'pcm_s16le' | 'mulaw';
+      sample_rate: number;
+      channels: 1;
+      frame_ms: number;
+      stt?: string;
+      tts?: string;
+    }
+  /** Drop everything buffered for playback now: the other party talked over the agent. */
+  | { type: 'audio.clear' }
+  /** The bot heard the other party start or stop speaking. */
+  | { type: 'speech'; state: 'started' | 'stopped' };
+
+/** Messages the browser sends to the bot. */
+export type LiveClientMessage =
+  | { type: 'say'; text: string }
+  | { type: 'hangup' }
+  | { type: 'audio.start'; encoding: 'pcm_s16le' | 'mulaw'; sample_rate: number; channels: 1 }
+  | { type: 'dtmf'; digits: string }
+  | { type: 'mute'; muted: boolean };

@@ -1,6 +1,7 @@
 // A call's transcript: the agent's lines and the other party's, and call events between them.
 // Live, it keeps the newest line in view. With a recording, each line with a time is a button
-// that plays the recording from there, and the line being heard is marked.
+// that plays the recording from there, and the line being heard is marked. In a voice call the
+// other party's interim words show greyed at the end, and an agent's line that was cut off says so.
 import { useEffect, useRef } from 'react';
 
 export interface TranscriptLine {
@@ -10,6 +11,12 @@ export interface TranscriptLine {
   text: string;
   /** Seconds into the recording where the line begins, when known. */
   at?: number | null;
+  /** The turn it belongs to (live calls). */
+  turn?: number;
+  /** Words the recognizer may still change (voice calls). */
+  interim?: boolean;
+  /** The agent was cut off: the text is what was actually played. */
+  interrupted?: boolean;
 }
 
 function clock(seconds: number): string {
@@ -59,7 +66,7 @@ export function TranscriptView({ lines, live = false, label, onSeek, current = n
             ) : (
               <li
                 key={l.id}
-                className={`line line-${l.role === 'assistant' ? 'agent' : 'party'}${current === l.id ? ' line-current' : ''}`}
+                className={`line line-${l.role === 'assistant' ? 'agent' : 'party'}${current === l.id ? ' line-current' : ''}${l.interim ? ' line-interim' : ''}`}
                 aria-current={current === l.id ? 'true' : undefined}
               >
                 <span className="line-who">{speaker(l.role)}</span>
@@ -69,7 +76,15 @@ export function TranscriptView({ lines, live = false, label, onSeek, current = n
                     <span className="line-at" aria-hidden="true">{clock(l.at)}</span> {l.text}
                   </button>
                 ) : (
-                  <span className="line-text">{l.text}</span>
+                  <span className="line-text">
+                    {l.interim && <span className="sr-only">(hearing) </span>}
+                    {l.text}
+                    {l.interrupted && (
+                      <span className="line-mark" title="The other party talked over the agent; this is what was played">
+                        interrupted
+                      </span>
+                    )}
+                  </span>
                 )}
               </li>
             ),

@@ -1,11 +1,15 @@
 // /calls/:sessionId/live: a browser test call as it happens. The agent's lines stream in; the
-// staff member types the other party's lines; "Hang up" ends it. When the call ends, a link
-// leads to the session (transcript, summary, outcome, flow).
-import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+// staff member types the other party's lines, or in Voice mode talks them (microphone and
+// speakers; typing still works); "Hang up" ends it. When the call ends, a link leads to the
+// session (transcript, summary, outcome, flow).
+import { useCallback, useEffect, useReducer, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { Link, useLocation, useParams } from 'react-router-dom';
 import { api } from '../api/client';
 import { connectLive, recallLiveUrl, TERMINAL_STATUSES, type LiveConnection } from '../api/live';
+import { initialLiveState, liveReducer, shownLines } from '../api/liveState';
 import type { LiveMessage } from '../api/types';
+import { BROWSER_FORMAT, PHONE_FORMAT } from '../api/voice/pcm';
+import { useVoice } from '../api/voice/useVoice';
 import { useAuth } from '../auth/AuthContext';
 import { useScopeWorkflow } from '../components/AppShell';
 import { ErrorAlert } from '../components/ErrorAlert';
@@ -13,9 +17,11 @@ import { StatusBadge } from '../components/StatusBadge';
 import { usePageTitle } from '../components/usePageTitle';
 import { eventLabel, schemaOf, statusLabel } from '../schema/fields';
 import { NotFoundPage } from './NotFoundPage';
-import { TranscriptView, type TranscriptLine } from '../components/TranscriptView';
+import { TranscriptView } from '../components/TranscriptView';
+import { VoicePanel } from '../components/VoicePanel';
 
 type Conn = 'connecting' | 'open' | 'closed' | 'unavailable';
+type Mode = 'text' | 'voice';
 
 /** A call event as a line between the transcript's lines; null for the flow's own steps. */
 function eventText(m: Extract<LiveMessage, { type: 'event' }>): string | null {
@@ -42,12 +48,12 @@ export function LiveCallPage() {
   const stateUrl = (location.state as { liveUrl?: string } | null)?.liveUrl;
   const liveUrl = stateUrl ?? recallLiveUrl(sessionId);
 
-  const [lines, setLines] = useState<TranscriptLine[]>([]);
-  const [status, setStatus] = useState<string>('queued');
+  const [state, dispatch] = useReducer(liveReducer, initialLiveState);
+  const { status, problem, yourTurn } = state;
   const [conn, setConn] = useState<Conn>(liveUrl ? 'connecting' : 'unavailable');
-  const [problem, setProblem] = useState<string | null>(null);
   const [draft, setDraft] = useState('');
-  const [yourTurn, setYourTurn] = useState(false); // the bot said the agent's turn is over
+  const [mode, setMode] = useState<Mode>('text');
+  const [phoneQuality, setPhoneQuality] = useState(false);
   const [patientId, setPatientId] = useState<string | null>(
     (location.state as { patientId?: string } | null)?.patientId ?? null,
   );
@@ -56,10 +62,20 @@ export function LiveCallPage() {
   const connRef = useRef<LiveConnection | null>(null);
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const endRef = useRef<HTMLDivElement>(null);
-  const nextId = useRef(0);
   useScopeWorkflow(schemaOf(org, workflow) ? workflow : undefined);
 
   const ended = TERMINAL_STATUSES.has(status) || conn === 'closed';
+  const voice = useVoice({
+    wanted: mode === 'voice' && conn === 'open' && !ended && state.audio.phase !== 'failed',
+    format: phoneQuality ? PHONE_FORMAT : BROWSER_FORMAT,
+    conn: connRef,
+    dispatch,
+  });
+  // the socket's handlers are made once; they reach the voice's current handlers through this
+  const voiceRef = useRef(voice);
+  useEffect(() => {
+    voiceRef.current = voice;
+  });
 
   // The session: whose call this is, and (after a reload) what was said so far.
   useEffect(() => {
@@ -68,15 +84,9 @@ export function LiveCallPage() {
       (s) => {
         setPatientId(s.patient_id);
         setWorkflow(s.workflow);
-        if (TERMINAL_STATUSES.has(s.status)) setStatus(s.status);
+        if (TERMINAL_STATUSES.has(s.status)) dispatch({ type: 'message', msg: { type: 'status', status: s.status } });
         const said = s.transcript?.messages ?? [];
-        if (said.length) {
-          setLines((cur) =>
-            cur.length
-              ? cur
-              : said.map((m) => ({ id: nextId.current++, kind: 'say' as const, role: m.role, text: m.content })),
-          );
-        }
+        dispatch({ type: 'history', said: said.map((m) => ({ role: m.role, text: m.content })) });
       },
       (e: unknown) => {
         if (ctl.signal.aborted) return;
@@ -89,7 +99,6 @@ export function LiveCallPage() {
   // The WebSocket to the call runtime.
   useEffect(() => {
     if (!liveUrl) return;
-    const add = (l: Omit<TranscriptLine, 'id'>) => setLines((cur) => [...cur, { ...l, id: nextId.current++ }]);
     let c: LiveConnection | null = null;
     let opened = false;
     // connect on the next tick: a mount that is undone at once (React's StrictMode) opens nothing
@@ -103,29 +112,21 @@ export function LiveCallPage() {
         setConn('open');
       },
       onMessage: (m) => {
-        switch (m.type) {
-          case 'transcript':
-            add({ kind: 'say', role: m.role, text: m.text });
-            if (m.role === 'user') setYourTurn(false);
-            break;
-          case 'turn':
-            setYourTurn(true); // the agent has finished speaking
-            break;
-          case 'status':
-            setStatus(m.status);
-            break;
-          case 'event': {
-            const text = eventText(m);
-            if (text) add({ kind: 'event', role: 'system', text });
-            break;
-          }
-          case 'error':
-            setProblem(m.message);
-            break;
+        voiceRef.current.onMessage(m); // audio.ready and audio.clear act on the audio at once
+        if (m.type === 'event') {
+          const text = eventText(m);
+          if (text) dispatch({ type: 'event', text });
+        } else {
+          dispatch({ type: 'message', msg: m });
         }
       },
-      onClose: () => {
-        if (!opened) setProblem('Could not connect to the call. It may have ended already; see its session below.');
+      onAudio: (frame) => voiceRef.current.onAudio(frame),
+      onClose: (clean) => {
+        if (!opened) {
+          dispatch({ type: 'problem', message: 'Could not connect to the call. It may have ended already; see its session below.' });
+        } else if (!clean) {
+          dispatch({ type: 'problem', message: 'The connection to the call was lost. See its session below.' });
+        }
         setConn('closed');
       },
     });
@@ -136,9 +137,18 @@ export function LiveCallPage() {
     };
   }, [liveUrl]);
 
+  const lines = shownLines(state);
   useEffect(() => {
     endRef.current?.scrollIntoView?.({ block: 'nearest' });
   }, [lines.length, ended]);
+
+  const pressKey = useCallback(
+    (key: string) => {
+      if (connRef.current?.send({ type: 'dtmf', digits: key })) voice.tone(key);
+      else dispatch({ type: 'problem', message: 'The call is not connected.' });
+    },
+    [voice],
+  );
 
   useEffect(() => {
     if (conn === 'open') inputRef.current?.focus();
@@ -154,7 +164,7 @@ export function LiveCallPage() {
       setDraft('');
       inputRef.current?.focus();
     } else {
-      setProblem('The call is not connected.');
+      dispatch({ type: 'problem', message: 'The call is not connected.' });
     }
   }
 
@@ -163,6 +173,11 @@ export function LiveCallPage() {
       e.preventDefault();
       send();
     }
+  }
+
+  function chooseMode(m: Mode) {
+    if (m === 'voice') dispatch({ type: 'audio-reset' });
+    setMode(m);
   }
 
   const sessionHref = `/sessions/${encodeURIComponent(sessionId)}`;
@@ -208,10 +223,45 @@ export function LiveCallPage() {
       )}
 
       <div className="card call-card">
+        {!ended && (
+          <div className="call-mode">
+            <fieldset className="mode-switch">
+              <legend className="sr-only">How you take part</legend>
+              {(['text', 'voice'] as const).map((m) => (
+                <label key={m} className={`mode-option${mode === m ? ' mode-option-on' : ''}`}>
+                  <input type="radio" name="call-mode" value={m} checked={mode === m} onChange={() => chooseMode(m)} />
+                  {m === 'text' ? 'Text' : 'Voice'}
+                </label>
+              ))}
+            </fieldset>
+            <label className="check-inline">
+              <input
+                type="checkbox"
+                className="checkbox"
+                checked={phoneQuality}
+                onChange={(e) => setPhoneQuality(e.target.checked)}
+              />
+              Phone quality (8 kHz μ-law){mode === 'voice' && state.audio.phase === 'ready' ? ': changing it restarts the audio' : ''}
+            </label>
+          </div>
+        )}
         <p className="muted call-help">
-          You play the person the agent is calling. The agent speaks first; type what you would say and press Enter
-          (Shift+Enter for a new line).
+          You play the person the agent is calling. The agent speaks first;{' '}
+          {mode === 'voice' ? 'talk, or type' : 'type'} what you would say and press Enter (Shift+Enter for a new line).
         </p>
+        {mode === 'voice' && !ended && (
+          <VoicePanel
+            audio={state.audio}
+            hearing={state.hearing}
+            level={voice.level}
+            muted={voice.muted}
+            buffered={voice.buffered}
+            disabled={conn !== 'open'}
+            onMute={voice.setMuted}
+            onKey={pressKey}
+            onRetry={() => dispatch({ type: 'audio-reset' })}
+          />
+        )}
         <TranscriptView lines={lines} live label="Call transcript" />
         <div ref={endRef} />
         {ended ? (
