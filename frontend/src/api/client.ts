@@ -158,7 +158,7 @@ export const api = {
   recordingLink: (id: string, signal?: AbortSignal) =>
     request<RecordingLink>('POST', `/sessions/${seg(id)}/recording/link`, { signal }),
 
-  startCall: (patientId: string, mode: 'browser' | 'phone' = 'browser') =>
+  startCall: (patientId: string, mode: 'browser' | 'browser_voice' | 'phone' = 'browser') =>
     request<CallStart>('POST', `/patients/${seg(patientId)}/calls`, { body: { mode } }),
 
   dashboard: (workflow: string, signal?: AbortSignal) =>

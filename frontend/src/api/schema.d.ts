@@ -500,7 +500,7 @@ export interface components {
             patient_id: components["schemas"]["Id"];
             workflow: string;
             /** @enum {unknown} */
-            mode: "browser" | "phone";
+            mode: "browser" | "browser_voice" | "phone";
             /** @description queued, in_progress, then a final status (GET /api/meta lists the statuses and their labels). incomplete: the call ended without an outcome its flow requires (see missing). */
             status: string;
             reason?: string;
@@ -579,10 +579,11 @@ export interface components {
         };
         CallRequest: {
             /**
+             * @description browser: a text test call; browser_voice: a spoken test call in the browser (the live socket carries audio, docs/live-protocol.md); phone: a telephone call.
              * @default browser
              * @enum {unknown}
              */
-            mode: "browser" | "phone";
+            mode: "browser" | "browser_voice" | "phone";
         };
         CallStart: {
             session_id: components["schemas"]["Id"];

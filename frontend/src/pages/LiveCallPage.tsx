@@ -52,7 +52,9 @@ export function LiveCallPage() {
   const { status, problem, yourTurn } = state;
   const [conn, setConn] = useState<Conn>(liveUrl ? 'connecting' : 'unavailable');
   const [draft, setDraft] = useState('');
-  const [mode, setMode] = useState<Mode>('text');
+  const [mode, setMode] = useState<Mode>(
+    (location.state as { mode?: Mode } | null)?.mode === 'voice' ? 'voice' : 'text',
+  );
   const [phoneQuality, setPhoneQuality] = useState(false);
   const [patientId, setPatientId] = useState<string | null>(
     (location.state as { patientId?: string } | null)?.patientId ?? null,

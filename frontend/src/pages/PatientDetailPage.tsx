@@ -46,14 +46,15 @@ export function PatientDetailPage() {
   const first = ordered.length ? formatValue(ordered[0], p[ordered[0].key]) : EMPTY;
   const title = first === EMPTY ? 'Patient' : first;
 
-  async function startCall() {
+  // voice: a spoken test call (microphone and speaker); the live page opens in Voice mode
+  async function startCall(voice: boolean) {
     setStarting(true);
     setActionError(null);
     try {
-      const call = await api.startCall(p.id, 'browser');
+      const call = await api.startCall(p.id, voice ? 'browser_voice' : 'browser');
       rememberLiveUrl(call.session_id, call.live_url);
       navigate(`/calls/${encodeURIComponent(call.session_id)}/live`, {
-        state: { liveUrl: call.live_url, patientId: p.id },
+        state: { liveUrl: call.live_url, patientId: p.id, mode: voice ? 'voice' : 'text' },
       });
     } catch (e) {
       setActionError(e instanceof ApiError ? e : new ApiError(0, 'client', 'The call could not be started.'));
@@ -88,8 +89,11 @@ export function PatientDetailPage() {
           </p>
         </div>
         <div className="actions">
-          <button type="button" className="btn btn-primary" onClick={() => void startCall()} disabled={starting || !fields}>
+          <button type="button" className="btn btn-primary" onClick={() => void startCall(false)} disabled={starting || !fields}>
             {starting ? 'Starting…' : 'Start test call'}
+          </button>
+          <button type="button" className="btn" onClick={() => void startCall(true)} disabled={starting || !fields}>
+            Start voice call
           </button>
           <Link className="btn" to={`/patients/${encodeURIComponent(p.id)}/edit`}>
             Edit

@@ -343,10 +343,7 @@ function M.from_socket(ws, msg)
     answer(rec)
     enqueue(rec, function() rec.call:user_says(msg.text) end)
   elseif msg.type == "audio.start" then
-    if rec.mode ~= "browser_voice" then
-      loop.ws_send(ws, json.encode({ type = "error", message = "this is a text call: start a browser_voice call for audio" }))
-      return
-    end
+    -- a browser_voice call starts with audio; a text test call may switch to it
     local ok, why = voice.open(rec, ws, msg)
     if not ok then
       loop.ws_send(ws, json.encode({ type = "error", message = "no audio: " .. tostring(why) }))

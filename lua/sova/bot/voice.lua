@@ -46,19 +46,23 @@ function M.format(msg)
 end
 
 -- open(rec, ws, msg) -> true | nil, reason: the browser asked for audio on socket ws.
+local function ready(ws, fmt, v)
+  loop.ws_send(ws, json.encode({ type = "audio.ready", encoding = fmt.encoding, sample_rate = fmt.sample_rate,
+    channels = 1, frame_ms = 20, stt = v.engines.stt, tts = v.engines.tts }))
+end
+
 function M.open(rec, ws, msg)
-  if rec.voice then
-    if rec.voice.format.encoding ~= msg.encoding or rec.voice.format.sample_rate ~= msg.sample_rate then
-      return nil, "this call's audio format is already set: start a new call to change it"
-    end
-    -- a rejoining socket: the same voice carries on on it
-    local ok, err = loop.voice_attach(rec.voice.id, ws)
-    if not ok then return nil, err end
-    rec.voice.ws = ws
-    return true
-  end
   local fmt, why = M.format(msg)
   if not fmt then return nil, why end
+  if rec.voice and not rec.voice.closing then
+    -- a rejoining socket, or a new format (phone quality switched on mid-call): the same voice
+    -- carries on, its audio converted to and from the socket's format
+    local ok, err = loop.voice_attach(rec.voice.id, ws, fmt.encoding, fmt.sample_rate)
+    if not ok then return nil, err end
+    rec.voice.ws = ws
+    ready(ws, fmt, rec.voice)
+    return true
+  end
   local cfg, problems = services.load(rec.flow_dir .. "/services.yaml")
   if not cfg then return nil, "services.yaml is not valid: " .. services.format_problems(problems) end
   local speech, none = services.speech_options(cfg)
@@ -76,7 +80,7 @@ function M.open(rec, ws, msg)
     record = true,
   }
   if not id then return nil, err end
-  local ok, aerr = loop.voice_attach(id, ws)
+  local ok, aerr = loop.voice_attach(id, ws, fmt.encoding, fmt.sample_rate)
   if not ok then
     loop.voice_close(id)
     return nil, aerr
@@ -88,8 +92,8 @@ function M.open(rec, ws, msg)
   for _, note in ipairs(speech.notes) do host.note(rec, note) end
   host.session_update(rec, { ["$set"] = { voice = { stt = speech.stt.engine, tts = speech.tts.engine,
     encoding = fmt.encoding, sample_rate = fmt.sample_rate } } })
-  loop.ws_send(ws, json.encode({ type = "audio.ready", encoding = fmt.encoding, sample_rate = fmt.sample_rate,
-    channels = 1, frame_ms = 20, stt = speech.stt.engine, tts = speech.tts.engine }))
+  ready(ws, fmt, rec.voice)
+  M.listen(rec)
   -- answered: the greeting goes out as soon as its first clause is synthesized
   loop.voice_answered(id)
   return true

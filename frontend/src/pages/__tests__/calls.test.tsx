@@ -108,6 +108,15 @@ describe('a browser test call', () => {
     expect(screen.queryByLabelText('Your line')).toBeNull();
   });
 
+  it('starts a voice call from the patient: mode browser_voice, the live page in Voice mode', async () => {
+    const api = base();
+    renderApp('/patients/p1');
+    fireEvent.click(await screen.findByRole('button', { name: 'Start voice call' }));
+    expect(await screen.findByRole('heading', { name: 'Live call' })).toBeTruthy();
+    expect(api.calls.find((c) => c.method === 'POST')?.body).toEqual({ mode: 'browser_voice' });
+    expect((screen.getByRole('radio', { name: 'Voice' }) as HTMLInputElement).checked).toBe(true);
+  });
+
   it('says plainly when the call runtime is unavailable', async () => {
     base({
       'POST /api/patients/p1/calls': [503, { error: { code: 'bot_unavailable', message: 'the call runtime is unavailable; try again shortly' } }],

@@ -1,0 +1,737 @@
+/* Voice calls on the media thread (voice_loop.h). The Lua thread posts commands; the media thread
+ * alone touches a voice, its engines, its recorder and its socket, so none of them needs a lock.
+ * Blocking engines (pocketsphinx, flite, espeak) run on the offload pool and deliver on the tick;
+ * cloud engines are lws clients on the loop itself. */
+#include "bot/voice_loop.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bot/loop.h"
+#include "bot/media/audio.h"
+#include "bot/media/recorder.h"
+#include "bot/media/voice.h"
+#include "bot/speech/offload.h"
+#include "bot/speech/stt_pocketsphinx.h"
+#include "bot/speech/tts_espeak.h"
+#include "bot/speech/tts_flite.h"
+#include "util/log.h"
+
+/* A socket that has not taken a frame for this long has stopped reading: the call fails. */
+#define STALLED_NS (2000LL * 1000 * 1000)
+/* Malformed frames from the far end a call tolerates before it fails. */
+#define MAX_BAD_FRAMES 50
+#define BUCKETS 1024
+
+typedef struct voice_slot {
+	struct voice_slot *next; /* bucket chain */
+	long long id;
+	sova_voice *voice;     /* owned */
+	sova_recorder *rec;    /* owned; NULL when not recording */
+	long long ws_id;       /* the attached live socket, 0 when none */
+	sova_audio_encoding encoding; /* the voice's wire format, fixed when it was made */
+	int rate;
+	/* the socket's format, which may differ (a browser switching to phone quality mid-call): the
+	 * audio is converted both ways; NULL resamplers when the rates are equal */
+	sova_audio_encoding sock_encoding;
+	int sock_rate;
+	sova_resampler *to_voice, *to_socket; /* owned */
+	int64_t stalled_since; /* the socket's writer has been busy since (0: it is not) */
+	int bad_frames;
+	bool failed;           /* a fatal error was reported: nothing more is sent */
+} voice_slot;
+
+static struct {
+	voice_slot *buckets[BUCKETS];
+	sova_offload *offload;
+	sova_ps_model *ps_model; /* loaded on a worker with the first offline recognizer */
+	char *spool_dir;
+	_Atomic long long next_id;
+} V;
+
+static voice_slot *find(long long id)
+{
+	for (voice_slot *s = V.buckets[(unsigned long long)id % BUCKETS]; s; s = s->next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+static void unlink_slot(voice_slot *slot)
+{
+	for (voice_slot **p = &V.buckets[(unsigned long long)slot->id % BUCKETS]; *p; p = &(*p)->next)
+		if (*p == slot) {
+			*p = slot->next;
+			return;
+		}
+}
+
+/* ---- events to Lua ---- */
+
+typedef struct jbuf {
+	char s[2048];
+	size_t n;
+} jbuf;
+
+static void j_raw(jbuf *b, const char *s)
+{
+	size_t k = strlen(s);
+	if (b->n + k < sizeof b->s) {
+		memcpy(b->s + b->n, s, k + 1);
+		b->n += k;
+	}
+}
+
+static void j_str(jbuf *b, const char *key, const char *value)
+{
+	char q[1400];
+	size_t need = sova_json_quote(q, sizeof q, value ? value : "");
+	if (need >= sizeof q)
+		sova_json_quote(q, sizeof q, "(too long)");
+	char head[64];
+	snprintf(head, sizeof head, ",\"%s\":", key);
+	j_raw(b, head);
+	j_raw(b, q);
+}
+
+static void j_num(jbuf *b, const char *key, double value)
+{
+	char s[96];
+	snprintf(s, sizeof s, ",\"%s\":%.17g", key, value);
+	j_raw(b, s);
+}
+
+static void emit(long long id, jbuf *b)
+{
+	j_raw(b, "}");
+	sova_loop_emit(SOVA_EV_VOICE, id, b->s, b->n);
+}
+
+static void begin(jbuf *b, const char *type)
+{
+	b->n = 0;
+	b->s[0] = '\0';
+	j_raw(b, "{\"type\":\"");
+	j_raw(b, type);
+	j_raw(b, "\"");
+}
+
+static void emit_error(long long id, const char *text, bool fatal)
+{
+	jbuf b;
+	begin(&b, "error");
+	j_str(&b, "text", text);
+	j_raw(&b, fatal ? ",\"fatal\":true" : ",\"fatal\":false");
+	emit(id, &b);
+}
+
+static void fail(voice_slot *slot, const char *why)
+{
+	if (slot->failed)
+		return;
+	slot->failed = true;
+	emit_error(slot->id, why, true);
+}
+
+/* ---- the voice's callbacks (media thread) ---- */
+
+static void on_voice_event(void *ud, const sova_voice_event *ev)
+{
+	voice_slot *slot = ud;
+	jbuf b;
+	switch (ev->kind) {
+	case SOVA_VOICE_SPEECH_STARTED:
+		begin(&b, "speech_started");
+		break;
+	case SOVA_VOICE_SPEECH_STOPPED:
+		begin(&b, "speech_stopped");
+		break;
+	case SOVA_VOICE_INTERIM:
+		begin(&b, "interim");
+		j_str(&b, "text", ev->text);
+		break;
+	case SOVA_VOICE_FINAL:
+		begin(&b, "final");
+		j_str(&b, "text", ev->text);
+		break;
+	case SOVA_VOICE_END_OF_TURN:
+		begin(&b, "end_of_turn");
+		j_str(&b, "text", ev->text);
+		j_num(&b, "confidence", ev->confidence);
+		break;
+	case SOVA_VOICE_AGENT_STARTED: {
+		begin(&b, "agent_started");
+		j_num(&b, "turn", ev->turn);
+		const sova_voice_stamps *t = &ev->stamps;
+		char s[256];
+		snprintf(s, sizeof s,
+			 ",\"stamps\":{\"speech_end\":%lld,\"final_transcript\":%lld,\"say_requested\":%lld,"
+			 "\"first_audio\":%lld,\"first_frame_out\":%lld}",
+			 (long long)t->speech_end, (long long)t->final_transcript, (long long)t->say_requested,
+			 (long long)t->first_audio, (long long)t->first_frame_out);
+		j_raw(&b, s);
+		break;
+	}
+	case SOVA_VOICE_AGENT_DONE:
+		begin(&b, "agent_done");
+		j_num(&b, "turn", ev->turn);
+		break;
+	case SOVA_VOICE_INTERRUPTED:
+		begin(&b, "interrupted");
+		j_num(&b, "turn", ev->turn);
+		j_str(&b, "text", ev->text);
+		j_num(&b, "played_ms", (double)ev->played_ms);
+		break;
+	case SOVA_VOICE_CLEAR: {
+		/* at once, not through Lua: the browser drops what it buffered (barge-in) */
+		static const char CLEAR[] = "{\"type\":\"audio.clear\"}";
+		if (slot->ws_id)
+			sova_loop_ws_write(slot->ws_id, CLEAR, sizeof CLEAR - 1, false);
+		return;
+	}
+	case SOVA_VOICE_ERROR:
+		if (ev->fatal) {
+			fail(slot, ev->text);
+			return;
+		}
+		begin(&b, "error");
+		j_str(&b, "text", ev->text);
+		j_raw(&b, ",\"fatal\":false");
+		break;
+	default:
+		return;
+	}
+	emit(slot->id, &b);
+}
+
+static void on_voice_frame(void *ud, const void *wire, size_t len)
+{
+	voice_slot *slot = ud;
+	if (!slot->ws_id || slot->failed)
+		return;
+	if (same_format(slot)) {
+		sova_loop_ws_write(slot->ws_id, wire, len, true);
+		return;
+	}
+	char err[96];
+	size_t n = convert(slot->encoding, slot->to_socket, slot->sock_encoding, slot->rate, wire, len, err, sizeof err);
+	if (n)
+		sova_loop_ws_write(slot->ws_id, conv_wire, n, true);
+}
+
+static int on_record(void *ud, int channel, uint64_t at_sample, const int16_t *pcm, size_t n)
+{
+	voice_slot *slot = ud;
+	return slot->rec ? sova_recorder_write(slot->rec, channel, at_sample, pcm, n) : 0;
+}
+
+/* ---- converting between the socket's format and the voice's (media thread) ---- */
+
+#define MAX_FRAME_SAMPLES 4800 /* 100 ms at 48 kHz */
+
+static int16_t conv_a[MAX_FRAME_SAMPLES * 6 + 64], conv_b[MAX_FRAME_SAMPLES * 6 + 64];
+static uint8_t conv_wire[(MAX_FRAME_SAMPLES * 6 + 64) * 2];
+
+/* wire bytes of enc into PCM16 samples; false when they are not whole samples */
+static bool decode_wire(sova_audio_encoding enc, const uint8_t *in, size_t len, int16_t *out, size_t cap, size_t *n)
+{
+	if (enc == SOVA_AUDIO_MULAW) {
+		if (len > cap)
+			return false;
+		sova_mulaw_decode_frame(in, len, out);
+		*n = len;
+		return true;
+	}
+	if (!sova_pcm16le_samples(len, n) || *n > cap)
+		return false;
+	sova_pcm16le_read(in, *n, out);
+	return true;
+}
+
+static size_t encode_wire(sova_audio_encoding enc, const int16_t *pcm, size_t n, uint8_t *out)
+{
+	if (enc == SOVA_AUDIO_MULAW) {
+		sova_mulaw_encode_frame(pcm, n, out);
+		return n;
+	}
+	sova_pcm16le_write(pcm, n, out);
+	return 2 * n;
+}
+
+/* converts len bytes from one format to the other into conv_wire; returns its length, or 0 with
+ * err when the frame is malformed */
+static size_t convert(sova_audio_encoding from_enc, sova_resampler *rs, sova_audio_encoding to_enc, int from_rate,
+		      const uint8_t *in, size_t len, char *err, size_t errlen)
+{
+	size_t n = 0;
+	if (len == 0 || !decode_wire(from_enc, in, len, conv_a, sova_frame_samples(from_rate, 100), &n) || n == 0) {
+		snprintf(err, errlen, "a frame of %zu bytes is not %s audio of 100 ms or less", len,
+			 from_enc == SOVA_AUDIO_MULAW ? "mu-law" : "PCM16");
+		return 0;
+	}
+	const int16_t *pcm = conv_a;
+	if (rs) {
+		size_t m = 0;
+		if (sova_resampler_process(rs, conv_a, n, conv_b, sizeof conv_b / sizeof *conv_b, &m) != 0) {
+			snprintf(err, errlen, "resampling failed");
+			return 0;
+		}
+		pcm = conv_b, n = m;
+	}
+	return encode_wire(to_enc, pcm, n, conv_wire);
+}
+
+static bool same_format(const voice_slot *s) { return s->sock_encoding == s->encoding && s->sock_rate == s->rate; }
+
+/* the socket's format from here on; false with err when a resampler cannot be made */
+static bool set_socket_format(voice_slot *s, sova_audio_encoding enc, int rate, char *err, size_t errlen)
+{
+	sova_resampler *in = NULL, *out = NULL;
+	if (rate != s->rate) {
+		in = sova_resampler_new(rate, s->rate, err, errlen);
+		out = in ? sova_resampler_new(s->rate, rate, err, errlen) : NULL;
+		if (!out) {
+			sova_resampler_free(in);
+			return false;
+		}
+	}
+	sova_resampler_free(s->to_voice);
+	sova_resampler_free(s->to_socket);
+	s->to_voice = in, s->to_socket = out;
+	s->sock_encoding = enc, s->sock_rate = rate;
+	return true;
+}
+
+/* ---- the socket (media thread) ---- */
+
+static void on_socket_frame(void *ud, const uint8_t *data, size_t len, bool binary)
+{
+	voice_slot *slot = ud;
+	char err[160];
+	if (!binary || slot->failed)
+		return; /* text frames stay Lua's: this sink takes binary only */
+	if (same_format(slot)) {
+		if (sova_voice_input(slot->voice, data, len, err, sizeof err))
+			return;
+	} else {
+		size_t n = convert(slot->sock_encoding, slot->to_voice, slot->encoding, slot->sock_rate, data, len, err, sizeof err);
+		if (n && sova_voice_input(slot->voice, conv_wire, n, err, sizeof err))
+			return;
+	}
+	if (++slot->bad_frames > MAX_BAD_FRAMES) {
+		char why[224];
+		snprintf(why, sizeof why, "input: more than %d malformed audio frames (the last: %s)", MAX_BAD_FRAMES, err);
+		fail(slot, why);
+	}
+}
+
+static void on_socket_close(void *ud)
+{
+	voice_slot *slot = ud;
+	slot->ws_id = 0;
+	slot->stalled_since = 0;
+}
+
+/* ---- engines ---- */
+
+static sova_stt *make_pocketsphinx(void *ud, const sova_stt_config *cfg, char *err, size_t errlen)
+{
+	(void)ud;
+	/* on a worker; the model is loaded by the first and shared read-only (stt_pocketsphinx.h) */
+	static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&once);
+	if (!V.ps_model)
+		V.ps_model = sova_ps_model_load(NULL, err, errlen);
+	sova_ps_model *m = V.ps_model;
+	pthread_mutex_unlock(&once);
+	if (!m)
+		return NULL;
+	return sova_stt_pocketsphinx_new(m, cfg, true, sova_voice_stt_callback, NULL, err, errlen);
+}
+
+static sova_stt *new_stt(const sova_voice_engine_spec *e, int *rate, void *voice_user, char *err, size_t errlen)
+{
+	if (strcmp(e->engine, "pocketsphinx") == 0) {
+		*rate = 16000; /* the only rate its model takes */
+		/* endpointing above the turn's minimum silence: at 500 ms this decoder splits a sentence at
+		 * a pause (core/bot/media/voice.h) */
+		sova_stt_config c = {.sample_rate = 16000, .endpointing_ms = 1000};
+		return sova_offload_stt_lazy(V.offload, &c, make_pocketsphinx, NULL, sova_voice_stt_callback, voice_user, err,
+					     errlen);
+	}
+	snprintf(err, errlen, "no recognizer named %s in this bot", e->engine);
+	return NULL;
+}
+
+static sova_tts *new_tts(const sova_voice_engine_spec *e, int wire_rate, void *voice_user, char *err, size_t errlen)
+{
+	if (strcmp(e->engine, "flite") == 0) {
+		/* the 8 kHz voice for phone-quality audio, the 16 kHz one otherwise */
+		sova_tts_config c = {.voice = e->voice ? e->voice : wire_rate == 8000 ? "cmu_us_kal" : "cmu_us_slt"};
+		sova_tts *inner = sova_tts_flite_new(&c, sova_voice_tts_callback, voice_user, err, errlen);
+		return inner ? sova_offload_tts(V.offload, inner, sova_voice_tts_callback, voice_user, err, errlen) : NULL;
+	}
+	if (strcmp(e->engine, "espeak") == 0) {
+		sova_tts_config c = {.voice = e->voice, .language = e->language, .sample_rate = wire_rate};
+		sova_tts *inner = sova_tts_espeak_new(&c, sova_voice_tts_callback, voice_user, err, errlen);
+		return inner ? sova_offload_tts(V.offload, inner, sova_voice_tts_callback, voice_user, err, errlen) : NULL;
+	}
+	snprintf(err, errlen, "no synthesizer named %s in this bot", e->engine);
+	return NULL;
+}
+
+/* ---- commands (posted by the Lua thread, run on the media thread) ---- */
+
+typedef enum { CMD_NEW = 1, CMD_ATTACH, CMD_LISTEN, CMD_SAY, CMD_CANCEL, CMD_ANSWERED, CMD_HOLD, CMD_CLOSE } cmd_kind;
+
+typedef struct cmd {
+	cmd_kind kind;
+	long long id, ws_id;
+	sova_audio_encoding encoding; /* attach: the socket's format */
+	int rate;
+	bool flag;
+	char *text; /* say: owned */
+	size_t len;
+	sova_stt_options opt;  /* listen: phrases owned (phrase_block) */
+	char **phrase_block;
+	sova_voice_spec *spec; /* new: owned */
+} cmd;
+
+static void cmd_free(cmd *c)
+{
+	free(c->text);
+	free(c->phrase_block);
+	sova_voice_spec_free(c->spec);
+	free(c);
+}
+
+static void run_new(cmd *c)
+{
+	char err[256] = "";
+	sova_voice_spec *sp = c->spec;
+	voice_slot *slot = calloc(1, sizeof *slot);
+	if (!slot) {
+		emit_error(c->id, "out of memory", true);
+		return;
+	}
+	slot->id = c->id;
+	slot->encoding = slot->sock_encoding = sp->encoding;
+	slot->rate = slot->sock_rate = sp->sample_rate;
+	int stt_rate = 0;
+	/* the engines call back into the voice; voice_user is the slot until the voice exists */
+	sova_stt *stt = new_stt(&sp->stt, &stt_rate, NULL, err, sizeof err);
+	sova_tts *tts = stt ? new_tts(&sp->tts, sp->sample_rate, NULL, err, sizeof err) : NULL;
+	if (sp->record && stt && tts && !(slot->rec = sova_recorder_new(V.spool_dir, sp->sample_rate, err, sizeof err))) {
+		sova_stt_free(stt);
+		sova_tts_free(tts);
+		stt = NULL, tts = NULL;
+	}
+	if (!stt || !tts) {
+		sova_stt_free(stt);
+		emit_error(c->id, err, true);
+		free(slot);
+		return;
+	}
+	sova_voice_config vc = {
+		.wire_rate = sp->sample_rate, .wire_encoding = sp->encoding, .frame_ms = 20,
+		.stt = stt, .stt_rate = stt_rate, .tts = tts, .vad = sp->vad,
+		.turn_min_silence_ms = sp->min_silence_ms, .turn_max_silence_ms = sp->max_silence_ms,
+		.barge_in_min_ms = sp->barge_in_min_ms, .barge_in_min_words = sp->barge_in_min_words, .barge_in_off = !sp->barge_in,
+		.on_event = on_voice_event, .on_frame = on_voice_frame, .record = slot->rec ? on_record : NULL, .ud = slot,
+	};
+	sova_vad_opts_default(&vc.vad_opts);
+	slot->voice = sova_voice_new(&vc, err, sizeof err); /* takes stt and tts */
+	if (!slot->voice) {
+		sova_recorder_free(slot->rec);
+		emit_error(c->id, err, true);
+		free(slot);
+		return;
+	}
+	unsigned long long b = (unsigned long long)slot->id % BUCKETS;
+	slot->next = V.buckets[b];
+	V.buckets[b] = slot;
+	jbuf j;
+	begin(&j, "ready");
+	j_str(&j, "stt", sp->stt.engine);
+	j_str(&j, "tts", sp->tts.engine);
+	emit(slot->id, &j);
+}
+
+static void run_close(voice_slot *slot)
+{
+	char err[160];
+	if (slot->ws_id)
+		sova_loop_ws_set_sink(slot->ws_id, NULL);
+	sova_voice_free(slot->voice); /* its last frames were recorded */
+	jbuf j;
+	begin(&j, "closed");
+	sova_recording_spill spill;
+	if (slot->rec && sova_recorder_finish(slot->rec, &spill, err, sizeof err)) {
+		j_num(&j, "recording", (double)spill.id);
+	} else {
+		if (slot->rec)
+			emit_error(slot->id, err, false);
+		j_raw(&j, ",\"recording\":null");
+	}
+	sova_recorder_free(slot->rec);
+	emit(slot->id, &j);
+	unlink_slot(slot);
+	sova_resampler_free(slot->to_voice);
+	sova_resampler_free(slot->to_socket);
+	free(slot);
+}
+
+static void run_cmd(void *arg)
+{
+	cmd *c = arg;
+	char err[256] = "";
+	if (c->kind == CMD_NEW) {
+		run_new(c);
+		cmd_free(c);
+		return;
+	}
+	voice_slot *slot = find(c->id);
+	if (!slot) {
+		cmd_free(c); /* closed, or its making failed and said so */
+		return;
+	}
+	switch (c->kind) {
+	case CMD_ATTACH: {
+		if (slot->ws_id && slot->ws_id != c->ws_id)
+			sova_loop_ws_set_sink(slot->ws_id, NULL);
+		if (!set_socket_format(slot, c->encoding, c->rate, err, sizeof err)) {
+			emit_error(slot->id, err, false);
+			break;
+		}
+		sova_loop_sink sink = {.on_frame = on_socket_frame, .on_close = on_socket_close, .ud = slot, .text_too = false};
+		slot->ws_id = sova_loop_ws_set_sink(c->ws_id, &sink) ? c->ws_id : 0;
+		if (!slot->ws_id)
+			emit_error(slot->id, "the live socket closed before its audio started", false);
+		break;
+	}
+	case CMD_LISTEN:
+		if (!sova_voice_listen(slot->voice, &c->opt, err, sizeof err))
+			emit_error(slot->id, err, false);
+		break;
+	case CMD_SAY:
+		if (!sova_voice_say(slot->voice, c->text ? c->text : "", c->len, c->flag, err, sizeof err) && err[0])
+			emit_error(slot->id, err, false);
+		break;
+	case CMD_CANCEL:
+		sova_voice_cancel(slot->voice);
+		break;
+	case CMD_ANSWERED:
+		sova_voice_set_answered(slot->voice, true);
+		break;
+	case CMD_HOLD:
+		sova_voice_set_hold(slot->voice, c->flag);
+		break;
+	case CMD_CLOSE:
+		run_close(slot);
+		break;
+	case CMD_NEW:
+		break;
+	}
+	cmd_free(c);
+}
+
+static bool post(cmd *c, char *err, size_t errlen)
+{
+	if (sova_loop_post(run_cmd, c))
+		return true;
+	cmd_free(c);
+	snprintf(err, errlen, "the bot is stopping");
+	return false;
+}
+
+static cmd *new_cmd(cmd_kind kind, long long id, char *err, size_t errlen)
+{
+	cmd *c = calloc(1, sizeof *c);
+	if (!c)
+		snprintf(err, errlen, "out of memory");
+	else
+		c->kind = kind, c->id = id;
+	return c;
+}
+
+/* ---- the tick (media thread) ---- */
+
+static void on_tick(void *ud, int64_t now_ns)
+{
+	(void)ud;
+	sova_offload_deliver(V.offload);
+	for (int b = 0; b < BUCKETS; b++)
+		for (voice_slot *s = V.buckets[b]; s; s = s->next) {
+			if (s->failed)
+				continue;
+			bool busy = false;
+			if (s->ws_id) {
+				busy = sova_loop_ws_write(s->ws_id, NULL, 0, true) == SOVA_WS_BUSY;
+				if (!busy)
+					s->stalled_since = 0;
+				else if (!s->stalled_since)
+					s->stalled_since = now_ns;
+				else if (now_ns - s->stalled_since > STALLED_NS) {
+					fail(s, "output: the other party stopped reading its audio");
+					sova_loop_ws_close_with(s->ws_id, 1008, "stopped reading");
+					continue;
+				}
+			}
+			sova_voice_tick(s->voice, now_ns, busy);
+		}
+}
+
+/* ---- the Lua thread's side ---- */
+
+void sova_voice_spec_free(sova_voice_spec *s)
+{
+	if (!s)
+		return;
+	sova_voice_engine_spec *e[] = {&s->stt, &s->tts};
+	for (int i = 0; i < 2; i++) {
+		free(e[i]->engine);
+		free(e[i]->model);
+		free(e[i]->language);
+		free(e[i]->voice);
+		free(e[i]->base_url);
+		if (e[i]->api_key) {
+			memset(e[i]->api_key, 0, strlen(e[i]->api_key));
+			free(e[i]->api_key);
+		}
+	}
+	free(s);
+}
+
+static void wake_media(void *ud)
+{
+	(void)ud; /* the tick delivers within 20 ms; a sooner wake is not needed for correctness */
+}
+
+bool sova_voices_init(const char *spool_dir, char *err, size_t errlen)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	/* at least two workers, so a decoder that is loading does not hold up the greeting's synthesis */
+	V.offload = sova_offload_new(cores > 2 ? (int)cores : 2, wake_media, NULL, err, errlen);
+	if (!V.offload)
+		return false;
+	V.spool_dir = strdup(spool_dir);
+	if (!V.spool_dir) {
+		snprintf(err, errlen, "out of memory");
+		return false;
+	}
+	atomic_store(&V.next_id, 1);
+	sova_loop_on_tick(on_tick, NULL);
+	return true;
+}
+
+void sova_voices_shutdown(void)
+{
+	for (int b = 0; b < BUCKETS; b++)
+		while (V.buckets[b]) {
+			voice_slot *s = V.buckets[b];
+			V.buckets[b] = s->next;
+			sova_voice_free(s->voice);
+			sova_recorder_free(s->rec); /* deletes its spill: unfinished, never stored */
+			sova_resampler_free(s->to_voice);
+			sova_resampler_free(s->to_socket);
+			free(s);
+		}
+	sova_offload_free(V.offload);
+	sova_ps_model_free(V.ps_model);
+	free(V.spool_dir);
+	memset(&V, 0, sizeof V);
+}
+
+long long sova_voices_new(sova_voice_spec *spec, char *err, size_t errlen)
+{
+	if (!spec || !spec->stt.engine || !spec->tts.engine) {
+		sova_voice_spec_free(spec);
+		snprintf(err, errlen, "a voice needs a recognizer and a synthesizer");
+		return 0;
+	}
+	long long id = atomic_fetch_add(&V.next_id, 1);
+	cmd *c = new_cmd(CMD_NEW, id, err, errlen);
+	if (!c) {
+		sova_voice_spec_free(spec);
+		return 0;
+	}
+	c->spec = spec;
+	return post(c, err, errlen) ? id : 0;
+}
+
+bool sova_voices_attach(long long id, long long ws_id, sova_audio_encoding encoding, int rate, char *err, size_t errlen)
+{
+	if (!sova_audio_rate_ok(rate) || (encoding != SOVA_AUDIO_PCM16 && encoding != SOVA_AUDIO_MULAW)) {
+		snprintf(err, errlen, "attach: unsupported audio format");
+		return false;
+	}
+	cmd *c = new_cmd(CMD_ATTACH, id, err, errlen);
+	if (!c)
+		return false;
+	c->ws_id = ws_id;
+	c->encoding = encoding;
+	c->rate = rate;
+	return post(c, err, errlen);
+}
+
+bool sova_voices_listen(long long id, const sova_stt_options *opt, char *err, size_t errlen)
+{
+	cmd *c = new_cmd(CMD_LISTEN, id, err, errlen);
+	if (!c)
+		return false;
+	c->opt = *opt;
+	size_t bytes = opt->num_phrases * sizeof(char *);
+	for (size_t i = 0; i < opt->num_phrases; i++)
+		bytes += strlen(opt->phrases[i]) + 1;
+	if (opt->num_phrases) {
+		c->phrase_block = malloc(bytes);
+		if (!c->phrase_block) {
+			cmd_free(c);
+			snprintf(err, errlen, "out of memory");
+			return false;
+		}
+		char *at = (char *)(c->phrase_block + opt->num_phrases);
+		for (size_t i = 0; i < opt->num_phrases; i++) {
+			size_t n = strlen(opt->phrases[i]) + 1;
+			c->phrase_block[i] = memcpy(at, opt->phrases[i], n);
+			at += n;
+		}
+		c->opt.phrases = (const char *const *)c->phrase_block;
+	}
+	return post(c, err, errlen);
+}
+
+bool sova_voices_say(long long id, const char *text, size_t len, bool final, char *err, size_t errlen)
+{
+	cmd *c = new_cmd(CMD_SAY, id, err, errlen);
+	if (!c)
+		return false;
+	c->text = malloc(len + 1);
+	if (!c->text) {
+		cmd_free(c);
+		snprintf(err, errlen, "out of memory");
+		return false;
+	}
+	memcpy(c->text, text, len);
+	c->text[len] = '\0';
+	c->len = len;
+	c->flag = final;
+	return post(c, err, errlen);
+}
+
+static bool simple(cmd_kind kind, long long id, bool flag, char *err, size_t errlen)
+{
+	cmd *c = new_cmd(kind, id, err, errlen);
+	if (!c)
+		return false;
+	c->flag = flag;
+	return post(c, err, errlen);
+}
+
+bool sova_voices_cancel(long long id, char *err, size_t errlen) { return simple(CMD_CANCEL, id, false, err, errlen); }
+bool sova_voices_answered(long long id, char *err, size_t errlen) { return simple(CMD_ANSWERED, id, true, err, errlen); }
+bool sova_voices_hold(long long id, bool on, char *err, size_t errlen) { return simple(CMD_HOLD, id, on, err, errlen); }
+bool sova_voices_close(long long id, char *err, size_t errlen) { return simple(CMD_CLOSE, id, false, err, errlen); }
