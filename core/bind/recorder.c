@@ -9,7 +9,9 @@
  *                                               max_frames, memory_bytes, failed}
  *   rec:finish()  -> spill_id, {bytes, duration_seconds, sample_rate, path} | nil, err
  *                    (the spill is registered for the writer, as the bot's media glue does)
- *   recorder.registered(spill_id) -> boolean  (still waiting for the writer) */
+ *   recorder.registered(spill_id) -> boolean  (still waiting for the writer)
+ *   recorder.forget(spill_id) -> boolean      what the end of the process does to a spill: the
+ *                                             key goes (the file too: it is unreadable without it) */
 #include <string.h>
 #include <unistd.h>
 
@@ -153,12 +155,20 @@ static int l_registered(lua_State *L)
 	return 1;
 }
 
+static int l_forget(lua_State *L)
+{
+	lua_pushboolean(L, sova_spill_discard(luaL_checkstring(L, 1)));
+	return 1;
+}
+
 int sova_open_recorder(lua_State *L)
 {
 	static const luaL_Reg methods[] = {
 		{"write", l_write}, {"stats", l_stats}, {"finish", l_finish}, {NULL, NULL},
 	};
-	static const luaL_Reg fns[] = {{"new", l_new}, {"registered", l_registered}, {NULL, NULL}};
+	static const luaL_Reg fns[] = {
+		{"new", l_new}, {"registered", l_registered}, {"forget", l_forget}, {NULL, NULL},
+	};
 	luaL_newmetatable(L, REC_MT);
 	lua_pushcfunction(L, l_gc);
 	lua_setfield(L, -2, "__gc");

@@ -891,6 +891,37 @@ static int recording_without_key(const bson_oid_t *org, const bson_oid_t *sessio
 	return PERMANENT;
 }
 
+/* Whether the spill, as a WAV, is the recording already stored (sha256 of the plaintext): a
+ * replay of a store that completed, or another recording. -1 when the spill cannot be read. */
+static int spill_is_stored(const sova_recording_spill *s, const sova_recording_info *info)
+{
+	char err[160];
+	wav_source src = {.header_at = 0};
+	sova_spill_wav_header(src.header, s->sample_rate, (uint32_t)s->pcm_bytes);
+	src.reader = sova_spill_open(s, err, sizeof err);
+	if (!src.reader)
+		return -1;
+	crypto_hash_sha256_state sha;
+	crypto_hash_sha256_init(&sha);
+	uint8_t buf[SOVA_SPILL_CHUNK]; /* PHI: wiped */
+	uint64_t left = SOVA_WAV_HEADER_LEN + s->pcm_bytes;
+	bool ok = true;
+	while (ok && left > 0) {
+		size_t n = left < sizeof buf ? (size_t)left : sizeof buf;
+		ok = wav_read(&src, buf, n, err, sizeof err);
+		if (ok)
+			crypto_hash_sha256_update(&sha, buf, n);
+		left -= n;
+	}
+	sodium_memzero(buf, sizeof buf);
+	sova_spill_reader_free(src.reader);
+	unsigned char digest[crypto_hash_sha256_BYTES];
+	char hex[2 * sizeof digest + 1];
+	crypto_hash_sha256_final(&sha, digest);
+	sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+	return ok ? strcmp(hex, info->sha256) == 0 : -1;
+}
+
 static int apply_recording(const op_view *v)
 {
 	char err[256], m[400];
@@ -915,22 +946,25 @@ static int apply_recording(const op_view *v)
 	wav_source src = {.header_at = 0};
 	sova_spill_wav_header(src.header, s.sample_rate, (uint32_t)s.pcm_bytes);
 	src.reader = sova_spill_open(&s, err, sizeof err);
-	sova_recording_spill_wipe(&s);
 	sova_recording_info info;
 	sova_rec_status st = src.reader ? sova_recording_store_stream(&org, &session, "audio/wav", &key, wav_bytes, wav_read,
 								      &src, &info, err, sizeof err)
 					: SOVA_REC_SOURCE;
 	sova_spill_reader_free(src.reader);
 	sova_sealed_key_wipe(&key);
+	int same = st == SOVA_REC_EXISTS ? spill_is_stored(&s, &info) : 0;
+	sova_recording_spill_wipe(&s);
 	if (st == SOVA_REC_ERROR) {
 		note_error("unavailable: database (recording store)");
 		return TRANSIENT; /* retried; the spill stays until stored */
 	}
-	if (st == SOVA_REC_EXISTS && info.bytes != wav_bytes) {
+	if (st == SOVA_REC_EXISTS && same == 0) {
 		sova_log("error", "writer.recording", "the session already has another recording: this one is dropped");
 		sova_spill_discard(spill_id);
 		return PERMANENT;
 	}
+	if (st == SOVA_REC_EXISTS && same < 0)
+		st = SOVA_REC_SOURCE;
 	if (st != SOVA_REC_OK && st != SOVA_REC_EXISTS) { /* the spill is unreadable: it cannot get better */
 		snprintf(m, sizeof m, "a call recording is lost: its spill cannot be read back (%s)", err);
 		sova_log("error", "writer.recording", m);
