@@ -84,6 +84,9 @@ int luaopen_sova_core(lua_State *L)
 	add_area(L, "ws_client", sova_open_ws_client);
 	add_area(L, "recording", sova_open_recording);
 	add_area(L, "yaml", sova_open_yaml);
+#ifdef SOVA_TEST_SEAMS
+	add_area(L, "recorder", sova_open_recorder);
+#endif
 	const char *dir = sova_lua_dir();
 	if (!dir)
 		return luaL_error(L, "sova.core: cannot find the platform Lua (share/sova/lua or ../lua) next to this binary");

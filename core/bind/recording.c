@@ -12,7 +12,6 @@
  * scoped one must be of org). Misuse raises; a runtime failure returns nil, message, kind with
  * kind "database", "exists", "damaged" (a segment failed authentication or a chunk is missing),
  * "key" (sealed under a key this process does not have), and for read "not_found" or "range". */
-#include <pthread.h>
 #include <string.h>
 
 #include "crypto/sealed.h"
@@ -25,20 +24,8 @@
 /* The largest range one read may decrypt into memory (the API serves less per response). */
 #define READ_MAX (64u << 20)
 
-/* The process's recording key, derived once from SOVA_DATA_KEY; in guarded, locked memory. */
-static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
-static sova_sealed_key *process_key; /* sodium_malloc'd; lives as long as the process */
-
-/* Copies the process key into *out (the caller wipes it); false when none is set. */
-static bool current_key(sova_sealed_key *out)
-{
-	pthread_mutex_lock(&key_lock);
-	bool ok = process_key != NULL;
-	if (ok)
-		*out = *process_key;
-	pthread_mutex_unlock(&key_lock);
-	return ok;
-}
+/* The process's recording key lives in db/recordings.c (the writer thread stores with it too). */
+static bool current_key(sova_sealed_key *out) { return sova_recording_process_key(out); }
 
 /* ---- recording.set_key(secret) -> key_id ---- */
 static int l_set_key(lua_State *L)
@@ -49,20 +36,10 @@ static int l_set_key(lua_State *L)
 	sova_sealed_key k;
 	if (!sova_sealed_derive_key(secret, len, SOVA_KEY_RECORDING, &k))
 		return luaL_error(L, "cannot derive the recording key (libsodium)");
-	pthread_mutex_lock(&key_lock);
-	const char *why = NULL;
-	if (!process_key) {
-		process_key = sodium_malloc(sizeof *process_key);
-		if (process_key)
-			*process_key = k;
-		else
-			why = "out of memory";
-	} else if (sodium_memcmp(process_key->key, k.key, sizeof k.key) != 0) {
-		why = "a different data key is already set in this process";
-	}
+	int rc = sova_recording_set_process_key(&k);
+	const char *why = rc < 0 ? "out of memory" : rc > 0 ? "a different data key is already set in this process" : NULL;
 	char id[sizeof k.id];
 	memcpy(id, k.id, sizeof id);
-	pthread_mutex_unlock(&key_lock);
 	sova_sealed_key_wipe(&k);
 	if (why)
 		return luaL_error(L, "%s", why);

@@ -20,6 +20,9 @@ int sova_open_writer(lua_State *L);
 int sova_open_ws_client(lua_State *L);
 int sova_open_recording(lua_State *L);
 int sova_open_yaml(lua_State *L);
+#ifdef SOVA_TEST_SEAMS
+int sova_open_recorder(lua_State *L); /* the specs' module only (CMakeLists.txt) */
+#endif
 int luaopen_sova_core(lua_State *L);
 /* Directory of the platform Lua (lua/). */
 const char *sova_lua_dir(void);

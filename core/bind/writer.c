@@ -5,10 +5,14 @@
  *   writer.start{spool_dir = path, retry_ms = 500, max_queue_bytes = 64 MiB} -> true | nil, err
  *   writer.push{collection =, kind = "insert", doc = {...}}                  -> true | nil, err
  *   writer.push{collection =, kind = "update"|"upsert", filter = {...}, update = {$set = ...}}
+ *   writer.push{kind = "recording", organization_id = oid, session_id = oid, spill = id}
+ *       a finished recorder's spill (its id in the process's spill registry, crypto/spill.h: the
+ *       key itself never comes through Lua) stored as the session's recording (db/writer.h)
  *   writer.flush(timeout_ms = 10000) -> true | nil, "timeout" | nil, "not started"
  *   writer.stop(timeout_ms = 5000)   -> true | nil, "N operations kept in the spool"
  *   writer.stats() -> {running, db_down, queued, queued_bytes, spooled, spool_bytes, applied,
- *                      failed_permanently, overflowed, corrupt_skipped, last_error (or nil)}
+ *                      failed_permanently, overflowed, corrupt_skipped, recordings_stored,
+ *                      recordings_lost, last_error (or nil)}
  *
  * Delivery is at least once and effects once: every operation gets an id, and an update such as
  * $push applies only to a document that does not carry it yet (core/db/writer.h).
@@ -132,7 +136,7 @@ static sova_write_kind check_kind(lua_State *L, int idx)
 		if (strcmp(k, "upsert") == 0)
 			return SOVA_WRITE_UPSERT;
 	}
-	luaL_error(L, "writer.push: kind must be \"insert\", \"update\" or \"upsert\"");
+	luaL_error(L, "writer.push: kind must be \"insert\", \"update\", \"upsert\" or \"recording\"");
 	return SOVA_WRITE_INSERT; /* not reached */
 }
 
@@ -161,11 +165,41 @@ static bool to_bson(lua_State *L, int idx, bson_t *doc, const char *what, char *
 	return false;
 }
 
+/* writer.push{kind = "recording", organization_id =, session_id =, spill =} (the table at 1). */
+static int push_recording(lua_State *L)
+{
+	static const char *const keys[] = {"kind", "organization_id", "session_id", "spill", NULL};
+	check_keys(L, 1, keys, "writer.push");
+	bson_oid_t org, session;
+	lua_getfield(L, 1, "organization_id"); /* [op, kind, org] */
+	lua_getfield(L, 1, "session_id");      /* [op, kind, org, session] */
+	lua_getfield(L, 1, "spill");           /* [op, kind, org, session, spill] */
+	if (!sova_check_oid(L, 3, &org) || !sova_check_oid(L, 4, &session))
+		return luaL_error(L, "writer.push: a recording takes organization_id and session_id (ObjectIds)");
+	if (lua_type(L, 5) != LUA_TSTRING)
+		return luaL_error(L, "writer.push: a recording takes spill (a spill id)");
+	char err[ERRLEN];
+	if (!sova_writer_push_recording(&org, &session, lua_tostring(L, 5), err, sizeof err)) {
+		lua_pushnil(L);
+		lua_pushstring(L, err);
+		return 2;
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 static int l_push(lua_State *L)
 {
 	static const char *const keys[] = {"collection", "kind", "filter", "doc", "update", NULL};
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 1);
+	lua_getfield(L, 1, "kind"); /* [op, kind] */
+	bool recording = lua_type(L, 2) == LUA_TSTRING && strcmp(lua_tostring(L, 2), "recording") == 0;
+	lua_pop(L, 1);
+	if (recording) {
+		lua_getfield(L, 1, "kind");
+		return push_recording(L);
+	}
 	check_keys(L, 1, keys, "writer.push");
 	lua_getfield(L, 1, "collection"); /* 2 */
 	lua_getfield(L, 1, "kind");       /* 3 */
@@ -252,7 +286,7 @@ static int l_stats(lua_State *L)
 {
 	sova_writer_stats st;
 	sova_writer_get_stats(&st);
-	lua_createtable(L, 0, 11);
+	lua_createtable(L, 0, 13);
 	lua_pushboolean(L, st.running);
 	lua_setfield(L, -2, "running");
 	lua_pushboolean(L, st.db_down);
@@ -265,6 +299,8 @@ static int l_stats(lua_State *L)
 	set_number(L, "failed_permanently", st.failed_permanently);
 	set_number(L, "overflowed", st.overflowed);
 	set_number(L, "corrupt_skipped", st.corrupt_skipped);
+	set_number(L, "recordings_stored", st.recordings_stored);
+	set_number(L, "recordings_lost", st.recordings_lost);
 	if (st.last_error[0]) {
 		lua_pushstring(L, st.last_error);
 		lua_setfield(L, -2, "last_error");

@@ -1,6 +1,7 @@
 /* Recordings in a GridFS bucket: see recordings.h. */
 #include "db/recordings.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,7 +166,15 @@ static bool insert_chunk(mongoc_collection_t *chunks, const bson_oid_t *file_id,
 	BSON_APPEND_OID(&doc, "files_id", file_id);
 	BSON_APPEND_INT32(&doc, "n", (int32_t)n);
 	BSON_APPEND_BINARY(&doc, "data", BSON_SUBTYPE_BINARY, data, (uint32_t)len);
-	bool ok = mongoc_collection_insert_one(chunks, &doc, NULL, NULL, e);
+	/* Replaced, not inserted: a store that failed with the database gone could not remove its
+	 * chunks, and the retry (the writer's recording operation) writes the same ids again. No
+	 * files document names them until the store completes, so no reader sees the swap. */
+	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+	BSON_APPEND_OID(&filter, "_id", &id);
+	BSON_APPEND_BOOL(&opts, "upsert", true);
+	bool ok = mongoc_collection_replace_one(chunks, &filter, &doc, &opts, NULL, e);
+	bson_destroy(&filter);
+	bson_destroy(&opts);
 	bson_destroy(&doc);
 	return ok;
 }
@@ -211,19 +220,32 @@ static void files_doc(bson_t *doc, const sova_recording_info *r, const bson_oid_
 	bson_append_document_end(doc, &md);
 }
 
-/* Seals each segment and writes it as chunk n: one segment's buffer at a time. Returns how many
- * chunks were written (all of them on success). */
+/* Seals each segment and writes it as chunk n, one segment's buffers at a time: the plaintext
+ * comes from the source as it goes (and is hashed on the way), so nothing holds the whole
+ * recording. Returns how many chunks were written (all of them on success); *source_failed when
+ * the source, not the database, stopped it. */
 static uint64_t write_chunks(mongoc_collection_t *chunks, const sova_sealed_key *key, const sova_sealed_layout *l,
-			     const bson_oid_t *file_id, const uint8_t *data, char *err, size_t errlen)
+			     const bson_oid_t *file_id, sova_recording_source_fn source, void *ud,
+			     crypto_hash_sha256_state *sha, bool *source_failed, char *err, size_t errlen)
 {
+	*source_failed = false;
+	uint8_t *plain = malloc(l->segment_size); /* PHI: wiped before free */
 	uint8_t *seg = malloc(l->segment_size + SOVA_SEALED_OVERHEAD); /* sealed bytes only: no wipe needed */
-	if (!seg) {
+	if (!plain || !seg) {
+		free(plain);
+		free(seg);
 		snprintf(err, errlen, "out of memory");
 		return 0;
 	}
 	uint64_t i = 0;
 	for (; i < sova_sealed_segments(l); i++) {
-		if (!sova_sealed_seal_segment(key, l, i, data + i * l->segment_size, seg)) {
+		size_t n = sova_sealed_segment_len(l, i) - SOVA_SEALED_OVERHEAD;
+		if (n && !source(ud, plain, n, err, errlen)) {
+			*source_failed = true;
+			break;
+		}
+		crypto_hash_sha256_update(sha, plain, n);
+		if (!sova_sealed_seal_segment(key, l, i, plain, seg)) {
 			snprintf(err, errlen, "sealing segment %llu failed", (unsigned long long)i);
 			break;
 		}
@@ -233,13 +255,15 @@ static uint64_t write_chunks(mongoc_collection_t *chunks, const sova_sealed_key 
 			break;
 		}
 	}
+	sodium_memzero(plain, l->segment_size);
+	free(plain);
 	free(seg);
 	return i;
 }
 
-sova_rec_status sova_recording_store(const bson_oid_t *org, const bson_oid_t *session, const char *content_type,
-				     const sova_sealed_key *key, const uint8_t *data, size_t len,
-				     sova_recording_info *out, char *err, size_t errlen)
+sova_rec_status sova_recording_store_stream(const bson_oid_t *org, const bson_oid_t *session, const char *content_type,
+					    const sova_sealed_key *key, uint64_t len, sova_recording_source_fn source,
+					    void *ud, sova_recording_info *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof *out);
 	bucket_conn c;
@@ -252,7 +276,11 @@ sova_rec_status sova_recording_store(const bson_oid_t *org, const bson_oid_t *se
 	sova_rec_status st = find_in(&c, org, session, &existing, err, errlen);
 	if (st != SOVA_REC_NOT_FOUND) {
 		bucket_close(&c);
-		return st == SOVA_REC_OK ? fail(err, errlen, SOVA_REC_EXISTS, "the session already has a recording", NULL) : st;
+		if (st == SOVA_REC_OK) {
+			*out = existing; /* the caller may recognise its own earlier store */
+			return fail(err, errlen, SOVA_REC_EXISTS, "the session already has a recording", NULL);
+		}
+		return st;
 	}
 
 	/* one recording per session: the file is the session's id (a second store collides) */
@@ -263,17 +291,20 @@ sova_rec_status sova_recording_store(const bson_oid_t *org, const bson_oid_t *se
 	out->uploaded_ms = (int64_t)time(NULL) * 1000;
 	snprintf(out->content_type, sizeof out->content_type, "%s", content_type);
 	snprintf(out->key_id, sizeof out->key_id, "%s", key->id);
-	unsigned char digest[crypto_hash_sha256_BYTES];
-	crypto_hash_sha256(digest, data, len);
-	sodium_bin2hex(out->sha256, sizeof out->sha256, digest, sizeof digest);
 	/* the recording's id binds its segments: they cannot be moved to another recording */
 	sova_sealed_layout layout = {.rec_id = out->file_id.bytes, .rec_id_len = sizeof out->file_id.bytes,
 				     .plain_bytes = len, .segment_size = out->segment_size};
 
 	mongoc_collection_t *chunks = mongoc_database_get_collection(c.db, CHUNKS_COLL);
 	mongoc_collection_t *files = mongoc_database_get_collection(c.db, FILES_COLL);
-	uint64_t written = write_chunks(chunks, key, &layout, &out->file_id, data, err, errlen);
+	crypto_hash_sha256_state sha;
+	crypto_hash_sha256_init(&sha);
+	bool source_failed = false;
+	uint64_t written = write_chunks(chunks, key, &layout, &out->file_id, source, ud, &sha, &source_failed, err, errlen);
 	bool ok = written == sova_sealed_segments(&layout);
+	unsigned char digest[crypto_hash_sha256_BYTES];
+	crypto_hash_sha256_final(&sha, digest);
+	sodium_bin2hex(out->sha256, sizeof out->sha256, digest, sizeof digest);
 	if (ok) {
 		bson_t doc;
 		files_doc(&doc, out, org, sova_sealed_total(&layout), out->segment_size + SOVA_SEALED_OVERHEAD);
@@ -283,11 +314,71 @@ sova_rec_status sova_recording_store(const bson_oid_t *org, const bson_oid_t *se
 			snprintf(err, errlen, "database: %s", e.message);
 	}
 	if (!ok)
-		remove_chunks(chunks, &out->file_id, written); /* nothing half-stored stays behind */
+		remove_chunks(chunks, &out->file_id, written + 1); /* nothing half-stored stays behind */
 	mongoc_collection_destroy(files);
 	mongoc_collection_destroy(chunks);
 	bucket_close(&c);
-	return ok ? SOVA_REC_OK : SOVA_REC_ERROR;
+	if (ok)
+		return SOVA_REC_OK;
+	return source_failed ? SOVA_REC_SOURCE : SOVA_REC_ERROR;
+}
+
+/* The in-memory source of sova_recording_store. */
+typedef struct memory_source {
+	const uint8_t *data; /* borrowed */
+	size_t at;
+} memory_source;
+
+static bool from_memory(void *ud, uint8_t *out, size_t n, char *err, size_t errlen)
+{
+	memory_source *m = ud;
+	memcpy(out, m->data + m->at, n);
+	m->at += n;
+	return true;
+}
+
+sova_rec_status sova_recording_store(const bson_oid_t *org, const bson_oid_t *session, const char *content_type,
+				     const sova_sealed_key *key, const uint8_t *data, size_t len,
+				     sova_recording_info *out, char *err, size_t errlen)
+{
+	memory_source m = {.data = data};
+	sova_rec_status st = sova_recording_store_stream(org, session, content_type, key, len, from_memory, &m, out, err,
+							 errlen);
+	if (st == SOVA_REC_EXISTS)
+		memset(out, 0, sizeof *out);
+	return st;
+}
+
+/* ---- the process key ---- */
+
+static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
+static sova_sealed_key *process_key; /* sodium_malloc'd (guarded, locked); lives as long as the process */
+
+int sova_recording_set_process_key(const sova_sealed_key *k)
+{
+	pthread_mutex_lock(&key_lock);
+	int rc = 0;
+	if (!process_key) {
+		process_key = sodium_malloc(sizeof *process_key);
+		if (process_key)
+			*process_key = *k;
+		else
+			rc = -1;
+	} else if (sodium_memcmp(process_key->key, k->key, sizeof k->key) != 0) {
+		rc = 1;
+	}
+	pthread_mutex_unlock(&key_lock);
+	return rc;
+}
+
+bool sova_recording_process_key(sova_sealed_key *out)
+{
+	pthread_mutex_lock(&key_lock);
+	bool ok = process_key != NULL;
+	if (ok)
+		*out = *process_key;
+	pthread_mutex_unlock(&key_lock);
+	return ok;
 }
 
 /* ---- read ---- */

@@ -33,6 +33,7 @@ typedef enum {
 	SOVA_REC_EXISTS = 2,    /* store: the session already has a recording */
 	SOVA_REC_DAMAGED = 3,   /* read: a segment failed authentication, or a chunk is missing */
 	SOVA_REC_KEY = 4,       /* read: sealed with a key that is not the one given */
+	SOVA_REC_SOURCE = 5,    /* store_stream: the source failed (nothing stored) */
 	SOVA_REC_ERROR = -1,    /* the database failed, or out of memory */
 } sova_rec_status;
 
@@ -54,6 +55,24 @@ typedef struct sova_recording_info {
 sova_rec_status sova_recording_store(const bson_oid_t *org, const bson_oid_t *session, const char *content_type,
 				     const sova_sealed_key *key, const uint8_t *data, size_t len,
 				     sova_recording_info *out, char *err, size_t errlen);
+
+/* Fills out with exactly n plaintext bytes, the next ones; false with err to abort the store. */
+typedef bool (*sova_recording_source_fn)(void *ud, uint8_t *out, size_t n, char *err, size_t errlen);
+
+/* sova_recording_store with the len plaintext bytes pulled from source one segment at a time
+ * (at most one segment's plaintext and one sealed segment in memory; the plaintext buffer is
+ * wiped). SOVA_REC_SOURCE when the source failed. On SOVA_REC_EXISTS, *out describes the
+ * recording already there (so a retried store can recognise its own earlier success). */
+sova_rec_status sova_recording_store_stream(const bson_oid_t *org, const bson_oid_t *session, const char *content_type,
+					    const sova_sealed_key *key, uint64_t len, sova_recording_source_fn source,
+					    void *ud, sova_recording_info *out, char *err, size_t errlen);
+
+/* The process's recording key (SOVA_DATA_KEY's subkey), for the threads that store recordings
+ * (the writer's recording operation) as well as the Lua bindings. Set once: 0 set (or the same
+ * key again), 1 a different key is already set, -1 out of memory. */
+int sova_recording_set_process_key(const sova_sealed_key *k);
+/* Copies the process key into *out (the caller wipes it); false when none is set. */
+bool sova_recording_process_key(sova_sealed_key *out);
 
 /* The session's recording. */
 sova_rec_status sova_recording_find(const bson_oid_t *org, const bson_oid_t *session, sova_recording_info *out,

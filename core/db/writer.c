@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,7 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crypto/spill.h"
 #include "db/mongo.h"
+#include "db/recordings.h"
 #include "util/log.h"
 
 /* ---- File format ----
@@ -94,6 +97,7 @@ static struct {
 	uint64_t spooled, spool_bytes; /* also need spool_mu to change */
 	bool spool_present;
 	uint64_t applied, failed, overflowed, corrupt;
+	uint64_t recordings_stored, recordings_lost;
 	char last_error[192];
 } q;
 
@@ -690,13 +694,14 @@ static bool parse_op(const uint8_t *p, uint32_t len, op_view *v)
 		return false;
 	if (v->has_id)
 		bson_oid_copy(bson_iter_oid(&it), &v->id);
-	return v->kind >= SOVA_WRITE_INSERT && v->kind <= SOVA_WRITE_UPSERT && view_doc(&op, "f", &v->filter) &&
+	return v->kind >= SOVA_WRITE_INSERT && v->kind <= SOVA_WRITE_RECORDING && view_doc(&op, "f", &v->filter) &&
 	       view_doc(&op, "b", &v->body);
 }
 
 static const char *kind_name(int32_t kind)
 {
-	return kind == SOVA_WRITE_INSERT ? "insert" : kind == SOVA_WRITE_UPDATE ? "update" : "upsert";
+	return kind == SOVA_WRITE_INSERT ? "insert" : kind == SOVA_WRITE_UPDATE ? "update"
+	     : kind == SOVA_WRITE_UPSERT ? "upsert" : "recording";
 }
 
 enum { E_UNAVAILABLE, E_DUPLICATE, E_VALIDATION, E_INVALID, E_REJECTED };
@@ -770,6 +775,211 @@ static bool stopping(void)
 	return s;
 }
 
+/* ---- The recording operation ---- */
+
+static void count_recording(bool stored)
+{
+	pthread_mutex_lock(&mu);
+	if (stored)
+		q.recordings_stored++;
+	else
+		q.recordings_lost++;
+	pthread_mutex_unlock(&mu);
+}
+
+/* The WAV the spill becomes: the header, then the spill's PCM as it is read back. */
+typedef struct wav_source {
+	uint8_t header[SOVA_WAV_HEADER_LEN];
+	size_t header_at;          /* header bytes handed out */
+	sova_spill_reader *reader; /* borrowed */
+} wav_source;
+
+static bool wav_read(void *ud, uint8_t *out, size_t n, char *err, size_t errlen)
+{
+	wav_source *w = ud;
+	size_t h = SOVA_WAV_HEADER_LEN - w->header_at;
+	h = h < n ? h : n;
+	memcpy(out, w->header + w->header_at, h);
+	w->header_at += h;
+	return h == n || sova_spill_read(w->reader, out + h, n - h, err, errlen);
+}
+
+/* A Lua number as sova_to_bson writes it (int32, int64 or double), so the summary this writes is
+ * the one lua/sova/recording.lua writes. */
+static bool append_lua_number(bson_t *doc, const char *key, double n)
+{
+	if (n == floor(n) && fabs(n) <= 9007199254740992.0)
+		return n >= INT32_MIN && n <= INT32_MAX ? BSON_APPEND_INT32(doc, key, (int32_t)n)
+							: BSON_APPEND_INT64(doc, key, (int64_t)n);
+	return BSON_APPEND_DOUBLE(doc, key, n);
+}
+
+/* The session's summary: recording = {bytes, duration_seconds, content_type}. */
+static int set_summary(const op_view *v, uint64_t bytes, double duration)
+{
+	char text[192], m[256];
+	bson_t body = BSON_INITIALIZER, set, rec;
+	bool built = BSON_APPEND_DOCUMENT_BEGIN(&body, "$set", &set) && BSON_APPEND_DOCUMENT_BEGIN(&set, "recording", &rec) &&
+		     append_lua_number(&rec, "bytes", (double)bytes) &&
+		     append_lua_number(&rec, "duration_seconds", duration) &&
+		     BSON_APPEND_UTF8(&rec, "content_type", "audio/wav") && bson_append_document_end(&set, &rec) &&
+		     bson_append_document_end(&body, &set);
+	mongoc_client_t *client = built ? sova_db_pop() : NULL;
+	if (!client) {
+		bson_destroy(&body);
+		note_error(built ? "unavailable: database pool closed" : "unavailable: out of memory");
+		return TRANSIENT;
+	}
+	mongoc_collection_t *c = mongoc_client_get_collection(client, sova_db_name(), v->coll);
+	bson_t reply;
+	bson_error_t e;
+	bool ok = mongoc_collection_update_one(c, &v->filter, &body, NULL, &reply, &e);
+	int cls = ok ? -1 : classify(&e, &reply, text, sizeof text);
+	bson_destroy(&reply);
+	bson_destroy(&body);
+	mongoc_collection_destroy(c);
+	sova_db_push(client);
+	if (ok)
+		return APPLIED;
+	note_error(text);
+	if (cls == E_UNAVAILABLE)
+		return TRANSIENT;
+	snprintf(m, sizeof m, "recording stored, but the session's summary was refused: %s", text);
+	sova_log("error", "writer.recording", m);
+	return PERMANENT;
+}
+
+/* Reads the operation's ids: filter {_id: session, organization_id: org}, body {spill, path}. */
+static bool recording_args(const op_view *v, bson_oid_t *org, bson_oid_t *session, const char **spill,
+			   const char **path)
+{
+	bson_iter_t it;
+	if (!bson_iter_init_find(&it, &v->filter, "_id") || !BSON_ITER_HOLDS_OID(&it))
+		return false;
+	bson_oid_copy(bson_iter_oid(&it), session);
+	if (!bson_iter_init_find(&it, &v->filter, "organization_id") || !BSON_ITER_HOLDS_OID(&it))
+		return false;
+	bson_oid_copy(bson_iter_oid(&it), org);
+	if (!bson_iter_init_find(&it, &v->body, "spill") || !BSON_ITER_HOLDS_UTF8(&it))
+		return false;
+	*spill = bson_iter_utf8(&it, NULL);
+	*path = NULL;
+	if (bson_iter_init_find(&it, &v->body, "path") && BSON_ITER_HOLDS_UTF8(&it))
+		*path = bson_iter_utf8(&it, NULL);
+	return true;
+}
+
+/* A spill the registry does not know: stored before a restart (the recording is there), or lost
+ * with the process that held its key. */
+static int recording_without_key(const bson_oid_t *org, const bson_oid_t *session, const char *path)
+{
+	char err[192];
+	sova_recording_info info;
+	sova_rec_status st = sova_recording_find(org, session, &info, err, sizeof err);
+	if (st == SOVA_REC_ERROR) {
+		note_error("unavailable: database (recording lookup)");
+		return TRANSIENT;
+	}
+	if (path && sova_spill_path_ok(path))
+		unlink(path); /* unreadable without its key: nothing to keep */
+	if (st == SOVA_REC_OK)
+		return APPLIED; /* a replay of a store that completed */
+	sova_log("error", "writer.recording",
+		 "a call recording is lost: its spill's key did not survive the process that recorded it (by design: "
+		 "no key on disk)");
+	count_recording(false);
+	return PERMANENT;
+}
+
+/* Whether the spill, as a WAV, is the recording already stored (sha256 of the plaintext): a
+ * replay of a store that completed, or another recording. -1 when the spill cannot be read. */
+static int spill_is_stored(const sova_recording_spill *s, const sova_recording_info *info)
+{
+	char err[160];
+	wav_source src = {.header_at = 0};
+	sova_spill_wav_header(src.header, s->sample_rate, (uint32_t)s->pcm_bytes);
+	src.reader = sova_spill_open(s, err, sizeof err);
+	if (!src.reader)
+		return -1;
+	crypto_hash_sha256_state sha;
+	crypto_hash_sha256_init(&sha);
+	uint8_t buf[SOVA_SPILL_CHUNK]; /* PHI: wiped */
+	uint64_t left = SOVA_WAV_HEADER_LEN + s->pcm_bytes;
+	bool ok = true;
+	while (ok && left > 0) {
+		size_t n = left < sizeof buf ? (size_t)left : sizeof buf;
+		ok = wav_read(&src, buf, n, err, sizeof err);
+		if (ok)
+			crypto_hash_sha256_update(&sha, buf, n);
+		left -= n;
+	}
+	sodium_memzero(buf, sizeof buf);
+	sova_spill_reader_free(src.reader);
+	unsigned char digest[crypto_hash_sha256_BYTES];
+	char hex[2 * sizeof digest + 1];
+	crypto_hash_sha256_final(&sha, digest);
+	sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+	return ok ? strcmp(hex, info->sha256) == 0 : -1;
+}
+
+static int apply_recording(const op_view *v)
+{
+	char err[256], m[400];
+	bson_oid_t org, session;
+	const char *spill_id, *path;
+	if (!recording_args(v, &org, &session, &spill_id, &path)) {
+		note_error("invalid: malformed recording operation");
+		sova_log("error", "writer.recording", "a malformed recording operation was dropped");
+		return PERMANENT;
+	}
+	sova_recording_spill s;
+	if (!sova_spill_lookup(spill_id, &s))
+		return recording_without_key(&org, &session, path);
+	sova_sealed_key key;
+	if (!sova_recording_process_key(&key)) {
+		sova_recording_spill_wipe(&s);
+		note_error("unavailable: no recording key (recording.set_key was not called)");
+		return TRANSIENT; /* the spill waits for the key */
+	}
+	uint64_t wav_bytes = SOVA_WAV_HEADER_LEN + s.pcm_bytes;
+	double duration = floor((double)s.pcm_bytes / ((double)s.sample_rate * 4) * 100 + 0.5) / 100;
+	wav_source src = {.header_at = 0};
+	sova_spill_wav_header(src.header, s.sample_rate, (uint32_t)s.pcm_bytes);
+	src.reader = sova_spill_open(&s, err, sizeof err);
+	sova_recording_info info;
+	sova_rec_status st = src.reader ? sova_recording_store_stream(&org, &session, "audio/wav", &key, wav_bytes, wav_read,
+								      &src, &info, err, sizeof err)
+					: SOVA_REC_SOURCE;
+	sova_spill_reader_free(src.reader);
+	sova_sealed_key_wipe(&key);
+	int same = st == SOVA_REC_EXISTS ? spill_is_stored(&s, &info) : 0;
+	sova_recording_spill_wipe(&s);
+	if (st == SOVA_REC_ERROR) {
+		note_error("unavailable: database (recording store)");
+		return TRANSIENT; /* retried; the spill stays until stored */
+	}
+	if (st == SOVA_REC_EXISTS && same == 0) {
+		sova_log("error", "writer.recording", "the session already has another recording: this one is dropped");
+		sova_spill_discard(spill_id);
+		return PERMANENT;
+	}
+	if (st == SOVA_REC_EXISTS && same < 0)
+		st = SOVA_REC_SOURCE;
+	if (st != SOVA_REC_OK && st != SOVA_REC_EXISTS) { /* the spill is unreadable: it cannot get better */
+		snprintf(m, sizeof m, "a call recording is lost: its spill cannot be read back (%s)", err);
+		sova_log("error", "writer.recording", m);
+		sova_spill_discard(spill_id);
+		count_recording(false);
+		return PERMANENT;
+	}
+	int r = set_summary(v, wav_bytes, duration);
+	if (r == TRANSIENT)
+		return TRANSIENT; /* the retry finds the recording stored and sets the summary */
+	sova_spill_discard(spill_id);
+	count_recording(true);
+	return r;
+}
+
 /* Applies one operation. replay: it may have reached the database before (a spool record, or one
  * that failed once), so an insert's duplicate key means "already there". A permanent failure is
  * logged and kept in writes.rejected here. */
@@ -783,6 +993,8 @@ static int apply_op(const uint8_t *payload, uint32_t len, bool replay)
 		keep_rejected(payload, len);
 		return PERMANENT;
 	}
+	if (v.kind == SOVA_WRITE_RECORDING)
+		return apply_recording(&v);
 	bool guarded = needs_guard(&v);
 	bson_t gfilter, gbody;
 	if (guarded && !guard(&v, &gfilter, &gbody)) {
@@ -1196,6 +1408,12 @@ bool sova_writer_start(const sova_writer_config *c, uint64_t *generation, char *
 			snprintf(err, errlen, "cannot lock %s: %s", lock_path, err_text(errno, eb, sizeof eb));
 		goto fail_lock;
 	}
+	size_t swept = sova_spill_sweep(cfg.dir); /* under the flock: no live process spills here */
+	if (swept) {
+		snprintf(m, sizeof m, "deleted %zu unreadable recording spills left by a process that ended (their "
+				      "keys died with it)", swept);
+		sova_log("warn", "writer.start", m);
+	}
 	pthread_mutex_lock(&mu);
 	memset(&q, 0, sizeof q);
 	pthread_mutex_unlock(&mu);
@@ -1405,6 +1623,8 @@ static bool spill(node *x, char *err, size_t errlen)
 	return false;
 }
 
+static bool enqueue(node *x, char *err, size_t errlen);
+
 bool sova_writer_push(const char *collection, sova_write_kind kind, const bson_t *filter, const bson_t *body,
 		      char *err, size_t errlen)
 {
@@ -1444,7 +1664,13 @@ bool sova_writer_push(const char *collection, sova_write_kind kind, const bson_t
 			return false;
 		}
 	}
-	node *x = make_node(collection, kind, filter, body, err, errlen);
+	return enqueue(make_node(collection, kind, filter, body, err, errlen), err, errlen);
+}
+
+/* Queues x (NULL: make_node failed, err says why) at the end of memory, or of the spool when
+ * memory is full. Takes ownership of x. */
+static bool enqueue(node *x, char *err, size_t errlen)
+{
 	if (!x)
 		return false;
 	pthread_mutex_lock(&mu);
@@ -1468,6 +1694,27 @@ bool sova_writer_push(const char *collection, sova_write_kind kind, const bson_t
 	}
 	pthread_mutex_unlock(&mu);
 	return spill(x, err, errlen);
+}
+
+bool sova_writer_push_recording(const bson_oid_t *org, const bson_oid_t *session, const char *spill_id, char *err,
+				size_t errlen)
+{
+	pthread_once(&once, init_once);
+	sova_recording_spill s;
+	if (!org || !session || !sova_spill_lookup(spill_id, &s)) {
+		snprintf(err, errlen, "no such spill (finish the recorder and register its spill first)");
+		return false;
+	}
+	bson_t filter = BSON_INITIALIZER, body = BSON_INITIALIZER;
+	bool ok = BSON_APPEND_OID(&filter, "_id", session) && BSON_APPEND_OID(&filter, "organization_id", org) &&
+		  BSON_APPEND_UTF8(&body, "spill", s.id) && BSON_APPEND_UTF8(&body, "path", s.path); /* never the key */
+	sova_recording_spill_wipe(&s);
+	node *x = ok ? make_node("sessions", SOVA_WRITE_RECORDING, &filter, &body, err, errlen) : NULL;
+	if (!ok)
+		snprintf(err, errlen, "out of memory");
+	bson_destroy(&filter);
+	bson_destroy(&body);
+	return enqueue(x, err, errlen);
 }
 
 bool sova_writer_flush(int timeout_ms)
@@ -1558,6 +1805,8 @@ void sova_writer_get_stats(sova_writer_stats *out)
 	out->failed_permanently = q.failed;
 	out->overflowed = q.overflowed;
 	out->corrupt_skipped = q.corrupt;
+	out->recordings_stored = q.recordings_stored;
+	out->recordings_lost = q.recordings_lost;
 	snprintf(out->last_error, sizeof out->last_error, "%s", q.last_error);
 	pthread_mutex_unlock(&mu);
 }

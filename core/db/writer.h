@@ -31,6 +31,7 @@ typedef enum {
 	SOVA_WRITE_INSERT = 1, /* insert_one(body) */
 	SOVA_WRITE_UPDATE = 2, /* update_one(filter, body) */
 	SOVA_WRITE_UPSERT = 3, /* update_one(filter, body, {upsert: true}) */
+	SOVA_WRITE_RECORDING = 4, /* a finished spill stored as the session's recording: sova_writer_push_recording */
 } sova_write_kind;
 
 #define SOVA_WRITER_DEFAULT_QUEUE_BYTES ((size_t)64 << 20)
@@ -55,10 +56,15 @@ typedef struct sova_writer_stats {
 	uint64_t failed_permanently; /* rejected by the server for good: kept in writes.rejected */
 	uint64_t overflowed;         /* pushes that went to the spool because memory was full */
 	uint64_t corrupt_skipped;    /* damaged spool regions skipped (torn tail, bad checksum) */
+	uint64_t recordings_stored;  /* recording operations applied */
+	uint64_t recordings_lost;    /* recording operations whose spill key did not survive a restart */
 	char last_error[192];        /* class and code only; "" when none */
 } sova_writer_stats;
 
 /* Starts the thread; replays an existing spool first. The pool must be open (sova_db_open).
+ * Spill files (rec-*.spill) under spool_dir that no registered spill names are deleted first:
+ * they were left by a process that died and nobody can read them (recorders should spill into
+ * the writer's spool_dir so this finds them).
  * False with a message in err: already started, pool not open, spool unusable.
  * *generation identifies this run for sova_writer_stop. */
 bool sova_writer_start(const sova_writer_config *cfg, uint64_t *generation, char *err, size_t errlen);
@@ -69,6 +75,28 @@ bool sova_writer_start(const sova_writer_config *cfg, uint64_t *generation, char
  * and the spool cannot be written. */
 bool sova_writer_push(const char *collection, sova_write_kind kind, const bson_t *filter, const bson_t *body,
 		      char *err, size_t errlen);
+
+/* Queues the recording operation: the registered spill spill_id (crypto/spill.h) becomes the
+ * session's recording — a two-channel WAV (the header written now that the length is known, then
+ * the spill's PCM), sealed under the process key (sova_recording_set_process_key) into GridFS
+ * one segment at a time (db/recordings.h, sova_recording_store_stream) — and the session
+ * document {_id: session, organization_id: org} gets recording = {bytes, duration_seconds,
+ * content_type = "audio/wav"} as lua/sova/recording.lua sets it; then the spill is discarded.
+ *
+ * The operation's record (in memory, and in the spool while the database is away) holds the
+ * ids, the spill's id and its path, never its key: the key stays in the spill registry in
+ * memory. So a database outage only delays the store (the spill is kept until it is stored), but
+ * a recording still waiting when the process ends is lost: at the next start its operation finds
+ * no key, deletes the spill and counts recordings_lost (and sova_writer_start deletes spill files
+ * under spool_dir that no registered spill names). Writing the key into the spool would keep the
+ * recording, and keep it readable by anyone holding the disk, spill and key side by side: no.
+ *
+ * A replay after a store that completed is recognised (the session's recording is there, of the
+ * spill's length) and only the summary is set again. A store runs to its end even when the writer
+ * is asked to stop (seconds for an hour-long call), since stopping midway would lose it. false with
+ * err when spill_id is not registered or the operation cannot be queued. */
+bool sova_writer_push_recording(const bson_oid_t *org, const bson_oid_t *session, const char *spill_id, char *err,
+				size_t errlen);
 
 /* Waits up to timeout_ms until memory and spool are empty. False on timeout or when not running. */
 bool sova_writer_flush(int timeout_ms);

@@ -480,4 +480,165 @@ describe("writer #writer", function()
       assert.equal("something else entirely, not ours", proc.read_file(spool_file(dir)))
     end)
   end)
+  -- A voice call's recording: the media plane's recorder (core.recorder, a seam in the specs'
+  -- module only) streams both channels into a sealed spill; the writer's "recording" operation
+  -- turns the spill into the session's sealed GridFS recording and summary.
+  describe("recordings #recording", function()
+    local recording = require("sova.recording")
+    local RATE, SECONDS = 16000, 3
+
+    local function le16(v) v = v % 65536; return string.char(v % 256, math.floor(v / 256)) end
+
+    -- Sample i of a channel: a pattern that never repeats within the recording.
+    local function sample(ch, i) return (i * (ch == 0 and 7919 or 104729) + ch * 31337 + math.floor(i / 97)) % 65536 end
+
+    -- Records SECONDS of both channels in 20 ms frames (the other party's frames one behind the
+    -- agent's, as a live call delivers them); returns the spill id, its info and the WAV expected.
+    local function record(dir, seconds)
+      local rec = assert(core.recorder.new(dir, RATE))
+      local step, frames = RATE / 50, RATE * (seconds or SECONDS)
+      local data = {}
+      local function pcm(ch, at)
+        local t = {}
+        for i = at, at + step - 1 do t[#t + 1] = le16(sample(ch, i)) end
+        return table.concat(t)
+      end
+      for at = 0, frames - 1, step do
+        assert(rec:write(0, at, pcm(0, at)))
+        if at >= step then assert(rec:write(1, at - step, pcm(1, at - step))) end
+      end
+      assert(rec:write(1, frames - step, pcm(1, frames - step)))
+      assert.equal(0, rec:stats().late_samples)
+      for i = 0, frames - 1 do data[#data + 1] = le16(sample(0, i)) .. le16(sample(1, i)) end
+      local id, info = rec:finish()
+      assert(id, info)
+      local pcm_bytes = table.concat(data)
+      local function le32(n) return le16(n % 65536) .. le16(math.floor(n / 65536)) end
+      local wav = "RIFF" .. le32(36 + #pcm_bytes) .. "WAVEfmt " .. le32(16) .. le16(1) .. le16(2) .. le32(RATE)
+        .. le32(RATE * 4) .. le16(4) .. le16(16) .. "data" .. le32(#pcm_bytes) .. pcm_bytes
+      return id, info, wav
+    end
+
+    local function new_session()
+      local org, session = core.bson.oid(), core.bson.oid()
+      assert(h:insert("sessions", { _id = session, organization_id = org, mode = "browser" }))
+      return org, session
+    end
+
+    lazy_setup(function() assert(core.recording.set_key(helpers.DATA_KEY)) end)
+
+    it("a call recorded through the recorder is stored by the writer, sealed, and reads back byte for byte", function()
+      local dir = proc.temp_dir("spool")
+      start(dir)
+      local org, session = new_session()
+      local id, info, wav = record(dir)
+      assert.equal(RATE * SECONDS * 4, info.bytes)
+      assert.equal(SECONDS, info.duration_seconds)
+      assert.is_true(proc.exists(info.path))
+      assert.is_true(core.recorder.registered(id))
+      -- the spill on disk holds none of the audio
+      local spilled = proc.read_file(info.path)
+      assert.is_nil(spilled:find(wav:sub(45 + 4000, 45 + 4015), 1, true))
+      assert.is_nil(spilled:find(wav:sub(45 + 100000, 45 + 100015), 1, true))
+
+      push { kind = "recording", organization_id = org, session_id = session, spill = id }
+      assert.is_true(writer.flush(30000))
+      local s = writer.stats()
+      assert.equal(1, s.recordings_stored)
+      assert.equal(0, s.failed_permanently)
+      assert.is_false(proc.exists(info.path))
+      assert.is_false(core.recorder.registered(id))
+
+      local back = assert(core.recording.read(h, org, session, 0, #wav - 1))
+      assert.equal(#wav, #back)
+      assert.is_true(back == wav, "the stored recording differs from what was recorded")
+      local doc = assert(h:find_one("sessions", { _id = session }))
+      assert.same({ bytes = #wav, duration_seconds = recording.wav_duration(wav), content_type = "audio/wav" },
+        doc.recording)
+      local file = assert(h:find_one("recordings.files", { _id = session }))
+      assert.equal(core.crypto.sha256_hex(wav), file.metadata.sha256)
+      assert.equal(tostring(org), tostring(file.metadata.organization_id))
+      for _, c in ipairs(assert(h:find("recordings.chunks", { files_id = session }))) do
+        assert.is_nil(c.data:find(wav:sub(45 + 4000, 45 + 4015), 1, true))
+      end
+      -- another clinic finds nothing
+      assert.is_false(core.recording.info(h, core.bson.oid(), session))
+    end)
+
+    it("with the database down the spill waits; once it is back the recording is stored once", function()
+      local dir = proc.temp_dir("spool")
+      start(dir)
+      local org, session = new_session()
+      local id, info, wav = record(dir, 2)
+      db:kill()
+      push { kind = "recording", organization_id = org, session_id = session, spill = id }
+      helpers.wait_until(function() local s = writer.stats() return s.db_down and s.spooled == 1 end, 20)
+      assert.is_true(proc.exists(info.path))
+      -- the spooled operation names the spill, never its key (the key is not on disk anywhere)
+      assert.truthy(proc.read_file(spool_file(dir)):find(id, 1, true))
+      db:start()
+      assert.is_true(writer.flush(30000))
+      assert.equal(1, writer.stats().recordings_stored)
+      assert.equal(1, helpers.count(db, "recordings.files", { _id = session }))
+      assert.is_true(core.recording.read(h, org, session, 0, #wav - 1) == wav)
+      assert.is_false(proc.exists(info.path))
+      assert.is_false(proc.exists(spool_file(dir)))
+    end)
+
+    it("a recording still waiting when the process ends is lost, counted, and leaves nothing behind", function()
+      local dir = proc.temp_dir("spool")
+      start(dir)
+      local org, session = new_session()
+      local id, info = record(dir, 1)
+      db:kill()
+      push { kind = "recording", organization_id = org, session_id = session, spill = id }
+      local ok = writer.stop(300)
+      assert.is_nil(ok)
+      assert.is_true(core.recorder.forget(id)) -- what the process's end does: the key is gone
+      assert.is_false(proc.exists(info.path))
+      db:start()
+      start(dir)
+      assert.is_true(writer.flush(30000))
+      local s = writer.stats()
+      assert.equal(1, s.recordings_lost)
+      assert.equal(0, s.recordings_stored)
+      assert.equal(0, helpers.count(db, "recordings.files", { _id = session }))
+      assert.is_false(proc.exists(spool_file(dir)))
+    end)
+
+    it("a second recording for a session that has one is dropped; the first stays", function()
+      local dir = proc.temp_dir("spool")
+      start(dir)
+      local org, session = new_session()
+      local id1, _, wav = record(dir, 1)
+      push { kind = "recording", organization_id = org, session_id = session, spill = id1 }
+      assert.is_true(writer.flush(30000))
+      local id2, info2 = record(dir, 2)
+      push { kind = "recording", organization_id = org, session_id = session, spill = id2 }
+      assert.is_true(writer.flush(30000))
+      local s = writer.stats()
+      assert.equal(1, s.recordings_stored)
+      assert.equal(1, s.failed_permanently)
+      assert.is_false(proc.exists(info2.path))
+      assert.is_true(core.recording.read(h, org, session, 0, #wav - 1) == wav)
+      -- the in-memory store (sova.recording.store) goes through the same streaming path
+      local org2, session2 = new_session()
+      assert(recording.store(h, org2, session2, wav))
+      assert.is_true(core.recording.read(h, org2, session2, 0, #wav - 1) == wav)
+    end)
+
+    it("an unknown spill answers nil, err; a malformed recording operation raises", function()
+      start(proc.temp_dir("spool"))
+      local org, session = new_session()
+      local ok, err = writer.push { kind = "recording", organization_id = org, session_id = session,
+        spill = string.rep("a", 32) }
+      assert.is_nil(ok)
+      assert.truthy(err:find("no such spill", 1, true))
+      assert.has_error(function() writer.push { kind = "recording", organization_id = org, spill = "x" } end)
+      assert.has_error(function() writer.push { kind = "recording", organization_id = org, session_id = session } end)
+      assert.has_error(function()
+        writer.push { kind = "recording", organization_id = org, session_id = session, spill = "x", doc = {} }
+      end)
+    end)
+  end)
 end)
