@@ -93,7 +93,7 @@ describe("voice test calls in the browser #api #voice", function()
     assert.is_true(#(doc.latency or {}) >= 3, "no latency figures")
     for _, row in ipairs(doc.latency) do assert.is_number(row.turn_ms) end
     -- the recording: two channels, playable, as long as the call
-    local rec = helpers.wait_for(function()
+    local rec = helpers.wait_until(function()
       local d = helpers.session_doc(db, call.session_id)
       return d and d.recording
     end, 30)
@@ -170,10 +170,8 @@ describe("voice test calls in the browser #api #voice", function()
     assert.equal("1", keys[1].digits)
   end)
 
-  it("refuses a voice call for a workflow without speech engines", function()
+  it("refuses an unknown call mode, naming the voice mode", function()
     local patient = f:patient(ALPHA, "prior_auth")
-    local root = support.build_root
-    assert.is_function(root)
     local res = f:req(ALPHA, "POST", "/api/patients/" .. patient.id .. "/calls", { mode = "browser_chat" })
     assert.equal(422, res.status)
     assert.matches("browser_voice", res.json.error.message, 1, true)
