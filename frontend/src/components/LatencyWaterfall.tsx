@@ -91,6 +91,7 @@ export function LatencyWaterfall({ turns, onPick, picked = null }: Props) {
   if (turns.length === 0) return null;
   const rows = turns.map((t) => ({ t, segs: segmentsOf(t) }));
   const totals = turns.map((t) => num(t.turn_ms)).filter((x): x is number => x != null);
+  const unmeasured = rows.some((r) => r.segs.some((s) => s.key === 'unmeasured'));
   const p50 = percentile(totals, 50);
   const p95 = percentile(totals, 95);
   const longest = Math.max(0, ...totals, ...rows.map((r) => r.segs.reduce((a, s) => a + s.ms, 0)));
@@ -128,6 +129,12 @@ export function LatencyWaterfall({ turns, onPick, picked = null }: Props) {
             <span className="sr-only">: {s.about}</span>
           </li>
         ))}
+        {unmeasured && (
+          <li title="a stage missing from a turn whose total is known">
+            <span className="wf-swatch wf-unmeasured" aria-hidden="true" />
+            Not measured
+          </li>
+        )}
       </ul>
       <table className="waterfall-table">
         <caption className="sr-only">Response time per turn, by stage, in milliseconds</caption>
@@ -137,9 +144,9 @@ export function LatencyWaterfall({ turns, onPick, picked = null }: Props) {
             <th scope="col" className="waterfall-axis-cell">
               <span className="sr-only">Stages</span>
               <span className="waterfall-axis" aria-hidden="true">
-                {ticks.map((v) => (
+                {ticks.map((v, i) => (
                   <span key={v} className="waterfall-tick" style={{ left: pct(v) }}>
-                    {v === 0 ? '0' : formatMs(v)}
+                    {i === ticks.length - 1 ? formatMs(v) : v.toLocaleString('en-US')}
                   </span>
                 ))}
               </span>

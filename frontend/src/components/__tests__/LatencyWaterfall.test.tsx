@@ -116,8 +116,17 @@ describe('<LatencyWaterfall>', () => {
     expect(stats.textContent).toContain('4 turns');
     const legend = screen.getByRole('list', { name: 'Stages' });
     expect([...legend.querySelectorAll('li')].map((li) => li.firstChild?.nextSibling?.textContent)).toEqual([
-      'Recognizer', 'Model', 'Synthesizer', 'Outbound',
+      'Recognizer', 'Model', 'Synthesizer', 'Outbound', 'Not measured',
     ]);
+    // the axis: round steps, the unit on the last
+    expect([...document.querySelectorAll('.waterfall-tick')].map((t) => t.textContent)).toEqual([
+      '0', '200', '400', '600', '800', '1,000 ms',
+    ]);
+  });
+
+  it('leaves "not measured" out of the legend when every turn is whole', () => {
+    render(<LatencyWaterfall turns={turns.slice(1, 3)} />);
+    expect(screen.getByRole('list', { name: 'Stages' }).textContent).not.toContain('Not measured');
   });
 
   it('says when no turn has a total', () => {
