@@ -482,6 +482,10 @@ export interface components {
              * @description ISO-8601, UTC
              */
             timestamp?: string;
+            /** @description Voice calls: the other party spoke over the agent and the line was cut off; content is what was actually heard (possibly empty). */
+            interrupted?: boolean;
+            /** @description With interrupted: the whole line the agent meant to say. */
+            said?: string;
         };
         /** @description Transfers, DTMF, notes, failures: names and codes only. Other keys depend on the type. */
         SessionEvent: {
@@ -559,6 +563,19 @@ export interface components {
                 /** @constant */
                 content_type: "audio/wav";
             };
+            /** @description Voice calls (mode browser_voice): the speech engines that ran and the audio format on the wire. */
+            voice?: {
+                /** @description The recognizer: pocketsphinx, deepgram */
+                stt: string;
+                /** @description The synthesizer: flite, espeak, cartesia, elevenlabs */
+                tts: string;
+                /** @enum {unknown} */
+                encoding: "pcm_s16le" | "mulaw";
+                /** @enum {unknown} */
+                sample_rate: 8000 | 16000 | 48000;
+            };
+            /** @description Voice calls: response time per agent turn, by stage. */
+            latency?: components["schemas"]["TurnLatency"][];
         };
         SessionList: {
             items: components["schemas"]["Session"][];
@@ -638,6 +655,21 @@ export interface components {
             url: string;
             /** @description Seconds the link is valid (ended earlier by logout or the idle limit). */
             expires_in: number;
+        };
+        /** @description One agent turn of a voice call, in milliseconds (one decimal) from the other party's end of speech. A stage the call could not measure is left out. */
+        TurnLatency: {
+            /** @description The call's turn, as live messages number it: 1 is the greeting; each line of the other party opens the next, so turn n is the agent's answer to the other party's (n-1)-th line. */
+            turn: number;
+            /** @description End of speech to the final transcript. */
+            recognizer_ms?: number;
+            /** @description Final transcript to the agent's first line requested (platform and language model). */
+            model_ms?: number;
+            /** @description First line requested to the first synthesized audio. */
+            synthesizer_ms?: number;
+            /** @description First synthesized audio to the first audio frame sent. */
+            outbound_ms?: number;
+            /** @description End of speech to the first audio frame sent: the whole turn. */
+            turn_ms?: number;
         };
     };
     responses: {

@@ -29,6 +29,10 @@ export type CallStart = Schemas['CallStart'];
 /** POST /api/sessions/{id}/recording/link: a short-lived URL an <audio> element can fetch by itself. */
 export type RecordingLink = Schemas['RecordingLink'];
 export type SessionRecording = NonNullable<CallSession['recording']>;
+/** A voice call's speech engines and wire audio format. */
+export type SessionVoice = NonNullable<CallSession['voice']>;
+/** One agent turn of a voice call: ms per stage from the other party's end of speech (any may be missing). */
+export type TurnLatency = Schemas['TurnLatency'];
 /** The error body of every non-2xx answer. */
 export type ErrorBody = Schemas['Error'];
 

@@ -1,7 +1,9 @@
 // /sessions/:id: one call: status, why it ended, what an incomplete call is missing, duration, the
 // summary, the outcome fields it wrote (labelled from the schema), the flow that ran (path and
 // sha256), the recording with the transcript beside it (a line plays from its time), and the
-// transcript; administrators can save it as a test scenario. A call that is still
+// transcript; administrators can save it as a test scenario. A voice call also shows its speech
+// engines, its response time per turn (a waterfall whose rows pick their line in the transcript),
+// and the agent's lines the other party cut off. A call that is still
 // being written is re-read every few seconds until it has ended.
 import { useEffect, useRef, useState } from 'react';
 import type { ApiError } from '../api/client';
@@ -9,14 +11,15 @@ import { Link, useParams } from 'react-router-dom';
 import { api } from '../api/client';
 import { TERMINAL_STATUSES } from '../api/live';
 import { useApi } from '../api/useApi';
-import type { CallSession, FieldDef, FieldValue, SessionEvent } from '../api/types';
+import type { CallSession, FieldDef, FieldValue, SessionEvent, SessionVoice, TranscriptMessage } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
 import { useScopeWorkflow } from '../components/AppShell';
 import { ErrorAlert } from '../components/ErrorAlert';
+import { LatencyWaterfall } from '../components/LatencyWaterfall';
 import { Loading } from '../components/Loading';
 import { offsetSeconds, RecordingPlayer } from '../components/RecordingPlayer';
 import { StatusBadge } from '../components/StatusBadge';
-import { TranscriptView, type TranscriptLine } from '../components/TranscriptView';
+import { TranscriptView, unsaidPart, type TranscriptLine } from '../components/TranscriptView';
 import { usePageTitle } from '../components/usePageTitle';
 import { eventLabel, formatDateTime, formatDuration, formatTime, formatValue, schemaOf, sortedFields, statusLabel, workflowLabel } from '../schema/fields';
 import { NotFoundPage } from './NotFoundPage';
@@ -29,6 +32,35 @@ const ENDED_BY: Record<NonNullable<CallSession['ended_by']>, string> = {
   agent: 'The agent',
   platform: 'Sova (no answer, time limit, or a failure)',
 };
+
+/** How the call was made, in words. */
+const MODES: Record<string, string> = {
+  browser: 'Browser test call',
+  browser_voice: 'Browser voice test call',
+};
+
+/** The wire audio in words: "16 kHz", or "phone quality (8 kHz μ-law)". */
+export function audioFormat(v: SessionVoice): string {
+  const khz = `${(v.sample_rate / 1000).toLocaleString('en-US')} kHz`;
+  return v.encoding === 'mulaw' ? `phone quality (${khz} μ-law)` : khz;
+}
+
+/** The index of the agent's first line in turn n, numbered as the bot does (1 is the greeting; each
+ * line of the other party opens the next turn): the first assistant line after the other party's
+ * (n-1)-th line; null when the transcript has none. */
+export function turnLine(messages: TranscriptMessage[], turn: number): number | null {
+  let users = 0;
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i];
+    if (m.role === 'user') {
+      users++;
+      if (users > turn - 1) return null;
+    } else if (m.role === 'assistant' && users === turn - 1) {
+      return i;
+    }
+  }
+  return null;
+}
 
 /** One recorded call event in words; field keys read as their schema labels. */
 export function eventLine(e: SessionEvent, fields: FieldDef[]): string {
@@ -45,7 +77,10 @@ export function eventLine(e: SessionEvent, fields: FieldDef[]): string {
     case 'transfer':
       return `${name}${typeof e.to === 'string' ? ` to ${e.to}` : ''}`;
     case 'dtmf':
+    case 'dtmf_received':
       return `${name}${typeof e.digits === 'string' ? `: ${e.digits}` : ''}`;
+    case 'interrupted':
+      return `${name}${typeof e.played_ms === 'number' ? ` after ${(e.played_ms / 1000).toFixed(1)} s of the agent's line` : ''}`;
     case 'failure':
       return `${name}: ${String(e.reason ?? '')}${typeof e.source === 'string' ? ` (${e.source}${e.line ? `:${String(e.line)}` : ''})` : ''}`;
     case 'error':
@@ -119,6 +154,8 @@ export function SessionPage() {
   const s = session.data;
   const audio = useRef<HTMLAudioElement | null>(null);
   const [heard, setHeard] = useState(0);
+  // the turn picked in the waterfall (its row), until the recording plays on
+  const [picked, setPicked] = useState<number | null>(null);
   const fields = schemaOf(org, s?.workflow);
   useScopeWorkflow(fields ? s?.workflow : undefined);
   usePageTitle('Call session');
@@ -136,16 +173,20 @@ export function SessionPage() {
 
   const recording = !running ? s.recording : undefined;
   const started = s.started_at || s.created_at;
-  const lines: TranscriptLine[] = (s.transcript?.messages ?? []).map((m, i) => ({
+  const messages = s.transcript?.messages ?? [];
+  const lines: TranscriptLine[] = messages.map((m, i) => ({
     id: i,
     kind: 'say',
     role: m.role,
     text: m.content,
     at: recording ? offsetSeconds(started, m.timestamp) : null,
+    ...(m.interrupted ? { interrupted: true, unsaid: unsaidPart(m.said ?? m.content, m.content) } : {}),
   }));
+  const latency = s.latency ?? [];
+  const pickedLine = picked != null && latency[picked] ? turnLine(messages, latency[picked].turn) : null;
   // the line being heard: the last one that began at or before the playback position
-  let current: number | null = null;
-  if (recording && heard > 0) {
+  let current: number | null = pickedLine;
+  if (recording && heard > 0 && picked == null) {
     for (const l of lines) if (l.at != null && l.at <= heard) current = l.id;
   }
   const seek = (seconds: number) => {
@@ -153,6 +194,20 @@ export function SessionPage() {
     if (!a) return;
     a.currentTime = seconds;
     void a.play().catch(() => undefined);
+  };
+  const onTime = (seconds: number) => {
+    setHeard(seconds);
+    setPicked(null);
+  };
+  // a turn picked in the waterfall: its line marked and brought into view (played from, with a recording)
+  const pickTurn = (index: number) => {
+    const at = latency[index] ? turnLine(messages, latency[index].turn) : null;
+    setPicked(index);
+    if (at == null) return;
+    const el = document.querySelector(`.session-transcript [data-line="${at}"]`);
+    if (el && typeof el.scrollIntoView === 'function') el.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+    const from = lines[at]?.at;
+    if (recording && from != null) seek(from);
   };
   const outcome = outcomeRows(fields ?? [], s.outcome);
   const sha = s.flow?.sha256 ?? null;
@@ -218,8 +273,20 @@ export function SessionPage() {
             )}
             <div className="fields-row">
               <dt>Mode</dt>
-              <dd>{s.mode === 'browser' ? 'Browser test call' : statusLabel(s.mode)}</dd>
+              <dd>{MODES[s.mode] ?? statusLabel(s.mode)}</dd>
             </div>
+            {s.voice && (
+              <div className="fields-row" data-key="voice">
+                <dt>Speech</dt>
+                <dd>
+                  <span className="sr-only">recognizer </span>
+                  <code>{s.voice.stt}</code>
+                  <span aria-hidden="true"> → </span>
+                  <span className="sr-only">, synthesizer </span>
+                  <code>{s.voice.tts}</code>, {audioFormat(s.voice)}
+                </dd>
+              </div>
+            )}
             <div className="fields-row">
               <dt>Flow</dt>
               <dd>
@@ -269,9 +336,15 @@ export function SessionPage() {
         </div>
       </div>
 
-      <div className="card">
+      {latency.length > 0 && (
+        <div className="card">
+          <LatencyWaterfall turns={latency} onPick={pickTurn} picked={picked} />
+        </div>
+      )}
+
+      <div className="card session-transcript">
         <h2>{recording ? 'Recording and transcript' : 'Transcript'}</h2>
-        {recording && <RecordingPlayer sessionId={s.id} recording={recording} audioRef={audio} onTime={setHeard} />}
+        {recording && <RecordingPlayer sessionId={s.id} recording={recording} audioRef={audio} onTime={onTime} />}
         <TranscriptView lines={lines} label="Transcript" onSeek={recording ? seek : undefined} current={current} />
         {s.events && s.events.length > 0 && (
           <>

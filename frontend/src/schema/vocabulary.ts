@@ -18,6 +18,8 @@ export const VOCABULARY = {
     {"type": "note", "label": "Note"},
     {"type": "transfer", "label": "Transfer"},
     {"type": "dtmf", "label": "Keypad tones"},
+    {"type": "dtmf_received", "label": "Keys pressed"},
+    {"type": "interrupted", "label": "Interrupted"},
     {"type": "failure", "label": "Failure"},
     {"type": "error", "label": "Error"}
   ],
