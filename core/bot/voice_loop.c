@@ -15,6 +15,7 @@
 #include "bot/media/recorder.h"
 #include "bot/media/voice.h"
 #include "bot/speech/offload.h"
+#include "crypto/spill.h"
 #include "bot/speech/stt_pocketsphinx.h"
 #include "bot/speech/tts_espeak.h"
 #include "bot/speech/tts_flite.h"
@@ -225,7 +226,7 @@ static void on_voice_frame(void *ud, const void *wire, size_t len)
 static int on_record(void *ud, int channel, uint64_t at_sample, const int16_t *pcm, size_t n)
 {
 	voice_slot *slot = ud;
-	return slot->rec ? sova_recorder_write(slot->rec, channel, at_sample, pcm, n) : 0;
+	return sova_recorder_write(slot->rec, channel, at_sample, pcm, n);
 }
 
 /* ---- converting between the socket's format and the voice's (media thread) ---- */
@@ -469,13 +470,19 @@ static void run_close(voice_slot *slot)
 	jbuf j;
 	begin(&j, "closed");
 	sova_recording_spill spill;
-	if (slot->rec && sova_recorder_finish(slot->rec, &spill, err, sizeof err)) {
-		j_num(&j, "recording", (double)spill.id);
+	/* the key goes into the registry here and never to Lua: Lua hands the writer the spill's id */
+	bool finished = slot->rec && sova_recorder_finish(slot->rec, &spill, err, sizeof err);
+	if (finished && sova_spill_register(&spill, err, sizeof err)) {
+		j_str(&j, "recording", spill.id);
 	} else {
+		if (finished)
+			unlink(spill.path); /* sealed under a key that is about to be wiped: unreadable anyway */
 		if (slot->rec)
 			emit_error(slot->id, err, false);
 		j_raw(&j, ",\"recording\":null");
 	}
+	if (finished)
+		sova_recording_spill_wipe(&spill);
 	sova_recorder_free(slot->rec);
 	emit(slot->id, &j);
 	unlink_slot(slot);
