@@ -29,6 +29,7 @@ typedef struct ws_conn {
 	frame *head, *tail;
 	size_t queued;
 	bool closed;
+	int close_code; /* from the peer's close frame; 0 when none came */
 } ws_conn;
 
 typedef struct ws_handle {
@@ -39,8 +40,13 @@ static int on_data(struct mg_connection *conn, int bits, char *data, size_t len,
 {
 	ws_conn *c = ud;
 	int opcode = bits & 0x0f;
-	if (opcode == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE)
+	if (opcode == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE) {
+		pthread_mutex_lock(&c->lock);
+		if (len >= 2 && !c->close_code)
+			c->close_code = ((unsigned char)data[0] << 8) | (unsigned char)data[1];
+		pthread_mutex_unlock(&c->lock);
 		return 0;
+	}
 	if (opcode != MG_WEBSOCKET_OPCODE_TEXT)
 		return 1;
 	frame *f = malloc(sizeof *f + len);
@@ -123,13 +129,16 @@ static int l_connect(lua_State *L)
 	return 1;
 }
 
-/* client:send(text) -> true | nil, "closed" */
+/* client:send(data[, "binary"]) -> true | nil, "closed"   (a text frame unless "binary") */
 static int l_send(lua_State *L)
 {
 	ws_handle *h = check_handle(L);
 	size_t len;
 	const char *text = luaL_checklstring(L, 2, &len);
-	if (mg_websocket_client_write(h->c->conn, MG_WEBSOCKET_OPCODE_TEXT, text, len) <= 0) {
+	const char *kind = luaL_optstring(L, 3, "text");
+	luaL_argcheck(L, strcmp(kind, "text") == 0 || strcmp(kind, "binary") == 0, 3, "\"text\" or \"binary\"");
+	int opcode = kind[0] == 'b' ? MG_WEBSOCKET_OPCODE_BINARY : MG_WEBSOCKET_OPCODE_TEXT;
+	if (mg_websocket_client_write(h->c->conn, opcode, text, len) <= 0) {
 		lua_pushnil(L);
 		lua_pushliteral(L, "closed");
 		return 2;
@@ -170,6 +179,20 @@ static int l_receive(lua_State *L)
 	return 1;
 }
 
+/* client:close_code() -> the code of the peer's close frame, or nil (none came yet) */
+static int l_close_code(lua_State *L)
+{
+	ws_handle *h = check_handle(L);
+	pthread_mutex_lock(&h->c->lock);
+	int code = h->c->close_code;
+	pthread_mutex_unlock(&h->c->lock);
+	if (!code)
+		lua_pushnil(L);
+	else
+		lua_pushinteger(L, code);
+	return 1;
+}
+
 static int l_close(lua_State *L)
 {
 	ws_handle *h = luaL_checkudata(L, 1, WS_CLIENT_MT);
@@ -192,7 +215,7 @@ static int l_close(lua_State *L)
 int sova_open_ws_client(lua_State *L)
 {
 	static const luaL_Reg methods[] = {
-		{"send", l_send}, {"receive", l_receive}, {"close", l_close}, {NULL, NULL},
+		{"send", l_send}, {"receive", l_receive}, {"close_code", l_close_code}, {"close", l_close}, {NULL, NULL},
 	};
 	luaL_newmetatable(L, WS_CLIENT_MT);
 	lua_newtable(L);
