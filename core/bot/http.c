@@ -639,6 +639,9 @@ void sova_loop_ws_close_with(long long ws_id, int code, const char *reason)
 static int cb_bot(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
 	conn_data *cd = user;
+	/* a connection closed before its first request has no per-connection data */
+	if (!cd && reason != LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION)
+		return 0;
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
 		char path[1024];

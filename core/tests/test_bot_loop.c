@@ -2,7 +2,9 @@
  * emitted back, the tick, and the HTTP side as Lua sees it (events, replies, 413, 503, keep-alive).
  * This test's main thread plays the Lua thread; HTTP clients are curl easy handles on a thread of
  * their own. The loop is one per process: the group setup starts it, the teardown joins it. */
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -249,6 +253,30 @@ static void a_request_lua_does_not_answer_gets_503(void **state)
 	finish(&c, t);
 }
 
+/* A connection that closes before sending anything (a port probe) leaves the loop serving. */
+static void a_probe_that_sends_nothing_harms_nothing(void **state)
+{
+	for (int i = 0; i < 3; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		assert_true(fd >= 0);
+		assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+		close(fd);
+	}
+	http_call c = {.method = "GET", .path = "/health", .times = 1};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, http_client, &c), 0);
+	sova_loop_event *ev = next_event(SOVA_EV_HTTP);
+	assert_non_null(ev);
+	assert_true(sova_loop_reply(ev->id, 200, "{}", 2, NULL));
+	sova_loop_event_free(ev);
+	while (!__atomic_load_n(&c.done, __ATOMIC_ACQUIRE))
+		sova_loop_event_free(sova_loop_wait(10, &(bool){false}));
+	assert_int_equal(c.status[0], 200);
+	finish(&c, t);
+}
+
 static void unknown_sockets_are_gone(void **state)
 {
 	assert_false(sova_loop_ws_send(424242, "x", 1));
@@ -285,6 +313,7 @@ int main(void)
 		cmocka_unit_test(a_request_is_an_event_and_the_reply_its_answer_on_one_connection),
 		cmocka_unit_test(a_body_over_the_limit_is_refused_with_413_and_no_event),
 		cmocka_unit_test(a_request_lua_does_not_answer_gets_503),
+		cmocka_unit_test(a_probe_that_sends_nothing_harms_nothing),
 		cmocka_unit_test(unknown_sockets_are_gone),
 	};
 	return cmocka_run_group_tests(tests, start, stop);
