@@ -213,12 +213,17 @@ static int deliver_request(loop_peer *p)
 
 static int on_http(struct lws *wsi, conn_data *cd, const char *uri, size_t uri_len)
 {
-	free_peer(cd->peer); /* a transaction that never completed (cannot happen on HTTP/1.1) */
+	if (cd->peer) { /* a transaction that never completed (lws parses no request before that) */
+		if (in_table(cd->peer))
+			loop_peer_remove(cd->peer);
+		free_peer(cd->peer);
+	}
 	loop_peer *p = cd->peer = new_peer(wsi, PEER_HTTP);
 	if (!p)
 		return -1;
 	const char *method = method_name(wsi);
 	p->method = loop_dup(method ? method : "", method ? strlen(method) : 0);
+	p->head_only = method && strcmp(method, "HEAD") == 0;
 	p->path = loop_dup(uri, uri_len);
 	p->query = copy_query(wsi);
 	p->remote = copy_remote(wsi);
@@ -281,7 +286,7 @@ static int on_http_writable(struct lws *wsi, conn_data *cd)
 	if (!p || !p->answer)
 		return 0;
 	loop_command *a = p->answer;
-	bool head = p->method && strcmp(p->method, "HEAD") == 0;
+	bool head = p->head_only;
 	if (!p->head_sent) {
 		unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *q = start, *end = buf + sizeof buf - 1;
 		if (lws_add_http_common_headers(wsi, (unsigned)a->status, a->content_type, a->len, &q, end) ||

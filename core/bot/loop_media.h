@@ -62,6 +62,7 @@ typedef struct loop_peer {
 	char *method, *path, *query, *remote;
 	sova_buf headers, body;
 	bool too_large;
+	bool head_only;       /* HEAD: the answer's headers without its body */
 	loop_command *answer; /* the reply being written */
 	size_t answer_off;
 	bool head_sent;
