@@ -86,7 +86,9 @@ export SOVA_BOT_SECRET="bench-bot-secret-$(python3 -c 'import secrets; print(sec
 export SOVA_BOT_THREADS=${SOVA_BOT_THREADS:-16}
 export BENCH_LINES=$lines BENCH_WORK="$work"
 # The driver runs under LuaJIT with the specs' modules (sova.core, and sova.testkit for processes).
-bench_lua() { LUA_PATH="$SOVA_ROOT/lua/?.lua;$SOVA_ROOT/lua/?/init.lua;;" LUA_CPATH="$SOVA_ROOT/build/lua/?.so;;" luajit "$@"; }
+# (an array, not a function: it also runs under nice, which cannot run a shell function)
+lua_cmd=(env "LUA_PATH=$SOVA_ROOT/lua/?.lua;$SOVA_ROOT/lua/?/init.lua;;" "LUA_CPATH=$SOVA_ROOT/build/lua/?.so;;" luajit)
+bench_lua() { "${lua_cmd[@]}" "$@"; }
 export BENCH_DRAIN_SECONDS=${BENCH_DRAIN_SECONDS:-0}
 mkdir -p bench/results
 echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -117,7 +119,7 @@ for n in "${sizes[@]}"; do
     [ "$wave" = 1 ] || { result="bench/results/calls-$n-wave$wave.json"; echo "-- wave $wave"; }
     results+=("$result")
     BENCH_N=$n BENCH_BOT_URL="http://127.0.0.1:$SOVA_BOT_PORT" BENCH_BOT_PID=$bot BENCH_RESULT="$result" \
-      "${on_rest[@]}" bench_lua bench/calls_driver.lua run || echo "driver failed for N=$n"
+      "${on_rest[@]}" "${lua_cmd[@]}" bench/calls_driver.lua run || echo "driver failed for N=$n"
   done
   awk -v b=$(($(cpu_ticks "$bot") - bot_cpu0)) -v l=$(($(cpu_ticks "$llm_pid") - llm_cpu0)) \
     -v d=$(($(cpu_ticks "$FERRETDB_PID") - db_cpu0)) -v hz="$hz" \

@@ -32,6 +32,7 @@ typedef struct ws_conn {
 	bool closed;
 	bool keep_binary;                   /* binary frames are queued for receive(); else counted only */
 	unsigned long long binary_frames, binary_bytes;
+	int close_code; /* from the peer's close frame; 0 when none came */
 } ws_conn;
 
 typedef struct ws_handle {
@@ -42,8 +43,13 @@ static int on_data(struct mg_connection *conn, int bits, char *data, size_t len,
 {
 	ws_conn *c = ud;
 	int opcode = bits & 0x0f;
-	if (opcode == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE)
+	if (opcode == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE) {
+		pthread_mutex_lock(&c->lock);
+		if (len >= 2 && !c->close_code)
+			c->close_code = ((unsigned char)data[0] << 8) | (unsigned char)data[1];
+		pthread_mutex_unlock(&c->lock);
 		return 0;
+	}
 	if (opcode != MG_WEBSOCKET_OPCODE_TEXT && opcode != MG_WEBSOCKET_OPCODE_BINARY)
 		return 1;
 	if (opcode == MG_WEBSOCKET_OPCODE_BINARY) {
@@ -205,6 +211,20 @@ static int l_binary_stats(lua_State *L)
 	return 2;
 }
 
+/* client:close_code() -> the code of the peer's close frame, or nil (none came yet) */
+static int l_close_code(lua_State *L)
+{
+	ws_handle *h = check_handle(L);
+	pthread_mutex_lock(&h->c->lock);
+	int code = h->c->close_code;
+	pthread_mutex_unlock(&h->c->lock);
+	if (!code)
+		lua_pushnil(L);
+	else
+		lua_pushinteger(L, code);
+	return 1;
+}
+
 static int l_close(lua_State *L)
 {
 	ws_handle *h = luaL_checkudata(L, 1, WS_CLIENT_MT);
@@ -227,7 +247,8 @@ static int l_close(lua_State *L)
 int sova_open_ws_client(lua_State *L)
 {
 	static const luaL_Reg methods[] = {
-		{"send", l_send}, {"receive", l_receive}, {"close", l_close}, {"binary_stats", l_binary_stats}, {NULL, NULL},
+		{"send", l_send}, {"receive", l_receive}, {"close_code", l_close_code}, {"close", l_close},
+		{"binary_stats", l_binary_stats}, {NULL, NULL},
 	};
 	luaL_newmetatable(L, WS_CLIENT_MT);
 	lua_newtable(L);

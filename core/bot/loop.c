@@ -1,103 +1,133 @@
-/* The call runtime's event loop (`sova bot`), plain C; its Lua face is core/bot/loop_lua.c.
+/* The call runtime's event loop (`sova bot`), plain C; its Lua face is core/bot/loop_lua.c, its
+ * HTTP and WebSocket side core/bot/http.c.
  *
- * One thread runs Lua and every call; nothing blocks it. HTTP requests and WebSocket traffic
- * arrive from civetweb's threads as events in an inbox; outbound HTTP (LLM providers) runs on a
- * libcurl multi handle in the loop thread. sova_loop_wait(timeout) waits on both
- * (curl_multi_poll, woken by curl_multi_wakeup when another thread queues an event) and returns
- * what happened, so the Lua scheduler resumes the coroutine of each call. */
+ * The media thread runs a libuv loop with libwebsockets, curl multi-socket and a 20 ms tick on it;
+ * the Lua thread runs every call. Between them, one mutex guards two short queues (events up,
+ * commands down) and the id table of open requests and sockets. Each crossing holds the lock for
+ * a few pointer moves (measured: docs/benchmarks.md, "Bot event loop"), so single-producer rings
+ * would buy nothing measurable here; the lock also makes the Lua thread's checks ("is this socket
+ * stalled?") and its command one step. The Lua thread sleeps in poll(2) on an eventfd that the
+ * first event of a batch writes; the media thread is woken by a uv_async_t. */
 #include <curl/curl.h>
-#include <pthread.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "http/client.h"
-#include "http/server.h"
-#include "bot/loop.h"
-#include "util/clock.h"
+#include "bot/loop_media.h"
 #include "util/log.h"
 
-/* A pending HTTP request: its civetweb thread waits on `cond` for the loop's reply. */
-typedef struct reply_slot {
-	struct reply_slot *next;
-	long long id;
-	bool done;
-	int status;
-	char *body, *content_type; /* malloc'd by the loop thread; freed by the waiting thread */
-	size_t body_len;
-	pthread_cond_t cond;
-} reply_slot;
+#define ID_BUCKETS 4096
+#define TICK_NS 20000000LL
+#define DRAIN_MAX_MS 1000
 
-/* Frames for one socket wait here: the loop thread never writes to a socket itself, so a
- * browser that stops reading holds up nothing but its own live view. */
-typedef struct ws_out {
-	struct ws_out *next;
-	bool close; /* a closing handshake instead of text */
-	size_t len;
-	char data[];
-} ws_out;
+loop_media media;
 
-#define WS_MAX_PENDING (1024 * 1024)
+static struct {
+	pthread_mutex_t lock;
+	bool ready;     /* sova_loop_init done */
+	bool accepting; /* the media thread takes commands (between start and the end of shutdown) */
+	bool stopping;  /* the stop signal came: Lua sees {kind="stop"} */
+	int event_fd;   /* written when the event queue turns non-empty; the Lua thread polls it */
+	sova_loop_event *ev_head, *ev_tail;
+	loop_command *cmd_head, *cmd_tail;
+	loop_peer *ids[ID_BUCKETS];
+	int pending_fetches; /* started, answer not yet taken by Lua */
+	long long next_id;
+} loop = {.lock = PTHREAD_MUTEX_INITIALIZER, .event_fd = -1};
 
-/* What one socket may have in the inbox, not yet taken by the loop. Every line from a socket can
- * run a whole turn in the loop thread; without this bound a party that talks faster than its turns
- * run fills the inbox with thousands of lines, and every other call and HTTP answer waits behind
- * them (issue 3's stalled-socket case: /health over 3 s). With it, the socket's civetweb thread
- * waits instead, TCP pushes back on that party alone, and each batch of events carries at most
- * this many of its lines. */
-#define WS_MAX_INBOX 8
-
-struct ws_entry {
-	struct ws_entry *next;
-	sova_ws *ws;
-	long long id;
-	ws_out *head, *tail;
-	size_t pending;
-	bool stalled, closing;
-	pthread_cond_t cond; /* with loop.lock: work for the sender */
-	pthread_t sender;
-	size_t inbox;            /* its messages in the inbox */
-	pthread_cond_t room;     /* with loop.lock: the loop took some of them */
-	sova_loop_event *closed; /* its WS_CLOSE event, made at open so that closing cannot fail */
-};
-typedef struct ws_entry ws_entry;
-
-/* civetweb runs a socket's ready, data and close handlers on the one worker thread that holds
- * the connection, so that thread's socket is found without a search. */
-static __thread ws_entry *reader_entry;
-
+/* Media thread only. */
 typedef struct fetch {
+	struct fetch *prev, *next; /* running transfers */
 	long long id;
 	CURL *easy;
 	struct curl_slist *headers;
 	char *req_body;
-	sova_buf body, resp_headers;
+	sova_buf body;
 	char errbuf[CURL_ERROR_SIZE];
 } fetch;
 
-static struct {
-	pthread_mutex_t lock;
-	bool ready, stopping;
-	CURLM *multi;
-	sova_loop_event *head, *tail;
-	reply_slot *slots;
-	ws_entry *sockets;
-	long long next_id;
-	int running_fetches;
-} loop = {.lock = PTHREAD_MUTEX_INITIALIZER};
+typedef struct curl_watch {
+	uv_poll_t poll;
+	curl_socket_t fd;
+} curl_watch;
 
-static char *dup_n(const char *s, size_t n)
+static struct {
+	uv_async_t wake;
+	uv_poll_t tick_poll;
+	int tick_fd;
+	void (*tick_fn)(void *ud, int64_t now_ns);
+	void *tick_ud;
+	unsigned long long missed_ticks;
+	CURLM *multi;
+	uv_timer_t curl_timer, drain_timer;
+	fetch *fetches;
+	bool draining;
+	uint64_t drain_started_ms;
+} m = {.tick_fd = -1};
+
+/* ---- shared helpers ---- */
+
+void loop_lock(void) { pthread_mutex_lock(&loop.lock); }
+void loop_unlock(void) { pthread_mutex_unlock(&loop.lock); }
+
+long long loop_new_id(void) { return __atomic_add_fetch(&loop.next_id, 1, __ATOMIC_RELAXED); }
+
+char *loop_dup(const char *s, size_t n)
 {
 	char *d = malloc(n + 1);
 	if (d) {
-		memcpy(d, s, n);
+		if (n)
+			memcpy(d, s, n);
 		d[n] = '\0';
 	}
 	return d;
 }
 
-static char *dup_s(const char *s) { return dup_n(s ? s : "", strlen(s ? s : "")); }
+static char *dup_s(const char *s) { return loop_dup(s ? s : "", strlen(s ? s : "")); }
+
+loop_peer *loop_peer_find(long long id)
+{
+	for (loop_peer *p = loop.ids[(unsigned long long)id % ID_BUCKETS]; p; p = p->hnext)
+		if (p->id == id)
+			return p;
+	return NULL;
+}
+
+void loop_peer_add(loop_peer *p)
+{
+	loop_peer **b = &loop.ids[(unsigned long long)p->id % ID_BUCKETS];
+	loop_lock();
+	p->hnext = *b;
+	*b = p;
+	loop_unlock();
+}
+
+void loop_peer_remove(loop_peer *p)
+{
+	loop_lock();
+	for (loop_peer **pp = &loop.ids[(unsigned long long)p->id % ID_BUCKETS]; *pp; pp = &(*pp)->hnext) {
+		if (*pp == p) {
+			*pp = p->hnext;
+			break;
+		}
+	}
+	loop_unlock();
+}
+
+bool loop_any_peer(bool (*pred)(const loop_peer *p))
+{
+	for (size_t b = 0; b < ID_BUCKETS; b++)
+		for (const loop_peer *p = loop.ids[b]; p; p = p->hnext)
+			if (pred(p))
+				return true;
+	return false;
+}
 
 void sova_loop_event_free(sova_loop_event *ev)
 {
@@ -113,371 +143,166 @@ void sova_loop_event_free(sova_loop_event *ev)
 	free(ev);
 }
 
-static void enqueue_locked(sova_loop_event *ev)
+void loop_command_free(loop_command *c) { free(c); }
+
+void loop_emit_event(sova_loop_event *ev)
 {
-	if (loop.tail)
-		loop.tail->next = ev;
+	ev->next = NULL;
+	loop_lock();
+	bool was_empty = !loop.ev_head;
+	if (loop.ev_tail)
+		loop.ev_tail->next = ev;
 	else
-		loop.head = ev;
-	loop.tail = ev;
-}
-
-static void wake_loop(void)
-{
-	pthread_mutex_lock(&loop.lock);
-	CURLM *m = loop.multi;
-	pthread_mutex_unlock(&loop.lock);
-	if (m)
-		curl_multi_wakeup(m);
-}
-
-/* Queues ev (ownership moves to the loop) and wakes the loop thread. */
-static void enqueue(sova_loop_event *ev)
-{
-	pthread_mutex_lock(&loop.lock);
-	enqueue_locked(ev);
-	pthread_mutex_unlock(&loop.lock);
-	wake_loop();
-}
-
-static long long new_id(void)
-{
-	pthread_mutex_lock(&loop.lock);
-	long long id = ++loop.next_id;
-	pthread_mutex_unlock(&loop.lock);
-	return id;
-}
-
-/* ---- Called from civetweb threads ---- */
-
-bool sova_loop_init(char *err, size_t errlen)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	CURLM *m = curl_multi_init();
-	if (!m) {
-		snprintf(err, errlen, "cannot create the HTTP multi handle");
-		return false;
+		loop.ev_head = ev;
+	loop.ev_tail = ev;
+	loop_unlock();
+	if (was_empty) {
+		uint64_t one = 1;
+		/* only EAGAIN can fail here (the counter is full): the Lua thread is awake then anyway */
+		if (write(loop.event_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+			sova_log("error", "bot.loop", "cannot wake the Lua thread");
 	}
-	pthread_mutex_lock(&loop.lock);
-	loop.multi = m;
-	loop.ready = true;
-	pthread_mutex_unlock(&loop.lock);
+}
+
+/* Queues c for the media thread (loop.lock held). false when it takes no commands. */
+static bool post_locked(loop_command *c)
+{
+	if (!loop.accepting)
+		return false;
+	c->next = NULL;
+	bool was_empty = !loop.cmd_head;
+	if (loop.cmd_tail)
+		loop.cmd_tail->next = c;
+	else
+		loop.cmd_head = c;
+	loop.cmd_tail = c;
+	if (was_empty)
+		uv_async_send(&m.wake); /* thread-safe; the handle lives while accepting */
 	return true;
 }
 
-void sova_loop_stop(void)
+static loop_command *new_command(int kind, long long id, size_t len)
 {
-	pthread_mutex_lock(&loop.lock);
-	loop.stopping = true;
-	for (ws_entry *e = loop.sockets; e; e = e->next)
-		pthread_cond_broadcast(&e->room); /* readers waiting for room must not hold up mg_stop */
-	CURLM *m = loop.multi;
-	pthread_mutex_unlock(&loop.lock);
-	if (m)
-		curl_multi_wakeup(m);
+	loop_command *c = calloc(1, sizeof *c + len);
+	if (c) {
+		c->kind = kind;
+		c->id = id;
+		c->len = len;
+	}
+	return c;
 }
 
-int sova_loop_http(const sova_http_request *req, int timeout_ms, char **body, size_t *body_len, char **content_type)
+/* ---- the Lua thread ---- */
+
+bool sova_loop_init(char *err, size_t errlen)
 {
-	*body = NULL;
-	*content_type = NULL;
-	*body_len = 0;
-	sova_loop_event *ev = calloc(1, sizeof *ev);
-	reply_slot *slot = calloc(1, sizeof *slot);
-	size_t hlen = 0;
-	for (int i = 0; i < req->num_headers; i++)
-		hlen += strlen(req->headers[i].name) + strlen(req->headers[i].value) + 2;
-	char *headers = malloc(hlen + 1);
-	if (!ev || !slot || !headers) {
-		free(ev);
-		free(slot);
-		free(headers);
-		return 500;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		snprintf(err, errlen, "cannot initialise libcurl");
+		return false;
 	}
-	size_t off = 0;
-	for (int i = 0; i < req->num_headers; i++) {
-		for (const char *p = req->headers[i].name; *p; p++)
-			headers[off++] = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
-		headers[off++] = '\0';
-		size_t vl = strlen(req->headers[i].value);
-		memcpy(headers + off, req->headers[i].value, vl + 1);
-		off += vl + 1;
+	loop.event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (loop.event_fd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		curl_global_cleanup();
+		return false;
 	}
-	ev->kind = SOVA_EV_HTTP;
-	ev->id = slot->id = new_id();
-	ev->method = dup_s(req->method);
-	ev->path = dup_s(req->path);
-	ev->query = dup_s(req->query);
-	ev->remote = dup_s(req->remote_addr);
-	ev->headers = headers;
-	ev->headers_len = off;
-	ev->body = dup_n(req->body, req->body_len);
-	ev->body_len = req->body_len;
-	pthread_cond_init(&slot->cond, NULL);
-	if (!ev->method || !ev->path || !ev->query || !ev->remote || !ev->body) {
-		sova_loop_event_free(ev);
-		pthread_cond_destroy(&slot->cond);
-		free(slot);
-		return 500;
-	}
-	pthread_mutex_lock(&loop.lock);
-	if (!loop.ready || loop.stopping) {
-		pthread_mutex_unlock(&loop.lock);
-		sova_loop_event_free(ev);
-		pthread_cond_destroy(&slot->cond);
-		free(slot);
-		return 503;
-	}
-	slot->next = loop.slots;
-	loop.slots = slot;
-	pthread_mutex_unlock(&loop.lock);
-	enqueue(ev);
-
-	struct timespec until;
-	sova_deadline_after(&until, timeout_ms);
-	pthread_mutex_lock(&loop.lock);
-	while (!slot->done) {
-		if (pthread_cond_timedwait(&slot->cond, &loop.lock, &until) != 0 && !slot->done)
-			break;
-	}
-	/* unlink: from here the loop can no longer reply into this slot */
-	for (reply_slot **pp = &loop.slots; *pp; pp = &(*pp)->next) {
-		if (*pp == slot) {
-			*pp = slot->next;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&loop.lock);
-	int status = slot->done ? slot->status : 503;
-	*body = slot->body; /* caller frees */
-	*body_len = slot->body_len;
-	*content_type = slot->content_type;
-	pthread_cond_destroy(&slot->cond);
-	free(slot);
-	return status;
+	loop.ready = true;
+	return true;
 }
-
-/* One per live socket: writes its queued frames, possibly blocking, never on the loop thread. */
-static void *ws_sender(void *arg)
-{
-	ws_entry *e = arg;
-	pthread_mutex_lock(&loop.lock);
-	for (;;) {
-		while (!e->head && !e->closing)
-			pthread_cond_wait(&e->cond, &loop.lock);
-		if (e->closing)
-			break;
-		ws_out *o = e->head;
-		e->head = o->next;
-		if (!e->head)
-			e->tail = NULL;
-		e->pending -= o->len;
-		pthread_mutex_unlock(&loop.lock);
-		if (o->close)
-			sova_ws_close(e->ws);
-		else
-			sova_ws_send(e->ws, o->data, o->len);
-		free(o);
-		pthread_mutex_lock(&loop.lock);
-	}
-	pthread_mutex_unlock(&loop.lock);
-	return NULL;
-}
-
-static void free_entry(ws_entry *e)
-{
-	for (ws_out *o = e->head; o;) {
-		ws_out *next = o->next;
-		free(o);
-		o = next;
-	}
-	sova_loop_event_free(e->closed);
-	pthread_cond_destroy(&e->cond);
-	pthread_cond_destroy(&e->room);
-	free(e);
-}
-
-void sova_loop_ws_open(sova_ws *ws, const char *path, const char *query, const char *remote)
-{
-	reader_entry = NULL;
-	ws_entry *e = calloc(1, sizeof *e);
-	sova_loop_event *ev = calloc(1, sizeof *ev);
-	if (e)
-		e->closed = calloc(1, sizeof *e->closed);
-	if (!e || !ev || !e->closed) {
-		if (e)
-			free(e->closed);
-		free(e);
-		free(ev);
-		sova_ws_close(ws);
-		return;
-	}
-	e->ws = ws;
-	e->id = sova_ws_id(ws);
-	e->closed->kind = SOVA_EV_WS_CLOSE;
-	e->closed->id = e->id;
-	e->closed->socket = e;
-	pthread_cond_init(&e->cond, NULL);
-	pthread_cond_init(&e->room, NULL);
-	if (pthread_create(&e->sender, NULL, ws_sender, e) != 0) {
-		free_entry(e);
-		free(ev);
-		sova_ws_close(ws);
-		return;
-	}
-	ev->kind = SOVA_EV_WS_OPEN;
-	ev->id = e->id;
-	ev->path = dup_s(path);
-	ev->query = dup_s(query);
-	ev->remote = dup_s(remote);
-	pthread_mutex_lock(&loop.lock);
-	e->next = loop.sockets;
-	loop.sockets = e;
-	pthread_mutex_unlock(&loop.lock);
-	reader_entry = e;
-	enqueue(ev);
-}
-
-void sova_loop_ws_message(sova_ws *ws, const char *data, size_t len)
-{
-	ws_entry *e = reader_entry && reader_entry->ws == ws ? reader_entry : NULL;
-	if (!e)
-		return; /* its open failed and it is being closed: nobody would read the line */
-	sova_loop_event *ev = calloc(1, sizeof *ev);
-	if (!ev)
-		return;
-	ev->kind = SOVA_EV_WS_MESSAGE;
-	ev->id = e->id;
-	ev->socket = e;
-	ev->body = dup_n(data, len);
-	ev->body_len = len;
-	if (!ev->body) {
-		free(ev);
-		return;
-	}
-	pthread_mutex_lock(&loop.lock);
-	while (e->inbox >= WS_MAX_INBOX && !loop.stopping)
-		pthread_cond_wait(&e->room, &loop.lock);
-	e->inbox++;
-	enqueue_locked(ev);
-	pthread_mutex_unlock(&loop.lock);
-	wake_loop();
-}
-
-void sova_loop_ws_close(sova_ws *ws)
-{
-	ws_entry *dead = reader_entry && reader_entry->ws == ws ? reader_entry : NULL;
-	reader_entry = NULL;
-	if (!dead)
-		return; /* its open failed: the loop never heard of it */
-	/* Unlinked first, so no send finds it; then its sender is stopped before civetweb frees ws.
-	 * A write in progress ends when the peer is gone, or after civetweb's request timeout. */
-	pthread_mutex_lock(&loop.lock);
-	for (ws_entry **pp = &loop.sockets; *pp; pp = &(*pp)->next) {
-		if (*pp == dead) {
-			*pp = dead->next;
-			break;
-		}
-	}
-	dead->closing = true;
-	pthread_cond_signal(&dead->cond);
-	pthread_mutex_unlock(&loop.lock);
-	pthread_join(dead->sender, NULL);
-	/* Its WS_CLOSE comes after all its messages; the loop frees the entry when it takes it. */
-	pthread_mutex_lock(&loop.lock);
-	sova_loop_event *ev = dead->closed;
-	dead->closed = NULL;
-	enqueue_locked(ev);
-	pthread_mutex_unlock(&loop.lock);
-	wake_loop();
-}
-
-/* ---- Called from the loop thread ---- */
 
 bool sova_loop_ready(void) { return loop.ready; }
 
+void sova_loop_stop(void)
+{
+	loop_lock();
+	loop.stopping = true;
+	loop_unlock();
+	uint64_t one = 1;
+	if (loop.event_fd >= 0 && write(loop.event_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+		sova_log("error", "bot.loop", "cannot wake the Lua thread");
+}
+
+bool sova_loop_post(sova_loop_task task, void *arg)
+{
+	loop_command *c = new_command(CMD_TASK, 0, 0);
+	if (!c)
+		return false;
+	c->task = task;
+	c->arg = arg;
+	loop_lock();
+	bool ok = post_locked(c);
+	loop_unlock();
+	if (!ok)
+		free(c);
+	return ok;
+}
+
 bool sova_loop_reply(long long id, int status, const char *body, size_t len, const char *content_type)
 {
-	char *b = dup_n(body, len), *c = dup_s(content_type);
-	if (!b || !c) {
-		free(b);
-		free(c);
+	loop_command *c = new_command(CMD_REPLY, id, len);
+	if (!c)
 		return false;
-	}
-	bool delivered = false;
-	pthread_mutex_lock(&loop.lock);
-	for (reply_slot *s = loop.slots; s; s = s->next) {
-		if (s->id == id && !s->done) {
-			s->status = status;
-			s->body = b; /* owned by the waiting thread now */
-			s->body_len = len;
-			s->content_type = c;
-			s->done = true;
-			pthread_cond_signal(&s->cond);
-			delivered = true;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&loop.lock);
-	if (!delivered) {
-		free(b);
-		free(c);
-	}
-	return delivered;
-}
-
-static ws_entry *find_ws(long long id)
-{
-	for (ws_entry *e = loop.sockets; e; e = e->next)
-		if (e->id == id)
-			return e;
-	return NULL;
-}
-
-/* Queues a frame for the socket's sender (loop.lock held). A socket with more than
- * WS_MAX_PENDING unread is stalled: it gets no more frames but a closing handshake. */
-static bool queue_frame(ws_entry *e, const char *data, size_t len, bool close)
-{
-	if (e->stalled || e->closing)
-		return false;
-	if (!close && e->pending + len > WS_MAX_PENDING) {
-		e->stalled = true;
-		close = true, data = NULL, len = 0;
-	}
-	ws_out *o = malloc(sizeof *o + len);
-	if (!o)
-		return false;
-	o->next = NULL;
-	o->close = close;
-	o->len = len;
+	c->status = status;
 	if (len)
-		memcpy(o->data, data, len);
-	if (e->tail)
-		e->tail->next = o;
-	else
-		e->head = o;
-	e->tail = o;
-	e->pending += len;
-	pthread_cond_signal(&e->cond);
-	return !close || !e->stalled;
+		memcpy(c->data, body, len);
+	snprintf(c->content_type, sizeof c->content_type, "%s", content_type ? content_type : "application/json");
+	loop_lock();
+	loop_peer *p = loop_peer_find(id);
+	bool ok = p && p->kind == PEER_HTTP && !p->answered;
+	if (ok)
+		p->answered = true;
+	ok = ok && post_locked(c);
+	loop_unlock();
+	if (!ok)
+		free(c);
+	return ok;
 }
 
 bool sova_loop_ws_send(long long id, const char *text, size_t len)
 {
-	pthread_mutex_lock(&loop.lock);
-	ws_entry *e = find_ws(id);
-	bool ok = e && queue_frame(e, text, len, false);
-	pthread_mutex_unlock(&loop.lock);
+	loop_command *c = new_command(CMD_WS_TEXT, id, LWS_PRE + len);
+	if (!c)
+		return false;
+	memcpy(c->data + LWS_PRE, text, len);
+	c->len = len;
+	c->counted = true;
+	loop_lock();
+	loop_peer *p = loop_peer_find(id);
+	bool ok = p && p->kind == PEER_WS && !p->stalled && !p->closing;
+	if (ok && p->pending + len > WS_MAX_PENDING) {
+		/* its reader stopped reading: what waits is dropped, and the socket closed */
+		p->stalled = p->closing = true;
+		c->kind = CMD_WS_CLOSE;
+		c->status = 1008;
+		snprintf(c->content_type, sizeof c->content_type, "the reader fell too far behind");
+		if (!post_locked(c))
+			free(c);
+		loop_unlock();
+		return false;
+	}
+	if (ok)
+		p->pending += len;
+	ok = ok && post_locked(c);
+	loop_unlock();
+	if (!ok)
+		free(c);
 	return ok;
 }
 
 void sova_loop_ws_close_id(long long id)
 {
-	pthread_mutex_lock(&loop.lock);
-	ws_entry *e = find_ws(id);
-	if (e)
-		queue_frame(e, NULL, 0, true);
-	pthread_mutex_unlock(&loop.lock);
+	loop_command *c = new_command(CMD_WS_CLOSE, id, 0);
+	if (!c)
+		return;
+	loop_lock();
+	loop_peer *p = loop_peer_find(id);
+	bool ok = p && p->kind == PEER_WS && !p->closing;
+	if (ok)
+		p->closing = true;
+	ok = ok && post_locked(c);
+	loop_unlock();
+	if (!ok)
+		free(c);
 }
 
 static size_t fetch_body(char *p, size_t size, size_t n, void *ud)
@@ -493,19 +318,17 @@ static void free_fetch(fetch *f)
 	curl_slist_free_all(f->headers);
 	free(f->req_body);
 	sova_buf_free(&f->body);
-	sova_buf_free(&f->resp_headers);
 	free(f);
 }
 
 long long sova_loop_fetch(const sova_loop_fetch_request *r, char *err, size_t errlen)
 {
 	fetch *f = calloc(1, sizeof *f);
-	if (!f || !(f->easy = curl_easy_init())) {
-		free(f);
-		snprintf(err, errlen, "out of memory");
-		return 0;
-	}
-	f->id = new_id();
+	loop_command *c = new_command(CMD_FETCH, 0, 0);
+	if (!f || !c || !(f->easy = curl_easy_init()))
+		goto oom;
+	f->id = c->id = loop_new_id();
+	c->arg = f;
 	for (size_t i = 0; i < r->num_headers; i++) {
 		struct curl_slist *n = curl_slist_append(f->headers, r->headers[i]);
 		if (!n)
@@ -516,40 +339,123 @@ long long sova_loop_fetch(const sova_loop_fetch_request *r, char *err, size_t er
 	if (!n)
 		goto oom;
 	f->headers = n;
-	if (r->body && !(f->req_body = dup_n(r->body, r->body_len)))
+	if (r->body && !(f->req_body = loop_dup(r->body, r->body_len)))
 		goto oom;
-	CURL *c = f->easy;
-	curl_easy_setopt(c, CURLOPT_URL, r->url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, f->headers);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, r->timeout_ms);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-	curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fetch_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, f);
-	curl_easy_setopt(c, CURLOPT_PRIVATE, f);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, f->errbuf);
+	CURL *e = f->easy;
+	curl_easy_setopt(e, CURLOPT_URL, r->url);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, f->headers);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fetch_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, f);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
 	if (f->req_body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, f->req_body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, f->req_body);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
 	}
-	if (curl_multi_add_handle(loop.multi, c) != CURLM_OK) {
+	/* the handle is the media thread's from here on */
+	loop_lock();
+	bool ok = post_locked(c);
+	if (ok)
+		loop.pending_fetches++;
+	loop_unlock();
+	if (!ok) {
 		free_fetch(f);
-		snprintf(err, errlen, "cannot start the request");
+		free(c);
+		snprintf(err, errlen, "the bot is stopping");
 		return 0;
 	}
-	loop.running_fetches++;
 	return f->id;
 oom:
-	free_fetch(f);
+	if (f)
+		free_fetch(f);
+	free(c);
 	snprintf(err, errlen, "out of memory");
 	return 0;
 }
 
-/* A finished transfer as an event; the transfer is freed. NULL on out of memory. */
-static sova_loop_event *fetch_done(fetch *f, CURLcode rc)
+/* Takes the queued events (loop.lock held): each line taken from a socket makes room in its inbox,
+ * and a socket paused at WS_MAX_INBOX is read again. */
+static sova_loop_event *take_events_locked(void)
+{
+	sova_loop_event *head = loop.ev_head;
+	loop.ev_head = loop.ev_tail = NULL;
+	for (sova_loop_event *ev = head; ev; ev = ev->next) {
+		if (ev->kind == SOVA_EV_FETCH) {
+			loop.pending_fetches--;
+		} else if (ev->kind == SOVA_EV_WS_MESSAGE) {
+			loop_peer *p = loop_peer_find(ev->id);
+			if (!p || !p->inbox)
+				continue;
+			p->inbox--;
+			if (p->rx_paused && p->inbox < WS_MAX_INBOX) {
+				loop_command *c = new_command(CMD_WS_RESUME, ev->id, 0);
+				if (c && post_locked(c))
+					p->rx_paused = false;
+				else
+					free(c); /* stays paused: the next line taken tries again */
+			}
+		}
+	}
+	return head;
+}
+
+sova_loop_event *sova_loop_wait(int timeout_ms, bool *stopping)
+{
+	loop_lock();
+	bool idle = !loop.ev_head && !loop.stopping;
+	loop_unlock();
+	if (idle) {
+		struct pollfd pfd = {.fd = loop.event_fd, .events = POLLIN};
+		if (poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR)
+			sova_log("error", "bot.loop", "poll on the event queue failed");
+	}
+	uint64_t n;
+	if (read(loop.event_fd, &n, sizeof n) < 0 && errno != EAGAIN)
+		sova_log("error", "bot.loop", "cannot read the event queue's eventfd");
+	loop_lock();
+	sova_loop_event *head = take_events_locked();
+	*stopping = loop.stopping;
+	loop_unlock();
+	return head;
+}
+
+int sova_loop_pending(void)
+{
+	loop_lock();
+	int n = loop.pending_fetches;
+	loop_unlock();
+	return n;
+}
+
+/* ---- the media thread: events for Lua ---- */
+
+void sova_loop_emit(int kind, long long id, const char *body, size_t len)
+{
+	sova_loop_event *ev = calloc(1, sizeof *ev);
+	if (ev && !(ev->body = loop_dup(body ? body : "", body ? len : 0))) {
+		free(ev);
+		ev = NULL;
+	}
+	if (!ev) {
+		sova_log("error", "bot.loop", "out of memory: an event for the Lua thread was dropped");
+		return;
+	}
+	ev->kind = kind;
+	ev->id = id;
+	ev->body_len = body ? len : 0;
+	loop_emit_event(ev);
+}
+
+/* ---- the media thread: curl multi-socket on the uv loop (loop.fetch) ---- */
+
+/* A finished transfer as an event for Lua; the transfer is freed. */
+static void fetch_done(fetch *f, CURLcode rc)
 {
 	sova_loop_event *ev = calloc(1, sizeof *ev);
 	if (ev) {
@@ -559,7 +465,7 @@ static sova_loop_event *fetch_done(fetch *f, CURLcode rc)
 			long status = 0;
 			curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
 			ev->status = (int)status;
-			ev->body = dup_n(f->body.data ? f->body.data : "", f->body.len);
+			ev->body = loop_dup(f->body.data ? f->body.data : "", f->body.len);
 			ev->body_len = f->body.len;
 		} else {
 			ev->error = dup_s(f->errbuf[0] ? f->errbuf : curl_easy_strerror(rc));
@@ -569,59 +475,390 @@ static sova_loop_event *fetch_done(fetch *f, CURLcode rc)
 			ev = NULL;
 		}
 	}
+	if (ev) {
+		loop_emit_event(ev);
+	} else {
+		sova_log("error", "loop.fetch", "out of memory: a provider answer was dropped");
+		loop_lock();
+		loop.pending_fetches--; /* its answer never comes */
+		loop_unlock();
+	}
 	free_fetch(f);
-	return ev;
 }
 
-sova_loop_event *sova_loop_wait(int timeout_ms, bool *stopping)
+static void unlink_fetch(fetch *f)
 {
-	pthread_mutex_lock(&loop.lock);
-	bool idle = !loop.head && !loop.stopping;
-	pthread_mutex_unlock(&loop.lock);
-	if (idle)
-		curl_multi_poll(loop.multi, NULL, 0, timeout_ms, NULL);
-	int running = 0;
-	curl_multi_perform(loop.multi, &running);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		m.fetches = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+}
 
-	sova_loop_event *head = NULL, **tail = &head;
+static void curl_check_done(void)
+{
 	CURLMsg *msg;
 	int left;
-	while ((msg = curl_multi_info_read(loop.multi, &left))) {
+	while ((msg = curl_multi_info_read(m.multi, &left))) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		fetch *f = NULL;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f);
 		CURLcode rc = msg->data.result;
-		curl_multi_remove_handle(loop.multi, msg->easy_handle);
-		loop.running_fetches--;
-		if (!f)
-			continue;
-		sova_loop_event *ev = fetch_done(f, rc);
-		if (!ev) {
-			sova_log("error", "loop.fetch", "out of memory: a provider answer was dropped");
-			continue;
+		curl_multi_remove_handle(m.multi, msg->easy_handle);
+		if (f) {
+			unlink_fetch(f);
+			fetch_done(f, rc);
 		}
-		*tail = ev;
-		tail = &ev->next;
 	}
-
-	pthread_mutex_lock(&loop.lock);
-	*tail = loop.head; /* inbox events after the finished transfers, in arrival order */
-	for (sova_loop_event *ev = loop.head; ev; ev = ev->next) {
-		if (!ev->socket)
-			continue;
-		if (ev->kind == SOVA_EV_WS_MESSAGE) {
-			ev->socket->inbox--;
-			pthread_cond_signal(&ev->socket->room);
-		} else if (ev->kind == SOVA_EV_WS_CLOSE) {
-			free_entry(ev->socket); /* its sender is joined and no message of it is left */
-		}
-		ev->socket = NULL;
-	}
-	loop.head = loop.tail = NULL;
-	*stopping = loop.stopping;
-	pthread_mutex_unlock(&loop.lock);
-	return head;
 }
 
-int sova_loop_pending(void) { return loop.running_fetches; }
+static void on_curl_socket(uv_poll_t *h, int status, int events)
+{
+	curl_watch *w = h->data;
+	int flags = status < 0 ? CURL_CSELECT_ERR : 0;
+	if (events & UV_READABLE)
+		flags |= CURL_CSELECT_IN;
+	if (events & UV_WRITABLE)
+		flags |= CURL_CSELECT_OUT;
+	int running;
+	curl_multi_socket_action(m.multi, w->fd, flags, &running);
+	curl_check_done();
+}
+
+static void free_watch(uv_handle_t *h) { free(h->data); }
+
+/* CURLMOPT_SOCKETFUNCTION: curl says which socket it wants watched for what. */
+static int curl_socket_cb(CURL *e, curl_socket_t s, int what, void *ud, void *socketp)
+{
+	curl_watch *w = socketp;
+	if (what == CURL_POLL_REMOVE) {
+		if (w) {
+			uv_poll_stop(&w->poll);
+			uv_close((uv_handle_t *)&w->poll, free_watch);
+			curl_multi_assign(m.multi, s, NULL);
+		}
+		return 0;
+	}
+	if (!w) {
+		w = calloc(1, sizeof *w);
+		if (!w)
+			return -1;
+		if (uv_poll_init_socket(&media.uv, &w->poll, s) != 0) {
+			free(w);
+			return -1;
+		}
+		w->fd = s;
+		w->poll.data = w;
+		curl_multi_assign(m.multi, s, w);
+	}
+	int events = (what & CURL_POLL_IN ? UV_READABLE : 0) | (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
+	return uv_poll_start(&w->poll, events, on_curl_socket) == 0 ? 0 : -1;
+}
+
+static void on_curl_timeout(uv_timer_t *t)
+{
+	int running;
+	curl_multi_socket_action(m.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	curl_check_done();
+}
+
+/* CURLMOPT_TIMERFUNCTION: curl's one timeout, as a uv timer. */
+static int curl_timer_cb(CURLM *multi, long timeout_ms, void *ud)
+{
+	if (timeout_ms < 0)
+		return uv_timer_stop(&m.curl_timer) == 0 ? 0 : -1;
+	return uv_timer_start(&m.curl_timer, on_curl_timeout, (uint64_t)timeout_ms, 0) == 0 ? 0 : -1;
+}
+
+static void start_fetch(fetch *f)
+{
+	if (curl_multi_add_handle(m.multi, f->easy) != CURLM_OK) {
+		snprintf(f->errbuf, sizeof f->errbuf, "cannot start the request");
+		fetch_done(f, CURLE_FAILED_INIT);
+		return;
+	}
+	f->prev = NULL;
+	f->next = m.fetches;
+	if (f->next)
+		f->next->prev = f;
+	m.fetches = f;
+}
+
+/* ---- the media thread: the tick ---- */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void on_tick(uv_poll_t *h, int status, int events)
+{
+	uint64_t expirations = 0;
+	if (read(m.tick_fd, &expirations, sizeof expirations) != sizeof expirations)
+		return;
+	if (expirations > 1)
+		m.missed_ticks += expirations - 1;
+	if (m.tick_fn)
+		m.tick_fn(m.tick_ud, now_ns());
+}
+
+void sova_loop_on_tick(void (*fn)(void *ud, int64_t now_ns), void *ud)
+{
+	bool was_on = m.tick_fn != NULL;
+	m.tick_fn = fn;
+	m.tick_ud = ud;
+	if (was_on == (fn != NULL))
+		return;
+	/* One absolute-interval timerfd: the kernel keeps the grid, so ticks never drift. */
+	struct itimerspec its = {0};
+	if (fn) {
+		int64_t first = now_ns() + TICK_NS;
+		its.it_interval.tv_nsec = TICK_NS;
+		its.it_value.tv_sec = first / 1000000000LL;
+		its.it_value.tv_nsec = first % 1000000000LL;
+	}
+	if (timerfd_settime(m.tick_fd, TFD_TIMER_ABSTIME, &its, NULL) != 0)
+		sova_log("error", "bot.loop", "cannot set the 20 ms tick");
+}
+
+struct lws_context *sova_loop_lws(void) { return media.lws; }
+
+/* ---- the media thread: commands, start and stop ---- */
+
+static void finish_shutdown(void);
+
+static void on_drain_check(uv_timer_t *t)
+{
+	if (http_draining() && uv_now(&media.uv) - m.drain_started_ms < DRAIN_MAX_MS)
+		return;
+	uv_timer_stop(&m.drain_timer);
+	finish_shutdown();
+}
+
+static void run_command(loop_command *c)
+{
+	switch (c->kind) {
+	case CMD_TASK:
+		c->task(c->arg);
+		free(c);
+		break;
+	case CMD_FETCH:
+		start_fetch(c->arg);
+		free(c);
+		break;
+	case CMD_STOP:
+		free(c);
+		if (m.draining)
+			break;
+		/* what Lua queued last (a call's closing lines, its close) goes out first */
+		m.draining = true;
+		m.drain_started_ms = uv_now(&media.uv);
+		if (uv_timer_start(&m.drain_timer, on_drain_check, 0, 20) != 0)
+			finish_shutdown();
+		break;
+	default:
+		http_command(c);
+		break;
+	}
+}
+
+static void on_wake(uv_async_t *h)
+{
+	loop_lock();
+	loop_command *c = loop.cmd_head;
+	loop.cmd_head = loop.cmd_tail = NULL;
+	loop_unlock();
+	while (c) {
+		loop_command *next = c->next;
+		run_command(c);
+		c = next;
+	}
+}
+
+/* The end: no more commands; every handle closed, so uv_run returns once lws's are gone too. */
+static void finish_shutdown(void)
+{
+	loop_lock();
+	loop.accepting = false;
+	loop_command *c = loop.cmd_head;
+	loop.cmd_head = loop.cmd_tail = NULL;
+	loop_unlock();
+	while (c) { /* accepted before the end: tasks run (their args are theirs to free) */
+		loop_command *next = c->next;
+		if (c->kind == CMD_TASK)
+			c->task(c->arg);
+		else if (c->kind == CMD_FETCH)
+			free_fetch(c->arg);
+		free(c);
+		c = next;
+	}
+	uv_close((uv_handle_t *)&m.wake, NULL);
+	uv_close((uv_handle_t *)&m.drain_timer, NULL);
+	uv_poll_stop(&m.tick_poll);
+	uv_close((uv_handle_t *)&m.tick_poll, NULL);
+	while (m.fetches) { /* unfinished transfers are abandoned: the process ends */
+		fetch *f = m.fetches;
+		unlink_fetch(f);
+		curl_multi_remove_handle(m.multi, f->easy);
+		free_fetch(f);
+	}
+	curl_multi_cleanup(m.multi);
+	m.multi = NULL;
+	uv_timer_stop(&m.curl_timer);
+	uv_close((uv_handle_t *)&m.curl_timer, NULL);
+	http_stop();
+}
+
+static void lws_log(int level, const char *line)
+{
+	char msg[256];
+	size_t n = strcspn(line, "\n");
+	snprintf(msg, sizeof msg, "%.*s", (int)(n < sizeof msg ? n : sizeof msg - 1), line);
+	sova_log(level == LLL_ERR ? "error" : "warn", "bot.lws", msg);
+}
+
+typedef struct start_state {
+	const sova_loop_config *cfg;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done, ok;
+	int port;
+	char err[256];
+} start_state;
+
+static bool media_setup(start_state *st)
+{
+	if (uv_loop_init(&media.uv) != 0) {
+		snprintf(st->err, sizeof st->err, "cannot make the event loop");
+		return false;
+	}
+	m.tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (m.tick_fd < 0 || uv_async_init(&media.uv, &m.wake, on_wake) != 0) {
+		snprintf(st->err, sizeof st->err, "cannot make the loop's wake-up or tick");
+		if (m.tick_fd >= 0)
+			close(m.tick_fd);
+		m.tick_fd = -1;
+		uv_loop_close(&media.uv);
+		return false;
+	}
+	uv_timer_init(&media.uv, &m.curl_timer);
+	uv_timer_init(&media.uv, &m.drain_timer);
+	m.multi = curl_multi_init();
+	bool ok = m.multi && uv_poll_init(&media.uv, &m.tick_poll, m.tick_fd) == 0;
+	if (ok && uv_poll_start(&m.tick_poll, UV_READABLE, on_tick) != 0) {
+		uv_close((uv_handle_t *)&m.tick_poll, NULL);
+		ok = false;
+	}
+	if (!ok)
+		snprintf(st->err, sizeof st->err, "cannot start the HTTP client or the tick");
+	if (ok) {
+		curl_multi_setopt(m.multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
+		curl_multi_setopt(m.multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
+		ok = http_start(st->cfg, &st->port, st->err, sizeof st->err);
+		if (!ok) {
+			uv_poll_stop(&m.tick_poll);
+			uv_close((uv_handle_t *)&m.tick_poll, NULL);
+		}
+	}
+	if (ok)
+		return true;
+	if (m.multi)
+		curl_multi_cleanup(m.multi);
+	m.multi = NULL;
+	uv_close((uv_handle_t *)&m.wake, NULL);
+	uv_close((uv_handle_t *)&m.curl_timer, NULL);
+	uv_close((uv_handle_t *)&m.drain_timer, NULL);
+	uv_run(&media.uv, UV_RUN_DEFAULT);
+	uv_loop_close(&media.uv);
+	close(m.tick_fd);
+	m.tick_fd = -1;
+	return false;
+}
+
+static void *media_main(void *arg)
+{
+	start_state *st = arg;
+	bool ok = media_setup(st);
+	pthread_mutex_lock(&st->lock);
+	st->ok = ok;
+	st->done = true;
+	if (ok) {
+		loop_lock();
+		loop.accepting = true;
+		loop_unlock();
+	}
+	pthread_cond_signal(&st->cond);
+	pthread_mutex_unlock(&st->lock); /* st is the starter's: not touched after this */
+	if (!ok)
+		return NULL;
+	uv_run(&media.uv, UV_RUN_DEFAULT);
+	if (uv_loop_close(&media.uv) != 0)
+		sova_log("error", "bot.loop", "a handle was left open on the media loop");
+	close(m.tick_fd);
+	m.tick_fd = -1;
+	return NULL;
+}
+
+bool sova_loop_start(const sova_loop_config *cfg, int *port, char *err, size_t errlen)
+{
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
+	media.reply_timeout_ms = cfg->reply_timeout_ms;
+	start_state st = {.cfg = cfg};
+	pthread_mutex_init(&st.lock, NULL);
+	pthread_cond_init(&st.cond, NULL);
+	bool ok = pthread_create(&media.thread, NULL, media_main, &st) == 0;
+	if (!ok)
+		snprintf(st.err, sizeof st.err, "cannot start the media thread");
+	if (ok) {
+		pthread_mutex_lock(&st.lock);
+		while (!st.done)
+			pthread_cond_wait(&st.cond, &st.lock);
+		pthread_mutex_unlock(&st.lock);
+		ok = st.ok;
+		if (!ok)
+			pthread_join(media.thread, NULL);
+	}
+	pthread_mutex_destroy(&st.lock);
+	pthread_cond_destroy(&st.cond);
+	if (!ok) {
+		snprintf(err, errlen, "%s", st.err);
+		return false;
+	}
+	*port = st.port;
+	return true;
+}
+
+void sova_loop_shutdown(void)
+{
+	loop_command *c = new_command(CMD_STOP, 0, 0);
+	loop_lock();
+	bool running = loop.accepting;
+	bool posted = running && c && post_locked(c);
+	loop_unlock();
+	if (!posted)
+		free(c);
+	if (running) {
+		if (!posted) /* out of memory: nothing else can stop it */
+			sova_log("error", "bot.loop", "cannot stop the media thread");
+		else
+			pthread_join(media.thread, NULL);
+	}
+	loop_lock();
+	sova_loop_event *ev = loop.ev_head;
+	loop.ev_head = loop.ev_tail = NULL;
+	loop_unlock();
+	while (ev) {
+		sova_loop_event *next = ev->next;
+		sova_loop_event_free(ev);
+		ev = next;
+	}
+	if (loop.event_fd >= 0)
+		close(loop.event_fd);
+	loop.event_fd = -1;
+	loop.ready = false;
+	curl_global_cleanup();
+}

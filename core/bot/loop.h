@@ -1,46 +1,63 @@
-/* The bot's event loop (core/bot/loop.c): an inbox filled by civetweb's threads and a curl multi
- * handle for provider requests, both drained by the one loop thread. Plain C. */
+/* The bot's event loop (core/bot/loop.c, core/bot/http.c). Two threads:
+ *
+ *   - the media thread runs a libuv loop that Sova owns, with libwebsockets on it (foreign-loop
+ *     mode: the bot's HTTP routes and the live WebSockets), curl's multi-socket API (loop.fetch)
+ *     and a 20 ms tick on the absolute grid (a timerfd). Plain C only: per-call media state and
+ *     provider clients run here (docs/architecture.md, "Media plane I/O").
+ *   - the Lua thread (the process main thread) runs lua/sova/bot/server.lua: sova_loop_wait hands
+ *     it what happened; its answers (reply, ws_send, ws_close, fetch) go down as commands.
+ *
+ * Events go up and commands go down through two short mutex-protected queues that wake the other
+ * side (an eventfd the Lua thread polls; a uv_async_t on the media side). Plain C, no lua.h. */
 #ifndef SOVA_BOT_LOOP_H
 #define SOVA_BOT_LOOP_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-#include "http/server.h"
+/* SOVA_EV_VOICE: kind "voice" in Lua: {kind="voice", id=<voice id>, body=<JSON object text>} */
+enum { SOVA_EV_HTTP = 1, SOVA_EV_WS_OPEN, SOVA_EV_WS_MESSAGE, SOVA_EV_WS_CLOSE, SOVA_EV_FETCH, SOVA_EV_VOICE };
 
-enum { SOVA_EV_HTTP = 1, SOVA_EV_WS_OPEN, SOVA_EV_WS_MESSAGE, SOVA_EV_WS_CLOSE, SOVA_EV_FETCH };
-
-/* What happened, for the loop thread. Strings are NUL-terminated copies owned by the event. */
+/* What happened, for the Lua thread. Strings are NUL-terminated copies owned by the event. */
 typedef struct sova_loop_event {
 	struct sova_loop_event *next;
 	int kind;
-	long long id;                        /* request, socket or fetch id */
+	long long id;                        /* request, socket, fetch or voice id */
 	char *method, *path, *query, *remote; /* http; ws_open has path, query, remote */
 	char *headers;                       /* http: "name\0value\0" pairs, names lowercased */
 	size_t headers_len;
-	char *body; /* http body, ws message, fetch answer */
+	char *body; /* http body, ws message, fetch answer, voice event */
 	size_t body_len;
 	int status;  /* fetch: HTTP status */
 	char *error; /* fetch: why the transfer failed (then no body) */
-	struct ws_entry *socket; /* ws_message, ws_close: the loop's record of the socket, until taken */
 } sova_loop_event;
 
+/* ---- start and stop (the process main thread) ---- */
+
+/* The queues and the Lua thread's eventfd; before anything else. */
 bool sova_loop_init(char *err, size_t errlen);
+
+typedef struct sova_loop_config {
+	const char *host;     /* address to listen on (borrowed for the call) */
+	int port;             /* 0: any free port */
+	int reply_timeout_ms; /* an HTTP request Lua does not answer within this gets a 503 */
+} sova_loop_config;
+/* Starts the media thread listening on cfg's address; *port is the port bound. Call with the stop
+ * signals blocked (the media thread inherits the mask). */
+bool sova_loop_start(const sova_loop_config *cfg, int *port, char *err, size_t errlen);
 /* Makes sova_loop_wait report stopping; safe from any thread. */
 void sova_loop_stop(void);
+/* After the Lua thread is done: the media thread writes what is queued (for at most a second),
+ * closes every connection and transfer, and is joined; then everything left is freed. */
+void sova_loop_shutdown(void);
 bool sova_loop_ready(void);
 
-/* ---- civetweb threads ---- */
-/* Hands an HTTP request to the loop and waits (at most timeout_ms) for sova_loop_reply. Returns the
- * status (503 on timeout); *body and *content_type are malloc'd (caller frees; may be NULL). */
-int sova_loop_http(const sova_http_request *req, int timeout_ms, char **body, size_t *body_len, char **content_type);
-void sova_loop_ws_open(sova_ws *ws, const char *path, const char *query, const char *remote);
-void sova_loop_ws_message(sova_ws *ws, const char *data, size_t len);
-void sova_loop_ws_close(sova_ws *ws);
+/* ---- the Lua thread ---- */
 
-/* ---- the loop thread ---- */
-/* Answers request id (copies body); false when the requester stopped waiting. */
+/* Answers request id (copies body); false when the requester is gone or was answered already. */
 bool sova_loop_reply(long long id, int status, const char *body, size_t len, const char *content_type);
-/* Queues a text frame for socket id; false when it is closed or stalled (its reader fell too far behind). */
+/* Queues a text frame for socket id; false when it is closed or stalled (its reader fell too far
+ * behind: then it gets a closing handshake instead). */
 bool sova_loop_ws_send(long long id, const char *text, size_t len);
 /* Closes socket id after the frames already queued. */
 void sova_loop_ws_close_id(long long id);
@@ -60,6 +77,44 @@ long long sova_loop_fetch(const sova_loop_fetch_request *r, char *err, size_t er
  * with sova_loop_event_free) and whether the process is asked to stop. */
 sova_loop_event *sova_loop_wait(int timeout_ms, bool *stopping);
 void sova_loop_event_free(sova_loop_event *ev);
-/* Outstanding fetches. */
+/* Fetches started whose answer the Lua thread has not taken yet. */
 int sova_loop_pending(void);
+
+/* Runs task(arg) on the media thread, in posting order (any thread but the media thread). false
+ * when the loop is not running or is stopping: the task does not run and the caller still owns arg. */
+typedef void (*sova_loop_task)(void *arg);
+bool sova_loop_post(sova_loop_task task, void *arg);
+
+/* ---- the media thread only ---- */
+
+/* Queues an event for the Lua thread (body copied; wakes sova_loop_wait). */
+void sova_loop_emit(int kind, long long id, const char *body, size_t len);
+
+/* Routes a live socket's frames to C instead of Lua: binary frames always; text frames too when
+ * text_too (Twilio Media Streams is JSON text). on_close runs once when the socket goes (then the
+ * sink is gone). A NULL sink unsets (on_close does not run). false when ws_id is not open. */
+typedef struct sova_loop_sink {
+	void (*on_frame)(void *ud, const uint8_t *data, size_t len, bool binary);
+	void (*on_close)(void *ud);
+	void *ud;
+	bool text_too;
+} sova_loop_sink;
+bool sova_loop_ws_set_sink(long long ws_id, const sova_loop_sink *sink);
+
+/* Writes one frame now. SOVA_WS_SENT; SOVA_WS_BUSY: lws still holds unsent bytes of this socket
+ * (the frame was NOT taken: keep it and try on the next tick; a socket busy for longer than the
+ * caller allows is closed by it); SOVA_WS_GONE: closed or closing. */
+enum { SOVA_WS_SENT = 0, SOVA_WS_BUSY = 1, SOVA_WS_GONE = -1 };
+int sova_loop_ws_write(long long ws_id, const void *data, size_t len, bool binary);
+/* Closes ws_id now with a close frame carrying code and reason (a short text; frames still queued
+ * for it are dropped). */
+void sova_loop_ws_close_with(long long ws_id, int code, const char *reason);
+
+/* fn(ud, now_ns) every 20 ms on the absolute grid (no drift), on the media thread; now_ns is
+ * CLOCK_MONOTONIC when it runs. One tick client; fn NULL stops the tick. Ticks missed while the
+ * thread was busy are not replayed: the next one comes with the later now_ns. */
+void sova_loop_on_tick(void (*fn)(void *ud, int64_t now_ns), void *ud);
+
+/* The lws context (its uv loop is the media loop), for provider clients. */
+struct lws_context *sova_loop_lws(void);
 #endif

@@ -122,7 +122,7 @@ static void set_string(lua_State *L, const char *key, const char *value)
 
 static void push_event(lua_State *L, const sova_loop_event *ev)
 {
-	static const char *const KINDS[] = {NULL, "http", "ws_open", "ws_message", "ws_close", "fetch"};
+	static const char *const KINDS[] = {NULL, "http", "ws_open", "ws_message", "ws_close", "fetch", "voice"};
 	lua_createtable(L, 0, 8);
 	lua_pushstring(L, KINDS[ev->kind]);
 	lua_setfield(L, -2, "kind");
@@ -175,7 +175,7 @@ static int l_next_events(lua_State *L)
 	return 1;
 }
 
-/* loop.pending() -> outstanding fetches */
+/* loop.pending() -> fetches whose answer has not come back from next_events yet */
 static int l_pending(lua_State *L)
 {
 	lua_pushinteger(L, sova_loop_pending());

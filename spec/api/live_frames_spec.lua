@@ -1,0 +1,101 @@
+-- The live socket's frame rules on the bot's media loop (core/bot/http.c, issue 9): binary
+-- frames on a socket that has not started audio, messages over 64 KiB, and a reader that stops
+-- reading, through the real API and bot. Tags: #api #calls
+local helpers = require("helpers")
+local support = require("fixtures.bot.support")
+local core = helpers.core
+local ALPHA = helpers.ALPHA
+
+-- every message until the bot closes the socket (or timeout_s passes): decoded, and the close code
+local function until_closed(ws, timeout_s)
+  local got, deadline = {}, core.sys.monotonic() + (timeout_s or 10)
+  while core.sys.monotonic() < deadline do
+    local text, err = ws:receive(200)
+    if text then
+      got[#got + 1] = helpers.cjson.decode(text)
+    elseif err == "closed" then
+      return got, true, ws:close_code()
+    end
+  end
+  return got, false
+end
+
+describe("the live socket's frames #api #calls", function()
+  local db, api, bot, f
+
+  lazy_setup(function()
+    db, api, bot = helpers.setup_calls()
+    f = helpers.factory(db, api)
+  end)
+  lazy_teardown(helpers.stop_all)
+
+  local function open_call()
+    local call = f:test_call(ALPHA, "prior_auth")
+    local party = support.connect(call.live_url)
+    assert.is_table(party:wait_greeting())
+    party:close()
+    local ws = assert(core.ws_client.connect(call.live_url))
+    finally(function() ws:close() end)
+    return ws
+  end
+
+  it("binary frames before audio.start get one error and are dropped; the 51st closes with 1003", function()
+    local ws = open_call()
+    local frame = ("\0\1"):rep(320) -- 20 ms of 16 kHz PCM16
+    assert.is_true(ws:send(frame, "binary"))
+    local errors = 0
+    for _ = 1, 50 do
+      local text = ws:receive(500)
+      if not text then break end
+      local m = helpers.cjson.decode(text)
+      if m.type == "error" then
+        errors = errors + 1
+        assert.matches("audio", m.message)
+      end
+    end
+    assert.equal(1, errors)
+    for _ = 2, 50 do assert.is_true(ws:send(frame, "binary")) end
+    local got, closed = until_closed(ws, 1)
+    assert.is_false(closed, "closed after 50 binary frames")
+    for _, m in ipairs(got) do assert.is_not.equal("error", m.type) end
+    ws:send(frame, "binary")
+    local _, now_closed, code = until_closed(ws, 10)
+    assert.is_true(now_closed)
+    assert.equal(1003, code)
+  end)
+
+  it("a message over 64 KiB closes the socket with 1009; one just under it is read", function()
+    local ws = open_call()
+    assert.is_true(ws:send(("x"):rep(60 * 1024)))
+    local answer
+    repeat -- after the call's own messages (status, greeting, turn)
+      local text = assert(ws:receive(5000))
+      answer = helpers.cjson.decode(text)
+    until answer.type == "error"
+    assert.same({ type = "error", message = "messages are JSON objects" }, answer)
+    ws:send(("x"):rep(64 * 1024 + 1))
+    local _, closed, code = until_closed(ws, 10)
+    assert.is_true(closed)
+    assert.equal(1009, code)
+  end)
+
+  it("a reader that stops reading is closed, and the bot answers the others meanwhile", function()
+    local call = f:test_call(ALPHA, "prior_auth")
+    -- 60,000 lines that each cost an error frame back (55 bytes: 3.3 MB) to a client that never
+    -- reads: more than the 1 MiB the bot keeps for one socket beyond what TCP holds (the bot
+    -- bounds a live socket's kernel send buffer to 64 KiB)
+    local cmd = string.format("%spython3 spec/fixtures/live/stalled_reader.py '%s' 60000 7",
+      helpers.proc.shell_prefix(), call.live_url)
+    local p = assert(io.popen(cmd))
+    local out = p:read("*a")
+    p:close()
+    local r = helpers.cjson.decode(out:match("([^\n]+)%s*$") or "{}")
+    assert.is_nil(r.error, out)
+    assert.is_true(r.ended, "the bot did not end the stalled socket: " .. out)
+    assert.is_true(r.received < r.sent * 55, "every frame reached the stalled reader: " .. out)
+    local t = core.sys.monotonic()
+    local res = core.http.request { method = "GET", url = bot.url .. "/health", timeout_ms = 3000 }
+    assert.equal(200, res and res.status)
+    assert.is_true(core.sys.monotonic() - t < 3)
+  end)
+end)
