@@ -632,6 +632,15 @@ int sova_loop_ws_write(long long ws_id, const void *data, size_t len, bool binar
 	return SOVA_WS_SENT;
 }
 
+bool sova_loop_ws_busy(long long ws_id)
+{
+	loop_peer *p = open_socket(ws_id);
+	if (!p || !lws_partial_buffered(p->wsi))
+		return false;
+	lws_callback_on_writable(p->wsi); /* lws flushes what it holds when the socket can take it */
+	return true;
+}
+
 void sova_loop_ws_close_with(long long ws_id, int code, const char *reason)
 {
 	loop_peer *p = open_socket(ws_id);

@@ -106,6 +106,8 @@ bool sova_loop_ws_set_sink(long long ws_id, const sova_loop_sink *sink);
  * caller allows is closed by it); SOVA_WS_GONE: closed or closing. */
 enum { SOVA_WS_SENT = 0, SOVA_WS_BUSY = 1, SOVA_WS_GONE = -1 };
 int sova_loop_ws_write(long long ws_id, const void *data, size_t len, bool binary);
+/* Whether lws still holds unsent bytes of ws_id (a write now would be SOVA_WS_BUSY). */
+bool sova_loop_ws_busy(long long ws_id);
 /* Closes ws_id now with a close frame carrying code and reason (a short text; frames still queued
  * for it are dropped). */
 void sova_loop_ws_close_with(long long ws_id, int code, const char *reason);

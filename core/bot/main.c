@@ -11,12 +11,14 @@
 #include "db/mongo.h"
 #include "commands.h"
 #include "bot/loop.h"
+#include "bot/voice_loop.h"
 #include "bind/sova_bind.h"
 #include "util/log.h"
 
 #define SERVER_MODULE "sova.bot.server"
 
-int sova_open_loop(lua_State *L); /* core/bot/loop_lua.c */
+int sova_open_loop(lua_State *L);  /* core/bot/loop_lua.c */
+void sova_open_voice(lua_State *L); /* core/bot/voice_lua.c */
 #define REPLY_TIMEOUT_MS 10000
 
 static void *wait_for_stop(void *arg)
@@ -77,6 +79,7 @@ int sova_main_bot(int argc, char **argv)
 	}
 	lua_pushcfunction(L, sova_open_loop);
 	lua_call(L, 0, 1);             /* [core, loop] */
+	sova_open_voice(L);            /* loop.voice_*: the calls' audio (core/bot/voice_lua.c) */
 	lua_setfield(L, -2, "loop");   /* [core] */
 	lua_pop(L, 1);
 	sova_listen at;
@@ -116,6 +119,7 @@ int sova_main_bot(int argc, char **argv)
 	lua_pushinteger(L, port);
 	int status = sova_host_pcall(L, 1, 0, "bot.run") == 0 ? 0 : 1;
 	sova_loop_shutdown(); /* what Lua queued last goes out; the media thread is joined */
+	sova_voices_shutdown(); /* nothing runs on the media thread any more */
 	lua_close(L);
 	sova_db_close();
 	return status;

@@ -4,6 +4,7 @@
  * cloud engines are lws clients on the loop itself. */
 #include "bot/voice_loop.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +138,83 @@ static void fail(voice_slot *slot, const char *why)
 	emit_error(slot->id, why, true);
 }
 
+/* ---- converting between the socket's format and the voice's (media thread) ---- */
+
+#define MAX_FRAME_SAMPLES 4800 /* 100 ms at 48 kHz */
+
+static int16_t conv_a[MAX_FRAME_SAMPLES * 6 + 64], conv_b[MAX_FRAME_SAMPLES * 6 + 64];
+static uint8_t conv_wire[(MAX_FRAME_SAMPLES * 6 + 64) * 2];
+
+/* wire bytes of enc into PCM16 samples; false when they are not whole samples */
+static bool decode_wire(sova_audio_encoding enc, const uint8_t *in, size_t len, int16_t *out, size_t cap, size_t *n)
+{
+	if (enc == SOVA_AUDIO_MULAW) {
+		if (len > cap)
+			return false;
+		sova_mulaw_decode_frame(in, len, out);
+		*n = len;
+		return true;
+	}
+	if (!sova_pcm16le_samples(len, n) || *n > cap)
+		return false;
+	sova_pcm16le_read(in, *n, out);
+	return true;
+}
+
+static size_t encode_wire(sova_audio_encoding enc, const int16_t *pcm, size_t n, uint8_t *out)
+{
+	if (enc == SOVA_AUDIO_MULAW) {
+		sova_mulaw_encode_frame(pcm, n, out);
+		return n;
+	}
+	sova_pcm16le_write(pcm, n, out);
+	return 2 * n;
+}
+
+/* converts len bytes from one format to the other into conv_wire; returns its length, or 0 with
+ * err when the frame is malformed */
+static size_t convert(sova_audio_encoding from_enc, sova_resampler *rs, sova_audio_encoding to_enc, int from_rate,
+		      const uint8_t *in, size_t len, char *err, size_t errlen)
+{
+	size_t n = 0;
+	if (len == 0 || !decode_wire(from_enc, in, len, conv_a, sova_frame_samples(from_rate, 100), &n) || n == 0) {
+		snprintf(err, errlen, "a frame of %zu bytes is not %s audio of 100 ms or less", len,
+			 from_enc == SOVA_AUDIO_MULAW ? "mu-law" : "PCM16");
+		return 0;
+	}
+	const int16_t *pcm = conv_a;
+	if (rs) {
+		size_t m = 0;
+		if (sova_resampler_process(rs, conv_a, n, conv_b, sizeof conv_b / sizeof *conv_b, &m) != 0) {
+			snprintf(err, errlen, "resampling failed");
+			return 0;
+		}
+		pcm = conv_b, n = m;
+	}
+	return encode_wire(to_enc, pcm, n, conv_wire);
+}
+
+static bool same_format(const voice_slot *s) { return s->sock_encoding == s->encoding && s->sock_rate == s->rate; }
+
+/* the socket's format from here on; false with err when a resampler cannot be made */
+static bool set_socket_format(voice_slot *s, sova_audio_encoding enc, int rate, char *err, size_t errlen)
+{
+	sova_resampler *in = NULL, *out = NULL;
+	if (rate != s->rate) {
+		in = sova_resampler_new(rate, s->rate, err, errlen);
+		out = in ? sova_resampler_new(s->rate, rate, err, errlen) : NULL;
+		if (!out) {
+			sova_resampler_free(in);
+			return false;
+		}
+	}
+	sova_resampler_free(s->to_voice);
+	sova_resampler_free(s->to_socket);
+	s->to_voice = in, s->to_socket = out;
+	s->sock_encoding = enc, s->sock_rate = rate;
+	return true;
+}
+
 /* ---- the voice's callbacks (media thread) ---- */
 
 static void on_voice_event(void *ud, const sova_voice_event *ev)
@@ -227,83 +305,6 @@ static int on_record(void *ud, int channel, uint64_t at_sample, const int16_t *p
 {
 	voice_slot *slot = ud;
 	return sova_recorder_write(slot->rec, channel, at_sample, pcm, n);
-}
-
-/* ---- converting between the socket's format and the voice's (media thread) ---- */
-
-#define MAX_FRAME_SAMPLES 4800 /* 100 ms at 48 kHz */
-
-static int16_t conv_a[MAX_FRAME_SAMPLES * 6 + 64], conv_b[MAX_FRAME_SAMPLES * 6 + 64];
-static uint8_t conv_wire[(MAX_FRAME_SAMPLES * 6 + 64) * 2];
-
-/* wire bytes of enc into PCM16 samples; false when they are not whole samples */
-static bool decode_wire(sova_audio_encoding enc, const uint8_t *in, size_t len, int16_t *out, size_t cap, size_t *n)
-{
-	if (enc == SOVA_AUDIO_MULAW) {
-		if (len > cap)
-			return false;
-		sova_mulaw_decode_frame(in, len, out);
-		*n = len;
-		return true;
-	}
-	if (!sova_pcm16le_samples(len, n) || *n > cap)
-		return false;
-	sova_pcm16le_read(in, *n, out);
-	return true;
-}
-
-static size_t encode_wire(sova_audio_encoding enc, const int16_t *pcm, size_t n, uint8_t *out)
-{
-	if (enc == SOVA_AUDIO_MULAW) {
-		sova_mulaw_encode_frame(pcm, n, out);
-		return n;
-	}
-	sova_pcm16le_write(pcm, n, out);
-	return 2 * n;
-}
-
-/* converts len bytes from one format to the other into conv_wire; returns its length, or 0 with
- * err when the frame is malformed */
-static size_t convert(sova_audio_encoding from_enc, sova_resampler *rs, sova_audio_encoding to_enc, int from_rate,
-		      const uint8_t *in, size_t len, char *err, size_t errlen)
-{
-	size_t n = 0;
-	if (len == 0 || !decode_wire(from_enc, in, len, conv_a, sova_frame_samples(from_rate, 100), &n) || n == 0) {
-		snprintf(err, errlen, "a frame of %zu bytes is not %s audio of 100 ms or less", len,
-			 from_enc == SOVA_AUDIO_MULAW ? "mu-law" : "PCM16");
-		return 0;
-	}
-	const int16_t *pcm = conv_a;
-	if (rs) {
-		size_t m = 0;
-		if (sova_resampler_process(rs, conv_a, n, conv_b, sizeof conv_b / sizeof *conv_b, &m) != 0) {
-			snprintf(err, errlen, "resampling failed");
-			return 0;
-		}
-		pcm = conv_b, n = m;
-	}
-	return encode_wire(to_enc, pcm, n, conv_wire);
-}
-
-static bool same_format(const voice_slot *s) { return s->sock_encoding == s->encoding && s->sock_rate == s->rate; }
-
-/* the socket's format from here on; false with err when a resampler cannot be made */
-static bool set_socket_format(voice_slot *s, sova_audio_encoding enc, int rate, char *err, size_t errlen)
-{
-	sova_resampler *in = NULL, *out = NULL;
-	if (rate != s->rate) {
-		in = sova_resampler_new(rate, s->rate, err, errlen);
-		out = in ? sova_resampler_new(s->rate, rate, err, errlen) : NULL;
-		if (!out) {
-			sova_resampler_free(in);
-			return false;
-		}
-	}
-	sova_resampler_free(s->to_voice);
-	sova_resampler_free(s->to_socket);
-	s->to_voice = in, s->to_socket = out;
-	s->sock_encoding = enc, s->sock_rate = rate;
-	return true;
 }
 
 /* ---- the socket (media thread) ---- */
@@ -576,7 +577,7 @@ static void on_tick(void *ud, int64_t now_ns)
 				continue;
 			bool busy = false;
 			if (s->ws_id) {
-				busy = sova_loop_ws_write(s->ws_id, NULL, 0, true) == SOVA_WS_BUSY;
+				busy = sova_loop_ws_busy(s->ws_id);
 				if (!busy)
 					s->stalled_since = 0;
 				else if (!s->stalled_since)
@@ -612,6 +613,12 @@ void sova_voice_spec_free(sova_voice_spec *s)
 	free(s);
 }
 
+static void start_tick(void *arg)
+{
+	(void)arg;
+	sova_loop_on_tick(on_tick, NULL); /* the media thread's own setting */
+}
+
 static void wake_media(void *ud)
 {
 	(void)ud; /* the tick delivers within 20 ms; a sooner wake is not needed for correctness */
@@ -619,6 +626,10 @@ static void wake_media(void *ud)
 
 bool sova_voices_init(const char *spool_dir, char *err, size_t errlen)
 {
+	if (V.offload) {
+		snprintf(err, errlen, "voices already started");
+		return false;
+	}
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	/* at least two workers, so a decoder that is loading does not hold up the greeting's synthesis */
 	V.offload = sova_offload_new(cores > 2 ? (int)cores : 2, wake_media, NULL, err, errlen);
@@ -630,7 +641,10 @@ bool sova_voices_init(const char *spool_dir, char *err, size_t errlen)
 		return false;
 	}
 	atomic_store(&V.next_id, 1);
-	sova_loop_on_tick(on_tick, NULL);
+	if (!sova_loop_post(start_tick, NULL)) {
+		snprintf(err, errlen, "the bot's loop is not running");
+		return false;
+	}
 	return true;
 }
 

@@ -37,7 +37,7 @@ typedef struct sova_voice_spec {
 
 void sova_voice_spec_free(sova_voice_spec *s);
 
-/* At start, before the loop runs: spool_dir holds recordings until the writer stores them. */
+/* Lua thread, once the loop runs: spool_dir holds recordings until the writer stores them. */
 bool sova_voices_init(const char *spool_dir, char *err, size_t errlen);
 /* After the loop stopped: every voice and engine freed (their spills deleted). */
 void sova_voices_shutdown(void);

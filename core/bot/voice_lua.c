@@ -213,13 +213,23 @@ static int l_voice_close(lua_State *L)
 	return result(L, sova_voices_close(check_id(L, 1), err, sizeof err), err);
 }
 
+/* loop.voice_start(spool_dir) -> true | nil, err: once, after the loop started (recordings wait in
+ * spool_dir, the writer's, until it stores them) */
+static int l_voice_start(lua_State *L)
+{
+	char err[160];
+	const char *dir = luaL_checkstring(L, 1);
+	return result(L, sova_voices_init(dir, err, sizeof err), err);
+}
+
 /* Adds the voice_* functions to the table on top of the stack (sova.core.loop). */
 void sova_open_voice(lua_State *L)
 {
 	static const luaL_Reg fns[] = {
 		{"voice_new", l_voice_new},       {"voice_attach", l_voice_attach}, {"voice_listen", l_voice_listen},
 		{"voice_say", l_voice_say},       {"voice_cancel", l_voice_cancel}, {"voice_answered", l_voice_answered},
-		{"voice_hold", l_voice_hold},     {"voice_close", l_voice_close},   {NULL, NULL},
+		{"voice_hold", l_voice_hold},     {"voice_close", l_voice_close},   {"voice_start", l_voice_start},
+		{NULL, NULL},
 	};
 	luaL_register(L, NULL, fns);
 }

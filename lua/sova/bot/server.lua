@@ -10,6 +10,7 @@ local log = require("sova.log")
 local callsign = require("sova.callsign")
 local calls = require("sova.bot.calls")
 local stats = require("sova.bot.stats")
+local recording = require("sova.recording")
 
 local M = {}
 
@@ -27,6 +28,9 @@ function M.prepare()
   assert(core.sys.mkdir(dir))
   ok, err = core.writer.start { spool_dir = dir .. "/spool" }
   if not ok then error("session writer: " .. tostring(err), 0) end
+  -- voice calls' recordings are sealed with SOVA_DATA_KEY as the writer stores them
+  ok, err = recording.use_data_key()
+  if not ok then error("recordings: " .. tostring(err), 0) end
   local port = tonumber(config.env("SOVA_BOT_PORT", "8081"))
   if not port or port < 0 or port > 65535 then error("SOVA_BOT_PORT must be a port number", 0) end
   return {
@@ -102,6 +106,9 @@ end
 -- ---- the loop ----
 
 function M.run(port)
+  -- voice calls' media on the loop's thread; their recordings wait in the writer's spool
+  local ok, err = loop.voice_start(config.data_dir() .. "/spool")
+  if not ok then error("voice: " .. tostring(err), 0) end
   log.info("bot.ready", { port = port })
   local deadline
   while true do

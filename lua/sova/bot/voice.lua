@@ -187,7 +187,11 @@ function handlers.end_of_turn(rec, e)
 end
 
 function handlers.agent_started(rec, e)
-  latency(rec, e.stamps)
+  -- each line of the agent starts; the first of a turn answers the other party's line
+  if rec.voice.timed_turn ~= rec.turn then
+    rec.voice.timed_turn = rec.turn
+    latency(rec, e.stamps)
+  end
 end
 
 function handlers.agent_done(rec)
