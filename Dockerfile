@@ -38,7 +38,8 @@ FROM debian:12-slim
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates libluajit-5.1-2 libcivetweb1 libmongoc-1.0-0 libbson-1.0-0 lua-cjson lua-rex-pcre2 \
       libsodium23 libjwt0 libcurl4 libyaml-0-2 libspeexdsp1 libwebrtc-audio-processing1 \
-      libespeak-ng1 espeak-ng-data libwebsockets17 libwebsockets-evlib-uv libuv1 \
+      libwebsockets17 libwebsockets-evlib-uv libuv1 \
+      libpocketsphinx3 libsphinxbase3 pocketsphinx-en-us libflite1 libespeak-ng1 espeak-ng-data \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /opt/sova --shell /usr/sbin/nologin sova
 COPY --from=build /opt/sova /opt/sova
