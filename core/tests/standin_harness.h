@@ -164,7 +164,7 @@ static void loop_free(test_loop *l)
 
 /* ---- Test audio: a tone for speech (the Deepgram stand-in listens for level), silence ---- */
 
-static size_t tone(int16_t *out, int rate, int ms, double freq, double dbfs)
+__attribute__((unused)) static size_t tone(int16_t *out, int rate, int ms, double freq, double dbfs)
 {
 	size_t n = (size_t)rate * (size_t)ms / 1000;
 	double amp = 32767.0 * pow(10.0, dbfs / 20.0) * sqrt(2.0);
@@ -173,7 +173,7 @@ static size_t tone(int16_t *out, int rate, int ms, double freq, double dbfs)
 	return n;
 }
 
-static size_t silence(int16_t *out, int rate, int ms)
+__attribute__((unused)) static size_t silence(int16_t *out, int rate, int ms)
 {
 	size_t n = (size_t)rate * (size_t)ms / 1000;
 	memset(out, 0, n * sizeof *out);

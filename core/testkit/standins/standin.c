@@ -1,6 +1,6 @@
 /* sova-standin: the server, routing by path, fault modes and the paced send queue (standin.h).
  *
- *   sova-standin [--port P] [--host 127.0.0.1] [--key KEY] [--tls-cert PEM --tls-key PEM]
+ *   sova-standin [--port P] [--host 127.0.0.1] [--key KEY] [--tls-cert PEM --tls-key PEM] [--script-dir DIR]
  *
  * Prints "ready port=<port>" on stdout once listening (port 0 picks a free one). --key: the API key
  * every client must present (Authorization: Token KEY, X-API-Key, xi-api-key); without it any key
@@ -17,6 +17,7 @@
 #include <uv.h>
 
 struct lws_context *standin_ctx;
+const char *standin_script_dir;
 static const char *api_key;
 static unsigned long long stat_conns, stat_out, stat_in;
 
@@ -37,7 +38,7 @@ static void params_add(standin_params *p, const char *text)
 	char *s = p->buf + p->used, *save = NULL;
 	memcpy(s, text, tl + 1);
 	p->used += tl + 1;
-	for (char *tok = strtok_r(s, "&", &save); tok && p->n < STANDIN_MAX_PARAMS; tok = strtok_r(NULL, "&", &save)) {
+	for (char *tok = strtok_r(s, "&,", &save); tok && p->n < STANDIN_MAX_PARAMS; tok = strtok_r(NULL, "&,", &save)) {
 		char *eq = strchr(tok, '=');
 		if (eq)
 			*eq = '\0';
@@ -79,7 +80,8 @@ static void url_decode(char *s)
 	*o = '\0';
 }
 
-/* The URI: "/x/k=v&k=v" segments give parameters, the rest is the provider path. */
+/* The URI: "/x/k=v&k=v" segments give parameters (lws hands the path with "&" turned into ",", so
+ * both separate them), the rest is the provider path. */
 static void read_request(struct lws *wsi, standin_conn *c)
 {
 	char uri[512];
@@ -371,6 +373,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			cartesia_message(c, c->rx, n, binary);
 		else
 			eleven_message(c, c->rx, n, binary);
+		if (c->drop_now) {
+			shutdown(lws_get_socket_fd(wsi), SHUT_RDWR);
+			return -1;
+		}
 		break;
 	}
 	case LWS_CALLBACK_SERVER_WRITEABLE:
@@ -421,13 +427,15 @@ int main(int argc, char **argv)
 			cert = argv[i + 1];
 		else if (!strcmp(argv[i], "--tls-key"))
 			key = argv[i + 1];
+		else if (!strcmp(argv[i], "--script-dir"))
+			standin_script_dir = argv[i + 1];
 		else {
-			fprintf(stderr, "usage: sova-standin [--port P] [--host H] [--key KEY] [--tls-cert PEM --tls-key PEM]\n");
+			fprintf(stderr, "usage: sova-standin [--port P] [--host H] [--key KEY] [--tls-cert PEM --tls-key PEM] [--script-dir DIR]\n");
 			return 64;
 		}
 	}
 	if (argc % 2 == 0 || (!cert != !key)) {
-		fprintf(stderr, "usage: sova-standin [--port P] [--host H] [--key KEY] [--tls-cert PEM --tls-key PEM]\n");
+		fprintf(stderr, "usage: sova-standin [--port P] [--host H] [--key KEY] [--tls-cert PEM --tls-key PEM] [--script-dir DIR]\n");
 		return 64;
 	}
 	char err[256];

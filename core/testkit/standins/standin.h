@@ -15,7 +15,9 @@
  *                     message; ElevenLabs: an error message, then close 1008)
  *   malformed=N       N malformed messages (broken JSON, wrong-typed fields) before the first real one
  *   session=S&faults_for=N   faults only on the first N connections naming session S
- *   Deepgram: script=FILE (one transcript per utterance, in order, counted per session), idle_ms=N
+ *   Deepgram: drop_at_ms=N (drop once N ms of audio came: mid-utterance drops at a known place),
+ *     script=NAME (a file in --script-dir, one transcript per utterance, in order, counted per session;
+ *     a name, not a path: lws decodes %2F in the request path), idle_ms=N
  *     (NET-0001 close without audio or KeepAlive; default 10000), threshold_db=D (speech level;
  *     default -40)
  *   Cartesia / ElevenLabs: chunk_ms=N (audio per message, default 100), realtime=1 (pace audio at
@@ -65,6 +67,7 @@ typedef struct standin_conn {
 	lws_sorted_usec_list_t due_timer;
 	bool close_pending;      /* close once the queue is empty */
 	bool close_sent;
+	bool drop_now;           /* a mode asks for the connection to be dropped (no close frame) */
 	int close_code;
 	char close_reason[122];
 	uint8_t *rx;             /* a message being joined (owned) */
@@ -99,4 +102,5 @@ bool tts_init(char *err, size_t errlen);
 const char *standin_malformed(standin_mode mode, int i);
 
 extern struct lws_context *standin_ctx;
+extern const char *standin_script_dir; /* --script-dir; NULL: the working directory */
 #endif

@@ -24,7 +24,7 @@
 typedef struct dg_state {
 	int rate;
 	bool mulaw, interim, vad_events;
-	int endpointing_ms, utterance_end_ms, idle_ms;
+	int endpointing_ms, utterance_end_ms, idle_ms, drop_at_ms;
 	double threshold_db;
 	char script[512];
 	char session[64];
@@ -257,11 +257,15 @@ bool dg_open(standin_conn *c)
 	s->endpointing_ms = standin_param_int(p, "endpointing", 10);
 	s->utterance_end_ms = standin_param_int(p, "utterance_end_ms", 1000);
 	s->idle_ms = standin_param_int(p, "idle_ms", 10000);
+	s->drop_at_ms = c->faults_on ? standin_param_int(p, "drop_at_ms", 0) : 0;
 	const char *th = standin_param(p, "threshold_db");
 	s->threshold_db = th ? atof(th) : -40.0;
 	const char *script = standin_param(p, "script"), *session = standin_param(p, "session");
-	snprintf(s->script, sizeof s->script, "%s", script ? script : "");
+	if (script && !strchr(script, '/') && strcmp(script, "..") != 0)
+		snprintf(s->script, sizeof s->script, "%s/%s", standin_script_dir ? standin_script_dir : ".", script);
 	snprintf(s->session, sizeof s->session, "%s", session ? session : "");
+	if (getenv("SOVA_LWS_LOG"))
+		fprintf(stderr, "standin: deepgram script %s\n", s->script);
 	sova_random_hex16(s->request_id);
 	s->last_client_us = standin_now_us();
 	s->window_cap = (size_t)s->rate * WINDOW_MS / 1000;
@@ -308,6 +312,8 @@ void dg_message(standin_conn *c, const uint8_t *data, size_t len, bool binary)
 			}
 		}
 		feed(s, pcm, n);
+		if (s->drop_at_ms > 0 && s->samples * 1000 >= (uint64_t)s->drop_at_ms * (uint64_t)s->rate)
+			c->drop_now = true;
 		return;
 	}
 	bson_t doc;
