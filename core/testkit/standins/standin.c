@@ -479,8 +479,9 @@ int main(int argc, char **argv)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_close((uv_handle_t *)&sigterm, NULL);
 	uv_close((uv_handle_t *)&sigint, NULL);
-	lws_context_destroy(standin_ctx);
+	lws_context_destroy(standin_ctx); /* on a foreign loop: closes, then the second call frees */
 	uv_run(&loop, UV_RUN_DEFAULT);
+	lws_context_destroy(standin_ctx);
 	uv_loop_close(&loop);
 	return 0;
 }

@@ -264,8 +264,6 @@ bool dg_open(standin_conn *c)
 	if (script && !strchr(script, '/') && strcmp(script, "..") != 0)
 		snprintf(s->script, sizeof s->script, "%s/%s", standin_script_dir ? standin_script_dir : ".", script);
 	snprintf(s->session, sizeof s->session, "%s", session ? session : "");
-	if (getenv("SOVA_LWS_LOG"))
-		fprintf(stderr, "standin: deepgram script %s\n", s->script);
 	sova_random_hex16(s->request_id);
 	s->last_client_us = standin_now_us();
 	s->window_cap = (size_t)s->rate * WINDOW_MS / 1000;
