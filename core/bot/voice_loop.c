@@ -16,6 +16,9 @@
 #include "bot/media/recorder.h"
 #include "bot/media/voice.h"
 #include "bot/speech/offload.h"
+#include "bot/speech/stt_deepgram.h"
+#include "bot/speech/tts_cartesia.h"
+#include "bot/speech/tts_elevenlabs.h"
 #include "crypto/spill.h"
 #include "bot/speech/stt_pocketsphinx.h"
 #include "bot/speech/tts_espeak.h"
@@ -354,7 +357,14 @@ static sova_stt *make_pocketsphinx(void *ud, const sova_stt_config *cfg, char *e
 	return sova_stt_pocketsphinx_new(m, cfg, true, sova_voice_stt_callback, NULL, err, errlen);
 }
 
-static sova_stt *new_stt(const sova_voice_engine_spec *e, int *rate, void *voice_user, char *err, size_t errlen)
+/* The provider's API root: services.yaml's base_url, else the variable tests point at a stand-in. */
+static const char *base_url(const sova_voice_engine_spec *e, const char *env)
+{
+	return e->base_url ? e->base_url : getenv(env);
+}
+
+static sova_stt *new_stt(const sova_voice_engine_spec *e, int wire_rate, int *rate, void *voice_user, char *err,
+			 size_t errlen)
 {
 	if (strcmp(e->engine, "pocketsphinx") == 0) {
 		*rate = 16000; /* the only rate its model takes */
@@ -363,6 +373,14 @@ static sova_stt *new_stt(const sova_voice_engine_spec *e, int *rate, void *voice
 		sova_stt_config c = {.sample_rate = 16000, .endpointing_ms = 1000};
 		return sova_offload_stt_lazy(V.offload, &c, make_pocketsphinx, NULL, sova_voice_stt_callback, voice_user, err,
 					     errlen);
+	}
+	if (strcmp(e->engine, "deepgram") == 0) {
+		/* any wire rate: Deepgram takes the far end's audio as it comes */
+		*rate = wire_rate;
+		sova_deepgram_config dg = {.api_key = e->api_key, .base_url = base_url(e, "DEEPGRAM_API_BASE"),
+					   .ca_file = getenv("SOVA_PROVIDER_CA_FILE"), .model = e->model, .smart_format = true};
+		sova_stt_config c = {.sample_rate = wire_rate, .language = e->language};
+		return sova_stt_deepgram_new(sova_loop_lws(), &dg, &c, sova_voice_stt_callback, voice_user, err, errlen);
 	}
 	snprintf(err, errlen, "no recognizer named %s in this bot", e->engine);
 	return NULL;
@@ -380,6 +398,20 @@ static sova_tts *new_tts(const sova_voice_engine_spec *e, int wire_rate, void *v
 		sova_tts_config c = {.voice = e->voice, .language = e->language, .sample_rate = wire_rate};
 		sova_tts *inner = sova_tts_espeak_new(&c, sova_voice_tts_callback, voice_user, err, errlen);
 		return inner ? sova_offload_tts(V.offload, inner, sova_voice_tts_callback, voice_user, err, errlen) : NULL;
+	}
+	if (strcmp(e->engine, "cartesia") == 0 || strcmp(e->engine, "elevenlabs") == 0) {
+		/* asynchronous, on the media loop: no offload */
+		/* ElevenLabs has PCM at 16 kHz (and μ-law only at 8): 16 kHz PCM for it, resampled by the voice */
+		sova_tts_config c = {.voice = e->voice, .model = e->model, .language = e->language,
+				     .sample_rate = e->engine[0] == 'c' ? wire_rate : 16000};
+		if (e->engine[0] == 'c') {
+			sova_cartesia_config cc = {.api_key = e->api_key, .base_url = base_url(e, "CARTESIA_API_BASE"),
+						   .ca_file = getenv("SOVA_PROVIDER_CA_FILE")};
+			return sova_tts_cartesia_new(sova_loop_lws(), &cc, &c, sova_voice_tts_callback, voice_user, err, errlen);
+		}
+		sova_elevenlabs_config ec = {.api_key = e->api_key, .base_url = base_url(e, "ELEVENLABS_API_BASE"),
+					     .ca_file = getenv("SOVA_PROVIDER_CA_FILE")};
+		return sova_tts_elevenlabs_new(sova_loop_lws(), &ec, &c, sova_voice_tts_callback, voice_user, err, errlen);
 	}
 	snprintf(err, errlen, "no synthesizer named %s in this bot", e->engine);
 	return NULL;
@@ -424,7 +456,7 @@ static void run_new(cmd *c)
 	slot->rate = slot->sock_rate = sp->sample_rate;
 	int stt_rate = 0;
 	/* the engines call back into the voice; voice_user is the slot until the voice exists */
-	sova_stt *stt = new_stt(&sp->stt, &stt_rate, NULL, err, sizeof err);
+	sova_stt *stt = new_stt(&sp->stt, sp->sample_rate, &stt_rate, NULL, err, sizeof err);
 	sova_tts *tts = stt ? new_tts(&sp->tts, sp->sample_rate, NULL, err, sizeof err) : NULL;
 	if (sp->record && stt && tts && !(slot->rec = sova_recorder_new(V.spool_dir, sp->sample_rate, err, sizeof err))) {
 		sova_stt_free(stt);
