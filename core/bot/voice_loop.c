@@ -57,6 +57,9 @@ static struct {
 	_Atomic long long next_id;
 } V;
 
+/* pocketsphinx's shared model: loaded at start, or by the first worker that needs it */
+static pthread_mutex_t ps_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static voice_slot *find(long long id)
 {
 	for (voice_slot *s = V.buckets[(unsigned long long)id % BUCKETS]; s; s = s->next)
@@ -346,12 +349,11 @@ static sova_stt *make_pocketsphinx(void *ud, const sova_stt_config *cfg, char *e
 {
 	(void)ud;
 	/* on a worker; the model is loaded by the first and shared read-only (stt_pocketsphinx.h) */
-	static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
-	pthread_mutex_lock(&once);
+	pthread_mutex_lock(&ps_lock);
 	if (!V.ps_model)
 		V.ps_model = sova_ps_model_load(NULL, err, errlen);
 	sova_ps_model *m = V.ps_model;
-	pthread_mutex_unlock(&once);
+	pthread_mutex_unlock(&ps_lock);
 	if (!m)
 		return NULL;
 	return sova_stt_pocketsphinx_new(m, cfg, true, sova_voice_stt_callback, NULL, err, errlen);
@@ -645,6 +647,26 @@ void sova_voice_spec_free(sova_voice_spec *s)
 	free(s);
 }
 
+static void discard_audio(void *user, const sova_tts_event *ev) { (void)user, (void)ev; }
+
+/* What the first voice call would otherwise wait for (first words fast): flite's voices registered
+ * and pocketsphinx's shared model loaded, once per process, at start. A failure here only means
+ * the first call pays it (or reports it). */
+static void warm_up(void)
+{
+	char err[160];
+	static const char *const VOICES[] = {"cmu_us_slt", "cmu_us_kal"};
+	for (size_t i = 0; i < sizeof VOICES / sizeof *VOICES; i++) {
+		sova_tts_config c = {.voice = VOICES[i]};
+		sova_tts_free(sova_tts_flite_new(&c, discard_audio, NULL, err, sizeof err));
+	}
+	pthread_mutex_lock(&ps_lock);
+	V.ps_model = sova_ps_model_load(NULL, err, sizeof err);
+	pthread_mutex_unlock(&ps_lock);
+	if (!V.ps_model)
+		sova_log("warn", "voice.offline_model", err);
+}
+
 static void start_tick(void *arg)
 {
 	(void)arg;
@@ -673,6 +695,7 @@ bool sova_voices_init(const char *spool_dir, char *err, size_t errlen)
 		return false;
 	}
 	atomic_store(&V.next_id, 1);
+	warm_up();
 	if (!sova_loop_post(start_tick, NULL)) {
 		snprintf(err, errlen, "the bot's loop is not running");
 		return false;
