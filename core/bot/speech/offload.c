@@ -489,23 +489,31 @@ static void w_close(wrapped *w)
 }
 
 /* The inner engine is freed on a worker (a decoder's free can take milliseconds), or by
- * sova_offload_deliver when the free came from inside one of its callbacks. */
+ * sova_offload_deliver when the free came from inside one of its callbacks. Marking it dying and
+ * queueing the release happen under one lock: a worker finishing its last job in between would
+ * otherwise free it first. */
 static void w_destroy(wrapped *w)
 {
-	char err[64];
 	sova_offload *o = w->pool;
+	job *release = new_job(JOB_RELEASE, 0);
 	pthread_mutex_lock(&o->mu);
 	w->dying = true;
 	free_held(w->events);
 	w->events = w->events_tail = NULL;
-	pthread_mutex_unlock(&o->mu);
-	if (!push_job(w, new_job(JOB_RELEASE, 0), err, sizeof err)) {
-		pthread_mutex_lock(&o->mu); /* out of memory: free it here once nothing else holds it */
-		bool now = release_locked(o, w);
-		pthread_mutex_unlock(&o->mu);
-		if (now)
-			free_wrapped(w);
+	bool now = false;
+	if (release) {
+		if (w->jobs_tail)
+			w->jobs_tail->next = release;
+		else
+			w->jobs = release;
+		w->jobs_tail = release;
+		schedule(o, w);
+	} else {
+		now = release_locked(o, w); /* out of memory: free it here once nothing else holds it */
 	}
+	pthread_mutex_unlock(&o->mu);
+	if (now)
+		free_wrapped(w);
 }
 
 static void w_stt_close(sova_stt *r) { w_close((wrapped *)r); }
