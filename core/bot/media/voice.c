@@ -300,14 +300,10 @@ static void stop_lines(sova_voice *v, bool interrupted)
 /* Where the first clause of s ends, with the spaces after it; 0 when s has no complete clause. */
 static size_t clause_end(const char *s, size_t n)
 {
-	for (size_t i = 0; i + 1 < n; i++)
-		if (strchr(",;:.!?", s[i]) && (s[i + 1] == ' ' || s[i + 1] == '\n' || s[i + 1] == '\t')) {
-			size_t e = i + 1;
-			while (e < n && (s[e] == ' ' || s[e] == '\n' || s[e] == '\t'))
-				e++;
-			return e;
-		}
-	return 0;
+	size_t e = sova_tts_clause_end(s, n);
+	while (e && e < n && (s[e] == ' ' || s[e] == '\n' || s[e] == '\t'))
+		e++;
+	return e;
 }
 
 /* Hands text[off, off+len) of l to the synthesizer (audio may come back inside the call). */

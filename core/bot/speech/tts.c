@@ -93,3 +93,19 @@ bool sova_tts_emit(sova_tts *s, sova_tts_event *ev)
 	s->callback(s->user, ev);
 	return !atomic_load(&s->cancelled);
 }
+
+size_t sova_tts_clause_end(const char *s, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++)
+		if (strchr(",;:.!?", s[i]) && (s[i + 1] == ' ' || s[i + 1] == '\n' || s[i + 1] == '\t'))
+			return i + 1;
+	return 0;
+}
+
+bool sova_tts_blank(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+			return false;
+	return true;
+}

@@ -90,6 +90,13 @@ void sova_tts_free(sova_tts *s);
 const char *sova_tts_name(const sova_tts *s);
 int sova_tts_sample_rate(const sova_tts *s);
 
+/* The clause rule every streaming path shares (the synthesizers, the voice handing them text):
+ * where the first clause of s ends (after its , ; : . ! or ? followed by white space), or 0 when s
+ * has no complete clause. Clause ends are ASCII, so a UTF-8 character is never split. */
+size_t sova_tts_clause_end(const char *s, size_t len);
+/* Whether s holds nothing but white space. */
+bool sova_tts_blank(const char *s, size_t len);
+
 /* For engines. */
 void sova_tts_init_base(sova_tts *s, const sova_tts_vtable *vt, const sova_tts_config *cfg, sova_tts_callback cb, void *user);
 /* Delivers ev unless the turn was cancelled; false when it was (the engine stops producing). */

@@ -405,30 +405,11 @@ static bool append_pending(espeak_tts *t, const char *text, size_t len, char *er
 	return true;
 }
 
-/* Where the first clause of s ends (after its punctuation), or 0 when s has no complete clause.
- * Clause ends are ASCII, so a UTF-8 character is never split between two clauses, even when
- * the model's tokens split it between two say() chunks. */
-static size_t clause_end(const char *s, size_t len)
-{
-	for (size_t i = 0; i + 1 < len; i++)
-		if (strchr(",;:.!?", s[i]) && (s[i + 1] == ' ' || s[i + 1] == '\n' || s[i + 1] == '\t'))
-			return i + 1;
-	return 0;
-}
-
-static bool blank(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
-			return false;
-	return true;
-}
-
 /* Speaks and removes complete clauses from pending (all of it when final). */
 static bool speak_pending(espeak_tts *t, bool final, char *err, size_t errlen)
 {
 	for (;;) {
-		size_t end = t->base.config.whole_line ? 0 : clause_end(t->pending, t->pending_len);
+		size_t end = t->base.config.whole_line ? 0 : sova_tts_clause_end(t->pending, t->pending_len);
 		if (end == 0) {
 			if (!final)
 				return true;
@@ -436,7 +417,7 @@ static bool speak_pending(espeak_tts *t, bool final, char *err, size_t errlen)
 		}
 		if (end == 0)
 			return true;
-		bool ok = blank(t->pending, end) || speak(t, t->pending, end, err, errlen);
+		bool ok = sova_tts_blank(t->pending, end) || speak(t, t->pending, end, err, errlen);
 		memmove(t->pending, t->pending + end, t->pending_len - end + 1);
 		t->pending_len -= end;
 		if (!ok)
@@ -480,7 +461,7 @@ static bool espeak_say(sova_tts *s, const char *text, size_t len, bool final, ch
 		}
 		return true; /* cancelled: not an error */
 	}
-	if (t->pending_len == 0 || blank(t->pending, t->pending_len)) {
+	if (t->pending_len == 0 || sova_tts_blank(t->pending, t->pending_len)) {
 		sova_tts_event ev = {.kind = SOVA_TTS_CHUNK_DONE, .chunk = s->chunk};
 		if (!sova_tts_emit(s, &ev))
 			return true;
