@@ -47,6 +47,7 @@ typedef struct voice_slot {
 	int64_t stalled_since; /* the socket's writer has been busy since (0: it is not) */
 	int bad_frames;
 	bool failed;           /* a fatal error was reported: nothing more is sent */
+	uint64_t late_ms_counted[SOVA_VOICE_LATE_BUCKETS]; /* the voice's pacing already in V.late_ms */
 } voice_slot;
 
 static struct {
@@ -55,6 +56,9 @@ static struct {
 	sova_ps_model *ps_model; /* loaded on a worker with the first offline recognizer */
 	char *spool_dir;
 	_Atomic long long next_id;
+	/* every voice's frames out by lateness (sova_voice_stats.late_ms), read by any thread */
+	_Atomic uint64_t late_ms[SOVA_VOICE_LATE_BUCKETS];
+	unsigned ticks;
 } V;
 
 /* pocketsphinx's shared model: loaded at start, or by the first worker that needs it */
@@ -75,6 +79,24 @@ static void unlink_slot(voice_slot *slot)
 			*p = slot->next;
 			return;
 		}
+}
+
+/* Adds what the voice paced out since the last time to the bot's pacing figures. */
+static void count_pacing(voice_slot *s)
+{
+	sova_voice_stats st;
+	sova_voice_get_stats(s->voice, &st);
+	for (int k = 0; k < SOVA_VOICE_LATE_BUCKETS; k++)
+		if (st.late_ms[k] != s->late_ms_counted[k]) {
+			atomic_fetch_add_explicit(&V.late_ms[k], st.late_ms[k] - s->late_ms_counted[k], memory_order_relaxed);
+			s->late_ms_counted[k] = st.late_ms[k];
+		}
+}
+
+void sova_voices_pacing(uint64_t out[SOVA_VOICE_LATE_BUCKETS])
+{
+	for (int k = 0; k < SOVA_VOICE_LATE_BUCKETS; k++)
+		out[k] = atomic_load_explicit(&V.late_ms[k], memory_order_relaxed);
 }
 
 /* ---- events to Lua ---- */
@@ -253,9 +275,9 @@ static void on_voice_event(void *ud, const sova_voice_event *ev)
 		const sova_voice_stamps *t = &ev->stamps;
 		char s[256];
 		snprintf(s, sizeof s,
-			 ",\"stamps\":{\"speech_end\":%lld,\"final_transcript\":%lld,\"say_requested\":%lld,"
+			 ",\"stamps\":{\"speech_end\":%lld,\"final_transcript\":%lld,\"turn_end\":%lld,\"say_requested\":%lld,"
 			 "\"first_audio\":%lld,\"first_frame_out\":%lld}",
-			 (long long)t->speech_end, (long long)t->final_transcript, (long long)t->say_requested,
+			 (long long)t->speech_end, (long long)t->final_transcript, (long long)t->turn_end, (long long)t->say_requested,
 			 (long long)t->first_audio, (long long)t->first_frame_out);
 		j_raw(&b, s);
 		break;
@@ -501,6 +523,7 @@ static void run_close(voice_slot *slot)
 	char err[160];
 	if (slot->ws_id)
 		sova_loop_ws_set_sink(slot->ws_id, NULL);
+	count_pacing(slot);
 	sova_voice_free(slot->voice); /* its last frames were recorded */
 	jbuf j;
 	begin(&j, "closed");
@@ -605,8 +628,11 @@ static void on_tick(void *ud, int64_t now_ns)
 {
 	(void)ud;
 	sova_offload_deliver(V.offload);
+	bool count = ++V.ticks % 50 == 0; /* the pacing figures, once a second */
 	for (int b = 0; b < BUCKETS; b++)
 		for (voice_slot *s = V.buckets[b]; s; s = s->next) {
+			if (count)
+				count_pacing(s);
 			if (s->failed)
 				continue;
 			bool busy = false;

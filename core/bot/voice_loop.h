@@ -13,8 +13,10 @@
 #define SOVA_BOT_VOICE_LOOP_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bot/media/vad.h"
+#include "bot/media/voice.h"
 #include "bot/speech/stt.h"
 #include "bot/speech/tts.h"
 
@@ -52,6 +54,9 @@ bool sova_voices_say(long long id, const char *text, size_t len, bool final, cha
 bool sova_voices_cancel(long long id, char *err, size_t errlen);
 bool sova_voices_answered(long long id, char *err, size_t errlen);
 bool sova_voices_hold(long long id, bool on, char *err, size_t errlen);
+/* Any thread: every voice's frames out so far by lateness (sova_voice_stats.late_ms), at most a
+ * second behind. */
+void sova_voices_pacing(uint64_t out[SOVA_VOICE_LATE_BUCKETS]);
 /* Ends the voice: the recording is finished and a "closed" event names its spill. */
 bool sova_voices_close(long long id, char *err, size_t errlen);
 #endif

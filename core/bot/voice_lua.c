@@ -213,6 +213,20 @@ static int l_voice_close(lua_State *L)
 	return result(L, sova_voices_close(check_id(L, 1), err, sizeof err), err);
 }
 
+/* loop.voice_pacing() -> {n0, n1, ...}: frames the voices sent, [k + 1] = those k to k+1 ms late,
+ * the last that or more */
+static int l_voice_pacing(lua_State *L)
+{
+	uint64_t late[SOVA_VOICE_LATE_BUCKETS];
+	sova_voices_pacing(late);
+	lua_createtable(L, SOVA_VOICE_LATE_BUCKETS, 0);
+	for (int k = 0; k < SOVA_VOICE_LATE_BUCKETS; k++) {
+		lua_pushnumber(L, (lua_Number)late[k]);
+		lua_rawseti(L, -2, k + 1);
+	}
+	return 1;
+}
+
 /* loop.voice_start(spool_dir) -> true | nil, err: once, after the loop started (recordings wait in
  * spool_dir, the writer's, until it stores them) */
 static int l_voice_start(lua_State *L)
@@ -229,7 +243,7 @@ void sova_open_voice(lua_State *L)
 		{"voice_new", l_voice_new},       {"voice_attach", l_voice_attach}, {"voice_listen", l_voice_listen},
 		{"voice_say", l_voice_say},       {"voice_cancel", l_voice_cancel}, {"voice_answered", l_voice_answered},
 		{"voice_hold", l_voice_hold},     {"voice_close", l_voice_close},   {"voice_start", l_voice_start},
-		{NULL, NULL},
+		{"voice_pacing", l_voice_pacing}, {NULL, NULL},
 	};
 	luaL_register(L, NULL, fns);
 }

@@ -76,6 +76,37 @@ static void deadlines_do_not_drift(void **state)
 	sova_pacer_free(p);
 }
 
+/* A 20 ms tick whose wake-ups wander by a few ms either way (the bot's timerfd, with other calls
+ * served first): with half a frame of early allowance every tick sends exactly one frame, never
+ * two after a tick that came sooner than the last. */
+static void a_jittery_tick_sends_one_frame_each(void **state)
+{
+	fake_clock c = {.now = 1000 * MS};
+	char err[128];
+	sova_pacer_config cfg = {.sample_rate = 8000, .frame_ms = 20, .capacity_ms = 2000, .early_ns = 10 * MS,
+				 .clock = fake_now, .clock_ud = &c};
+	sova_pacer *p = sova_pacer_new(&cfg, err, sizeof err);
+	assert_non_null(p);
+	push_ramp(p, 0, 160 * 60);
+	int16_t out[160];
+	sova_pacer_frame info;
+	int64_t next, base = c.now;
+	static const int jitter_ms[] = {3, 0, 4, 1, 0, 3, -2, 2, 0, 4, -3, 1};
+	for (int tick = 0; tick < 48; tick++) {
+		c.now = base + tick * 20 * MS + jitter_ms[tick % 12] * MS;
+		assert_int_equal(sova_pacer_poll(p, out, &info, &next), 1);
+		assert_int_equal(info.seq, tick);
+		assert_int_equal(out[0], (int16_t)(tick * 160));
+		assert_int_equal(info.late_ns, c.now > info.deadline_ns ? c.now - info.deadline_ns : 0);
+		assert_int_equal(sova_pacer_poll(p, out, &info, &next), 0);
+	}
+	sova_pacer_stats st;
+	sova_pacer_get_stats(p, &st);
+	assert_int_equal(st.frames_sent, 48);
+	assert_true(st.max_late_ns <= 7 * MS);
+	sova_pacer_free(p);
+}
+
 static void nothing_before_its_deadline(void **state)
 {
 	fake_clock c = {.now = 5 * MS};
@@ -256,6 +287,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(deadlines_do_not_drift),
+		cmocka_unit_test(a_jittery_tick_sends_one_frame_each),
 		cmocka_unit_test(nothing_before_its_deadline),
 		cmocka_unit_test(late_frames_are_reported),
 		cmocka_unit_test(clear_drops_unsent_audio_at_once),

@@ -328,6 +328,7 @@ static void an_answer_ends_the_turn_after_min_silence(void **state)
 	assert_in_range((e->at - speech_stopped_by) / MS, 480, 540);
 	assert_true(e->stamps.speech_end > 0 && e->stamps.speech_end <= speech_stopped_by);
 	assert_true(e->stamps.final_transcript == speech_stopped_by);
+	assert_true(e->stamps.turn_end == e->at); /* when the owner was told */
 	assert_int_equal(h.kinds[SOVA_VOICE_SPEECH_STARTED], 1);
 	assert_int_equal(h.kinds[SOVA_VOICE_SPEECH_STOPPED], 1);
 	assert_int_equal(h.kinds[SOVA_VOICE_FINAL], 1);
@@ -339,8 +340,9 @@ static void an_answer_ends_the_turn_after_min_silence(void **state)
 	silence(&h, 40);
 	const rec_event *s = find(&h, SOVA_VOICE_AGENT_STARTED, 0);
 	assert_non_null(s);
-	assert_true(s->stamps.speech_end == e->stamps.speech_end && s->stamps.final_transcript == e->stamps.final_transcript);
-	assert_true(s->stamps.say_requested > 0 && s->stamps.first_audio >= s->stamps.say_requested &&
+	assert_true(s->stamps.speech_end == e->stamps.speech_end && s->stamps.final_transcript == e->stamps.final_transcript &&
+		    s->stamps.turn_end == e->stamps.turn_end);
+	assert_true(s->stamps.say_requested >= s->stamps.turn_end && s->stamps.first_audio >= s->stamps.say_requested &&
 		    s->stamps.first_frame_out >= s->stamps.first_audio);
 	stop(&h);
 }

@@ -44,8 +44,9 @@ sova_pacer *sova_pacer_new(const sova_pacer_config *cfg, char *err, size_t errle
 		snprintf(err, errlen, "pacer: unsupported rate or frame size");
 		return NULL;
 	}
-	if (cfg->capacity_ms < (size_t)cfg->frame_ms || cfg->capacity_ms > 600000 || cfg->late_after_ns < 0) {
-		snprintf(err, errlen, "pacer: capacity_ms must be one frame to 600000, late_after_ns >= 0");
+	if (cfg->capacity_ms < (size_t)cfg->frame_ms || cfg->capacity_ms > 600000 || cfg->late_after_ns < 0 ||
+	    cfg->early_ns < 0 || cfg->early_ns >= (int64_t)cfg->frame_ms * 1000000) {
+		snprintf(err, errlen, "pacer: capacity_ms must be one frame to 600000, late_after_ns >= 0, early_ns under a frame");
 		return NULL;
 	}
 	sova_pacer *p = calloc(1, sizeof *p);
@@ -145,8 +146,8 @@ int sova_pacer_poll(sova_pacer *p, int16_t *out, sova_pacer_frame *info, int64_t
 		p->spurt_frames = 0;
 	}
 	int64_t deadline = p->spurt_start_ns + (int64_t)p->spurt_frames * p->frame_ns;
-	if (now < deadline) {
-		*next_deadline_ns = deadline;
+	if (now + p->cfg.early_ns < deadline) {
+		*next_deadline_ns = deadline - p->cfg.early_ns;
 		return 0;
 	}
 	size_t first = p->capacity - p->head < take ? p->capacity - p->head : take;
@@ -164,7 +165,7 @@ int sova_pacer_poll(sova_pacer *p, int16_t *out, sova_pacer_frame *info, int64_t
 	p->spurt_frames++;
 	p->last_was_line_end = line_end;
 
-	int64_t late_ns = now - deadline;
+	int64_t late_ns = now > deadline ? now - deadline : 0;
 	bool late = late_ns > p->cfg.late_after_ns;
 	p->stats.frames_sent++;
 	if (late)
@@ -178,7 +179,7 @@ int sova_pacer_poll(sova_pacer *p, int16_t *out, sova_pacer_frame *info, int64_t
 		info->late = late;
 		info->line_end = line_end;
 	}
-	*next_deadline_ns = deadline + p->frame_ns;
+	*next_deadline_ns = deadline + p->frame_ns - p->cfg.early_ns;
 	return 1;
 }
 

@@ -31,6 +31,10 @@ typedef struct sova_pacer_config {
 	size_t capacity_ms;      /* ring buffer bound: pushes beyond it are refused (backpressure) */
 	int64_t late_after_ns;   /* a frame sent later than its deadline by more than this is late;
 				    0: a quarter of a frame */
+	int64_t early_ns;        /* a frame may leave up to this long before its deadline (0: never):
+				    a caller woken by a periodic tick sets half its period, or every
+				    tick that comes a little sooner than the last would hold its frame
+				    back to the next one, and the far end would get frames in pairs */
 	sova_clock_ns_fn clock;  /* NULL: sova_clock_monotonic_ns */
 	void *clock_ud;
 } sova_pacer_config;
@@ -38,7 +42,7 @@ typedef struct sova_pacer_config {
 typedef struct sova_pacer_frame {
 	uint64_t seq;         /* frames sent since the pacer was made */
 	int64_t deadline_ns;  /* when it was due */
-	int64_t late_ns;      /* now - deadline (>= 0) */
+	int64_t late_ns;      /* now - deadline, 0 when sent early */
 	bool late;            /* late_ns > late_after_ns */
 	bool line_end;        /* the last frame of a line: its tail was padded with silence */
 } sova_pacer_frame;
@@ -71,7 +75,7 @@ void sova_pacer_end_line(sova_pacer *p);
 size_t sova_pacer_clear(sova_pacer *p);
 
 /* Writes the next due frame into out (sova_pacer_frame_samples samples) and returns 1; returns 0
- * when no frame is due (*next_deadline_ns: when the next one will be, or -1 when no frame is
+ * when no frame is due (*next_deadline_ns: when the next one may leave, or -1 when no frame is
  * ready: nothing buffered, or a partial frame of a line not ended yet). Call again after a 1: several frames are due after a late wake-up. info may be NULL. */
 int sova_pacer_poll(sova_pacer *p, int16_t *out, sova_pacer_frame *info, int64_t *next_deadline_ns);
 

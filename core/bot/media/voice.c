@@ -393,6 +393,8 @@ static void send_frame(sova_voice *v, const sova_pacer_frame *info)
 		sova_pcm16le_write(v->out_pcm, v->frame_samples, v->out_wire);
 	v->cfg.on_frame(v->cfg.ud, v->out_wire, v->out_bytes);
 	v->stats.frames_out++;
+	int64_t late_ms = info->late_ns / NS_PER_MS;
+	v->stats.late_ms[late_ms < SOVA_VOICE_LATE_BUCKETS - 1 ? late_ms : SOVA_VOICE_LATE_BUCKETS - 1]++;
 	record(v, 0, sample_at(v, info->deadline_ns), v->out_pcm, v->frame_samples);
 }
 
@@ -489,6 +491,7 @@ static void end_turn(sova_voice *v)
 			       .confidence = u->conf_unknown || u->conf_n == 0 ? -1 : u->conf_sum / u->conf_n};
 	ev.stamps.speech_end = u->speech_end_ns ? u->speech_end_ns : u->last_text_ns;
 	ev.stamps.final_transcript = u->final_ns;
+	ev.stamps.turn_end = now_ns(v);
 	v->answer = ev.stamps;
 	v->answer_pending = true;
 	v->stats.turns++;
@@ -837,6 +840,7 @@ sova_voice *sova_voice_new(const sova_voice_config *cfg, char *err, size_t errle
 	v->to_stt = v->vad ? sova_resampler_new(v->cfg.wire_rate, stt_rate, why, sizeof why) : NULL;
 	v->from_tts = v->to_stt ? sova_resampler_new(tts_rate, v->cfg.wire_rate, why, sizeof why) : NULL;
 	sova_pacer_config pc = {.sample_rate = v->cfg.wire_rate, .frame_ms = v->cfg.frame_ms, .capacity_ms = PACER_CAPACITY_MS,
+				.early_ns = (int64_t)v->cfg.frame_ms * NS_PER_MS / 2, /* the owner's tick is a frame long */
 				.clock = pacer_clock, .clock_ud = v};
 	v->pacer = v->from_tts ? sova_pacer_new(&pc, why, sizeof why) : NULL;
 	if (v->pacer) {

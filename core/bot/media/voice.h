@@ -91,7 +91,8 @@ typedef enum { /* event kinds, to the owner */
 
 typedef struct sova_voice_stamps { /* monotonic ns on the voice's clock; 0 = did not happen */
 	int64_t speech_end;       /* VAD speech stop (without one: the last words' arrival) */
-	int64_t final_transcript; /* the final that completed the turn reached the voice */
+	int64_t final_transcript; /* the turn's last final with words reached the voice */
+	int64_t turn_end;         /* the voice decided the turn was over and told its owner */
 	int64_t say_requested;    /* the owner's first say() of the answer */
 	int64_t first_audio;      /* the synthesizer's first frame of the answer reached the voice */
 	int64_t first_frame_out;  /* the first frame of the answer was written to the wire */
@@ -104,7 +105,7 @@ typedef struct sova_voice_event {
 	uint64_t played_ms;      /* INTERRUPTED, AGENT_DONE */
 	bool fatal;              /* ERROR */
 	double confidence;       /* FINAL / END_OF_TURN: 0..1, -1 unknown */
-	sova_voice_stamps stamps;/* END_OF_TURN: speech_end, final_transcript; AGENT_STARTED: all five
+	sova_voice_stamps stamps;/* END_OF_TURN: speech_end, final_transcript, turn_end; AGENT_STARTED: all six
 	                            (the previous user turn's, and this answer's) */
 } sova_voice_event;
 
@@ -134,12 +135,16 @@ typedef struct sova_voice_config {
 	void *clock_ud;
 } sova_voice_config;
 
+#define SOVA_VOICE_LATE_BUCKETS 51
+
 typedef struct sova_voice_stats {
 	uint64_t frames_in, frames_out, frames_late, underruns;
 	uint64_t input_refused;      /* malformed frames */
 	uint64_t input_dropped_ms;   /* faster than real time */
 	uint64_t barge_ins, backchannels_ignored, turns, utterances_dropped;
 	size_t queued_ms;            /* synthesized audio waiting now */
+	uint64_t late_ms[SOVA_VOICE_LATE_BUCKETS]; /* frames out by lateness: [k] k to k+1 ms past their
+	                                              deadline, the last one that or more */
 } sova_voice_stats;
 
 /* NULL + err on a bad configuration or no memory (stt and tts are freed then). Caller frees. */

@@ -1,6 +1,7 @@
 /* The Deepgram live stand-in (standin.h): speech is found by the audio's level, in 10 ms windows,
  * so what it answers depends only on the audio sent (never on wall-clock time), and the words of
- * the k-th utterance of a session are line k of the script file. Messages as Deepgram sends them:
+ * the k-th utterance of a session are line k of the script file (an utterance ends with its
+ * UtteranceEnd: speech after a shorter pause carries on the same line). Messages as Deepgram sends them:
  * SpeechStarted (vad_events=true), Results (interim every 0.5 s of speech with interim_results=true;
  * a final with speech_final after `endpointing` ms of silence; an empty final every 3 s of silence,
  * as Deepgram's are), UtteranceEnd after utterance_end_ms past the last word, Finalize →
@@ -177,8 +178,11 @@ static void window_done(dg_state *s, const int16_t *pcm, size_t n)
 			s->in_speech = true;
 			s->speech_start = w_start;
 			s->last_interim = w_start;
-			s->line_taken = false;
-			load_words(s, line_index(s));
+			/* a pause shorter than utterance_end_ms (a comma, a breath) goes on the same line */
+			if (!s->utterance_open) {
+				s->line_taken = false;
+				load_words(s, line_index(s));
+			}
 			if (s->vad_events) {
 				char msg[128];
 				snprintf(msg, sizeof msg, "{\"type\":\"SpeechStarted\",\"channel\":[0,1],\"timestamp\":%.3f}", w_start);
@@ -186,6 +190,8 @@ static void window_done(dg_state *s, const int16_t *pcm, size_t n)
 			}
 		}
 		s->last_voiced_end = t;
+		if (s->utterance_open)
+			s->last_word_end = t; /* its words are being said: UtteranceEnd waits */
 		if (s->interim && t - s->last_interim >= INTERIM_EVERY_S) {
 			s->last_interim = t;
 			int heard = (int)((t - s->speech_start) / WORD_S) + 1;

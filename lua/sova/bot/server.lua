@@ -70,7 +70,7 @@ local function on_http(ev)
   if ev.method == "GET" and ev.path == "/stats" then
     -- aggregate numbers only (no ids, no PHI): timings, memory, running calls
     return reply(ev.id, 200, stats.snapshot({ calls = calls.count(), sandbox_bytes = calls.sandbox_bytes(),
-      writer = core.writer.stats() }))
+      writer = core.writer.stats(), voice_pacing = stats.pacing(loop.voice_pacing()) }))
   end
   if ev.path == "/calls" then
     if ev.method ~= "POST" then return fail(ev.id, 405, "method_not_allowed", "POST a signed call start") end

@@ -10,11 +10,13 @@ end
 
 local turns, starts = series(), series()
 
--- Voice turns, by stage (ms): from the other party's end of speech to its final transcript
--- (recognizer), from that to the call's first line requested (platform and model), from that to
--- the first synthesized audio (synthesizer), from that to the first frame out (platform), and
--- the whole turn. See sova.bot.voice.
-M.VOICE_STAGES = { "recognizer", "model", "synthesizer", "outbound", "turn" }
+-- Voice turns, by stage (ms): from the other party's end of speech to its last final transcript
+-- (recognizer: negative when the words were final before the speech's tail ended), from the later
+-- of the two to the voice deciding the turn is over (endpointing: the flow's minimum silence),
+-- from that to the call's first line requested (platform and model), from that to the first
+-- synthesized audio (synthesizer), from that to the first frame out (platform), and the whole
+-- turn. See sova.bot.voice.
+M.VOICE_STAGES = { "recognizer", "endpointing", "model", "synthesizer", "outbound", "turn" }
 local voice = {}
 for _, k in ipairs(M.VOICE_STAGES) do voice[k] = series() end
 
@@ -54,6 +56,27 @@ local function rss_kib()
   local s = f:read("*a")
   f:close()
   return tonumber(s:match("VmRSS:%s*(%d+)")), tonumber(s:match("VmHWM:%s*(%d+)"))
+end
+
+-- The voices' outbound pacing, from loop.voice_pacing()'s counts (frames sent k to k+1 ms after
+-- their deadline): each percentile as the bucket's upper bound ("p99_ms = 2": 99 % of the frames
+-- left less than 2 ms late), and the frames 5 ms (a quarter frame) or more late; the counts too.
+function M.pacing(counts)
+  local total = 0
+  for _, n in ipairs(counts) do total = total + n end
+  local out = { frames = total, late = 0, late_ms_counts = counts }
+  for k = 6, #counts do out.late = out.late + counts[k] end
+  if total == 0 then return out end
+  local function pct(p)
+    local want, sum = math.ceil(total * p), 0
+    for k, n in ipairs(counts) do
+      sum = sum + n
+      if sum >= want then return k end
+    end
+  end
+  out.p50_ms, out.p99_ms, out.p999_ms = pct(0.5), pct(0.99), pct(0.999)
+  for k = #counts, 1, -1 do if counts[k] > 0 then out.max_ms = k break end end
+  return out
 end
 
 function M.snapshot(extra)

@@ -147,7 +147,8 @@ local function latency(rec, s)
   if not t.first_frame_out then return end
   local stages = {
     recognizer = t.speech_end and t.final_transcript and (t.final_transcript - t.speech_end),
-    model = t.final_transcript and t.say_requested and (t.say_requested - t.final_transcript),
+    endpointing = t.turn_end and (t.turn_end - math.max(t.speech_end or 0, t.final_transcript or 0)),
+    model = t.turn_end and t.say_requested and (t.say_requested - t.turn_end),
     synthesizer = t.say_requested and t.first_audio and (t.first_audio - t.say_requested),
     outbound = t.first_audio and (t.first_frame_out - t.first_audio),
     turn = t.speech_end and (t.first_frame_out - t.speech_end),
