@@ -11,10 +11,11 @@ end
 local turns, starts = series(), series()
 
 -- Voice turns, by stage (ms): from the other party's end of speech to its final transcript
--- (recognizer), from that to the call's first line requested (platform and model), from that to
--- the first synthesized audio (synthesizer), from that to the first frame out (platform), and
--- the whole turn. See sova.bot.voice.
-M.VOICE_STAGES = { "recognizer", "model", "synthesizer", "outbound", "turn" }
+-- (recognizer), from that to the model's first token (model: the provider's time), from that to
+-- the answer's first line requested (platform; from the transcript when no model was asked), from
+-- that to the first synthesized audio (synthesizer), from that to the first frame out (outbound),
+-- and the whole turn. See sova.bot.voice.
+M.VOICE_STAGES = { "recognizer", "model", "platform", "synthesizer", "outbound", "turn" }
 local voice = {}
 for _, k in ipairs(M.VOICE_STAGES) do voice[k] = series() end
 
