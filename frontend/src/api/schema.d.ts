@@ -662,8 +662,12 @@ export interface components {
             turn: number;
             /** @description End of speech to the final transcript. */
             recognizer_ms?: number;
-            /** @description Final transcript to the agent's first line requested (platform and language model). */
+            /** @description Final transcript to the model's first token: the language model provider's time. */
             model_ms?: number;
+            /** @description The model's first token to the agent's first line requested (the bot's own time; from the final transcript when no model was asked). */
+            platform_ms?: number;
+            /** @description End of speech to the model's first token: its first text piece reaching the bot, or the first byte of an answer that only called tools. */
+            model_first_token_ms?: number;
             /** @description First line requested to the first synthesized audio. */
             synthesizer_ms?: number;
             /** @description First synthesized audio to the first audio frame sent. */
