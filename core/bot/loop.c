@@ -48,7 +48,12 @@ typedef struct fetch {
 	CURL *easy;
 	struct curl_slist *headers;
 	char *req_body;
-	sova_buf body;
+	sova_buf body;   /* unstreamed: the whole body; streamed: a non-2xx body */
+	bool stream;     /* 2xx body pieces go up as they arrive */
+	sova_buf piece;  /* streamed: read since the last SOVA_EV_FETCH_DATA */
+	size_t streamed; /* streamed: 2xx body bytes read in all */
+	struct fetch *next_unsent; /* in m.unsent while piece holds bytes */
+	bool cut;        /* streamed: a piece was lost (no memory): the transfer fails */
 	char errbuf[CURL_ERROR_SIZE];
 } fetch;
 
@@ -67,6 +72,7 @@ static struct {
 	CURLM *multi;
 	uv_timer_t curl_timer, drain_timer;
 	fetch *fetches;
+	fetch *unsent; /* streamed transfers with a piece read and not yet sent up */
 	bool draining;
 	uint64_t drain_started_ms;
 } m = {.tick_fd = -1};
@@ -305,10 +311,28 @@ void sova_loop_ws_close_id(long long id)
 		free(c);
 }
 
+/* CURLOPT_WRITEFUNCTION (media thread). A streamed 2xx body collects into f->piece, sent up after
+ * curl's read (send_pieces): one event per batch, not per write callback. */
 static size_t fetch_body(char *p, size_t size, size_t n, void *ud)
 {
 	fetch *f = ud;
-	return sova_buf_append(&f->body, p, size * n);
+	size_t len = size * n;
+	long status = 0;
+	if (f->stream)
+		curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200 || status > 299)
+		return sova_buf_append(&f->body, p, len);
+	if (f->cut || f->streamed + len > SOVA_FETCH_MAX_BODY)
+		return 0; /* as an unstreamed body over the limit: curl fails with CURLE_WRITE_ERROR */
+	bool had = f->piece.len > 0;
+	if (sova_buf_append(&f->piece, p, len) != len)
+		return 0;
+	f->streamed += len;
+	if (!had) {
+		f->next_unsent = m.unsent;
+		m.unsent = f;
+	}
+	return len;
 }
 
 static void free_fetch(fetch *f)
@@ -318,6 +342,7 @@ static void free_fetch(fetch *f)
 	curl_slist_free_all(f->headers);
 	free(f->req_body);
 	sova_buf_free(&f->body);
+	sova_buf_free(&f->piece);
 	free(f);
 }
 
@@ -350,6 +375,7 @@ long long sova_loop_fetch(const sova_loop_fetch_request *r, char *err, size_t er
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	f->stream = r->stream;
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fetch_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, f);
@@ -386,7 +412,7 @@ static sova_loop_event *take_events_locked(void)
 	sova_loop_event *head = loop.ev_head;
 	loop.ev_head = loop.ev_tail = NULL;
 	for (sova_loop_event *ev = head; ev; ev = ev->next) {
-		if (ev->kind == SOVA_EV_FETCH) {
+		if (ev->kind == SOVA_EV_FETCH) { /* not FETCH_DATA: the answer is still to come */
 			loop.pending_fetches--;
 		} else if (ev->kind == SOVA_EV_WS_MESSAGE) {
 			loop_peer *p = loop_peer_find(ev->id);
@@ -454,6 +480,34 @@ void sova_loop_emit(int kind, long long id, const char *body, size_t len)
 
 /* ---- the media thread: curl multi-socket on the uv loop (loop.fetch) ---- */
 
+/* The pieces of streamed bodies read since the last call, one event each (media thread). Runs
+ * before curl_check_done, so a transfer's pieces are queued before its end. */
+static void send_pieces(void)
+{
+	while (m.unsent) {
+		fetch *f = m.unsent;
+		m.unsent = f->next_unsent;
+		f->next_unsent = NULL;
+		sova_loop_event *ev = calloc(1, sizeof *ev);
+		if (!ev) {
+			/* the answer would reach Lua with a hole in it: fail the transfer instead */
+			sova_log("error", "loop.fetch", "out of memory: a streamed answer is cut off");
+			sova_buf_free(&f->piece);
+			f->cut = true;
+			continue;
+		}
+		long status = 0;
+		curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
+		ev->kind = SOVA_EV_FETCH_DATA;
+		ev->id = f->id;
+		ev->status = (int)status;
+		ev->body = f->piece.data; /* owned by the event now */
+		ev->body_len = f->piece.len;
+		f->piece = (sova_buf){0};
+		loop_emit_event(ev);
+	}
+}
+
 /* A finished transfer as an event for Lua; the transfer is freed. */
 static void fetch_done(fetch *f, CURLcode rc)
 {
@@ -461,6 +515,8 @@ static void fetch_done(fetch *f, CURLcode rc)
 	if (ev) {
 		ev->kind = SOVA_EV_FETCH;
 		ev->id = f->id;
+		if (rc == CURLE_OK && f->cut)
+			rc = CURLE_OUT_OF_MEMORY;
 		if (rc == CURLE_OK) {
 			long status = 0;
 			curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -498,6 +554,7 @@ static void unlink_fetch(fetch *f)
 
 static void curl_check_done(void)
 {
+	send_pieces();
 	CURLMsg *msg;
 	int left;
 	while ((msg = curl_multi_info_read(m.multi, &left))) {
@@ -700,6 +757,7 @@ static void finish_shutdown(void)
 	uv_close((uv_handle_t *)&m.drain_timer, NULL);
 	uv_poll_stop(&m.tick_poll);
 	uv_close((uv_handle_t *)&m.tick_poll, NULL);
+	m.unsent = NULL; /* always empty between curl's callbacks; the transfers are freed below */
 	while (m.fetches) { /* unfinished transfers are abandoned: the process ends */
 		fetch *f = m.fetches;
 		unlink_fetch(f);

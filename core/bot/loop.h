@@ -15,8 +15,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* SOVA_EV_VOICE: kind "voice" in Lua: {kind="voice", id=<voice id>, body=<JSON object text>} */
-enum { SOVA_EV_HTTP = 1, SOVA_EV_WS_OPEN, SOVA_EV_WS_MESSAGE, SOVA_EV_WS_CLOSE, SOVA_EV_FETCH, SOVA_EV_VOICE };
+/* SOVA_EV_VOICE: kind "voice" in Lua: {kind="voice", id=<voice id>, body=<JSON object text>}
+ * SOVA_EV_FETCH_DATA: kind "fetch_data": a piece of a streamed fetch's 2xx body (status, body);
+ * the fetch's SOVA_EV_FETCH follows them. */
+enum { SOVA_EV_HTTP = 1, SOVA_EV_WS_OPEN, SOVA_EV_WS_MESSAGE, SOVA_EV_WS_CLOSE, SOVA_EV_FETCH, SOVA_EV_VOICE,
+       SOVA_EV_FETCH_DATA };
 
 /* What happened, for the Lua thread. Strings are NUL-terminated copies owned by the event. */
 typedef struct sova_loop_event {
@@ -26,9 +29,9 @@ typedef struct sova_loop_event {
 	char *method, *path, *query, *remote; /* http; ws_open has path, query, remote */
 	char *headers;                       /* http: "name\0value\0" pairs, names lowercased */
 	size_t headers_len;
-	char *body; /* http body, ws message, fetch answer, voice event */
+	char *body; /* http body, ws message, fetch answer (or piece of it), voice event */
 	size_t body_len;
-	int status;  /* fetch: HTTP status */
+	int status;  /* fetch, fetch_data: HTTP status */
 	char *error; /* fetch: why the transfer failed (then no body) */
 } sova_loop_event;
 
@@ -69,9 +72,12 @@ typedef struct sova_loop_fetch_request {
 	const char *body; /* may be NULL */
 	size_t body_len;
 	long timeout_ms;
+	bool stream; /* a 2xx body comes as SOVA_EV_FETCH_DATA events as it arrives (one per batch curl
+	                reads at once), at most SOVA_FETCH_MAX_BODY bytes in all; the final event then has
+	                no body. Other statuses' bodies come whole in the final event, as unstreamed. */
 } sova_loop_fetch_request;
-/* Starts an outbound request; its answer arrives as a SOVA_EV_FETCH event with the returned id.
- * 0 with err set when it cannot start. */
+/* Starts an outbound request; its answer arrives as a SOVA_EV_FETCH event with the returned id
+ * (after its SOVA_EV_FETCH_DATA events when streamed). 0 with err set when it cannot start. */
 long long sova_loop_fetch(const sova_loop_fetch_request *r, char *err, size_t errlen);
 /* Waits at most timeout_ms, then returns every event since the last call (caller frees each
  * with sova_loop_event_free) and whether the process is asked to stop. */

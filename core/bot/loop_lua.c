@@ -47,8 +47,10 @@ static int l_ws_close(lua_State *L)
 	return 0;
 }
 
-/* loop.fetch{method=, url=, headers={k=v}, body=, timeout_ms=} -> id | nil, err: the answer comes
- * back from next_events as {kind="fetch", id=, status=, body=} or {kind="fetch", id=, error=}. */
+/* loop.fetch{method=, url=, headers={k=v}, body=, timeout_ms=, stream=} -> id | nil, err: the answer
+ * comes back from next_events as {kind="fetch", id=, status=, body=} or {kind="fetch", id=, error=}.
+ * With stream = true a 2xx body comes first as {kind="fetch_data", id=, status=, body=<piece>}
+ * events as it arrives, and the final event's body is empty (core/bot/loop.h). */
 static int l_fetch(lua_State *L)
 {
 	require_ready(L);
@@ -65,6 +67,8 @@ static int l_fetch(lua_State *L)
 	r.body = lua_isnil(L, -1) ? NULL : luaL_checklstring(L, -1, &r.body_len);
 	lua_getfield(L, 1, "timeout_ms");
 	r.timeout_ms = (long)luaL_optnumber(L, -1, 30000);
+	lua_getfield(L, 1, "stream");
+	r.stream = lua_toboolean(L, -1);
 	lua_getfield(L, 1, "headers");
 	int htab = lua_gettop(L);
 	/* "Name: value" lines live as Lua strings on the stack until the request copies them */
@@ -122,7 +126,7 @@ static void set_string(lua_State *L, const char *key, const char *value)
 
 static void push_event(lua_State *L, const sova_loop_event *ev)
 {
-	static const char *const KINDS[] = {NULL, "http", "ws_open", "ws_message", "ws_close", "fetch", "voice"};
+	static const char *const KINDS[] = {NULL, "http", "ws_open", "ws_message", "ws_close", "fetch", "voice", "fetch_data"};
 	lua_createtable(L, 0, 8);
 	lua_pushstring(L, KINDS[ev->kind]);
 	lua_setfield(L, -2, "kind");
@@ -137,7 +141,7 @@ static void push_event(lua_State *L, const sova_loop_event *ev)
 		push_headers_table(L, ev->headers, ev->headers_len);
 		lua_setfield(L, -2, "headers");
 	}
-	if (ev->kind == SOVA_EV_FETCH && !ev->error) {
+	if ((ev->kind == SOVA_EV_FETCH || ev->kind == SOVA_EV_FETCH_DATA) && !ev->error) {
 		lua_pushnumber(L, ev->status);
 		lua_setfield(L, -2, "status");
 	}

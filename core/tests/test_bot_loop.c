@@ -283,6 +283,142 @@ static void unknown_sockets_are_gone(void **state)
 	sova_loop_ws_close_id(424242); /* nothing to close: no effect */
 }
 
+/* ---- loop.fetch, streamed ---- */
+
+/* A one-request HTTP server on a thread: answers `status` with a chunked body of two pieces, the
+ * second only once the test says so (go), so a piece seen before it proves delivery as it arrives. */
+typedef struct piece_server {
+	int listen_fd, port, status;
+	bool go;
+} piece_server;
+
+static void write_all(int fd, const char *s)
+{
+	size_t n = strlen(s);
+	while (n) {
+		ssize_t w = write(fd, s, n);
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+static void *piece_server_main(void *arg)
+{
+	piece_server *ps = arg;
+	int fd = accept(ps->listen_fd, NULL, NULL);
+	if (fd < 0)
+		return NULL;
+	char req[4096];
+	size_t got = 0;
+	while (got < sizeof req - 1) { /* the request's head (a GET: no body) */
+		ssize_t r = read(fd, req + got, sizeof req - 1 - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		req[got] = '\0';
+		if (strstr(req, "\r\n\r\n"))
+			break;
+	}
+	char head[128];
+	snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n", ps->status);
+	write_all(fd, head);
+	write_all(fd, "6\r\nfirst \r\n");
+	for (int i = 0; i < 500 && !__atomic_load_n(&ps->go, __ATOMIC_ACQUIRE); i++)
+		usleep(10000);
+	write_all(fd, "6\r\nsecond\r\n0\r\n\r\n");
+	close(fd);
+	return NULL;
+}
+
+static pthread_t start_piece_server(piece_server *ps)
+{
+	ps->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(ps->listen_fd >= 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t alen = sizeof a;
+	assert_int_equal(bind(ps->listen_fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(ps->listen_fd, 1), 0);
+	assert_int_equal(getsockname(ps->listen_fd, (struct sockaddr *)&a, &alen), 0);
+	ps->port = ntohs(a.sin_port);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, piece_server_main, ps), 0);
+	return t;
+}
+
+static long long fetch_pieces(const piece_server *ps, bool stream)
+{
+	char url[64], err[128];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", ps->port);
+	sova_loop_fetch_request r = {.method = "GET", .url = url, .timeout_ms = 10000, .stream = stream};
+	long long id = sova_loop_fetch(&r, err, sizeof err);
+	assert_true(id > 0);
+	return id;
+}
+
+static void a_streamed_answer_comes_up_piece_by_piece_as_it_arrives(void **state)
+{
+	piece_server ps = {.status = 200};
+	pthread_t t = start_piece_server(&ps);
+	long long id = fetch_pieces(&ps, true);
+	sova_loop_event *ev = next_event(SOVA_EV_FETCH_DATA);
+	assert_non_null(ev); /* before the server sent the rest: it waits for go */
+	assert_int_equal(ev->id, id);
+	assert_int_equal(ev->status, 200);
+	assert_string_equal(ev->body, "first ");
+	assert_int_equal(sova_loop_pending(), 1); /* a piece is not the answer */
+	sova_loop_event_free(ev);
+	__atomic_store_n(&ps.go, true, __ATOMIC_RELEASE);
+	ev = next_event(SOVA_EV_FETCH_DATA);
+	assert_non_null(ev);
+	assert_string_equal(ev->body, "second");
+	sova_loop_event_free(ev);
+	ev = next_event(SOVA_EV_FETCH);
+	assert_non_null(ev);
+	assert_int_equal(ev->id, id);
+	assert_int_equal(ev->status, 200);
+	assert_null(ev->error);
+	assert_int_equal(ev->body_len, 0); /* the body came in pieces */
+	assert_int_equal(sova_loop_pending(), 0);
+	sova_loop_event_free(ev);
+	pthread_join(t, NULL);
+	close(ps.listen_fd);
+}
+
+static void a_streamed_error_answer_comes_whole_and_an_unstreamed_one_too(void **state)
+{
+	for (int stream = 1; stream >= 0; stream--) {
+		piece_server ps = {.status = stream ? 429 : 200, .go = true};
+		pthread_t t = start_piece_server(&ps);
+		long long id = fetch_pieces(&ps, stream);
+		/* next_event drops other kinds: a FETCH_DATA would be lost here, so take events by hand */
+		sova_loop_event *done = NULL;
+		int pieces = 0;
+		for (int i = 0; i < 50 && !done; i++) {
+			bool stopping;
+			for (sova_loop_event *ev = sova_loop_wait(100, &stopping); ev;) {
+				sova_loop_event *next = ev->next;
+				pieces += ev->kind == SOVA_EV_FETCH_DATA;
+				if (ev->kind == SOVA_EV_FETCH && !done)
+					done = ev;
+				else
+					sova_loop_event_free(ev);
+				ev = next;
+			}
+		}
+		assert_non_null(done);
+		assert_int_equal(done->id, id);
+		assert_int_equal(pieces, 0);
+		assert_int_equal(done->status, ps.status);
+		assert_string_equal(done->body, "first second");
+		sova_loop_event_free(done);
+		pthread_join(t, NULL);
+		close(ps.listen_fd);
+	}
+}
+
 /* ---- start and stop ---- */
 
 static int start(void **state)
@@ -315,6 +451,8 @@ int main(void)
 		cmocka_unit_test(a_request_lua_does_not_answer_gets_503),
 		cmocka_unit_test(a_probe_that_sends_nothing_harms_nothing),
 		cmocka_unit_test(unknown_sockets_are_gone),
+		cmocka_unit_test(a_streamed_answer_comes_up_piece_by_piece_as_it_arrives),
+		cmocka_unit_test(a_streamed_error_answer_comes_whole_and_an_unstreamed_one_too),
 	};
 	return cmocka_run_group_tests(tests, start, stop);
 }

@@ -85,6 +85,24 @@ describe("openai provider #llm", function()
       assert.equal(TEXT, out.text)
     end)
 
+    it("calls on_first_byte once, when a 2xx answer's body begins (before its first text), also for a "
+      .. "tool-only answer, and not for an error answer it retries", function()
+      for _, script in ipairs({ "text", "tool", "429_then_text" }) do
+        s:reset()
+        local order = {}
+        local out = assert(ask(script, nil, {
+          on_first_byte = function() order[#order + 1] = "byte" end,
+          on_text = function() order[#order + 1] = "text" end,
+        }))
+        assert.equal("byte", order[1], script)
+        local bytes = 0
+        for _, x in ipairs(order) do if x == "byte" then bytes = bytes + 1 end end
+        assert.equal(1, bytes, script)
+        assert.equal(script == "tool" and 1 or 11, #order, script) -- the tool's arguments are no text
+        assert.equal(script == "tool" and "" or TEXT, out.text)
+      end
+    end)
+
     it("assembles a tool call whose arguments arrive in 5 fragments into a decoded table", function()
       local out = assert(ask("tool", nil, { tools = TOOLS }))
       assert.equal("", out.text)

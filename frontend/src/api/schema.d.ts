@@ -660,10 +660,16 @@ export interface components {
         TurnLatency: {
             /** @description The call's turn, as live messages number it: 1 is the greeting; each line of the other party opens the next, so turn n is the agent's answer to the other party's (n-1)-th line. */
             turn: number;
-            /** @description End of speech to the final transcript. */
+            /** @description End of speech to the turn's last final transcript (negative when the words were final before the speech's tail ended). */
             recognizer_ms?: number;
-            /** @description Final transcript to the agent's first line requested (platform and language model). */
+            /** @description The later of end of speech and the final transcript to the voice deciding the turn was over (the flow's minimum silence). */
+            endpointing_ms?: number;
+            /** @description The turn's end to the model's first token: the language model provider's time. */
             model_ms?: number;
+            /** @description The model's first token to the agent's first line requested (the bot's own time; from the turn's end when no model was asked). */
+            platform_ms?: number;
+            /** @description End of speech to the model's first token: its first text piece reaching the bot, or the first byte of an answer that only called tools. */
+            model_first_token_ms?: number;
             /** @description First line requested to the first synthesized audio. */
             synthesizer_ms?: number;
             /** @description First synthesized audio to the first audio frame sent. */

@@ -1,16 +1,28 @@
 // A voice call's response time per agent turn, as a waterfall: one row per turn, its stages
-// (recognizer, model, synthesizer, outbound) stacked on one ms axis shared by every row, the
+// (recognizer, end of turn, model, platform, synthesizer, outbound) stacked on one ms axis shared by every row, the
 // turn's total at the end, and p50/p95 of the totals over the call in the header. The rows are a
 // table, so a screen reader reads the same numbers the bars show; a turn's button picks its
 // line in the transcript.
 import type { TurnLatency } from '../api/types';
 
-export type StageKey = 'recognizer_ms' | 'model_ms' | 'synthesizer_ms' | 'outbound_ms';
+export type StageKey =
+  | 'recognizer_ms'
+  | 'endpointing_ms'
+  | 'model_ms'
+  | 'platform_ms'
+  | 'synthesizer_ms'
+  | 'outbound_ms';
 
 /** The stages in the order they happen after the other party stops speaking. */
 export const STAGES: { key: StageKey; label: string; about: string }[] = [
   { key: 'recognizer_ms', label: 'Recognizer', about: 'end of speech to the final transcript' },
-  { key: 'model_ms', label: 'Model', about: 'final transcript to the first line requested (platform and language model)' },
+  {
+    key: 'endpointing_ms',
+    label: 'End of turn',
+    about: "the later of end of speech and final transcript to the turn's end (the flow's minimum silence)",
+  },
+  { key: 'model_ms', label: 'Model', about: "the turn's end to the model's first token" },
+  { key: 'platform_ms', label: 'Platform', about: "the model's first token to the first line requested" },
   { key: 'synthesizer_ms', label: 'Synthesizer', about: 'line requested to the first synthesized audio' },
   { key: 'outbound_ms', label: 'Outbound', about: 'first synthesized audio to the first audio frame sent' },
 ];

@@ -16,14 +16,23 @@ local M = {}
 
 -- Provider requests in the bot go through the event loop: the call's coroutine yields until the
 -- answer arrives (and while it waits between retries), so a slow provider holds up no other call.
--- (The whole answer is parsed when it has arrived; streaming through the loop is not done yet.)
+-- A request with on_data streams (core.http.stream's shape): each piece of a 2xx body is handed to
+-- on_data as the media thread reads it; once on_data returns false the rest is read and dropped,
+-- and the answer says stopped.
 local LOOP_IO = {
   transport = function(req)
-    local id, err = loop.fetch(req)
+    local id, err = loop.fetch { method = req.method, url = req.url, headers = req.headers, body = req.body,
+      timeout_ms = req.timeout_ms, stream = req.on_data ~= nil }
     if not id then return nil, err end
-    local ev = coroutine.yield({ fetch = id })
-    if ev.error then return nil, ev.error end
-    return { status = ev.status, body = ev.body, headers = {} }
+    local stopped = false
+    while true do
+      local ev = coroutine.yield({ fetch = id })
+      if ev.kind ~= "fetch_data" then
+        if ev.error then return nil, ev.error end
+        return { status = ev.status, body = ev.body, headers = {}, stopped = stopped or nil }
+      end
+      if not stopped and req.on_data(ev.body) == false then stopped = true end
+    end
   end,
   sleep = function(seconds) coroutine.yield({ sleep = seconds }) end,
 }
@@ -161,6 +170,8 @@ local function resume(rec, co, ...)
   local t0 = core.sys.monotonic()
   local ok, want = coroutine.resume(co, ...)
   rec.turn_time = (rec.turn_time or 0) + (core.sys.monotonic() - t0)
+  -- a line cut off while it streamed is trimmed once the engine holds it
+  voice.settle(rec, not ok or coroutine.status(co) == "dead")
   if not ok then
     log.error("call.turn", { session = rec.session_id, reason = tostring(want) })
     rec.call.status, rec.call.reason = "failed", "internal error in the call runtime"
@@ -280,8 +291,10 @@ function M.start(p)
   local adapter, note = llm.for_flow(dir, LOOP_IO)
   if note then on_event(rec, { type = "note", text = note }) end
   rec.call = engine.new {
-    host = host, llm = adapter, patient = patient, fields = p.fields, silence_seconds = M.SILENCE_SECONDS,
+    host = host, llm = voice.model(rec, adapter), patient = patient, fields = p.fields,
+    silence_seconds = M.SILENCE_SECONDS,
     on_event = function(ev) on_event(rec, ev) end,
+    on_text = function(piece) voice.stream(rec, piece) end,
   }
   rec.deadline = core.sys.monotonic() + M.MAX_CALL_SECONDS
   rec.answer_by = core.sys.monotonic() + M.NO_ANSWER_AFTER

@@ -116,7 +116,7 @@ function M.run(port)
     for _, ev in ipairs(events) do
       local ok, err = pcall(function()
         if ev.kind == "http" then on_http(ev)
-        elseif ev.kind == "fetch" then calls.fetched(ev)
+        elseif ev.kind == "fetch" or ev.kind == "fetch_data" then calls.fetched(ev)
         elseif ev.kind == "ws_open" then on_ws_open(ev)
         elseif ev.kind == "ws_message" then on_ws_message(ev)
         elseif ev.kind == "ws_close" then calls.detach(ev.id)

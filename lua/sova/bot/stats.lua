@@ -13,10 +13,11 @@ local turns, starts = series(), series()
 -- Voice turns, by stage (ms): from the other party's end of speech to its last final transcript
 -- (recognizer: negative when the words were final before the speech's tail ended), from the later
 -- of the two to the voice deciding the turn is over (endpointing: the flow's minimum silence),
--- from that to the call's first line requested (platform and model), from that to the first
--- synthesized audio (synthesizer), from that to the first frame out (platform), and the whole
--- turn. See sova.bot.voice.
-M.VOICE_STAGES = { "recognizer", "endpointing", "model", "synthesizer", "outbound", "turn" }
+-- from that to the model's first token (model: the provider's time), from that to the answer's
+-- first line requested (platform; from the turn's end when no model was asked), from that to the
+-- first synthesized audio (synthesizer), from that to the first frame out (outbound), and the
+-- whole turn. See sova.bot.voice.
+M.VOICE_STAGES = { "recognizer", "endpointing", "model", "platform", "synthesizer", "outbound", "turn" }
 local voice = {}
 for _, k in ipairs(M.VOICE_STAGES) do voice[k] = series() end
 

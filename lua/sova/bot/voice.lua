@@ -99,11 +99,87 @@ function M.open(rec, ws, msg)
   return true
 end
 
+-- ---- the model's answers, streamed into speech ----
+--
+-- v.answer: the answer being streamed now ({parts, dropped}); v.streamed: the text of the last one
+-- streamed, until the engine says it as a line; v.cut: an interruption heard while an answer
+-- streamed: nothing more of the engine's turn is said, and its lines are cut to what was heard
+-- once the engine holds them (settle); v.first_token: the turn's model first token (text: the
+-- first text piece reached Lua; byte: the first answer's first byte), in CLOCK_MONOTONIC ns like
+-- the media thread's stamps.
+
+local function stamp(rec, kind)
+  local v = rec.voice
+  local t = v.first_token
+  if not t or t.turn ~= rec.turn then
+    t = { turn = rec.turn }
+    v.first_token = t
+  end
+  t[kind] = t[kind] or core.sys.monotonic() * 1e9
+end
+
+local function speaking(rec)
+  local v = rec.voice
+  return v and not v.closing and v or nil
+end
+
+-- model(rec, adapter) -> the adapter the call's engine asks: in a voice call each answer is
+-- timed, and its text goes to the synthesizer as it streams (stream) rather than once complete
+function M.model(rec, adapter)
+  return {
+    respond = function(_, req)
+      local v = speaking(rec)
+      if not v then return adapter:respond(req) end
+      M.settle(rec, false) -- the history this request carries keeps only what was heard
+      local a = { parts = {} }
+      v.answer, v.streamed = a, nil
+      req.on_first_byte = function() stamp(rec, "byte") end
+      local out, err = adapter:respond(req)
+      if v.answer == a then v.answer = nil end
+      stamp(rec, "byte") -- an adapter that does not stream (the rules engine): its answer's arrival
+      if #a.parts > 0 then
+        v.streamed = table.concat(a.parts)
+        if not out and not a.dropped then
+          loop.voice_cancel(v.id) -- no line will hold what was streamed: say no more of it
+          v.lines, v.indices = {}, {}
+        end
+      end
+      return out, err
+    end,
+  }
+end
+
+-- stream(rec, piece): a piece of the text of the answer being streamed (the engine's on_text)
+function M.stream(rec, piece)
+  local v = speaking(rec)
+  local a = v and v.answer
+  if not a then return end
+  stamp(rec, "text")
+  a.parts[#a.parts + 1] = piece
+  if a.dropped then return end -- the other party spoke over it: the rest is not said
+  local ok, err = loop.voice_say(v.id, piece, false)
+  if not ok then
+    log.error("voice.say", { session = rec.session_id, reason = tostring(err) })
+    a.dropped = true
+    return
+  end
+  v.in_turn = true
+end
+
 -- say(rec, text, index): one line of the agent (index: its place in the session's transcript)
 function M.say(rec, text, index)
-  local v = rec.voice
-  if not v or v.closing then return end
-  local ok, err = loop.voice_say(v.id, text .. " ", false)
+  local v = speaking(rec)
+  if not v then return end
+  local streamed = v.streamed == text
+  v.streamed = nil
+  local cut = v.cut
+  if cut then -- cut off while it streamed: not said, and trimmed to what was heard (settle)
+    cut.lines[#cut.lines + 1] = text
+    cut.indices[#cut.indices + 1] = index
+    return
+  end
+  -- a streamed answer's text is in the synthesizer already: only the space that ends it goes now
+  local ok, err = loop.voice_say(v.id, streamed and " " or (text .. " "), false)
   if not ok then
     log.error("voice.say", { session = rec.session_id, reason = tostring(err) })
     return
@@ -140,22 +216,40 @@ end
 
 -- ---- events ----
 
+-- The turn's model first token, if it came before the line was requested (the answer that line
+-- is): its first text piece, else (tool calls only, then the flow's own line) its first byte.
+local function first_token(rec, say_requested)
+  local ft = rec.voice.first_token
+  if not ft or ft.turn ~= rec.turn or not say_requested then return nil end
+  for _, kind in ipairs({ "text", "byte" }) do
+    local at = ms(ft[kind])
+    if at and at <= say_requested then return at end
+  end
+end
+
+local function round1(x) return math.floor(x * 10 + 0.5) / 10 end
+
 local function latency(rec, s)
-  -- stamps are monotonic ns of the media thread; stages in ms (docs/live-protocol.md, "Voice")
+  -- stamps are monotonic ns of the media thread (and the model's first token, of this thread on
+  -- the same clock); stages in ms (docs/live-protocol.md, "Voice")
   local t = {}
   for k, x in pairs(s or {}) do t[k] = ms(x) end
   if not t.first_frame_out then return end
+  local token = first_token(rec, t.say_requested)
+  local from = token or t.turn_end -- no model asked: the platform's time from the turn's end
   local stages = {
     recognizer = t.speech_end and t.final_transcript and (t.final_transcript - t.speech_end),
     endpointing = t.turn_end and (t.turn_end - math.max(t.speech_end or 0, t.final_transcript or 0)),
-    model = t.turn_end and t.say_requested and (t.say_requested - t.turn_end),
+    model = t.turn_end and token and (token - t.turn_end),
+    platform = from and t.say_requested and (t.say_requested - from),
     synthesizer = t.say_requested and t.first_audio and (t.first_audio - t.say_requested),
     outbound = t.first_audio and (t.first_frame_out - t.first_audio),
     turn = t.speech_end and (t.first_frame_out - t.speech_end),
   }
   stats.voice_turn(stages)
   local row = { turn = rec.turn }
-  for k, x in pairs(stages) do row[k .. "_ms"] = math.floor(x * 10 + 0.5) / 10 end
+  for k, x in pairs(stages) do row[k .. "_ms"] = round1(x) end
+  if token and t.speech_end then row.model_first_token_ms = round1(token - t.speech_end) end
   host.session_update(rec, { ["$push"] = { latency = row } })
 end
 
@@ -200,12 +294,12 @@ function handlers.agent_done(rec)
   host.agent_done(rec) -- the silence timer runs from when the agent's audio ended
 end
 
-function handlers.interrupted(rec, e)
-  local v = rec.voice
-  local lines, indices = v.lines, v.indices
-  v.lines, v.indices = {}, {}
+-- The agent's lines cut off after heard (what was played): the transcript, the model's history,
+-- the session's messages and the live page keep only that.
+-- quiet: lines said after the cut was told (the live page has its interrupted form already).
+local function cut_off(rec, lines, indices, heard, played_ms, quiet)
   if #lines == 0 then return end
-  local parts = rec.call:interrupted(lines, e.text)
+  local parts = rec.call:interrupted(lines, heard)
   local set = {}
   for j, line in ipairs(lines) do
     if parts[j] ~= line and indices[j] then
@@ -214,9 +308,44 @@ function handlers.interrupted(rec, e)
     end
   end
   if next(set) then host.session_update(rec, { ["$set"] = set }) end
+  if quiet then return end
   host.broadcast(rec, { type = "transcript", role = "assistant", text = table.concat(parts, " "):gsub("%s+$", ""),
     turn = rec.turn, interrupted = true })
-  host.event(rec, { type = "interrupted", played_ms = tonumber(e.played_ms) })
+  host.event(rec, { type = "interrupted", played_ms = played_ms })
+end
+
+function handlers.interrupted(rec, e)
+  local v = rec.voice
+  local lines, indices = v.lines, v.indices
+  v.lines, v.indices = {}, {}
+  if v.answer then
+    -- the model is still streaming the line cut off: the rest of it, and of the engine's turn, is
+    -- not said, and the cut waits until the engine has the lines (settle). The voice's line is
+    -- ended now, so the answer to what the other party said is heard. Later INTERRUPTED events of
+    -- the same barge-in (older lines) add nothing.
+    v.answer.dropped = true
+    if not v.cut then
+      v.cut = { lines = lines, indices = indices, heard = e.text, played_ms = tonumber(e.played_ms) }
+      loop.voice_say(v.id, "", true) -- nil, "an empty line" when the voice held no line open: nothing to end
+      v.in_turn = false
+    end
+    return
+  end
+  cut_off(rec, lines, indices, e.text, tonumber(e.played_ms))
+end
+
+-- settle(rec, turn_over): the engine ran (its turn's coroutine yielded, or returned: turn_over);
+-- an interruption heard while the model streamed is applied to the lines said since, the heard
+-- words to the first of them; once the turn is over the call's lines are said again.
+function M.settle(rec, turn_over)
+  local v = rec.voice
+  local cut = v and not v.answer and v.cut
+  if not cut then return end
+  if #cut.lines > 0 then
+    cut_off(rec, cut.lines, cut.indices, cut.heard, cut.played_ms, cut.told)
+    cut.told, cut.heard, cut.lines, cut.indices = true, "", {}, {}
+  end
+  if turn_over then v.cut, v.streamed = nil, nil end
 end
 
 function handlers.error(rec, e)

@@ -7,6 +7,9 @@
 --     patient = { ... },      -- the patient's fields (only the flow's declared reads/writes reach the flow)
 --     fields = { ... },       -- the workflow's patient_schema.fields (list) or a map key -> definition
 --     on_event = function(ev) end,   -- optional: every event as it happens
+--     on_text = function(piece) end, -- optional: the pieces of a model answer's text as they stream,
+--                                    -- only of answers whose text is said (the whole line follows as
+--                                    -- a transcript event once the answer is complete)
 --     clock = function() return seconds end,  -- optional (default: monotonic clock)
 --     max_rounds = 6,         -- optional: model rounds per turn (loop guard)
 --     silence_seconds = 30,   -- optional: silence before the check when the flow does not say
@@ -131,6 +134,7 @@ function M.new(opts)
     llm = opts.llm,
     fields = flowlib.fields_by_key(opts.fields or {}),
     on_event = opts.on_event,
+    on_text = opts.on_text,
     clock = opts.clock or default_clock(),
     max_rounds = opts.max_rounds or M.MAX_ROUNDS,
     silence_seconds = tonumber(opts.silence_seconds) or M.SILENCE_SECONDS,
@@ -686,6 +690,7 @@ function Call:_rounds(reason, with_tools)
     end
     local carry = reason == "carry"
     local req = self:_request(reason, with_tools)
+    if not carry then req.on_text = self.on_text end -- a carry's text is dropped: never streamed
     local ok, resp, err = pcall(self.llm.respond, self.llm, req)
     if not ok then resp, err = nil, resp end
     if type(resp) ~= "table" then

@@ -7,6 +7,7 @@
 --     messages = { {role = "system", content = "..."}, {role = "user", content = "..."} },
 --     tools = { {name = "record_status", description = "...", parameters = {type = "object", ...}} },
 --     on_text = function(delta) ... end,   -- optional: each piece of text as it streams in
+--     on_first_byte = function() end,      -- optional: once, when a 2xx answer's body begins
 --   }
 --   -- out = { text = "...", tool_calls = { {id =, name =, arguments = <table>} },
 --   --         usage = {prompt_tokens =, completion_tokens =, total_tokens =}, finish_reason = "stop" }
@@ -492,8 +493,15 @@ local function http_failure(res)
 end
 
 -- One attempt: result | nil, err, retryable, retry_after
-function Client:attempt(body, headers, on_text)
+function Client:attempt(body, headers, on_text, on_first_byte)
   local parser = M.new_stream_parser(on_text)
+  local function began()
+    if on_first_byte then
+      local f = on_first_byte
+      on_first_byte = nil
+      pcall(f)
+    end
+  end
   local res, err = self.transport {
     method = "POST",
     url = self.base_url .. "/chat/completions",
@@ -501,7 +509,10 @@ function Client:attempt(body, headers, on_text)
     body = body,
     timeout_ms = self.timeout_ms,
     idle_timeout_ms = self.idle_timeout_ms,
-    on_data = function(chunk) return parser:feed(chunk) end,
+    on_data = function(chunk)
+      began()
+      return parser:feed(chunk)
+    end,
   }
   if not res then
     err = tostring(err or "no answer")
@@ -512,7 +523,10 @@ function Client:attempt(body, headers, on_text)
     local msg, retryable, after = http_failure(res)
     return nil, msg, retryable, after
   end
-  if res.body and res.body ~= "" then parser:feed(res.body) end -- a transport that does not stream
+  if res.body and res.body ~= "" then -- a transport that does not stream
+    began()
+    parser:feed(res.body)
+  end
   if res.stopped or not parser:finish() then
     local f = parser.failure or { message = "openai: the stream was stopped", retryable = false }
     return nil, f.message, f.retryable and not f.fatal and not parser.emitted
@@ -520,11 +534,14 @@ function Client:attempt(body, headers, on_text)
   return parser:result()
 end
 
--- client:respond{messages =, tools =, tool_choice =, on_text =} -> answer | nil, err
+-- client:respond{messages =, tools =, tool_choice =, on_text =, on_first_byte =} -> answer | nil, err
 function Client:respond(request)
   if type(request) ~= "table" then error("openai: respond expects a request table", 2) end
   if request.on_text ~= nil and type(request.on_text) ~= "function" then
     error("openai: request.on_text must be a function", 2)
+  end
+  if request.on_first_byte ~= nil and type(request.on_first_byte) ~= "function" then
+    error("openai: request.on_first_byte must be a function", 2)
   end
   local body = self:body(request)
   local headers = { ["Content-Type"] = "application/json", Accept = "text/event-stream" }
@@ -534,7 +551,7 @@ function Client:respond(request)
   local attempts = self.retries + 1
   local err
   for attempt = 1, attempts do
-    local out, e, retryable, after = self:attempt(body, headers, request.on_text)
+    local out, e, retryable, after = self:attempt(body, headers, request.on_text, request.on_first_byte)
     if out then return out end
     err = self:scrub(e)
     if not retryable or attempt == attempts then

@@ -29,10 +29,12 @@ describe('percentile (nearest rank, as the bot computes its own)', () => {
 
 describe('segmentsOf', () => {
   it('stacks the stages in order from the end of speech', () => {
-    expect(segmentsOf({ turn: 2, recognizer_ms: 100, model_ms: 400, synthesizer_ms: 150, outbound_ms: 20, turn_ms: 670 }))
+    expect(segmentsOf({ turn: 2, recognizer_ms: 100, model_ms: 350, platform_ms: 50, synthesizer_ms: 150, outbound_ms: 20,
+      turn_ms: 670 }))
       .toEqual([
         { key: 'recognizer_ms', label: 'Recognizer', start: 0, ms: 100 },
-        { key: 'model_ms', label: 'Model', start: 100, ms: 400 },
+        { key: 'model_ms', label: 'Model', start: 100, ms: 350 },
+        { key: 'platform_ms', label: 'Platform', start: 450, ms: 50 },
         { key: 'synthesizer_ms', label: 'Synthesizer', start: 500, ms: 150 },
         { key: 'outbound_ms', label: 'Outbound', start: 650, ms: 20 },
       ]);
@@ -77,7 +79,8 @@ describe('axis and numbers', () => {
 describe('<LatencyWaterfall>', () => {
   const turns = [
     { turn: 1, synthesizer_ms: 80, outbound_ms: 20 },
-    { turn: 2, recognizer_ms: 100, model_ms: 400, synthesizer_ms: 150, outbound_ms: 50, turn_ms: 700 },
+    { turn: 2, recognizer_ms: 100, endpointing_ms: 50, model_ms: 300, platform_ms: 50, synthesizer_ms: 150, outbound_ms: 50,
+      turn_ms: 700 },
     { turn: 3, recognizer_ms: 200, model_ms: 600, synthesizer_ms: 150, outbound_ms: 50, turn_ms: 1000 },
     { turn: 4, recognizer_ms: 100, model_ms: 300, outbound_ms: 20, turn_ms: 500 },
   ];
@@ -93,9 +96,10 @@ describe('<LatencyWaterfall>', () => {
     const rows = document.querySelectorAll('tbody tr');
     expect(rows).toHaveLength(4);
     const second = [...rows[1].querySelectorAll('.wf-seg')];
-    expect(second.map((s) => s.getAttribute('data-stage'))).toEqual(['recognizer_ms', 'model_ms', 'synthesizer_ms', 'outbound_ms']);
-    expect(second.map((s) => pctOf(s, 'width'))).toEqual([10, 40, 15, 5]);
-    expect(second.map((s) => pctOf(s, 'left'))).toEqual([0, 10, 50, 65]);
+    expect(second.map((s) => s.getAttribute('data-stage'))).toEqual(['recognizer_ms', 'endpointing_ms', 'model_ms', 'platform_ms',
+      'synthesizer_ms', 'outbound_ms']);
+    expect(second.map((s) => pctOf(s, 'width'))).toEqual([10, 5, 30, 5, 15, 5]);
+    expect(second.map((s) => pctOf(s, 'left'))).toEqual([0, 10, 15, 45, 50, 65]);
     const third = [...rows[2].querySelectorAll('.wf-seg')];
     expect(third.map((s) => pctOf(s, 'width'))).toEqual([20, 60, 15, 5]);
     expect(rows[1].querySelector('.waterfall-total')!.textContent).toBe('700 ms');
@@ -116,7 +120,7 @@ describe('<LatencyWaterfall>', () => {
     expect(stats.textContent).toContain('4 turns');
     const legend = screen.getByRole('list', { name: 'Stages' });
     expect([...legend.querySelectorAll('li')].map((li) => li.firstChild?.nextSibling?.textContent)).toEqual([
-      'Recognizer', 'Model', 'Synthesizer', 'Outbound', 'Not measured',
+      'Recognizer', 'End of turn', 'Model', 'Platform', 'Synthesizer', 'Outbound', 'Not measured',
     ]);
     // the axis: round steps, the unit on the last
     expect([...document.querySelectorAll('.waterfall-tick')].map((t) => t.textContent)).toEqual([
@@ -139,12 +143,12 @@ describe('<LatencyWaterfall>', () => {
     render(<LatencyWaterfall turns={turns} />);
     const rows = document.querySelectorAll('tbody tr');
     expect(rows[1].querySelector('.sr-only')!.textContent).toBe(
-      '700 ms in all; recognizer 100 ms; model 400 ms; synthesizer 150 ms; outbound 50 ms',
+      '700 ms in all; recognizer 100 ms; end of turn 50 ms; model 300 ms; platform 50 ms; synthesizer 150 ms; outbound 50 ms',
     );
     expect(rows[0].querySelector('.sr-only')!.textContent).toBe(
-      'total not measured; synthesizer 80 ms; outbound 20 ms; recognizer, model not measured',
+      'total not measured; synthesizer 80 ms; outbound 20 ms; recognizer, end of turn, model, platform not measured',
     );
-    expect(rows[3].querySelector('.sr-only')!.textContent).toContain('not measured 80 ms; synthesizer not measured');
+    expect(rows[3].querySelector('.sr-only')!.textContent).toContain('not measured 80 ms; end of turn, platform, synthesizer not measured');
     expect(screen.getByRole('table').querySelector('caption')!.textContent).toMatch(/Response time per turn/);
   });
 
