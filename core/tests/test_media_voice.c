@@ -637,6 +637,32 @@ static void streamed_chunks_play_as_one_line(void **state)
 	stop(&h);
 }
 
+/* A pause with nothing to say between two lines: the second line starts a talk spurt of its own,
+ * one frame a tick, never a burst to "catch up" the pause (the pacer's old spurt, seen dry by no
+ * poll, would have made every frame of it look seconds late). */
+static void a_line_after_a_pause_is_paced_not_burst(void **state)
+{
+	harness h;
+	start_stub(&h, 100, true);
+	sova_voice_set_answered(h.v, true);
+	assert_int_equal(sova_voice_say(h.v, "Hello there.", 12, true, err, sizeof err), 1);
+	silence(&h, 1000);
+	assert_int_equal(h.kinds[SOVA_VOICE_AGENT_DONE], 1);
+	silence(&h, 3000); /* nothing queued: the other party's turn */
+	assert_int_equal(sova_voice_say(h.v, "Second line here.", 17, true, err, sizeof err), 2);
+	for (int i = 0; i < 50; i++) {
+		int before = h.frames;
+		silence(&h, 20);
+		assert_in_range(h.frames - before, 0, 1);
+	}
+	assert_int_equal(h.kinds[SOVA_VOICE_AGENT_DONE], 2);
+	sova_voice_stats st;
+	sova_voice_get_stats(h.v, &st);
+	assert_int_equal(st.late_ms[0], st.frames_out); /* on a fake clock every frame leaves on time */
+	assert_int_equal(st.frames_late, 0);
+	stop(&h);
+}
+
 /* ---- hostile input, errors ---- */
 
 static void malformed_frames_are_refused_with_a_reason(void **state)
@@ -988,6 +1014,7 @@ int main(void)
 		cmocka_unit_test(a_flow_may_turn_barge_in_off),
 		cmocka_unit_test(the_owner_cancels_a_line),
 		cmocka_unit_test(streamed_chunks_play_as_one_line),
+		cmocka_unit_test(a_line_after_a_pause_is_paced_not_burst),
 		cmocka_unit_test(malformed_frames_are_refused_with_a_reason),
 		cmocka_unit_test(a_flood_is_dropped_and_reported),
 		cmocka_unit_test(engine_errors_become_error_events_and_keep_the_words),

@@ -409,7 +409,16 @@ static void line_done(sova_voice *v)
 
 static void playout(sova_voice *v)
 {
-	for (voice_line *l; (l = front(v));) {
+	for (;;) {
+		voice_line *l = front(v);
+		if (!l) {
+			/* Nothing to say: a poll of the empty pacer ends its talk spurt, so the next line
+			 * starts a schedule of its own instead of bursting out to catch up the pause. */
+			sova_pacer_frame info;
+			int64_t next;
+			(void)sova_pacer_poll(v->pacer, v->out_pcm, &info, &next);
+			return;
+		}
 		if (!l->line_begun) {
 			sova_pacer_begin_line(v->pacer);
 			l->line_begun = true;
