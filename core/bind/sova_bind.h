@@ -20,6 +20,7 @@ int sova_open_writer(lua_State *L);
 int sova_open_ws_client(lua_State *L);
 int sova_open_recording(lua_State *L);
 int sova_open_yaml(lua_State *L);
+int sova_open_speech(lua_State *L); /* the CLI's offline voices on a virtual clock (flow eval --audio) */
 #ifdef SOVA_TEST_SEAMS
 int sova_open_recorder(lua_State *L); /* the specs' module only (CMakeLists.txt) */
 #endif

@@ -15,13 +15,13 @@
 #include "bot/media/audio.h"
 #include "bot/media/recorder.h"
 #include "bot/media/voice.h"
+#include "bot/speech/offline.h"
 #include "bot/speech/offload.h"
 #include "bot/speech/stt_deepgram.h"
 #include "bot/speech/tts_cartesia.h"
 #include "bot/speech/tts_elevenlabs.h"
 #include "crypto/spill.h"
 #include "bot/speech/stt_pocketsphinx.h"
-#include "bot/speech/tts_espeak.h"
 #include "bot/speech/tts_flite.h"
 #include "util/log.h"
 
@@ -391,10 +391,8 @@ static sova_stt *new_stt(const sova_voice_engine_spec *e, int wire_rate, int *ra
 			 size_t errlen)
 {
 	if (strcmp(e->engine, "pocketsphinx") == 0) {
-		*rate = 16000; /* the only rate its model takes */
-		/* endpointing above the turn's minimum silence: at 500 ms this decoder splits a sentence at
-		 * a pause (core/bot/media/voice.h) */
-		sova_stt_config c = {.sample_rate = 16000, .endpointing_ms = 1000};
+		sova_stt_config c = sova_offline_stt_config();
+		*rate = c.sample_rate;
 		return sova_offload_stt_lazy(V.offload, &c, make_pocketsphinx, NULL, sova_voice_stt_callback, voice_user, err,
 					     errlen);
 	}
@@ -412,15 +410,9 @@ static sova_stt *new_stt(const sova_voice_engine_spec *e, int wire_rate, int *ra
 
 static sova_tts *new_tts(const sova_voice_engine_spec *e, int wire_rate, void *voice_user, char *err, size_t errlen)
 {
-	if (strcmp(e->engine, "flite") == 0) {
-		/* the 8 kHz voice for phone-quality audio, the 16 kHz one otherwise */
-		sova_tts_config c = {.voice = e->voice ? e->voice : wire_rate == 8000 ? "cmu_us_kal" : "cmu_us_slt"};
-		sova_tts *inner = sova_tts_flite_new(&c, sova_voice_tts_callback, voice_user, err, errlen);
-		return inner ? sova_offload_tts(V.offload, inner, sova_voice_tts_callback, voice_user, err, errlen) : NULL;
-	}
-	if (strcmp(e->engine, "espeak") == 0) {
-		sova_tts_config c = {.voice = e->voice, .language = e->language, .sample_rate = wire_rate};
-		sova_tts *inner = sova_tts_espeak_new(&c, sova_voice_tts_callback, voice_user, err, errlen);
+	if (sova_offline_tts_engine(e->engine)) {
+		sova_tts *inner = sova_offline_tts_new(e->engine, e->voice, e->language, wire_rate, sova_voice_tts_callback,
+						       voice_user, err, errlen);
 		return inner ? sova_offload_tts(V.offload, inner, sova_voice_tts_callback, voice_user, err, errlen) : NULL;
 	}
 	if (strcmp(e->engine, "cartesia") == 0 || strcmp(e->engine, "elevenlabs") == 0) {

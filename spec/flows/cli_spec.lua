@@ -157,6 +157,52 @@ describe("sova flow #flows #cli", function()
       assert.equal(1, ra.scenarios[3].turns)
     end)
 
+    it("--audio speaks each line, hears it through the media plane and reports said, heard and WER", function()
+      -- Demo Clinic Beta's check-in: a browser flow (16 kHz PCM), espeak-ng for the agent, so the
+      -- other party is flite's slt; pocketsphinx hears it through the bot's own voice module
+      local dir = "clients/demo_clinic_beta/patient_questions"
+      local code, out = run("eval " .. dir .. " --offline --audio --json --scenario call_back_later")
+      assert.equal(0, code, out)
+      local r = require("cjson").decode(out)
+      assert.equal("audio", r.mode)
+      assert.same({ "pcm_s16le", 16000, "espeak", "cmu_us_slt" },
+        { r.audio.encoding, r.audio.sample_rate, r.audio.agent_tts, r.audio.party_voice })
+      local s = r.scenarios[1]
+      assert.is_true(s.passed, table.concat(s.differences, "; "))
+      assert.same({ "incomplete", "asked to call back later" }, { s.status, s.reason })
+      -- the lines as spoken (speechify's clean form) and as heard at the end of each turn
+      assert.equal(2, #s.lines)
+      assert.same({ said = "yes speaking", heard = "yes speaking", errors = 0, words = 2 }, s.lines[1])
+      assert.equal("oh this is a bad time i'm at work can you call me back later", s.lines[2].said)
+      assert.matches("bad time i'm at work", s.lines[2].heard, 1, true)
+      assert.same({ s.lines[1].heard, s.lines[2].heard }, s.heard)
+      local users = {}
+      for _, m in ipairs(s.transcript) do if m.role == "user" then users[#users + 1] = m.text end end
+      assert.same(s.heard, users) -- the agent got what was heard
+      assert.equal(s.lines[2].errors, s.errors)
+      assert.near(s.errors / s.words, s.wer, 1e-9)
+      assert.same({ s.errors, s.words }, { r.audio.errors, r.audio.words })
+      -- the engine's clock ran through the audio: the second line came after the first's audio
+      assert.is_true(r.audio.audio_seconds > 3)
+      assert.is_true(s.transcript[#s.transcript].t > 2 * 2 + r.audio.audio_seconds - 1)
+      -- the table: a WER column and the line heard wrong, said vs heard
+      code, out = run("eval " .. dir .. " --offline --audio --scenario call_back_later")
+      assert.equal(0, code, out)
+      assert.matches("audio mode (pcm_s16le 16000 Hz, the other party in flite cmu_us_slt)", out, 1, true)
+      assert.matches("call_back_later%s+pass%s+2%s+%d+%.%d%%", out)
+      assert.matches('said "oh this is a bad time', out, 1, true)
+      assert.matches("1 of 1 passed; WER %d+%.%d%% %(%d+ word errors in 17 words%)", out)
+    end)
+
+    it("--audio needs a flow with speech and is a mode of its own", function()
+      local code, out = run("eval " .. EVAL .. SCHEMA .. " --audio")
+      assert.equal(2, code, out)
+      assert.matches("audio mode: this workflow's services.yaml has no stt provider: its calls are text only", out, 1, true)
+      code, out = run("eval " .. EVAL .. SCHEMA .. " --audio --speech")
+      assert.equal(2, code, out)
+      assert.matches("--audio hears real audio: it takes neither --speech nor --seed", out, 1, true)
+    end)
+
     it("refuses an invalid scenario file naming the file and the key; exit 2", function()
       local code, out = run("eval spec/fixtures/flows/eval_invalid" .. SCHEMA)
       assert.equal(2, code, out)

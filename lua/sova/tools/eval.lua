@@ -28,6 +28,7 @@ local flowlib = require("sova.sandboxed.flow")
 local engine = require("sova.call.engine")
 local sandbox_host = require("sova.call.sandbox_host")
 local speechify = require("sova.tools.speechify")
+local audio = require("sova.tools.audio")
 local json = require("sova.json")
 
 local NULL = cjson.null
@@ -214,15 +215,16 @@ end
 ---------------------------------------------------------------------------------------------
 -- playing one scenario
 
--- play(sc, o) -> result: o.host, o.llm, o.patient, o.fields, o.speech ({seed=, rate=}), o.engine
--- (default sova.call.engine). result: status, reason, outcome, missing, turns, agent (lines
--- said), heard (the lines as the agent got them), transcript, error.
+-- play(sc, o) -> result: o.host, o.llm, o.patient, o.fields, o.speech ({seed=, rate=}), o.ear (audio
+-- mode: a sova.tools.audio ear), o.engine (default sova.call.engine). result: status, reason,
+-- outcome, missing, turns, agent (lines said), heard (the lines as the agent got them), lines
+-- (audio mode: {said, heard, errors, words} per line spoken), transcript, error.
 function M.play(sc, o)
   local eng = o.engine or engine
   local now = 0
   local call = eng.new { host = o.host, llm = o.llm, patient = o.patient, fields = o.fields,
                          clock = function() return now end }
-  local r = { turns = 0, repeats = 0, heard = {} }
+  local r = { turns = 0, repeats = 0, heard = {}, lines = {} }
   if type(call.silence_after) ~= "function" or type(call.silence) ~= "function" then
     r.error = "the call engine has no call:silence_after()/call:silence() (issue 8's engine interface)"
     r.status, r.outcome, r.transcript, r.agent = call.status, {}, {}, {}
@@ -257,8 +259,21 @@ function M.play(sc, o)
 
   -- In speech mode a line the recognizer garbled (it differs from the clean spoken form) that got
   -- the call nowhere is said once more, as a person asked again does, and heard anew.
+  -- In audio mode the line is spoken and heard through the media plane; the party talks for as
+  -- long as its audio and the end of its turn take, and a line heard as nothing reaches no one.
+  local function hear(text)
+    local h, err = o.ear:hear(text)
+    if not h then error("audio: " .. tostring(err), 0) end
+    now = now + h.seconds
+    r.audio_seconds = (r.audio_seconds or 0) + h.seconds
+    r.lines[#r.lines + 1] = { said = h.said, heard = h.heard, errors = h.errors, words = h.words }
+    r.heard[#r.heard + 1] = h.heard
+    if h.heard ~= "" then call:user_says(h.heard) end
+  end
+
   local function say(text, i)
     r.turns = r.turns + 1
+    if o.ear then return hear(text) end
     if not o.speech then
       r.heard[#r.heard + 1] = text
       return call:user_says(text)
@@ -395,12 +410,19 @@ end
 ---------------------------------------------------------------------------------------------
 -- a flow's scenarios
 
+-- The word error rate of lines ({errors, words}), as a fraction; nil with no word.
+local function wer(errors, words) return words > 0 and errors / words or nil end
+
 -- run(dir, fields, o) -> report | nil, problems
---   o.llm (the adapter), o.llm_label, o.speech (bool), o.seed, o.rate, o.only (a scenario's
---   file name without .yaml, or its name), o.engine
--- report: { flow = dir, mode = "text"|"speech", seed =, llm =, passed =, failed =,
+--   o.llm (the adapter), o.llm_label, o.speech (bool), o.seed, o.rate, o.audio (bool; o.model: a
+--   core.speech model to share), o.only (a scenario's file name without .yaml, or its name), o.engine
+-- report: { flow = dir, mode = "text"|"speech"|"audio", seed =, llm =, passed =, failed =,
 --           scenarios = { {id, file, name, tags, passed, differences, status, reason, outcome,
---                          missing, turns, transcript, heard} } }
+--                          missing, turns, transcript, heard, [lines, words, errors, wer]} },
+--           [audio = {encoding, sample_rate, agent_tts, party_voice, notes, words, errors, wer,
+--                     audio_seconds, seconds}] }
+--   audio mode: lines = {said, heard, errors, words} per line spoken; wer = errors / words;
+--   audio_seconds: the other party's audio streamed; seconds: the run's wall time
 function M.run(dir, fields, o)
   local files, ferr = M.files(dir)
   if not files then return nil, { { file = dir .. "/scenarios", path = "", message = tostring(ferr) } } end
@@ -426,17 +448,36 @@ function M.run(dir, fields, o)
     return nil, { { file = dir .. "/scenarios", path = "", message = "no scenario named " .. o.only } }
   end
   local speech = o.speech and { seed = o.seed or M.DEFAULT_SEED, rate = o.rate } or nil
-  local report = { flow = dir, mode = speech and "speech" or "text", seed = speech and speech.seed or nil,
+  local ctx
+  if o.audio then
+    local cerr
+    ctx, cerr = audio.context(dir, o.model)
+    if not ctx then return nil, { { file = dir .. "/services.yaml", path = "", message = "audio mode: " .. tostring(cerr) } } end
+  end
+  local started = core.sys.monotonic()
+  local report = { flow = dir, mode = ctx and "audio" or speech and "speech" or "text", seed = speech and speech.seed or nil,
                    llm = o.llm_label, passed = 0, failed = 0, scenarios = json.array() }
+  if ctx then
+    report.audio = { encoding = ctx.encoding, sample_rate = ctx.sample_rate, agent_tts = ctx.tts.engine,
+                     notes = json.array(ctx.notes), words = 0, errors = 0, audio_seconds = 0 }
+  end
   for _, sc in ipairs(scenarios) do
     local host, herr = sandbox_host.new(dir)
+    local ear, eerr
+    if ctx then ear, eerr = ctx:voice() end
     local r
-    if host then
+    if host and (ear or not ctx) then
       r = M.play(sc, { host = host, llm = o.llm, patient = sc.full_patient, fields = fields, speech = speech,
-                       engine = o.engine })
-      host:close()
-    else
+                       ear = ear, engine = o.engine })
+    elseif not host then
       r = { error = "the flow could not be loaded: " .. tostring(herr and herr.message), turns = 0, outcome = {} }
+    else
+      r = { error = "audio: " .. tostring(eerr), turns = 0, outcome = {} }
+    end
+    if host then host:close() end
+    if ear then
+      report.audio.party_voice = ear:party_voice()
+      ear:close()
     end
     local diffs = M.compare(sc.expect, r)
     local entry = {
@@ -445,26 +486,52 @@ function M.run(dir, fields, o)
       missing = json.array(r.missing or {}), turns = r.turns, repeats = r.repeats or 0, transcript = json.array(r.transcript or {}),
       heard = json.array(r.heard or {}),
     }
+    if ctx then
+      entry.lines, entry.words, entry.errors = json.array(r.lines or {}), 0, 0
+      for _, l in ipairs(r.lines or {}) do entry.words, entry.errors = entry.words + l.words, entry.errors + l.errors end
+      entry.wer = wer(entry.errors, entry.words)
+      local a = report.audio
+      a.words, a.errors = a.words + entry.words, a.errors + entry.errors
+      a.audio_seconds = a.audio_seconds + (r.audio_seconds or 0)
+    end
     report.scenarios[#report.scenarios + 1] = entry
     if entry.passed then report.passed = report.passed + 1 else report.failed = report.failed + 1 end
+  end
+  if ctx then
+    report.audio.wer = wer(report.audio.errors, report.audio.words)
+    report.audio.seconds = core.sys.monotonic() - started
   end
   return report
 end
 
--- format(report) -> the table people read
+local function percent(x) return x and ("%.1f%%"):format(100 * x) or "-" end
+
+-- format(report) -> the table people read (audio mode: a WER column, and under a scenario each
+-- line the recognizer got wrong, said vs heard)
 function M.format(report)
   local width = #"SCENARIO"
   for _, s in ipairs(report.scenarios) do width = math.max(width, #s.id) end
-  local out = {
-    ("%s: %s mode%s, %s"):format(report.flow, report.mode, report.seed and (" (seed " .. report.seed .. ")") or "",
-      report.llm or "language model"),
-    ("%-" .. width .. "s  %-6s %5s  %s"):format("SCENARIO", "RESULT", "TURNS", "WHAT DIFFERED"),
-  }
+  local a = report.audio
+  local head = a and ("%s: audio mode (%s %d Hz, the other party in flite %s), %s"):format(report.flow, a.encoding,
+      a.sample_rate, tostring(a.party_voice), report.llm or "language model")
+    or ("%s: %s mode%s, %s"):format(report.flow, report.mode, report.seed and (" (seed " .. report.seed .. ")") or "",
+      report.llm or "language model")
+  local row = "%-" .. width .. "s  %-6s %5s" .. (a and "  %6s" or "%s") .. "  %s"
+  local out = { head, row:format("SCENARIO", "RESULT", "TURNS", a and "WER" or "", "WHAT DIFFERED") }
+  for _, note in ipairs(a and a.notes or {}) do table.insert(out, 2, "  (" .. note .. ")") end
   for _, s in ipairs(report.scenarios) do
-    out[#out + 1] = ("%-" .. width .. "s  %-6s %5d  %s"):format(s.id, s.passed and "pass" or "FAIL", s.turns or 0,
+    out[#out + 1] = row:format(s.id, s.passed and "pass" or "FAIL", tostring(s.turns or 0), a and percent(s.wer) or "",
       table.concat(s.differences, "; "))
+    for _, l in ipairs(a and s.lines or {}) do
+      if l.errors > 0 then out[#out + 1] = ("    said %q, heard %q"):format(l.said, l.heard) end
+    end
   end
-  out[#out + 1] = ("%d of %d passed"):format(report.passed, report.passed + report.failed)
+  local tail = ("%d of %d passed"):format(report.passed, report.passed + report.failed)
+  if a then
+    tail = tail .. ("; WER %s (%d word errors in %d words); %.0f s of audio heard in %.0f s"):format(percent(a.wer),
+      a.errors, a.words, a.audio_seconds, a.seconds)
+  end
+  out[#out + 1] = tail
   return table.concat(out, "\n")
 end
 

@@ -16,7 +16,7 @@ local M = {}
 local USAGE = [[
 usage: sova flow check <dir> [--schema FILE | --db]
        sova flow simulate <dir> --patient FILE.json [--script FILE] [--json] [--schema FILE | --db]
-       sova flow eval <dir> [--speech] [--seed N] [--scenario NAME] [--offline] [--json] [--schema FILE | --db]
+       sova flow eval <dir> [--speech [--seed N] | --audio] [--scenario NAME] [--offline] [--json] [--schema FILE | --db]
        sova flow eval --from-session ID [--out FILE]
 
   <dir>        a flow directory: clients/<org_slug>/<workflow>/ (flow_definition.lua, services.yaml)
@@ -31,6 +31,9 @@ usage: sova flow check <dir> [--schema FILE | --db]
   --speech     eval: each line as a speech recognizer returns it (lower case, no punctuation,
                numbers, codes and dates in words, a few dropped or swapped words)
   --seed N     eval --speech: the seed of the recognition errors (default 1)
+  --audio      eval: each line spoken (flite, in another voice than the agent's) and heard through
+               the media plane (the bot's VAD and turn detection, pocketsphinx) in the flow's wire
+               format, on a virtual clock; reports what was said and heard, and the word error rate
   --scenario S eval: only the scenario S (its file name without .yaml, or its name)
   --offline    eval: the offline rules engine, whatever services.yaml names
   --from-session ID  eval: write a scenario from a finished call (MONGODB_URI): the other
@@ -65,7 +68,7 @@ local function parse(args)
       o[key] = args[i + 1]
       if not o[key] then return nil, a .. " needs a value" end
       i = i + 2
-    elseif a == "--json" or a == "--db" or a == "--speech" or a == "--offline" then
+    elseif a == "--json" or a == "--db" or a == "--speech" or a == "--offline" or a == "--audio" then
       o[a:sub(3)] = true
       i = i + 1
     elseif a == "--help" or a == "-h" then
@@ -246,12 +249,13 @@ function M.eval(dir, o)
     seed = tonumber(o.seed)
     if not seed or seed % 1 ~= 0 then return die("--seed needs a whole number") end
   end
+  if o.audio and (o.speech or o.seed) then return die("--audio hears real audio: it takes neither --speech nor --seed") end
   local fields, ferr = fields_for(dir, o)
   if not fields then return die(ferr) end
   local adapter, note = llm.for_flow(dir)
   if o.offline then adapter, note = require("sova.llm.rules").new(), "--offline" end
   local report, problems = eval.run(dir, fields, {
-    llm = adapter, llm_label = llm_label(dir, note), speech = o.speech, seed = seed, only = o.scenario,
+    llm = adapter, llm_label = llm_label(dir, note), speech = o.speech, seed = seed, only = o.scenario, audio = o.audio,
   })
   if not report then return die("the scenarios are not valid:\n" .. eval.format_problems(problems)) end
   if o.json then
