@@ -144,7 +144,7 @@ fo:close()
 local function stage(name)
   local s = stats.voice_ms and stats.voice_ms[name]
   if not s or not s.count or s.count == 0 then return name .. " -" end
-  return ("%s p50 %s p99 %s max %s (n %d)"):format(name, tostring(s.p50), tostring(s.p99), tostring(s.max), s.count)
+  return ("%s p50 %.1f p99 %.1f max %.1f (n %d)"):format(name, s.p50, s.p99, s.max, s.count)
 end
 local L, B = load, load.bot or {}
 say("calls: %d ready of %d, %d turns answered; %d closed by the bot, %d hung up by the party, %d otherwise, %d open at the deadline",
@@ -158,7 +158,10 @@ if stats.voice_pacing then
 end
 say("the answer as the party hears it (end of its line to the agent's first frame): p50 %d p90 %d p99 %d ms",
   L.answer_ms.p50, L.answer_ms.p90, L.answer_ms.p99)
-say("bot stages (ms): %s; %s; %s; %s", stage("recognizer"), stage("model"), stage("synthesizer"), stage("outbound"))
+say("bot stages (ms): %s; %s", stage("recognizer"), stage("endpointing"))
+say("  %s; %s (the offline rules engine: both are the bot's own time, turn's end to the first say)",
+  stage("model"), stage("platform"))
+say("  %s; %s", stage("synthesizer"), stage("outbound"))
 say("bot: %.1f CPU s over %.0f call-seconds = %.2f %% of a core per call; RSS %d -> peak %d KiB (%d KiB per call at %d open); %d threads",
   B.cpu_s or 0, L.call_seconds, B.cpu_per_call_pct or 0, B.rss_idle_kib or 0, B.rss_peak_kib or 0,
   B.rss_per_call_kib or 0, L.open_max, B.threads_peak or 0)

@@ -107,6 +107,39 @@ static void a_jittery_tick_sends_one_frame_each(void **state)
 	sova_pacer_free(p);
 }
 
+/* Audio that arrives 13 ms after a tick: its first frame leaves at once, the rest on the ticks
+ * (the grid of the last tick), one per tick and none late; while that spurt runs, another start
+ * between ticks sends nothing. */
+static void a_spurt_can_start_between_ticks(void **state)
+{
+	fake_clock c = {.now = 1000 * MS};
+	char err[128];
+	sova_pacer_config cfg = {.sample_rate = 8000, .frame_ms = 20, .capacity_ms = 2000, .early_ns = 10 * MS,
+				 .clock = fake_now, .clock_ud = &c};
+	sova_pacer *p = sova_pacer_new(&cfg, err, sizeof err);
+	assert_non_null(p);
+	int16_t out[160];
+	sova_pacer_frame info;
+	int64_t next, tick = c.now;
+	assert_int_equal(sova_pacer_start_between_ticks(p, tick, out, &info, &next), 0); /* nothing ready */
+	push_ramp(p, 0, 160 * 10);
+	c.now = tick + 13 * MS;
+	assert_int_equal(sova_pacer_start_between_ticks(p, tick, out, &info, &next), 1);
+	assert_int_equal(out[0], 0);
+	assert_int_equal(info.late_ns, 0);
+	assert_int_equal(sova_pacer_start_between_ticks(p, tick, out, &info, &next), 0); /* a spurt runs */
+	assert_int_equal(next, tick + 20 * MS - 10 * MS); /* frame 1 is due at the next tick (10 ms early allowed) */
+	for (int n = 1; n < 10; n++) {
+		c.now = tick + n * 20 * MS;
+		assert_int_equal(sova_pacer_poll(p, out, &info, &next), 1);
+		assert_int_equal(out[0], (int16_t)(n * 160));
+		assert_int_equal(info.deadline_ns, tick + n * 20 * MS);
+		assert_int_equal(info.late_ns, 0);
+		assert_int_equal(sova_pacer_poll(p, out, &info, &next), 0);
+	}
+	sova_pacer_free(p);
+}
+
 static void nothing_before_its_deadline(void **state)
 {
 	fake_clock c = {.now = 5 * MS};
@@ -288,6 +321,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(deadlines_do_not_drift),
 		cmocka_unit_test(a_jittery_tick_sends_one_frame_each),
+		cmocka_unit_test(a_spurt_can_start_between_ticks),
 		cmocka_unit_test(nothing_before_its_deadline),
 		cmocka_unit_test(late_frames_are_reported),
 		cmocka_unit_test(clear_drops_unsent_audio_at_once),

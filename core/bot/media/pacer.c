@@ -126,30 +126,11 @@ static size_t ready_samples(const sova_pacer *p)
 	return p->len >= p->frame_samples ? p->frame_samples : 0;
 }
 
-int sova_pacer_poll(sova_pacer *p, int16_t *out, sova_pacer_frame *info, int64_t *next_deadline_ns)
+/* Sends the next frame (take samples of it, the rest silence) as due at deadline. */
+static void send_next(sova_pacer *p, int16_t *out, sova_pacer_frame *info, int64_t *next_deadline_ns, size_t take,
+		      int64_t deadline, int64_t now)
 {
-	if (!p || !out || !next_deadline_ns)
-		return -1;
-	size_t take = ready_samples(p);
-	bool line_end = take > 0 && p->line_end_marked && p->to_line_end == take;
-	if (take == 0) {
-		if (p->in_spurt && !p->last_was_line_end)
-			p->stats.underruns++;
-		p->in_spurt = false;
-		*next_deadline_ns = -1;
-		return 0;
-	}
-	int64_t now = p->cfg.clock(p->cfg.clock_ud);
-	if (!p->in_spurt) {
-		p->in_spurt = true;
-		p->spurt_start_ns = now;
-		p->spurt_frames = 0;
-	}
-	int64_t deadline = p->spurt_start_ns + (int64_t)p->spurt_frames * p->frame_ns;
-	if (now + p->cfg.early_ns < deadline) {
-		*next_deadline_ns = deadline - p->cfg.early_ns;
-		return 0;
-	}
+	bool line_end = p->line_end_marked && p->to_line_end == take;
 	size_t first = p->capacity - p->head < take ? p->capacity - p->head : take;
 	memcpy(out, p->ring + p->head, first * sizeof *out);
 	memcpy(out + first, p->ring, (take - first) * sizeof *out);
@@ -179,7 +160,51 @@ int sova_pacer_poll(sova_pacer *p, int16_t *out, sova_pacer_frame *info, int64_t
 		info->late = late;
 		info->line_end = line_end;
 	}
-	*next_deadline_ns = deadline + p->frame_ns - p->cfg.early_ns;
+	*next_deadline_ns = p->spurt_start_ns + (int64_t)p->spurt_frames * p->frame_ns - p->cfg.early_ns;
+}
+
+int sova_pacer_poll(sova_pacer *p, int16_t *out, sova_pacer_frame *info, int64_t *next_deadline_ns)
+{
+	if (!p || !out || !next_deadline_ns)
+		return -1;
+	size_t take = ready_samples(p);
+	if (take == 0) {
+		if (p->in_spurt && !p->last_was_line_end)
+			p->stats.underruns++;
+		p->in_spurt = false;
+		*next_deadline_ns = -1;
+		return 0;
+	}
+	int64_t now = p->cfg.clock(p->cfg.clock_ud);
+	if (!p->in_spurt) {
+		p->in_spurt = true;
+		p->spurt_start_ns = now;
+		p->spurt_frames = 0;
+	}
+	int64_t deadline = p->spurt_start_ns + (int64_t)p->spurt_frames * p->frame_ns;
+	if (now + p->cfg.early_ns < deadline) {
+		*next_deadline_ns = deadline - p->cfg.early_ns;
+		return 0;
+	}
+	send_next(p, out, info, next_deadline_ns, take, deadline, now);
+	return 1;
+}
+
+int sova_pacer_start_between_ticks(sova_pacer *p, int64_t last_tick_ns, int16_t *out, sova_pacer_frame *info,
+				   int64_t *next_deadline_ns)
+{
+	if (!p || !out || !next_deadline_ns)
+		return -1;
+	size_t take = ready_samples(p);
+	if (p->in_spurt || take == 0)
+		return 0;
+	int64_t now = p->cfg.clock(p->cfg.clock_ud);
+	if (last_tick_ns > now)
+		last_tick_ns = now;
+	p->in_spurt = true;
+	p->spurt_start_ns = last_tick_ns; /* frame n (n >= 1) is due at the owner's tick n */
+	p->spurt_frames = 0;
+	send_next(p, out, info, next_deadline_ns, take, now, now);
 	return 1;
 }
 

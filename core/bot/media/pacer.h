@@ -80,6 +80,13 @@ size_t sova_pacer_clear(sova_pacer *p);
 int sova_pacer_poll(sova_pacer *p, int16_t *out, sova_pacer_frame *info, int64_t *next_deadline_ns);
 
 /* Milliseconds of the current line sent so far (padding of its last frame excluded). */
+/* When no spurt runs and a frame is ready: the spurt begins now, between the owner's ticks (audio
+ * that arrived since the last one, last_tick_ns), its first frame written into out at once and
+ * the next ones due on the owner's grid (frame n at last_tick_ns + n * frame), so the far end gets
+ * the first audio without waiting for a tick and the rest on the ticks. Returns 1 (a frame) or
+ * 0 (a spurt runs already, or nothing is ready: poll on the tick as usual); -1 on bad arguments. */
+int sova_pacer_start_between_ticks(sova_pacer *p, int64_t last_tick_ns, int16_t *out, sova_pacer_frame *info,
+				   int64_t *next_deadline_ns);
 uint64_t sova_pacer_played_ms(const sova_pacer *p);
 void sova_pacer_get_stats(const sova_pacer *p, sova_pacer_stats *out);
 #endif

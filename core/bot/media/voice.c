@@ -96,6 +96,8 @@ struct sova_voice {
 
 	int64_t t0, now;          /* now: the tick's time, the pacer's clock */
 	bool answered, hold, listening, stt_broken;
+	int64_t last_tick;     /* the owner's last tick (its now), 0 before the first */
+	bool writer_busy;      /* as the last tick said */
 	bool no_barge_in; /* the flow turned barge-in off: the agent always finishes its line */
 
 	voice_line lines[SOVA_VOICE_MAX_LINES]; /* FIFO: head is the one playing */
@@ -407,6 +409,20 @@ static void line_done(sova_voice *v)
 	pop_front(v);
 }
 
+/* One frame of l went out: the line's first frame tells the owner, its last ends it. */
+static void frame_out(sova_voice *v, voice_line *l, const sova_pacer_frame *info)
+{
+	send_frame(v, info);
+	if (!l->started_out) {
+		l->started_out = true;
+		l->stamps.first_frame_out = v->now;
+		sova_voice_event ev = {.kind = SOVA_VOICE_AGENT_STARTED, .turn = l->id, .stamps = l->stamps, .confidence = -1};
+		emit(v, &ev);
+	}
+	if (info->line_end)
+		line_done(v);
+}
+
 static void playout(sova_voice *v)
 {
 	for (;;) {
@@ -439,16 +455,29 @@ static void playout(sova_voice *v)
 		int64_t next;
 		if (sova_pacer_poll(v->pacer, v->out_pcm, &info, &next) != 1)
 			return;
-		send_frame(v, &info);
-		if (!l->started_out) {
-			l->started_out = true;
-			l->stamps.first_frame_out = v->now;
-			sova_voice_event ev = {.kind = SOVA_VOICE_AGENT_STARTED, .turn = l->id, .stamps = l->stamps, .confidence = -1};
-			emit(v, &ev);
-		}
-		if (info.line_end)
-			line_done(v);
+		frame_out(v, l, &info);
 	}
+}
+
+/* A line's audio came between ticks while nothing plays: its first frame goes out now instead of
+ * at the next tick (up to a frame sooner: the outbound stage), the rest on the ticks. */
+static void start_between_ticks(sova_voice *v)
+{
+	voice_line *l = front(v);
+	int64_t real = now_ns(v);
+	if (!l || !v->answered || v->writer_busy || !v->last_tick || real - v->last_tick >= (int64_t)v->cfg.frame_ms * NS_PER_MS)
+		return; /* not yet, or the owner's ticks are late: the next one plays it */
+	if (real > v->now)
+		v->now = real;
+	if (!l->line_begun) {
+		sova_pacer_begin_line(v->pacer);
+		l->line_begun = true;
+	}
+	top_up(v, l);
+	sova_pacer_frame info;
+	int64_t next;
+	if (sova_pacer_start_between_ticks(v->pacer, v->last_tick, v->out_pcm, &info, &next) == 1)
+		frame_out(v, l, &info);
 }
 
 /* ---- the other party: utterances and turns ---- */
@@ -760,6 +789,8 @@ void sova_voice_tts_callback(void *user, const sova_tts_event *ev)
 	switch (ev->kind) {
 	case SOVA_TTS_AUDIO:
 		take_audio(v, l, ev);
+		if (l == front(v))
+			start_between_ticks(v);
 		break;
 	case SOVA_TTS_MARK:
 		take_mark(v, l, ev);
@@ -983,6 +1014,8 @@ void sova_voice_tick(sova_voice *v, int64_t now, bool writer_busy)
 		return;
 	if (now > v->now)
 		v->now = now;
+	v->last_tick = now;
+	v->writer_busy = writer_busy;
 	utterance *u = &v->u;
 	if (u->active && u->finalize_sent && !u->finalized && now_ns(v) - u->finalize_ns >= SOVA_VOICE_FINALIZE_WAIT_MS * NS_PER_MS)
 		end_with_what_we_have(v);
