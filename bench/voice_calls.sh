@@ -12,6 +12,9 @@
 # docs/benchmarks.md ("Voice calls in one bot").
 #   bench/voice_calls.sh [N...]        (default: 100 200 500 750 1000)
 # Settings (environment):
+#   BENCH_ENGINES                 cloud (default: the stand-ins) or offline (no provider key set:
+#                                 pocketsphinx and flite in the bot, at most SOVA_OFFLINE_VOICE_CALLS
+#                                 calls, default 4: the first words of the offline engines)
 #   BENCH_ENCODING / BENCH_RATE   the live sockets' audio (default mulaw / 8000: a phone call's;
 #                                 pcm_s16le with 16000 is a browser's)
 #   BENCH_RAMP_SECONDS            the calls' starts spread over this long (default 10)
@@ -26,6 +29,8 @@ source "$(dirname "$0")/../scripts/lib.sh"
 cd "$SOVA_ROOT"
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(100 200 500 750 1000)
+engines=${BENCH_ENGINES:-cloud}
+case "$engines" in cloud|offline) ;; *) echo "BENCH_ENGINES must be cloud or offline" >&2; exit 64 ;; esac
 encoding=${BENCH_ENCODING:-mulaw}
 rate=${BENCH_RATE:-8000}
 pin=${BENCH_PIN:-0}
@@ -76,7 +81,9 @@ renice -n "$harness_nice" -p "$FERRETDB_PID" >/dev/null
 if [ "$pin" = 1 ]; then taskset -a -p -c 1 "$FERRETDB_PID" >/dev/null; fi
 export SOVA_DEMO_PASSWORD="bench-password-1234"
 
-# ---- the stand-in providers ----
+# ---- the stand-in providers (offline: none, and no key, so the bot falls back to its own engines) ----
+unset DEEPGRAM_API_KEY CARTESIA_API_KEY ELEVENLABS_API_KEY
+if [ "$engines" = cloud ]; then
 key="bench-$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
 "${on_rest[@]}" build/sova-standin --port 0 --key "$key" --script-dir "$work/scripts" >"$work/standin.out" 2>"$work/standin.err" &
 standin=$!
@@ -86,6 +93,7 @@ standin_port=$(grep -o 'ready port=[0-9]*' "$work/standin.out" | cut -d= -f2)
 [ -n "$standin_port" ] || { echo "sova-standin did not start"; cat "$work/standin.err"; exit 1; }
 export DEEPGRAM_API_KEY="$key" CARTESIA_API_KEY="$key"
 export DEEPGRAM_API_BASE="ws://127.0.0.1:$standin_port/x/script=prior_auth.txt/" CARTESIA_API_BASE="ws://127.0.0.1:$standin_port"
+fi
 
 # ---- a flow root for the bot: the repository's schemas and Alpha's prior_auth flow ----
 root="$work/root"
@@ -118,7 +126,7 @@ export BENCH_WORK="$work" BENCH_CLIPS="$work/clips" BENCH_ENCODING="$encoding" B
 export BENCH_LOAD="$SOVA_ROOT/build/bench_voice_load"
 mkdir -p bench/results
 echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "settings: $encoding $rate Hz, ${#lines[@]} lines per call, ramp ${BENCH_RAMP_SECONDS:-10} s, bot nice $bot_nice, harness nice $harness_nice, pinned: $pin"
+echo "settings: $engines engines, $encoding $rate Hz, ${#lines[@]} lines per call, ramp ${BENCH_RAMP_SECONDS:-10} s, bot nice $bot_nice, harness nice $harness_nice, pinned: $pin"
 
 for n in "${sizes[@]}"; do
   echo "== N=$n (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"

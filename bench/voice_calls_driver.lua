@@ -156,6 +156,8 @@ if stats.voice_pacing then
   say("pacing in the bot: %d frames sent, %d late (> 5 ms), late p50 %s p99 %s max %s ms", vp.frames or 0, vp.late or 0,
     tostring(vp.p50_ms), tostring(vp.p99_ms), tostring(vp.max_ms))
 end
+say("first words (audio.ready to the greeting's first frame): p50 %.0f p90 %.0f p99 %.0f max %.0f ms",
+  L.first_words_ms.p50, L.first_words_ms.p90, L.first_words_ms.p99, L.first_words_ms.max)
 say("the answer as the party hears it (end of its line to the agent's first frame): p50 %d p90 %d p99 %d ms",
   L.answer_ms.p50, L.answer_ms.p90, L.answer_ms.p99)
 say("bot stages (ms): %s; %s", stage("recognizer"), stage("endpointing"))

@@ -12,6 +12,7 @@
  *    due at anchor + n * 20 ms, the anchor being the earliest the frames seen so far allow; a
  *    frame's lateness is its arrival minus that (so it measures the bot's pacing and delivery);
  *  - the answer's delay as the party hears it: the end of its line to the agent's first frame;
+ *  - first words: audio.ready (the call is answered) to the greeting's first frame;
  *  - frames in and out, late frames (over one frame period), how each socket closed.
  * The bot's CPU and RSS come from /proc/PID at the start, every second, and at the end. Prints
  * one JSON object. Bench code only: never linked into `sova`. */
@@ -83,7 +84,7 @@ static struct {
 	unsigned char *clips[MAX_CLIPS]; /* the script's lines as audio in the call's format (owned) */
 	size_t clip_len[MAX_CLIPS];
 	int num_clips;
-	i64s late, answer;               /* µs */
+	i64s late, answer, first_words;  /* µs */
 	uint64_t late_frames, send_dropped, tx_full, errors_seen;
 	bool trace;                      /* the first call's messages and turns on stderr */
 } g;
@@ -227,6 +228,8 @@ static void party_turn(call *c, int64_t now)
 
 static void on_agent_frame(call *c, int64_t now)
 {
+	if (!c->frames_in && c->ready_at)
+		push(&g.first_words, now - c->ready_at);
 	c->frames_in++;
 	c->agent_heard = true;
 	if (c->line_end) {
@@ -629,17 +632,21 @@ int main(int argc, char **argv)
 	}
 	qsort(g.late.v, g.late.n, sizeof *g.late.v, cmp_i64);
 	qsort(g.answer.v, g.answer.n, sizeof *g.answer.v, cmp_i64);
+	qsort(g.first_words.v, g.first_words.n, sizeof *g.first_words.v, cmp_i64);
 	double cpu = at_end.cpu_s - idle.cpu_s;
 	printf("{\"calls\":%d,\"ready\":%d,\"failed_connect\":%d,\"open_max\":%d,\"seconds\":%.1f,\"call_seconds\":%.0f,"
 	       "\"closed_by_bot_1000\":%d,\"party_hung_up\":%d,\"closed_otherwise\":%d,\"still_open_at_deadline\":%d,"
 	       "\"error_messages\":%llu,\"turns\":%llu,\"frames_in\":%llu,\"frames_out\":%llu,\"send_dropped\":%llu,"
 	       "\"pacing_late_ms\":{\"n\":%zu,\"p50\":%.2f,\"p99\":%.2f,\"p999\":%.2f,\"max\":%.2f},\"late_frames\":%llu,"
-	       "\"answer_ms\":{\"n\":%zu,\"p50\":%.0f,\"p90\":%.0f,\"p99\":%.0f,\"max\":%.0f}",
+	       "\"answer_ms\":{\"n\":%zu,\"p50\":%.0f,\"p90\":%.0f,\"p99\":%.0f,\"max\":%.0f},"
+	       "\"first_words_ms\":{\"n\":%zu,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f}",
 	       n, ready, failed_connect, open_max, (double)(t_end - t0) / 1e6, call_s, by_bot, hung_up, errors, still_open,
 	       (unsigned long long)g.errors_seen, (unsigned long long)turns, (unsigned long long)frames_in, (unsigned long long)frames_out,
 	       (unsigned long long)g.send_dropped, g.late.n, pct_ms(&g.late, 0.5), pct_ms(&g.late, 0.99),
 	       pct_ms(&g.late, 0.999), pct_ms(&g.late, 1.0), (unsigned long long)g.late_frames, g.answer.n,
-	       pct_ms(&g.answer, 0.5), pct_ms(&g.answer, 0.9), pct_ms(&g.answer, 0.99), pct_ms(&g.answer, 1.0));
+	       pct_ms(&g.answer, 0.5), pct_ms(&g.answer, 0.9), pct_ms(&g.answer, 0.99), pct_ms(&g.answer, 1.0),
+	       g.first_words.n, pct_ms(&g.first_words, 0.5), pct_ms(&g.first_words, 0.9), pct_ms(&g.first_words, 0.99),
+	       pct_ms(&g.first_words, 1.0));
 	if (pid)
 		printf(",\"bot\":{\"cpu_s\":%.2f,\"cpu_per_call_pct\":%.3f,\"rss_idle_kib\":%ld,\"rss_peak_kib\":%ld,"
 		       "\"rss_per_call_kib\":%.0f,\"rss_end_kib\":%ld,\"threads_peak\":%ld}",
@@ -656,6 +663,7 @@ int main(int argc, char **argv)
 	free(g.calls);
 	free(g.late.v);
 	free(g.answer.v);
+	free(g.first_words.v);
 	close(tfd);
 	close(g.epfd);
 	return 0;

@@ -358,6 +358,69 @@ static void flite_speaks_off_thread_and_cancel_stops_the_turn(void **state)
 	sova_offload_free(o);
 }
 
+/* ---- synthesizers first ---- */
+
+static atomic_int order; /* bumped by each engine's work as it runs */
+static int stt_ran_at, tts_ran_at;
+
+static bool ordered_feed(sova_stt *base, const int16_t *pcm, size_t n, char *e, size_t el)
+{
+	(void)pcm, (void)n, (void)e, (void)el;
+	usleep((useconds_t)((slow_stt *)base)->sleep_us);
+	if (((slow_stt *)base)->sleep_us == 0)
+		stt_ran_at = atomic_fetch_add(&order, 1);
+	return true;
+}
+static const sova_stt_vtable ORDERED_VT = {"ordered", slow_start, ordered_feed, slow_finalize, slow_close, slow_destroy};
+
+static bool quick_say(sova_tts *t, const char *text, size_t len, bool final, char *e, size_t el)
+{
+	(void)t, (void)text, (void)len, (void)final, (void)e, (void)el;
+	tts_ran_at = atomic_fetch_add(&order, 1);
+	return true;
+}
+static void quick_nothing(sova_tts *t) { (void)t; }
+static void quick_destroy(sova_tts *t) { free(t); }
+static const sova_tts_vtable QUICK_VT = {"quick", quick_say, quick_nothing, quick_nothing, quick_destroy};
+
+/* One worker busy with a recognizer; another recognizer's feed and a synthesizer's line wait: the
+ * line runs first (its first words are what the far end waits for). */
+static void a_waiting_synthesizer_goes_before_waiting_recognizers(void **state)
+{
+	(void)state;
+	sova_offload *o = sova_offload_new(1, NULL, NULL, err, sizeof err);
+	assert_non_null(o);
+	heard h1 = {0}, h2 = {0};
+	sova_stt *busy = new_slow(200000, NULL), *waiting = new_slow(0, NULL);
+	busy->vt = waiting->vt = &ORDERED_VT;
+	sova_stt *a = sova_offload_stt(o, busy, on_text, &h1, err, sizeof err);
+	sova_stt *b = sova_offload_stt(o, waiting, on_text, &h2, err, sizeof err);
+	sova_tts *inner = calloc(1, sizeof *inner);
+	assert_non_null(inner);
+	sova_tts_config tc = {0};
+	sova_tts_init_base(inner, &QUICK_VT, &tc, NULL, NULL);
+	inner->sample_rate = 16000;
+	spoken sp = {0};
+	sova_tts *t = sova_offload_tts(o, inner, on_audio, &sp, err, sizeof err);
+	assert_true(a && b && t);
+	const char *phrases[] = {"yes", "no"};
+	sova_stt_options opt = {.search = SOVA_STT_SEARCH_GRAMMAR, .phrases = phrases, .num_phrases = 2};
+	assert_true(sova_stt_start(a, &opt, err, sizeof err) && sova_stt_start(b, &opt, err, sizeof err));
+	usleep(20000);
+	assert_true(sova_stt_feed(a, TEN_MS, 160, err, sizeof err)); /* the worker takes it: 200 ms */
+	usleep(50000);
+	assert_true(sova_stt_feed(b, TEN_MS, 160, err, sizeof err));
+	assert_true(sova_tts_say(t, "Hello.", 6, true, err, sizeof err));
+	for (int i = 0; i < 2000 && atomic_load(&order) < 2; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(&order), 2);
+	assert_true(tts_ran_at < stt_ran_at);
+	sova_stt_free(a);
+	sova_stt_free(b);
+	sova_tts_free(t);
+	sova_offload_free(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -367,6 +430,7 @@ int main(void)
 		cmocka_unit_test(an_engine_freed_inside_its_own_callback_is_freed_once),
 		cmocka_unit_test(notify_fires_when_events_wait),
 		cmocka_unit_test(a_lazy_engine_is_made_on_a_worker_and_a_failure_said_once),
+		cmocka_unit_test(a_waiting_synthesizer_goes_before_waiting_recognizers),
 		cmocka_unit_test(flite_speaks_off_thread_and_cancel_stops_the_turn),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -59,7 +59,11 @@ struct sova_offload {
 	pthread_t *threads;
 	int n_threads;
 	bool stopping;
-	wrapped *ready, *ready_tail;
+	/* engines with jobs, in order; synthesizers are taken first: a line's first words are what the
+	 * far end waits for, and a recognizer's batch (or its 0.5 s making) can wait that long */
+	struct ready_list {
+		wrapped *head, *tail;
+	} ready_tts, ready_stt;
 	wrapped *deliver;
 	wrapped *all;
 	void (*notify)(void *ud);
@@ -280,11 +284,12 @@ static void schedule(sova_offload *o, wrapped *w)
 		return;
 	w->ready = true;
 	w->next_ready = NULL;
-	if (o->ready_tail)
-		o->ready_tail->next_ready = w;
+	struct ready_list *l = w->is_tts ? &o->ready_tts : &o->ready_stt;
+	if (l->tail)
+		l->tail->next_ready = w;
 	else
-		o->ready = w;
-	o->ready_tail = w;
+		l->head = w;
+	l->tail = w;
 	pthread_cond_signal(&o->work);
 }
 
@@ -293,14 +298,15 @@ static void *worker(void *arg)
 	sova_offload *o = arg;
 	pthread_mutex_lock(&o->mu);
 	for (;;) {
-		while (!o->ready && !o->stopping)
+		while (!o->ready_tts.head && !o->ready_stt.head && !o->stopping)
 			pthread_cond_wait(&o->work, &o->mu);
 		if (o->stopping)
 			break;
-		wrapped *w = o->ready;
-		o->ready = w->next_ready;
-		if (!o->ready)
-			o->ready_tail = NULL;
+		struct ready_list *l = o->ready_tts.head ? &o->ready_tts : &o->ready_stt;
+		wrapped *w = l->head;
+		l->head = w->next_ready;
+		if (!l->head)
+			l->tail = NULL;
 		w->ready = false;
 		w->running = true;
 		job *jobs = w->jobs;

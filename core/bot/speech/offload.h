@@ -10,7 +10,8 @@
  * Errors of the inner engine's calls (a feed that failed) arrive as SOVA_STT_ERROR /
  * SOVA_TTS_ERROR events. A synthesizer's cancel() takes effect at once: the inner engine is
  * cancelled across threads (tts.h allows it), its queued text dropped, and no held audio of the
- * cancelled turn is delivered. Freeing a wrapped engine hands it to the pool, which frees the inner
+ * cancelled turn is delivered. Synthesizers waiting for a worker go before recognizers: a line's
+ * first words are what the far end waits for. Freeing a wrapped engine hands it to the pool, which frees the inner
  * engine on a worker once it is idle; nothing is delivered after the free. */
 #ifndef SOVA_SPEECH_OFFLOAD_H
 #define SOVA_SPEECH_OFFLOAD_H
