@@ -228,8 +228,11 @@ static void party_turn(call *c, int64_t now)
 
 static void on_agent_frame(call *c, int64_t now)
 {
-	if (!c->frames_in && c->ready_at)
+	if (!c->frames_in && c->ready_at) {
 		push(&g.first_words, now - c->ready_at);
+		if (g.trace && c == &g.calls[0])
+			fprintf(stderr, "trace %.3f the agent's first frame\n", (double)now / 1e6);
+	}
 	c->frames_in++;
 	c->agent_heard = true;
 	if (c->line_end) {

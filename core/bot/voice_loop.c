@@ -704,7 +704,7 @@ bool sova_voices_init(const char *spool_dir, char *err, size_t errlen)
 	}
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	/* at least two workers, so a decoder that is loading does not hold up the greeting's synthesis */
-	V.offload = sova_offload_new(cores > 2 ? (int)cores : 2, wake_media, NULL, err, errlen);
+	V.offload = sova_offload_new(cores > 2 ? (int)cores : 2, 1, wake_media, NULL, err, errlen);
 	if (!V.offload)
 		return false;
 	V.spool_dir = strdup(spool_dir);

@@ -298,7 +298,7 @@ static void two_calls_speak_at_once_on_two_workers(void **state)
 		sova_tts_free(t);
 		reset(&h);
 	}
-	sova_offload *o = sova_offload_new(2, NULL, NULL, err, sizeof err);
+	sova_offload *o = sova_offload_new(2, 0, NULL, NULL, err, sizeof err);
 	assert_non_null(o);
 	call calls[2];
 	for (int round = 0; round < 3; round++) {

@@ -119,7 +119,7 @@ static const int16_t TEN_MS[160];
 static void feeds_run_in_order_and_deliver_on_the_owners_thread(void **state)
 {
 	(void)state;
-	sova_offload *o = sova_offload_new(2, NULL, NULL, err, sizeof err);
+	sova_offload *o = sova_offload_new(2, 0, NULL, NULL, err, sizeof err);
 	assert_non_null(o);
 	heard h = {0};
 	int freed = 0;
@@ -147,7 +147,7 @@ static void feeds_run_in_order_and_deliver_on_the_owners_thread(void **state)
 static void a_failed_feed_is_an_error_event(void **state)
 {
 	(void)state;
-	sova_offload *o = sova_offload_new(1, NULL, NULL, err, sizeof err);
+	sova_offload *o = sova_offload_new(1, 0, NULL, NULL, err, sizeof err);
 	heard h = {0};
 	sova_stt *r = sova_offload_stt(o, new_slow(0, NULL), on_text, &h, err, sizeof err);
 	const char *phrases[] = {"yes", "no"};
@@ -167,7 +167,7 @@ static void a_failed_feed_is_an_error_event(void **state)
 static void a_stalled_engine_cannot_queue_without_bound(void **state)
 {
 	(void)state;
-	sova_offload *o = sova_offload_new(1, NULL, NULL, err, sizeof err);
+	sova_offload *o = sova_offload_new(1, 0, NULL, NULL, err, sizeof err);
 	heard h = {0};
 	int freed = 0;
 	sova_stt *r = sova_offload_stt(o, new_slow(200000, &freed), on_text, &h, err, sizeof err);
@@ -194,7 +194,7 @@ static void a_stalled_engine_cannot_queue_without_bound(void **state)
 static void an_engine_freed_inside_its_own_callback_is_freed_once(void **state)
 {
 	(void)state;
-	sova_offload *o = sova_offload_new(1, NULL, NULL, err, sizeof err);
+	sova_offload *o = sova_offload_new(1, 0, NULL, NULL, err, sizeof err);
 	heard h = {0};
 	int freed = 0;
 	sova_stt *r = sova_offload_stt(o, new_slow(0, &freed), on_text, &h, err, sizeof err);
@@ -220,7 +220,7 @@ static void notify_fires_when_events_wait(void **state)
 {
 	(void)state;
 	atomic_store(&notified, 0);
-	sova_offload *o = sova_offload_new(1, bump, &notified, err, sizeof err);
+	sova_offload *o = sova_offload_new(1, 0, bump, &notified, err, sizeof err);
 	heard h = {0};
 	sova_stt *r = sova_offload_stt(o, new_slow(0, NULL), on_text, &h, err, sizeof err);
 	const char *phrases[] = {"yes", "no"};
@@ -251,7 +251,7 @@ static sova_stt *make_slow(void *ud, const sova_stt_config *cfg, char *e, size_t
 static void a_lazy_engine_is_made_on_a_worker_and_a_failure_said_once(void **state)
 {
 	(void)state;
-	sova_offload *o = sova_offload_new(1, NULL, NULL, err, sizeof err);
+	sova_offload *o = sova_offload_new(1, 0, NULL, NULL, err, sizeof err);
 	sova_stt_config c = {.sample_rate = 16000};
 	const char *phrases[] = {"yes", "no"};
 	sova_stt_options opt = {.search = SOVA_STT_SEARCH_GRAMMAR, .phrases = phrases, .num_phrases = 2};
@@ -313,7 +313,7 @@ static const char LONG[] = "Hi, this is Alexandra calling from Sunrise Surgical 
 static void flite_speaks_off_thread_and_cancel_stops_the_turn(void **state)
 {
 	(void)state;
-	sova_offload *o = sova_offload_new(1, NULL, NULL, err, sizeof err);
+	sova_offload *o = sova_offload_new(1, 0, NULL, NULL, err, sizeof err);
 	spoken s = {0};
 	sova_tts_config c = {.voice = "cmu_us_slt"};
 	sova_tts *inner = sova_tts_flite_new(&c, on_audio, &s, err, sizeof err); /* the wrapper takes the callback over */
@@ -362,6 +362,7 @@ static void flite_speaks_off_thread_and_cancel_stops_the_turn(void **state)
 
 static atomic_int order; /* bumped by each engine's work as it runs */
 static int stt_ran_at, tts_ran_at;
+static atomic_bool busy_done;
 
 static bool ordered_feed(sova_stt *base, const int16_t *pcm, size_t n, char *e, size_t el)
 {
@@ -369,6 +370,8 @@ static bool ordered_feed(sova_stt *base, const int16_t *pcm, size_t n, char *e, 
 	usleep((useconds_t)((slow_stt *)base)->sleep_us);
 	if (((slow_stt *)base)->sleep_us == 0)
 		stt_ran_at = atomic_fetch_add(&order, 1);
+	else
+		atomic_store(&busy_done, true);
 	return true;
 }
 static const sova_stt_vtable ORDERED_VT = {"ordered", slow_start, ordered_feed, slow_finalize, slow_close, slow_destroy};
@@ -388,7 +391,7 @@ static const sova_tts_vtable QUICK_VT = {"quick", quick_say, quick_nothing, quic
 static void a_waiting_synthesizer_goes_before_waiting_recognizers(void **state)
 {
 	(void)state;
-	sova_offload *o = sova_offload_new(1, NULL, NULL, err, sizeof err);
+	sova_offload *o = sova_offload_new(1, 0, NULL, NULL, err, sizeof err);
 	assert_non_null(o);
 	heard h1 = {0}, h2 = {0};
 	sova_stt *busy = new_slow(200000, NULL), *waiting = new_slow(0, NULL);
@@ -421,6 +424,48 @@ static void a_waiting_synthesizer_goes_before_waiting_recognizers(void **state)
 	sova_offload_free(o);
 }
 
+/* With a synthesis worker, a line is spoken while the only other worker is still busy decoding. */
+static void a_synthesis_worker_speaks_while_the_others_decode(void **state)
+{
+	(void)state;
+	atomic_store(&order, 0);
+	atomic_store(&busy_done, false);
+	sova_offload *o = sova_offload_new(1, 1, NULL, NULL, err, sizeof err);
+	assert_non_null(o);
+	heard h1 = {0}, h2 = {0};
+	sova_stt *busy = new_slow(200000, NULL), *waiting = new_slow(0, NULL);
+	busy->vt = waiting->vt = &ORDERED_VT;
+	sova_stt *a = sova_offload_stt(o, busy, on_text, &h1, err, sizeof err);
+	sova_stt *b = sova_offload_stt(o, waiting, on_text, &h2, err, sizeof err);
+	sova_tts *inner = calloc(1, sizeof *inner);
+	assert_non_null(inner);
+	sova_tts_config tc = {0};
+	sova_tts_init_base(inner, &QUICK_VT, &tc, NULL, NULL);
+	inner->sample_rate = 16000;
+	spoken sp = {0};
+	sova_tts *t = sova_offload_tts(o, inner, on_audio, &sp, err, sizeof err);
+	assert_true(a && b && t);
+	const char *phrases[] = {"yes", "no"};
+	sova_stt_options opt = {.search = SOVA_STT_SEARCH_GRAMMAR, .phrases = phrases, .num_phrases = 2};
+	assert_true(sova_stt_start(a, &opt, err, sizeof err) && sova_stt_start(b, &opt, err, sizeof err));
+	usleep(20000);
+	assert_true(sova_stt_feed(a, TEN_MS, 160, err, sizeof err)); /* the worker takes it: 200 ms */
+	usleep(50000);
+	assert_true(sova_stt_feed(b, TEN_MS, 160, err, sizeof err));
+	assert_true(sova_tts_say(t, "Hello.", 6, true, err, sizeof err));
+	for (int i = 0; i < 2000 && atomic_load(&order) < 1; i++)
+		usleep(1000);
+	assert_false(atomic_load(&busy_done)); /* spoken before the decode ended */
+	for (int i = 0; i < 2000 && atomic_load(&order) < 2; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(&order), 2);
+	assert_true(tts_ran_at < stt_ran_at);
+	sova_stt_free(a);
+	sova_stt_free(b);
+	sova_tts_free(t);
+	sova_offload_free(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -431,6 +476,7 @@ int main(void)
 		cmocka_unit_test(notify_fires_when_events_wait),
 		cmocka_unit_test(a_lazy_engine_is_made_on_a_worker_and_a_failure_said_once),
 		cmocka_unit_test(a_waiting_synthesizer_goes_before_waiting_recognizers),
+		cmocka_unit_test(a_synthesis_worker_speaks_while_the_others_decode),
 		cmocka_unit_test(flite_speaks_off_thread_and_cancel_stops_the_turn),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

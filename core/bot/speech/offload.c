@@ -57,6 +57,10 @@ struct sova_offload {
 	pthread_mutex_t mu;
 	pthread_cond_t work;
 	pthread_t *threads;
+	struct worker_arg {
+		struct sova_offload *o;
+		bool synth_only;
+	} *args;                /* one per thread (owned) */
 	int n_threads;
 	bool stopping;
 	/* engines with jobs, in order; synthesizers are taken first: a line's first words are what the
@@ -290,15 +294,16 @@ static void schedule(sova_offload *o, wrapped *w)
 	else
 		l->head = w;
 	l->tail = w;
-	pthread_cond_signal(&o->work);
+	pthread_cond_broadcast(&o->work); /* a signal could wake only a synthesis worker for a recognizer */
 }
 
 static void *worker(void *arg)
 {
-	sova_offload *o = arg;
+	sova_offload *o = ((struct worker_arg *)arg)->o;
+	bool synth_only = ((struct worker_arg *)arg)->synth_only;
 	pthread_mutex_lock(&o->mu);
 	for (;;) {
-		while (!o->ready_tts.head && !o->ready_stt.head && !o->stopping)
+		while (!o->ready_tts.head && (synth_only || !o->ready_stt.head) && !o->stopping)
 			pthread_cond_wait(&o->work, &o->mu);
 		if (o->stopping)
 			break;
@@ -353,16 +358,24 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-sova_offload *sova_offload_new(int workers, void (*notify)(void *ud), void *notify_ud, char *err, size_t errlen)
+sova_offload *sova_offload_new(int workers, int synth_workers, void (*notify)(void *ud), void *notify_ud, char *err,
+			       size_t errlen)
 {
-	if (workers < 1) {
+	if (workers < 1 || synth_workers < 0) {
 		snprintf(err, errlen, "offload: at least one worker");
 		return NULL;
 	}
+	int total = workers + synth_workers;
 	sova_offload *o = calloc(1, sizeof *o);
-	if (o)
-		o->threads = calloc((size_t)workers, sizeof *o->threads);
-	if (!o || !o->threads) {
+	if (o) {
+		o->threads = calloc((size_t)total, sizeof *o->threads);
+		o->args = calloc((size_t)total, sizeof *o->args);
+	}
+	if (!o || !o->threads || !o->args) {
+		if (o) {
+			free(o->threads);
+			free(o->args);
+		}
 		free(o);
 		snprintf(err, errlen, "offload: out of memory");
 		return NULL;
@@ -371,16 +384,19 @@ sova_offload *sova_offload_new(int workers, void (*notify)(void *ud), void *noti
 	o->notify_ud = notify_ud;
 	if (pthread_mutex_init(&o->mu, NULL) != 0 || pthread_cond_init(&o->work, NULL) != 0) {
 		free(o->threads);
+		free(o->args);
 		free(o);
 		snprintf(err, errlen, "offload: cannot make a lock");
 		return NULL;
 	}
-	for (; o->n_threads < workers; o->n_threads++)
-		if (pthread_create(&o->threads[o->n_threads], NULL, worker, o) != 0) {
+	for (; o->n_threads < total; o->n_threads++) {
+		o->args[o->n_threads] = (struct worker_arg){.o = o, .synth_only = o->n_threads >= workers};
+		if (pthread_create(&o->threads[o->n_threads], NULL, worker, &o->args[o->n_threads]) != 0) {
 			snprintf(err, errlen, "offload: cannot start worker %d", o->n_threads + 1);
 			sova_offload_free(o);
 			return NULL;
 		}
+	}
 	return o;
 }
 
@@ -403,6 +419,7 @@ void sova_offload_free(sova_offload *o)
 	pthread_cond_destroy(&o->work);
 	pthread_mutex_destroy(&o->mu);
 	free(o->threads);
+	free(o->args);
 	free(o);
 }
 

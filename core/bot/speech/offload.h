@@ -23,9 +23,12 @@
 
 typedef struct sova_offload sova_offload;
 
-/* workers: threads (>= 1). notify (may be NULL) is called from a worker when events are waiting;
+/* workers: threads (>= 1) for any engine's jobs; synth_workers (>= 0) more that take only
+ * synthesizers' (the greeting must not wait for two recognizers' 0.5 s decoders being made on a
+ * 2-core machine). notify (may be NULL) is called from a worker when events are waiting;
  * it must be thread-safe and quick (uv_async_send). NULL with err when threads cannot start. */
-sova_offload *sova_offload_new(int workers, void (*notify)(void *ud), void *notify_ud, char *err, size_t errlen);
+sova_offload *sova_offload_new(int workers, int synth_workers, void (*notify)(void *ud), void *notify_ud, char *err,
+			       size_t errlen);
 /* Stops the workers once their current job ends and frees every engine still wrapped. Owner thread. */
 void sova_offload_free(sova_offload *o);
 
