@@ -9,12 +9,14 @@
  * process spends descheduled or stopped does not count against an honest flow) and a wall-clock
  * cap as a second line, enforced by a count hook; once one is exceeded the hook re-arms on every
  * instruction, so a pcall in the flow cannot swallow the kill. `require` reaches only the
- * modules under sova.sandboxed (lua/sova/sandboxed/) and the flow's own directory. Values cross
+ * modules under sova.sandboxed (lua/sova/sandboxed/) and the flow's own directory. Each source text
+ * is compiled once per process (see "Compiled chunks"). Values cross
  * between states only by deep copy of plain data (no functions, no userdata, no metatables), so
  * nothing of another call, or of the host, is reachable. */
 #include <errno.h>
 #include <luajit.h>
 #include <lualib.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,8 +331,126 @@ static char *read_source(const char *path, size_t *len, const char **why)
 	return buf;
 }
 
-/* Loads path as text only (never bytecode) with a fresh read-only environment.
- * Pushes the chunk, or raises (after freeing the buffer). */
+/* ---- Compiled chunks, kept per process ---- */
+
+/* Parsing the platform's modules and the flow again in every call's new state was most of a
+ * call's start (3 of 4 ms on bench/calls.sh). So each source text is compiled once: the bytecode
+ * LuaJIT made of it is kept with a copy of the text, and a later state whose file holds the same
+ * bytes under the same chunk name loads that bytecode. Bytecode is loaded only from here, never
+ * from a file (a file is still compiled as text only). Entries stay until the process ends; one
+ * whose file changed is replaced; past CHUNK_CACHE_BYTES new texts are compiled, not kept. */
+#define CHUNK_CACHE_BYTES (32 * 1024 * 1024)
+
+typedef struct compiled_chunk {
+	struct compiled_chunk *next;
+	char *chunkname; /* owned, like source and code */
+	char *source;
+	size_t source_len;
+	char *code;
+	size_t code_len;
+} compiled_chunk;
+
+static pthread_mutex_t chunks_lock = PTHREAD_MUTEX_INITIALIZER; /* sandboxes start on any thread */
+static compiled_chunk *chunks;
+static size_t chunks_bytes;
+
+static void free_chunk(compiled_chunk *c)
+{
+	free(c->chunkname);
+	free(c->source);
+	free(c->code);
+	free(c);
+}
+
+typedef struct dump_buffer {
+	char *data; /* malloc'd; owned by the dumper until moved into a cache entry */
+	size_t len, cap;
+	bool failed;
+} dump_buffer;
+
+static int dump_writer(lua_State *L, const void *p, size_t n, void *ud)
+{
+	(void)L;
+	dump_buffer *b = ud;
+	if (b->failed)
+		return 1;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 16384;
+		while (cap < b->len + n)
+			cap *= 2;
+		char *grown = realloc(b->data, cap);
+		if (!grown) {
+			b->failed = true;
+			return 1;
+		}
+		b->data = grown;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+/* Under chunks_lock: the entry for chunkname, or NULL. */
+static compiled_chunk **find_chunk(const char *chunkname)
+{
+	for (compiled_chunk **c = &chunks; *c; c = &(*c)->next)
+		if (strcmp((*c)->chunkname, chunkname) == 0)
+			return c;
+	return NULL;
+}
+
+/* Loads the cached bytecode of this exact text onto L: LUA_OK or a load status (the message is
+ * pushed, e.g. the memory cap), or -1 when the text is not cached (nothing pushed). */
+static int load_cached(lua_State *L, const char *src, size_t len, const char *chunkname)
+{
+	int rc = -1;
+	pthread_mutex_lock(&chunks_lock);
+	compiled_chunk **c = find_chunk(chunkname);
+	if (c && (*c)->source_len == len && memcmp((*c)->source, src, len) == 0)
+		rc = luaL_loadbufferx(L, (*c)->code, (*c)->code_len, chunkname, "b");
+	pthread_mutex_unlock(&chunks_lock);
+	return rc;
+}
+
+/* Keeps the bytecode of the function at the top of L, compiled from src (whose ownership moves
+ * here: kept or freed). Failing to keep it changes nothing but the next start's speed. */
+static void keep_compiled(lua_State *L, char *src, size_t len, const char *chunkname)
+{
+	dump_buffer b = {0};
+	compiled_chunk *entry = NULL;
+	char *name = NULL;
+	if (lua_dump(L, dump_writer, &b) != 0 || b.failed || !(entry = malloc(sizeof *entry)) ||
+	    !(name = strdup(chunkname))) {
+		free(b.data);
+		free(entry);
+		free(src);
+		return;
+	}
+	*entry = (compiled_chunk){.chunkname = name, .source = src, .source_len = len, .code = b.data,
+				  .code_len = b.len};
+	size_t bytes = len + b.len;
+	pthread_mutex_lock(&chunks_lock);
+	compiled_chunk **old = find_chunk(chunkname);
+	size_t old_bytes = old ? (*old)->source_len + (*old)->code_len : 0;
+	if (chunks_bytes - old_bytes + bytes > CHUNK_CACHE_BYTES) {
+		pthread_mutex_unlock(&chunks_lock);
+		free_chunk(entry);
+		return;
+	}
+	if (old) { /* the file changed: its new text replaces the old one */
+		compiled_chunk *stale = *old;
+		*old = stale->next;
+		free_chunk(stale);
+	}
+	entry->next = chunks;
+	chunks = entry;
+	chunks_bytes = chunks_bytes - old_bytes + bytes;
+	pthread_mutex_unlock(&chunks_lock);
+}
+
+/* Loads path as text (or its text's cached bytecode, never a file's bytecode) with a fresh
+ * read-only environment. Pushes the chunk, or raises (after freeing the buffer). */
 static void load_chunk(lua_State *L, const char *path, const char *chunkname)
 {
 	size_t len = 0;
@@ -338,8 +458,16 @@ static void load_chunk(lua_State *L, const char *path, const char *chunkname)
 	char *src = read_source(path, &len, &why);
 	if (!src)
 		luaL_error(L, "%s %s", chunkname, why);
-	int rc = luaL_loadbufferx(L, src, len, chunkname, "t");
-	free(src);
+	int rc = load_cached(L, src, len, chunkname);
+	if (rc == -1) {
+		rc = luaL_loadbufferx(L, src, len, chunkname, "t");
+		if (rc == 0)
+			keep_compiled(L, src, len, chunkname); /* owns src now */
+		else
+			free(src);
+	} else {
+		free(src);
+	}
 	if (rc != 0)
 		lua_error(L); /* the message is on the stack */
 	push_env(L);
