@@ -275,14 +275,14 @@ function M.start(p)
     return rec
   end
   rec.host = host
-  local desc = host:describe()
-  for _, k in ipairs(desc and desc.writes or {}) do rec.writes[k] = true end
   local adapter, note = llm.for_flow(dir, LOOP_IO)
   if note then on_event(rec, { type = "note", text = note }) end
   rec.call = engine.new {
     host = host, llm = adapter, patient = patient, fields = p.fields, silence_seconds = M.SILENCE_SECONDS,
     on_event = function(ev) on_event(rec, ev) end,
   }
+  -- the fields the flow declares it writes, from the description the engine took (one crossing)
+  for k in pairs(rec.call.writes) do rec.writes[k] = true end
   rec.deadline = core.sys.monotonic() + M.MAX_CALL_SECONDS
   rec.answer_by = core.sys.monotonic() + M.NO_ANSWER_AFTER
   log.info("call.started", { session = rec.session_id, org = org.slug, workflow = p.workflow, flow = rel })

@@ -24,7 +24,8 @@ local cjson = require("cjson")
 local json = require("sova.json")
 
 local http, sys = core.http, core.sys
-local type, pairs, ipairs, tostring, tonumber, select = type, pairs, ipairs, tostring, tonumber, select
+local type, pairs, ipairs, tostring, tonumber, select, setmetatable =
+  type, pairs, ipairs, tostring, tonumber, select, setmetatable
 local find, sub, byte, format, gsub, match = string.find, string.sub, string.byte, string.format, string.gsub,
   string.match
 local concat, floor, min, max, random = table.concat, math.floor, math.min, math.max, math.random
@@ -326,6 +327,11 @@ local function convert_messages(messages)
   return out
 end
 
+-- A call offers the same tools turn after turn: each tool's JSON is kept by its parameters table
+-- (a request's parameters are read as immutable: the same table always encodes the same way),
+-- with the name and description it was made with.
+local encoded_tools = setmetatable({}, { __mode = "k" })
+
 local function convert_tools(tools)
   if tools == nil then return nil end
   if type(tools) ~= "table" then arg_error("request.tools must be an array") end
@@ -342,9 +348,14 @@ local function convert_tools(tools)
     if t.parameters ~= nil and type(t.parameters) ~= "table" then
       arg_error(where .. ".parameters must be a JSON schema table")
     end
-    local params = t.parameters and schema_copy(t.parameters, nil, 0) or { type = "object", properties = {} }
-    out[i] = { type = "function",
-      ["function"] = { name = t.name, description = t.description, parameters = params } }
+    local kept = t.parameters and encoded_tools[t.parameters]
+    if not (kept and kept.name == t.name and kept.description == t.description) then
+      local params = t.parameters and schema_copy(t.parameters, nil, 0) or { type = "object", properties = {} }
+      kept = { name = t.name, description = t.description, json = json.raw(json.encode({ type = "function",
+        ["function"] = { name = t.name, description = t.description, parameters = params } })) }
+      if t.parameters then encoded_tools[t.parameters] = kept end
+    end
+    out[i] = kept.json
   end
   return out
 end
