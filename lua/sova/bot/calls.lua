@@ -78,6 +78,7 @@ end
 -- ---- talking to the browser ----
 
 local function broadcast(rec, msg)
+  if next(rec.sockets) == nil then return end -- no browser (a replayed call): nothing to encode
   local text = json.encode(msg)
   for ws in pairs(rec.sockets) do loop.ws_send(ws, text) end
 end
