@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "bind/sova_bind.h"
@@ -313,14 +314,32 @@ static char *read_source(const char *path, size_t *len, const char **why)
 		*why = errno == ENOENT ? "not found" : "cannot be read";
 		return NULL;
 	}
-	char *buf = malloc(MAX_SOURCE + 1);
+	/* sized by the file (one more byte shows that it grew meanwhile), not by MAX_SOURCE: a
+	 * megabyte per module and call was page faults at every call's start */
+	struct stat st;
+	size_t want = fstat(fileno(f), &st) == 0 && st.st_size >= 0 && st.st_size <= MAX_SOURCE
+			      ? (size_t)st.st_size + 1
+			      : MAX_SOURCE + 1;
+	char *buf = malloc(want);
 	if (!buf) {
 		fclose(f);
 		*why = "out of memory";
 		return NULL;
 	}
-	size_t n = fread(buf, 1, MAX_SOURCE + 1, f);
+	size_t n = fread(buf, 1, want, f);
 	bool bad = ferror(f);
+	if (!bad && n == want && want <= MAX_SOURCE) { /* it grew since fstat: read as before */
+		char *grown = realloc(buf, MAX_SOURCE + 1);
+		if (!grown) {
+			free(buf);
+			fclose(f);
+			*why = "out of memory";
+			return NULL;
+		}
+		buf = grown;
+		n += fread(buf + n, 1, MAX_SOURCE + 1 - n, f);
+		bad = ferror(f);
+	}
 	fclose(f);
 	if (bad || n > MAX_SOURCE) {
 		free(buf);
@@ -335,15 +354,18 @@ static char *read_source(const char *path, size_t *len, const char **why)
 
 /* Parsing the platform's modules and the flow again in every call's new state was most of a
  * call's start (3 of 4 ms on bench/calls.sh). So each source text is compiled once: the bytecode
- * LuaJIT made of it is kept with a copy of the text, and a later state whose file holds the same
- * bytes under the same chunk name loads that bytecode. Bytecode is loaded only from here, never
- * from a file (a file is still compiled as text only). Entries stay until the process ends; one
- * whose file changed is replaced; past CHUNK_CACHE_BYTES new texts are compiled, not kept. */
+ * LuaJIT made of it is kept with a copy of the text, and a later state whose file (same path,
+ * same chunk name) holds the same bytes loads that bytecode. A flow's files are read at every
+ * load and compared; the platform's own modules (sova.sandboxed) are read once per process, as
+ * the host's own Lua is. Bytecode is loaded only from here, never from a file (a file is still
+ * compiled as text only). Entries stay until the process ends; one whose file changed is
+ * replaced; past CHUNK_CACHE_BYTES new texts are compiled, not kept. */
 #define CHUNK_CACHE_BYTES (32 * 1024 * 1024)
 
 typedef struct compiled_chunk {
 	struct compiled_chunk *next;
-	char *chunkname; /* owned, like source and code */
+	char *path; /* owned, like chunkname, source and code */
+	char *chunkname;
 	char *source;
 	size_t source_len;
 	char *code;
@@ -356,6 +378,7 @@ static size_t chunks_bytes;
 
 static void free_chunk(compiled_chunk *c)
 {
+	free(c->path);
 	free(c->chunkname);
 	free(c->source);
 	free(c->code);
@@ -391,23 +414,24 @@ static int dump_writer(lua_State *L, const void *p, size_t n, void *ud)
 	return 0;
 }
 
-/* Under chunks_lock: the entry for chunkname, or NULL. */
-static compiled_chunk **find_chunk(const char *chunkname)
+/* Under chunks_lock: the entry for path and chunkname, or NULL. */
+static compiled_chunk **find_chunk(const char *path, const char *chunkname)
 {
 	for (compiled_chunk **c = &chunks; *c; c = &(*c)->next)
-		if (strcmp((*c)->chunkname, chunkname) == 0)
+		if (strcmp((*c)->path, path) == 0 && strcmp((*c)->chunkname, chunkname) == 0)
 			return c;
 	return NULL;
 }
 
-/* Loads the cached bytecode of this exact text onto L: LUA_OK or a load status (the message is
- * pushed, e.g. the memory cap), or -1 when the text is not cached (nothing pushed). */
-static int load_cached(lua_State *L, const char *src, size_t len, const char *chunkname)
+/* Loads the cached bytecode of path onto L, when it was compiled from this exact text (src
+ * NULL: from whatever text was read first): LUA_OK or a load status (the message is pushed, e.g.
+ * the memory cap), or -1 when there is none (nothing pushed). */
+static int load_cached(lua_State *L, const char *path, const char *chunkname, const char *src, size_t len)
 {
 	int rc = -1;
 	pthread_mutex_lock(&chunks_lock);
-	compiled_chunk **c = find_chunk(chunkname);
-	if (c && (*c)->source_len == len && memcmp((*c)->source, src, len) == 0)
+	compiled_chunk **c = find_chunk(path, chunkname);
+	if (c && (!src || ((*c)->source_len == len && memcmp((*c)->source, src, len) == 0)))
 		rc = luaL_loadbufferx(L, (*c)->code, (*c)->code_len, chunkname, "b");
 	pthread_mutex_unlock(&chunks_lock);
 	return rc;
@@ -415,23 +439,24 @@ static int load_cached(lua_State *L, const char *src, size_t len, const char *ch
 
 /* Keeps the bytecode of the function at the top of L, compiled from src (whose ownership moves
  * here: kept or freed). Failing to keep it changes nothing but the next start's speed. */
-static void keep_compiled(lua_State *L, char *src, size_t len, const char *chunkname)
+static void keep_compiled(lua_State *L, const char *path, const char *chunkname, char *src, size_t len)
 {
 	dump_buffer b = {0};
 	compiled_chunk *entry = NULL;
-	char *name = NULL;
+	char *p = NULL, *name = NULL;
 	if (lua_dump(L, dump_writer, &b) != 0 || b.failed || !(entry = malloc(sizeof *entry)) ||
-	    !(name = strdup(chunkname))) {
+	    !(p = strdup(path)) || !(name = strdup(chunkname))) {
 		free(b.data);
 		free(entry);
+		free(p);
 		free(src);
 		return;
 	}
-	*entry = (compiled_chunk){.chunkname = name, .source = src, .source_len = len, .code = b.data,
+	*entry = (compiled_chunk){.path = p, .chunkname = name, .source = src, .source_len = len, .code = b.data,
 				  .code_len = b.len};
 	size_t bytes = len + b.len;
 	pthread_mutex_lock(&chunks_lock);
-	compiled_chunk **old = find_chunk(chunkname);
+	compiled_chunk **old = find_chunk(path, chunkname);
 	size_t old_bytes = old ? (*old)->source_len + (*old)->code_len : 0;
 	if (chunks_bytes - old_bytes + bytes > CHUNK_CACHE_BYTES) {
 		pthread_mutex_unlock(&chunks_lock);
@@ -450,23 +475,27 @@ static void keep_compiled(lua_State *L, char *src, size_t len, const char *chunk
 }
 
 /* Loads path as text (or its text's cached bytecode, never a file's bytecode) with a fresh
- * read-only environment. Pushes the chunk, or raises (after freeing the buffer). */
-static void load_chunk(lua_State *L, const char *path, const char *chunkname)
+ * read-only environment; platform: one of the platform's modules, read once per process.
+ * Pushes the chunk, or raises (after freeing the buffer). */
+static void load_chunk(lua_State *L, const char *path, const char *chunkname, bool platform)
 {
-	size_t len = 0;
-	const char *why;
-	char *src = read_source(path, &len, &why);
-	if (!src)
-		luaL_error(L, "%s %s", chunkname, why);
-	int rc = load_cached(L, src, len, chunkname);
+	int rc = platform ? load_cached(L, path, chunkname, NULL, 0) : -1;
 	if (rc == -1) {
-		rc = luaL_loadbufferx(L, src, len, chunkname, "t");
-		if (rc == 0)
-			keep_compiled(L, src, len, chunkname); /* owns src now */
-		else
+		size_t len = 0;
+		const char *why;
+		char *src = read_source(path, &len, &why);
+		if (!src)
+			luaL_error(L, "%s %s", chunkname, why);
+		rc = load_cached(L, path, chunkname, src, len);
+		if (rc == -1) {
+			rc = luaL_loadbufferx(L, src, len, chunkname, "t");
+			if (rc == 0)
+				keep_compiled(L, path, chunkname, src, len); /* owns src now */
+			else
+				free(src);
+		} else {
 			free(src);
-	} else {
-		free(src);
+		}
 	}
 	if (rc != 0)
 		lua_error(L); /* the message is on the stack */
@@ -505,7 +534,7 @@ static int sb_require(lua_State *L)
 					  name, name);
 		fclose(probe);
 	}
-	load_chunk(L, path, chunkname);
+	load_chunk(L, path, chunkname, sandboxed_module(name));
 	lua_pushstring(L, name);
 	lua_call(L, 1, 1);
 	if (lua_isnil(L, -1)) {
@@ -746,7 +775,7 @@ static int do_load_flow(lua_State *L)
 	const char *path = lua_touserdata(L, 1);
 	char chunkname[600];
 	snprintf(chunkname, sizeof chunkname, "@%s", path);
-	load_chunk(L, path, chunkname);
+	load_chunk(L, path, chunkname, false);
 	lua_call(L, 0, 1);
 	if (lua_type(L, -1) != LUA_TTABLE)
 		return luaL_error(L, "%s must return a flow (a table)", path);
