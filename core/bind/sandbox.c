@@ -9,15 +9,18 @@
  * process spends descheduled or stopped does not count against an honest flow) and a wall-clock
  * cap as a second line, enforced by a count hook; once one is exceeded the hook re-arms on every
  * instruction, so a pcall in the flow cannot swallow the kill. `require` reaches only the
- * modules under sova.sandboxed (lua/sova/sandboxed/) and the flow's own directory. Values cross
+ * modules under sova.sandboxed (lua/sova/sandboxed/) and the flow's own directory. Each source text
+ * is compiled once per process (see "Compiled chunks"). Values cross
  * between states only by deep copy of plain data (no functions, no userdata, no metatables), so
  * nothing of another call, or of the host, is reachable. */
 #include <errno.h>
 #include <luajit.h>
 #include <lualib.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "bind/sova_bind.h"
@@ -311,14 +314,32 @@ static char *read_source(const char *path, size_t *len, const char **why)
 		*why = errno == ENOENT ? "not found" : "cannot be read";
 		return NULL;
 	}
-	char *buf = malloc(MAX_SOURCE + 1);
+	/* sized by the file (one more byte shows that it grew meanwhile), not by MAX_SOURCE: a
+	 * megabyte per module and call was page faults at every call's start */
+	struct stat st;
+	size_t want = fstat(fileno(f), &st) == 0 && st.st_size >= 0 && st.st_size <= MAX_SOURCE
+			      ? (size_t)st.st_size + 1
+			      : MAX_SOURCE + 1;
+	char *buf = malloc(want);
 	if (!buf) {
 		fclose(f);
 		*why = "out of memory";
 		return NULL;
 	}
-	size_t n = fread(buf, 1, MAX_SOURCE + 1, f);
+	size_t n = fread(buf, 1, want, f);
 	bool bad = ferror(f);
+	if (!bad && n == want && want <= MAX_SOURCE) { /* it grew since fstat: read as before */
+		char *grown = realloc(buf, MAX_SOURCE + 1);
+		if (!grown) {
+			free(buf);
+			fclose(f);
+			*why = "out of memory";
+			return NULL;
+		}
+		buf = grown;
+		n += fread(buf + n, 1, MAX_SOURCE + 1 - n, f);
+		bad = ferror(f);
+	}
 	fclose(f);
 	if (bad || n > MAX_SOURCE) {
 		free(buf);
@@ -329,17 +350,153 @@ static char *read_source(const char *path, size_t *len, const char **why)
 	return buf;
 }
 
-/* Loads path as text only (never bytecode) with a fresh read-only environment.
- * Pushes the chunk, or raises (after freeing the buffer). */
-static void load_chunk(lua_State *L, const char *path, const char *chunkname)
+/* ---- Compiled chunks, kept per process ---- */
+
+/* Parsing the platform's modules and the flow again in every call's new state was most of a
+ * call's start (3 of 4 ms on bench/calls.sh). So each source text is compiled once: the bytecode
+ * LuaJIT made of it is kept with a copy of the text, and a later state whose file (same path,
+ * same chunk name) holds the same bytes loads that bytecode. A flow's files are read at every
+ * load and compared; the platform's own modules (sova.sandboxed) are read once per process, as
+ * the host's own Lua is. Bytecode is loaded only from here, never from a file (a file is still
+ * compiled as text only). Entries stay until the process ends; one whose file changed is
+ * replaced; past CHUNK_CACHE_BYTES new texts are compiled, not kept. */
+#define CHUNK_CACHE_BYTES (32 * 1024 * 1024)
+
+typedef struct compiled_chunk {
+	struct compiled_chunk *next;
+	char *path; /* owned, like chunkname, source and code */
+	char *chunkname;
+	char *source;
+	size_t source_len;
+	char *code;
+	size_t code_len;
+} compiled_chunk;
+
+static pthread_mutex_t chunks_lock = PTHREAD_MUTEX_INITIALIZER; /* sandboxes start on any thread */
+static compiled_chunk *chunks;
+static size_t chunks_bytes;
+
+static void free_chunk(compiled_chunk *c)
 {
-	size_t len = 0;
-	const char *why;
-	char *src = read_source(path, &len, &why);
-	if (!src)
-		luaL_error(L, "%s %s", chunkname, why);
-	int rc = luaL_loadbufferx(L, src, len, chunkname, "t");
-	free(src);
+	free(c->path);
+	free(c->chunkname);
+	free(c->source);
+	free(c->code);
+	free(c);
+}
+
+typedef struct dump_buffer {
+	char *data; /* malloc'd; owned by the dumper until moved into a cache entry */
+	size_t len, cap;
+	bool failed;
+} dump_buffer;
+
+static int dump_writer(lua_State *L, const void *p, size_t n, void *ud)
+{
+	(void)L;
+	dump_buffer *b = ud;
+	if (b->failed)
+		return 1;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 16384;
+		while (cap < b->len + n)
+			cap *= 2;
+		char *grown = realloc(b->data, cap);
+		if (!grown) {
+			b->failed = true;
+			return 1;
+		}
+		b->data = grown;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+/* Under chunks_lock: the entry for path and chunkname, or NULL. */
+static compiled_chunk **find_chunk(const char *path, const char *chunkname)
+{
+	for (compiled_chunk **c = &chunks; *c; c = &(*c)->next)
+		if (strcmp((*c)->path, path) == 0 && strcmp((*c)->chunkname, chunkname) == 0)
+			return c;
+	return NULL;
+}
+
+/* Loads the cached bytecode of path onto L, when it was compiled from this exact text (src
+ * NULL: from whatever text was read first): LUA_OK or a load status (the message is pushed, e.g.
+ * the memory cap), or -1 when there is none (nothing pushed). */
+static int load_cached(lua_State *L, const char *path, const char *chunkname, const char *src, size_t len)
+{
+	int rc = -1;
+	pthread_mutex_lock(&chunks_lock);
+	compiled_chunk **c = find_chunk(path, chunkname);
+	if (c && (!src || ((*c)->source_len == len && memcmp((*c)->source, src, len) == 0)))
+		rc = luaL_loadbufferx(L, (*c)->code, (*c)->code_len, chunkname, "b");
+	pthread_mutex_unlock(&chunks_lock);
+	return rc;
+}
+
+/* Keeps the bytecode of the function at the top of L, compiled from src (whose ownership moves
+ * here: kept or freed). Failing to keep it changes nothing but the next start's speed. */
+static void keep_compiled(lua_State *L, const char *path, const char *chunkname, char *src, size_t len)
+{
+	dump_buffer b = {0};
+	compiled_chunk *entry = NULL;
+	char *p = NULL, *name = NULL;
+	if (lua_dump(L, dump_writer, &b) != 0 || b.failed || !(entry = malloc(sizeof *entry)) ||
+	    !(p = strdup(path)) || !(name = strdup(chunkname))) {
+		free(b.data);
+		free(entry);
+		free(p);
+		free(src);
+		return;
+	}
+	*entry = (compiled_chunk){.path = p, .chunkname = name, .source = src, .source_len = len, .code = b.data,
+				  .code_len = b.len};
+	size_t bytes = len + b.len;
+	pthread_mutex_lock(&chunks_lock);
+	compiled_chunk **old = find_chunk(path, chunkname);
+	size_t old_bytes = old ? (*old)->source_len + (*old)->code_len : 0;
+	if (chunks_bytes - old_bytes + bytes > CHUNK_CACHE_BYTES) {
+		pthread_mutex_unlock(&chunks_lock);
+		free_chunk(entry);
+		return;
+	}
+	if (old) { /* the file changed: its new text replaces the old one */
+		compiled_chunk *stale = *old;
+		*old = stale->next;
+		free_chunk(stale);
+	}
+	entry->next = chunks;
+	chunks = entry;
+	chunks_bytes = chunks_bytes - old_bytes + bytes;
+	pthread_mutex_unlock(&chunks_lock);
+}
+
+/* Loads path as text (or its text's cached bytecode, never a file's bytecode) with a fresh
+ * read-only environment; platform: one of the platform's modules, read once per process.
+ * Pushes the chunk, or raises (after freeing the buffer). */
+static void load_chunk(lua_State *L, const char *path, const char *chunkname, bool platform)
+{
+	int rc = platform ? load_cached(L, path, chunkname, NULL, 0) : -1;
+	if (rc == -1) {
+		size_t len = 0;
+		const char *why;
+		char *src = read_source(path, &len, &why);
+		if (!src)
+			luaL_error(L, "%s %s", chunkname, why);
+		rc = load_cached(L, path, chunkname, src, len);
+		if (rc == -1) {
+			rc = luaL_loadbufferx(L, src, len, chunkname, "t");
+			if (rc == 0)
+				keep_compiled(L, path, chunkname, src, len); /* owns src now */
+			else
+				free(src);
+		} else {
+			free(src);
+		}
+	}
 	if (rc != 0)
 		lua_error(L); /* the message is on the stack */
 	push_env(L);
@@ -377,7 +534,7 @@ static int sb_require(lua_State *L)
 					  name, name);
 		fclose(probe);
 	}
-	load_chunk(L, path, chunkname);
+	load_chunk(L, path, chunkname, sandboxed_module(name));
 	lua_pushstring(L, name);
 	lua_call(L, 1, 1);
 	if (lua_isnil(L, -1)) {
@@ -618,7 +775,7 @@ static int do_load_flow(lua_State *L)
 	const char *path = lua_touserdata(L, 1);
 	char chunkname[600];
 	snprintf(chunkname, sizeof chunkname, "@%s", path);
-	load_chunk(L, path, chunkname);
+	load_chunk(L, path, chunkname, false);
 	lua_call(L, 0, 1);
 	if (lua_type(L, -1) != LUA_TTABLE)
 		return luaL_error(L, "%s must return a flow (a table)", path);

@@ -21,78 +21,103 @@ function M.decode(text)
 end
 
 local quote = cjson.encode -- cjson escapes a Lua string into a JSON string literal
-local concat, format, floor, huge = table.concat, string.format, math.floor, math.huge
+local concat, format, floor, huge, sort = table.concat, string.format, math.floor, math.huge, table.sort
+local type, pairs, getmetatable, setmetatable, tostring, tonumber, error =
+  type, pairs, getmetatable, setmetatable, tostring, tonumber, error
 local is_oid, is_date, array_mt = bson.is_oid, bson.is_date, bson.array_mt
+local null = cjson.null
 
+-- Text that encode() writes as it is (see M.raw).
+local raw_mt = {}
+
+-- The encoder appends to one buffer, passing its length along (no # per piece): the bot encodes
+-- every model request, log line and live message with it.
 local encode_value
 
-local function is_sequence(t)
-  local n = #t
-  if n == 0 then return getmetatable(t) == array_mt end
-  local count = 0
-  for _ in pairs(t) do count = count + 1 end
-  return count == n
-end
-
-local function encode_table(t, out, depth)
+local function encode_table(t, out, n, depth)
   if depth > 64 then error("JSON nesting too deep", 0) end
-  if is_oid(t) then out[#out + 1] = quote(t["$oid"]) return end
-  if is_date(t) then out[#out + 1] = quote(tostring(t)) return end
-  if is_sequence(t) then
-    out[#out + 1] = "["
-    for i = 1, #t do
-      if i > 1 then out[#out + 1] = "," end
-      encode_value(t[i], out, depth + 1)
+  local mt = getmetatable(t)
+  if mt ~= nil and mt ~= array_mt then -- plain tables and arrays are neither ids nor dates
+    if mt == raw_mt then n = n + 1; out[n] = t[1]; return n end
+    if is_oid(t) then n = n + 1; out[n] = quote(t["$oid"]); return n end
+    if is_date(t) then n = n + 1; out[n] = quote(tostring(t)); return n end
+  end
+  local len = #t
+  local sequence
+  if len == 0 then
+    sequence = mt == array_mt
+  else
+    local count = 0
+    for _ in pairs(t) do count = count + 1 end
+    sequence = count == len
+  end
+  if sequence then
+    n = n + 1; out[n] = "["
+    for i = 1, len do
+      if i > 1 then n = n + 1; out[n] = "," end
+      n = encode_value(t[i], out, n, depth + 1)
     end
-    out[#out + 1] = "]"
-    return
+    n = n + 1; out[n] = "]"
+    return n
   end
   -- sorted keys: stable output for logs and tests
-  local keys = {}
+  local keys, nk = {}, 0
   for k in pairs(t) do
     if type(k) ~= "string" then error("JSON object keys must be strings", 0) end
-    keys[#keys + 1] = k
+    nk = nk + 1
+    keys[nk] = k
   end
-  table.sort(keys)
-  out[#out + 1] = "{"
-  for i, k in ipairs(keys) do
-    if i > 1 then out[#out + 1] = "," end
-    out[#out + 1] = quote(k)
-    out[#out + 1] = ":"
-    encode_value(t[k], out, depth + 1)
+  sort(keys)
+  n = n + 1; out[n] = "{"
+  for i = 1, nk do
+    local k = keys[i]
+    if i > 1 then n = n + 1; out[n] = "," end
+    n = n + 1; out[n] = quote(k)
+    n = n + 1; out[n] = ":"
+    n = encode_value(t[k], out, n, depth + 1)
   end
-  out[#out + 1] = "}"
+  n = n + 1; out[n] = "}"
+  return n
 end
 
-encode_value = function(v, out, depth)
+encode_value = function(v, out, n, depth)
   local tv = type(v)
   if tv == "string" then
-    out[#out + 1] = quote(v)
+    n = n + 1; out[n] = quote(v)
   elseif tv == "number" then
     if v ~= v or v == huge or v == -huge then error("cannot encode a non-finite number", 0) end
+    n = n + 1
     if v == floor(v) and v > -2^53 and v < 2^53 then
-      out[#out + 1] = format("%d", v)
+      out[n] = format("%d", v)
     else
       local s = format("%.14g", v) -- short when exact enough, else the full 17 digits
       if tonumber(s) ~= v then s = format("%.17g", v) end
-      out[#out + 1] = s
+      out[n] = s
     end
   elseif tv == "boolean" then
-    out[#out + 1] = v and "true" or "false"
-  elseif tv == "nil" or v == cjson.null then
-    out[#out + 1] = "null"
+    n = n + 1; out[n] = v and "true" or "false"
+  elseif tv == "nil" or v == null then
+    n = n + 1; out[n] = "null"
   elseif tv == "table" then
-    encode_table(v, out, depth)
+    n = encode_table(v, out, n, depth)
   else
     error("cannot encode a " .. tv, 0)
   end
+  return n
 end
 
 -- encode(value) -> JSON text; raises on values JSON cannot hold
 function M.encode(v)
   local out = {}
-  encode_value(v, out, 0)
-  return concat(out)
+  local n = encode_value(v, out, 0, 0)
+  return concat(out, "", 1, n)
+end
+
+-- raw(text) -> a value encode() writes as the JSON text given, for a part that is the same every
+-- time (the caller encoded it once with encode()); raw(text)[1] is the text
+function M.raw(text)
+  if type(text) ~= "string" then error("json.raw: JSON text expected", 2) end
+  return setmetatable({ text }, raw_mt)
 end
 
 -- array([t]) -> t marked as a JSON array (so an empty one encodes as [])

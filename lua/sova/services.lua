@@ -164,6 +164,11 @@ function M.resolve(doc, getenv)
   return cfg
 end
 
+-- path -> {text =, doc =}: the last text read there that passed the checks, decoded. The bot
+-- reads a flow's file at every call start; the same text is not decoded and checked again
+-- (resolve copies the document: the kept one is never changed).
+local checked = {}
+
 -- load(path[, opts]) -> config | nil, problems
 -- opts.getenv: the environment lookup (default os.getenv).
 function M.load(path, opts)
@@ -174,6 +179,8 @@ function M.load(path, opts)
   local text = f:read(core.yaml.MAX_BYTES + 1)
   f:close()
   text = text or ""
+  local kept = checked[path]
+  if kept and kept.text == text then return M.resolve(kept.doc, opts.getenv) end
   local doc, yerr = core.yaml.decode(text)
   if doc == nil then return nil, { problem(path, yerr) } end
   local jt = jsonschema.json_type(doc)
@@ -182,6 +189,7 @@ function M.load(path, opts)
   end
   local ok, problems = M.check(doc, path)
   if not ok then return nil, problems end
+  checked[path] = { text = text, doc = doc }
   return M.resolve(doc, opts.getenv)
 end
 

@@ -213,6 +213,35 @@ describe("openai provider #llm", function()
       assert.truthy(r.raw:find('"properties":{},"required":[],"type":"object"', 1, true), r.raw)
     end)
 
+    it("sends the same tools the same way every turn, and a tool renamed or redescribed as it is now", function()
+      local c = client()
+      local params = { type = "object", properties = { code = { type = "string" } }, required = { "code" } }
+      local function sent(name, description)
+        local body = cjson.decode(c:body({ messages = user("x"), tools = { { name = name, description = description, parameters = params } } }))
+        return body.tools[1]["function"]
+      end
+      local first = sent("record_code", "Record the code.")
+      assert.same({ name = "record_code", description = "Record the code.", parameters = params }, first)
+      assert.same(first, sent("record_code", "Record the code."))
+      assert.equal("record_cpt", sent("record_cpt", "Record the code.").name)
+      assert.equal("Record the CPT code.", sent("record_cpt", "Record the CPT code.").description)
+      assert.is_nil(sent("record_cpt", nil).description)
+    end)
+
+    it("sends a history message as it is now, also when an earlier request sent it otherwise", function()
+      local c = client()
+      local said = { role = "assistant", content = "Your reference number is A B C one two three." }
+      local history = { { role = "user", content = "Hi" }, said }
+      local function sent() return cjson.decode(c:body({ messages = history })).messages end
+      assert.same({ { role = "user", content = "Hi" }, { role = "assistant", content = said.content } }, sent())
+      said.content = "Your reference number is" -- cut short by the other party
+      assert.equal("Your reference number is", sent()[2].content)
+      said.role = "user"
+      assert.equal("user", sent()[2].role)
+      said.role, said.content = "tool", "ok"
+      assert.has_error(function() sent() end) -- a tool result needs its tool_call_id
+    end)
+
     it("sends a named tool_choice as {type: function, function: {name}}", function()
       assert(ask("tool", nil, { tools = TOOLS, tool_choice = { name = "record_status" } }))
       assert.same({ type = "function", ["function"] = { name = "record_status" } }, s:requests()[1].body.tool_choice)

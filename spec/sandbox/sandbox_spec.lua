@@ -164,6 +164,40 @@ describe("the flow sandbox #sandbox", function()
       assert.is_nil(ok)
       assert.matches("wrong mode", err.message)
     end)
+
+    it("a flow file whose text changed is compiled anew, not taken from an earlier call", function()
+      local path = os.tmpname()
+      local function write(source)
+        local f = assert(io.open(path, "wb"))
+        f:write(source)
+        f:close()
+      end
+      local function answer()
+        local sb = new()
+        assert(sb:load_flow(path))
+        local v = sb:flow_call("describe")
+        sb:close()
+        return v
+      end
+      write("return { name = 'first' }")
+      assert.same({ name = "first" }, answer())
+      assert.same({ name = "first" }, answer()) -- the second load comes from the compiled text
+      write("return { name = 'second' }")
+      assert.same({ name = "second" }, answer())
+      write(string.dump(function() return { name = "bytecode" } end))
+      local ok, err = new():load_flow(path)
+      os.remove(path)
+      assert.is_nil(ok)
+      assert.matches("wrong mode", err.message)
+    end)
+
+    it("a flow loaded a second time still reports errors with its source and line", function()
+      for _ = 1, 2 do
+        local err = fails(attacker(), "set_global", "error")
+        assert.matches("attacks%.lua$", err.source)
+        assert.equal(14, err.line)
+      end
+    end)
   end)
 
   describe("globals and metatables", function()

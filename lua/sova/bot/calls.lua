@@ -87,6 +87,7 @@ end
 -- ---- talking to the browser ----
 
 local function broadcast(rec, msg)
+  if next(rec.sockets) == nil then return end -- no browser (a replayed call): nothing to encode
   local text = json.encode(msg)
   for ws in pairs(rec.sockets) do loop.ws_send(ws, text) end
 end
@@ -286,8 +287,6 @@ function M.start(p)
     return rec
   end
   rec.host = host
-  local desc = host:describe()
-  for _, k in ipairs(desc and desc.writes or {}) do rec.writes[k] = true end
   local adapter, note = llm.for_flow(dir, LOOP_IO)
   if note then on_event(rec, { type = "note", text = note }) end
   rec.call = engine.new {
@@ -296,6 +295,8 @@ function M.start(p)
     on_event = function(ev) on_event(rec, ev) end,
     on_text = function(piece) voice.stream(rec, piece) end,
   }
+  -- the fields the flow declares it writes, from the description the engine took (one crossing)
+  for k in pairs(rec.call.writes) do rec.writes[k] = true end
   rec.deadline = core.sys.monotonic() + M.MAX_CALL_SECONDS
   rec.answer_by = core.sys.monotonic() + M.NO_ANSWER_AFTER
   log.info("call.started", { session = rec.session_id, org = org.slug, workflow = p.workflow, flow = rel })

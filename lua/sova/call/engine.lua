@@ -227,8 +227,9 @@ function Call:_values()
   return v
 end
 
-function Call:_render(text)
-  return (flowlib.render(text or "", self:_values()))
+-- values: self:_values() when the caller renders several texts at once
+function Call:_render(text, values)
+  return (flowlib.render(text or "", values or self:_values()))
 end
 
 -- say a line: transcript + event; history, unless deferred while tool results are being
@@ -399,14 +400,15 @@ function Call:_actions(list)
 end
 
 -- the node as the model sees it (rendered texts)
-function Call:_node_view(node)
+function Call:_node_view(node, values)
+  values = values or self:_values()
   local say = {}
-  for i, line in ipairs(node.say or {}) do say[i] = self:_render(line) end
+  for i, line in ipairs(node.say or {}) do say[i] = self:_render(line, values) end
   return {
     name = node.name,
-    task = node.task and self:_render(node.task) or nil,
+    task = node.task and self:_render(node.task, values) or nil,
     say = say,
-    reprompt = node.reprompt and self:_render(node.reprompt) or nil,
+    reprompt = node.reprompt and self:_render(node.reprompt, values) or nil,
   }
 end
 
@@ -491,9 +493,10 @@ end
 
 function Call:_request(reason, with_tools)
   local node = self.flow.nodes[self.node]
-  local system = self:_render(self.flow.role or "")
+  local values = self:_values() -- one set for the request's texts: nothing changes them meanwhile
+  local system = self:_render(self.flow.role or "", values)
   if node.task then
-    local task = self:_render(node.task)
+    local task = self:_render(node.task, values)
     system = system ~= "" and (system .. "\n\n" .. task) or task
   end
   local messages = { { role = "system", content = system } }
@@ -509,7 +512,7 @@ function Call:_request(reason, with_tools)
     messages = messages,
     tools = tools,
     functions = functions,
-    node = self:_node_view(node),
+    node = self:_node_view(node, values),
     last_user = self.last_user,
     reason = reason,
   }

@@ -17,6 +17,19 @@ Host.__index = Host
 
 local read = require("sova.config").read_file
 
+-- path -> {source =, sha256 =}: the digest of the text last read there (calls of one flow start
+-- from the same text, hashed once)
+local digests = {}
+
+local function sha256_of(path, source)
+  local d = digests[path]
+  if not (d and d.source == source) then
+    d = { source = source, sha256 = core.crypto.sha256_hex(source) }
+    digests[path] = d
+  end
+  return d.sha256
+end
+
 -- new(dir[, limits]) -> host | nil, err (err = {kind, message, source?, line?})
 function M.new(dir, limits)
   limits = limits or M.LIMITS
@@ -34,7 +47,7 @@ function M.new(dir, limits)
     sb:close()
     return nil, lerr
   end
-  return setmetatable({ sb = sb, dir = dir, path = path, sha256 = core.crypto.sha256_hex(source) }, Host)
+  return setmetatable({ sb = sb, dir = dir, path = path, sha256 = sha256_of(path, source) }, Host)
 end
 
 function Host:describe() return self.sb:flow_call("describe") end

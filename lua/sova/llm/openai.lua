@@ -25,7 +25,8 @@ local cjson = require("cjson")
 local json = require("sova.json")
 
 local http, sys = core.http, core.sys
-local type, pairs, ipairs, tostring, tonumber, select = type, pairs, ipairs, tostring, tonumber, select
+local type, pairs, ipairs, tostring, tonumber, select, setmetatable =
+  type, pairs, ipairs, tostring, tonumber, select, setmetatable
 local find, sub, byte, format, gsub, match = string.find, string.sub, string.byte, string.format, string.gsub,
   string.match
 local concat, floor, min, max, random = table.concat, math.floor, math.min, math.max, math.random
@@ -277,55 +278,80 @@ local function encode_arguments(a, where)
   if type(a) == "string" then return a end
   if type(a) == "table" then return json.encode(a) end
   if a == nil then return "{}" end
-  arg_error(where .. ".arguments must be a table or a JSON string", 4)
+  arg_error(where .. ".arguments must be a table or a JSON string", 5)
 end
+
+-- one message in OpenAI's shape; raises on a malformed one
+local function convert_message(m, i)
+  local where = "messages[" .. i .. "]"
+  if type(m) ~= "table" or not ROLES[m.role] then
+    arg_error(where .. ".role must be system, user, assistant or tool", 4)
+  end
+  local o = { role = m.role }
+  if m.role == "tool" then
+    if type(m.tool_call_id) ~= "string" or m.tool_call_id == "" then
+      arg_error(where .. ".tool_call_id must be a non-empty string", 4)
+    end
+    o.tool_call_id = m.tool_call_id
+    if type(m.content) == "table" then
+      o.content = json.encode(m.content)
+    elseif type(m.content) == "string" then
+      o.content = m.content
+    else
+      arg_error(where .. ".content must be a string or a table", 4)
+    end
+  elseif m.role == "assistant" then
+    if m.content ~= nil and type(m.content) ~= "string" then arg_error(where .. ".content must be a string", 4) end
+    o.content = m.content
+    if m.tool_calls ~= nil then
+      if type(m.tool_calls) ~= "table" then arg_error(where .. ".tool_calls must be an array", 4) end
+      local tcs = json.array({})
+      for j, tc in ipairs(m.tool_calls) do
+        local w = where .. ".tool_calls[" .. j .. "]"
+        if type(tc) ~= "table" or type(tc.id) ~= "string" or type(tc.name) ~= "string" then
+          arg_error(w .. " needs string id and name", 4)
+        end
+        tcs[j] = { id = tc.id, type = "function",
+          ["function"] = { name = tc.name, arguments = encode_arguments(tc.arguments, w) } }
+      end
+      if #tcs > 0 then o.tool_calls = tcs end
+    end
+    if o.content == nil then o.content = o.tool_calls and NULL or "" end
+  else
+    if type(m.content) ~= "string" then arg_error(where .. ".content must be a string", 4) end
+    o.content = m.content
+  end
+  return o
+end
+
+-- Every request carries the whole history, which grows by a few messages a turn: each message's
+-- JSON is kept by its table, with the fields it was made from, and used while they are the same
+-- (a line cut short by an interruption is encoded anew). Messages with tool calls or a table
+-- content are encoded every time.
+local encoded_messages = setmetatable({}, { __mode = "k" })
 
 local function convert_messages(messages)
   if type(messages) ~= "table" or #messages == 0 then arg_error("request.messages must be a non-empty array") end
   local out = json.array({})
   for i, m in ipairs(messages) do
-    local where = "messages[" .. i .. "]"
-    if type(m) ~= "table" or not ROLES[m.role] then
-      arg_error(where .. ".role must be system, user, assistant or tool")
-    end
-    local o = { role = m.role }
-    if m.role == "tool" then
-      if type(m.tool_call_id) ~= "string" or m.tool_call_id == "" then
-        arg_error(where .. ".tool_call_id must be a non-empty string")
-      end
-      o.tool_call_id = m.tool_call_id
-      if type(m.content) == "table" then
-        o.content = json.encode(m.content)
-      elseif type(m.content) == "string" then
-        o.content = m.content
-      else
-        arg_error(where .. ".content must be a string or a table")
-      end
-    elseif m.role == "assistant" then
-      if m.content ~= nil and type(m.content) ~= "string" then arg_error(where .. ".content must be a string") end
-      o.content = m.content
-      if m.tool_calls ~= nil then
-        if type(m.tool_calls) ~= "table" then arg_error(where .. ".tool_calls must be an array") end
-        local tcs = json.array({})
-        for j, tc in ipairs(m.tool_calls) do
-          local w = where .. ".tool_calls[" .. j .. "]"
-          if type(tc) ~= "table" or type(tc.id) ~= "string" or type(tc.name) ~= "string" then
-            arg_error(w .. " needs string id and name")
-          end
-          tcs[j] = { id = tc.id, type = "function",
-            ["function"] = { name = tc.name, arguments = encode_arguments(tc.arguments, w) } }
-        end
-        if #tcs > 0 then o.tool_calls = tcs end
-      end
-      if o.content == nil then o.content = o.tool_calls and NULL or "" end
+    local kept = type(m) == "table" and encoded_messages[m]
+    if kept and kept.role == m.role and kept.content == m.content and kept.tool_call_id == m.tool_call_id
+        and m.tool_calls == nil then
+      out[i] = kept.json
     else
-      if type(m.content) ~= "string" then arg_error(where .. ".content must be a string") end
-      o.content = m.content
+      out[i] = json.raw(json.encode(convert_message(m, i)))
+      if m.tool_calls == nil and type(m.content) ~= "table" then
+        encoded_messages[m] = { role = m.role, content = m.content, tool_call_id = m.tool_call_id, json = out[i] }
+      end
     end
-    out[i] = o
   end
   return out
 end
+
+-- A call offers the same tools turn after turn: each tool's JSON is kept by its parameters table
+-- (a request's parameters are read as immutable: the same table always encodes the same way),
+-- with the name and description it was made with.
+local encoded_tools = setmetatable({}, { __mode = "k" })
 
 local function convert_tools(tools)
   if tools == nil then return nil end
@@ -343,9 +369,14 @@ local function convert_tools(tools)
     if t.parameters ~= nil and type(t.parameters) ~= "table" then
       arg_error(where .. ".parameters must be a JSON schema table")
     end
-    local params = t.parameters and schema_copy(t.parameters, nil, 0) or { type = "object", properties = {} }
-    out[i] = { type = "function",
-      ["function"] = { name = t.name, description = t.description, parameters = params } }
+    local kept = t.parameters and encoded_tools[t.parameters]
+    if not (kept and kept.name == t.name and kept.description == t.description) then
+      local params = t.parameters and schema_copy(t.parameters, nil, 0) or { type = "object", properties = {} }
+      kept = { name = t.name, description = t.description, json = json.raw(json.encode({ type = "function",
+        ["function"] = { name = t.name, description = t.description, parameters = params } })) }
+      if t.parameters then encoded_tools[t.parameters] = kept end
+    end
+    out[i] = kept.json
   end
   return out
 end

@@ -22,7 +22,9 @@ local function key_path(path, k)
   return path .. "[" .. tostring(k) .. "]"
 end
 
-local function copy(v, path, depth, budget, on_path)
+-- The path of a value is made only when it is needed (an error, or a table's own entries):
+-- copies of large plain data are made on every handler call and call start.
+local function copy(v, parent, key, depth, budget, on_path)
   local t = type(v)
   if t == "nil" or t == "boolean" or t == "string" then
     if t == "string" then
@@ -31,12 +33,15 @@ local function copy(v, path, depth, budget, on_path)
     end
     return v
   end
+  local path = key == nil and parent or nil
   if t == "number" then
     if v ~= v or v == huge or v == -huge then
+      path = path or key_path(parent, key)
       error(format("%s: %s is not a finite number", budget.what, path == "" and "value" or path), 0)
     end
     return v
   end
+  path = path or key_path(parent, key)
   if t ~= "table" then
     error(format("%s: %s is a %s; only plain data (strings, numbers, booleans, tables) is allowed",
       budget.what, path == "" and "value" or path, t), 0)
@@ -60,7 +65,7 @@ local function copy(v, path, depth, budget, on_path)
     if kt == "string" then
       budget.bytes = budget.bytes + #k
     end
-    out[k] = copy(val, key_path(path, k), depth + 1, budget, on_path)
+    out[k] = copy(val, path, k, depth + 1, budget, on_path)
     k, val = next(v, k)
   end
   on_path[v] = nil
@@ -69,7 +74,7 @@ end
 
 -- copy(value, what) -> a deep copy of plain data, or raises "<what>: <path> ...".
 function M.copy(v, what)
-  return copy(v, "", 1, { items = 0, bytes = 0, what = what or "data" }, {})
+  return copy(v, "", nil, 1, { items = 0, bytes = 0, what = what or "data" }, {})
 end
 
 -- is_array(t) -> true when t is a table whose keys are exactly 1..#t (an empty table counts)
