@@ -466,6 +466,65 @@ static void a_synthesis_worker_speaks_while_the_others_decode(void **state)
 	sova_offload_free(o);
 }
 
+/* A line's clauses queued at once run as one batch on a worker: the first clause's audio reaches
+ * the owner while the next is still being made, not after the whole batch. */
+static atomic_bool slow_clause_running;
+
+static bool clause_say(sova_tts *t, const char *text, size_t len, bool final, char *e, size_t el)
+{
+	(void)len, (void)final, (void)e, (void)el;
+	if (!strncmp(text, "slow", 4)) {
+		atomic_store(&slow_clause_running, true);
+		usleep(300000);
+		atomic_store(&slow_clause_running, false);
+	}
+	static const int16_t pcm[160];
+	sova_tts_event ev = {.kind = SOVA_TTS_AUDIO, .data = pcm, .bytes = sizeof pcm, .num_samples = 160,
+			     .sample_rate = 16000, .encoding = SOVA_AUDIO_PCM16, .turn = 1};
+	t->callback(t->user, &ev);
+	return true;
+}
+static const sova_tts_vtable CLAUSE_VT = {"clauses", clause_say, quick_nothing, quick_nothing, quick_destroy};
+
+static void a_clause_is_delivered_before_the_next_is_made(void **state)
+{
+	(void)state;
+	sova_offload *o = sova_offload_new(1, 0, NULL, NULL, err, sizeof err);
+	assert_non_null(o);
+	heard h = {0};
+	sova_stt *busy = new_slow(200000, NULL);
+	busy->vt = &ORDERED_VT;
+	sova_stt *a = sova_offload_stt(o, busy, on_text, &h, err, sizeof err);
+	sova_tts *inner = calloc(1, sizeof *inner);
+	assert_non_null(inner);
+	sova_tts_config tc = {0};
+	sova_tts_init_base(inner, &CLAUSE_VT, &tc, NULL, NULL);
+	inner->sample_rate = 16000;
+	spoken sp = {0};
+	sova_tts *t = sova_offload_tts(o, inner, on_audio, &sp, err, sizeof err);
+	assert_true(a && t);
+	const char *phrases[] = {"yes", "no"};
+	sova_stt_options opt = {.search = SOVA_STT_SEARCH_GRAMMAR, .phrases = phrases, .num_phrases = 2};
+	assert_true(sova_stt_start(a, &opt, err, sizeof err));
+	usleep(20000);
+	assert_true(sova_stt_feed(a, TEN_MS, 160, err, sizeof err)); /* the only worker: 200 ms */
+	usleep(50000);
+	assert_true(sova_tts_say(t, "Hi, ", 4, false, err, sizeof err)); /* both wait: one batch */
+	assert_true(sova_tts_say(t, "slow rest of the line.", 22, true, err, sizeof err));
+	bool early = false;
+	for (int i = 0; i < 3000 && sp.frames < 2; i++) {
+		sova_offload_deliver(o);
+		if (sp.frames == 1 && atomic_load(&slow_clause_running))
+			early = true;
+		usleep(1000);
+	}
+	assert_true(early);
+	assert_int_equal(sp.frames, 2);
+	sova_stt_free(a);
+	sova_tts_free(t);
+	sova_offload_free(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -477,6 +536,7 @@ int main(void)
 		cmocka_unit_test(a_lazy_engine_is_made_on_a_worker_and_a_failure_said_once),
 		cmocka_unit_test(a_waiting_synthesizer_goes_before_waiting_recognizers),
 		cmocka_unit_test(a_synthesis_worker_speaks_while_the_others_decode),
+		cmocka_unit_test(a_clause_is_delivered_before_the_next_is_made),
 		cmocka_unit_test(flite_speaks_off_thread_and_cancel_stops_the_turn),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

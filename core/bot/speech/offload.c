@@ -297,6 +297,33 @@ static void schedule(sova_offload *o, wrapped *w)
 	pthread_cond_broadcast(&o->work); /* a signal could wake only a synthesis worker for a recognizer */
 }
 
+/* Under the lock: a running engine's events so far go to its owner's thread (or away, once it
+ * was freed). */
+static void hand_over_locked(sova_offload *o, wrapped *w, held *out)
+{
+	if (!out)
+		return;
+	if (w->dying) {
+		free_held(out);
+		return;
+	}
+	held *tail = out;
+	while (tail->next)
+		tail = tail->next;
+	if (w->events_tail)
+		w->events_tail->next = out;
+	else
+		w->events = out;
+	w->events_tail = tail;
+	if (!w->delivering) {
+		w->delivering = true;
+		w->next_deliver = o->deliver;
+		o->deliver = w;
+	}
+	if (o->notify)
+		o->notify(o->notify_ud);
+}
+
 static void *worker(void *arg)
 {
 	sova_offload *o = ((struct worker_arg *)arg)->o;
@@ -319,38 +346,28 @@ static void *worker(void *arg)
 		w->queued_samples = 0;
 		pthread_mutex_unlock(&o->mu);
 
-		for (job *j = jobs; j; j = j->next)
+		for (job *j = jobs; j; j = j->next) {
 			run_job(w, j);
+			if (j->next && w->out) { /* a clause's audio goes out before the next is made */
+				held *out = w->out;
+				w->out = w->out_tail = NULL;
+				pthread_mutex_lock(&o->mu);
+				hand_over_locked(o, w, out);
+				pthread_mutex_unlock(&o->mu);
+			}
+		}
 		free_jobs(jobs);
 		held *out = w->out;
 		w->out = w->out_tail = NULL;
 
 		pthread_mutex_lock(&o->mu);
 		w->running = false;
-		if (w->dying) {
-			free_held(out);
-			if (release_locked(o, w)) {
-				pthread_mutex_unlock(&o->mu);
-				free_wrapped(w);
-				pthread_mutex_lock(&o->mu);
-				continue;
-			}
-		} else if (out) {
-			held *tail = out;
-			while (tail->next)
-				tail = tail->next;
-			if (w->events_tail)
-				w->events_tail->next = out;
-			else
-				w->events = out;
-			w->events_tail = tail;
-			if (!w->delivering) {
-				w->delivering = true;
-				w->next_deliver = o->deliver;
-				o->deliver = w;
-			}
-			if (o->notify)
-				o->notify(o->notify_ud);
+		hand_over_locked(o, w, out);
+		if (w->dying && release_locked(o, w)) {
+			pthread_mutex_unlock(&o->mu);
+			free_wrapped(w);
+			pthread_mutex_lock(&o->mu);
+			continue;
 		}
 		schedule(o, w);
 	}
