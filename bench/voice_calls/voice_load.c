@@ -8,7 +8,7 @@
  * The party speaks its next line when the agent has spoken since its last line, has sent `turn`
  * (it waits), and its audio has stopped for PARTY_WAITS_US; after its last line and the agent's
  * answer it hangs up, unless the bot ended the call first. Measured per call, over the whole run:
- *  - pacing: within a talk spurt of the agent (frames less than SPURT_GAP_US apart), frame n is
+ *  - delivery: within a talk spurt of the agent (frames less than SPURT_GAP_US apart), frame n is
  *    due at anchor + n * 20 ms, the anchor being the earliest the frames seen so far allow; a
  *    frame's lateness is its arrival minus that (so it measures the bot's pacing and delivery);
  *  - the answer's delay as the party hears it: the end of its line to the agent's first frame;
@@ -38,7 +38,11 @@
 #define SEND_SLOTS 20           /* calls spread over the 20 ms, 1 ms apart */
 #define RX_BUF 65536
 #define TX_BUF 16384
-#define SPURT_GAP_US 200000     /* a longer silence between the agent's frames starts a new spurt */
+/* A longer silence between the agent's frames starts a new spurt: the synthesizer had nothing yet
+ * (the next line's audio still coming), which the bot's pacer counts as an underrun, not lateness.
+ * A stall of the bot longer than this is hidden here, but not in the bot's own pacing figures
+ * (/stats voice_pacing: every frame against its deadline). */
+#define SPURT_GAP_US 50000
 #define PARTY_WAITS_US 400000   /* after the agent's audio stops, before the party speaks */
 #define HANGUP_AFTER_US 4000000 /* after the last answer: the party hangs up if the bot has not */
 #define MAX_CLIPS 32
@@ -65,6 +69,8 @@ typedef struct call {
 	uint32_t spurt_n;
 	uint64_t frames_in, frames_out, turns;
 	int close_code;           /* from the bot's close frame; 0 none, -1 EOF or error */
+	char last_text[4][160];   /* the bot's last messages, for the diagnosis of a call that stopped */
+	int n_text;
 	size_t rx_len, tx_len, tx_off;
 	unsigned char rx[RX_BUF], tx[TX_BUF];
 } call;
@@ -261,6 +267,8 @@ static void on_text(call *c, const char *p, size_t len, int64_t now)
 {
 	if (g.trace && c == &g.calls[0])
 		fprintf(stderr, "trace %.3f text %.*s\n", (double)now / 1e6, (int)(len > 400 ? 400 : len), p);
+	snprintf(c->last_text[c->n_text++ % 4], sizeof c->last_text[0], "%.3f %.*s", (double)now / 1e6,
+		 (int)(len > 130 ? 130 : len), p);
 
 	if (memmem(p, len, "\"type\":\"audio.ready\"", 20)) {
 		c->ready = true;
@@ -529,9 +537,13 @@ int main(int argc, char **argv)
 	int started = 0, failed_connect = 0, open_max = 0;
 	long long tick = 0;
 	struct epoll_event evs[512];
+	int64_t loop_max = 0, loop_prev = 0; /* this process's own stalls, which the pacing figures would include */
 	for (;;) {
 		int ne = epoll_wait(g.epfd, evs, 512, 20);
 		int64_t now = now_us();
+		if (loop_prev && now - loop_prev > loop_max)
+			loop_max = now - loop_prev; /* the 1 ms timer wakes it: a longer turn is a stall */
+		loop_prev = now;
 		for (int i = 0; i < ne; i++) {
 			call *c = evs[i].data.ptr;
 			if (!c) { /* the 1 ms tick: the calls of this slot send their 20 ms */
@@ -614,7 +626,7 @@ int main(int argc, char **argv)
 		at_end = idle;
 	/* call-seconds: each call from its audio.ready to its close */
 	double call_s = 0;
-	int ready = 0, by_bot = 0, still_open = 0, errors = 0, hung_up = 0;
+	int ready = 0, by_bot = 0, still_open = 0, errors = 0, hung_up = 0, diagnosed = 0;
 	uint64_t frames_in = 0, frames_out = 0, turns = 0;
 	for (int i = 0; i < n; i++) {
 		call *c = &g.calls[i];
@@ -627,6 +639,13 @@ int main(int argc, char **argv)
 			call_s += (double)(c->closed_at - c->ready_at) / 1e6;
 		}
 		by_bot += c->close_code == 1000;
+		if ((c->close_code != 1000 || c->clip < g.num_clips) && diagnosed++ < 10) /* what the others were doing */
+			fprintf(stderr, "bench_voice_load: call %d closed %d with %d of %d lines said, turn %d, agent heard %d, %llu frames in\n",
+				i + 1, c->close_code, c->clip, g.num_clips, c->turn_seen, c->agent_heard,
+				(unsigned long long)c->frames_in);
+		if ((c->close_code != 1000 || c->clip < g.num_clips) && diagnosed <= 3)
+			for (int k = 0; k < 4 && k < c->n_text; k++)
+				fprintf(stderr, "    %s\n", c->last_text[(c->n_text - (c->n_text < 4 ? c->n_text : 4) + k) % 4]);
 		errors += c->close_code != 1000 && c->close_code != -4;
 		hung_up += c->hung_up;
 		frames_in += c->frames_in;
@@ -657,6 +676,7 @@ int main(int argc, char **argv)
 		       open_max ? (double)(peak_rss - idle.rss_kib) / open_max : 0, at_end.rss_kib, peak_threads);
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
+	printf(",\"client_loop_max_ms\":%.1f", (double)loop_max / 1000.0);
 	printf(",\"client_cpu_s\":%.2f}\n", (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
 						      ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6);
 	for (int i = 0; i < n; i++)

@@ -10,14 +10,21 @@ local cjson = helpers.cjson
 local proc = helpers.proc
 local ALPHA = helpers.ALPHA
 
-local LINE = "Sure, what's the member ID and date of birth?"
+-- The insurer's representative, as the stand-in Deepgram hears them: one line per utterance.
+local LINES = {
+  "Sure, what's the member ID and date of birth?",
+  "Authorization is required for that code.",
+  "It was approved.",
+  "The reference number is 5 5 1 2 3 4.",
+  "Yes, that's correct.",
+}
 
 describe("voice test calls on the cloud engines' stand-ins #api #voice", function()
   local db, api, f, standin
 
   lazy_setup(function()
     local dir = proc.temp_dir("standin")
-    support.write_file(dir .. "/prior_auth.txt", LINE .. "\n")
+    support.write_file(dir .. "/prior_auth.txt", table.concat(LINES, "\n") .. "\n")
     local out = dir .. "/standin.out"
     standin = proc.spawn({ proc.build_dir() .. "/sova-standin", "--port", "0", "--key", "test-key",
       "--script-dir", dir }, { stdout = out, stderr = dir .. "/standin.err" })
@@ -37,7 +44,7 @@ describe("voice test calls on the cloud engines' stand-ins #api #voice", functio
     if standin then standin:stop(5) end
   end)
 
-  it("hears the other party through Deepgram and answers in Cartesia's audio", function()
+  it("holds a prior-auth call through Deepgram and Cartesia to its outcome", function()
     local patient = f:patient(ALPHA, "prior_auth")
     local call = f:call(ALPHA, patient, "browser_voice")
     local v = support.voice(call.live_url)
@@ -46,24 +53,38 @@ describe("voice test calls on the cloud engines' stand-ins #api #voice", functio
     assert.equal("deepgram", ready.stt)
     assert.equal("cartesia", ready.tts)
     -- the agent's greeting is Cartesia's audio (the stand-in's), paced out in 20 ms frames
-    v:listen(15, function(m) return m.type == "turn" end)
-    v:listen(3)
+    assert.is_true(v:await_agent(30))
     assert.is_true(v.loud_frames > 25, "no greeting audio")
     assert.equal(0, v.audio_bytes % 640)
-    local before = v.loud_frames
-    v:speak("Sure, what's the member ID and date of birth?")
-    local heard = v:seen(function(m) return m.type == "transcript" and m.role == "user" and m.final end, 15)
-    assert.is_table(heard, "Deepgram's final did not come back as the other party's line")
-    assert.equal(LINE, heard.text)
-    local answer = v:seen(function(m) return m.type == "transcript" and m.role == "assistant" end, 15)
-    assert.is_table(answer)
-    assert.matches("member ID", answer.text, 1, true)
-    v:listen(4)
-    assert.is_true(v.loud_frames > before, "the answer was not heard as audio")
-    v:send_json({ type = "hangup" })
-    v:wait_closed(20)
-    local doc = f:wait_session(call.session_id, 30)
+    for i, line in ipairs(LINES) do
+      if v.closed then break end
+      v:speak(line)
+      local heard = v:seen(function(m) return m.type == "transcript" and m.role == "user" and m.final end, 15)
+      assert.is_table(heard, "Deepgram's final did not come back for line " .. i)
+      assert.equal(line, heard.text) -- one utterance, one line of the script: nothing merged or lost
+      assert.is_true(v:await_agent(30), "no answer to: " .. line)
+    end
+    assert.is_true(v:wait_closed(30), "the agent did not end the call")
+    local doc = f:wait_session(call.session_id, 60)
+    assert.equal("completed", doc.status, doc.reason)
+    assert.equal("agent", doc.ended_by)
+    assert.equal("Approved", doc.outcome.prior_auth_status)
+    assert.equal("551234", doc.outcome.reference_number)
     assert.same({ stt = "deepgram", tts = "cartesia", encoding = "pcm_s16le", sample_rate = 16000 }, doc.voice)
-    assert.equal("other_party", doc.ended_by)
+    local heard = {}
+    for _, m in ipairs(doc.transcript.messages) do if m.role == "user" then heard[#heard + 1] = m.content end end
+    assert.same(LINES, heard)
+    -- every answer was timed, stage by stage, on the bot's clock
+    local timed = 0
+    for _, row in ipairs(doc.latency or {}) do
+      if row.turn_ms then
+        timed = timed + 1
+        for _, k in ipairs({ "endpointing_ms", "platform_ms", "synthesizer_ms", "outbound_ms" }) do
+          assert.is_number(row[k], k .. " in " .. cjson.encode(row))
+          assert.is_true(row[k] >= 0, cjson.encode(row))
+        end
+      end
+    end
+    assert.is_true(timed >= 4, cjson.encode(doc.latency))
   end)
 end)

@@ -36,28 +36,12 @@ describe("voice test calls in the browser #api #voice", function()
     return out
   end
 
-  -- listens until the agent has answered (a turn message since the party last spoke) and its audio
-  -- has been quiet for a moment
-  local function await_agent(v, seconds)
-    local from = v.spoke_at or 1
-    local deadline = helpers.core.sys.monotonic() + (seconds or 40)
-    local saw_turn = false
-    while not v.closed and helpers.core.sys.monotonic() < deadline do
-      v:listen(0.2)
-      for i = from, #v.got do if v.got[i].type == "turn" or v.got[i].type == "status" then saw_turn = true end end
-      local spoke = v.loud_frames > (v.loud_at_speak or 0) -- the agent's answer has been heard
-      local quiet_for = helpers.core.sys.monotonic() - (v.last_loud_at or 0)
-      if saw_turn and spoke and quiet_for > 0.8 then return true end
-    end
-    return v.closed
-  end
-
   it("answers audio.start with the same format and the engines that run, then speaks the greeting", function()
     local call, v, ready = voice_call("patient_questions")
     assert.same({ type = "audio.ready", encoding = "pcm_s16le", sample_rate = 16000, channels = 1, frame_ms = 20,
       stt = "pocketsphinx", tts = "flite" }, { type = ready.type, encoding = ready.encoding,
       sample_rate = ready.sample_rate, channels = ready.channels, frame_ms = ready.frame_ms, stt = ready.stt, tts = ready.tts })
-    assert.is_true(await_agent(v, 40))
+    assert.is_true(v:await_agent(40))
     assert.is_true(v.loud_frames > 25, "the greeting was not heard as audio") -- at least half a second of speech
     assert.equal(0, v.audio_bytes % 640) -- whole 20 ms PCM16 frames at 16 kHz
     local greeting = of_type(v, "transcript")[1]
@@ -70,7 +54,7 @@ describe("voice test calls in the browser #api #voice", function()
 
   it("holds a prior-auth call by voice to its outcome, and records it", function()
     local call, v = voice_call("prior_auth")
-    assert.is_true(await_agent(v, 40))
+    assert.is_true(v:await_agent(40))
     for _, line in ipairs({
       "Sure, what's the member ID and date of birth?",
       "Authorization is required for that code.",
@@ -80,7 +64,7 @@ describe("voice test calls in the browser #api #voice", function()
     }) do
       if v.closed then break end
       v:speak(line)
-      assert.is_true(await_agent(v, 60), "no answer to: " .. line)
+      assert.is_true(v:await_agent(60), "no answer to: " .. line)
     end
     v:wait_closed(30)
     local doc = f:wait_session(call.session_id, 60)
@@ -135,7 +119,7 @@ describe("voice test calls in the browser #api #voice", function()
     local greeting = of_type(v, "transcript")[1].text
     assert.is_true(#cut.text < #greeting)
     assert.equal(greeting:sub(1, 3), cut.text:sub(1, 3)) -- a beginning of the line
-    assert.is_true(await_agent(v, 60))
+    assert.is_true(v:await_agent(60))
     v:send_json({ type = "hangup" })
     v:wait_closed(20)
     local doc = f:wait_session(call.session_id, 30)
@@ -160,7 +144,7 @@ describe("voice test calls in the browser #api #voice", function()
 
   it("fails only the call whose audio is malformed, with the reason, keeping its transcript", function()
     local call, v = voice_call("patient_questions")
-    assert.is_true(await_agent(v, 40))
+    assert.is_true(v:await_agent(40))
     for _ = 1, 60 do v.ws:send(string.rep("\1", 321), "binary") end -- odd byte counts: not PCM16
     assert.is_true(v:wait_closed(20))
     local doc = f:wait_session(call.session_id, 30)
@@ -169,9 +153,37 @@ describe("voice test calls in the browser #api #voice", function()
     assert.is_true(#doc.transcript.messages >= 1) -- the greeting is kept
   end)
 
+  it("closes a voice socket that stops reading the agent's audio, failing only that call", function()
+    local patient = f:patient(ALPHA, "patient_questions")
+    local call = f:call(ALPHA, patient, "browser_voice")
+    -- a client whose playback hung: it keeps sending its microphone's frames and reads nothing,
+    -- with a 4 KiB receive window, so the greeting's audio fills the bot's 64 KiB send buffer
+    local cmd = string.format("%spython3 spec/fixtures/live/stalled_reader.py '%s' 0 20 voice",
+      helpers.proc.shell_prefix(), call.live_url)
+    local p = assert(io.popen(cmd))
+    local out = p:read("*a")
+    p:close()
+    local r = cjson.decode(out:match("([^\n]+)%s*$") or "{}")
+    assert.is_nil(r.error, out)
+    assert.is_true(r.ended, "the bot did not end the stalled socket: " .. out)
+    assert.equal(1008, r.close_code, out)
+    assert.is_true(r.sent < 1000, "the bot kept the socket for the whole 20 s: " .. out)
+    local doc = f:wait_session(call.session_id, 30)
+    assert.equal("failed", doc.status)
+    assert.matches("stopped reading its audio", doc.reason, 1, true)
+    assert.is_true(#doc.transcript.messages >= 1) -- the greeting is kept
+    -- and another call goes on as usual
+    local other, v = voice_call("patient_questions")
+    assert.is_true(v:await_agent(40))
+    assert.is_true(v.loud_frames > 25)
+    v:send_json({ type = "hangup" })
+    v:wait_closed(20)
+    assert.equal("other_party", f:wait_session(other.session_id, 30).ended_by)
+  end)
+
   it("takes keypad digits and a mute note from the browser", function()
     local call, v = voice_call("patient_questions")
-    assert.is_true(await_agent(v, 40))
+    assert.is_true(v:await_agent(40))
     v:send_json({ type = "mute", muted = true })
     v:send_json({ type = "dtmf", digits = "1" })
     v:send_json({ type = "dtmf", digits = "12; DROP" })
