@@ -7,6 +7,7 @@
 #include "bot/speech/stt_pocketsphinx.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -35,6 +36,10 @@
 #define WARMUP_FRAMES 100
 #define WARMUP_PRESPEECH_SAMPLES (PS_RATE / 2)
 #define WARMUP_MAX_SAMPLES (PS_RATE * 30)
+/* How far (Euclidean, cepstral units) the stream's own mean may lie from the model's start mean
+ * for the start to be kept. Measured on flite voices: 29-36 where the first line was heard under
+ * the start mean (slt at 16 kHz), 77-81 where it was lost (slt through 8 kHz μ-law, kal at 16 kHz). */
+#define START_MEAN_FITS 55.0
 
 /* ---- sphinxbase's log: silent, but the last error is kept per thread ---- */
 
@@ -415,6 +420,7 @@ typedef struct ps_recognizer {
 	uint64_t last_interim;      /* samples at the last interim check */
 	char *last_hyp;             /* text of the last INTERIM (owned) */
 	cmn_t *cmn;                 /* the decoder's live cepstral mean (borrowed from it) */
+	mfcc_t start_mean[16];      /* the model's start mean (-cmninit), the first cmn->veclen used */
 	bool warm;                  /* the mean comes from this stream's speech; nothing is kept for a second decode */
 	int16_t *kept;              /* while not warm: the utterance's audio from shortly before speech (owned) */
 	size_t kept_len, kept_cap;
@@ -435,16 +441,44 @@ static void clear_interim(ps_recognizer *r)
  * start as 500 frames of speech, updating it only when an utterance ends: a stream whose channel
  * differs from the model's training audio (a phone line upsampled from 8 kHz, a synthetic voice)
  * has its first utterance decoded against the wrong mean and lost ("thank you for calling aetna
- * provider services ..." heard as "why"). So the start carries no weight (the mean becomes the
- * stream's own as soon as it is updated), and the first utterance is kept: once WARMUP_FRAMES
- * frames of speech have passed (or the utterance ends sooner), the mean is taken from them and
- * the kept audio is decoded again under it. Costs one second decoded twice, once per stream. */
+ * provider services ..." heard as "why"). So the start carries no weight at first, and the first
+ * utterance is kept: once WARMUP_FRAMES frames of speech have passed (or the utterance ends
+ * sooner), the stream's own mean is compared with the start. Close to it (START_MEAN_FITS), the
+ * start is given its weight back and decoding goes on as it was (a short first line under a
+ * fitting start is heard better than under a mean of one second of itself); far from it, the
+ * kept audio is decoded again under the stream's own mean. Costs about a second decoded twice,
+ * once per stream. */
 
-static void cmn_forget_start(ps_recognizer *r)
+static bool cmn_forget_start(ps_recognizer *r)
 {
 	r->cmn = ps_get_feat(r->ps)->cmn_struct;
+	if (!r->cmn || r->cmn->veclen <= 0 || (size_t)r->cmn->veclen > sizeof r->start_mean / sizeof *r->start_mean)
+		return false;
+	memcpy(r->start_mean, r->cmn->cmn_mean, (size_t)r->cmn->veclen * sizeof *r->start_mean);
 	memset(r->cmn->sum, 0, (size_t)r->cmn->veclen * sizeof *r->cmn->sum);
 	r->cmn->nframe = 0;
+	return true;
+}
+
+static bool start_mean_fits(const ps_recognizer *r)
+{
+	double d2 = 0;
+	for (int i = 0; i < r->cmn->veclen; i++) {
+		double x = r->cmn->sum[i] / r->cmn->nframe - r->start_mean[i];
+		d2 += x * x;
+	}
+	return sqrt(d2) <= START_MEAN_FITS;
+}
+
+/* The start back with the weight this decoder gives it (CMN_WIN frames) beside what was heard;
+ * after an utterance's end also as the mean in use, as the decoder would have updated it. */
+static void keep_start_mean(ps_recognizer *r, bool ended)
+{
+	for (int i = 0; i < r->cmn->veclen; i++)
+		r->cmn->sum[i] += r->start_mean[i] * CMN_WIN;
+	r->cmn->nframe += CMN_WIN;
+	if (ended)
+		cmn_live_update(r->cmn);
 }
 
 static void drop_kept(ps_recognizer *r)
@@ -512,6 +546,11 @@ static bool redecode_kept(ps_recognizer *r, char *err, size_t errlen)
 static bool warm_up(ps_recognizer *r, char *err, size_t errlen)
 {
 	r->warm = true;
+	if (start_mean_fits(r)) {
+		keep_start_mean(r, false);
+		drop_kept(r);
+		return true;
+	}
 	if (ps_end_utt(r->ps) < 0) { /* its hypothesis is dropped; the mean is updated from the speech so far */
 		ps_fail(err, errlen, "ps_end_utt failed");
 		return false;
@@ -628,13 +667,20 @@ static bool end_utterance(ps_recognizer *r, bool from_finalize, bool always_fina
 		ps_fail(err, errlen, "ps_end_utt failed");
 		return false;
 	}
-	if (r->in_speech && have_kept(r)) { /* ended before the warm-up: heard again under its own mean */
+	if (r->in_speech && have_kept(r) && r->cmn->nframe > 0 && start_mean_fits(r)) { /* ended before the warm-up */
+		keep_start_mean(r, true);
+		r->warm = true;
+		drop_kept(r);
+	} else if (r->in_speech && have_kept(r)) { /* likewise, far from the start: heard again under its own mean */
 		r->warm = r->cmn->nframe >= WARMUP_FRAMES;
-		if (!redecode_kept(r, err, errlen) || ps_end_utt(r->ps) < 0) {
-			if (!err[0])
-				ps_fail(err, errlen, "ps_end_utt failed");
+		if (!redecode_kept(r, err, errlen))
+			return false;
+		if (ps_end_utt(r->ps) < 0) {
+			ps_fail(err, errlen, "ps_end_utt failed");
 			return false;
 		}
+		if (r->warm)
+			drop_kept(r);
 	}
 	int32 score = 0;
 	const char *hyp = ps_get_hyp(r->ps, &score);
@@ -880,6 +926,11 @@ sova_stt *sova_stt_pocketsphinx_new(const sova_ps_model *m, const sova_stt_confi
 		free(r);
 		return NULL;
 	}
-	cmn_forget_start(r);
+	if (!cmn_forget_start(r)) {
+		snprintf(err, errlen, "pocketsphinx: the decoder has no live cepstral mean of the expected size");
+		ps_free(r->ps);
+		free(r);
+		return NULL;
+	}
 	return &r->base;
 }
