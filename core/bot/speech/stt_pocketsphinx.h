@@ -7,7 +7,9 @@
  * decoder needs only the acoustic model and the words of its phrases (about 15 ms and 6 MiB per
  * call); an open-vocabulary decoder loads the full dictionary and language model itself (about
  * 0.46 s and 80 MiB per call), because this API cannot share them between decoders (no copy of
- * an acoustic model or dictionary is exported; the trie LM's caches are written while scoring). */
+ * an acoustic model or dictionary is exported; the trie LM's caches are written while scoring).
+ * A stream's first utterance may be decoded twice (about a second of it, once), when its cepstral
+ * mean lies far from the model's start (stt_pocketsphinx.c, "the cepstral mean"). */
 #ifndef SOVA_SPEECH_STT_POCKETSPHINX_H
 #define SOVA_SPEECH_STT_POCKETSPHINX_H
 #include <stdbool.h>
