@@ -19,9 +19,10 @@
 #                                 pcm_s16le with 16000 is a browser's)
 #   BENCH_RAMP_SECONDS            the calls' starts spread over this long (default 10)
 #   BENCH_MAX_SECONDS             the parties give up after this long (default 300)
-#   BENCH_NICE / BENCH_BOT_NICE   nice levels of FerretDB and the stand-in (default 10) and of the
-#                                 bot (default 0); the parties run at the default
+#   BENCH_NICE / BENCH_BOT_NICE   nice levels of FerretDB (default 10) and of the bot (default 0);
+#                                 the stand-in and the parties run at the default
 #   BENCH_TRACE                   1: the first call's messages and turns on stderr
+#   BENCH_PERF                    set: a perf profile of the bot per N, in bench/results/voice-calls-perf-N.txt
 #   BENCH_PIN                     1: the bot on CPU 0, the harness on CPU 1 (default 0)
 # Per N: bench/results/voice-calls-N.json (every figure), voice-calls-bot-N.log (the bot's log).
 set -euo pipefail
@@ -85,7 +86,8 @@ export SOVA_DEMO_PASSWORD="bench-password-1234"
 unset DEEPGRAM_API_KEY CARTESIA_API_KEY ELEVENLABS_API_KEY
 if [ "$engines" = cloud ]; then
 key="bench-$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
-"${on_rest[@]}" build/sova-standin --port 0 --key "$key" --script-dir "$work/scripts" >"$work/standin.out" 2>"$work/standin.err" &
+# the stand-in is the providers: not niced (on one thread, starved, it would time the bot's clients out)
+build/sova-standin --port 0 --key "$key" --script-dir "$work/scripts" >"$work/standin.out" 2>"$work/standin.err" &
 standin=$!
 pids+=("$standin")
 for _ in $(seq 100); do grep -q 'ready port=' "$work/standin.out" 2>/dev/null && break; sleep 0.1; done
@@ -138,10 +140,19 @@ for n in "${sizes[@]}"; do
   pids+=("$bot")
   wait_port "$SOVA_BOT_PORT" 20 || { echo "the bot did not start"; cp "$work/bot-$n.log" bench/results/voice-calls-bot-$n.log; exit 1; }
   result="bench/results/voice-calls-$n.json"
+  if [ -n "${BENCH_PERF:-}" ]; then
+    perf record -q -F 499 -g -p "$bot" -o "$work/perf-$n.data" 2>/dev/null &
+    perf_pid=$!
+  fi
   # the driver and its parties are not niced: a party that is served late sees the bot's frames late
   BENCH_N=$n BENCH_BOT_URL="http://127.0.0.1:$SOVA_BOT_PORT" BENCH_BOT_PID=$bot BENCH_RESULT="$result" \
     "${lua_cmd[@]}" bench/voice_calls_driver.lua || echo "driver failed for N=$n"
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  if [ -n "${BENCH_PERF:-}" ]; then
+    kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
+    perf report -i "$work/perf-$n.data" --no-children -g none --sort dso,symbol --stdio 2>/dev/null \
+      | grep -v '^#' | grep -v '^$' | head -50 >"bench/results/voice-calls-perf-$n.txt" || true
+  fi
   kill "$bot"
   wait "$bot" 2>/dev/null || true
   cp "$work/bot-$n.log" "bench/results/voice-calls-bot-$n.log"
