@@ -2,8 +2,8 @@
  * socket that asks for audio (audio.start), then sends a frame every 20 ms at real-time pace for
  * the whole call (silence, or the next line of the script as audio when it is the party's turn)
  * and receives the agent's audio. One process, one thread, epoll, non-blocking sockets; the
- * WebSocket client framing is written here (as bench/ws_io/ws_load.c), so the measuring side
- * shares no library with the bot it measures.
+ * WebSocket client framing is written here and in bench/ws_io/bench_client.h (shared with
+ * bench/ws_io/ws_load.c), so the measuring side shares no library with the bot it measures.
  *
  * The party speaks its next line when the agent has spoken since its last line, has sent `turn`
  * (it waits), and its audio has stopped for PARTY_WAITS_US; after its last line and the agent's
@@ -18,9 +18,6 @@
  * one JSON object. Bench code only: never linked into `sova`. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,16 +25,16 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../ws_io/bench_client.h"
+
 #define FRAME_US 20000
 #define SEND_SLOTS 20           /* calls spread over the 20 ms, 1 ms apart */
 #define RX_BUF 65536
-#define TX_BUF 16384
 /* A longer silence between the agent's frames starts a new spurt: the synthesizer had nothing yet
  * (the next line's audio still coming), which the bot's pacer counts as an underrun, not lateness.
  * A stall of the bot longer than this is hidden here, but not in the bot's own pacing figures
@@ -51,7 +48,7 @@ enum conn_state { IDLE, CONNECTING, HANDSHAKE, OPEN, CLOSED };
 
 /* One call: its socket, the party's place in the script, and what was measured on it. */
 typedef struct call {
-	int fd;
+	bench_sock sock;
 	enum conn_state state;
 	char *path;               /* "/calls/<id>/live?token=..." (owned) */
 	int64_t connect_at;       /* when the ramp opens it */
@@ -71,8 +68,8 @@ typedef struct call {
 	int close_code;           /* from the bot's close frame; 0 none, -1 EOF or error */
 	char last_text[4][160];   /* the bot's last messages, for the diagnosis of a call that stopped */
 	int n_text;
-	size_t rx_len, tx_len, tx_off;
-	unsigned char rx[RX_BUF], tx[TX_BUF];
+	size_t rx_len;
+	unsigned char rx[RX_BUF];
 } call;
 
 typedef struct i64s {
@@ -119,41 +116,11 @@ static void close_call(call *c, int code)
 {
 	if (c->state == CLOSED)
 		return;
-	if (c->fd >= 0) {
-		epoll_ctl(g.epfd, EPOLL_CTL_DEL, c->fd, NULL);
-		close(c->fd);
-	}
+	bench_sock_close(&c->sock);
 	if (!c->close_code)
 		c->close_code = code;
 	c->state = CLOSED;
 	c->closed_at = now_us();
-}
-
-static void watch(call *c, bool want_out)
-{
-	struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0), .data.ptr = c};
-	epoll_ctl(g.epfd, EPOLL_CTL_MOD, c->fd, &ev);
-}
-
-/* Writes what is queued; false when the socket failed. */
-static bool flush_tx(call *c)
-{
-	while (c->tx_off < c->tx_len) {
-		ssize_t w = send(c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL);
-		if (w < 0) {
-			if (errno == EAGAIN) {
-				watch(c, true);
-				return true;
-			}
-			return false;
-		}
-		c->tx_off += (size_t)w;
-	}
-	if (c->tx_len) {
-		c->tx_off = c->tx_len = 0;
-		watch(c, false);
-	}
-	return true;
 }
 
 /* Queues one masked client frame (opcode 1 text, 2 binary); false when the queue is full. */
@@ -161,11 +128,11 @@ static bool queue_frame(call *c, int opcode, const void *payload, size_t len)
 {
 	static const unsigned char mask[4] = {0x5a, 0x13, 0xc7, 0x2e};
 	size_t hl = len < 126 ? 6 : 8;
-	if (c->tx_len + hl + len > TX_BUF) {
+	unsigned char *f = bench_sock_reserve(&c->sock, hl + len);
+	if (!f) {
 		g.tx_full++;
 		return false;
 	}
-	unsigned char *f = c->tx + c->tx_len;
 	f[0] = (unsigned char)(0x80 | opcode);
 	if (len < 126) {
 		f[1] = (unsigned char)(0x80 | len);
@@ -178,13 +145,12 @@ static bool queue_frame(call *c, int opcode, const void *payload, size_t len)
 	const unsigned char *p = payload;
 	for (size_t i = 0; i < len; i++)
 		f[hl + i] = p[i] ^ mask[i & 3];
-	c->tx_len += hl + len;
 	return true;
 }
 
 static void send_text(call *c, const char *text)
 {
-	if (queue_frame(c, 1, text, strlen(text)) && !flush_tx(c))
+	if (queue_frame(c, 1, text, strlen(text)) && !bench_sock_flush(&c->sock))
 		close_call(c, -1);
 }
 
@@ -209,7 +175,7 @@ static void send_audio(call *c, int64_t now)
 		return;
 	}
 	c->frames_out++;
-	if (!flush_tx(c))
+	if (!bench_sock_flush(&c->sock))
 		close_call(c, -1);
 }
 
@@ -284,24 +250,15 @@ static void on_text(call *c, const char *p, size_t len, int64_t now)
 static bool parse_frames(call *c, int64_t now)
 {
 	size_t off = 0;
-	while (c->rx_len - off >= 2) {
+	for (;;) {
 		unsigned char *h = c->rx + off;
-		int opcode = h[0] & 0x0f;
-		size_t len = h[1] & 0x7f, hl = 2;
-		if (h[1] & 0x80)
-			return false; /* servers do not mask */
-		if (len == 126) {
-			if (c->rx_len - off < 4)
-				break;
-			len = (size_t)h[2] << 8 | h[3];
-			hl = 4;
-		} else if (len == 127) {
-			return false; /* the bot's messages are at most 64 KiB */
-		}
-		if (hl + len > RX_BUF)
-			return false;
-		if (c->rx_len - off < hl + len)
+		int opcode, got;
+		size_t hl, len;
+		if ((got = bench_ws_frame(h, c->rx_len - off, RX_BUF, &opcode, &hl, &len)) <= 0) {
+			if (got < 0)
+				return false;
 			break;
+		}
 		if (opcode == 0x8) {
 			c->close_code = len >= 2 ? (h[hl] << 8 | h[hl + 1]) : 1005;
 			return false;
@@ -320,7 +277,7 @@ static bool parse_frames(call *c, int64_t now)
 static void on_readable(call *c, const char *audio_start)
 {
 	for (;;) {
-		ssize_t r = recv(c->fd, c->rx + c->rx_len, RX_BUF - c->rx_len, 0);
+		ssize_t r = recv(c->sock.fd, c->rx + c->rx_len, RX_BUF - c->rx_len, 0);
 		if (r == 0 || (r < 0 && errno != EAGAIN)) {
 			close_call(c, -1);
 			return;
@@ -351,56 +308,6 @@ static void on_readable(call *c, const char *audio_start)
 		if ((size_t)r < room)
 			return; /* a short read: nothing more queued now (epoll is level-triggered) */
 	}
-}
-
-static bool start_connect(call *c, const struct sockaddr_in *to)
-{
-	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->fd < 0)
-		return false;
-	int one = 1;
-	if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
-	    (connect(c->fd, (const struct sockaddr *)to, sizeof *to) != 0 && errno != EINPROGRESS)) {
-		close(c->fd);
-		c->fd = -1;
-		return false;
-	}
-	c->state = CONNECTING;
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
-	return epoll_ctl(g.epfd, EPOLL_CTL_ADD, c->fd, &ev) == 0;
-}
-
-/* ---- The bot's process figures, from /proc ---- */
-
-typedef struct proc_sample {
-	double cpu_s;
-	long rss_kib, threads;
-} proc_sample;
-
-static bool read_proc(int pid, proc_sample *s)
-{
-	char path[64], buf[4096];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return false;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-	unsigned long long ut = 0, st = 0;
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return false;
-	s->cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-	snprintf(path, sizeof path, "/proc/%d/status", pid);
-	if (!(f = fopen(path, "r")))
-		return false;
-	while (fgets(buf, sizeof buf, f)) {
-		sscanf(buf, "VmRSS: %ld", &s->rss_kib);
-		sscanf(buf, "Threads: %ld", &s->threads);
-	}
-	fclose(f);
-	return true;
 }
 
 /* ---- Setup and results ---- */
@@ -440,17 +347,11 @@ static bool load_paths(const char *file, int want)
 			fclose(f);
 			return false;
 		}
-		g.calls[g.n].fd = -1;
+		g.calls[g.n].sock.fd = -1;
 		g.n++;
 	}
 	fclose(f);
 	return g.n == want;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return (x > y) - (x < y);
 }
 
 static double pct_ms(i64s *a, double p)
@@ -514,9 +415,9 @@ int main(int argc, char **argv)
 	char audio_start[160];
 	snprintf(audio_start, sizeof audio_start,
 		 "{\"type\":\"audio.start\",\"encoding\":\"%s\",\"sample_rate\":%d,\"channels\":1}", g.encoding, g.rate);
-	proc_sample idle = {0}, at_end = {0}, sample;
+	bench_proc idle = {0}, at_end = {0}, sample;
 	long peak_rss = 0, peak_threads = 0;
-	if (pid && !read_proc(pid, &idle)) {
+	if (pid && !bench_read_proc(pid, &idle)) {
 		fprintf(stderr, "bench_voice_load: cannot read /proc/%d\n", pid);
 		return 1;
 	}
@@ -564,9 +465,7 @@ int main(int argc, char **argv)
 			if (c->state == CLOSED)
 				continue;
 			if (c->state == CONNECTING && (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-				int err = 0;
-				socklen_t el = sizeof err;
-				if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err) {
+				if (!bench_sock_connected(&c->sock)) {
 					close_call(c, -3);
 					failed_connect++;
 					continue;
@@ -577,19 +476,19 @@ int main(int argc, char **argv)
 						  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
 						  c->path, port);
 				c->state = HANDSHAKE;
-				if (hl <= 0 || (size_t)hl >= sizeof hs || hl > TX_BUF) {
+				unsigned char *at = hl > 0 && (size_t)hl < sizeof hs ? bench_sock_reserve(&c->sock, (size_t)hl) : NULL;
+				if (!at) {
 					close_call(c, -3);
 					continue;
 				}
-				memcpy(c->tx, hs, (size_t)hl);
-				c->tx_len = (size_t)hl;
-				if (!flush_tx(c))
+				memcpy(at, hs, (size_t)hl);
+				if (!bench_sock_flush(&c->sock))
 					close_call(c, -1);
-				else if (c->tx_len == 0)
-					watch(c, false);
+				else if (c->sock.tx_len == 0)
+					bench_sock_watch(&c->sock, false);
 				continue;
 			}
-			if (evs[i].events & EPOLLOUT && !flush_tx(c)) {
+			if (evs[i].events & EPOLLOUT && !bench_sock_flush(&c->sock)) {
 				close_call(c, -1);
 				continue;
 			}
@@ -597,12 +496,15 @@ int main(int argc, char **argv)
 				on_readable(c, audio_start);
 		}
 		while (started < n && g.calls[started].connect_at <= now) {
-			if (!start_connect(&g.calls[started], &to)) {
-				g.calls[started].state = CLOSED;
-				g.calls[started].close_code = -3;
+			call *c = &g.calls[started++];
+			if (bench_sock_connect(&c->sock, g.epfd, c, &to)) {
+				c->state = CONNECTING;
+			} else {
+				bench_sock_close(&c->sock);
+				c->state = CLOSED;
+				c->close_code = -3;
 				failed_connect++;
 			}
-			started++;
 		}
 		int open = 0;
 		for (int i = 0; i < started; i++)
@@ -610,7 +512,7 @@ int main(int argc, char **argv)
 		if (open > open_max)
 			open_max = open;
 		if (pid && now >= next_sample) {
-			if (read_proc(pid, &sample)) {
+			if (bench_read_proc(pid, &sample)) {
 				if (sample.rss_kib > peak_rss)
 					peak_rss = sample.rss_kib;
 				if (sample.threads > peak_threads)
@@ -622,7 +524,7 @@ int main(int argc, char **argv)
 			break;
 	}
 	int64_t t_end = now_us();
-	if (pid && !read_proc(pid, &at_end))
+	if (pid && !bench_read_proc(pid, &at_end))
 		at_end = idle;
 	/* call-seconds: each call from its audio.ready to its close */
 	double call_s = 0;
@@ -652,10 +554,10 @@ int main(int argc, char **argv)
 		frames_out += c->frames_out;
 		turns += c->turns;
 	}
-	qsort(g.late.v, g.late.n, sizeof *g.late.v, cmp_i64);
-	qsort(g.answer.v, g.answer.n, sizeof *g.answer.v, cmp_i64);
-	qsort(g.first_words.v, g.first_words.n, sizeof *g.first_words.v, cmp_i64);
-	double cpu = at_end.cpu_s - idle.cpu_s;
+	qsort(g.late.v, g.late.n, sizeof *g.late.v, bench_cmp_i64);
+	qsort(g.answer.v, g.answer.n, sizeof *g.answer.v, bench_cmp_i64);
+	qsort(g.first_words.v, g.first_words.n, sizeof *g.first_words.v, bench_cmp_i64);
+	double cpu = at_end.user_s + at_end.sys_s - idle.user_s - idle.sys_s;
 	printf("{\"calls\":%d,\"ready\":%d,\"failed_connect\":%d,\"open_max\":%d,\"seconds\":%.1f,\"call_seconds\":%.0f,"
 	       "\"closed_by_bot_1000\":%d,\"party_hung_up\":%d,\"closed_otherwise\":%d,\"still_open_at_deadline\":%d,"
 	       "\"error_messages\":%llu,\"turns\":%llu,\"frames_in\":%llu,\"frames_out\":%llu,\"send_dropped\":%llu,"

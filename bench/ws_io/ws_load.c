@@ -27,10 +27,10 @@
 #include <unistd.h>
 
 #include "bench_audio.h"
+#include "bench_client.h"
 
 #define SEND_SLOTS 20 /* 1 ms apart */
 #define RX_BUF 8192
-#define TX_BUF 16384
 /* later than one frame period after its deadline: a one-frame playout buffer would have run dry */
 #define LATE_US AUDIO_FRAME_US
 
@@ -38,12 +38,12 @@ enum conn_state { CONNECTING, HANDSHAKE, OPEN, CLOSED };
 
 /* One call's socket and what was measured on it. */
 typedef struct call {
-	int fd;
+	bench_sock sock;
 	enum conn_state state;
 	uint32_t next_seq, expect_seq;
 	uint32_t received;              /* frames received since the socket opened */
-	size_t rx_len, tx_len, tx_off;
-	unsigned char rx[RX_BUF], tx[TX_BUF];
+	size_t rx_len;
+	unsigned char rx[RX_BUF];
 } call;
 
 static struct {
@@ -77,53 +77,18 @@ static void close_call(call *c)
 {
 	if (c->state == CLOSED)
 		return;
-	epoll_ctl(g.epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
+	bench_sock_close(&c->sock);
 	c->state = CLOSED;
-}
-
-static void watch(call *c, bool want_out)
-{
-	struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0), .data.ptr = c};
-	epoll_ctl(g.epfd, EPOLL_CTL_MOD, c->fd, &ev);
-}
-
-/* Writes what is queued; returns false when the socket failed. */
-static bool flush_tx(call *c)
-{
-	while (c->tx_off < c->tx_len) {
-		ssize_t w = send(c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL);
-		if (w < 0) {
-			if (errno == EAGAIN) {
-				watch(c, true);
-				return true;
-			}
-			return false;
-		}
-		c->tx_off += (size_t)w;
-	}
-	if (c->tx_off == c->tx_len && c->tx_len) {
-		c->tx_off = c->tx_len = 0;
-		watch(c, false);
-	}
-	return true;
-}
-
-static bool queue_tx(call *c, const void *p, size_t n)
-{
-	if (c->tx_off && c->tx_off == c->tx_len)
-		c->tx_off = c->tx_len = 0;
-	if (c->tx_len + n > TX_BUF)
-		return false;
-	memcpy(c->tx + c->tx_len, p, n);
-	c->tx_len += n;
-	return true;
 }
 
 static void send_frame(call *c, int64_t now)
 {
-	unsigned char f[8 + AUDIO_FRAME_BYTES];
+	unsigned char *f = bench_sock_reserve(&c->sock, 8 + AUDIO_FRAME_BYTES);
 	unsigned char mask[4] = {0x37, 0xfa, 0x21, 0x3d};
+	if (!f) {
+		g.send_dropped++;
+		return;
+	}
 	f[0] = 0x82; /* FIN, binary */
 	f[1] = 0x80 | 126;
 	f[2] = AUDIO_FRAME_BYTES >> 8;
@@ -134,12 +99,8 @@ static void send_frame(call *c, int64_t now)
 	bench_frame_stamp(payload, c->next_seq++, now);
 	for (int i = 0; i < AUDIO_FRAME_BYTES; i++)
 		payload[i] ^= mask[i & 3];
-	if (!queue_tx(c, f, sizeof f)) {
-		g.send_dropped++;
-		return;
-	}
 	g.sent++;
-	if (!flush_tx(c))
+	if (!bench_sock_flush(&c->sock))
 		close_call(c);
 }
 
@@ -166,24 +127,15 @@ static void on_frame(call *c, const unsigned char *p, size_t len, int64_t now)
 static bool parse_frames(call *c, int64_t now)
 {
 	size_t off = 0;
-	while (c->rx_len - off >= 2) {
+	for (;;) {
 		unsigned char *h = c->rx + off;
-		int opcode = h[0] & 0x0f;
-		size_t len = h[1] & 0x7f, hl = 2;
-		if (h[1] & 0x80)
-			return false; /* servers do not mask */
-		if (len == 126) {
-			if (c->rx_len - off < 4)
-				break;
-			len = (size_t)h[2] << 8 | h[3];
-			hl = 4;
-		} else if (len == 127) {
-			return false; /* nothing this large in this benchmark */
-		}
-		if (hl + len > RX_BUF)
-			return false;
-		if (c->rx_len - off < hl + len)
+		int opcode, got;
+		size_t hl, len;
+		if ((got = bench_ws_frame(h, c->rx_len - off, RX_BUF, &opcode, &hl, &len)) <= 0) {
+			if (got < 0)
+				return false;
 			break;
+		}
 		if (opcode == 0x8)
 			return false;
 		if (opcode == 0x2)
@@ -198,7 +150,7 @@ static bool parse_frames(call *c, int64_t now)
 static void on_readable(call *c, int64_t now)
 {
 	for (;;) {
-		ssize_t r = recv(c->fd, c->rx + c->rx_len, RX_BUF - c->rx_len, 0);
+		ssize_t r = recv(c->sock.fd, c->rx + c->rx_len, RX_BUF - c->rx_len, 0);
 		if (r == 0 || (r < 0 && errno != EAGAIN)) {
 			close_call(c);
 			return;
@@ -229,55 +181,7 @@ static void on_readable(call *c, int64_t now)
 	}
 }
 
-static bool start_connect(call *c, const struct sockaddr_in *to)
-{
-	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->fd < 0)
-		return false;
-	int one = 1;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (connect(c->fd, (const struct sockaddr *)to, sizeof *to) != 0 && errno != EINPROGRESS) {
-		close(c->fd);
-		return false;
-	}
-	c->state = CONNECTING;
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
-	return epoll_ctl(g.epfd, EPOLL_CTL_ADD, c->fd, &ev) == 0;
-}
-
 /* ---- The server's process figures, from /proc ---- */
-
-typedef struct proc_sample {
-	double user_s, sys_s;
-	long rss_kib, threads;
-} proc_sample;
-
-static bool read_proc(int pid, proc_sample *s)
-{
-	char path[64], buf[4096];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return false;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-	unsigned long long ut = 0, st = 0;
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return false;
-	s->user_s = (double)ut / (double)sysconf(_SC_CLK_TCK);
-	s->sys_s = (double)st / (double)sysconf(_SC_CLK_TCK);
-	snprintf(path, sizeof path, "/proc/%d/status", pid);
-	if (!(f = fopen(path, "r")))
-		return false;
-	while (fgets(buf, sizeof buf, f)) {
-		sscanf(buf, "VmRSS: %ld", &s->rss_kib);
-		sscanf(buf, "Threads: %ld", &s->threads);
-	}
-	fclose(f);
-	return true;
-}
 
 static double self_cpu_s(void)
 {
@@ -288,12 +192,6 @@ static double self_cpu_s(void)
 }
 
 /* ---- Results ---- */
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return (x > y) - (x < y);
-}
 
 static double pct_ms(const int64_t *v, size_t n, double p)
 {
@@ -333,8 +231,8 @@ int main(int argc, char **argv)
 	}
 	if (argc % 2 == 0 || port <= 0 || n <= 0 || seconds <= 0 || warmup < 0)
 		return usage();
-	proc_sample idle = {0}, at_start = {0}, at_end = {0};
-	if (pid && !read_proc(pid, &idle)) {
+	bench_proc idle = {0}, at_start = {0}, at_end = {0};
+	if (pid && !bench_read_proc(pid, &idle)) {
 		fprintf(stderr, "bench_ws_load: cannot read /proc/%d\n", pid);
 		return 1;
 	}
@@ -381,24 +279,27 @@ int main(int argc, char **argv)
 			if (c->state == CLOSED)
 				continue;
 			if (c->state == CONNECTING && (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-				int err = 0;
-				socklen_t el = sizeof err;
-				getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-				if (err) {
+				if (!bench_sock_connected(&c->sock)) {
 					close_call(c);
 					failed_connect++;
 					continue;
 				}
 				c->state = HANDSHAKE;
-				if (!queue_tx(c, handshake, (size_t)hs_len) || !flush_tx(c)) {
+				unsigned char *at = bench_sock_reserve(&c->sock, (size_t)hs_len);
+				if (!at) {
 					close_call(c);
 					continue;
 				}
-				if (c->tx_len == 0)
-					watch(c, false);
+				memcpy(at, handshake, (size_t)hs_len);
+				if (!bench_sock_flush(&c->sock)) {
+					close_call(c);
+					continue;
+				}
+				if (c->sock.tx_len == 0)
+					bench_sock_watch(&c->sock, false);
 				continue;
 			}
-			if (evs[i].events & EPOLLOUT && !flush_tx(c)) {
+			if (evs[i].events & EPOLLOUT && !bench_sock_flush(&c->sock)) {
 				close_call(c);
 				continue;
 			}
@@ -407,11 +308,14 @@ int main(int argc, char **argv)
 				on_readable(c, bench_now_us());
 		}
 		while (started < n && started < (now - t0) / 1000 * 50 + 50) {
-			if (!start_connect(&g.calls[started], &to)) {
-				g.calls[started].state = CLOSED;
+			call *c = &g.calls[started++];
+			if (bench_sock_connect(&c->sock, g.epfd, c, &to)) {
+				c->state = CONNECTING;
+			} else {
+				bench_sock_close(&c->sock);
+				c->state = CLOSED;
 				failed_connect++;
 			}
-			started++;
 		}
 		if (started == n && !window_start) {
 			g.sending = true;
@@ -421,7 +325,7 @@ int main(int argc, char **argv)
 			g.measuring = true;
 			window_end = now + (int64_t)seconds * 1000000;
 			client_cpu_start = self_cpu_s();
-			if (pid && !read_proc(pid, &at_start))
+			if (pid && !bench_read_proc(pid, &at_start))
 				break;
 		}
 		if (g.measuring && now >= window_end) {
@@ -430,7 +334,7 @@ int main(int argc, char **argv)
 			g.sending = false;
 			client_cpu_end = self_cpu_s();
 			if (pid)
-				read_proc(pid, &at_end);
+				bench_read_proc(pid, &at_end);
 			drain_end = now + 300000;
 		}
 		if (drain_end && now >= drain_end)
@@ -448,8 +352,8 @@ int main(int argc, char **argv)
 			late_frames++;
 	int64_t *late = g.late;
 	size_t m = g.n_late;
-	qsort(late, m, sizeof *late, cmp_i64);
-	qsort(g.rtt, g.n_rtt, sizeof *g.rtt, cmp_i64);
+	qsort(late, m, sizeof *late, bench_cmp_i64);
+	qsort(g.rtt, g.n_rtt, sizeof *g.rtt, bench_cmp_i64);
 	/* frames every open call should have got in the window: 50 a second each */
 	double expected = (double)open * window_s * 1e6 / AUDIO_FRAME_US;
 	double client_cpu = (client_cpu_end - client_cpu_start) / window_s;
