@@ -386,86 +386,6 @@ static void quick_nothing(sova_tts *t) { (void)t; }
 static void quick_destroy(sova_tts *t) { free(t); }
 static const sova_tts_vtable QUICK_VT = {"quick", quick_say, quick_nothing, quick_nothing, quick_destroy};
 
-/* One worker busy with a recognizer; another recognizer's feed and a synthesizer's line wait: the
- * line runs first (its first words are what the far end waits for). */
-static void a_waiting_synthesizer_goes_before_waiting_recognizers(void **state)
-{
-	(void)state;
-	sova_offload *o = sova_offload_new(1, 0, NULL, NULL, err, sizeof err);
-	assert_non_null(o);
-	heard h1 = {0}, h2 = {0};
-	sova_stt *busy = new_slow(200000, NULL), *waiting = new_slow(0, NULL);
-	busy->vt = waiting->vt = &ORDERED_VT;
-	sova_stt *a = sova_offload_stt(o, busy, on_text, &h1, err, sizeof err);
-	sova_stt *b = sova_offload_stt(o, waiting, on_text, &h2, err, sizeof err);
-	sova_tts *inner = calloc(1, sizeof *inner);
-	assert_non_null(inner);
-	sova_tts_config tc = {0};
-	sova_tts_init_base(inner, &QUICK_VT, &tc, NULL, NULL);
-	inner->sample_rate = 16000;
-	spoken sp = {0};
-	sova_tts *t = sova_offload_tts(o, inner, on_audio, &sp, err, sizeof err);
-	assert_true(a && b && t);
-	const char *phrases[] = {"yes", "no"};
-	sova_stt_options opt = {.search = SOVA_STT_SEARCH_GRAMMAR, .phrases = phrases, .num_phrases = 2};
-	assert_true(sova_stt_start(a, &opt, err, sizeof err) && sova_stt_start(b, &opt, err, sizeof err));
-	usleep(20000);
-	assert_true(sova_stt_feed(a, TEN_MS, 160, err, sizeof err)); /* the worker takes it: 200 ms */
-	usleep(50000);
-	assert_true(sova_stt_feed(b, TEN_MS, 160, err, sizeof err));
-	assert_true(sova_tts_say(t, "Hello.", 6, true, err, sizeof err));
-	for (int i = 0; i < 2000 && atomic_load(&order) < 2; i++)
-		usleep(1000);
-	assert_int_equal(atomic_load(&order), 2);
-	assert_true(tts_ran_at < stt_ran_at);
-	sova_stt_free(a);
-	sova_stt_free(b);
-	sova_tts_free(t);
-	sova_offload_free(o);
-}
-
-/* With a synthesis worker, a line is spoken while the only other worker is still busy decoding. */
-static void a_synthesis_worker_speaks_while_the_others_decode(void **state)
-{
-	(void)state;
-	atomic_store(&order, 0);
-	atomic_store(&busy_done, false);
-	sova_offload *o = sova_offload_new(1, 1, NULL, NULL, err, sizeof err);
-	assert_non_null(o);
-	heard h1 = {0}, h2 = {0};
-	sova_stt *busy = new_slow(200000, NULL), *waiting = new_slow(0, NULL);
-	busy->vt = waiting->vt = &ORDERED_VT;
-	sova_stt *a = sova_offload_stt(o, busy, on_text, &h1, err, sizeof err);
-	sova_stt *b = sova_offload_stt(o, waiting, on_text, &h2, err, sizeof err);
-	sova_tts *inner = calloc(1, sizeof *inner);
-	assert_non_null(inner);
-	sova_tts_config tc = {0};
-	sova_tts_init_base(inner, &QUICK_VT, &tc, NULL, NULL);
-	inner->sample_rate = 16000;
-	spoken sp = {0};
-	sova_tts *t = sova_offload_tts(o, inner, on_audio, &sp, err, sizeof err);
-	assert_true(a && b && t);
-	const char *phrases[] = {"yes", "no"};
-	sova_stt_options opt = {.search = SOVA_STT_SEARCH_GRAMMAR, .phrases = phrases, .num_phrases = 2};
-	assert_true(sova_stt_start(a, &opt, err, sizeof err) && sova_stt_start(b, &opt, err, sizeof err));
-	usleep(20000);
-	assert_true(sova_stt_feed(a, TEN_MS, 160, err, sizeof err)); /* the worker takes it: 200 ms */
-	usleep(50000);
-	assert_true(sova_stt_feed(b, TEN_MS, 160, err, sizeof err));
-	assert_true(sova_tts_say(t, "Hello.", 6, true, err, sizeof err));
-	for (int i = 0; i < 2000 && atomic_load(&order) < 1; i++)
-		usleep(1000);
-	assert_false(atomic_load(&busy_done)); /* spoken before the decode ended */
-	for (int i = 0; i < 2000 && atomic_load(&order) < 2; i++)
-		usleep(1000);
-	assert_int_equal(atomic_load(&order), 2);
-	assert_true(tts_ran_at < stt_ran_at);
-	sova_stt_free(a);
-	sova_stt_free(b);
-	sova_tts_free(t);
-	sova_offload_free(o);
-}
-
 /* A line's clauses queued at once run as one batch on a worker: the first clause's audio reaches
  * the owner while the next is still being made, not after the whole batch. */
 static atomic_bool slow_clause_running;
@@ -486,43 +406,102 @@ static bool clause_say(sova_tts *t, const char *text, size_t len, bool final, ch
 }
 static const sova_tts_vtable CLAUSE_VT = {"clauses", clause_say, quick_nothing, quick_nothing, quick_destroy};
 
-static void a_clause_is_delivered_before_the_next_is_made(void **state)
+/* A pool whose general workers are all busy: a recognizer's 200 ms feed was taken 50 ms ago. */
+typedef struct busy_pool {
+	sova_offload *o;
+	heard h;
+	sova_stt *busy;
+	spoken sp;
+	sova_tts *tts; /* a synthesizer of the given vtable, waiting to be used */
+} busy_pool;
+
+static const char *const YES_NO[] = {"yes", "no"};
+static const sova_stt_options YES_NO_OPT = {.search = SOVA_STT_SEARCH_GRAMMAR, .phrases = YES_NO, .num_phrases = 2};
+
+static void busy_pool_start(busy_pool *b, int synth_workers, const sova_tts_vtable *tts_vt)
 {
-	(void)state;
-	sova_offload *o = sova_offload_new(1, 0, NULL, NULL, err, sizeof err);
-	assert_non_null(o);
-	heard h = {0};
-	sova_stt *busy = new_slow(200000, NULL);
-	busy->vt = &ORDERED_VT;
-	sova_stt *a = sova_offload_stt(o, busy, on_text, &h, err, sizeof err);
+	memset(b, 0, sizeof *b);
+	atomic_store(&order, 0);
+	atomic_store(&busy_done, false);
+	b->o = sova_offload_new(1, synth_workers, NULL, NULL, err, sizeof err);
+	assert_non_null(b->o);
+	sova_stt *inner_stt = new_slow(200000, NULL);
+	inner_stt->vt = &ORDERED_VT;
+	b->busy = sova_offload_stt(b->o, inner_stt, on_text, &b->h, err, sizeof err);
 	sova_tts *inner = calloc(1, sizeof *inner);
 	assert_non_null(inner);
 	sova_tts_config tc = {0};
-	sova_tts_init_base(inner, &CLAUSE_VT, &tc, NULL, NULL);
+	sova_tts_init_base(inner, tts_vt, &tc, NULL, NULL);
 	inner->sample_rate = 16000;
-	spoken sp = {0};
-	sova_tts *t = sova_offload_tts(o, inner, on_audio, &sp, err, sizeof err);
-	assert_true(a && t);
-	const char *phrases[] = {"yes", "no"};
-	sova_stt_options opt = {.search = SOVA_STT_SEARCH_GRAMMAR, .phrases = phrases, .num_phrases = 2};
-	assert_true(sova_stt_start(a, &opt, err, sizeof err));
+	b->tts = sova_offload_tts(b->o, inner, on_audio, &b->sp, err, sizeof err);
+	assert_true(b->busy && b->tts);
+	assert_true(sova_stt_start(b->busy, &YES_NO_OPT, err, sizeof err));
 	usleep(20000);
-	assert_true(sova_stt_feed(a, TEN_MS, 160, err, sizeof err)); /* the only worker: 200 ms */
+	assert_true(sova_stt_feed(b->busy, TEN_MS, 160, err, sizeof err));
 	usleep(50000);
-	assert_true(sova_tts_say(t, "Hi, ", 4, false, err, sizeof err)); /* both wait: one batch */
-	assert_true(sova_tts_say(t, "slow rest of the line.", 22, true, err, sizeof err));
+}
+
+static void busy_pool_stop(busy_pool *b)
+{
+	sova_stt_free(b->busy);
+	sova_tts_free(b->tts);
+	sova_offload_free(b->o);
+}
+
+/* Another recognizer's feed and a synthesizer's line wait for the one worker: the line goes first
+ * (its first words are what the far end waits for). */
+static void a_waiting_synthesizer_goes_before_waiting_recognizers(void **state)
+{
+	(void)state;
+	busy_pool b;
+	busy_pool_start(&b, 0, &QUICK_VT);
+	heard h2 = {0};
+	sova_stt *inner = new_slow(0, NULL);
+	inner->vt = &ORDERED_VT;
+	sova_stt *waiting = sova_offload_stt(b.o, inner, on_text, &h2, err, sizeof err);
+	assert_non_null(waiting);
+	assert_true(sova_stt_start(waiting, &YES_NO_OPT, err, sizeof err));
+	assert_true(sova_stt_feed(waiting, TEN_MS, 160, err, sizeof err));
+	assert_true(sova_tts_say(b.tts, "Hello.", 6, true, err, sizeof err));
+	for (int i = 0; i < 2000 && atomic_load(&order) < 2; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(&order), 2);
+	assert_true(tts_ran_at < stt_ran_at);
+	sova_stt_free(waiting);
+	busy_pool_stop(&b);
+}
+
+/* With a synthesis worker, a line is spoken while the only other worker is still decoding. */
+static void a_synthesis_worker_speaks_while_the_others_decode(void **state)
+{
+	(void)state;
+	busy_pool b;
+	busy_pool_start(&b, 1, &QUICK_VT);
+	assert_true(sova_tts_say(b.tts, "Hello.", 6, true, err, sizeof err));
+	for (int i = 0; i < 2000 && atomic_load(&order) < 1; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(&order), 1);
+	assert_false(atomic_load(&busy_done)); /* spoken before the decode ended */
+	busy_pool_stop(&b);
+}
+
+static void a_clause_is_delivered_before_the_next_is_made(void **state)
+{
+	(void)state;
+	busy_pool b;
+	busy_pool_start(&b, 0, &CLAUSE_VT);
+	assert_true(sova_tts_say(b.tts, "Hi, ", 4, false, err, sizeof err)); /* both wait: one batch */
+	assert_true(sova_tts_say(b.tts, "slow rest of the line.", 22, true, err, sizeof err));
 	bool early = false;
-	for (int i = 0; i < 3000 && sp.frames < 2; i++) {
-		sova_offload_deliver(o);
-		if (sp.frames == 1 && atomic_load(&slow_clause_running))
+	for (int i = 0; i < 3000 && b.sp.frames < 2; i++) {
+		sova_offload_deliver(b.o);
+		if (b.sp.frames == 1 && atomic_load(&slow_clause_running))
 			early = true;
 		usleep(1000);
 	}
 	assert_true(early);
-	assert_int_equal(sp.frames, 2);
-	sova_stt_free(a);
-	sova_tts_free(t);
-	sova_offload_free(o);
+	assert_int_equal(b.sp.frames, 2);
+	busy_pool_stop(&b);
 }
 
 int main(void)
