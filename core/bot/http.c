@@ -605,8 +605,9 @@ static loop_peer *open_socket(long long ws_id)
 
 bool sova_loop_ws_set_sink(long long ws_id, const sova_loop_sink *sink)
 {
-	loop_peer *p = open_socket(ws_id);
-	if (!p)
+	/* a sink is removed from a closing socket too: its owner may be freed before the close ends */
+	loop_peer *p = sink ? open_socket(ws_id) : loop_peer_find(ws_id);
+	if (!p || p->kind != PEER_WS)
 		return false;
 	p->has_sink = sink != NULL;
 	if (sink)

@@ -98,7 +98,8 @@ void sova_loop_emit(int kind, long long id, const char *body, size_t len);
 
 /* Routes a live socket's frames to C instead of Lua: binary frames always; text frames too when
  * text_too (Twilio Media Streams is JSON text). on_close runs once when the socket goes (then the
- * sink is gone). A NULL sink unsets (on_close does not run). false when ws_id is not open. */
+ * sink is gone). A NULL sink unsets, on a closing socket too (on_close does not run then). false
+ * when ws_id is not open (or, unsetting, not there at all). */
 typedef struct sova_loop_sink {
 	void (*on_frame)(void *ud, const uint8_t *data, size_t len, bool binary);
 	void (*on_close)(void *ud);

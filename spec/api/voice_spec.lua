@@ -166,7 +166,9 @@ describe("voice test calls in the browser #api #voice", function()
     local r = cjson.decode(out:match("([^\n]+)%s*$") or "{}")
     assert.is_nil(r.error, out)
     assert.is_true(r.ended, "the bot did not end the stalled socket: " .. out)
-    assert.equal(1008, r.close_code, out)
+    -- its close frame (1008) waits behind the audio the client never read: the client sees it only
+    -- if it reads before the bot gives up sending it and drops the connection
+    assert.is_true(r.close_code == 1008 or r.close_code == cjson.null, out)
     assert.is_true(r.sent < 1000, "the bot kept the socket for the whole 20 s: " .. out)
     local doc = f:wait_session(call.session_id, 30)
     assert.equal("failed", doc.status)
