@@ -164,8 +164,8 @@ say("first words (audio.ready to the greeting's first frame): p50 %.0f p90 %.0f 
 say("the answer as the party hears it (end of its line to the agent's first frame): p50 %d p90 %d p99 %d ms",
   L.answer_ms.p50, L.answer_ms.p90, L.answer_ms.p99)
 say("bot stages (ms): %s; %s", stage("recognizer"), stage("endpointing"))
-say("  %s; %s (the offline rules engine: both are the bot's own time, turn's end to the first say)",
-  stage("model"), stage("platform"))
+say("  %s; %s (the offline rules engine: both are the bot's own time); together: %s",
+  stage("model"), stage("platform"), stage("respond"))
 say("  %s; %s", stage("synthesizer"), stage("outbound"))
 say("bot: %.1f CPU s over %.0f call-seconds = %.2f %% of a core per call; RSS %d -> peak %d KiB (%d KiB per call at %d open); %d threads",
   B.cpu_s or 0, L.call_seconds, B.cpu_per_call_pct or 0, B.rss_idle_kib or 0, B.rss_peak_kib or 0,

@@ -20,7 +20,7 @@ local LINES = {
 }
 
 describe("voice test calls on the cloud engines' stand-ins #api #voice", function()
-  local db, api, f, standin
+  local db, api, bot, f, standin
 
   lazy_setup(function()
     local dir = proc.temp_dir("standin")
@@ -32,7 +32,7 @@ describe("voice test calls on the cloud engines' stand-ins #api #voice", functio
       return tonumber((proc.read_file(out) or ""):match("ready port=(%d+)"))
     end, 20)
     local base = "ws://127.0.0.1:" .. port
-    db, api = helpers.setup_calls({ bot = { env = {
+    db, api, bot = helpers.setup_calls({ bot = { env = {
       DEEPGRAM_API_KEY = "test-key", CARTESIA_API_KEY = "test-key",
       DEEPGRAM_API_BASE = base .. "/x/script=prior_auth.txt/", CARTESIA_API_BASE = base,
     } } })
@@ -86,5 +86,14 @@ describe("voice test calls on the cloud engines' stand-ins #api #voice", functio
       end
     end
     assert.is_true(timed >= 4, cjson.encode(doc.latency))
+    -- and the bot's own figures: each stage's percentiles, the response as one figure, the pacing
+    local res = helpers.core.http.request { method = "GET", url = bot.url .. "/stats", timeout_ms = 5000 }
+    assert.equal(200, res and res.status)
+    local stats = cjson.decode(res.body)
+    assert.is_true(stats.voice_ms.respond.count >= 4, res.body)
+    assert.is_true(stats.voice_ms.respond.p99 >= stats.voice_ms.platform.p50, res.body)
+    assert.is_true(stats.voice_pacing.frames > 500, res.body) -- the greeting and four answers, in 20 ms frames
+    assert.is_number(stats.voice_pacing.p99_ms)
+    assert.equal(51, #stats.voice_pacing.late_ms_counts)
   end)
 end)

@@ -16,8 +16,9 @@ local turns, starts = series(), series()
 -- from that to the model's first token (model: the provider's time), from that to the answer's
 -- first line requested (platform; from the turn's end when no model was asked), from that to the
 -- first synthesized audio (synthesizer), from that to the first frame out (outbound), and the
--- whole turn. See sova.bot.voice.
-M.VOICE_STAGES = { "recognizer", "endpointing", "model", "platform", "synthesizer", "outbound", "turn" }
+-- whole turn; and respond, the turn's end to the first say (model and platform as one figure: the
+-- p99 of a sum is not the sum of the p99s). See sova.bot.voice.
+M.VOICE_STAGES = { "recognizer", "endpointing", "model", "platform", "synthesizer", "outbound", "turn", "respond" }
 local voice = {}
 for _, k in ipairs(M.VOICE_STAGES) do voice[k] = series() end
 

@@ -247,7 +247,8 @@ local function latency(rec, s)
     turn = t.speech_end and (t.first_frame_out - t.speech_end),
   }
   stats.voice_turn(stages)
-  local row = { turn = rec.turn }
+  stats.voice_turn({ respond = t.turn_end and t.say_requested and (t.say_requested - t.turn_end) })
+  local row = { turn = rec.turn } -- the session keeps the stages; respond is their sum
   for k, x in pairs(stages) do row[k .. "_ms"] = round1(x) end
   if token and t.speech_end then row.model_first_token_ms = round1(token - t.speech_end) end
   host.session_update(rec, { ["$push"] = { latency = row } })
