@@ -177,36 +177,46 @@ static int l_voice(lua_State *L)
 
 /* ---- a voice's methods ---- */
 
-static int l_listen(lua_State *L)
+/* What a recognizer is to listen for, from the table at idx: {search = "open"|"grammar"|"keywords",
+ * phrases = {...}, sequence = bool}. Misuse raises. Pushes the phrases table and the list opt
+ * points into: they stay on the stack while opt is used. Shared by core.speech and loop.voice_listen. */
+void sova_check_stt_options(lua_State *L, int idx, sova_stt_options *opt)
 {
-	voice_ud *u = check_voice(L);
-	luaL_checktype(L, 2, LUA_TTABLE);
-	sova_stt_options opt = {.interim_results = true};
-	const char *search = opt_string(L, 2, "search");
-	search = search ? search : "open";
-	opt.search = strcmp(search, "open") == 0      ? SOVA_STT_SEARCH_OPEN
-		     : strcmp(search, "grammar") == 0  ? SOVA_STT_SEARCH_GRAMMAR
-		     : strcmp(search, "keywords") == 0 ? SOVA_STT_SEARCH_KEYWORDS
-						       : 0;
-	luaL_argcheck(L, opt.search != 0, 2, "search must be open, grammar or keywords");
-	lua_getfield(L, 2, "sequence");
-	opt.sequence = lua_toboolean(L, -1);
+	luaL_checktype(L, idx, LUA_TTABLE);
+	*opt = (sova_stt_options){.interim_results = true};
+	lua_getfield(L, idx, "search");
+	const char *search = luaL_optstring(L, -1, "open");
+	opt->search = strcmp(search, "open") == 0      ? SOVA_STT_SEARCH_OPEN
+		      : strcmp(search, "grammar") == 0  ? SOVA_STT_SEARCH_GRAMMAR
+		      : strcmp(search, "keywords") == 0 ? SOVA_STT_SEARCH_KEYWORDS
+							: 0;
+	luaL_argcheck(L, opt->search != 0, idx, "search must be open, grammar or keywords");
 	lua_pop(L, 1);
-	lua_getfield(L, 2, "phrases"); /* [voice, opts, phrases] */
+	lua_getfield(L, idx, "sequence");
+	opt->sequence = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	lua_getfield(L, idx, "phrases");
 	int pt = lua_gettop(L);
-	luaL_argcheck(L, lua_isnil(L, pt) || lua_istable(L, pt), 2, "phrases: a list of strings");
+	luaL_argcheck(L, lua_isnil(L, pt) || lua_istable(L, pt), idx, "phrases: a list of strings");
 	size_t n = lua_istable(L, pt) ? lua_objlen(L, pt) : 0;
-	luaL_argcheck(L, n <= MAX_PHRASES, 2, "too many phrases");
-	luaL_argcheck(L, opt.search == SOVA_STT_SEARCH_OPEN || n > 0, 2, "a grammar or keyword search needs phrases");
-	const char **list = n ? lua_newuserdata(L, n * sizeof *list) : NULL; /* freed by the GC */
+	luaL_argcheck(L, n <= MAX_PHRASES, idx, "too many phrases");
+	luaL_argcheck(L, opt->search == SOVA_STT_SEARCH_OPEN || n > 0, idx, "a grammar or keyword search needs phrases");
+	const char **list = lua_newuserdata(L, (n ? n : 1) * sizeof *list); /* freed by the GC */
 	for (size_t i = 0; i < n; i++) {
 		lua_rawgeti(L, pt, (int)i + 1);
-		luaL_argcheck(L, lua_type(L, -1) == LUA_TSTRING, 2, "phrases: a list of strings");
+		luaL_argcheck(L, lua_type(L, -1) == LUA_TSTRING, idx, "phrases: a list of strings");
 		list[i] = lua_tostring(L, -1);
 		lua_pop(L, 1); /* the string stays alive in the phrases table */
 	}
-	opt.phrases = list;
-	opt.num_phrases = n;
+	opt->phrases = n ? list : NULL;
+	opt->num_phrases = n;
+}
+
+static int l_listen(lua_State *L)
+{
+	voice_ud *u = check_voice(L);
+	sova_stt_options opt;
+	sova_check_stt_options(L, 2, &opt);
 	char err[ERRLEN];
 	if (!sova_voice_sim_listen(u->sim, &opt, err, sizeof err))
 		return fail(L, err);

@@ -7,7 +7,6 @@
 #include "bind/sova_bind.h"
 #include "bot/voice_loop.h"
 
-#define MAX_PHRASES 2000
 
 static long long check_id(lua_State *L, int i)
 {
@@ -150,30 +149,8 @@ static int l_voice_listen(lua_State *L)
 {
 	char err[128];
 	long long id = check_id(L, 1);
-	luaL_checktype(L, 2, LUA_TTABLE);
-	sova_stt_options opt = {.interim_results = true};
-	lua_getfield(L, 2, "search");
-	const char *search = luaL_optstring(L, -1, "open");
-	opt.search = strcmp(search, "open") == 0      ? SOVA_STT_SEARCH_OPEN
-		     : strcmp(search, "grammar") == 0  ? SOVA_STT_SEARCH_GRAMMAR
-		     : strcmp(search, "keywords") == 0 ? SOVA_STT_SEARCH_KEYWORDS
-						       : 0;
-	luaL_argcheck(L, opt.search != 0, 2, "search must be open, grammar or keywords");
-	lua_getfield(L, 2, "sequence");
-	opt.sequence = lua_toboolean(L, -1);
-	lua_getfield(L, 2, "phrases");
-	int pt = lua_gettop(L);
-	size_t n = lua_istable(L, pt) ? lua_objlen(L, pt) : 0;
-	luaL_argcheck(L, n <= MAX_PHRASES, 2, "too many phrases");
-	luaL_argcheck(L, opt.search == SOVA_STT_SEARCH_OPEN || n > 0, 2, "a grammar or keyword search needs phrases");
-	const char **list = n ? lua_newuserdata(L, n * sizeof *list) : NULL; /* freed by the GC */
-	for (size_t i = 0; i < n; i++) {
-		lua_rawgeti(L, pt, (int)i + 1);
-		list[i] = luaL_checkstring(L, -1);
-		lua_pop(L, 1); /* the string stays alive in the phrases table */
-	}
-	opt.phrases = list;
-	opt.num_phrases = n;
+	sova_stt_options opt;
+	sova_check_stt_options(L, 2, &opt);
 	return result(L, sova_voices_listen(id, &opt, err, sizeof err), err);
 }
 
