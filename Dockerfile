@@ -21,7 +21,7 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
       libsodium-dev libjwt-dev libcurl4-openssl-dev libyaml-dev \
       libspeexdsp-dev libwebrtc-audio-processing-dev \
       libpocketsphinx-dev libsphinxbase-dev flite1-dev libespeak-ng-dev \
-      libwebsockets-dev libuv1-dev \
+      libwebsockets-dev libuv1-dev libssl-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -38,7 +38,7 @@ FROM debian:12-slim
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates libluajit-5.1-2 libcivetweb1 libmongoc-1.0-0 libbson-1.0-0 lua-cjson lua-rex-pcre2 \
       libsodium23 libjwt0 libcurl4 libyaml-0-2 libspeexdsp1 libwebrtc-audio-processing1 \
-      libwebsockets17 libwebsockets-evlib-uv libuv1 \
+      libwebsockets17 libwebsockets-evlib-uv libuv1 libssl3 \
       libpocketsphinx3 libsphinxbase3 pocketsphinx-en-us libflite1 libespeak-ng1 espeak-ng-data \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /opt/sova --shell /usr/sbin/nologin sova

@@ -2,8 +2,10 @@
 # Benchmark: N concurrent calls in one `sova bot` against a loopback stand-in language model with a
 # fixed delay. For each N: a fresh bot, N signed replay call starts (Alpha prior_auth, BENCH_LINES
 # lines of the other party each, one model round trip per line), then per-call memory, the bot's
-# own time per turn and per call start (p50/p99, from its GET /stats), client-side start latency,
-# and how the sessions ended in the database. A benchmark, not a test: figures go to
+# own time per turn and per call start (p50/p99, from its GET /stats), the loop thread's CPU per
+# turn or start and, split, per call (its start and end, from /stats) and per model request
+# (the rest, over the requests the stand-in answered), client-side start latency, and how the
+# sessions ended in the database. A benchmark, not a test: figures go to
 # docs/benchmarks.md.
 #   bench/calls.sh [N...]            (default: 100 250 500 1000 2000)
 # Settings (environment):
@@ -84,7 +86,7 @@ YAML
 
 export SOVA_BOT_SECRET="bench-bot-secret-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 export SOVA_BOT_THREADS=${SOVA_BOT_THREADS:-16}
-export BENCH_LINES=$lines BENCH_WORK="$work"
+export BENCH_LINES=$lines BENCH_WORK="$work" BENCH_LLM_URL="http://127.0.0.1:$llm_port"
 # The driver runs under LuaJIT with the specs' modules (sova.core, and sova.testkit for processes).
 # (an array, not a function: it also runs under nice, which cannot run a shell function)
 lua_cmd=(env "LUA_PATH=$SOVA_ROOT/lua/?.lua;$SOVA_ROOT/lua/?/init.lua;;" "LUA_CPATH=$SOVA_ROOT/build/lua/?.so;;" luajit)

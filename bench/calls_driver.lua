@@ -109,13 +109,28 @@ if arg[1] == "tally" then
   assert(core.db.open(config.mongodb_uri()))
   local h = core.db.unscoped()
   local status, reason, landed = {}, {}, {}
+  -- per session: the other party's lines and the nodes entered (session events), landed or spooled
+  local heard, nodes = {}, {}
+  local function count_pushed(id, pushed)
+    if not pushed then return end
+    local function each(key, fn)
+      local v = pushed[key]
+      if type(v) ~= "table" then return end
+      if v["$each"] then for _, x in ipairs(v["$each"]) do fn(x) end else fn(v) end
+    end
+    each("transcript.messages", function(m) if m.role == "user" then heard[id] = (heard[id] or 0) + 1 end end)
+    each("events", function(e) if e.type == "node" and e.node then nodes[id][e.node] = true end end)
+  end
   local docs = assert(h:find("sessions", { bench_run = out.run_tag },
-    { projection = { status = 1, reason = 1, ["transcript.messages"] = 1 } }))
+    { projection = { status = 1, reason = 1, ["transcript.messages"] = 1, events = 1 } }))
   local messages = {}
   for _, d in ipairs(docs) do
     local id = tostring(d._id)
     status[id], reason[id], landed[id] = d.status, d.reason, true
     messages[#messages + 1] = d.transcript and d.transcript.messages and #d.transcript.messages or 0
+    nodes[id] = {}
+    count_pushed(id, { ["transcript.messages"] = { ["$each"] = d.transcript and d.transcript.messages or {} },
+      events = { ["$each"] = d.events or {} } })
   end
   local spooled = 0
   local sf = io.open(spool_path, "rb")
@@ -134,6 +149,7 @@ if arg[1] == "tally" then
         local set = op.b["$set"]
         if set and set.status then status[id] = set.status end
         if set and set.reason then reason[id] = set.reason end
+        count_pushed(id, op.b["$push"])
       end
     end
   end
@@ -146,6 +162,14 @@ if arg[1] == "tally" then
     end
   end
   out.sessions, out.failure_reasons, out.spooled_at_stop = by_status, reasons, spooled
+  local lines, entered = {}, {}
+  for id in pairs(landed) do
+    lines[#lines + 1] = heard[id] or 0
+    for node in pairs(nodes[id]) do entered[node] = (entered[node] or 0) + 1 end
+  end
+  table.sort(lines)
+  out.other_party_lines = { min = lines[1], p50 = lines[math.max(1, math.ceil(#lines / 2))], max = lines[#lines] }
+  out.sessions_entering_node = entered
   table.sort(messages)
   out.transcript_messages_landed = { min = messages[1], max = messages[#messages] }
   local fo = assert(io.open(result_path, "w"))
@@ -158,6 +182,11 @@ if arg[1] == "tally" then
   for k, v in pairs(reasons) do rs[#rs + 1] = v .. " x " .. k end
   print(("sessions (database, then the %d operations the bot's spool still held): %s%s"):format(
     spooled, table.concat(st, ", "), #rs > 0 and ("; not completed: " .. table.concat(rs, "; ")) or ""))
+  local en = {}
+  for k, v in pairs(entered) do en[#en + 1] = k .. " " .. v end
+  table.sort(en)
+  print(("the other party's lines heard per session: min %s p50 %s max %s; sessions entering each node: %s"):format(
+    tostring(lines[1]), tostring(out.other_party_lines.p50), tostring(lines[#lines]), table.concat(en, ", ")))
   os.exit(0)
 end
 
@@ -264,6 +293,10 @@ core.sys.sleep(0.3)
 
 -- ---- the starts, one after another, as fast as the bot takes them ----
 
+-- the stand-in counts the model requests it answers (one per model turn): from zero for this run
+local LLM = env("BENCH_LLM_URL", "")
+if LLM ~= "" then assert(core.http.request { method = "POST", url = LLM .. "/_reset", body = "", timeout_ms = 5000 }) end
+
 local lat, statuses, errors = {}, {}, {}
 local sched0 = schedstat(BOT_PID)
 local t_post = mono()
@@ -351,6 +384,13 @@ for line in f:lines() do
 end
 f:close()
 
+local model_requests = LLM ~= "" and http_get(LLM .. "/_requests", 30000)
+model_requests = model_requests and #model_requests or nil
+local start_cpu, end_cpu = final.start_cpu_ms or {}, final.end_cpu_ms or {}
+local fixed_ms = (start_cpu.total or 0) + (end_cpu.total or 0)
+local per_start = (start_cpu.count or 0) > 0 and fixed_ms / start_cpu.count or nil
+local turns_n = model_requests or final.turn_ms.count or 0
+local per_model_turn = turns_n > 0 and (sched.loop_run * 1000 - fixed_ms) / turns_n or nil
 local out = {
   n = N, lines = LINES, started = statuses["202"] or 0, post_statuses = statuses, post_errors = errors,
   post_seconds = post_seconds, starts_per_second = N / post_seconds,
@@ -365,6 +405,10 @@ local out = {
   writes_queued_at_peak = wq_at_peak, write_bytes_queued_at_peak = wqb_at_peak, write_bytes_queued_max = wqb_max,
   all_ended = all_done, run_seconds = run_seconds, bot_cpu = sched,
   loop_cpu_ms_per_turn = sched.loop_run * 1000 / math.max(1, (final.turn_ms.count or 0) + (final.start_ms.count or 0)), writer = w, writer_drained = drained,
+  -- the same loop time split: a call's start and end as the bot measured them (its thread CPU
+  -- clock), per call; everything else (the turns, the wake-ups, the writer's pushes, the
+  -- timers) per model turn
+  loop_cpu_ms_per_start = per_start, loop_cpu_ms_per_model_turn = per_model_turn, model_requests = model_requests,
   drain_seconds = drain_seconds, run_tag = run_tag,
 }
 local fo = assert(io.open(RESULT, "w"))
@@ -386,6 +430,9 @@ say("bot start ms: p50 %s p99 %s max %s; client POST ms: p50 %s p99 %s max %s",
 say("bot CPU from the first start to the last end (%.1f s): loop thread %.2f s on CPU, %.2f s waiting for a CPU; "
   .. "all threads %.2f s on CPU; loop CPU per turn or start %.3f ms", run_seconds, sched.loop_run, sched.loop_wait,
   sched.all_run, out.loop_cpu_ms_per_turn)
+local function ms3(x) return x and ("%.3f"):format(x) or "-" end
+say("loop CPU split: per call start and end %s ms (start p50 %s, end p50 %s); per model turn %s ms (the rest of the loop's time, over %s model requests)",
+  ms3(per_start), ms3(start_cpu.p50), ms3(end_cpu.p50), ms3(per_model_turn), tostring(model_requests or turns_n))
 local ps = {}
 for k, v in pairs(statuses) do ps[#ps + 1] = k .. " x" .. v end
 say("POST statuses: %s%s", table.concat(ps, ", "),

@@ -138,7 +138,7 @@ say("the parties' run took %.0f s", mono() - t0)
 local stats = assert(http_get(BOT .. "/stats"))
 local out = {
   n = N, run_tag = run_tag, starts = statuses, load = load, voice_ms = stats.voice_ms,
-  voice_pacing = stats.voice_pacing, writer = stats.writer, rss_kib = stats.rss_kib,
+  voice_pacing = stats.voice_pacing, tick = stats.tick, writer = stats.writer, rss_kib = stats.rss_kib,
 }
 local fo = assert(io.open(RESULT, "w"))
 fo:write(cjson.encode(out), "\n")
@@ -150,14 +150,27 @@ local function stage(name)
   return ("%s p50 %.1f p99 %.1f max %.1f (n %d)"):format(name, s.p50, s.p99, s.max, s.count)
 end
 local L, B = load, load.bot or {}
+-- counts[k] holds k - 1 to k ms: the sum from bucket k on
+local function sum_from(counts, k)
+  local n = 0
+  for i = k, #(counts or {}) do n = n + counts[i] end
+  return n
+end
 say("calls: %d ready of %d, %d turns answered; %d closed by the bot, %d hung up by the party, %d otherwise, %d open at the deadline",
   L.ready, L.calls, L.turns, L.closed_by_bot_1000, L.party_hung_up, L.closed_otherwise, L.still_open_at_deadline)
 say("delivery as the parties received it (a pause over 50 ms starts a new spurt): late p50 %.2f p99 %.2f p99.9 %.2f max %.2f ms over %d frames; %d later than 20 ms",
   L.pacing_late_ms.p50, L.pacing_late_ms.p99, L.pacing_late_ms.p999, L.pacing_late_ms.max, L.pacing_late_ms.n, L.late_frames)
 if stats.voice_pacing then
   local vp = stats.voice_pacing
-  say("pacing in the bot: %d frames sent, %d late (> 5 ms), late p50 %s p99 %s max %s ms", vp.frames or 0, vp.late or 0,
-    tostring(vp.p50_ms), tostring(vp.p99_ms), tostring(vp.max_ms))
+  say("pacing in the bot: %d frames sent, %d 5 ms or more late, %d 20 ms or more, late p50 %s p99 %s p99.9 %s max %s ms",
+    vp.frames or 0, vp.late or 0, sum_from(vp.late_ms_counts, 21), tostring(vp.p50_ms), tostring(vp.p99_ms),
+    tostring(vp.p999_ms), tostring(vp.max_ms))
+end
+if stats.tick then
+  local t, sl, r = stats.tick, stats.tick.start_late, stats.tick.run
+  say("the bot's tick: %d ran, %d missed; began late p50 %s p99 %s max %s ms (%d 5 ms or more); ran p50 %s p99 %s max %s ms",
+    t.ticks, t.missed, tostring(sl.p50_ms), tostring(sl.p99_ms), tostring(sl.max_ms), sum_from(sl.counts, 6),
+    tostring(r.p50_ms), tostring(r.p99_ms), tostring(r.max_ms))
 end
 say("first words (audio.ready to the greeting's first frame): p50 %.0f p90 %.0f p99 %.0f max %.0f ms",
   L.first_words_ms.p50, L.first_words_ms.p90, L.first_words_ms.p99, L.first_words_ms.max)

@@ -37,6 +37,7 @@ local http = require("helpers.http")
 local jwt = require("helpers.jwt")
 local assertions = require("helpers.assertions")
 local factory = require("helpers.factory")
+local phonesim = require("helpers.phonesim")
 
 assertions.register()
 
@@ -126,6 +127,19 @@ function helpers.setup_calls(opts)
   local api = helpers.start_api(db, api_opts)
   return db, api, bot
 end
+
+--- Starts the phone simulator (sova-phone-sim, a loopback Twilio) with opts.scenarios (a table:
+-- the number called → its scripted callee; core/testkit/phonesim/README.md) on a free port and
+-- waits for "ready port=". Returns the sim (spec/helpers/phonesim.lua): sim.api_base (the bot's
+-- TWILIO_API_BASE), sim.account_sid / sim.auth_token, sim:create_call(params),
+-- sim:update_call(sid, params), sim:events(fn), sim:wait_event(fn, timeout), sim:sink_url(path),
+-- sim:sink_signed(event). stop_all stops it (raising unless it exited cleanly).
+function helpers.start_phonesim(opts)
+  local sim = phonesim.start(opts)
+  started[#started + 1] = { kind = "phonesim", obj = sim }
+  return sim
+end
+helpers.phonesim = phonesim
 
 --- The platform's vocabulary (call statuses, system fields, event types): specs spell none of it.
 helpers.vocabulary = require("sova.sandboxed.vocabulary")

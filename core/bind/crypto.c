@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "crypto/password.h"
+#include "crypto/webhook_sig.h"
 #include "bind/sova_bind.h"
 
 static void push_hex(lua_State *L, const unsigned char *bin, size_t len)
@@ -75,6 +76,32 @@ static int l_hmac_sha256_hex(lua_State *L)
 	return 1;
 }
 
+/* crypto.hmac_sha1_base64(key, data): Twilio's webhook signature (X-Twilio-Signature) */
+static int l_hmac_sha1_base64(lua_State *L)
+{
+	size_t klen, len;
+	const char *key = luaL_checklstring(L, 1, &klen);
+	const char *s = luaL_checklstring(L, 2, &len);
+	char out[SOVA_HMAC_SHA1_B64_BYTES];
+	if (!sova_hmac_sha1_base64(key, klen, s, len, out))
+		return luaL_error(L, "HMAC-SHA1 failed");
+	lua_pushstring(L, out);
+	return 1;
+}
+
+/* crypto.base64(data): standard alphabet, padded (HTTP Basic credentials) */
+static int l_base64(lua_State *L)
+{
+	size_t len;
+	const char *s = luaL_checklstring(L, 1, &len);
+	luaL_argcheck(L, len <= 1 << 20, 1, "at most 1 MiB");
+	size_t cap = sodium_base64_encoded_len(len, sodium_base64_VARIANT_ORIGINAL);
+	char *out = lua_newuserdata(L, cap); /* freed by the collector, even if pushing raises */
+	sodium_bin2base64(out, cap, (const unsigned char *)s, len, sodium_base64_VARIANT_ORIGINAL);
+	lua_pushstring(L, out);
+	return 1;
+}
+
 /* crypto.equals(a, b) -> boolean, in time independent of where they differ */
 static int l_equals(lua_State *L)
 {
@@ -90,7 +117,8 @@ int sova_open_crypto(lua_State *L)
 	static const luaL_Reg fns[] = {
 		{"hash_password", l_hash_password}, {"verify_password", l_verify_password},
 		{"random_hex", l_random_hex},       {"sha256_hex", l_sha256_hex},
-		{"hmac_sha256_hex", l_hmac_sha256_hex}, {"equals", l_equals},
+		{"hmac_sha256_hex", l_hmac_sha256_hex}, {"hmac_sha1_base64", l_hmac_sha1_base64},
+		{"base64", l_base64},               {"equals", l_equals},
 		{NULL, NULL},
 	};
 	if (!sova_crypto_init())

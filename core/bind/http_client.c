@@ -10,7 +10,7 @@
 #define MAX_HEADERS 64
 
 /* Pushes a table of the response headers, names lowercased. */
-static void push_headers(lua_State *L, const sova_buf *raw)
+static void push_headers(lua_State *L, const sova_sbuf *raw)
 {
 	lua_newtable(L);
 	if (!raw->data)
@@ -48,8 +48,8 @@ static void push_headers(lua_State *L, const sova_buf *raw)
 static int response_gc(lua_State *L)
 {
 	sova_fetch_response *res = luaL_checkudata(L, 1, RESPONSE_MT);
-	sova_buf_free(&res->body);
-	sova_buf_free(&res->headers);
+	sova_sbuf_free(&res->body);
+	sova_sbuf_free(&res->headers);
 	return 0;
 }
 
@@ -127,8 +127,8 @@ static int l_request(lua_State *L)
 	sova_fetch_response *res = new_response(L); /* 8; frees its buffers when collected */
 	char err[256];
 	if (sova_fetch(&req, res, err, sizeof err) != 0) {
-		sova_buf_free(&res->body);
-		sova_buf_free(&res->headers);
+		sova_sbuf_free(&res->body);
+		sova_sbuf_free(&res->headers);
 		lua_pushnil(L);
 		lua_pushstring(L, err);
 		return 2;
@@ -140,8 +140,8 @@ static int l_request(lua_State *L)
 	lua_setfield(L, -2, "body");
 	push_headers(L, &res->headers);
 	lua_setfield(L, -2, "headers");
-	sova_buf_free(&res->body);
-	sova_buf_free(&res->headers);
+	sova_sbuf_free(&res->body);
+	sova_sbuf_free(&res->headers);
 	return 1;
 }
 
@@ -216,8 +216,8 @@ static int l_stream(lua_State *L)
 	lua_pushnil(L);
 	lua_rawset(L, LUA_REGISTRYINDEX); /* removing an existing key allocates nothing */
 	if (rc != 0) {
-		sova_buf_free(&res->body);
-		sova_buf_free(&res->headers);
+		sova_sbuf_free(&res->body);
+		sova_sbuf_free(&res->headers);
 		lua_pushnil(L);
 		lua_pushstring(L, ls.failed ? ls.err : err);
 		return 2;
@@ -231,8 +231,8 @@ static int l_stream(lua_State *L)
 		lua_pushlstring(L, res->body.data, res->body.len);
 		lua_setfield(L, -2, "body");
 	}
-	sova_buf_free(&res->body);
-	sova_buf_free(&res->headers);
+	sova_sbuf_free(&res->body);
+	sova_sbuf_free(&res->headers);
 	if (res->stopped) {
 		lua_pushboolean(L, 1);
 		lua_setfield(L, -2, "stopped");

@@ -84,6 +84,7 @@ int luaopen_sova_core(lua_State *L)
 	add_area(L, "ws_client", sova_open_ws_client);
 	add_area(L, "recording", sova_open_recording);
 	add_area(L, "yaml", sova_open_yaml);
+	add_area(L, "llm", sova_open_llm);
 	add_area(L, "speech", sova_open_speech);
 #ifdef SOVA_TEST_SEAMS
 	add_area(L, "recorder", sova_open_recorder);

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "bind/sova_bind.h"
+#include "util/arena.h"
 #include "util/clock.h"
 
 #define SANDBOX_MT "sova.sandbox"
@@ -46,6 +47,7 @@ static char KEY_SELF, KEY_LOADED, KEY_BASE, KEY_FLOW;
 
 typedef struct sandbox {
 	lua_State *L; /* owned; NULL once closed */
+	sova_arena arena; /* all of the state's memory */
 	size_t used, limit;
 	long long budget, spent;   /* instructions per callback */
 	double cpu_deadline_ms, cpu_started;   /* the calling thread's CPU time per callback */
@@ -57,22 +59,30 @@ typedef struct sandbox {
 
 /* ---- Memory cap ---- */
 
-/* Never fails a free or a shrink (LuaJIT requires it); refuses growth beyond the cap. */
+/* Never fails a free or a shrink (LuaJIT requires it); refuses growth beyond the cap. The
+ * blocks come from the state's own arena (core/util/arena.h): closing a state was one free()
+ * per object, and glibc's bins mixed the objects of every running call. */
 static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
 	sandbox *sb = ud;
-	if (nsize == 0) {
-		free(ptr);
-		sb->used -= osize;
-		return NULL;
-	}
+	if (!ptr)
+		osize = 0;
 	if (nsize > osize && sb->used + (nsize - osize) > sb->limit)
 		return NULL;
-	void *p = realloc(ptr, nsize);
-	if (!p)
+	void *p = sova_arena_realloc(&sb->arena, ptr, osize, nsize);
+	if (!p && nsize > 0)
 		return NULL;
 	sb->used = sb->used - osize + nsize;
 	return p;
+}
+
+/* Ends the state by freeing its arena: all its memory is there, and it holds nothing else (no
+ * userdata, so no finalizer to run; the JIT is off, so no machine code), so lua_close's walk
+ * freeing one object at a time is not needed. */
+static void close_state(sandbox *sb)
+{
+	sb->L = NULL;
+	sova_arena_release(&sb->arena);
 }
 
 /* ---- Instruction budget and deadlines ---- */
@@ -886,10 +896,8 @@ static int l_killed(lua_State *caller)
 static int l_close(lua_State *caller)
 {
 	sandbox *sb = luaL_checkudata(caller, 1, SANDBOX_MT);
-	if (sb->L) {
-		lua_close(sb->L);
-		sb->L = NULL;
-	}
+	if (sb->L)
+		close_state(sb);
 	return 0;
 }
 
@@ -944,8 +952,11 @@ static int l_new(lua_State *caller)
 	sb->wall_deadline_ms = wall_deadline;
 	memcpy(sb->lua_dir, lua_dir, sizeof lua_dir);
 	memcpy(sb->flow_dir, flow_dir, sizeof flow_dir);
+	/* pages at most twice the cap: past it a state churning through block sizes is refused */
+	sova_arena_init(&sb->arena, 2 * limit);
 	sb->L = lua_newstate(sb_alloc, sb);
 	if (!sb->L) {
+		sova_arena_release(&sb->arena);
 		lua_pushnil(caller);
 		lua_pushliteral(caller, "cannot create a Lua state (memory cap too small?)");
 		return 2;
@@ -955,8 +966,7 @@ static int l_new(lua_State *caller)
 	lua_pushlightuserdata(sb->L, sb);
 	lua_rawset(sb->L, LUA_REGISTRYINDEX);
 	if (lua_cpcall(sb->L, build_sandbox, NULL) != 0) {
-		lua_close(sb->L);
-		sb->L = NULL;
+		close_state(sb);
 		lua_pushnil(caller);
 		lua_pushliteral(caller, "cannot build the sandbox (memory cap too small?)");
 		return 2;

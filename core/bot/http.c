@@ -1,6 +1,8 @@
 /* The bot's HTTP routes and live WebSockets on libwebsockets, on the media thread (see
  * core/bot/loop.h). One lws protocol serves both: plain requests (the routes are Lua's: POST
- * /calls, GET /health, GET /stats, 404/405) and WebSocket upgrades on /calls/<id>/live.
+ * /calls, GET /health, GET /stats, 404/405) and WebSocket upgrades on /calls/<id>/live,
+ * /calls/<id>/listen (a listener of the call's audio) and /twilio/media/<token> (Twilio Media
+ * Streams: 32 lowercase hex, the one-time token Lua checks).
  *
  * HTTP follows what core/http/server.c does for `sova api`: bodies up to SOVA_HTTP_MAX_BODY (a
  * bigger Content-Length is refused with 413 before the body is read, and no event is made),
@@ -9,7 +11,9 @@
  *
  * Live sockets: text messages go to Lua (at most WS_MAX_INBOX unread, then the socket is not read
  * until Lua takes them), Lua's frames wait in the socket's out queue for a writable callback;
- * a media-plane module can take the socket's frames instead (a sink) and write frames itself. */
+ * a media-plane module can take the socket's frames instead (a sink) and write frames itself.
+ * A Media Streams socket is not read until its sink is set: Twilio sends connected and start
+ * at once, and they are the voice's (loop.voice_attach(..., "twilio") on ws_open), not Lua's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +38,8 @@ typedef struct conn_data {
 
 /* Headers lws keeps outside its token table (LWS_WITH_CUSTOM_HEADERS); lws 4.1 cannot list them,
  * so these are the ones the bot's Lua reads. */
-static const char *const CUSTOM_HEADERS[] = {"x-sova-timestamp:", "x-sova-signature:", "x-request-id:"};
+static const char *const CUSTOM_HEADERS[] = {"x-sova-timestamp:", "x-sova-signature:", "x-request-id:",
+					     "x-twilio-signature:"};
 
 static unsigned char *write_buf; /* LWS_PRE + WS_MAX_MESSAGE: direct writes of media frames */
 
@@ -59,9 +64,9 @@ static void free_peer(loop_peer *p)
 	free(p->path);
 	free(p->query);
 	free(p->remote);
-	sova_buf_free(&p->headers);
-	sova_buf_free(&p->body);
-	sova_buf_free(&p->message);
+	sova_sbuf_free(&p->headers);
+	sova_sbuf_free(&p->body);
+	sova_sbuf_free(&p->message);
 	loop_command_free(p->answer);
 	free_out_queue(p);
 	free(p);
@@ -83,14 +88,14 @@ static bool in_table(const loop_peer *p) { return loop_peer_find(p->id) == p; }
 /* The URI's arguments as sent, "a=1&b=2" (lws keeps them as fragments). malloc'd. */
 static char *copy_query(struct lws *wsi)
 {
-	sova_buf q = {0};
+	sova_sbuf q = {0};
 	char frag[2048];
 	for (int i = 0;; i++) {
 		int n = lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i);
 		if (n < 0)
 			break;
-		if ((i && !sova_buf_append(&q, "&", 1)) || (n && !sova_buf_append(&q, frag, (size_t)n))) {
-			sova_buf_free(&q);
+		if ((i && !sova_fetch_append(&q, "&", 1)) || (n && !sova_fetch_append(&q, frag, (size_t)n))) {
+			sova_sbuf_free(&q);
 			return NULL;
 		}
 	}
@@ -105,15 +110,15 @@ static char *copy_remote(struct lws *wsi)
 }
 
 /* Appends "name\0value\0". */
-static bool add_header(sova_buf *h, const char *name, size_t nlen, const char *value, size_t vlen)
+static bool add_header(sova_sbuf *h, const char *name, size_t nlen, const char *value, size_t vlen)
 {
-	return sova_buf_append(h, name, nlen) && sova_buf_append(h, "", 1) && /* "" is one NUL byte */
-	       (vlen == 0 || sova_buf_append(h, value, vlen)) && sova_buf_append(h, "", 1);
+	return sova_fetch_append(h, name, nlen) && sova_fetch_append(h, "", 1) && /* "" is one NUL byte */
+	       (vlen == 0 || sova_fetch_append(h, value, vlen)) && sova_fetch_append(h, "", 1);
 }
 
 /* "name\0value\0" pairs of every header lws knows by name, plus CUSTOM_HEADERS. lws lowercases
  * names as it parses them; its table names end in ':' ("host:"), pseudo-headers start with it. */
-static bool collect_headers(struct lws *wsi, sova_buf *out)
+static bool collect_headers(struct lws *wsi, sova_sbuf *out)
 {
 	char value[HTTP_MAX_HEADER_DATA];
 	for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
@@ -201,10 +206,10 @@ static int deliver_request(loop_peer *p)
 	ev->query = p->query, p->query = NULL;
 	ev->remote = p->remote, p->remote = NULL;
 	ev->headers = p->headers.data, ev->headers_len = p->headers.len;
-	p->headers = (sova_buf){0};
+	p->headers = (sova_sbuf){0};
 	ev->body = body;
 	ev->body_len = p->body.len;
-	sova_buf_free(&p->body);
+	sova_sbuf_free(&p->body);
 	loop_peer_add(p);
 	lws_sul_schedule(media.lws, 0, &p->deadline, on_reply_deadline, (lws_usec_t)media.reply_timeout_ms * 1000);
 	loop_emit_event(ev);
@@ -264,7 +269,7 @@ static int on_http_body(conn_data *cd, const void *in, size_t len)
 		answer_error(p, 413, "payload_too_large", "request body over 1 MiB");
 		return 0;
 	}
-	if (len && !sova_buf_append(&p->body, in, len)) {
+	if (len && !sova_fetch_append(&p->body, in, len)) {
 		answer_error(p, 500, "internal", "out of memory");
 		return 0;
 	}
@@ -354,14 +359,31 @@ static void reply_command(loop_command *c)
 
 /* ---- live WebSockets ---- */
 
-/* "/calls/<segment>/live": civetweb's "/calls/ * /live" as `sova bot` served it. */
-static bool live_path(const char *path)
+/* "/twilio/media/<token>", the token 32 lowercase hex. */
+static bool twilio_media_path(const char *path)
 {
-	static const char PREFIX[] = "/calls/", SUFFIX[] = "/live";
-	size_t n = strlen(path), pl = sizeof PREFIX - 1, sl = sizeof SUFFIX - 1;
-	if (n <= pl + sl || strncmp(path, PREFIX, pl) != 0 || strcmp(path + n - sl, SUFFIX) != 0)
+	static const char PREFIX[] = "/twilio/media/";
+	size_t pl = sizeof PREFIX - 1;
+	if (strncmp(path, PREFIX, pl) != 0 || strlen(path + pl) != 32)
+		return false;
+	return strspn(path + pl, "0123456789abcdef") == 32;
+}
+
+/* "/calls/<segment>/<suffix>" */
+static bool call_path(const char *path, const char *suffix)
+{
+	static const char PREFIX[] = "/calls/";
+	size_t n = strlen(path), pl = sizeof PREFIX - 1, sl = strlen(suffix);
+	if (n <= pl + sl || strncmp(path, PREFIX, pl) != 0 || strcmp(path + n - sl, suffix) != 0)
 		return false;
 	return memchr(path + pl, '/', n - pl - sl) == NULL;
+}
+
+/* "/calls/<segment>/live": civetweb's "/calls/ * /live" as `sova bot` served it; a listener's
+ * "/calls/<segment>/listen"; or a Media Streams path. */
+static bool live_path(const char *path)
+{
+	return twilio_media_path(path) || call_path(path, "/live") || call_path(path, "/listen");
 }
 
 static void ws_queue(loop_peer *p, loop_command *c)
@@ -420,6 +442,10 @@ static int on_ws_open(struct lws *wsi, conn_data *cd)
 	}
 	ev->kind = SOVA_EV_WS_OPEN;
 	ev->id = p->id;
+	if (twilio_media_path(path)) {
+		p->held = true;
+		lws_rx_flow_control(wsi, 0);
+	}
 	int sndbuf = WS_SNDBUF;
 	if (setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) != 0)
 		sova_log("warn", "bot.loop", "cannot bound a live socket's send buffer");
@@ -468,21 +494,21 @@ static int on_ws_receive(struct lws *wsi, conn_data *cd, const void *in, size_t 
 	if (!p || p->close_code)
 		return 0;
 	if (p->message.len + len > WS_MAX_MESSAGE) {
-		sova_buf_free(&p->message);
+		sova_sbuf_free(&p->message);
 		ws_close_now(p, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message over 64 KiB");
 		return 0;
 	}
 	bool whole = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
 	if (whole && !p->message.len) /* the usual case: one frame, delivered from lws's buffer */
 		return ws_message(p, in, len, lws_frame_is_binary(wsi));
-	if (len && !sova_buf_append(&p->message, in, len)) {
+	if (len && !sova_fetch_append(&p->message, in, len)) {
 		ws_close_now(p, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
 		return 0;
 	}
 	if (!whole)
 		return 0;
 	int rc = ws_message(p, (const uint8_t *)p->message.data, p->message.len, lws_frame_is_binary(wsi));
-	sova_buf_free(&p->message);
+	sova_sbuf_free(&p->message);
 	return rc;
 }
 
@@ -612,6 +638,14 @@ bool sova_loop_ws_set_sink(long long ws_id, const sova_loop_sink *sink)
 	p->has_sink = sink != NULL;
 	if (sink)
 		p->sink = *sink;
+	if (sink && p->held) {
+		p->held = false;
+		loop_lock();
+		bool paused = p->rx_paused;
+		loop_unlock();
+		if (!paused)
+			lws_rx_flow_control(p->wsi, 1);
+	}
 	return true;
 }
 
@@ -665,6 +699,7 @@ static int cb_bot(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_ESTABLISHED:
 		return on_ws_open(wsi, cd);
 	case LWS_CALLBACK_RECEIVE:
+		loop_tick_if_due(); /* the frames due go out before this socket's input is handled */
 		return on_ws_receive(wsi, cd, in, len);
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return on_ws_writable(wsi, cd);

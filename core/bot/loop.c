@@ -1,7 +1,7 @@
 /* The call runtime's event loop (`sova bot`), plain C; its Lua face is core/bot/loop_lua.c, its
  * HTTP and WebSocket side core/bot/http.c.
  *
- * The media thread runs a libuv loop with libwebsockets, curl multi-socket and a 20 ms tick on it;
+ * The media thread runs a libuv loop with libwebsockets, curl multi-socket and a 5 ms tick on it;
  * the Lua thread runs every call. Between them, one mutex guards two short queues (events up,
  * commands down) and the id table of open requests and sockets. Each crossing holds the lock for
  * a few pointer moves (measured: docs/benchmarks.md, "Bot event loop"), so single-producer rings
@@ -10,11 +10,14 @@
  * first event of a batch writes; the media thread is woken by a uv_async_t. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,7 +26,6 @@
 #include "util/log.h"
 
 #define ID_BUCKETS 4096
-#define TICK_NS 20000000LL
 #define DRAIN_MAX_MS 1000
 
 loop_media media;
@@ -48,9 +50,9 @@ typedef struct fetch {
 	CURL *easy;
 	struct curl_slist *headers;
 	char *req_body;
-	sova_buf body;   /* unstreamed: the whole body; streamed: a non-2xx body */
+	sova_sbuf body;   /* unstreamed: the whole body; streamed: a non-2xx body */
 	bool stream;     /* 2xx body pieces go up as they arrive */
-	sova_buf piece;  /* streamed: read since the last SOVA_EV_FETCH_DATA */
+	sova_sbuf piece;  /* streamed: read since the last SOVA_EV_FETCH_DATA */
 	size_t streamed; /* streamed: 2xx body bytes read in all */
 	struct fetch *next_unsent; /* in m.unsent while piece holds bytes */
 	bool cut;        /* streamed: a piece was lost (no memory): the transfer fails */
@@ -66,9 +68,10 @@ static struct {
 	uv_async_t wake;
 	uv_poll_t tick_poll;
 	int tick_fd;
-	void (*tick_fn)(void *ud, int64_t now_ns);
+	void (*tick_fn)(void *ud, int64_t tick_ns);
 	void *tick_ud;
-	unsigned long long missed_ticks;
+	int64_t next_tick_ns; /* when the next tick is due: the timerfd's grid */
+	bool in_tick;
 	CURLM *multi;
 	uv_timer_t curl_timer, drain_timer;
 	fetch *fetches;
@@ -76,6 +79,12 @@ static struct {
 	bool draining;
 	uint64_t drain_started_ms;
 } m = {.tick_fd = -1};
+
+/* The tick's figures (sova_loop_tick_stats): written by the media thread, read by any. */
+static struct {
+	_Atomic uint64_t ticks, missed;
+	_Atomic uint64_t late_ms[SOVA_LOOP_TICK_BUCKETS], run_ms[SOVA_LOOP_TICK_BUCKETS];
+} tick_stats;
 
 /* ---- shared helpers ---- */
 
@@ -321,11 +330,11 @@ static size_t fetch_body(char *p, size_t size, size_t n, void *ud)
 	if (f->stream)
 		curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (status < 200 || status > 299)
-		return sova_buf_append(&f->body, p, len);
+		return sova_fetch_append(&f->body, p, len);
 	if (f->cut || f->streamed + len > SOVA_FETCH_MAX_BODY)
 		return 0; /* as an unstreamed body over the limit: curl fails with CURLE_WRITE_ERROR */
 	bool had = f->piece.len > 0;
-	if (sova_buf_append(&f->piece, p, len) != len)
+	if (sova_fetch_append(&f->piece, p, len) != len)
 		return 0;
 	f->streamed += len;
 	if (!had) {
@@ -341,8 +350,8 @@ static void free_fetch(fetch *f)
 		curl_easy_cleanup(f->easy);
 	curl_slist_free_all(f->headers);
 	free(f->req_body);
-	sova_buf_free(&f->body);
-	sova_buf_free(&f->piece);
+	sova_sbuf_free(&f->body);
+	sova_sbuf_free(&f->piece);
 	free(f);
 }
 
@@ -492,7 +501,7 @@ static void send_pieces(void)
 		if (!ev) {
 			/* the answer would reach Lua with a hole in it: fail the transfer instead */
 			sova_log("error", "loop.fetch", "out of memory: a streamed answer is cut off");
-			sova_buf_free(&f->piece);
+			sova_sbuf_free(&f->piece);
 			f->cut = true;
 			continue;
 		}
@@ -503,7 +512,7 @@ static void send_pieces(void)
 		ev->status = (int)status;
 		ev->body = f->piece.data; /* owned by the event now */
 		ev->body_len = f->piece.len;
-		f->piece = (sova_buf){0};
+		f->piece = (sova_sbuf){0};
 		loop_emit_event(ev);
 	}
 }
@@ -574,6 +583,7 @@ static void curl_check_done(void)
 static void on_curl_socket(uv_poll_t *h, int status, int events)
 {
 	curl_watch *w = h->data;
+	loop_tick_if_due();
 	int flags = status < 0 ? CURL_CSELECT_ERR : 0;
 	if (events & UV_READABLE)
 		flags |= CURL_CSELECT_IN;
@@ -652,18 +662,53 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void on_tick(uv_poll_t *h, int status, int events)
+static void count_ms(_Atomic uint64_t *buckets, int64_t ns)
 {
-	uint64_t expirations = 0;
-	if (read(m.tick_fd, &expirations, sizeof expirations) != sizeof expirations)
-		return;
-	if (expirations > 1)
-		m.missed_ticks += expirations - 1;
-	if (m.tick_fn)
-		m.tick_fn(m.tick_ud, now_ns());
+	int64_t k = ns / 1000000;
+	atomic_fetch_add_explicit(&buckets[k < SOVA_LOOP_TICK_BUCKETS - 1 ? k : SOVA_LOOP_TICK_BUCKETS - 1], 1,
+				  memory_order_relaxed);
 }
 
-void sova_loop_on_tick(void (*fn)(void *ud, int64_t now_ns), void *ud)
+/* Runs the tick that is due (the latest on the grid; those before it are missed) when one is: from
+ * the timerfd's callback, and from the other callbacks (loop_tick_if_due), whichever comes first. */
+void loop_tick_if_due(void)
+{
+	if (!m.tick_fn || m.in_tick)
+		return;
+	int64_t now = now_ns(); /* vDSO: tens of ns, against µs for the callback it precedes */
+	if (now < m.next_tick_ns)
+		return;
+	int64_t missed = (now - m.next_tick_ns) / SOVA_LOOP_TICK_NS, due = m.next_tick_ns + missed * SOVA_LOOP_TICK_NS;
+	m.next_tick_ns = due + SOVA_LOOP_TICK_NS;
+	atomic_fetch_add_explicit(&tick_stats.ticks, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&tick_stats.missed, (uint64_t)missed, memory_order_relaxed);
+	count_ms(tick_stats.late_ms, now - due);
+	m.in_tick = true;
+	m.tick_fn(m.tick_ud, due);
+	m.in_tick = false;
+	count_ms(tick_stats.run_ms, now_ns() - now);
+}
+
+static void on_tick(uv_poll_t *h, int status, int events)
+{
+	uint64_t expirations;
+	/* the count is not needed: the grid and the clock say which tick is due */
+	if (read(m.tick_fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+		sova_log("error", "bot.loop", "cannot read the tick's timerfd");
+	loop_tick_if_due();
+}
+
+void sova_loop_tick_stats_get(sova_loop_tick_stats *out)
+{
+	out->ticks = atomic_load_explicit(&tick_stats.ticks, memory_order_relaxed);
+	out->missed = atomic_load_explicit(&tick_stats.missed, memory_order_relaxed);
+	for (int k = 0; k < SOVA_LOOP_TICK_BUCKETS; k++) {
+		out->late_ms[k] = atomic_load_explicit(&tick_stats.late_ms[k], memory_order_relaxed);
+		out->run_ms[k] = atomic_load_explicit(&tick_stats.run_ms[k], memory_order_relaxed);
+	}
+}
+
+void sova_loop_on_tick(void (*fn)(void *ud, int64_t tick_ns), void *ud)
 {
 	bool was_on = m.tick_fn != NULL;
 	m.tick_fn = fn;
@@ -673,13 +718,14 @@ void sova_loop_on_tick(void (*fn)(void *ud, int64_t now_ns), void *ud)
 	/* One absolute-interval timerfd: the kernel keeps the grid, so ticks never drift. */
 	struct itimerspec its = {0};
 	if (fn) {
-		int64_t first = now_ns() + TICK_NS;
-		its.it_interval.tv_nsec = TICK_NS;
+		int64_t first = now_ns() + SOVA_LOOP_TICK_NS;
+		m.next_tick_ns = first;
+		its.it_interval.tv_nsec = SOVA_LOOP_TICK_NS;
 		its.it_value.tv_sec = first / 1000000000LL;
 		its.it_value.tv_nsec = first % 1000000000LL;
 	}
 	if (timerfd_settime(m.tick_fd, TFD_TIMER_ABSTIME, &its, NULL) != 0)
-		sova_log("error", "bot.loop", "cannot set the 20 ms tick");
+		sova_log("error", "bot.loop", "cannot set the tick");
 }
 
 struct lws_context *sova_loop_lws(void) { return media.lws; }
@@ -731,6 +777,7 @@ static void on_wake(uv_async_t *h)
 	loop_unlock();
 	while (c) {
 		loop_command *next = c->next;
+		loop_tick_if_due();
 		run_command(c);
 		c = next;
 	}
@@ -837,9 +884,36 @@ static bool media_setup(start_state *st)
 	return false;
 }
 
+/* The media thread asks for short scheduler slices (Linux 6.12+ EEVDF custom slices, at the nice it
+ * has: no privilege needed): a thread with the earlier virtual deadline may preempt on wake-up, so
+ * its tick waits less behind the bot's Lua thread and other processes' longer slices (the run-queue
+ * wait is most of the pacing's lateness on a busy 2-core machine: docs/benchmarks.md). Older
+ * kernels refuse or ignore it; it is only latency. */
+#define MEDIA_SLICE_NS 500000ULL
+struct sched_attr_v1 { /* <linux/sched/types.h>'s struct sched_attr (it clashes with <sched.h>) */
+	uint32_t size, sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime, sched_deadline, sched_period;
+};
+static void ask_short_slices(void)
+{
+	errno = 0;
+	int nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+	if (nice == -1 && errno)
+		return;
+	struct sched_attr_v1 attr = {.size = sizeof attr, .sched_policy = 0 /* SCHED_OTHER */, .sched_nice = nice,
+				  .sched_runtime = MEDIA_SLICE_NS};
+	(void)syscall(SYS_sched_setattr, 0, &attr, 0);
+}
+
 static void *media_main(void *arg)
 {
 	start_state *st = arg;
+	/* named for /proc/<pid>/task/<tid>/comm (bench/, top -H); a name is a convenience: failure ignored */
+	(void)pthread_setname_np(pthread_self(), "sova-media");
+	ask_short_slices();
 	bool ok = media_setup(st);
 	pthread_mutex_lock(&st->lock);
 	st->ok = ok;

@@ -2,7 +2,7 @@
  *
  *   - the media thread runs a libuv loop that Sova owns, with libwebsockets on it (foreign-loop
  *     mode: the bot's HTTP routes and the live WebSockets), curl's multi-socket API (loop.fetch)
- *     and a 20 ms tick on the absolute grid (a timerfd). Plain C only: per-call media state and
+ *     and a 5 ms tick on the absolute grid (a timerfd). Plain C only: per-call media state and
  *     provider clients run here (docs/architecture.md, "Media plane I/O").
  *   - the Lua thread (the process main thread) runs lua/sova/bot/server.lua: sova_loop_wait hands
  *     it what happened; its answers (reply, ws_send, ws_close, fetch) go down as commands.
@@ -99,7 +99,8 @@ void sova_loop_emit(int kind, long long id, const char *body, size_t len);
 /* Routes a live socket's frames to C instead of Lua: binary frames always; text frames too when
  * text_too (Twilio Media Streams is JSON text). on_close runs once when the socket goes (then the
  * sink is gone). A NULL sink unsets, on a closing socket too (on_close does not run then). false
- * when ws_id is not open (or, unsetting, not there at all). */
+ * when ws_id is not open (or, unsetting, not there at all). A Media Streams socket
+ * (/twilio/media/<token>) is not read at all until its first sink is set. */
 typedef struct sova_loop_sink {
 	void (*on_frame)(void *ud, const uint8_t *data, size_t len, bool binary);
 	void (*on_close)(void *ud);
@@ -119,10 +120,28 @@ bool sova_loop_ws_busy(long long ws_id);
  * for it are dropped). */
 void sova_loop_ws_close_with(long long ws_id, int code, const char *reason);
 
-/* fn(ud, now_ns) every 20 ms on the absolute grid (no drift), on the media thread; now_ns is
- * CLOCK_MONOTONIC when it runs. One tick client; fn NULL stops the tick. Ticks missed while the
- * thread was busy are not replayed: the next one comes with the later now_ns. */
-void sova_loop_on_tick(void (*fn)(void *ud, int64_t now_ns), void *ud);
+/* The tick's period: a quarter of a 20 ms frame. The calls' talk spurts begin on whichever tick
+ * first finds their audio, so their frames fall due on four phases of a frame, and each tick sends
+ * about a quarter of them (one tick per frame sent them all at once: the last left 2-3 ms after
+ * the first at 200 calls, docs/benchmarks.md). */
+#define SOVA_LOOP_TICK_NS 5000000LL
+
+/* fn(ud, tick_ns) every SOVA_LOOP_TICK_NS on the absolute grid (no drift), on the media thread; tick_ns is
+ * when the tick was due (CLOCK_MONOTONIC, on the grid), so a late tick still schedules on time.
+ * One tick client; fn NULL stops the tick. Ticks missed while the thread was busy are not
+ * replayed: the next one comes with the later tick_ns (and counts them). */
+void sova_loop_on_tick(void (*fn)(void *ud, int64_t tick_ns), void *ud);
+
+/* The tick's own timing, since the start (any thread): ticks run, ticks missed (the thread came
+ * back more than a tick late), and by 1 ms buckets how late each began after it was due and how
+ * long it ran ([k]: k to k+1 ms, the last that or more). */
+#define SOVA_LOOP_TICK_BUCKETS 51
+typedef struct sova_loop_tick_stats {
+	uint64_t ticks, missed;
+	uint64_t late_ms[SOVA_LOOP_TICK_BUCKETS];
+	uint64_t run_ms[SOVA_LOOP_TICK_BUCKETS];
+} sova_loop_tick_stats;
+void sova_loop_tick_stats_get(sova_loop_tick_stats *out);
 
 /* The lws context (its uv loop is the media loop), for provider clients. */
 struct lws_context *sova_loop_lws(void);

@@ -186,12 +186,39 @@ static int l_pending(lua_State *L)
 	return 1;
 }
 
+static void push_buckets(lua_State *L, const uint64_t *counts, const char *name)
+{
+	lua_createtable(L, SOVA_LOOP_TICK_BUCKETS, 0);
+	for (int k = 0; k < SOVA_LOOP_TICK_BUCKETS; k++) {
+		lua_pushnumber(L, (lua_Number)counts[k]);
+		lua_rawseti(L, -2, k + 1);
+	}
+	lua_setfield(L, -2, name);
+}
+
+/* loop.tick_stats() -> {ticks, missed, late_ms = {n0, n1, ...}, run_ms = {...}}: the media thread's
+ * tick ([k + 1] = ticks that began k to k+1 ms after they were due / ran that long, the
+ * last that or more) */
+static int l_tick_stats(lua_State *L)
+{
+	sova_loop_tick_stats st;
+	sova_loop_tick_stats_get(&st);
+	lua_createtable(L, 0, 4);
+	lua_pushnumber(L, (lua_Number)st.ticks);
+	lua_setfield(L, -2, "ticks");
+	lua_pushnumber(L, (lua_Number)st.missed);
+	lua_setfield(L, -2, "missed");
+	push_buckets(L, st.late_ms, "late_ms");
+	push_buckets(L, st.run_ms, "run_ms");
+	return 1;
+}
+
 int sova_open_loop(lua_State *L)
 {
 	static const luaL_Reg fns[] = {
 		{"next_events", l_next_events}, {"reply", l_reply},   {"ws_send", l_ws_send},
 		{"ws_close", l_ws_close},       {"fetch", l_fetch},   {"pending", l_pending},
-		{NULL, NULL},
+		{"tick_stats", l_tick_stats},   {NULL, NULL},
 	};
 	lua_newtable(L);
 	luaL_register(L, NULL, fns);

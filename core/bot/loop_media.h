@@ -60,7 +60,7 @@ typedef struct loop_peer {
 	struct lws *wsi; /* NULL once the connection is gone */
 	/* http */
 	char *method, *path, *query, *remote;
-	sova_buf headers, body;
+	sova_sbuf headers, body;
 	bool too_large;
 	bool head_only;       /* HEAD: the answer's headers without its body */
 	loop_command *answer; /* the reply being written */
@@ -71,8 +71,9 @@ typedef struct loop_peer {
 	loop_command *out_head, *out_tail; /* text frames and at most one close marker, in order */
 	bool has_sink;
 	sova_loop_sink sink;
+	bool held;        /* a Media Streams socket: not read until a sink takes its frames */
 	unsigned unsinked_binary;
-	sova_buf message; /* the message being received (fragments) */
+	sova_sbuf message; /* the message being received (fragments) */
 	int close_code;   /* non-zero: close now with it */
 	char close_reason[64];
 } loop_peer;
@@ -94,6 +95,10 @@ void loop_peer_add(loop_peer *p);        /* media thread; takes the lock */
 void loop_peer_remove(loop_peer *p);     /* media thread; takes the lock */
 bool loop_any_peer(bool (*pred)(const loop_peer *p)); /* media thread */
 void loop_emit_event(sova_loop_event *ev); /* media thread; ownership moves to the queue */
+/* Runs the tick now if it is due (media thread, outside any voice's work): called between the
+ * callbacks of a batch of ready sockets, so the tick's frames do not wait for the rest of the
+ * batch (hundreds of inbound frames at a few µs each) to be served first. */
+void loop_tick_if_due(void);
 char *loop_dup(const char *s, size_t n);
 void loop_command_free(loop_command *c);
 

@@ -1,5 +1,5 @@
 /* `sova bot`: the call runtime. The media thread (core/bot/loop.c: libwebsockets, curl and the
- * 20 ms tick on one libuv loop) carries bytes; every call runs in the one Lua thread (this
+ * 5 ms tick on one libuv loop) carries bytes; every call runs in the one Lua thread (this
  * process's main thread) in lua/sova/bot/server.lua, each tenant flow in its own sandbox. No
  * thread per call. */
 #include <pthread.h>

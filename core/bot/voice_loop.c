@@ -13,10 +13,13 @@
 
 #include "bot/loop.h"
 #include "bot/media/audio.h"
+#include "bot/media/listen_mix.h"
 #include "bot/media/recorder.h"
+#include "bot/media/twilio_stream.h"
 #include "bot/media/voice.h"
 #include "bot/speech/offline.h"
 #include "bot/speech/offload.h"
+#include "bot/speech/provider_util.h"
 #include "bot/speech/stt_deepgram.h"
 #include "bot/speech/tts_cartesia.h"
 #include "bot/speech/tts_elevenlabs.h"
@@ -27,9 +30,27 @@
 
 /* A socket that has not taken a frame for this long has stopped reading: the call fails. */
 #define STALLED_NS (2000LL * 1000 * 1000)
-/* Malformed frames from the far end a call tolerates before it fails. */
+/* Malformed frames (or Media Streams messages) from the far end a call tolerates before it fails. */
 #define MAX_BAD_FRAMES 50
 #define BUCKETS 1024
+/* Marks not yet written because the socket was busy: at most the lines that can end in one tick. */
+#define MAX_PENDING_MARKS (SOVA_VOICE_MAX_LINES + 1)
+
+/* A socket attached "twilio" speaks Media Streams (bot/media/twilio_stream.h): JSON text frames,
+ * μ-law 8 kHz in base64. Each agent turn's last frame is followed by the mark "t<turn>"; the mark
+ * coming back means the callee heard all of it, except the marks Twilio returns because a clear
+ * emptied its buffer: every mark written before a clear comes back unplayed (VOICE-NOTES §2). */
+typedef struct twilio_stream {
+	char stream_sid[SOVA_TWILIO_MAX_SID + 1]; /* the running stream's; "" until its start: nothing is sent */
+	uint32_t mark_sent;    /* the newest turn whose mark was written */
+	uint32_t mark_back;    /* the newest turn whose mark came back */
+	uint32_t cleared_upto; /* marks of turns up to this were written before a clear: not played */
+	uint32_t pending[MAX_PENDING_MARKS]; /* marks waiting for a socket that was busy, oldest first */
+	size_t num_pending;
+	bool clear_pending;    /* a clear waits likewise (before the marks) */
+} twilio_stream;
+
+struct listener;
 
 typedef struct voice_slot {
 	struct voice_slot *next; /* bucket chain */
@@ -47,7 +68,16 @@ typedef struct voice_slot {
 	int64_t stalled_since; /* the socket's writer has been busy since (0: it is not) */
 	int bad_frames;
 	bool failed;           /* a fatal error was reported: nothing more is sent */
+	bool twilio;           /* the socket speaks Media Streams (attached "twilio") */
+	twilio_stream tw;
 	uint64_t late_ms_counted[SOVA_VOICE_LATE_BUCKETS]; /* the voice's pacing already in V.late_ms */
+	bool rec_failed;       /* the recorder refused audio: the rest of the call is not recorded */
+	/* the sockets listening to the call (voice_loop.h), and the mix they hear: made with the first,
+	 * freed with the last, so a call nobody listens to holds nothing for it */
+	struct listener *listeners[SOVA_VOICE_MAX_LISTENERS]; /* owned */
+	size_t num_listeners;
+	sova_listen_mix *mix; /* owned */
+	int64_t t0;           /* CLOCK_MONOTONIC ns when the voice began: its recording's position 0 */
 } voice_slot;
 
 static struct {
@@ -243,6 +273,233 @@ static bool set_socket_format(voice_slot *s, sova_audio_encoding enc, int rate, 
 	return true;
 }
 
+/* The socket's audio into the voice, converted when the formats differ; false with err for a
+ * malformed frame. */
+static bool audio_in(voice_slot *slot, const uint8_t *data, size_t len, char *err, size_t errlen)
+{
+	if (same_format(slot))
+		return sova_voice_input(slot->voice, data, len, err, errlen);
+	size_t n = convert(slot->sock_encoding, slot->to_voice, slot->encoding, slot->sock_rate, data, len, err, errlen);
+	return n && sova_voice_input(slot->voice, conv_wire, n, err, errlen);
+}
+
+/* The call fails, and a Media Streams socket is closed: Twilio ends the stream (the call's other
+ * legs are Lua's to end). */
+static void fail_socket(voice_slot *slot, const char *why)
+{
+	fail(slot, why);
+	if (slot->twilio && slot->ws_id)
+		sova_loop_ws_close_with(slot->ws_id, 1008, "malformed media stream");
+}
+
+/* One more malformed frame; past MAX_BAD_FRAMES the call fails (this call only). */
+static void count_bad(voice_slot *slot, const char *err)
+{
+	if (++slot->bad_frames <= MAX_BAD_FRAMES)
+		return;
+	char why[256];
+	snprintf(why, sizeof why, "input: more than %d malformed %s (the last: %s)", MAX_BAD_FRAMES,
+		 slot->twilio ? "media stream messages" : "audio frames", err);
+	fail_socket(slot, why);
+}
+
+/* ---- Twilio Media Streams (media thread) ---- */
+
+static sova_sbuf tw_out;       /* the frame being written; freed at shutdown */
+static sova_twilio_msg tw_msg; /* the message being read */
+
+static int tw_write(voice_slot *s) { return sova_loop_ws_write(s->ws_id, tw_out.data, tw_out.len, false); }
+
+static void no_memory(const char *what) { sova_log("error", "voice.twilio", what); }
+
+/* Marks written or waiting all count as written: a clear or the stream's end takes them back. */
+static void tw_settle_pending(twilio_stream *t)
+{
+	for (size_t i = 0; i < t->num_pending; i++)
+		if (t->pending[i] > t->mark_sent)
+			t->mark_sent = t->pending[i];
+	t->num_pending = 0;
+}
+
+/* No stream (a socket attached, or the stream stopped): the old stream's marks never come back. */
+static void tw_reset(voice_slot *s)
+{
+	twilio_stream *t = &s->tw;
+	tw_settle_pending(t);
+	t->mark_back = t->cleared_upto = t->mark_sent;
+	t->clear_pending = false;
+	t->stream_sid[0] = '\0';
+}
+
+/* Writes what waited for a busy socket, in order; false while some of it still waits. */
+static bool tw_flush(voice_slot *s)
+{
+	twilio_stream *t = &s->tw;
+	if (t->clear_pending) {
+		if (!sova_twilio_clear_frame(&tw_out, t->stream_sid)) {
+			no_memory("out of memory: a clear waits");
+			return false;
+		}
+		if (tw_write(s) == SOVA_WS_BUSY)
+			return false;
+		t->clear_pending = false;
+	}
+	size_t k = 0;
+	for (; k < t->num_pending; k++) {
+		if (!sova_twilio_mark_frame(&tw_out, t->stream_sid, t->pending[k])) {
+			no_memory("out of memory: a mark waits");
+			break;
+		}
+		int r = tw_write(s);
+		if (r == SOVA_WS_BUSY)
+			break;
+		if (r == SOVA_WS_SENT)
+			t->mark_sent = t->pending[k];
+	}
+	memmove(t->pending, t->pending + k, (t->num_pending - k) * sizeof *t->pending);
+	t->num_pending -= k;
+	return t->num_pending == 0;
+}
+
+/* Turn's last frame went out: its mark follows it (behind whatever waits). */
+static void tw_mark(voice_slot *s, uint32_t turn)
+{
+	twilio_stream *t = &s->tw;
+	if (!s->ws_id || !t->stream_sid[0])
+		return;
+	if (!t->clear_pending && t->num_pending == 0) {
+		if (!sova_twilio_mark_frame(&tw_out, t->stream_sid, turn)) {
+			no_memory("out of memory: a mark was not sent");
+			return;
+		}
+		int r = tw_write(s);
+		if (r == SOVA_WS_SENT)
+			t->mark_sent = turn;
+		if (r != SOVA_WS_BUSY)
+			return;
+	}
+	if (t->num_pending == MAX_PENDING_MARKS) { /* more lines than can end in a tick: the oldest is not told */
+		memmove(t->pending, t->pending + 1, (MAX_PENDING_MARKS - 1) * sizeof *t->pending);
+		t->num_pending--;
+	}
+	t->pending[t->num_pending++] = turn;
+}
+
+/* Barge-in or cancel: Twilio drops its buffer and returns every mark written before. */
+static void tw_clear(voice_slot *s)
+{
+	twilio_stream *t = &s->tw;
+	tw_settle_pending(t); /* waiting marks follow audio the clear drops: never sent */
+	t->cleared_upto = t->mark_sent;
+	if (!s->ws_id || !t->stream_sid[0])
+		return;
+	if (!sova_twilio_clear_frame(&tw_out, t->stream_sid)) {
+		no_memory("out of memory: a clear was not sent");
+		return;
+	}
+	t->clear_pending = tw_write(s) == SOVA_WS_BUSY;
+}
+
+/* One agent frame (already in the socket's format) as a media message. */
+static void tw_media(voice_slot *s, const uint8_t *mulaw, size_t len)
+{
+	twilio_stream *t = &s->tw;
+	if (!t->stream_sid[0])
+		return; /* nothing before the stream's start gave its sid */
+	if ((t->clear_pending || t->num_pending) && !tw_flush(s))
+		return; /* the socket is busy: dropped, as a binary frame would be */
+	if (sova_twilio_media_frame(&tw_out, t->stream_sid, mulaw, len))
+		tw_write(s);
+}
+
+static void tw_emit_start(voice_slot *s, const sova_twilio_msg *m)
+{
+	sova_sbuf b = {0};
+	sova_sbuf_adds(&b, "{\"type\":\"stream_start\",\"call_sid\":");
+	sova_sbuf_json_string(&b, m->call_sid, strlen(m->call_sid));
+	sova_sbuf_adds(&b, ",\"stream_sid\":");
+	sova_sbuf_json_string(&b, m->stream_sid, strlen(m->stream_sid));
+	sova_sbuf_adds(&b, ",\"account_sid\":");
+	sova_sbuf_json_string(&b, m->account_sid, strlen(m->account_sid));
+	sova_sbuf_adds(&b, ",\"parameters\":{");
+	for (size_t i = 0; i < m->num_params; i++) {
+		if (i)
+			sova_sbuf_adds(&b, ",");
+		sova_sbuf_json_string(&b, m->params[i].name, strlen(m->params[i].name));
+		sova_sbuf_adds(&b, ":");
+		sova_sbuf_json_string(&b, m->params[i].value, strlen(m->params[i].value));
+	}
+	sova_sbuf_adds(&b, "}}");
+	if (b.failed)
+		fail_socket(s, "input: out of memory at the media stream's start");
+	else
+		sova_loop_emit(SOVA_EV_VOICE, s->id, b.data, b.len);
+	sova_sbuf_free(&b);
+}
+
+/* One frame from a Media Streams socket. */
+static void tw_frame(voice_slot *s, const uint8_t *data, size_t len, bool binary)
+{
+	char err[160];
+	sova_twilio_msg *m = &tw_msg;
+	twilio_stream *t = &s->tw;
+	if (binary) {
+		count_bad(s, "media stream: a binary frame");
+		return;
+	}
+	if (!sova_twilio_parse(m, data, len, err, sizeof err)) {
+		count_bad(s, err);
+		return;
+	}
+	if (m->event == SOVA_TWILIO_CONNECTED || m->event == SOVA_TWILIO_OTHER)
+		return;
+	if (m->event == SOVA_TWILIO_START) {
+		if (t->stream_sid[0]) {
+			count_bad(s, "media stream: a second start");
+		} else if (strcmp(m->encoding, "audio/x-mulaw") != 0 || m->sample_rate != 8000 || m->channels != 1) {
+			fail_socket(s, "input: the media stream's audio is not mu-law 8 kHz mono");
+		} else {
+			memcpy(t->stream_sid, m->stream_sid, sizeof t->stream_sid);
+			tw_emit_start(s, m);
+		}
+		return;
+	}
+	if (!t->stream_sid[0] || strcmp(m->stream_sid, t->stream_sid) != 0) {
+		count_bad(s, "media stream: a message before its start or of another stream");
+		return;
+	}
+	jbuf b;
+	switch (m->event) {
+	case SOVA_TWILIO_MEDIA:
+		if (!audio_in(s, m->audio, m->audio_len, err, sizeof err))
+			count_bad(s, err);
+		return;
+	case SOVA_TWILIO_DTMF: {
+		char digit[2] = {m->digit, '\0'};
+		begin(&b, "dtmf");
+		j_str(&b, "digit", digit);
+		break;
+	}
+	case SOVA_TWILIO_MARK: {
+		uint32_t turn;
+		/* not one of ours, not written on this stream, or told already: nothing to say */
+		if (!sova_twilio_mark_turn(m->mark, &turn) || turn > t->mark_sent || turn <= t->mark_back)
+			return;
+		t->mark_back = turn;
+		if (turn <= t->cleared_upto)
+			return; /* returned by a clear: that turn was interrupted, not heard */
+		begin(&b, "played");
+		j_num(&b, "turn", turn);
+		break;
+	}
+	default: /* stop: the voice stays, for the stream that may follow (a reconnect) */
+		tw_reset(s);
+		begin(&b, "stream_stop");
+		break;
+	}
+	emit(s->id, &b);
+}
+
 /* ---- the voice's callbacks (media thread) ---- */
 
 static void on_voice_event(void *ud, const sova_voice_event *ev)
@@ -252,6 +509,8 @@ static void on_voice_event(void *ud, const sova_voice_event *ev)
 	switch (ev->kind) {
 	case SOVA_VOICE_SPEECH_STARTED:
 		begin(&b, "speech_started");
+		if (ev->probe) /* on hold: the watcher suspects a voice, the transcript will tell */
+			j_raw(&b, ",\"probe\":true");
 		break;
 	case SOVA_VOICE_SPEECH_STOPPED:
 		begin(&b, "speech_stopped");
@@ -283,6 +542,8 @@ static void on_voice_event(void *ud, const sova_voice_event *ev)
 		break;
 	}
 	case SOVA_VOICE_AGENT_DONE:
+		if (slot->twilio)
+			tw_mark(slot, ev->turn);
 		begin(&b, "agent_done");
 		j_num(&b, "turn", ev->turn);
 		break;
@@ -293,9 +554,11 @@ static void on_voice_event(void *ud, const sova_voice_event *ev)
 		j_num(&b, "played_ms", (double)ev->played_ms);
 		break;
 	case SOVA_VOICE_CLEAR: {
-		/* at once, not through Lua: the browser drops what it buffered (barge-in) */
+		/* at once, not through Lua: the far end drops what it buffered (barge-in) */
 		static const char CLEAR[] = "{\"type\":\"audio.clear\"}";
-		if (slot->ws_id)
+		if (slot->twilio)
+			tw_clear(slot);
+		else if (slot->ws_id)
 			sova_loop_ws_write(slot->ws_id, CLEAR, sizeof CLEAR - 1, false);
 		return;
 	}
@@ -319,20 +582,31 @@ static void on_voice_frame(void *ud, const void *wire, size_t len)
 	voice_slot *slot = ud;
 	if (!slot->ws_id || slot->failed)
 		return;
-	if (same_format(slot)) {
-		sova_loop_ws_write(slot->ws_id, wire, len, true);
-		return;
+	if (!same_format(slot)) {
+		char err[96];
+		len = convert(slot->encoding, slot->to_socket, slot->sock_encoding, slot->rate, wire, len, err, sizeof err);
+		if (!len)
+			return;
+		wire = conv_wire;
 	}
-	char err[96];
-	size_t n = convert(slot->encoding, slot->to_socket, slot->sock_encoding, slot->rate, wire, len, err, sizeof err);
-	if (n)
-		sova_loop_ws_write(slot->ws_id, conv_wire, n, true);
+	if (slot->twilio)
+		tw_media(slot, wire, len);
+	else
+		sova_loop_ws_write(slot->ws_id, wire, len, true);
 }
 
+/* The recording tap: both channels with their positions, for the recorder and the listeners'
+ * mix. Always 0, so the voice keeps tapping for the listeners when the recorder has failed. */
 static int on_record(void *ud, int channel, uint64_t at_sample, const int16_t *pcm, size_t n)
 {
 	voice_slot *slot = ud;
-	return sova_recorder_write(slot->rec, channel, at_sample, pcm, n);
+	if (slot->mix)
+		sova_listen_mix_add(slot->mix, at_sample, pcm, n);
+	if (slot->rec && !slot->rec_failed && sova_recorder_write(slot->rec, channel, at_sample, pcm, n) != 0) {
+		slot->rec_failed = true;
+		emit_error(slot->id, "record: the recording sink refused audio; the rest of the call is not recorded", false);
+	}
+	return 0;
 }
 
 /* ---- the socket (media thread) ---- */
@@ -341,28 +615,176 @@ static void on_socket_frame(void *ud, const uint8_t *data, size_t len, bool bina
 {
 	voice_slot *slot = ud;
 	char err[160];
-	if (!binary || slot->failed)
-		return; /* text frames stay Lua's: this sink takes binary only */
-	if (same_format(slot)) {
-		if (sova_voice_input(slot->voice, data, len, err, sizeof err))
-			return;
-	} else {
-		size_t n = convert(slot->sock_encoding, slot->to_voice, slot->encoding, slot->sock_rate, data, len, err, sizeof err);
-		if (n && sova_voice_input(slot->voice, conv_wire, n, err, sizeof err))
-			return;
+	if (slot->failed)
+		return;
+	if (slot->twilio) {
+		tw_frame(slot, data, len, binary);
+		return;
 	}
-	if (++slot->bad_frames > MAX_BAD_FRAMES) {
-		char why[224];
-		snprintf(why, sizeof why, "input: more than %d malformed audio frames (the last: %s)", MAX_BAD_FRAMES, err);
-		fail(slot, why);
-	}
+	if (!binary)
+		return; /* text frames stay Lua's: a browser's sink takes binary only */
+	if (!audio_in(slot, data, len, err, sizeof err))
+		count_bad(slot, err);
 }
 
 static void on_socket_close(void *ud)
 {
 	voice_slot *slot = ud;
+	/* a Media Streams socket that drops without a stop: its stream ended all the same */
+	bool ended = slot->twilio && slot->tw.stream_sid[0] && !slot->failed;
 	slot->ws_id = 0;
 	slot->stalled_since = 0;
+	if (slot->twilio)
+		tw_reset(slot);
+	if (ended) {
+		jbuf b;
+		begin(&b, "stream_stop");
+		emit(slot->id, &b);
+	}
+}
+
+/* ---- listeners (media thread) ---- */
+
+typedef struct listener {
+	voice_slot *slot;
+	long long ws_id;
+	bool ready_sent;       /* listen.ready went out: frames may follow */
+	int64_t stalled_since; /* its writer has been busy since (0: it is not) */
+} listener;
+
+#define LISTEN_MAX_FRAME 960 /* 20 ms at 48 kHz */
+static int16_t listen_pcm[LISTEN_MAX_FRAME];
+static uint8_t listen_wire[LISTEN_MAX_FRAME * 2];
+
+/* Position on the voice's timeline of an instant (as the voice's own sample_at). */
+static uint64_t timeline_at(const voice_slot *s, int64_t ns)
+{
+	return ns <= s->t0 ? 0 : (uint64_t)((ns - s->t0) / 1000) * (uint64_t)s->rate / 1000000u;
+}
+
+/* Read-only: what a listener sends is dropped here, so none of it reaches the voice or Lua. */
+static void listener_frame(void *ud, const uint8_t *data, size_t len, bool binary)
+{
+	(void)ud, (void)data, (void)len, (void)binary;
+}
+
+/* The mix goes with the last listener. */
+static void mix_unheard(voice_slot *s)
+{
+	if (s->num_listeners == 0) {
+		sova_listen_mix_free(s->mix);
+		s->mix = NULL;
+	}
+}
+
+/* Takes l out of its slot's list and frees it; unset: its socket's sink is still set. */
+static void drop_listener(listener *l, bool unset)
+{
+	voice_slot *s = l->slot;
+	for (size_t i = 0; i < s->num_listeners; i++)
+		if (s->listeners[i] == l) {
+			s->listeners[i] = s->listeners[--s->num_listeners];
+			break;
+		}
+	if (unset)
+		sova_loop_ws_set_sink(l->ws_id, NULL);
+	free(l);
+	mix_unheard(s);
+}
+
+static void listener_closed(void *ud) { drop_listener(ud, false); /* the loop took the sink */ }
+
+static listener *find_listener(voice_slot *s, long long ws_id)
+{
+	for (size_t i = 0; i < s->num_listeners; i++)
+		if (s->listeners[i]->ws_id == ws_id)
+			return s->listeners[i];
+	return NULL;
+}
+
+static void add_listener(voice_slot *s, long long ws_id)
+{
+	char err[128];
+	if (find_listener(s, ws_id))
+		return;
+	if (s->num_listeners == SOVA_VOICE_MAX_LISTENERS) {
+		sova_loop_ws_close_with(ws_id, 1008, "too many listeners");
+		return;
+	}
+	if (!s->mix && !(s->mix = sova_listen_mix_new(s->rate, 20, SOVA_VOICE_LISTEN_DELAY_MS,
+						      timeline_at(s, sova_clock_monotonic_ns(NULL)), err, sizeof err))) {
+		sova_loop_ws_close_with(ws_id, 1011, "out of memory");
+		return;
+	}
+	listener *l = calloc(1, sizeof *l);
+	if (!l) {
+		mix_unheard(s);
+		sova_loop_ws_close_with(ws_id, 1011, "out of memory");
+		return;
+	}
+	l->slot = s, l->ws_id = ws_id;
+	s->listeners[s->num_listeners++] = l;
+	sova_loop_sink sink = {.on_frame = listener_frame, .on_close = listener_closed, .ud = l, .text_too = true};
+	if (!sova_loop_ws_set_sink(ws_id, &sink))
+		drop_listener(l, false); /* the socket closed meanwhile */
+}
+
+/* l's writer is busy: past STALLED_NS it has stopped reading, and is closed; true then (l freed). */
+static bool listener_stalled(listener *l, int64_t tick_ns)
+{
+	if (!l->stalled_since) {
+		l->stalled_since = tick_ns;
+		return false;
+	}
+	if (tick_ns - l->stalled_since <= STALLED_NS)
+		return false;
+	long long ws = l->ws_id;
+	drop_listener(l, true);
+	sova_loop_ws_close_with(ws, 1008, "stopped reading");
+	return true;
+}
+
+/* One frame of the mix (len bytes in listen_wire) to l: listen.ready first. A frame a busy writer
+ * cannot take is dropped: the call never waits for a listener. */
+static void listener_send(listener *l, size_t len, int64_t tick_ns)
+{
+	if (!l->ready_sent) {
+		char ready[160];
+		int n = snprintf(ready, sizeof ready,
+				 "{\"type\":\"listen.ready\",\"encoding\":\"pcm_s16le\",\"sample_rate\":%d,\"channels\":1,"
+				 "\"frame_ms\":20}",
+				 l->slot->rate);
+		int r = sova_loop_ws_write(l->ws_id, ready, (size_t)n, false);
+		if (r == SOVA_WS_BUSY)
+			listener_stalled(l, tick_ns);
+		if (r != SOVA_WS_SENT)
+			return; /* gone: its close drops it */
+		l->ready_sent = true;
+	}
+	int r = sova_loop_ws_write(l->ws_id, listen_wire, len, true);
+	if (r == SOVA_WS_SENT)
+		l->stalled_since = 0;
+	else if (r == SOVA_WS_BUSY)
+		listener_stalled(l, tick_ns);
+}
+
+/* The mix's frames that are due, to every listener. */
+static void listen_tick(voice_slot *s, int64_t tick_ns)
+{
+	uint64_t now = timeline_at(s, tick_ns);
+	size_t n = sova_listen_mix_frame_samples(s->mix);
+	while (s->mix && sova_listen_mix_next(s->mix, now, listen_pcm)) {
+		sova_pcm16le_write(listen_pcm, n, listen_wire);
+		for (size_t i = s->num_listeners; i-- > 0;) /* from the end: a stalled one leaves the list */
+			listener_send(s->listeners[i], 2 * n, tick_ns);
+	}
+}
+
+/* Every listener of s gone (its sockets stay open: Lua closes them). */
+static void drop_listeners(voice_slot *s)
+{
+	while (s->num_listeners)
+		drop_listener(s->listeners[0], true);
 }
 
 /* ---- engines ---- */
@@ -435,14 +857,17 @@ static sova_tts *new_tts(const sova_voice_engine_spec *e, int wire_rate, void *v
 
 /* ---- commands (posted by the Lua thread, run on the media thread) ---- */
 
-typedef enum { CMD_NEW = 1, CMD_ATTACH, CMD_LISTEN, CMD_SAY, CMD_CANCEL, CMD_ANSWERED, CMD_HOLD, CMD_CLOSE } cmd_kind;
+typedef enum {
+	CMD_NEW = 1, CMD_ATTACH, CMD_LISTEN, CMD_SAY, CMD_CANCEL, CMD_ANSWERED, CMD_HOLD, CMD_BARGE_IN, CMD_LISTENER_ADD,
+	CMD_LISTENER_REMOVE, CMD_CLOSE
+} cmd_kind;
 
 typedef struct cmd {
 	cmd_kind kind;
-	long long id, ws_id;
+	long long id, ws_id;          /* ws_id: attach's socket, a listener's */
 	sova_audio_encoding encoding; /* attach: the socket's format */
 	int rate;
-	bool flag;
+	bool flag;                    /* attach: Media Streams; say: final; hold: on */
 	char *text; /* say: owned */
 	size_t len;
 	sova_stt_options opt;  /* listen: phrases owned (phrase_block) */
@@ -486,13 +911,14 @@ static void run_new(cmd *c)
 		return;
 	}
 	sova_voice_config vc = {
-		.wire_rate = sp->sample_rate, .wire_encoding = sp->encoding, .frame_ms = 20,
+		.wire_rate = sp->sample_rate, .wire_encoding = sp->encoding, .frame_ms = 20, .tick_ns = SOVA_LOOP_TICK_NS,
 		.stt = stt, .stt_rate = stt_rate, .tts = tts, .vad = sp->vad,
 		.turn_min_silence_ms = sp->min_silence_ms, .turn_max_silence_ms = sp->max_silence_ms,
 		.barge_in_min_ms = sp->barge_in_min_ms, .barge_in_min_words = sp->barge_in_min_words, .barge_in_off = !sp->barge_in,
-		.on_event = on_voice_event, .on_frame = on_voice_frame, .record = slot->rec ? on_record : NULL, .ud = slot,
+		.on_event = on_voice_event, .on_frame = on_voice_frame, .record = on_record, .ud = slot,
 	};
 	sova_vad_opts_default(&vc.vad_opts);
+	slot->t0 = sova_clock_monotonic_ns(NULL); /* the voice's is taken within microseconds after */
 	slot->voice = sova_voice_new(&vc, err, sizeof err); /* takes stt and tts */
 	if (!slot->voice) {
 		sova_recorder_free(slot->rec);
@@ -515,6 +941,7 @@ static void run_close(voice_slot *slot)
 	char err[160];
 	if (slot->ws_id)
 		sova_loop_ws_set_sink(slot->ws_id, NULL);
+	drop_listeners(slot);
 	count_pacing(slot);
 	sova_voice_free(slot->voice); /* its last frames were recorded */
 	jbuf j;
@@ -563,7 +990,9 @@ static void run_cmd(void *arg)
 			emit_error(slot->id, err, false);
 			break;
 		}
-		sova_loop_sink sink = {.on_frame = on_socket_frame, .on_close = on_socket_close, .ud = slot, .text_too = false};
+		slot->twilio = c->flag;
+		tw_reset(slot); /* a new socket is a new stream */
+		sova_loop_sink sink = {.on_frame = on_socket_frame, .on_close = on_socket_close, .ud = slot, .text_too = c->flag};
 		slot->ws_id = sova_loop_ws_set_sink(c->ws_id, &sink) ? c->ws_id : 0;
 		if (!slot->ws_id)
 			emit_error(slot->id, "the live socket closed before its audio started", false);
@@ -586,6 +1015,18 @@ static void run_cmd(void *arg)
 	case CMD_HOLD:
 		sova_voice_set_hold(slot->voice, c->flag);
 		break;
+	case CMD_BARGE_IN:
+		sova_voice_set_barge_in(slot->voice, c->flag);
+		break;
+	case CMD_LISTENER_ADD:
+		add_listener(slot, c->ws_id);
+		break;
+	case CMD_LISTENER_REMOVE: {
+		listener *l = find_listener(slot, c->ws_id);
+		if (l)
+			drop_listener(l, true);
+		break;
+	}
 	case CMD_CLOSE:
 		run_close(slot);
 		break;
@@ -616,31 +1057,43 @@ static cmd *new_cmd(cmd_kind kind, long long id, char *err, size_t errlen)
 
 /* ---- the tick (media thread) ---- */
 
-static void on_tick(void *ud, int64_t now_ns)
+/* First every voice's due frames (the time-critical part), then the rest: the offline engines'
+ * results, the synthesizers' next text, the pacing figures. */
+static void on_tick(void *ud, int64_t tick_ns)
 {
 	(void)ud;
+	for (int b = 0; b < BUCKETS; b++)
+		for (voice_slot *s = V.buckets[b]; s; s = s->next) {
+			if (s->failed)
+				continue;
+			bool busy = false;
+			if (s->ws_id) {
+				busy = sova_loop_ws_busy(s->ws_id);
+				if (!busy && s->twilio && (s->tw.clear_pending || s->tw.num_pending))
+					busy = !tw_flush(s); /* what a busy socket held up goes before new frames */
+				if (!busy)
+					s->stalled_since = 0;
+				else if (!s->stalled_since)
+					s->stalled_since = tick_ns;
+				else if (tick_ns - s->stalled_since > STALLED_NS) {
+					fail(s, "output: the other party stopped reading its audio");
+					sova_loop_ws_close_with(s->ws_id, 1008, "stopped reading");
+					continue;
+				}
+			}
+			sova_voice_pace(s->voice, tick_ns, busy);
+		}
 	sova_offload_deliver(V.offload);
-	bool count = ++V.ticks % 50 == 0; /* the pacing figures, once a second */
+	bool count = ++V.ticks % (1000000000LL / SOVA_LOOP_TICK_NS) == 0; /* the pacing figures, once a second */
 	for (int b = 0; b < BUCKETS; b++)
 		for (voice_slot *s = V.buckets[b]; s; s = s->next) {
 			if (count)
 				count_pacing(s);
 			if (s->failed)
 				continue;
-			bool busy = false;
-			if (s->ws_id) {
-				busy = sova_loop_ws_busy(s->ws_id);
-				if (!busy)
-					s->stalled_since = 0;
-				else if (!s->stalled_since)
-					s->stalled_since = now_ns;
-				else if (now_ns - s->stalled_since > STALLED_NS) {
-					fail(s, "output: the other party stopped reading its audio");
-					sova_loop_ws_close_with(s->ws_id, 1008, "stopped reading");
-					continue;
-				}
-			}
-			sova_voice_tick(s->voice, now_ns, busy);
+			sova_voice_tick(s->voice, tick_ns, false); /* paced above: no sends here */
+			if (s->mix)
+				listen_tick(s, tick_ns); /* the listeners' frames, after the call's own */
 		}
 }
 
@@ -693,7 +1146,7 @@ static void start_tick(void *arg)
 
 static void wake_media(void *ud)
 {
-	(void)ud; /* the tick delivers within 20 ms; a sooner wake is not needed for correctness */
+	(void)ud; /* the tick delivers within 5 ms; a sooner wake is not needed for correctness */
 }
 
 bool sova_voices_init(const char *spool_dir, char *err, size_t errlen)
@@ -727,6 +1180,8 @@ void sova_voices_shutdown(void)
 		while (V.buckets[b]) {
 			voice_slot *s = V.buckets[b];
 			V.buckets[b] = s->next;
+			while (s->num_listeners) /* the loop has stopped: no socket to unset */
+				drop_listener(s->listeners[0], false);
 			sova_voice_free(s->voice);
 			sova_recorder_free(s->rec); /* deletes its spill: unfinished, never stored */
 			sova_resampler_free(s->to_voice);
@@ -736,6 +1191,7 @@ void sova_voices_shutdown(void)
 	sova_offload_free(V.offload);
 	sova_ps_model_free(V.ps_model);
 	free(V.spool_dir);
+	sova_sbuf_free(&tw_out);
 	memset(&V, 0, sizeof V);
 }
 
@@ -756,19 +1212,31 @@ long long sova_voices_new(sova_voice_spec *spec, char *err, size_t errlen)
 	return post(c, err, errlen) ? id : 0;
 }
 
-bool sova_voices_attach(long long id, long long ws_id, sova_audio_encoding encoding, int rate, char *err, size_t errlen)
+static bool attach(long long id, long long ws_id, sova_audio_encoding encoding, int rate, bool twilio, char *err,
+		   size_t errlen)
 {
-	if (!sova_audio_rate_ok(rate) || (encoding != SOVA_AUDIO_PCM16 && encoding != SOVA_AUDIO_MULAW)) {
-		snprintf(err, errlen, "attach: unsupported audio format");
-		return false;
-	}
 	cmd *c = new_cmd(CMD_ATTACH, id, err, errlen);
 	if (!c)
 		return false;
 	c->ws_id = ws_id;
 	c->encoding = encoding;
 	c->rate = rate;
+	c->flag = twilio;
 	return post(c, err, errlen);
+}
+
+bool sova_voices_attach(long long id, long long ws_id, sova_audio_encoding encoding, int rate, char *err, size_t errlen)
+{
+	if (!sova_audio_rate_ok(rate) || (encoding != SOVA_AUDIO_PCM16 && encoding != SOVA_AUDIO_MULAW)) {
+		snprintf(err, errlen, "attach: unsupported audio format");
+		return false;
+	}
+	return attach(id, ws_id, encoding, rate, false, err, errlen);
+}
+
+bool sova_voices_attach_twilio(long long id, long long ws_id, char *err, size_t errlen)
+{
+	return attach(id, ws_id, SOVA_AUDIO_MULAW, 8000, true, err, errlen);
 }
 
 bool sova_voices_listen(long long id, const sova_stt_options *opt, char *err, size_t errlen)
@@ -828,4 +1296,17 @@ static bool simple(cmd_kind kind, long long id, bool flag, char *err, size_t err
 bool sova_voices_cancel(long long id, char *err, size_t errlen) { return simple(CMD_CANCEL, id, false, err, errlen); }
 bool sova_voices_answered(long long id, char *err, size_t errlen) { return simple(CMD_ANSWERED, id, true, err, errlen); }
 bool sova_voices_hold(long long id, bool on, char *err, size_t errlen) { return simple(CMD_HOLD, id, on, err, errlen); }
+bool sova_voices_barge_in(long long id, bool on, char *err, size_t errlen)
+{
+	return simple(CMD_BARGE_IN, id, on, err, errlen);
+}
 bool sova_voices_close(long long id, char *err, size_t errlen) { return simple(CMD_CLOSE, id, false, err, errlen); }
+
+bool sova_voices_listener(long long id, long long ws_id, bool on, char *err, size_t errlen)
+{
+	cmd *c = new_cmd(on ? CMD_LISTENER_ADD : CMD_LISTENER_REMOVE, id, err, errlen);
+	if (!c)
+		return false;
+	c->ws_id = ws_id;
+	return post(c, err, errlen);
+}

@@ -131,14 +131,19 @@ static int l_voice_new(lua_State *L)
 }
 
 /* loop.voice_attach(id, ws_id, encoding, sample_rate) -> true | nil, err: the socket's binary
- * frames are this voice's audio, in that format */
+ * frames are this voice's audio, in that format. loop.voice_attach(id, ws_id, "twilio"): the
+ * socket speaks Twilio Media Streams (JSON text frames, μ-law 8 kHz; no rate). */
 static int l_voice_attach(lua_State *L)
 {
 	char err[128];
 	long long id = check_id(L, 1);
 	long long ws = (long long)luaL_checknumber(L, 2);
 	const char *enc = luaL_checkstring(L, 3);
-	luaL_argcheck(L, strcmp(enc, "pcm_s16le") == 0 || strcmp(enc, "mulaw") == 0, 3, "pcm_s16le or mulaw");
+	if (strcmp(enc, "twilio") == 0) {
+		luaL_argcheck(L, lua_isnoneornil(L, 4), 4, "Media Streams are 8000 Hz: no rate");
+		return result(L, sova_voices_attach_twilio(id, ws, err, sizeof err), err);
+	}
+	luaL_argcheck(L, strcmp(enc, "pcm_s16le") == 0 || strcmp(enc, "mulaw") == 0, 3, "pcm_s16le, mulaw or twilio");
 	int rate = luaL_checkint(L, 4);
 	sova_audio_encoding e = enc[0] == 'm' ? SOVA_AUDIO_MULAW : SOVA_AUDIO_PCM16;
 	return result(L, sova_voices_attach(id, ws, e, rate, err, sizeof err), err);
@@ -177,17 +182,40 @@ static int l_voice_answered(lua_State *L)
 	return result(L, sova_voices_answered(check_id(L, 1), err, sizeof err), err);
 }
 
+/* loop.voice_hold(id, on) -> true | nil, err: on hold, the local watcher listens instead of the
+ * recognizer; true again during a probe (a hold message heard) sends it back to watching */
 static int l_voice_hold(lua_State *L)
 {
 	char err[128];
 	long long id = check_id(L, 1);
+	luaL_checktype(L, 2, LUA_TBOOLEAN);
 	return result(L, sova_voices_hold(id, lua_toboolean(L, 2), err, sizeof err), err);
+}
+
+/* loop.voice_barge_in(id, on) -> true | nil, err: whether the other party may interrupt */
+static int l_voice_barge_in(lua_State *L)
+{
+	char err[128];
+	long long id = check_id(L, 1);
+	luaL_checktype(L, 2, LUA_TBOOLEAN);
+	return result(L, sova_voices_barge_in(id, lua_toboolean(L, 2), err, sizeof err), err);
 }
 
 static int l_voice_close(lua_State *L)
 {
 	char err[128];
 	return result(L, sova_voices_close(check_id(L, 1), err, sizeof err), err);
+}
+
+/* loop.voice_listener(id, ws_id, on) -> true | nil, err: socket ws_id listens to the voice's audio,
+ * read-only (on), or no longer does */
+static int l_voice_listener(lua_State *L)
+{
+	char err[128];
+	long long id = check_id(L, 1);
+	long long ws = (long long)luaL_checknumber(L, 2);
+	luaL_checktype(L, 3, LUA_TBOOLEAN);
+	return result(L, sova_voices_listener(id, ws, lua_toboolean(L, 3), err, sizeof err), err);
 }
 
 /* loop.voice_pacing() -> {n0, n1, ...}: frames the voices sent, [k + 1] = those k to k+1 ms late,
@@ -219,8 +247,9 @@ void sova_open_voice(lua_State *L)
 	static const luaL_Reg fns[] = {
 		{"voice_new", l_voice_new},       {"voice_attach", l_voice_attach}, {"voice_listen", l_voice_listen},
 		{"voice_say", l_voice_say},       {"voice_cancel", l_voice_cancel}, {"voice_answered", l_voice_answered},
-		{"voice_hold", l_voice_hold},     {"voice_close", l_voice_close},   {"voice_start", l_voice_start},
-		{"voice_pacing", l_voice_pacing}, {NULL, NULL},
+		{"voice_hold", l_voice_hold},     {"voice_barge_in", l_voice_barge_in},
+		{"voice_close", l_voice_close},   {"voice_start", l_voice_start},
+		{"voice_pacing", l_voice_pacing}, {"voice_listener", l_voice_listener}, {NULL, NULL},
 	};
 	luaL_register(L, NULL, fns);
 }

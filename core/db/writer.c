@@ -1306,6 +1306,7 @@ static node *take(void)
 static void *writer_main(void *arg)
 {
 	(void)arg;
+	(void)pthread_setname_np(pthread_self(), "sova-writer"); /* for /proc's comm; failure ignored */
 	while (!stopping()) {
 		pthread_mutex_lock(&mu);
 		bool older = held || q.spooled > 0;

@@ -10,42 +10,23 @@
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static void init_curl(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
-void sova_buf_free(sova_buf *b)
-{
-	free(b->data);
-	b->data = NULL;
-	b->len = b->cap = 0;
-}
-
-size_t sova_buf_append(sova_buf *b, const char *p, size_t n)
+size_t sova_fetch_append(sova_sbuf *b, const char *p, size_t n)
 {
 	if (b->len + n > SOVA_FETCH_MAX_BODY)
 		return 0; /* makes curl fail with CURLE_WRITE_ERROR */
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *d = realloc(b->data, cap);
-		if (!d)
-			return 0;
-		b->data = d;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
+	sova_sbuf_add(b, p, n);
+	return b->failed ? 0 : n;
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *ud) { return sova_buf_append(ud, p, size * n); }
+static size_t on_body(char *p, size_t size, size_t n, void *ud) { return sova_fetch_append(ud, p, size * n); }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
-	sova_buf *b = ud;
+	sova_sbuf *b = ud;
 	/* A new status line (after a 100 Continue or a redirect) starts a new header block. */
 	if (size * n > 5 && memcmp(p, "HTTP/", 5) == 0)
 		b->len = 0;
-	return sova_buf_append(b, p, size * n);
+	return sova_fetch_append(b, p, size * n);
 }
 
 /* ---- Common set-up ---- */
@@ -157,7 +138,7 @@ static size_t on_stream_body(char *p, size_t size, size_t n, void *ud)
 			s->too_big = 1;
 			return 0;
 		}
-		return sova_buf_append(&s->res->body, p, len);
+		return sova_fetch_append(&s->res->body, p, len);
 	}
 	int v = s->fn(s->ud, p, len);
 	if (v != SOVA_STREAM_GO) {

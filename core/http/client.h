@@ -3,17 +3,13 @@
 #define SOVA_HTTP_CLIENT_H
 #include <stddef.h>
 
+#include "util/sbuf.h"
+
 #define SOVA_FETCH_MAX_BODY (16 * 1024 * 1024)
 
-typedef struct sova_buf {
-	char *data; /* NUL-terminated; owned by the buf */
-	size_t len, cap;
-} sova_buf;
-
-void sova_buf_free(sova_buf *b);
-/* Appends n bytes (keeping a NUL after them). Returns n, or 0 when out of memory or past
+/* Appends n bytes of a fetch's body or headers to b. Returns n, or 0 when out of memory or past
  * SOVA_FETCH_MAX_BODY: the shape curl's write callbacks expect. */
-size_t sova_buf_append(sova_buf *b, const char *p, size_t n);
+size_t sova_fetch_append(sova_sbuf *b, const char *p, size_t n);
 
 typedef struct sova_fetch_request {
 	const char *method, *url;
@@ -27,8 +23,8 @@ typedef struct sova_fetch_request {
 
 typedef struct sova_fetch_response {
 	long status;
-	sova_buf body;
-	sova_buf headers; /* raw header block of the final response */
+	sova_sbuf body;
+	sova_sbuf headers; /* raw header block of the final response */
 	int stopped;      /* sova_fetch_stream: on_data asked to stop */
 } sova_fetch_response;
 

@@ -126,12 +126,12 @@ typedef struct http_call {
 	const char *header; /* one extra "Name: value" */
 	int times;          /* requests on the same handle (keep-alive) */
 	long status[4];
-	sova_buf answer[4];
+	sova_sbuf answer[4];
 	long connects;      /* connections curl opened */
 	bool done;
 } http_call;
 
-static size_t on_body(char *p, size_t size, size_t n, void *ud) { return sova_buf_append(ud, p, size * n); }
+static size_t on_body(char *p, size_t size, size_t n, void *ud) { return sova_fetch_append(ud, p, size * n); }
 
 static void *http_client(void *arg)
 {
@@ -179,7 +179,7 @@ static void finish(http_call *c, pthread_t t)
 {
 	pthread_join(t, NULL);
 	for (int i = 0; i < 4; i++)
-		sova_buf_free(&c->answer[i]);
+		sova_sbuf_free(&c->answer[i]);
 }
 
 static void a_request_is_an_event_and_the_reply_its_answer_on_one_connection(void **state)

@@ -54,7 +54,7 @@ static void deadlines_do_not_drift(void **state)
 	uint64_t sent = 0;
 	for (int wake = 0; wake < 40; wake++) {
 		int rc;
-		while ((rc = sova_pacer_poll(p, out, &info, &next)) == 1) {
+		while ((rc = sova_pacer_poll(p, c.now, out, &info, &next)) == 1) {
 			assert_int_equal(info.seq, sent);
 			assert_int_equal(info.deadline_ns, t0 + (int64_t)sent * 20 * MS);
 			assert_int_equal(info.late_ns, c.now - info.deadline_ns);
@@ -94,11 +94,11 @@ static void a_jittery_tick_sends_one_frame_each(void **state)
 	static const int jitter_ms[] = {3, 0, 4, 1, 0, 3, -2, 2, 0, 4, -3, 1};
 	for (int tick = 0; tick < 48; tick++) {
 		c.now = base + tick * 20 * MS + jitter_ms[tick % 12] * MS;
-		assert_int_equal(sova_pacer_poll(p, out, &info, &next), 1);
+		assert_int_equal(sova_pacer_poll(p, c.now, out, &info, &next), 1);
 		assert_int_equal(info.seq, tick);
 		assert_int_equal(out[0], (int16_t)(tick * 160));
 		assert_int_equal(info.late_ns, c.now > info.deadline_ns ? c.now - info.deadline_ns : 0);
-		assert_int_equal(sova_pacer_poll(p, out, &info, &next), 0);
+		assert_int_equal(sova_pacer_poll(p, c.now, out, &info, &next), 0);
 	}
 	sova_pacer_stats st;
 	sova_pacer_get_stats(p, &st);
@@ -131,11 +131,11 @@ static void a_spurt_can_start_between_ticks(void **state)
 	assert_int_equal(next, tick + 20 * MS - 10 * MS); /* frame 1 is due at the next tick (10 ms early allowed) */
 	for (int n = 1; n < 10; n++) {
 		c.now = tick + n * 20 * MS;
-		assert_int_equal(sova_pacer_poll(p, out, &info, &next), 1);
+		assert_int_equal(sova_pacer_poll(p, c.now, out, &info, &next), 1);
 		assert_int_equal(out[0], (int16_t)(n * 160));
 		assert_int_equal(info.deadline_ns, tick + n * 20 * MS);
 		assert_int_equal(info.late_ns, 0);
-		assert_int_equal(sova_pacer_poll(p, out, &info, &next), 0);
+		assert_int_equal(sova_pacer_poll(p, c.now, out, &info, &next), 0);
 	}
 	sova_pacer_free(p);
 }
@@ -146,16 +146,16 @@ static void nothing_before_its_deadline(void **state)
 	sova_pacer *p = make(&c, 16000, 10, 1000);
 	int16_t out[160];
 	int64_t next = 0;
-	assert_int_equal(sova_pacer_poll(p, out, NULL, &next), 0);
+	assert_int_equal(sova_pacer_poll(p, c.now, out, NULL, &next), 0);
 	assert_int_equal(next, -1); /* nothing buffered */
 	push_ramp(p, 0, 480);
-	assert_int_equal(sova_pacer_poll(p, out, NULL, &next), 1); /* the spurt starts now */
+	assert_int_equal(sova_pacer_poll(p, c.now, out, NULL, &next), 1); /* the spurt starts now */
 	assert_int_equal(next, 15 * MS);
 	c.now += 9 * MS;
-	assert_int_equal(sova_pacer_poll(p, out, NULL, &next), 0);
+	assert_int_equal(sova_pacer_poll(p, c.now, out, NULL, &next), 0);
 	assert_int_equal(next, 15 * MS);
 	c.now += 1 * MS;
-	assert_int_equal(sova_pacer_poll(p, out, NULL, &next), 1);
+	assert_int_equal(sova_pacer_poll(p, c.now, out, NULL, &next), 1);
 	assert_int_equal(out[0], 160);
 	sova_pacer_free(p);
 }
@@ -168,20 +168,20 @@ static void late_frames_are_reported(void **state)
 	int16_t out[160];
 	sova_pacer_frame info;
 	int64_t next;
-	assert_int_equal(sova_pacer_poll(p, out, &info, &next), 1);
+	assert_int_equal(sova_pacer_poll(p, c.now, out, &info, &next), 1);
 	assert_false(info.late);
 	/* The worker stalls 70 ms: frames 1..3 are due, all go out now, each late by its distance. */
 	c.now = 70 * MS;
 	int64_t want_late[] = {50 * MS, 30 * MS, 10 * MS};
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(sova_pacer_poll(p, out, &info, &next), 1);
+		assert_int_equal(sova_pacer_poll(p, c.now, out, &info, &next), 1);
 		assert_int_equal(info.late_ns, want_late[i]);
 		assert_true(info.late); /* beyond a quarter frame (5 ms) */
 	}
-	assert_int_equal(sova_pacer_poll(p, out, &info, &next), 0);
+	assert_int_equal(sova_pacer_poll(p, c.now, out, &info, &next), 0);
 	assert_int_equal(next, 80 * MS); /* the grid is unchanged */
 	c.now = 81 * MS;
-	assert_int_equal(sova_pacer_poll(p, out, &info, &next), 1);
+	assert_int_equal(sova_pacer_poll(p, c.now, out, &info, &next), 1);
 	assert_false(info.late); /* 1 ms: within the tolerance */
 	sova_pacer_stats st;
 	sova_pacer_get_stats(p, &st);
@@ -199,12 +199,12 @@ static void clear_drops_unsent_audio_at_once(void **state)
 	int16_t out[320];
 	int64_t next;
 	for (int i = 0; i < 7; i++) {
-		assert_int_equal(sova_pacer_poll(p, out, NULL, &next), 1);
+		assert_int_equal(sova_pacer_poll(p, c.now, out, NULL, &next), 1);
 		c.now += 20 * MS;
 	}
 	/* Barge-in: everything unsent goes, the next poll sends nothing, played_ms stays readable. */
 	assert_int_equal(sova_pacer_clear(p), 320 * 93);
-	assert_int_equal(sova_pacer_poll(p, out, NULL, &next), 0);
+	assert_int_equal(sova_pacer_poll(p, c.now, out, NULL, &next), 0);
 	assert_int_equal(next, -1);
 	assert_int_equal(sova_pacer_played_ms(p), 140);
 	sova_pacer_stats st;
@@ -218,7 +218,7 @@ static void clear_drops_unsent_audio_at_once(void **state)
 	assert_int_equal(sova_pacer_played_ms(p), 0);
 	push_ramp(p, 5, 320);
 	sova_pacer_frame info;
-	assert_int_equal(sova_pacer_poll(p, out, &info, &next), 1);
+	assert_int_equal(sova_pacer_poll(p, c.now, out, &info, &next), 1);
 	assert_int_equal(info.deadline_ns, c.now);
 	assert_int_equal(out[0], 5);
 	sova_pacer_free(p);
@@ -235,11 +235,11 @@ static void line_end_pads_and_counts_only_audio(void **state)
 	sova_pacer_frame info;
 	int64_t next;
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(sova_pacer_poll(p, out, &info, &next), 1);
+		assert_int_equal(sova_pacer_poll(p, c.now, out, &info, &next), 1);
 		assert_false(info.line_end);
 		c.now += 10 * MS;
 	}
-	assert_int_equal(sova_pacer_poll(p, out, &info, &next), 1);
+	assert_int_equal(sova_pacer_poll(p, c.now, out, &info, &next), 1);
 	assert_true(info.line_end);
 	assert_int_equal(out[0], 241);
 	assert_int_equal(out[9], 250);
@@ -247,7 +247,7 @@ static void line_end_pads_and_counts_only_audio(void **state)
 	assert_int_equal(out[79], 0);
 	assert_int_equal(sova_pacer_played_ms(p), 31); /* 250 samples at 8 kHz */
 	c.now += 10 * MS;
-	assert_int_equal(sova_pacer_poll(p, out, &info, &next), 0);
+	assert_int_equal(sova_pacer_poll(p, c.now, out, &info, &next), 0);
 	sova_pacer_stats st;
 	sova_pacer_get_stats(p, &st);
 	assert_int_equal(st.underruns, 0); /* ran dry at a line's end: not an underrun */
@@ -262,9 +262,9 @@ static void a_lagging_synthesizer_is_an_underrun(void **state)
 	push_ramp(p, 0, 240); /* one and a half frames, line still open */
 	int16_t out[160];
 	int64_t next;
-	assert_int_equal(sova_pacer_poll(p, out, NULL, &next), 1);
+	assert_int_equal(sova_pacer_poll(p, c.now, out, NULL, &next), 1);
 	c.now = 20 * MS;
-	assert_int_equal(sova_pacer_poll(p, out, NULL, &next), 0);
+	assert_int_equal(sova_pacer_poll(p, c.now, out, NULL, &next), 0);
 	assert_int_equal(next, -1);
 	sova_pacer_stats st;
 	sova_pacer_get_stats(p, &st);
@@ -273,7 +273,7 @@ static void a_lagging_synthesizer_is_an_underrun(void **state)
 	c.now = 55 * MS;
 	push_ramp(p, 240, 160);
 	sova_pacer_frame info;
-	assert_int_equal(sova_pacer_poll(p, out, &info, &next), 1);
+	assert_int_equal(sova_pacer_poll(p, c.now, out, &info, &next), 1);
 	assert_int_equal(info.deadline_ns, 55 * MS);
 	assert_int_equal(out[0], 160);
 	sova_pacer_free(p);
@@ -288,8 +288,38 @@ static void a_full_buffer_pushes_back(void **state)
 	assert_int_equal(sova_pacer_push(p, pcm, 10), 0);
 	int16_t out[160];
 	int64_t next;
-	assert_int_equal(sova_pacer_poll(p, out, NULL, &next), 1);
+	assert_int_equal(sova_pacer_poll(p, c.now, out, NULL, &next), 1);
 	assert_int_equal(sova_pacer_push(p, pcm, 1000), 160);
+	sova_pacer_free(p);
+}
+
+/* An owner that serves many pacers per tick: the deadlines stay on its ticks' grid, and each
+ * frame's lateness is the clock when it left, the owner's own delay within the tick included. */
+static void lateness_is_taken_when_the_frame_leaves(void **state)
+{
+	fake_clock c = {.now = 1000 * MS};
+	char err[128];
+	sova_pacer_config cfg = {.sample_rate = 8000, .frame_ms = 20, .capacity_ms = 2000, .early_ns = 10 * MS,
+				 .clock = fake_now, .clock_ud = &c};
+	sova_pacer *p = sova_pacer_new(&cfg, err, sizeof err);
+	assert_non_null(p);
+	push_ramp(p, 0, 160 * 10);
+	int16_t out[160];
+	sova_pacer_frame info;
+	int64_t next, tick = 1000 * MS;
+	static const int within_tick_ms[] = {2, 0, 7, 1};
+	for (int n = 0; n < 4; n++) {
+		c.now = tick + n * 20 * MS + within_tick_ms[n] * MS;
+		assert_int_equal(sova_pacer_poll(p, tick + n * 20 * MS, out, &info, &next), 1);
+		assert_int_equal(info.deadline_ns, tick + n * 20 * MS); /* the spurt began at the tick, not 2 ms into it */
+		assert_int_equal(info.late_ns, within_tick_ms[n] * MS);
+		assert_int_equal(info.late, within_tick_ms[n] > 5);
+		assert_int_equal(sova_pacer_poll(p, tick + n * 20 * MS, out, &info, &next), 0);
+	}
+	sova_pacer_stats st;
+	sova_pacer_get_stats(p, &st);
+	assert_int_equal(st.frames_late, 1);
+	assert_int_equal(st.max_late_ns, 7 * MS);
 	sova_pacer_free(p);
 }
 
@@ -310,8 +340,8 @@ static void bad_configuration_is_refused(void **state)
 	assert_non_null(p);
 	int16_t out[160];
 	int64_t next;
-	assert_int_equal(sova_pacer_poll(p, NULL, NULL, &next), -1);
-	assert_int_equal(sova_pacer_poll(p, out, NULL, NULL), -1);
+	assert_int_equal(sova_pacer_poll(p, 0, NULL, NULL, &next), -1);
+	assert_int_equal(sova_pacer_poll(p, 0, out, NULL, NULL), -1);
 	sova_pacer_free(p);
 	sova_pacer_free(NULL);
 }
@@ -328,6 +358,7 @@ int main(void)
 		cmocka_unit_test(line_end_pads_and_counts_only_audio),
 		cmocka_unit_test(a_lagging_synthesizer_is_an_underrun),
 		cmocka_unit_test(a_full_buffer_pushes_back),
+		cmocka_unit_test(lateness_is_taken_when_the_frame_leaves),
 		cmocka_unit_test(bad_configuration_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -252,6 +252,127 @@ static void keywords_are_spotted_in_a_longer_line(void **state)
 	assert_non_null(strstr(h.text, "reference number"));
 }
 
+/* ---- hints: expected phrases in an open search ---- */
+
+/* The other party's lines, each synthesized once: flite's voices excite with noise, so two
+ * syntheses of a line differ, and a comparison with and without hints needs the same audio. */
+typedef struct spoken {
+	int16_t *pcm[4]; /* owned */
+	size_t n[4], lines;
+} spoken;
+
+static void speak_lines(spoken *s, const char *const *lines, size_t n)
+{
+	assert_true(n <= 4);
+	s->lines = n;
+	for (size_t i = 0; i < n; i++)
+		s->pcm[i] = speak(lines[i], &s->n[i]);
+}
+
+static void free_spoken(spoken *s)
+{
+	for (size_t i = 0; i < s->lines; i++)
+		free(s->pcm[i]);
+}
+
+/* One open-vocabulary recognizer hears each line in turn (hints, if any, as expected phrases);
+ * out[i] is what it heard of line i. */
+static void hear_lines(const spoken *s, const char *const *hints, size_t nh, char out[][256], heard_text *h)
+{
+	memset(h, 0, sizeof *h);
+	sova_stt_config c = {.sample_rate = 16000};
+	sova_stt *r = sova_stt_pocketsphinx_new(model, &c, true, on_text, h, err, sizeof err);
+	if (!r)
+		fail_msg("%s", err);
+	sova_stt_options o = {.search = SOVA_STT_SEARCH_OPEN, .phrases = hints, .num_phrases = nh};
+	if (!sova_stt_start(r, &o, err, sizeof err))
+		fail_msg("%s", err);
+	for (size_t l = 0; l < s->lines; l++) {
+		size_t before = strlen(h->text);
+		for (size_t i = 0; i < s->n[l]; i += 320)
+			if (!sova_stt_feed(r, s->pcm[l] + i, s->n[l] - i < 320 ? s->n[l] - i : 320, err, sizeof err))
+				fail_msg("%s", err);
+		assert_true(sova_stt_finalize(r, err, sizeof err));
+		snprintf(out[l], 256, "%s", h->text + before + (before && h->text[before] == ' '));
+	}
+	sova_stt_free(r);
+}
+
+static const char *const NAME_CALL[] = {"hello, this is the front desk", "wei chen"};
+
+/* The language model has no n-grams for the name and hears something else; the keyword pass over
+ * the same utterance finds it, and it replaces the words that sound like it. */
+static void a_hinted_name_replaces_what_the_language_model_heard(void **state)
+{
+	static const char *const hints[] = {"wei chen", "date of birth"};
+	spoken s;
+	speak_lines(&s, NAME_CALL, 2);
+	char plain[2][256], hinted[2][256];
+	heard_text h;
+	hear_lines(&s, NULL, 0, plain, &h);
+	assert_string_not_equal(plain[1], "wei chen"); /* what makes hints worth having */
+	hear_lines(&s, hints, 2, hinted, &h);
+	assert_string_equal(hinted[0], plain[0]);
+	assert_string_equal(hinted[1], "wei chen");
+	assert_int_equal(h.dropped, 0);
+	free_spoken(&s);
+}
+
+/* A line without the phrase, and the lines after a hinted one (the pass must not move the
+ * decoder's state), are heard as without hints. */
+static void hints_leave_other_lines_as_the_language_model_heard_them(void **state)
+{
+	static const char *const lines[] = {"hello, this is the front desk", "i don't know anybody by that name, sorry",
+					    "wei chen", "thank you for calling, goodbye"};
+	static const char *const hints[] = {"wei chen"};
+	spoken s;
+	speak_lines(&s, lines, 4);
+	char plain[4][256], hinted[4][256];
+	heard_text h;
+	hear_lines(&s, NULL, 0, plain, &h);
+	hear_lines(&s, hints, 1, hinted, &h);
+	assert_string_equal(hinted[1], plain[1]);
+	assert_string_equal(hinted[2], "wei chen");
+	assert_string_equal(hinted[3], plain[3]);
+	free_spoken(&s);
+}
+
+/* A hint of common words is not searched for: the LM hears those as well as a keyword search
+ * does, and a spotting of "that is me" would take the place of the "this is me" said. */
+static void a_hint_of_common_words_changes_nothing(void **state)
+{
+	static const char *const lines[] = {"hello, this is the front desk", "yes, this is me"};
+	static const char *const hints[] = {"that is me"};
+	spoken s;
+	speak_lines(&s, lines, 2);
+	char plain[2][256], hinted[2][256];
+	heard_text h;
+	hear_lines(&s, NULL, 0, plain, &h);
+	hear_lines(&s, hints, 1, hinted, &h);
+	assert_string_equal(hinted[1], plain[1]);
+	free_spoken(&s);
+}
+
+/* A hint the dictionary cannot spell is reported and left out; the open search still listens. */
+static void a_hint_with_unknown_words_is_dropped_and_the_search_stays_open(void **state)
+{
+	static const char *const hints[] = {"qzxv blorp", "wei chen"};
+	static const char *const none[] = {"qzxv"};
+	spoken s;
+	speak_lines(&s, NAME_CALL, 2);
+	char plain[2][256], hinted[2][256];
+	heard_text h;
+	hear_lines(&s, hints, 2, hinted, &h);
+	assert_int_equal(h.dropped, 1);
+	assert_string_equal(h.dropped_text, "qzxv blorp");
+	assert_string_equal(hinted[1], "wei chen");
+	hear_lines(&s, NULL, 0, plain, &h);
+	hear_lines(&s, none, 1, hinted, &h);
+	assert_int_equal(h.dropped, 1);
+	assert_string_equal(hinted[1], plain[1]);
+	free_spoken(&s);
+}
+
 /* ---- grammars ---- */
 
 static void unknown_words_drop_their_phrase_and_are_reported(void **state)
@@ -463,6 +584,10 @@ int main(void)
 		cmocka_unit_test(a_select_option_is_heard_as_said),
 		cmocka_unit_test(digit_classes_take_any_number),
 		cmocka_unit_test(keywords_are_spotted_in_a_longer_line),
+		cmocka_unit_test(a_hinted_name_replaces_what_the_language_model_heard),
+		cmocka_unit_test(hints_leave_other_lines_as_the_language_model_heard_them),
+		cmocka_unit_test(a_hint_of_common_words_changes_nothing),
+		cmocka_unit_test(a_hint_with_unknown_words_is_dropped_and_the_search_stays_open),
 		cmocka_unit_test(unknown_words_drop_their_phrase_and_are_reported),
 		cmocka_unit_test(frames_are_20_ms_at_each_voices_rate),
 		cmocka_unit_test(a_complete_clause_is_spoken_before_the_line_ends),

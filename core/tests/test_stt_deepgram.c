@@ -1,6 +1,6 @@
 /* Deepgram live (core/bot/speech/stt_deepgram.h) against sova-standin: a normal stream
  * (speech started, interims, finals with words, utterance ends, in order), finalize, KeepAlive,
- * switching keyterms, close; and every fault: a socket dropped mid-utterance (one reconnect, the
+ * switching keyterms, an open search's hints as keyterms (Nova-3 only), close; and every fault: a socket dropped mid-utterance (one reconnect, the
  * audio not yet final re-sent, no words lost), dropped again (an error, earlier finals kept),
  * Deepgram's error close, malformed messages (ignored and counted, then an error past the bound),
  * 401, a slow provider (no answer to Finalize; a server that never answers the handshake). The
@@ -100,6 +100,7 @@ static bool wait_kind(test_loop *l, events *e, sova_stt_event_kind kind, int n, 
 static standin sd;
 static test_loop lp;
 static char script_path[64];
+static char requests_path[64]; /* the stand-in's --requests: one line per connection */
 
 static int setup(void **state)
 {
@@ -112,7 +113,12 @@ static int setup(void **state)
 	if (write(fd, lines, strlen(lines)) != (ssize_t)strlen(lines))
 		return -1;
 	close(fd);
-	const char *args[] = {"--key", "dg-test-key", "--script-dir", "/tmp", NULL};
+	snprintf(requests_path, sizeof requests_path, "/tmp/sova-dg-requests-XXXXXX");
+	int rfd = mkstemp(requests_path);
+	if (rfd < 0)
+		return -1;
+	close(rfd);
+	const char *args[] = {"--key", "dg-test-key", "--script-dir", "/tmp", "--requests", requests_path, NULL};
 	if (!standin_start(&sd, args) || !loop_init(&lp))
 		return -1;
 	return 0;
@@ -124,6 +130,7 @@ static int teardown(void **state)
 	loop_free(&lp);
 	standin_stop(&sd);
 	unlink(script_path);
+	unlink(requests_path);
 	return 0;
 }
 
@@ -293,6 +300,67 @@ static void test_other_keyterms_open_a_new_stream_and_results_continue(void **st
 	sova_stt_free(r);
 }
 
+/* The stand-in's latest record of a connection whose path names this session ("session=x/"). */
+static char request_line[4096];
+static bool latest_request(const char *session)
+{
+	request_line[0] = '\0';
+	FILE *f = fopen(requests_path, "r");
+	if (!f)
+		return false;
+	char line[sizeof request_line];
+	while (fgets(line, sizeof line, f))
+		if (strstr(line, session))
+			snprintf(request_line, sizeof request_line, "%s", line);
+	fclose(f);
+	return request_line[0] != '\0';
+}
+
+typedef struct wait_request {
+	const char *session, *needle;
+} wait_request;
+static bool has_request(void *ud)
+{
+	const wait_request *w = ud;
+	return latest_request(w->session) && strstr(request_line, w->needle);
+}
+
+static void test_an_open_search_with_hints_gives_keyterms_on_nova_3(void **state)
+{
+	(void)state;
+	static events e;
+	memset(&e, 0, sizeof e);
+	sova_stt *r = make(&e, "session=hints", NULL, NULL);
+	assert_true(loop_until(&lp, has_request, &(wait_request){"session=hints/", "model=nova-3&"}, 3000));
+	assert_null(strstr(request_line, "keyterm=")); /* an open search without phrases: none */
+	const char *phrases[] = {"maria garcia", "o'brien", "prior authorization"};
+	sova_stt_options opt = {.search = SOVA_STT_SEARCH_OPEN, .phrases = phrases, .num_phrases = 3, .interim_results = true};
+	char err[200];
+	assert_true(sova_stt_start(r, &opt, err, sizeof err));
+	/* other keyterms: a new stream, opened with them */
+	assert_true(loop_until(&lp, has_request, &(wait_request){"session=hints/", "&keyterm="}, 3000));
+	assert_non_null(strstr(request_line, "&keyterm=maria garcia&keyterm=o'brien&keyterm=prior authorization\n"));
+	size_t n = silence(audio, RATE, 200);
+	n += tone(audio + n, RATE, 600, 440, -12);
+	n += silence(audio + n, RATE, 500);
+	feed(r, audio, n);
+	assert_true(wait_kind(&lp, &e, SOVA_STT_FINAL, 1, 3000)); /* and it hears */
+	assert_int_equal(count(&e, SOVA_STT_ERROR), 0);
+	sova_stt_free(r);
+
+	/* keyterm prompting is Nova-3's: another model is asked for none */
+	static events e2;
+	memset(&e2, 0, sizeof e2);
+	sova_deepgram_config nova2 = {.model = "nova-2"};
+	sova_stt *r2 = make(&e2, "session=hints2", &nova2, NULL);
+	assert_true(sova_stt_start(r2, &opt, err, sizeof err));
+	assert_true(loop_until(&lp, has_request, &(wait_request){"session=hints2/", "model=nova-2&"}, 3000));
+	loop_run_ms(&lp, 200);
+	assert_true(latest_request("session=hints2/"));
+	assert_null(strstr(request_line, "keyterm="));
+	sova_stt_free(r2);
+}
+
 /* ---- Faults ---- */
 
 static void test_a_drop_mid_utterance_reconnects_once_and_loses_no_words(void **state)
@@ -449,6 +517,7 @@ int main(void)
 		cmocka_unit_test(test_finalize_flushes_and_ends_the_utterance_once),
 		cmocka_unit_test(test_keepalive_holds_a_quiet_stream_open),
 		cmocka_unit_test(test_other_keyterms_open_a_new_stream_and_results_continue),
+		cmocka_unit_test(test_an_open_search_with_hints_gives_keyterms_on_nova_3),
 		cmocka_unit_test(test_a_drop_mid_utterance_reconnects_once_and_loses_no_words),
 		cmocka_unit_test(test_a_second_drop_is_an_error_and_earlier_finals_stay),
 		cmocka_unit_test(test_deepgram_error_close_is_an_error_with_its_code),

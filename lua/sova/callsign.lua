@@ -1,6 +1,7 @@
 -- sova.callsign: what the API and the bot share to trust each other without a database trip.
 -- A call start is one request signed with HMAC-SHA256 over the timestamp and the body; a browser
--- joins a live call with a token bound to that session and organization, valid for a while.
+-- joins a live call with a token bound to that session and organization, valid for a while, and
+-- a staff member listens to one with a token bound to them as well, valid for a minute.
 local core = require("sova.core")
 local crypto = core.crypto
 local config = require("sova.config")
@@ -26,18 +27,45 @@ function M.verify(secret, ts, sig, body, now)
   return true
 end
 
+-- A token's MAC covers its purpose ("live", "listen"), so a token made for one is refused by the other.
+local function mac(secret, purpose, session_id, org_id, user_id, exp)
+  return crypto.hmac_sha256_hex(secret, purpose .. "." .. session_id .. "." .. org_id .. "."
+    .. (user_id and (user_id .. ".") or "") .. exp)
+end
+
 -- live_token(secret, session_id, org_id[, now]) -> "exp.hmac"
 function M.live_token(secret, session_id, org_id, now)
   local exp = (now or os.time()) + M.LIVE_TOKEN_TTL
-  return exp .. "." .. crypto.hmac_sha256_hex(secret, "live." .. session_id .. "." .. org_id .. "." .. exp)
+  return exp .. "." .. mac(secret, "live", session_id, org_id, nil, exp)
 end
 
 function M.check_live_token(secret, token, session_id, org_id, now)
-  local exp, mac = tostring(token or ""):match("^(%d+)%.(%x+)$")
+  local exp, got = tostring(token or ""):match("^(%d+)%.(%x+)$")
   if not exp or tonumber(exp) < (now or os.time()) then return nil, "expired or malformed token" end
-  local want = crypto.hmac_sha256_hex(secret, "live." .. session_id .. "." .. org_id .. "." .. exp)
-  if not crypto.equals(want, mac:lower()) then return nil, "token not valid for this call" end
+  if not crypto.equals(mac(secret, "live", session_id, org_id, nil, exp), got:lower()) then
+    return nil, "token not valid for this call"
+  end
   return true
+end
+
+M.LISTEN_TOKEN_TTL = 60 -- seconds a listen token is good for: it only opens the socket
+
+-- listen_token(secret, session_id, org_id, user_id[, now]) -> "exp.user.hmac": a staff member of
+-- the org may listen to that call (read-only); the user is named so the call can record who did
+function M.listen_token(secret, session_id, org_id, user_id, now)
+  assert(type(user_id) == "string" and user_id:match("^%x+$"), "listen_token: user_id must be hex")
+  local exp = (now or os.time()) + M.LISTEN_TOKEN_TTL
+  return exp .. "." .. user_id .. "." .. mac(secret, "listen", session_id, org_id, user_id, exp)
+end
+
+-- check_listen_token(secret, token, session_id, org_id[, now]) -> user_id | nil, reason
+function M.check_listen_token(secret, token, session_id, org_id, now)
+  local exp, user, got = tostring(token or ""):match("^(%d+)%.(%x+)%.(%x+)$")
+  if not exp or tonumber(exp) < (now or os.time()) then return nil, "expired or malformed token" end
+  if not crypto.equals(mac(secret, "listen", session_id, org_id, user, exp), got:lower()) then
+    return nil, "token not valid for this call"
+  end
+  return user
 end
 
 return M

@@ -19,6 +19,8 @@
 --   --   cfg.voice            turn taking, defaults filled (vad, min/max_silence_ms, barge_in)
 --   local opts = services.llm_options(cfg)   -- options for sova.llm.openai.new, key read now
 --   local speech = services.speech_options(cfg) -- engines and keys for a voice call, keys read now
+--   local tel = services.telephony_options(cfg)      -- phone calls: what to dial, limits, AMD
+--   local creds = services.telephony_credentials(tel) -- the Twilio account, read now (never logged)
 --
 -- The file is checked against schemas/services.schema.json (closed objects, secrets only through
 -- *_env names), and every string value is also checked for the look of a secret (sk-..., long
@@ -49,6 +51,11 @@ local SPEECH = {
     espeak = {},
   },
 }
+
+-- Phone calls (telephony twilio): the variables read when the file names none, and the limits a
+-- call gets unless the file says.
+M.TELEPHONY_DEFAULTS = { ring_seconds = 30, max_call_seconds = 3600, voicemail = false,
+  account_sid_env = "TWILIO_ACCOUNT_SID", auth_token_env = "TWILIO_AUTH_TOKEN", from_number_env = "TWILIO_FROM_NUMBER" }
 
 M.VOICE_DEFAULTS = { vad = "energy", min_silence_ms = 500, max_silence_ms = 2000,
   barge_in = { enabled = true, min_ms = 400, min_words = 2 } }
@@ -234,6 +241,49 @@ function M.speech_options(cfg, getenv)
     if c.fallback then out.notes[#out.notes + 1] = c.fallback end
   end
   return out
+end
+
+-- telephony_options(cfg) -> {provider, to_field, ring_seconds, max_call_seconds, voicemail,
+-- account_sid_env, auth_token_env, from_number_env} with the defaults filled, or nil, reason when
+-- the workflow places no phone calls. Names only: telephony_credentials reads the values.
+function M.telephony_options(cfg)
+  local t = cfg and cfg.telephony
+  if type(t) ~= "table" or t.provider ~= "twilio" then return nil, "telephony is not configured" end
+  local d = M.TELEPHONY_DEFAULTS
+  local out = { provider = t.provider, to_field = t.to_field }
+  for _, k in ipairs({ "ring_seconds", "max_call_seconds", "voicemail", "account_sid_env", "auth_token_env",
+                       "from_number_env" }) do
+    if t[k] == nil then out[k] = d[k] else out[k] = t[k] end
+  end
+  return out
+end
+
+M.ACCOUNT_SID_PATTERN = "^AC" .. string.rep("%x", 32) .. "$"
+M.E164_PATTERN = "^%+[1-9]%d+$" -- and 8 to 16 characters: E.164 has at most 15 digits
+
+-- telephony_credentials(opts[, getenv]) -> {account_sid, auth_token, from} read now from the
+-- variables opts names, or nil, reason. The reason names the variables that are unset or hold
+-- something of the wrong shape (an account SID is AC and 32 hex digits, the caller ID E.164),
+-- never what they hold.
+function M.telephony_credentials(opts, getenv)
+  if type(opts) ~= "table" then error("services.telephony_credentials: telephony_options expected", 2) end
+  getenv = getenv or os.getenv
+  local values, unset = {}, {}
+  for _, k in ipairs({ "account_sid_env", "auth_token_env", "from_number_env" }) do
+    local v = getenv(opts[k])
+    if v == nil or v == "" then unset[#unset + 1] = opts[k] else values[k] = v end
+  end
+  if #unset > 0 then
+    return nil, format("phone calls need %s set", table.concat(unset, ", "))
+  end
+  local sid, from = values.account_sid_env, values.from_number_env
+  if not match(sid, M.ACCOUNT_SID_PATTERN) then
+    return nil, format("%s does not hold a Twilio account SID (AC followed by 32 hex digits)", opts.account_sid_env)
+  end
+  if not match(from, M.E164_PATTERN) or #from < 8 or #from > 16 then
+    return nil, format("%s does not hold a phone number in E.164 form (e.g. +15165551234)", opts.from_number_env)
+  end
+  return { account_sid = sid, auth_token = values.auth_token_env, from = from }
 end
 
 return M

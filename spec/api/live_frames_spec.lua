@@ -83,9 +83,10 @@ describe("the live socket's frames #api #calls", function()
     local call = f:test_call(ALPHA, "prior_auth")
     -- 60,000 lines that each cost an error frame back (55 bytes: 3.3 MB) to a client that never
     -- reads: more than the 1 MiB the bot keeps for one socket beyond what TCP holds (the bot
-    -- bounds a live socket's kernel send buffer to 64 KiB); the client waits 15 s before it reads, so
-    -- a slow, shared machine's bot has answered enough of them by then
-    local cmd = string.format("%spython3 spec/fixtures/live/stalled_reader.py '%s' 60000 15",
+    -- bounds a live socket's kernel send buffer to 64 KiB); the client waits 30 s before it reads, so
+    -- a slow, shared machine's bot has answered enough of them by then (15 s was not enough once,
+    -- for the ASan build during a CI run: every frame was still in flight, none dropped)
+    local cmd = string.format("%spython3 spec/fixtures/live/stalled_reader.py '%s' 60000 30",
       helpers.proc.shell_prefix(), call.live_url)
     local p = assert(io.popen(cmd))
     local out = p:read("*a")

@@ -246,20 +246,36 @@ describe("answers of the running server match the document #api #openapi", funct
     assert.status(202, res)
     local session_id = res.json.session_id
     local ws = assert(core.ws_client.connect(res.json.live_url))
+    -- listening to it while it runs
+    assert.status(200, call("POST", "/api/sessions/{id}/listen", { id = session_id }))
+    assert.status(404, call("POST", "/api/sessions/{id}/listen", { id = helpers.new_id() }))
+    -- the other party's lines in turn: each once the agent has had its say
+    local function agents_turn_over()
+      local deadline = core.sys.monotonic() + 20
+      while core.sys.monotonic() < deadline do
+        local m = ws:receive(500)
+        local msg = m and cjson.decode(m)
+        if type(msg) == "table" and msg.type == "turn" and msg.expecting == "other_party" then return true end
+      end
+      return false
+    end
     for line in read("spec/fixtures/cli/prior_auth_approved.txt"):gmatch("[^\n]+") do
       if line:sub(1, 1) ~= "#" then
-        ws:receive(400)
+        assert.is_true(agents_turn_over(), "the agent did not finish its turn before: " .. line)
         assert(ws:send(cjson.encode({ type = "say", text = line })))
       end
     end
-    ws:close()
     local session
-    helpers.wait_until(function()
+    local ended = pcall(helpers.wait_until, function()
       session = call("GET", "/api/sessions/{id}", { id = session_id }).json
-      return session.status == "completed"
+      return session.status ~= "in_progress" and session.status ~= "queued"
     end, 30)
+    ws:close()
+    assert.is_true(ended, "the call did not end: " .. cjson.encode(session))
+    assert.equal("completed", session.status, cjson.encode({ reason = session.reason, events = session.events }))
     assert.equal("Approved", session.outcome.prior_auth_status)
     assert.is_true(#session.transcript.messages > 0)
+    assert.status(409, call("POST", "/api/sessions/{id}/listen", { id = session_id }))
     res = call("GET", "/api/patients/{id}/sessions", id)
     assert.status(200, res)
     assert.equal(session_id, res.json.items[1].id)

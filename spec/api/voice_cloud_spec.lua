@@ -3,6 +3,8 @@
 -- bot's own provider clients on its media loop, keys from the variables services.yaml names, API
 -- roots from DEEPGRAM_API_BASE / CARTESIA_API_BASE. The stand-in Deepgram hears utterances by their
 -- sound and answers each with the next line of a script; its Cartesia synthesizes real audio.
+-- The stand-in records each connection's query (--requests): a node's expected phrases reach
+-- Deepgram as keyterms, and the patient's name among them stays out of the bot's log.
 -- Tags: #api #voice
 local helpers = require("helpers")
 local support = require("fixtures.bot.support")
@@ -20,22 +22,14 @@ local LINES = {
 }
 
 describe("voice test calls on the cloud engines' stand-ins #api #voice", function()
-  local db, api, bot, f, standin
+  local db, api, bot, f, standin, requests
 
   lazy_setup(function()
-    local dir = proc.temp_dir("standin")
-    support.write_file(dir .. "/prior_auth.txt", table.concat(LINES, "\n") .. "\n")
-    local out = dir .. "/standin.out"
-    standin = proc.spawn({ proc.build_dir() .. "/sova-standin", "--port", "0", "--key", "test-key",
-      "--script-dir", dir }, { stdout = out, stderr = dir .. "/standin.err" })
-    local port = helpers.wait_until(function()
-      return tonumber((proc.read_file(out) or ""):match("ready port=(%d+)"))
-    end, 20)
-    local base = "ws://127.0.0.1:" .. port
-    db, api, bot = helpers.setup_calls({ bot = { env = {
-      DEEPGRAM_API_KEY = "test-key", CARTESIA_API_KEY = "test-key",
-      DEEPGRAM_API_BASE = base .. "/x/script=prior_auth.txt/", CARTESIA_API_BASE = base,
-    } } })
+    requests = proc.temp_path("requests", ".txt")
+    local s = support.start_standin("prior_auth", LINES, { args = { "--requests", requests } })
+    standin = s.proc
+    -- one session for the script's lines: a node with other phrases opens another stream
+    db, api, bot = helpers.setup_calls({ bot = { env = s.env("voice_cloud") } })
     f = helpers.factory(db, api)
   end)
 
@@ -95,5 +89,43 @@ describe("voice test calls on the cloud engines' stand-ins #api #voice", functio
     assert.is_true(stats.voice_pacing.frames > 500, res.body) -- the greeting and four answers, in 20 ms frames
     assert.is_number(stats.voice_pacing.p99_ms)
     assert.equal(51, #stats.voice_pacing.late_ms_counts)
+    -- the media thread's tick: it ran the whole call (20 ms apart), its lateness and run time counted
+    assert.is_true(stats.tick.ticks > 250, res.body)
+    assert.is_number(stats.tick.missed)
+    local started = 0
+    for _, n in ipairs(stats.tick.start_late.counts) do started = started + n end
+    assert.is_true(started - stats.tick.ticks <= 1 and started >= stats.tick.ticks, res.body) -- a tick may land between the reads
+    assert.is_number(stats.tick.start_late.p99_ms)
+    assert.equal(51, #stats.tick.run.counts)
+  end)
+
+  it("gives Deepgram the node's expected phrases as keyterms, and logs none of them", function()
+    local name = "Siobhan O'Dowd"
+    local patient = f:patient(ALPHA, "patient_questions", { patient_name = name })
+    local call = f:call(ALPHA, patient, "browser_voice")
+    local v = support.voice(call.live_url)
+    assert.equal("deepgram", v:ready(20).stt)
+    assert.is_true(v:await_agent(30), "no greeting")
+    -- the greeting node expects the patient's name ({{patient_name}}) and its functions' rules
+    -- (not the global behaviours' phrases): one stream opened with them as keyterms
+    local line = helpers.wait_until(function()
+      for l in (proc.read_file(requests) or ""):gmatch("[^\n]+") do
+        if l:find("keyterm=siobhan o'dowd", 1, true) then return l end
+      end
+    end, 15)
+    assert.is_string(line, "no Deepgram stream with the patient's name as a keyterm: " .. tostring(proc.read_file(requests)))
+    assert.truthy(line:find("model=nova-3&", 1, true), line)
+    assert.truthy(line:find("&keyterm=you got her&", 1, true), line) -- a rule of the node's is_patient
+    assert.falsy(line:find("keyterm=goodbye", 1, true), line) -- a global behaviour's
+    v:send_json({ type = "hangup" })
+    local doc = f:wait_session(call.session_id, 30)
+    assert.equal("no_answer", doc.status, doc.reason) -- hung up before saying a word
+    -- the name is PHI: in the transcript (the agent said it), never in the log or the events
+    local log = bot:log_text():lower()
+    assert.is_true(#log > 0)
+    for _, part in ipairs({ "siobhan", "dowd" }) do
+      assert.is_nil(log:find(part, 1, true), "the bot's log holds the patient's name")
+      assert.is_nil(cjson.encode(doc.events or {}):lower():find(part, 1, true), "a session event holds the patient's name")
+    end
   end)
 end)

@@ -137,8 +137,24 @@ describe("Alpha prior_auth flow #flows", function()
     assert.are.equal(1, #transfers)
     assert.are.equal("+15165551234", transfers[1].to)
     assert.matches("I'll transfer you to our supervisor", S.said(call), 1, true)
+    assert.are.equal("in_progress", call.status) -- ringing the supervisor line
+    call:transfer_result("answered")
     assert.are.equal("completed", call.status)
     assert.are.equal("transferred to +15165551234", call.reason)
+  end)
+
+  it("a supervisor line that does not answer brings the call back to asking the representative", function()
+    local call = call_of()
+    S.script(call, { "Sorry, I can't provide that information over the phone." })
+    call:transfer_result("no-answer")
+    assert.are.equal("await_supervisor", call.node)
+    local lines = S.assistant_lines(call)
+    assert.are.same({ "I'm sorry, our supervisor line didn't pick up.",
+      "I'm sorry, I'm having trouble getting this information. Could I please speak with a supervisor?" },
+      { lines[#lines - 1], lines[#lines] })
+    S.script(call, { "Hi, this is Mark, the supervisor.", "It's approved.", "Reference SUP 4410.", "Yes." })
+    assert.are.equal("completed", call.status)
+    assert.are.same({ prior_auth_status = "Approved", reference_number = "SUP4410" }, call.outcome)
   end)
 
   it("without a supervisor phone, asks for a supervisor and restates the request", function()
@@ -200,6 +216,33 @@ describe("Alpha prior_auth flow #flows", function()
     assert.are.equal("ask_supervisor", d.fallback)
     assert.are.equal("await_supervisor", d.nodes.ask_supervisor.next)
     assert.matches("Could I please speak with a supervisor?", d.nodes.ask_supervisor.say[1], 1, true)
+  end)
+
+  it("on a phone call it listens first: a menu, a hold message and a person are told apart before a word", function()
+    local function first(line)
+      local call = call_of()
+      call:start { listen_first = true }
+      assert.are.same({ "answer", "" }, { call.node, S.said(call) })
+      call:user_says(line)
+      local keys = {}
+      for _, e in ipairs(S.events_of(call, "dtmf")) do keys[#keys + 1] = e.digits end
+      return call, table.concat(keys, ",")
+    end
+    local call, keys = first("Thank you for calling Aetna. For providers, press 1. For members, press 2.")
+    assert.are.same({ "phone_menu", "", "1" }, { call.node, S.said(call), keys })
+    call = first("Please hold while we connect you to the next available representative.")
+    assert.are.same({ "menu_hold", "" }, { call.node, S.said(call) })
+    for _, line in ipairs({ "Prior authorization, this is Dana, how can I help?", "Hello?" }) do
+      call = first(line)
+      assert.are.equal("verify", call.node)
+      assert.matches("^Hi, this is Alexandra calling from City Medical Center", S.said(call))
+      assert.are.equal(1, #S.assistant_lines(call), line)
+    end
+    -- a recorded greeting before the menu: still listening, the menu's prompt follows
+    call = first("Thank you for calling Aetna.")
+    assert.are.same({ "answer", "", 3 }, { call.node, S.said(call), call:silence_after() })
+    call:user_says("For prior authorization, press 2.")
+    assert.are.same({ "phone_menu", "" }, { call.node, S.said(call) })
   end)
 
   it("nobody answering is no_answer", function()

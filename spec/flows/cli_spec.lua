@@ -23,7 +23,10 @@ describe("sova flow #flows #cli", function()
     out:write(cjson.encode({ fields = org.workflows.prior_auth.patient_schema.fields }))
     out:close()
   end)
-  lazy_teardown(function() os.remove(FIELDS) end)
+  lazy_teardown(function()
+    os.remove(FIELDS)
+    require("helpers.proc").cleanup()
+  end)
 
   it("check passes each demo clinic's flow against its schema", function()
     for _, dir in ipairs({ "clients/demo_clinic_alpha/prior_auth", "clients/demo_clinic_alpha/patient_questions",
@@ -57,6 +60,14 @@ describe("sova flow #flows #cli", function()
       assert.equal(1, code, out)
       assert.matches("spec/fixtures/flows/" .. fixture .. "/" .. reason, out, 1, true)
     end
+  end)
+
+  it("check refuses a services.yaml that dials a field holding no phone number, with its line", function()
+    local code, out = run("check spec/fixtures/flows/telephony_field --schema " .. FIELDS)
+    assert.equal(1, code, out)
+    assert.matches("spec/fixtures/flows/telephony_field/services.yaml:5: /telephony/to_field: \"cpt_code\" is not a "
+      .. "phone field of the workflow's patient_schema", out, 1, true)
+    assert.not_matches("flow_definition.lua", out, 1, true)
   end)
 
   it("check refuses a flow that writes a system field", function()
@@ -158,9 +169,19 @@ describe("sova flow #flows #cli", function()
     end)
 
     it("--audio speaks each line, hears it through the media plane and reports said, heard and WER", function()
-      -- Demo Clinic Beta's check-in: a browser flow (16 kHz PCM), espeak-ng for the agent, so the
-      -- other party is flite's slt; pocketsphinx hears it through the bot's own voice module
-      local dir = "clients/demo_clinic_beta/patient_questions"
+      -- Demo Clinic Beta's check-in as a browser flow (16 kHz PCM: its services.yaml without
+      -- telephony), espeak-ng for the agent, so the other party is flite's slt; pocketsphinx hears
+      -- it through the bot's own voice module
+      local proc = require("helpers.proc")
+      local dir = proc.temp_dir("browser_flow") .. "/demo_clinic_beta/patient_questions"
+      local from = "clients/demo_clinic_beta/patient_questions"
+      assert(os.execute(proc.shell_prefix() .. "mkdir -p " .. proc.shell_quote(dir) .. " && cp -r "
+        .. proc.shell_quote(from .. "/flow_definition.lua") .. " " .. proc.shell_quote(from .. "/scenarios") .. " "
+        .. proc.shell_quote(dir)) == 0)
+      local services = assert(io.open(from .. "/services.yaml")):read("*a"):gsub("\ntelephony:.*$", "\ntelephony: {provider: none}\n")
+      local f = assert(io.open(dir .. "/services.yaml", "w"))
+      f:write(services)
+      f:close()
       local code, out = run("eval " .. dir .. " --offline --audio --json --scenario call_back_later")
       assert.equal(0, code, out)
       local r = require("cjson").decode(out)

@@ -272,15 +272,20 @@ describe("call engine #flows", function()
     assert.matches("not run", found)
   end)
 
-  it("transfers and DTMF from handlers become events; a transfer ends the call", function()
+  it("transfers and DTMF from handlers become events; an answered transfer ends the call", function()
     local call = new_call(scripted({ tool("dial", { digits = "9#" }), tool("transfer_me") }))
     call:start()
     local evs = call:user_says("dial 9#")
     assert.are.same({ type = "dtmf", digits = "9#" }, evs[3])  -- after the lines said: sets, notes, lines, DTMF
     evs = call:user_says("transfer me")
     assert.are.same({ type = "transfer", to = "+15165550000" }, evs[2])
+    assert.are.equal("in_progress", call.status)
+    assert.are.same({ to = "+15165550000", node = "start" }, call.transferring)
+    evs = call:transfer_result("answered")
+    assert.are.same({ { type = "status", status = "completed", reason = "transferred to +15165550000" } }, evs)
     assert.are.equal("completed", call.status)
     assert.are.equal("transferred to +15165550000", call.reason)
+    assert.is_nil(call.transferring)
   end)
 
   it("the flow gets only its declared fields and its own state back", function()
@@ -310,7 +315,9 @@ describe("call engine #flows", function()
       { eff = { next = "zzz" }, reason = 'function f goes to node "zzz", which does not exist' },
       { eff = { transfer = "12" }, reason = 'transfer to "12" refused' },
       { eff = { dtmf = "12x" }, reason = 'dtmf "12x" refused' },
-      { eff = { end_call = { status = "done" } }, reason = 'end_call with unknown status "done"' },
+      { eff = { end_call = { status = "done" } },
+        reason = 'end_call: status must be completed, failed, incomplete, no_answer or voicemail, not "done"' },
+      { eff = { end_call = { status = "busy" } }, reason = "end_call: status busy is the phone line's own" },
       { eff = { repeat_last = "yes" }, reason = "function f returned repeat_last = yes (true or false)" },
     }
     for _, c in ipairs(cases) do
@@ -368,6 +375,7 @@ describe("call engine #flows", function()
                           { reads = { "patient_name", "phone_number" } })
     local call, events = new_call(scripted({}), { host = fake_host(desc, function() end) })
     call:start()
+    call:transfer_result("answered")
     assert.are.equal("+15165550000", call.reason:match("%+%d+"))
     local t
     for _, e in ipairs(events) do if e.type == "transfer" then t = e end end
@@ -900,9 +908,114 @@ describe("call engine: returning from a detour, hand-overs, acknowledgements #fl
     local call = new_call(scripted({ tool("hand_over") }), { host = h })
     call:start()
     call:user_says("I need a person.")
+    call:transfer_result("completed") -- Twilio's DialCallStatus once the person it reached hung up
     assert.are.equal("completed", call.status)
     assert.are.equal("transferred to +15165550100", call.reason)
     assert.is_nil(call.missing)
+  end)
+
+  describe("transfers", function()
+    local function transfer_host(extra, node_extra)
+      local a = { say = { "How can I help?" }, functions = { fn("hand_over"), fn("set_score", { parameters = SCORE_PARAM }) } }
+      for k, v in pairs(node_extra or {}) do a[k] = v end
+      return flow_host({
+        a = a,
+        back = { say = { "Let's go on here." }, functions = { fn("set_score", { parameters = SCORE_PARAM }) } },
+        other = { say = { "The flow's fallback." }, functions = { fn("set_score", { parameters = SCORE_PARAM }) } },
+      }, {
+        hand_over = function() return { say = { "Transferring you now." }, transfer = "+15165550100" } end,
+        set_score = function(args) return { sets = { score = args.score } } end,
+      }, extra)
+    end
+
+    local function transferring(h, script)
+      local call, events = new_call(scripted(script or { tool("hand_over") }), { host = h })
+      call:start()
+      call:user_says("I need a person.")
+      assert.are.same({ to = "+15165550100", node = "a" }, call.transferring)
+      return call, events
+    end
+
+    it("waits for the outcome: no silence timer, the other party's lines not taken", function()
+      local call = transferring(transfer_host())
+      assert.is_nil(call:silence_after())
+      assert.are.same({}, call:silence())
+      assert.are.same({}, call:user_says("Hello? Anyone?"))
+      assert.are.equal("in_progress", call.status)
+      assert.are.equal(3, #call.transcript) -- the greeting, the line that asked, the answer; nothing since
+    end)
+
+    it("not answered: the failed line, then the node's on_transfer_failed, with a note", function()
+      local call, events = transferring(transfer_host(nil, { on_transfer_failed = "back" }),
+        { tool("hand_over"), tool("set_score", { score = 4 }) })
+      local evs = call:transfer_result("no-answer")
+      assert.are.same({ "transcript", "note", "node", "transcript" }, types(evs))
+      assert.are.equal(engine.TRANSFER_FAILED, evs[1].text)
+      assert.are.equal("transfer to +15165550100: no-answer: going to back", evs[2].text)
+      assert.are.same({ "I'm sorry, the transfer didn't go through.", "Let's go on here." },
+        { lines(call)[3], lines(call)[4] })
+      assert.is_nil(call.transferring)
+      -- the flow goes on with the other party
+      call:user_says("Four.")
+      assert.are.same({ score = 4 }, call.outcome)
+      assert.are.equal("in_progress", call.status)
+      assert.is_nil(last_event(events, "error"))
+    end)
+
+    it("not answered: the node's fallback, else the flow's; the flow's own line when it has one", function()
+      local call = transferring(transfer_host({ transfer_failed = "No one picked up, {{patient_name}}." },
+        { fallback = "back" }))
+      call:transfer_result("busy")
+      assert.are.equal("back", call.node)
+      assert.are.same({ "No one picked up, Ann Lee.", "Let's go on here." }, { lines(call)[3], lines(call)[4] })
+      call = transferring(transfer_host({ fallback = "other" }))
+      call:transfer_result("failed")
+      assert.are.equal("other", call.node)
+    end)
+
+    it("not answered and nowhere to go: the default close, incomplete", function()
+      local call = transferring(transfer_host())
+      call:transfer_result("canceled")
+      assert.are.equal("incomplete", call.status)
+      assert.are.equal("transfer to +15165550100: canceled", call.reason)
+      assert.are.same({ engine.TRANSFER_FAILED, engine.STUCK_CLOSE }, { lines(call)[3], lines(call)[4] })
+    end)
+
+    it("a transfer action in a node's post_actions is not run again when the transfer fails", function()
+      local h = flow_host({
+        a = { say = { "Connecting you." }, post_actions = { { type = "transfer", to = "+15165550100" } },
+              on_transfer_failed = "back" },
+        back = { say = { "Let's go on here." }, functions = { fn("set_score", { parameters = SCORE_PARAM }) } },
+      }, {})
+      local call, events = new_call(scripted({}), { host = h })
+      call:start()
+      call:transfer_result("no-answer")
+      local n = 0
+      for _, e in ipairs(events) do if e.type == "transfer" then n = n + 1 end end
+      assert.are.equal(1, n)
+      assert.are.equal("back", call.node)
+      assert.are.equal("in_progress", call.status)
+    end)
+
+    it("a hang-up during the transfer ends the call; a late or repeated outcome changes nothing", function()
+      local call = transferring(transfer_host())
+      call:hangup()
+      assert.are.equal("completed", call.status)
+      assert.are.equal("the other party hung up during the transfer to +15165550100", call.reason)
+      assert.are.same({}, call:transfer_result("answered"))
+      assert.are.equal("the other party hung up during the transfer to +15165550100", call.reason)
+      call = transferring(transfer_host())
+      call:transfer_result("answered")
+      assert.are.same({}, call:transfer_result("no-answer"))
+      assert.are.equal("completed", call.status)
+    end)
+
+    it("an unknown outcome is the host's mistake and raises", function()
+      local call = transferring(transfer_host())
+      assert.has_error(function() call:transfer_result("ringing") end,
+        "call:transfer_result: status must be answered, completed, busy, no-answer, failed or canceled, not ringing")
+      assert.are.equal("in_progress", call.status)
+    end)
   end)
 
   it("an answer the model marks acknowledged is not a reprompt; plain text is", function()
@@ -979,5 +1092,278 @@ describe("call engine: an agent cut off by the other party (voice) #flows", func
     -- answer "Same words." cannot cut it
     call:interrupted({ "Question?", "Same words." }, "")
     assert.are.same({ "Question?" }, lines(call))
+  end)
+end)
+
+describe("call engine: answering machines #flows", function()
+  local VOICEMAIL = { message = "Hi, this is the clinic calling for {{patient_name}}'s household. Please call us back.",
+                      set = { status = "Open" } }
+
+  local function machine_host(extra)
+    local d = one_node({ say = { "Hello, is this {{patient_name}}?" }, functions = { fn("set_status", { parameters = STATUS_PARAM }) } },
+      extra)
+    return fake_host(d, function(_, _, args) return { sets = { status = args.status } } end)
+  end
+
+  it("after the beep: the setting's fields, then its message, and the call ends as voicemail", function()
+    local call, events = new_call(scripted({}), { host = machine_host({ voicemail = VOICEMAIL }) })
+    call:start()
+    local evs = call:machine("machine_end_beep")
+    assert.are.same({ "set", "transcript", "status" }, types(evs))
+    assert.are.same({ type = "set", field = "status", value = "Open" }, evs[1])
+    assert.are.equal("Hi, this is the clinic calling for Ann Lee's household. Please call us back.", evs[2].text)
+    assert.are.same({ "voicemail", "left a voicemail message" }, { call.status, call.reason })
+    assert.are.same({ status = "Open" }, call.outcome)
+    assert.matches("^Status: Voicemail %(left a voicemail message%)%.", call.summary)
+    -- the host hangs up once the line has played: nothing more happens
+    assert.are.same({}, call:machine("machine_end_silence"))
+    assert.are.same({}, call:user_says("Hello?"))
+    assert.are.equal(#events, #call.events)
+  end)
+
+  it("every end-of-greeting verdict leaves the message; without one the call ends without a word", function()
+    for _, verdict in ipairs({ "machine_end_silence", "machine_end_other", "machine_start" }) do
+      local call = new_call(scripted({}), { host = machine_host({ voicemail = VOICEMAIL }) })
+      call:start()
+      call:machine(verdict)
+      assert.are.equal("voicemail", call.status)
+      assert.are.equal(2, #lines(call))
+    end
+    local call = new_call(scripted({}), { host = machine_host() })
+    call:start()
+    assert.are.same({ "status" }, types(call:machine("machine_end_beep")))
+    assert.are.same({ "voicemail", "an answering machine answered; the flow leaves no message" }, { call.status, call.reason })
+  end)
+
+  it("a fax ends the call as not answered; so does no verdict while no one has spoken", function()
+    local call = new_call(scripted({}), { host = machine_host({ voicemail = VOICEMAIL }) })
+    call:start()
+    call:machine("fax")
+    assert.are.same({ "no_answer", "a fax machine answered" }, { call.status, call.reason })
+    assert.are.equal(1, #lines(call))
+    call = new_call(scripted({}), { host = machine_host({ voicemail = VOICEMAIL }) })
+    call:start()
+    call:machine("unknown")
+    assert.are.same({ "no_answer", "answering machine detection could not tell a person from a machine, and no one spoke" },
+      { call.status, call.reason })
+  end)
+
+  it("no verdict once the other party has spoken: a person is on the line, the call goes on", function()
+    local call = new_call(scripted({ { text = "Great." } }), { host = machine_host({ voicemail = VOICEMAIL }) })
+    call:start()
+    call:user_says("Yes, speaking.")
+    local evs = call:machine("unknown")
+    assert.are.same({ { type = "note", text = "answering machine detection could not tell; a person is talking" } }, evs)
+    assert.are.equal("in_progress", call.status)
+  end)
+
+  it("a verdict before the call started starts it; during a transfer it changes nothing", function()
+    local call = new_call(scripted({}), { host = machine_host({ voicemail = VOICEMAIL }) })
+    assert.are.same({ "status", "set", "transcript", "status" }, types(call:machine("machine_end_beep")))
+    assert.are.equal("voicemail", call.status)
+    local h = flow_host({ a = { say = { "Hi." }, functions = { fn("hand_over") } } },
+      { hand_over = function() return { transfer = "+15165550100" } end }, { voicemail = VOICEMAIL })
+    call = new_call(scripted({ tool("hand_over") }), { host = h })
+    call:start()
+    call:user_says("A person, please.")
+    assert.are.same({}, call:machine("machine_end_beep"))
+    assert.is_table(call.transferring)
+  end)
+
+  it("a setting that writes what the flow may not fails the call; an unknown verdict raises", function()
+    local call = new_call(scripted({}), { host = machine_host({ voicemail = { message = "Hi.", set = { score = "lots" } } }) })
+    call:start()
+    call:machine("machine_end_beep")
+    assert.are.equal("failed", call.status)
+    assert.matches("voicemail.set: score cannot take lots", call.reason, 1, true)
+    call = new_call(scripted({}), { host = machine_host({ voicemail = VOICEMAIL }) })
+    call:start()
+    assert.has_error(function() call:machine("human") end,
+      "call:machine: verdict must be machine_end_beep, machine_end_silence, machine_end_other, machine_start, fax or unknown, not human")
+  end)
+end)
+
+describe("call engine: phone menu nodes #flows", function()
+  local function menu_host(node_extra, extra, handlers)
+    local menu = { functions = { fn("menu_prompt"), fn("person") } }
+    for k, v in pairs(node_extra or {}) do menu[k] = v end
+    local h = flow_host({
+      menu = menu,
+      rep = { say = { "Hi, I'm calling about a prior authorization." }, functions = { fn("set_score", { parameters = SCORE_PARAM }) } },
+      quiet = { say = { "Operator key." }, post_actions = { { type = "dtmf", digits = "0" } }, next = "menu" },
+    }, handlers or { menu_prompt = function() return { dtmf = "1" } end, person = function() return { next = "rep" } end },
+      extra)
+    local d = h.describe()
+    d.initial = "menu"
+    d.functions = { fn("global_help") }
+    return h
+  end
+
+  it("offers only the node's own functions and never says or streams the model's text", function()
+    local streamed = {}
+    local llm = scripted({ { text = "Hello? Is anyone there?" }, { text = "Pressing one.", tool_calls = { { id = "1", name = "menu_prompt", arguments = {} } } } })
+    local call = engine.new { host = menu_host({ ivr = true, respond_immediately = false }), llm = llm, patient = PATIENT,
+      fields = FIELDS, clock = clock(), on_text = function(p) streamed[#streamed + 1] = p end }
+    call:start()
+    call:user_says("Thank you for calling.")
+    local tools = {}
+    for _, t in ipairs(llm.requests[1].tools) do tools[#tools + 1] = t.name end
+    assert.are.same({ "menu_prompt", "person" }, tools)
+    assert.is_nil(llm.requests[1].on_text)
+    call:user_says("For providers, press 1.")
+    assert.are.same({}, lines(call))
+    assert.are.same({}, streamed)
+    assert.are.same({ type = "dtmf", digits = "1" }, call.events[#call.events])
+    assert.are.equal("menu", call.node)
+  end)
+
+  it("the same node as a person's gets the global functions and says the model's text", function()
+    local llm = scripted({ { text = "Hello? Is anyone there?" } })
+    local call = new_call(llm, { host = menu_host({ respond_immediately = false }) })
+    call:start()
+    call:user_says("Thank you for calling.")
+    assert.are.equal(3, #llm.requests[1].tools)
+    assert.are.same({ "Hello? Is anyone there?" }, lines(call))
+  end)
+
+  it("an answering machine verdict in a menu node is the menu: noted, and the call goes on", function()
+    local call = new_call(scripted({}), { host = menu_host({ ivr = true }, { voicemail = { message = "Hi." } }) })
+    call:start()
+    assert.are.same({ { type = "note", text = "answering machine detection heard the phone menu: machine_end_other" } },
+      call:machine("machine_end_other"))
+    assert.are.same({ "in_progress", "menu" }, { call.status, call.node })
+    assert.are.same({}, lines(call))
+  end)
+
+  it("many lines that run nothing never reach the fallback or the line limit", function()
+    local call = new_call(scripted({}), { host = menu_host({ ivr = true, fallback = "quiet" }) })
+    call:start()
+    for i = 1, engine.MAX_NODE_LINES + 3 do call:user_says("Your call is important to us, message " .. i .. ".") end
+    assert.are.same({ "in_progress", "menu" }, { call.status, call.node })
+    assert.are.same({}, lines(call))
+  end)
+
+  it("silence: no check; the second takes the node's fallback, else the default close", function()
+    local call = new_call(scripted({}), { host = menu_host({ ivr = true, fallback = "quiet" }), silence_seconds = 10 })
+    call:start()
+    assert.are.equal(10, call:silence_after())
+    assert.are.same({}, call:silence())
+    local evs = call:silence()
+    assert.are.same({ "note", "node", "transcript", "dtmf", "node" }, types(evs))
+    assert.are.equal("the phone menu went silent: going to quiet", evs[1].text)
+    assert.are.equal("menu", call.node)
+    call = new_call(scripted({}), { host = menu_host({ ivr = true }), silence_seconds = 10 })
+    call:start()
+    call:silence()
+    call:silence()
+    assert.are.same({ "incomplete", "the phone menu went silent" }, { call.status, call.reason })
+    assert.are.same({ engine.STUCK_CLOSE }, lines(call))
+  end)
+end)
+
+describe("call engine: listening first (phone calls) #flows", function()
+  local GREETING = "Hi, this is the clinic."
+  local function listen_host(extra)
+    return flow_host({
+      answer = { ivr = true, respond_immediately = false, functions = { fn("menu_heard"), fn("person") } },
+      a = { say = { GREETING }, next = "talk" },
+      talk = { functions = { fn("set_score", { parameters = SCORE_PARAM }) } },
+      menu = { ivr = true, respond_immediately = false, functions = { fn("menu_prompt") } },
+    }, {
+      menu_heard = function() return { resume = "menu" } end,
+      person = function() return { next = "a" } end,
+      menu_prompt = function() return { dtmf = "1" } end,
+      set_score = function(args) return { sets = { score = args.score } } end,
+    }, extra or { listen_first = { node = "answer", seconds = 3 } })
+  end
+
+  it("starts in the listen node saying nothing; a menu's prompt is read in the menu node, keys pressed, no greeting", function()
+    local llm = scripted({ tool("menu_heard"), tool("menu_prompt") })
+    local call = new_call(llm, { host = listen_host() })
+    local evs = call:start { listen_first = true }
+    assert.are.same({ "status", "node" }, types(evs))
+    assert.are.same({ "in_progress", "answer" }, { call.status, call.node })
+    assert.are.same({ node = "answer", seconds = 3 }, call.listening)
+    assert.are.equal(3, call:silence_after())
+    assert.is_nil(llm.requests[1])
+    call:user_says("For providers, press 1.")
+    assert.are.same({}, lines(call))
+    assert.are.same({ type = "dtmf", digits = "1" }, call.events[#call.events])
+    assert.are.same({ "menu", "resume" }, { call.node, llm.requests[2].reason })
+    assert.is_nil(call.listening)
+    assert.are.equal(engine.SILENCE_SECONDS, call:silence_after())
+  end)
+
+  it("a person's first words are answered by the initial node's lines, and the call goes on", function()
+    local call = new_call(scripted({ tool("person"), tool("set_score", { score = 4 }) }), { host = listen_host() })
+    call:start { listen_first = true }
+    call:user_says("Prior authorization, this is Dana, how can I help?")
+    assert.are.same({ GREETING }, lines(call))
+    assert.are.same({ "user", "assistant" }, { call.transcript[1].role, call.transcript[2].role })
+    assert.are.same({ "talk", nil }, { call.node, call.listening })
+    call:user_says("It's a four.")
+    assert.are.equal(4, call.outcome.score)
+  end)
+
+  it("silence after the answer: the greeting after the flow's short wait, then the usual checks", function()
+    local c = a_clock()
+    local call = new_call(scripted({}), { host = listen_host({ listen_first = { node = "answer", seconds = 5 } }), clock = c })
+    call:start { listen_first = true }
+    assert.are.equal(5, call:silence_after())
+    c.t = 5
+    local evs = call:silence()
+    assert.are.same({ "note", "node", "transcript", "node" }, types(evs))
+    assert.are.equal("nothing heard for 5 s after the answer: the agent speaks first", evs[1].text)
+    assert.are.same({ GREETING }, lines(call))
+    assert.are.equal(5, call.transcript[1].t)
+    assert.are.same({ "talk", nil }, { call.node, call.listening })
+    assert.are.equal(engine.SILENCE_SECONDS, call:silence_after())
+    call:silence()
+    assert.are.same({ GREETING, engine.SILENCE_CHECK }, lines(call))
+    call:silence()
+    assert.are.same({ "no_answer", engine.NO_RESPONSE }, { call.status, call.reason })
+  end)
+
+  it("words that run nothing keep it listening: the short wait again, then the greeting", function()
+    local call = new_call(scripted({}), { host = listen_host() })
+    call:start { listen_first = true }
+    call:user_says("Thank you for calling.")
+    assert.are.same({ {}, "answer", 3 }, { lines(call), call.node, call:silence_after() })
+    call:silence()
+    assert.are.same({ GREETING }, lines(call))
+  end)
+
+  it("the flow's default wait is engine.LISTEN_SECONDS", function()
+    local call = new_call(scripted({}), { host = listen_host({ listen_first = { node = "answer" } }) })
+    call:start { listen_first = true }
+    assert.are.equal(engine.LISTEN_SECONDS, call:silence_after())
+  end)
+
+  it("greets at once without the option (test calls), and for a flow that does not listen first", function()
+    local call = new_call(scripted({}), { host = listen_host() })
+    call:start()
+    assert.are.same({ { GREETING }, "talk", nil }, { lines(call), call.node, call.listening })
+    call = new_call(scripted({}), { host = listen_host({}) })
+    call:start { listen_first = true }
+    assert.are.same({ { GREETING }, "talk" }, { lines(call), call.node })
+    call = new_call(scripted({}), { host = listen_host() })
+    call:start { listen_first = false }
+    assert.are.same({ GREETING }, lines(call))
+  end)
+
+  it("a hang-up while listening is no answer, and nothing listens after the end", function()
+    local call = new_call(scripted({}), { host = listen_host() })
+    call:start { listen_first = true }
+    call:hangup()
+    assert.are.same({ "no_answer", "hung up without answering" }, { call.status, call.reason })
+    assert.is_nil(call.listening)
+    assert.is_nil(call:silence_after())
+  end)
+
+  it("raises on options that are not a table or a listen_first that is not a boolean", function()
+    local call = new_call(scripted({}), { host = listen_host() })
+    assert.has_error(function() call:start("phone") end, "call:start([opts]): opts must be a table")
+    assert.has_error(function() call:start { listen_first = "yes" } end, "call:start: listen_first must be true or false")
+    assert.are.equal("queued", call.status)
   end)
 end)

@@ -171,7 +171,7 @@ describe("flow library #flows", function()
       assert.are.equal(line_with(f, "tsak"), find_problem(problems, 'unknown key "tsak"').line)
       assert.are.equal(line_with(f, "handle ="), find_problem(problems, 'unknown key "handle"').line)
       find_problem(problems, 'unknown key "why" for a end_call action')
-      find_problem(problems, "status must be completed, failed, incomplete, no_answer or voicemail")
+      find_problem(problems, "status must be " .. require("sova.sandboxed.vocabulary").flow_end_codes(" or "))
     end)
 
     it("reports a Lua syntax error with its line", function()
@@ -288,7 +288,8 @@ describe("flow library #flows", function()
       at('silence.check: template {{nickname}} names "nickname"', "{{nickname}}")
       at('fallback: node "rescue" does not exist', '"rescue"')
       at('behaviours.goodbye.say: template {{secret_notes}} uses "secret_notes"', "{{secret_notes}}")
-      at("behaviours.goodbye.end_call must be false or { status, reason } with status", "goodbye =")
+      at('behaviours.goodbye.end_call: status must be completed, failed, incomplete, no_answer or voicemail, not "finished"',
+        "goodbye =")
       at('behaviours.wrong_number.set: "Wrong" is not a value of "status"', '"Wrong"')
       at('behaviours.wrong_number.next: node "elsewhere" does not exist', '"elsewhere"')
       at("behaviours.hold.hold_seconds must be a number of seconds above 0", "hold =")
@@ -323,6 +324,28 @@ describe("flow library #flows", function()
       assert.matches('behaviours.goodbye.set: "notes" is not declared in writes',
         messages(with("behaviours", { goodbye = { set = { notes = "x" } } })), 1, true)
       assert.are.equal("", messages(with("requires", { "status", { "score", when = { status = "Done" } } })))
+    end)
+
+    it("keeps the phone line's own statuses (busy, canceled) out of a flow's end_call, saying why", function()
+      local line_own = "is the phone line's own (the platform sets it from the line); a flow ends a call with "
+        .. "completed, failed, incomplete, no_answer or voicemail"
+      local function problems(def)
+        local out = {}
+        for _, p in ipairs(flow.check(def, FIELDS)) do out[#out + 1] = p.message end
+        return out
+      end
+      local node = { say = { "Hi." }, post_actions = { { type = "end_call", status = "busy" } } }
+      assert.are.same({ "nodes.a.post_actions[1]: status busy " .. line_own },
+        problems({ name = "x", initial = "a", nodes = { a = node } }))
+      node.post_actions[1].status = "completed"
+      assert.are.same({ "behaviours.call_back_later.end_call: status canceled " .. line_own },
+        problems({ name = "x", initial = "a", nodes = { a = node },
+                   behaviours = { call_back_later = { end_call = { "canceled", "line dropped" } } } }))
+      local def = flow.define({ name = "x", initial = "a", behaviours = false, nodes = { a = { say = { "Hi." },
+        functions = { { name = "hang", description = "Hang up.", handler = function(_, call) call:end_call("busy") end } } } } })
+      local ok, err = pcall(flow.run_handler, def, "a", "hang", {}, { fields = {}, patient = {}, vars = {} })
+      assert.is_false(ok)
+      assert.matches("call:end_call: status busy " .. line_own, err, 1, true)
     end)
 
     it("describes requires, silence and fallbacks as plain data, and the merged behaviours", function()
@@ -588,7 +611,8 @@ describe("flow library #flows", function()
 
     it("call:end_call refuses an unknown status", function()
       local _, err = run("end_unknown", {}, { patient = {} })
-      assert.matches('call:end_call%("done"%): status must be one of', err.message)
+      assert.matches('call:end_call: status must be completed, failed, incomplete, no_answer or voicemail, not "done"',
+        err.message, 1, true)
     end)
 
     it("methods called with a dot instead of a colon say so", function()

@@ -577,6 +577,43 @@ describe("openai stream parser #llm", function()
     assert.matches("over 1000 bytes", f.message)
   end)
 
+  it("reads \\u escapes (a surrogate pair too) as UTF-8, a key written with escapes, the last of a repeated key", function()
+    local out = assert(parse({
+      'data: {"choices":[{"index":0,"delta":{"content":"caf\\u00e9 \\ud83d\\ude00 \\"q\\"\\n"}}]}\n\n',
+      'data: {"choices":[{"index":0,"delta":{"cont\\u0065nt":"!","content":"?"}}],"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}]}\n\n',
+    }))
+    assert.equal('caf\195\169 \240\159\152\128 "q"\nx', out.text)
+  end)
+
+  it("fails on an event that is JSON but not an object, and reads nothing from an array", function()
+    local out, f = parse({ 'data: "hello"\n\n' })
+    assert.is_nil(out)
+    assert.equal("openai: malformed stream event (not an object)", f.message)
+    assert.is_false(f.retryable)
+    out = assert(parse({ 'data: [{"choices":[{"delta":{"content":"no"}}]}]\n\n',
+      'data: {"choices":[{"delta":{"content":"yes"},"finish_reason":"stop"}]}\n\n' }))
+    assert.equal("yes", out.text)
+  end)
+
+  it("fails, without retry, on a stream cut inside an event's JSON", function()
+    local whole = chunk({ tool_calls = { { index = 0, id = "call_1", ["function"] = { name = "note", arguments = '{"a": 1}' } } } })
+    local out, f = parse({ chunk({ content = "Hi" }), whole:sub(1, 60) })
+    assert.is_nil(out)
+    assert.matches("^openai: malformed stream event", f.message)
+    assert.is_false(f.retryable)
+  end)
+
+  it("refuses an event whose data lines together pass MAX_EVENT_BYTES", function()
+    local saved = openai.MAX_EVENT_BYTES
+    openai.MAX_EVENT_BYTES = 1000
+    local lines = {}
+    for i = 1, 30 do lines[i] = "data: " .. string.rep("z", 50) .. "\n" end
+    local out, f = parse(lines)
+    openai.MAX_EVENT_BYTES = saved
+    assert.is_nil(out)
+    assert.matches("over 1000 bytes", f.message)
+  end)
+
   it("returns tool arguments that are JSON but not an object as an error", function()
     local p = openai.new_stream_parser()
     p:feed('data: {"choices":[{"delta":{"tool_calls":[{"index":0,"id":"a","function":{"name":"f","arguments":"[1,2]"}}]},"finish_reason":"tool_calls"}]}\n\n')

@@ -101,6 +101,103 @@ describe("sova flow eval #eval", function()
     end)
   end)
 
+  describe("the phone network's part", function()
+    -- "transfer me" starts a transfer, "press" presses 1; the outcome and the verdict are logged
+    local function phone_engine()
+      local log = {}
+      local eng = {}
+      function eng.new(o)
+        local call = { status = "queued", outcome = {}, transcript = {}, events = {} }
+        function call:start() self.status = "in_progress" end
+        function call:user_says(text)
+          log[#log + 1] = ("%g say %s"):format(o.clock(), text)
+          if self.transferring then return {} end
+          if text:find("transfer") then self.transferring = { to = "+15165550100" } end
+          if text:find("press") then self.events[#self.events + 1] = { type = "dtmf", digits = "1" } end
+          return {}
+        end
+        function call:silence_after() if self.status == "in_progress" and not self.transferring then return 30 end end
+        function call:silence() self.status, self.reason = "completed", "no response" end
+        function call:hangup() self.status = "completed" end
+        function call:transfer_result(status)
+          log[#log + 1] = ("%g transfer %s"):format(o.clock(), status)
+          self.transferring = nil
+          if status == "answered" then self.status, self.reason = "completed", "transferred" end
+        end
+        function call:machine(verdict)
+          log[#log + 1] = ("%g machine %s"):format(o.clock(), verdict)
+          self.status = "voicemail"
+        end
+        return call
+      end
+      return eng, log
+    end
+
+    local function run(lines)
+      local eng, log = phone_engine()
+      local r = eval.play({ id = "s", lines = lines }, { engine = eng, host = {}, llm = {}, patient = {}, fields = {} })
+      return r, log
+    end
+
+    it("answers a transfer at once, as a text test call's host does", function()
+      local r, log = run({ "transfer me", "never heard" })
+      assert.same({ "2 say transfer me", "2 transfer answered" }, log)
+      assert.same({ "completed", "transferred" }, { r.status, r.reason })
+    end)
+
+    it("gives the transfer the outcome the next line names, and the call goes on", function()
+      local r, log = run({ "transfer me", { transfer = "no-answer" }, "press", { silence = 5 }, "hangup" })
+      assert.same({ "2 say transfer me", "2 transfer no-answer", "4 say press" }, log)
+      assert.same({ "1" }, r.pressed)
+      assert.is_nil(r.error)
+    end)
+
+    it("says so when a line gives an outcome and no transfer is under way", function()
+      local r = run({ "hello", { transfer = "busy" } })
+      assert.equal("line 2 gives a transfer's outcome, but no transfer is under way", r.error)
+    end)
+
+    it("plays the answering machine's verdict after its pause", function()
+      local r, log = run({ { machine = "machine_end_beep", after = 9 } })
+      assert.same({ "9 machine machine_end_beep" }, log)
+      assert.equal("voicemail", r.status)
+    end)
+
+    it("starts a phone scenario as the bot starts a phone call, listening first; others as a test call", function()
+      local started = {}
+      local eng = { new = function()
+        local call = { status = "queued", outcome = {}, transcript = {}, events = {} }
+        function call:start(opts) started[#started + 1] = opts or "none"; self.status = "completed" end
+        function call:silence_after() end
+        function call:silence() end
+        return call
+      end }
+      local o = { engine = eng, host = {}, llm = {}, patient = {}, fields = {} }
+      eval.play({ id = "p", phone = true, lines = { "hello" } }, o)
+      eval.play({ id = "t", lines = { "hello" } }, o)
+      assert.same({ { listen_first = true }, "none" }, started)
+    end)
+
+    it("tells whether the agent spoke first", function()
+      local function diffs(want, first_role)
+        return eval.compare({ status = "completed", speaks_first = want }, { status = "completed", turns = 0,
+          outcome = {}, agent = {}, transcript = first_role and { { role = first_role, text = "x" } } or {} })
+      end
+      assert.same({}, diffs(false, "user"))
+      assert.same({}, diffs(false, nil))
+      assert.same({}, diffs(true, "assistant"))
+      assert.same({ "the agent spoke first" }, diffs(false, "assistant"))
+      assert.same({ "the agent did not speak first" }, diffs(true, "user"))
+    end)
+
+    it("compares the keys pressed, in order", function()
+      assert.same({}, eval.compare({ status = "completed", pressed = { "1", "123#" } },
+        { status = "completed", turns = 0, outcome = {}, agent = {}, pressed = { "1", "123#" } }))
+      assert.same({ "pressed [1], expected [1, 123#]" }, eval.compare({ status = "completed", pressed = { "1", "123#" } },
+        { status = "completed", turns = 0, outcome = {}, agent = {}, pressed = { "1" } }))
+    end)
+  end)
+
   describe("the comparison", function()
     local result = {
       status = "completed", reason = "said bye", turns = 4, missing = { "b", "a" },

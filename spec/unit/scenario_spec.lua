@@ -96,6 +96,19 @@ describe("scenarios from sessions #eval", function()
     assert.equal("no_answer", sc.expect.status)
   end)
 
+  it("a phone call's is a phone scenario, its first line timed from the answer, not the ringing", function()
+    local sc = build(beta_session({ user("Hello?", 21), agent("Hi!", 21.5), user("Yes.", 23.5) }, {
+      mode = "phone", events = { { type = "dialed", timestamp = at(0) }, { type = "answered", timestamp = at(18) } } }))
+    assert.is_true(sc.phone)
+    assert.same({ { say = "Hello?", after = 3 }, "Yes." }, { sc.lines[1], sc.lines[2] })
+    local doc = assert(core.yaml.decode(scenario.encode(sc)))
+    assert.is_true(jsonschema.validate(eval.schema(), doc))
+    assert.is_true(doc.phone)
+    sc = build(beta_session({ user("Hello?", 21) }))
+    assert.is_nil(sc.phone)
+    assert.is_nil(scenario.encode(sc):find("phone:", 1, true))
+  end)
+
   it("refuses a call that has not ended", function()
     local sc, err = scenario.build { session = beta_session({}, { status = "in_progress" }), patient = BETA,
       fields = fields_of("demo_clinic_beta", "patient_questions"), reads = BETA_READS }

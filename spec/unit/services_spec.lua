@@ -134,13 +134,100 @@ telephony: {provider: none}
 llm: {provider: rules}
 stt: {provider: deepgram, model: nova-2, api_key_env: DEEPGRAM_API_KEY}
 tts: {provider: cartesia, voice: a0e99841-438c-4a64-b679-ae501e7d6091, api_key_env: CARTESIA_API_KEY}
-telephony: {provider: twilio, account_sid_env: TWILIO_ACCOUNT_SID, auth_token_env: TWILIO_AUTH_TOKEN, from_number_env: TWILIO_FROM}
+telephony: {provider: twilio, to_field: phone_number, account_sid_env: TWILIO_ACCOUNT_SID, auth_token_env: TWILIO_AUTH_TOKEN, from_number_env: TWILIO_FROM}
 ]]))
       assert.equal("deepgram", cfg.stt.provider)
       assert.equal("nova-2", cfg.stt.model)
       assert.equal("DEEPGRAM_API_KEY", cfg.stt.api_key_env)
       assert.equal("a0e99841-438c-4a64-b679-ae501e7d6091", cfg.tts.voice)
       assert.equal("TWILIO_AUTH_TOKEN", cfg.telephony.auth_token_env)
+    end)
+  end)
+
+  describe("telephony", function()
+    local TWILIO = "llm: {provider: rules}\ntelephony: {provider: twilio, to_field: insurance_phone}\n"
+    local SID = "AC" .. string.rep("0123456789abcdef", 2)
+    local ACCOUNT = { TWILIO_ACCOUNT_SID = SID, TWILIO_AUTH_TOKEN = "tok", TWILIO_FROM_NUMBER = "+15165550100" }
+
+    it("gives no telephony options without a provider, and says why", function()
+      local opts, why = services.telephony_options(assert(load("llm: {provider: rules}\n")))
+      assert.is_nil(opts)
+      assert.equal("telephony is not configured", why)
+      opts, why = services.telephony_options(assert(load("llm: {provider: rules}\ntelephony: {provider: none}\n")))
+      assert.is_nil(opts)
+      assert.equal("telephony is not configured", why)
+    end)
+
+    it("fills the limits and the variables' names it was not given", function()
+      assert.same({ provider = "twilio", to_field = "insurance_phone", ring_seconds = 30, max_call_seconds = 3600,
+                    voicemail = false, account_sid_env = "TWILIO_ACCOUNT_SID", auth_token_env = "TWILIO_AUTH_TOKEN",
+                    from_number_env = "TWILIO_FROM_NUMBER" },
+        services.telephony_options(assert(load(TWILIO))))
+    end)
+
+    it("keeps the file's limits, voicemail and variable names", function()
+      local opts = services.telephony_options(assert(load([[
+llm: {provider: rules}
+telephony: {provider: twilio, to_field: phone_number, ring_seconds: 5, max_call_seconds: 14400, voicemail: true,
+            from_number_env: BETA_TWILIO_FROM_NUMBER}
+]])))
+      assert.same({ "phone_number", 5, 14400, true, "BETA_TWILIO_FROM_NUMBER", "TWILIO_ACCOUNT_SID" },
+        { opts.to_field, opts.ring_seconds, opts.max_call_seconds, opts.voicemail, opts.from_number_env,
+          opts.account_sid_env })
+    end)
+
+    it("needs to_field for twilio and keeps the limits within range", function()
+      assert.is_true(has_problem(problems_of("llm: {provider: rules}\ntelephony: {provider: twilio}\n"), "/telephony/to_field"))
+      for _, bad in ipairs({ "to_field: x, ring_seconds: 4", "to_field: x, ring_seconds: 121",
+                             "to_field: x, max_call_seconds: 59", "to_field: x, max_call_seconds: 14401",
+                             "to_field: x, ring_seconds: 2.5", "to_field: x, voicemail: yes please",
+                             "to_field: Insurance-Phone" }) do
+        local problems = problems_of("llm: {provider: rules}\ntelephony: {provider: twilio, " .. bad .. "}\n")
+        local path = "/telephony/" .. bad:match("([%w_]+): [^,]*$")
+        assert.is_true(has_problem(problems, path), bad)
+      end
+    end)
+
+    it("reads the credentials from the variables named, at that moment", function()
+      local opts = services.telephony_options(assert(load(TWILIO)))
+      assert.same({ account_sid = SID, auth_token = "tok", from = "+15165550100" },
+        services.telephony_credentials(opts, env(ACCOUNT)))
+    end)
+
+    it("names every unset variable, and never a value", function()
+      local opts = services.telephony_options(assert(load(TWILIO)))
+      local creds, why = services.telephony_credentials(opts, env({ TWILIO_AUTH_TOKEN = "tok", TWILIO_FROM_NUMBER = "" }))
+      assert.is_nil(creds)
+      assert.equal("phone calls need TWILIO_ACCOUNT_SID, TWILIO_FROM_NUMBER set", why)
+    end)
+
+    it("refuses an account SID or a caller ID of the wrong shape, naming the variable only", function()
+      local opts = services.telephony_options(assert(load(TWILIO)))
+      for _, case in ipairs({
+        { TWILIO_ACCOUNT_SID = "SK" .. SID:sub(3), var = "TWILIO_ACCOUNT_SID" },
+        { TWILIO_ACCOUNT_SID = SID .. "0", var = "TWILIO_ACCOUNT_SID" },
+        { TWILIO_ACCOUNT_SID = "AC" .. string.rep("g", 32), var = "TWILIO_ACCOUNT_SID" },
+        { TWILIO_FROM_NUMBER = "5165550100", var = "TWILIO_FROM_NUMBER" },
+        { TWILIO_FROM_NUMBER = "+1 516 555 0100", var = "TWILIO_FROM_NUMBER" },
+        { TWILIO_FROM_NUMBER = "+1516555010012345", var = "TWILIO_FROM_NUMBER" },
+      }) do
+        local vars = {}
+        for k, v in pairs(ACCOUNT) do vars[k] = v end
+        for k, v in pairs(case) do if k ~= "var" then vars[k] = v end end
+        local creds, why = services.telephony_credentials(opts, env(vars))
+        assert.is_nil(creds)
+        assert.matches("^" .. case.var .. " does not hold ", why)
+        for k, v in pairs(case) do if k ~= "var" then assert.is_nil(why:find(v, 1, true)) end end
+      end
+    end)
+
+    it("names each workflow's number field and Beta's own caller ID", function()
+      local root = config.root_dir() .. "/clients/"
+      local function opts(wf) return services.telephony_options(assert(services.load(root .. wf .. "/services.yaml", { getenv = env({}) }))) end
+      assert.same({ "insurance_phone", false }, { opts("demo_clinic_alpha/prior_auth").to_field, opts("demo_clinic_alpha/prior_auth").voicemail })
+      assert.same({ "phone_number", true }, { opts("demo_clinic_alpha/patient_questions").to_field, opts("demo_clinic_alpha/patient_questions").voicemail })
+      local beta = opts("demo_clinic_beta/patient_questions")
+      assert.same({ "phone_number", true, "BETA_TWILIO_FROM_NUMBER" }, { beta.to_field, beta.voicemail, beta.from_number_env })
     end)
   end)
 

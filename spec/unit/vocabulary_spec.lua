@@ -21,7 +21,8 @@ describe("sova.sandboxed.vocabulary #unit", function()
     assert.equal("Not Started", vocabulary.call_status_label("not_started"))
     assert.equal("No Answer", vocabulary.call_status_label("no_answer"))
     assert.equal("In Progress", vocabulary.call_status_label("in_progress"))
-    assert.same({ "completed", "failed", "incomplete", "no_answer", "voicemail" }, keys(vocabulary.TERMINAL_STATUSES))
+    assert.same({ "busy", "canceled", "completed", "failed", "incomplete", "no_answer", "voicemail" },
+      keys(vocabulary.TERMINAL_STATUSES))
   end)
 
   it("refuses an unknown status code instead of storing a misspelling", function()
@@ -31,8 +32,20 @@ describe("sova.sandboxed.vocabulary #unit", function()
   end)
 
   it("lists the terminal codes for messages", function()
-    assert.equal("completed, failed, incomplete, no_answer, voicemail", vocabulary.terminal_codes())
-    assert.equal("completed, failed, incomplete, no_answer or voicemail", vocabulary.terminal_codes(" or "))
+    assert.equal("busy, canceled, completed, failed, incomplete, no_answer, voicemail", vocabulary.terminal_codes())
+    assert.equal("busy, canceled, completed, failed, incomplete, no_answer or voicemail", vocabulary.terminal_codes(" or "))
+    assert.equal("completed, failed, incomplete, no_answer or voicemail", vocabulary.flow_end_codes(" or "))
+  end)
+
+  it("keeps the phone line's own statuses out of what a flow may end a call with", function()
+    assert.same({ "completed", "failed", "incomplete", "no_answer", "voicemail" }, keys(vocabulary.FLOW_END_STATUSES))
+    assert.is_nil(vocabulary.flow_end_problem("voicemail"))
+    assert.equal("status canceled is the phone line's own (the platform sets it from the line); a flow ends a call "
+      .. "with completed, failed, incomplete, no_answer or voicemail", vocabulary.flow_end_problem("canceled"))
+    assert.equal('status must be completed, failed, incomplete, no_answer or voicemail, not "Busy"',
+      vocabulary.flow_end_problem("Busy"))
+    assert.equal("status must be completed, failed, incomplete, no_answer or voicemail, not nil",
+      vocabulary.flow_end_problem(nil))
   end)
 
   it("derives its look-ups from its lists", function()
@@ -55,14 +68,15 @@ describe("sova.sandboxed.vocabulary #unit", function()
 
   it("is what the validator, the flow library and the engine use", function()
     assert.equal(vocabulary.SYSTEM_FIELD_SET, require("sova.sandboxed.schema").SYSTEM_FIELDS)
-    assert.equal(vocabulary.TERMINAL_STATUSES, require("sova.sandboxed.flow").END_STATUSES)
+    assert.equal(vocabulary.FLOW_END_STATUSES, require("sova.sandboxed.flow").END_STATUSES)
   end)
 
   it("has every status the platform writes: codes in sessions, labels in patients", function()
     local root = config.root_dir()
     local function source(rel) return (assert(config.read_file(root .. "/" .. rel), rel)) end
     local seen = {}
-    for _, rel in ipairs({ "lua/sova/call/engine.lua", "lua/sova/bot/calls.lua", "lua/sova/api/calls.lua" }) do
+    for _, rel in ipairs({ "lua/sova/call/engine.lua", "lua/sova/bot/calls.lua", "lua/sova/api/calls.lua",
+      "lua/sova/bot/phone.lua" }) do
       local text = source(rel)
       for code in text:gmatch('[%.%s{]status = "([%w_]+)"') do
         assert.is_table(vocabulary.STATUS_BY_CODE[code], rel .. " writes status " .. code)
@@ -74,7 +88,7 @@ describe("sova.sandboxed.vocabulary #unit", function()
       end
       assert.is_nil(text:find('call_status = "', 1, true), rel .. " spells a call_status label itself")
     end
-    assert.same({ "completed", "failed", "in_progress", "incomplete", "no_answer", "queued" }, keys(seen))
+    assert.same({ "completed", "failed", "in_progress", "incomplete", "no_answer", "queued", "voicemail" }, keys(seen))
     local labels, stored = {}, 0
     for _, s in ipairs(vocabulary.CALL_STATUSES) do labels[s.label] = true end
     for _, rel in ipairs({ "bench/seed_patients.lua", "bench/calls_driver.lua" }) do

@@ -6,18 +6,26 @@
 -- concerns for the care team, and record the answers in the outcome fields. Wrong person,
 -- "call me back later" and voicemail end the call without a word about care (the first two are
 -- global behaviours, with this flow's lines and statuses). A call is complete with a check-in
--- status.
+-- status. On the phone, an answering machine gets the voicemail message after its beep (it names
+-- no patient data); once verified, a patient who asks for a nurse is transferred to the nurse
+-- line, and back in the same step, with a call-back promised, when no one picks up.
 local flow = require("sova.sandboxed.flow")
 local kit = require("sova.sandboxed.kit").new { notes = "call_notes", follow_up = "needs_follow_up" }
 
 local MAX_ATTEMPTS = 2
+local NURSE_LINE = "+15165550142"
+
+-- left on an answering machine, whoever may hear it: the clinic, never the patient's details
+local CALL_US_BACK = "Hello, this is Demo Clinic Alpha calling. Please call us back at your convenience. "
+  .. "Thank you, and have a good day."
+
+local nurse = kit:nurse_line { number = NURSE_LINE }
 
 -- before identity is verified: nothing about care may be said in these handlers
 local unverified = {
   kit:voicemail {
     set = { checkin_status = "Not Reached" },
-    say = "Hello, this is Demo Clinic Alpha calling. Please call us back at your convenience. "
-      .. "Thank you, and have a good day.",
+    say = CALL_US_BACK,
   },
 }
 
@@ -61,6 +69,8 @@ return flow.define {
     .. "short and warm. Never mention the patient's appointment, provider or health until the person "
     .. "has confirmed the patient's full name and date of birth.",
   initial = "greeting",
+  voicemail = { message = CALL_US_BACK, phi = false, set = { checkin_status = "Not Reached" } },
+  transfer_failed = "I'm sorry, our nurses are all busy right now. I've asked a nurse to call you back today.",
   -- the behaviours' lines say nothing about care: they may run before identity is verified
   behaviours = {
     wrong_number = {
@@ -80,6 +90,7 @@ return flow.define {
     greeting = {
       say = { "Hello, this is Sophie calling from Demo Clinic Alpha. May I please speak with {{patient_name}}?" },
       task = "Find out whether you are speaking with {{patient_name}}.",
+      expect = { "{{patient_name}}" }, -- "This is Maria Garcia": the recognizer is told the name
       functions = kit.with({
         kit:is_patient {
           next = "verify",
@@ -95,6 +106,7 @@ return flow.define {
       task = "Ask for the patient's full name and date of birth and check them. Say nothing about "
         .. "the patient's care before they match.",
       reprompt = "For your privacy, could you please tell me your full name and date of birth?",
+      expect = { "{{patient_name}}" },
       functions = kit.with({
         verify_identity,
       }, unverified),
@@ -116,18 +128,21 @@ return flow.define {
     medications = {
       say = { "Have there been any changes to your medications since your last visit?" },
       task = "Ask about medication changes since the last visit and note them.",
-      functions = kit:medications {
+      on_transfer_failed = "medications",
+      functions = kit.with(kit:medications {
         field = "medication_changes",
         none = { value = "No changes reported", next = "concerns", rules = { "no change", "same", "has not changed" } },
         changed = { ask = "What has changed?", bare = { "yes there have" },
                     say = "Thank you, I've noted that for the care team.", next = "concerns", rules = { "switched" } },
-      },
+      }, { nurse }),
     },
 
     concerns = {
       say = { "Do you have any questions or concerns you'd like the care team to follow up on?" },
       task = "Ask for questions or concerns for the care team and note them.",
+      on_transfer_failed = "concerns",
       functions = {
+        nurse,
         {
           name = "no_concerns",
           description = "The patient has no questions or concerns.",

@@ -8,8 +8,27 @@
 -- Hold, call back later, goodbye, wrong department, "who is this" and "repeat that" are the
 -- global behaviours (sova.sandboxed.behaviours), with this flow's lines. A status of Approved,
 -- Denied or Pending needs its reference number for the call to be complete.
+--
+-- On the phone, the insurer's line first meets an automated menu: heard in any node, it is
+-- navigated by rules (sova.sandboxed.ivr) with Alpha's hints per insurer (insurer_menus.yaml)
+-- first: providers, then prior authorization, the member ID keyed in when asked, silence
+-- between prompts; its hold waits without a word until a person answers, who then hears the
+-- introduction. A supervisor line that does not answer a transfer comes back to asking for one.
+-- A phone call listens first (listen_first): the agent says nothing until it knows who picked
+-- up — a menu is navigated without a greeting over its prompt, a person ("Prior authorization,
+-- this is Dana") hears the introduction as the answer; after 3 s of silence it introduces itself.
 local flow = require("sova.sandboxed.flow")
 local kit = require("sova.sandboxed.kit")
+local ivr = require("sova.sandboxed.ivr")
+
+-- the insurer's automated menu and its hold; a person answering is greeted from the start
+local menu = ivr.menu {
+  node = "phone_menu", hold = "menu_hold", person = "greeting",
+  insurer = "insurance_company_name",
+  entries = { member_id = "insurance_member_id", date_of_birth = "date_of_birth", npi = "provider_npi",
+              cpt_code = "cpt_code" },
+  fallback = "menu_operator",
+}
 
 local STATUS_WORDS = {
   Approved = { "approved", "authorized", "good to go", "has an approval", "is on file and approved" },
@@ -84,6 +103,7 @@ local globals = {
       return "await_supervisor"
     end,
   },
+  menu.detect,
 }
 
 -- what the representative says about the authorization: in the verify step, and from whoever
@@ -153,12 +173,19 @@ return flow.define {
   -- every call that learned its answer ends with the insurer's reference number for it ("not
   -- required" too: the clinic documents who said so); without one the clinic must follow up
   requires = { "reference_number" },
+  data = { "insurer_menus" },
+  transfer_failed = "I'm sorry, our supervisor line didn't pick up.",
   role = "You are Alexandra, calling {{insurance_company_name}} from {{facility_name}} on behalf of "
     .. "{{provider_name}} to verify a prior authorization. Be brief, polite and precise. Only give "
     .. "the patient's details when the representative asks for them. Never guess a value.",
   initial = "greeting",
+  listen_first = { node = "answer", seconds = 3 },
   fallback = "ask_supervisor",
   functions = globals,
+  -- the insurer's own words, and what its representative reads back: hints for the recognizer
+  vocabulary = { "{{insurance_company_name}}", "prior authorization", "reference number", "member id",
+                 "date of birth", "cpt code", "provider services", "medically necessary", "clinical review",
+                 "{{patient_name}}" },
   behaviours = {
     hold = { returned = { say = "Yes, I'm here. Thank you." } },
     call_back_later = {
@@ -180,6 +207,14 @@ return flow.define {
     },
   },
   nodes = {
+    -- the line just answered, on a phone call: who picked up (menu, hold or person), silently
+    answer = menu.answer_node,
+    -- the insurer's phone system: menus, then its hold (nothing is said to either)
+    phone_menu = menu.node,
+    menu_hold = menu.hold_node,
+    -- a menu that went quiet: the operator's key, then listen again
+    menu_operator = { pre_actions = { { type = "dtmf", digits = "0" } }, next = "phone_menu" },
+
     greeting = {
       say = {
         "Hi, this is Alexandra calling from {{facility_name}} on behalf of {{provider_name}}. "

@@ -6,12 +6,23 @@
 -- appointment is confirmed only when the patient has one. Nothing about the patient's care is
 -- said before identity is verified; wrong person, call-back-later and voicemail end the call
 -- (the first two are global behaviours, with this flow's lines and statuses). A call is
--- complete with a check-in status.
+-- complete with a check-in status. On the phone, an answering machine gets the voicemail message
+-- after its beep (no patient data in it); once verified, a patient who asks for a nurse is
+-- transferred to Beta's nurse line, and back in the same step when no one picks up.
 local flow = require("sova.sandboxed.flow")
 local kit = require("sova.sandboxed.kit").new { notes = "call_notes", follow_up = "needs_follow_up" }
 
 local MAX_ATTEMPTS = 2
 local NURSE_CALLBACK_PAIN = 7
+local NURSE_LINE = "+15165550177"
+
+-- left on an answering machine, whoever may hear it: the clinic, never the patient's details
+local CALL_US_BACK = "Hi, this is Leo from Demo Clinic Beta. Please give us a call back when you have a moment. Thanks!"
+
+local nurse = kit:nurse_line {
+  number = NURSE_LINE,
+  say = "Sure, I'll put you through to our nurse line now. Please hold on.",
+}
 
 -- how a failed identity check goes on (once per step): ask again, then end the call
 local function mismatch(call, again)
@@ -36,7 +47,7 @@ end
 local unverified = {
   kit:voicemail {
     set = { checkin_status = "Not Reached" },
-    say = "Hi, this is Leo from Demo Clinic Beta. Please give us a call back when you have a moment. Thanks!",
+    say = CALL_US_BACK,
   },
 }
 
@@ -51,6 +62,8 @@ return flow.define {
     .. "simply and kindly, one question at a time. Never mention the patient's appointment or "
     .. "health until their date of birth and full name have been verified.",
   initial = "greeting",
+  voicemail = { message = CALL_US_BACK, phi = false, set = { checkin_status = "Not Reached" } },
+  transfer_failed = "I'm sorry, the nurse line is busy right now, so I've asked a nurse to call you back today.",
   -- the behaviours' lines say nothing about care: they may run before identity is verified
   behaviours = {
     wrong_number = {
@@ -70,6 +83,7 @@ return flow.define {
     greeting = {
       say = { "Hi! This is Leo, the care assistant at Demo Clinic Beta. Am I speaking with {{patient_name}}?" },
       task = "Find out whether you are speaking with {{patient_name}}.",
+      expect = { "{{patient_name}}" }, -- "Yes, this is Wei Chen": the recognizer is told the name
       functions = kit.with({
         kit:is_patient {
           next = "verify_dob",
@@ -103,6 +117,7 @@ return flow.define {
       say = { "Thank you. And could you please confirm your first and last name?" },
       task = "Ask the patient to confirm their first and last name.",
       reprompt = "Sorry, could you tell me your first and last name?",
+      expect = { "{{patient_name}}" },
       functions = kit.with({
         {
           name = "verify_name",
@@ -171,7 +186,9 @@ return flow.define {
       say = { "On a scale from zero to ten, how would you rate any pain you're having today?" },
       task = "Ask the patient to rate their pain from 0 (none) to 10 (worst).",
       reprompt = "Sorry, on a scale from zero to ten, what number would you give your pain today?",
+      on_transfer_failed = "pain",
       functions = {
+        nurse,
         {
           name = "no_pain",
           description = "The patient says they have no pain at all.",
@@ -210,12 +227,13 @@ return flow.define {
     medications = {
       say = { "Are you taking any new medications, or have any of your doses changed?" },
       task = "Ask about new medications or changed doses and note them.",
-      functions = kit:medications {
+      on_transfer_failed = "medications",
+      functions = kit.with(kit:medications {
         field = "medication_changes",
         none = { value = "No changes reported", next = after_medications, rules = { "same as before" } },
         changed = { ask = "Okay, which medication, and what changed?", note = "Medication change reported.",
                     say = "Got it, I'll pass that on to your care team.", next = after_medications },
-      },
+      }, { nurse }),
     },
 
     appointment = {

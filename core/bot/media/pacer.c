@@ -163,7 +163,7 @@ static void send_next(sova_pacer *p, int16_t *out, sova_pacer_frame *info, int64
 	*next_deadline_ns = p->spurt_start_ns + (int64_t)p->spurt_frames * p->frame_ns - p->cfg.early_ns;
 }
 
-int sova_pacer_poll(sova_pacer *p, int16_t *out, sova_pacer_frame *info, int64_t *next_deadline_ns)
+int sova_pacer_poll(sova_pacer *p, int64_t at_ns, int16_t *out, sova_pacer_frame *info, int64_t *next_deadline_ns)
 {
 	if (!p || !out || !next_deadline_ns)
 		return -1;
@@ -175,18 +175,17 @@ int sova_pacer_poll(sova_pacer *p, int16_t *out, sova_pacer_frame *info, int64_t
 		*next_deadline_ns = -1;
 		return 0;
 	}
-	int64_t now = p->cfg.clock(p->cfg.clock_ud);
 	if (!p->in_spurt) {
 		p->in_spurt = true;
-		p->spurt_start_ns = now;
+		p->spurt_start_ns = at_ns;
 		p->spurt_frames = 0;
 	}
 	int64_t deadline = p->spurt_start_ns + (int64_t)p->spurt_frames * p->frame_ns;
-	if (now + p->cfg.early_ns < deadline) {
+	if (at_ns + p->cfg.early_ns < deadline) {
 		*next_deadline_ns = deadline - p->cfg.early_ns;
 		return 0;
 	}
-	send_next(p, out, info, next_deadline_ns, take, deadline, now);
+	send_next(p, out, info, next_deadline_ns, take, deadline, p->cfg.clock(p->cfg.clock_ud));
 	return 1;
 }
 

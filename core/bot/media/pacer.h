@@ -2,10 +2,11 @@
  * one frame per frame duration, on a schedule that does not drift.
  *
  * The schedule: the first poll that finds a frame while the pacer is idle begins a talk spurt at
- * that instant (start); frame n of the spurt is due at start + n * frame duration on the injected clock
- * (CLOCK_MONOTONIC in production). Deadlines are computed, never accumulated from sleeps, so a
- * late wake-up delays only the frames already due (they come out at once, each reported late) and
- * the next deadline stays where it was. When the buffer runs dry the spurt ends and the next audio
+ * the poll's time (start: the owner's tick); frame n of the spurt is due at start + n * frame
+ * duration. Deadlines are computed, never accumulated from sleeps, so a late wake-up delays only
+ * the frames already due (they come out at once, each reported late) and the next deadline stays
+ * where it was. A frame's lateness is taken on the injected clock (CLOCK_MONOTONIC in production)
+ * as it leaves, so an owner that serves many pacers per tick counts its own delay too. When the buffer runs dry the spurt ends and the next audio
  * starts a new one (no burst to "catch up" a pause).
  *
  * Barge-in: sova_pacer_clear drops every unsent sample at once. sova_pacer_played_ms says how
@@ -42,7 +43,7 @@ typedef struct sova_pacer_config {
 typedef struct sova_pacer_frame {
 	uint64_t seq;         /* frames sent since the pacer was made */
 	int64_t deadline_ns;  /* when it was due */
-	int64_t late_ns;      /* now - deadline, 0 when sent early */
+	int64_t late_ns;      /* the clock as it left - deadline, 0 when sent early */
 	bool late;            /* late_ns > late_after_ns */
 	bool line_end;        /* the last frame of a line: its tail was padded with silence */
 } sova_pacer_frame;
@@ -74,10 +75,12 @@ void sova_pacer_end_line(sova_pacer *p);
  * the samples dropped. */
 size_t sova_pacer_clear(sova_pacer *p);
 
-/* Writes the next due frame into out (sova_pacer_frame_samples samples) and returns 1; returns 0
- * when no frame is due (*next_deadline_ns: when the next one may leave, or -1 when no frame is
- * ready: nothing buffered, or a partial frame of a line not ended yet). Call again after a 1: several frames are due after a late wake-up. info may be NULL. */
-int sova_pacer_poll(sova_pacer *p, int16_t *out, sova_pacer_frame *info, int64_t *next_deadline_ns);
+/* Writes the next frame due at at_ns (the owner's tick, on the clock's time line) into out
+ * (sova_pacer_frame_samples samples) and returns 1; returns 0 when no frame is due
+ * (*next_deadline_ns: when the next one may leave, or -1 when no frame is ready: nothing buffered,
+ * or a partial frame of a line not ended yet). Call again after a 1: several frames are due after
+ * missed ticks. info may be NULL. */
+int sova_pacer_poll(sova_pacer *p, int64_t at_ns, int16_t *out, sova_pacer_frame *info, int64_t *next_deadline_ns);
 
 /* Milliseconds of the current line sent so far (padding of its last frame excluded). */
 /* When no spurt runs and a frame is ready: the spurt begins now, between the owner's ticks (audio

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bot/media/audio.h"
+#include "bot/media/hold.h"
 #include "bot/media/voice_text.h"
 
 #define PACER_CAPACITY_MS 500 /* the pacer holds a few frames; lines wait in their own buffers */
@@ -94,10 +95,11 @@ struct sova_voice {
 	uint8_t *out_wire;        /* owned: it encoded */
 	size_t out_bytes;
 
-	int64_t t0, now;          /* now: the tick's time, the pacer's clock */
+	int64_t t0;
 	bool answered, hold, listening, stt_broken;
-	int64_t last_tick;     /* the owner's last tick (its now), 0 before the first */
+	int64_t last_tick;     /* the owner's last tick (when it was due), 0 before the first */
 	bool writer_busy;      /* as the last tick said */
+	bool paced;            /* sova_voice_pace ran for the tick sova_voice_tick has yet to finish */
 	bool no_barge_in; /* the flow turned barge-in off: the agent always finishes its line */
 
 	voice_line lines[SOVA_VOICE_MAX_LINES]; /* FIFO: head is the one playing */
@@ -109,6 +111,12 @@ struct sova_voice {
 
 	utterance u;
 
+	sova_hold *watcher;       /* owned: made at the first hold */
+	bool probing;             /* on hold, recognition runs: the watcher fired (or could not be made) */
+	uint64_t probe_samples;   /* of the far end's audio since the probe began */
+	uint64_t probe_max;       /* a probe's length, samples at wire rate */
+	uint64_t unheard;         /* samples at wire rate the recognizer did not get on hold */
+
 	int64_t first_input_ns, flood_reported_ns;
 	uint64_t in_samples, dropped_samples;
 	uint64_t rec_in_pos;
@@ -119,7 +127,8 @@ struct sova_voice {
 
 static int64_t now_ns(const sova_voice *v) { return v->cfg.clock(v->cfg.clock_ud); }
 
-static int64_t pacer_clock(void *ud) { return ((const sova_voice *)ud)->now; }
+/* The recognizer hears the far end: always, except on hold outside a probe. */
+static bool recognizing(const sova_voice *v) { return !v->hold || v->probing; }
 
 static void emit(sova_voice *v, sova_voice_event *ev)
 {
@@ -415,7 +424,7 @@ static void frame_out(sova_voice *v, voice_line *l, const sova_pacer_frame *info
 	send_frame(v, info);
 	if (!l->started_out) {
 		l->started_out = true;
-		l->stamps.first_frame_out = v->now;
+		l->stamps.first_frame_out = now_ns(v);
 		sova_voice_event ev = {.kind = SOVA_VOICE_AGENT_STARTED, .turn = l->id, .stamps = l->stamps, .confidence = -1};
 		emit(v, &ev);
 	}
@@ -432,7 +441,7 @@ static void playout(sova_voice *v)
 			 * starts a schedule of its own instead of bursting out to catch up the pause. */
 			sova_pacer_frame info;
 			int64_t next;
-			(void)sova_pacer_poll(v->pacer, v->out_pcm, &info, &next);
+			(void)sova_pacer_poll(v->pacer, v->last_tick, v->out_pcm, &info, &next);
 			return;
 		}
 		if (!l->line_begun) {
@@ -453,7 +462,7 @@ static void playout(sova_voice *v)
 		}
 		sova_pacer_frame info;
 		int64_t next;
-		if (sova_pacer_poll(v->pacer, v->out_pcm, &info, &next) != 1)
+		if (sova_pacer_poll(v->pacer, v->last_tick, v->out_pcm, &info, &next) != 1)
 			return;
 		frame_out(v, l, &info);
 	}
@@ -467,8 +476,6 @@ static void start_between_ticks(sova_voice *v)
 	int64_t real = now_ns(v);
 	if (!l || !v->answered || v->writer_busy || !v->last_tick || real - v->last_tick >= (int64_t)v->cfg.frame_ms * NS_PER_MS)
 		return; /* not yet, or the owner's ticks are late: the next one plays it */
-	if (real > v->now)
-		v->now = real;
 	if (!l->line_begun) {
 		sova_pacer_begin_line(v->pacer);
 		l->line_begun = true;
@@ -487,7 +494,7 @@ static void announce(sova_voice *v)
 	if (v->announced)
 		return;
 	v->announced = true;
-	sova_voice_event ev = {.kind = SOVA_VOICE_SPEECH_STARTED, .confidence = -1};
+	sova_voice_event ev = {.kind = SOVA_VOICE_SPEECH_STARTED, .confidence = -1, .probe = v->hold};
 	emit(v, &ev);
 }
 
@@ -570,7 +577,7 @@ static void stt_failed(sova_voice *v, const char *why)
 static void check_turn_end(sova_voice *v)
 {
 	utterance *u = &v->u;
-	if (!u->active || v->hold || v->vad_in_speech)
+	if (!u->active || !recognizing(v) || v->vad_in_speech)
 		return;
 	uint64_t ref = u->vad_stopped ? u->speech_end_ms : u->last_text_ms;
 	uint64_t silence = v->vad_now_ms > ref ? v->vad_now_ms - ref : 0;
@@ -629,7 +636,7 @@ static void on_vad(sova_voice *v, const sova_vad_result *r)
 		v->vad_in_speech = true;
 		v->speech_start_ms = r->event_at_ms;
 		announce(v);
-		if (!v->hold) {
+		if (recognizing(v)) {
 			begin_utterance(v);
 			v->u.vad_heard = true;
 			v->u.vad_stopped = v->u.endpoint = false;
@@ -649,6 +656,17 @@ static void on_vad(sova_voice *v, const sova_vad_result *r)
 
 /* ---- the recognizer's and the synthesizer's events ---- */
 
+/* Phrases in a SOVA_STT_PHRASES_DROPPED text ("|"-separated). */
+static size_t count_phrases(const char *text)
+{
+	if (!text || !text[0])
+		return 0;
+	size_t n = 1;
+	for (; *text; text++)
+		n += *text == '|';
+	return n;
+}
+
 void sova_voice_stt_callback(void *user, const sova_stt_event *ev)
 {
 	sova_voice *v = user;
@@ -658,11 +676,11 @@ void sova_voice_stt_callback(void *user, const sova_stt_event *ev)
 	bool words = ev->text && ev->text[0];
 	switch (ev->kind) {
 	case SOVA_STT_SPEECH_STARTED:
-		if (!v->hold)
+		if (recognizing(v))
 			announce(v);
 		break;
 	case SOVA_STT_INTERIM:
-		if (v->hold || !words)
+		if (!recognizing(v) || !words)
 			break;
 		begin_utterance(v);
 		u->interim_len = 0;
@@ -683,7 +701,7 @@ void sova_voice_stt_callback(void *user, const sova_stt_event *ev)
 		check_barge_in(v);
 		break;
 	case SOVA_STT_FINAL:
-		if (v->hold)
+		if (!recognizing(v))
 			break;
 		if (words) {
 			begin_utterance(v);
@@ -711,14 +729,18 @@ void sova_voice_stt_callback(void *user, const sova_stt_event *ev)
 		check_turn_end(v);
 		break;
 	case SOVA_STT_UTTERANCE_END:
-		if (v->hold || !u->active)
+		if (!recognizing(v) || !u->active)
 			break;
 		u->endpoint = true;
 		check_turn_end(v);
 		break;
-	case SOVA_STT_PHRASES_DROPPED:
-		emit_error(v, false, "stt: the recognizer cannot hear these phrases (unknown words): %s", ev->text ? ev->text : "");
+	case SOVA_STT_PHRASES_DROPPED: {
+		/* the phrases themselves may be the patient's (a name): counted, never written out */
+		char count[24];
+		snprintf(count, sizeof count, "%zu", count_phrases(ev->text));
+		emit_error(v, false, "stt: the recognizer cannot hear %s of the expected phrases (words it does not know)", count);
 		break;
+	}
 	case SOVA_STT_METADATA:
 		break;
 	case SOVA_STT_ERROR:
@@ -808,6 +830,85 @@ void sova_voice_tts_callback(void *user, const sova_tts_event *ev)
 	}
 }
 
+/* ---- hearing the far end, and the hold ---- */
+
+/* n samples (at most max_in) of the far end's audio to the VAD and the recognizer. */
+static void hear(sova_voice *v, const int16_t *pcm, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t take = v->vad_frame - v->vad_len < n - i ? v->vad_frame - v->vad_len : n - i;
+		memcpy(v->vad_buf + v->vad_len, pcm + i, take * sizeof *pcm);
+		v->vad_len += take;
+		i += take;
+		if (v->vad_len == v->vad_frame) {
+			v->vad_len = 0;
+			sova_vad_result r;
+			if (sova_vad_feed(v->vad, v->vad_buf, v->vad_frame, &r) == 0)
+				on_vad(v, &r);
+		}
+	}
+	if (v->listening && !v->stt_broken) {
+		size_t out = 0;
+		char why[256];
+		if (sova_resampler_process(v->to_stt, pcm, n, v->stt_pcm, v->stt_cap, &out) != 0)
+			stt_failed(v, "resampling the input failed");
+		else if (!sova_stt_feed(v->stt, v->stt_pcm, out, why, sizeof why))
+			stt_failed(v, why);
+	}
+}
+
+/* The watcher's pre-roll to the VAD and the recognizer (the first words of whoever came back),
+ * then the watcher forgets it. */
+static void hear_preroll(sova_voice *v)
+{
+	const int16_t *part[2];
+	size_t len[2];
+	sova_hold_preroll(v->watcher, &part[0], &len[0], &part[1], &len[1]);
+	for (int p = 0; p < 2; p++)
+		for (size_t off = 0; off < len[p]; off += v->max_in)
+			hear(v, part[p] + off, len[p] - off < v->max_in ? len[p] - off : v->max_in);
+	v->unheard -= len[0] + len[1]; /* all of it came while watching, since the last reset */
+	sova_hold_reset(v->watcher, false);
+}
+
+/* The watcher, empty, for a hold (after_voice: a probe's voice may go on, sova_hold_reset);
+ * false when it cannot be made: then the recognizer keeps listening through the hold (costly,
+ * but the representative is heard). */
+static bool watch(sova_voice *v, bool after_voice)
+{
+	if (!v->watcher) {
+		char why[128];
+		v->watcher = sova_hold_new(v->cfg.wire_rate, NULL, why, sizeof why);
+		if (!v->watcher) {
+			emit_error(v, false, "%s; the recognizer keeps listening through the hold", why);
+			return false;
+		}
+	}
+	sova_hold_reset(v->watcher, after_voice);
+	return true;
+}
+
+/* The watcher suspects a voice: recognition runs, from the pre-roll on. */
+static void start_probe(sova_voice *v)
+{
+	v->probing = true;
+	v->probe_samples = 0;
+	v->stats.hold_probes++;
+	announce(v); /* probe: on hold */
+	hear_preroll(v);
+}
+
+/* The probe ran its length, or the owner heard a hold message: what was being said is no turn,
+ * and the watcher looks again. */
+static void end_probe(sova_voice *v)
+{
+	if (v->u.active)
+		drop_utterance(v);
+	unannounce(v);
+	if (watch(v, true))
+		v->probing = false;
+}
+
 /* ---- the API ---- */
 
 static bool vad_opts_zero(const sova_vad_opts *o)
@@ -825,7 +926,7 @@ sova_voice *sova_voice_new(const sova_voice_config *cfg, char *err, size_t errle
 		: !sova_audio_rate_ok(cfg->wire_rate) ? "wire_rate must be 8000, 16000 or 48000"
 		: cfg->wire_encoding != SOVA_AUDIO_PCM16 && cfg->wire_encoding != SOVA_AUDIO_MULAW ? "unknown wire encoding"
 		: cfg->frame_ms && sova_frame_samples(cfg->wire_rate, cfg->frame_ms) == 0 ? "frame_ms must be 10..100"
-		: cfg->turn_min_silence_ms < 0 || cfg->turn_max_silence_ms < 0 || cfg->barge_in_min_ms < 0 || cfg->barge_in_min_words < 0 ? "negative setting"
+		: cfg->tick_ns < 0 || cfg->turn_min_silence_ms < 0 || cfg->turn_max_silence_ms < 0 || cfg->barge_in_min_ms < 0 || cfg->barge_in_min_words < 0 || cfg->probe_max_ms < 0 ? "negative setting"
 		: cfg->num_backchannels && !cfg->backchannels ? "num_backchannels without backchannels"
 		: NULL;
 	int stt_rate = cfg && stt ? (cfg->stt_rate ? cfg->stt_rate : stt->config.sample_rate) : 0;
@@ -863,6 +964,7 @@ sova_voice *sova_voice_new(const sova_voice_config *cfg, char *err, size_t errle
 	v->barge_min_ms = cfg->barge_in_min_ms ? cfg->barge_in_min_ms : 400;
 	v->barge_min_words = cfg->barge_in_min_words ? cfg->barge_in_min_words : 2;
 	v->no_barge_in = cfg->barge_in_off;
+	v->probe_max = (uint64_t)(cfg->probe_max_ms ? cfg->probe_max_ms : SOVA_VOICE_PROBE_MAX_MS) * (uint64_t)cfg->wire_rate / 1000;
 	v->backchannels = cfg->backchannels ? cfg->backchannels : SOVA_VOICE_BACKCHANNELS;
 	v->num_backchannels = cfg->backchannels ? cfg->num_backchannels : SOVA_VOICE_NUM_BACKCHANNELS;
 
@@ -880,8 +982,8 @@ sova_voice *sova_voice_new(const sova_voice_config *cfg, char *err, size_t errle
 	v->to_stt = v->vad ? sova_resampler_new(v->cfg.wire_rate, stt_rate, why, sizeof why) : NULL;
 	v->from_tts = v->to_stt ? sova_resampler_new(tts_rate, v->cfg.wire_rate, why, sizeof why) : NULL;
 	sova_pacer_config pc = {.sample_rate = v->cfg.wire_rate, .frame_ms = v->cfg.frame_ms, .capacity_ms = PACER_CAPACITY_MS,
-				.early_ns = (int64_t)v->cfg.frame_ms * NS_PER_MS / 2, /* the owner's tick is a frame long */
-				.clock = pacer_clock, .clock_ud = v};
+				.early_ns = (v->cfg.tick_ns ? v->cfg.tick_ns : (int64_t)v->cfg.frame_ms * NS_PER_MS) / 2, /* half the owner's tick */
+				.clock = v->cfg.clock, .clock_ud = v->cfg.clock_ud};
 	v->pacer = v->from_tts ? sova_pacer_new(&pc, why, sizeof why) : NULL;
 	if (v->pacer) {
 		v->vad_frame = sova_vad_frame_samples(v->vad);
@@ -902,7 +1004,6 @@ sova_voice *sova_voice_new(const sova_voice_config *cfg, char *err, size_t errle
 		return NULL;
 	}
 	v->t0 = now_ns(v);
-	v->now = v->t0;
 	return v;
 }
 
@@ -915,6 +1016,7 @@ void sova_voice_free(sova_voice *v)
 	sova_stt_free(v->stt);
 	sova_tts_free(v->tts);
 	sova_vad_free(v->vad);
+	sova_hold_free(v->watcher);
 	sova_resampler_free(v->to_stt);
 	sova_resampler_free(v->from_tts);
 	sova_pacer_free(v->pacer);
@@ -983,45 +1085,40 @@ bool sova_voice_input(sova_voice *v, const void *wire, size_t len, char *err, si
 		v->rec_in_pos += n;
 	}
 
-	for (size_t i = 0; i < n;) {
-		size_t take = v->vad_frame - v->vad_len < n - i ? v->vad_frame - v->vad_len : n - i;
-		memcpy(v->vad_buf + v->vad_len, v->in_pcm + i, take * sizeof *v->in_pcm);
-		v->vad_len += take;
-		i += take;
-		if (v->vad_len == v->vad_frame) {
-			v->vad_len = 0;
-			sova_vad_result r;
-			if (sova_vad_feed(v->vad, v->vad_buf, v->vad_frame, &r) == 0)
-				on_vad(v, &r);
-		}
+	if (v->hold && !v->probing) { /* watching: the recognizer hears nothing */
+		v->unheard += n;
+		if (sova_hold_feed(v->watcher, v->in_pcm, n))
+			start_probe(v); /* its pre-roll ends with this frame */
+		return true;
 	}
-
-	if (v->listening && !v->hold && !v->stt_broken) {
-		size_t out = 0;
-		char why[256];
-		if (sova_resampler_process(v->to_stt, v->in_pcm, n, v->stt_pcm, v->stt_cap, &out) != 0)
-			stt_failed(v, "resampling the input failed");
-		else if (!sova_stt_feed(v->stt, v->stt_pcm, out, why, sizeof why))
-			stt_failed(v, why);
-	}
+	hear(v, v->in_pcm, n);
+	if (v->probing && v->watcher && (v->probe_samples += n) >= v->probe_max)
+		end_probe(v);
 	check_turn_end(v);
 	return true;
 }
 
-void sova_voice_tick(sova_voice *v, int64_t now, bool writer_busy)
+void sova_voice_pace(sova_voice *v, int64_t tick_ns, bool writer_busy)
 {
 	if (!v)
 		return;
-	if (now > v->now)
-		v->now = now;
-	v->last_tick = now;
+	v->last_tick = tick_ns;
 	v->writer_busy = writer_busy;
+	v->paced = true;
+	if (v->answered && !writer_busy)
+		playout(v);
+}
+
+void sova_voice_tick(sova_voice *v, int64_t tick_ns, bool writer_busy)
+{
+	if (!v)
+		return;
+	if (!v->paced)
+		sova_voice_pace(v, tick_ns, writer_busy);
+	v->paced = false;
 	utterance *u = &v->u;
 	if (u->active && u->finalize_sent && !u->finalized && now_ns(v) - u->finalize_ns >= SOVA_VOICE_FINALIZE_WAIT_MS * NS_PER_MS)
 		end_with_what_we_have(v);
-	feed_synth(v);
-	if (v->answered && !writer_busy)
-		playout(v);
 	feed_synth(v);
 }
 
@@ -1101,13 +1198,35 @@ void sova_voice_set_answered(sova_voice *v, bool answered)
 		v->answered = answered;
 }
 
+void sova_voice_set_barge_in(sova_voice *v, bool on)
+{
+	if (v)
+		v->no_barge_in = !on;
+}
+
 void sova_voice_set_hold(sova_voice *v, bool on)
 {
-	if (!v || v->hold == on)
+	if (!v)
 		return;
-	v->hold = on;
-	if (on && v->u.active) /* recognition is paused: what was being said is not a turn */
-		drop_utterance(v);
+	if (on && v->hold) {
+		if (v->probing)
+			end_probe(v);
+		return;
+	}
+	if (on) {
+		v->hold = true;
+		if (v->u.active) /* recognition is paused: what was being said is not a turn */
+			drop_utterance(v);
+		unannounce(v); /* the VAD does not run on hold: its speech-stop would never come */
+		v->probing = !watch(v, false);
+		return;
+	}
+	if (!v->hold)
+		return;
+	bool watching = !v->probing;
+	v->hold = v->probing = false;
+	if (watching) /* what was said just before the owner ended the hold */
+		hear_preroll(v);
 }
 
 void sova_voice_get_stats(const sova_voice *v, sova_voice_stats *out)
@@ -1118,4 +1237,5 @@ void sova_voice_get_stats(const sova_voice *v, sova_voice_stats *out)
 	out->frames_late = ps.frames_late;
 	out->underruns = ps.underruns;
 	out->queued_ms = v->queued * 1000 / (size_t)v->tts_rate;
+	out->hold_bytes = v->unheard * (uint64_t)v->stt_rate / (uint64_t)v->cfg.wire_rate * 2;
 }

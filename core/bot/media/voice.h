@@ -47,6 +47,17 @@
  * voice's clock. The agent's frame at its pacing deadline; the other party's audio contiguous
  * from where its first frame arrived, re-anchored after a gap in sending of more than 200 ms.
  *
+ * Hold. sova_voice_set_hold(true) pauses recognition: the recognizer gets no audio (no provider
+ * cost), the VAD is not run, no turn ends and nothing barges in; the hold watcher (hold.h) looks at
+ * every frame and keeps the last SOVA_HOLD_PREROLL_MS of it. When it suspects a voice, a probe
+ * begins: SPEECH_STARTED with probe set, then the pre-roll and the live audio go to the VAD and
+ * the recognizer, so the transcript can tell (the flow's job) a representative from a recorded
+ * "your call is important to us"; turns end as usual. A probe lasts probe_max_ms of the far end's
+ * audio; then, unless the owner ended the hold, what was being said is dropped (SPEECH_STOPPED)
+ * and the watcher looks again. set_hold(true) during a probe ends it at once (the flow heard a
+ * hold message); set_hold(false) resumes recognition, the pre-roll first when no probe ran, so
+ * the first words said before it are heard. Every SPEECH_STARTED while on hold has probe set.
+ *
  * Hostile input. A malformed frame (empty, odd PCM16 length, more than 100 ms) is refused with a
  * reason. Audio beyond real time (measured from the first frame, with SOVA_VOICE_INPUT_BURST_MS
  * of jitter allowed) is dropped and counted, with an ERROR event (not fatal) at most once a
@@ -72,11 +83,13 @@
 #define SOVA_VOICE_MAX_LINES 4           /* agent lines said and not yet played out */
 #define SOVA_VOICE_MAX_LINE_TEXT 16384   /* bytes of one agent line */
 #define SOVA_VOICE_MAX_UTTERANCE 4096    /* bytes of one utterance's text (cut at a word after) */
+#define SOVA_VOICE_PROBE_MAX_MS 10000    /* on hold, a probe's longest run of recognition */
 
 typedef struct sova_voice sova_voice;
 
 typedef enum { /* event kinds, to the owner */
-	SOVA_VOICE_SPEECH_STARTED = 1, /* VAD (debounced) or the recognizer's SpeechStarted */
+	SOVA_VOICE_SPEECH_STARTED = 1, /* VAD (debounced) or the recognizer's SpeechStarted; on hold, the
+	                                  watcher suspects a voice (probe) */
 	SOVA_VOICE_SPEECH_STOPPED,
 	SOVA_VOICE_INTERIM,            /* text: the current utterance so far (finals + the partial words) */
 	SOVA_VOICE_FINAL,              /* text: one final segment (more may follow before END_OF_TURN) */
@@ -104,6 +117,7 @@ typedef struct sova_voice_event {
 	uint32_t turn;           /* the agent's line (say() numbering); END_OF_TURN: the line it answers (0: none yet) */
 	uint64_t played_ms;      /* INTERRUPTED, AGENT_DONE */
 	bool fatal;              /* ERROR */
+	bool probe;              /* SPEECH_STARTED: on hold (recognition runs for a probe) */
 	double confidence;       /* FINAL / END_OF_TURN: 0..1, -1 unknown */
 	sova_voice_stamps stamps;/* END_OF_TURN: speech_end, final_transcript, turn_end; AGENT_STARTED: all six
 	                            (the previous user turn's, and this answer's) */
@@ -113,6 +127,7 @@ typedef struct sova_voice_config {
 	int wire_rate;                     /* 8000 / 16000 / 48000: the far end's audio, both ways */
 	sova_audio_encoding wire_encoding; /* SOVA_AUDIO_PCM16 (little-endian) or SOVA_AUDIO_MULAW */
 	int frame_ms;                      /* outbound frame length; 0: 20 */
+	int64_t tick_ns;                   /* how often the owner calls sova_voice_pace; 0: a frame */
 	sova_stt *stt;                     /* owned by the voice from sova_voice_new on (even when it fails);
 	                                      its callback and user are set by the voice */
 	int stt_rate;                      /* what stt takes; 0: stt->config.sample_rate */
@@ -124,6 +139,7 @@ typedef struct sova_voice_config {
 	int barge_in_min_ms;               /* 0: 400 */
 	int barge_in_min_words;            /* 0: 2 */
 	bool barge_in_off;                 /* never interrupted (services.yaml voice.barge_in.enabled: false) */
+	int probe_max_ms;                  /* on hold, a probe's length; 0: SOVA_VOICE_PROBE_MAX_MS */
 	const char *const *backchannels;   /* lowercase words or phrases; NULL: the defaults (voice_text.c) */
 	size_t num_backchannels;
 	void (*on_event)(void *ud, const sova_voice_event *ev);
@@ -142,9 +158,12 @@ typedef struct sova_voice_stats {
 	uint64_t input_refused;      /* malformed frames */
 	uint64_t input_dropped_ms;   /* faster than real time */
 	uint64_t barge_ins, backchannels_ignored, turns, utterances_dropped;
+	uint64_t hold_probes;        /* times the hold watcher suspected a voice */
+	uint64_t hold_bytes;         /* audio not sent to the recognizer on hold: PCM16 bytes at its rate */
 	size_t queued_ms;            /* synthesized audio waiting now */
 	uint64_t late_ms[SOVA_VOICE_LATE_BUCKETS]; /* frames out by lateness: [k] k to k+1 ms past their
-	                                              deadline, the last one that or more */
+	                                              deadline (on the clock as they left), the last one
+	                                              that or more */
 } sova_voice_stats;
 
 /* NULL + err on a bad configuration or no memory (stt and tts are freed then). Caller frees. */
@@ -153,9 +172,14 @@ void sova_voice_free(sova_voice *v);
 /* The far end's audio, wire bytes, up to 100 ms a frame. false + err for a malformed frame: the
  * owner decides (count, then fail the call). Recognition begins with the first sova_voice_listen. */
 bool sova_voice_input(sova_voice *v, const void *wire, size_t len, char *err, size_t errlen);
-/* Every frame_ms: paces out due frames through on_frame. writer_busy: the owner's writer holds
- * unsent bytes; nothing is sent now and the frames stay queued. */
-void sova_voice_tick(sova_voice *v, int64_t now_ns, bool writer_busy);
+/* Every frame_ms: paces out due frames through on_frame, then hands the synthesizer what it may
+ * speak next. tick_ns: when this tick was due (the frames' schedule); their lateness is taken on
+ * the clock as they leave. writer_busy: the owner's writer holds unsent bytes; nothing is sent
+ * now and the frames stay queued. An owner of many voices calls sova_voice_pace for each first
+ * (only the sends: the last voice's frames do not wait for the others' other work), then
+ * sova_voice_tick with the same tick_ns, which does not send again. */
+void sova_voice_tick(sova_voice *v, int64_t tick_ns, bool writer_busy);
+void sova_voice_pace(sova_voice *v, int64_t tick_ns, bool writer_busy);
 /* What the current step expects (grammar/keywords/open), for the recognizer. */
 bool sova_voice_listen(sova_voice *v, const sova_stt_options *opt, char *err, size_t errlen);
 /* The agent speaks: chunks as the model streams them; final ends the line. Returns the line's
@@ -166,8 +190,12 @@ uint32_t sova_voice_say(sova_voice *v, const char *text, size_t len, bool final,
 void sova_voice_cancel(sova_voice *v);
 /* Frames go out only once answered (lines said before are synthesized ahead). */
 void sova_voice_set_answered(sova_voice *v, bool answered);
-/* Recognition paused (nothing fed to the recognizer, no turns); barge-in off. */
+/* On hold: recognition paused, the watcher looking for a voice (above, "Hold"). true again during
+ * a probe ends the probe. */
 void sova_voice_set_hold(sova_voice *v, bool on);
+/* Whether the other party may interrupt from now on (off: an answering machine, which takes the
+ * message whole; services.yaml's setting is the start). */
+void sova_voice_set_barge_in(sova_voice *v, bool on);
 void sova_voice_get_stats(const sova_voice *v, sova_voice_stats *out);
 /* The engines' callbacks (the voice installs them on cfg->stt / cfg->tts; user = the voice). */
 void sova_voice_stt_callback(void *user, const sova_stt_event *ev);

@@ -328,6 +328,7 @@ static void *worker(void *arg)
 {
 	sova_offload *o = ((struct worker_arg *)arg)->o;
 	bool synth_only = ((struct worker_arg *)arg)->synth_only;
+	(void)pthread_setname_np(pthread_self(), synth_only ? "sova-synth" : "sova-offload"); /* for /proc's comm */
 	pthread_mutex_lock(&o->mu);
 	for (;;) {
 		while (!o->ready_tts.head && (synth_only || !o->ready_stt.head) && !o->stopping)

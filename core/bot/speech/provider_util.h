@@ -1,4 +1,4 @@
-/* What the cloud speech clients share (core/bot/speech/): a growable text buffer that writes JSON,
+/* What the cloud speech clients share (core/bot/speech/): writing JSON and URLs into a text buffer,
  * reading provider JSON (libbson parses it: it is linked already, and its iterators check types),
  * base64, and a framer that cuts audio arriving in provider-sized pieces into frames of frame_ms.
  * Plain C, no lws. Used by stt_deepgram.c, tts_cartesia.c, tts_elevenlabs.c and the stand-ins. */
@@ -11,20 +11,10 @@
 #include <bson/bson.h>
 
 #include "bot/speech/tts.h"
+#include "util/sbuf.h"
 
-/* ---- Text buffer ---- */
+/* ---- Text buffer (core/util/sbuf.h), as JSON and URLs ---- */
 
-typedef struct sova_sbuf {
-	char *data; /* NUL-terminated; owned */
-	size_t len, cap;
-	bool failed; /* an allocation failed: the content is incomplete */
-} sova_sbuf;
-
-void sova_sbuf_reset(sova_sbuf *b);
-void sova_sbuf_free(sova_sbuf *b);
-void sova_sbuf_add(sova_sbuf *b, const char *s, size_t n);
-void sova_sbuf_adds(sova_sbuf *b, const char *s);
-void sova_sbuf_printf(sova_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* s (n bytes of UTF-8) as a JSON string literal, quotes included. */
 void sova_sbuf_json_string(sova_sbuf *b, const char *s, size_t n);
 /* s percent-encoded for a URL query value (RFC 3986 unreserved characters kept). */

@@ -51,7 +51,9 @@ typedef struct sova_stt_event {
 typedef void (*sova_stt_callback)(void *user, const sova_stt_event *ev);
 
 typedef enum {
-	SOVA_STT_SEARCH_OPEN = 1, /* anything (pocketsphinx: the full language model; cloud: the default model) */
+	SOVA_STT_SEARCH_OPEN = 1, /* anything (pocketsphinx: the full language model; cloud: the default model); its
+	                             phrases, if any, are hints (pocketsphinx: spotted in each utterance again, put in
+	                             place of the words that sound like them; cloud: keyterms) */
 	SOVA_STT_SEARCH_GRAMMAR,  /* exactly one of the phrases (pocketsphinx: JSGF; cloud: phrases become keyterms) */
 	SOVA_STT_SEARCH_KEYWORDS, /* spot the phrases anywhere in speech (pocketsphinx: keyword list; cloud: keyterms) */
 } sova_stt_search;

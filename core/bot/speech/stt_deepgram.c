@@ -13,7 +13,12 @@
 
 #define DEFAULT_BASE "wss://api.deepgram.com"
 #define MAX_WORDS_PER_RESULT 2000
-#define MAX_KEYTERMS 100
+/* Deepgram takes 100 keyterms a request, 500 tokens of them (past it a stream stops transcribing).
+ * The first 50 are the most particular (sova.call.expect orders them so): a shorter list boosts
+ * more, and the stand-in's HTTP parser (lws) takes about 85 query arguments in all. */
+#define MAX_KEYTERMS 50
+#define MAX_KEYTERM_WORDS 400
+#define MAX_KEYTERM_BYTES 2560 /* the request line stays within lws's 4 KiB handshake buffer */
 #define SEND_CHUNK_SAMPLES 4096
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -537,13 +542,20 @@ static void open_stream(deepgram_stt *s, bool reconnect)
 	s->cur = st;
 }
 
-/* "&keyterm=a&keyterm=b" for a grammar's or keyword list's phrases (NULL for an open search). */
-static char *keyterms_of(const sova_stt_options *opt)
+/* Keyterm prompting is Nova-3's ("nova-3", "nova-3-medical", ...); other models get none. */
+static bool takes_keyterms(const char *model)
 {
-	if (opt->search == SOVA_STT_SEARCH_OPEN)
+	return !strcmp(model, "nova-3") || !strncmp(model, "nova-3-", 7);
+}
+
+/* "&keyterm=a&keyterm=b" for the phrases of the options (a grammar's, a keyword list's, an open
+ * search's hints), NULL for none. Phrases may hold a patient's name: the URL is never logged. */
+static char *keyterms_of(const deepgram_stt *s, const sova_stt_options *opt)
+{
+	if (!takes_keyterms(s->model))
 		return NULL;
 	sova_sbuf b = {0};
-	size_t n = 0;
+	size_t n = 0, words = 0;
 	for (size_t i = 0; i < opt->num_phrases && n < MAX_KEYTERMS; i++) {
 		/* <digits>, <letter> and the like are the grammar's, not words to boost */
 		char term[256];
@@ -564,11 +576,24 @@ static char *keyterms_of(const sova_stt_options *opt)
 			t[e - 1] = '\0';
 		if (!*t)
 			continue;
+		size_t w = 1;
+		for (const char *p = t; *p; p++)
+			w += p[0] == ' ' && p[1] != ' ';
+		if (words + w > MAX_KEYTERM_WORDS)
+			break;
+		size_t before = b.len;
 		sova_sbuf_adds(&b, "&keyterm=");
 		sova_sbuf_url_encode(&b, t);
+		if (b.len > MAX_KEYTERM_BYTES) {
+			b.len = before;
+			if (b.data)
+				b.data[before] = '\0';
+			break;
+		}
+		words += w;
 		n++;
 	}
-	if (b.failed || !b.data) {
+	if (b.failed || !b.len) {
 		sova_sbuf_free(&b);
 		return NULL;
 	}
@@ -584,7 +609,7 @@ static bool dg_start(sova_stt *r, const sova_stt_options *opt, char *err, size_t
 		snprintf(err, errlen, "deepgram: the stream failed; make a new recognizer");
 		return false;
 	}
-	char *terms = keyterms_of(opt);
+	char *terms = keyterms_of(s, opt);
 	s->interim_wanted = opt->interim_results;
 	bool same = (!terms && !s->keyterms) || (terms && s->keyterms && !strcmp(terms, s->keyterms));
 	if (s->cur && same) {

@@ -2,8 +2,11 @@
  *
  * One WebSocket per stretch of listening, opened by the first start(): `<base>/v1/listen?model=&
  * language=&encoding=linear16&sample_rate=&channels=1&interim_results=true&endpointing=&
- * utterance_end_ms=&vad_events=true&smart_format=true` plus one `keyterm=` per phrase of a grammar
- * or keyword search (the <digits>-style tokens left out), header `Authorization: Token <key>`.
+ * utterance_end_ms=&vad_events=true&smart_format=true` plus, on a Nova-3 model (the only ones with
+ * keyterm prompting), one `keyterm=` per phrase of a grammar, a keyword search or an open search's
+ * hints (the <digits>-style tokens left out; the first 50, of at most 400 words in
+ * 2.5 KiB of the URL: Deepgram takes 100 of 500 tokens),
+ * header `Authorization: Token <key>`.
  * interim_results is always true on the wire (UtteranceEnd needs it); options.interim_results only
  * says whether INTERIM events are delivered. A later start() with the same phrases just finalizes;
  * with other phrases the old stream is finalized and closed (its last results still delivered) and

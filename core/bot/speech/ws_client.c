@@ -403,7 +403,8 @@ static bool parse_url(sova_ws_client *c, const char *url, char *err, size_t errl
 	}
 	const char *proto = NULL, *path = NULL;
 	if (lws_parse_uri(c->url_copy, &proto, &c->host, &c->port, &path) || !proto || !c->host || !*c->host) {
-		snprintf(err, errlen, "ws client: not a URL: %s", url);
+		/* not the query: it may carry what a caller was given (a recognizer's keyterms) */
+		snprintf(err, errlen, "ws client: not a URL: %.*s", (int)strcspn(url, "?"), url);
 		return false;
 	}
 	if (!strcmp(proto, "wss"))
@@ -500,6 +501,22 @@ sova_wsc_send_result sova_ws_client_send(sova_ws_client *c, const void *data, si
 	c->queued_bytes += len;
 	if (c->state == WSC_OPEN)
 		lws_callback_on_writable(c->wsi);
+	return SOVA_WSC_QUEUED;
+}
+
+#define SEND_NOW_MAX 4096 /* the messages worth writing at once: paced media frames */
+
+sova_wsc_send_result sova_ws_client_send_now(sova_ws_client *c, const void *data, size_t len, bool binary)
+{
+	static unsigned char buf[LWS_PRE + SEND_NOW_MAX]; /* the loop's thread only */
+	if (!c || c->state != WSC_OPEN || c->q_head || c->close_asked || c->orphan || !c->wsi || len > SEND_NOW_MAX ||
+	    lws_partial_buffered(c->wsi))
+		return sova_ws_client_send(c, data, len, binary);
+	memcpy(buf + LWS_PRE, data, len);
+	if (lws_write(c->wsi, buf + LWS_PRE, len, binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) < (int)len) {
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC); /* CLIENT_CLOSED reports it */
+		return SOVA_WSC_CLOSED;
+	}
 	return SOVA_WSC_QUEUED;
 }
 

@@ -61,6 +61,12 @@ typedef enum {
 
 /* Queues one text or binary message (copied). */
 sova_wsc_send_result sova_ws_client_send(sova_ws_client *c, const void *data, size_t len, bool binary);
+/* The same, written at once when the socket is open and nothing waits (this client's queue and
+ * lws's partial write both empty): no poll change for it, which is what paced media wants at
+ * thousands of messages a second (bench/ws_io measured the same for the bot's server sockets).
+ * Otherwise, or for a message over 4 KiB, it is queued as sova_ws_client_send queues it. Only from
+ * the loop's thread, outside the client's own callbacks. */
+sova_wsc_send_result sova_ws_client_send_now(sova_ws_client *c, const void *data, size_t len, bool binary);
 /* Closes after the queued frames went out, with a close frame carrying code and reason (≤ 123
  * bytes). on_close follows when the peer answers (or the socket goes). */
 void sova_ws_client_close(sova_ws_client *c, int code, const char *reason);

@@ -1,10 +1,13 @@
 /* sova-standin: the server, routing by path, fault modes and the paced send queue (standin.h).
  *
  *   sova-standin [--port P] [--host 127.0.0.1] [--key KEY] [--tls-cert PEM --tls-key PEM] [--script-dir DIR]
+ *                [--requests FILE]
  *
  * Prints "ready port=<port>" on stdout once listening (port 0 picks a free one). --key: the API key
  * every client must present (Authorization: Token KEY, X-API-Key, xi-api-key); without it any key
- * is accepted. Stops on SIGTERM/SIGINT and prints "standin: <connections> connections, <messages>
+ * is accepted. --requests: each connection's path and query arguments (decoded) are
+ * appended to FILE as a line "path?k=v&k=v", so a spec can check what a client asked for (a
+ * recognizer's keyterms). Stops on SIGTERM/SIGINT and prints "standin: <connections> connections, <messages>
  * messages out, <in> in" (the benchmark reads it). */
 #include "standin.h"
 
@@ -19,6 +22,7 @@
 struct lws_context *standin_ctx;
 const char *standin_script_dir;
 static const char *api_key;
+static FILE *requests; /* --requests (owned; closed at exit) */
 static unsigned long long stat_conns, stat_out, stat_in;
 
 int64_t standin_now_us(void)
@@ -106,6 +110,26 @@ static void read_request(struct lws *wsi, standin_conn *c)
 		url_decode(arg);
 		params_add(&c->params, arg);
 	}
+}
+
+/* Appends the connection's path (its /x/ segments too) and query arguments to the --requests file. */
+static void record_request(struct lws *wsi)
+{
+	if (!requests)
+		return;
+	char uri[512];
+	if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0)
+		uri[0] = '\0';
+	uri[strcspn(uri, "?")] = '\0';
+	url_decode(uri);
+	fprintf(requests, "%s", uri);
+	char arg[512];
+	for (int i = 0; lws_hdr_copy_fragment(wsi, arg, sizeof arg, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
+		url_decode(arg);
+		fprintf(requests, "%s%s", i ? "&" : "?", arg);
+	}
+	fputc('\n', requests);
+	fflush(requests);
 }
 
 static standin_mode mode_of(const char *path)
@@ -332,6 +356,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		c->wsi = wsi;
 		c->opened_us = standin_now_us();
 		read_request(wsi, c);
+		record_request(wsi);
 		c->mode = mode_of(c->path);
 		const char *session = standin_param(&c->params, "session");
 		int faults_for = standin_param_int(&c->params, "faults_for", 0);
@@ -415,7 +440,7 @@ static void on_signal(uv_signal_t *s, int signum)
 int main(int argc, char **argv)
 {
 	int port = 0;
-	const char *host = "127.0.0.1", *cert = NULL, *key = NULL;
+	const char *host = "127.0.0.1", *cert = NULL, *key = NULL, *requests_path = NULL;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--port"))
 			port = atoi(argv[i + 1]);
@@ -429,14 +454,20 @@ int main(int argc, char **argv)
 			key = argv[i + 1];
 		else if (!strcmp(argv[i], "--script-dir"))
 			standin_script_dir = argv[i + 1];
+		else if (!strcmp(argv[i], "--requests"))
+			requests_path = argv[i + 1];
 		else {
-			fprintf(stderr, "usage: sova-standin [--port P] [--host H] [--key KEY] [--tls-cert PEM --tls-key PEM] [--script-dir DIR]\n");
+			fprintf(stderr, "usage: sova-standin [--port P] [--host H] [--key KEY] [--tls-cert PEM --tls-key PEM] [--script-dir DIR] [--requests FILE]\n");
 			return 64;
 		}
 	}
 	if (argc % 2 == 0 || (!cert != !key)) {
-		fprintf(stderr, "usage: sova-standin [--port P] [--host H] [--key KEY] [--tls-cert PEM --tls-key PEM] [--script-dir DIR]\n");
+		fprintf(stderr, "usage: sova-standin [--port P] [--host H] [--key KEY] [--tls-cert PEM --tls-key PEM] [--script-dir DIR] [--requests FILE]\n");
 		return 64;
+	}
+	if (requests_path && !(requests = fopen(requests_path, "a"))) {
+		fprintf(stderr, "sova-standin: cannot open %s\n", requests_path);
+		return 1;
 	}
 	char err[256];
 	if (!tts_init(err, sizeof err)) {
@@ -464,6 +495,7 @@ int main(int argc, char **argv)
 	info.ssl_private_key_filepath = key;
 	info.fd_limit_per_thread = 1 + 8192;
 	info.timeout_secs = 30;
+	info.max_http_header_data = 16384; /* a Deepgram URL with its keyterms */
 	standin_ctx = lws_create_context(&info);
 	if (!standin_ctx) {
 		fprintf(stderr, "sova-standin: cannot create the lws context (port %d)\n", port);
@@ -483,5 +515,7 @@ int main(int argc, char **argv)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	lws_context_destroy(standin_ctx);
 	uv_loop_close(&loop);
+	if (requests)
+		fclose(requests);
 	return 0;
 }

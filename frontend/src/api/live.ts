@@ -2,6 +2,7 @@
 // (POST /api/patients/{id}/calls). In: {"type":"say","text"} and {"type":"hangup"}; in a voice
 // call also audio.start, dtmf, mute and binary audio frames. Out: transcript, status, event and
 // error messages, audio.ready / audio.clear / speech and binary audio (docs/live-protocol.md).
+// A phone call's socket only watches: the bot answers anything sent on it with an error.
 import type { LiveClientMessage, LiveMessage } from './types';
 
 /** The codes of an ended call's statuses (the platform's vocabulary). */
@@ -77,12 +78,15 @@ export function connectLive(url: string, handlers: LiveHandlers): LiveConnection
   };
 }
 
-// The live_url carries a short-lived token: kept per browser tab so a reload can reconnect.
+// The live_url carries a short-lived token: kept per browser tab so a reload can reconnect. A phone
+// call's is kept marked as one, so the reloaded page opens watching (it never offers to take part).
 const KEY = (sessionId: string) => `sova.live.${sessionId}`;
+const WATCH_KEY = (sessionId: string) => `sova.live.${sessionId}.watch`;
 
-export function rememberLiveUrl(sessionId: string, url: string): void {
+export function rememberLiveUrl(sessionId: string, url: string, watchOnly = false): void {
   try {
     sessionStorage.setItem(KEY(sessionId), url);
+    if (watchOnly) sessionStorage.setItem(WATCH_KEY(sessionId), '1');
   } catch {
     // storage unavailable: a reload will show the session instead
   }
@@ -93,5 +97,14 @@ export function recallLiveUrl(sessionId: string): string | null {
     return sessionStorage.getItem(KEY(sessionId));
   } catch {
     return null;
+  }
+}
+
+/** The call at this live_url is a phone call: the page watches it. */
+export function recallWatchOnly(sessionId: string): boolean {
+  try {
+    return sessionStorage.getItem(WATCH_KEY(sessionId)) === '1';
+  } catch {
+    return false;
   }
 }

@@ -1,6 +1,7 @@
 // What the live call page shows, as one pure reducer over the bot's messages (and a few local
 // happenings): the transcript with the other party's interim words, the agent's interrupted
-// lines, whose turn it is, whether the bot hears the other party, and the voice audio's state.
+// lines, whose turn it is, whether the bot hears the other party, the voice audio's state, and a
+// phone call's line (dialing, ringing, answered and by whom).
 // The page keeps the side effects (the socket, the microphone, the player) and dispatches here.
 import type { TranscriptLine } from '../components/TranscriptView';
 import type { AudioFormat } from './voice/pcm';
@@ -14,6 +15,30 @@ export type AudioState =
   /** The bot refused voice or the browser could not run it: the call goes on by typing. */
   | { phase: 'failed'; message: string };
 
+/** How far a phone call's line got, in order; it never goes back. */
+export const LINE_STEPS = ['dialing', 'ringing', 'answered'] as const;
+export type LineStep = (typeof LINE_STEPS)[number];
+
+/** A phone call's line as its events tell it. */
+export interface LineState {
+  reached: LineStep | null;
+  /** The answering-machine verdict (answered_by's `by`: human, machine_end_beep, fax, unknown...). */
+  answeredBy: string | null;
+}
+
+// the line events and the step each one shows the line has reached
+const LINE_EVENTS: Record<string, LineStep> = { dialed: 'dialing', ringing: 'ringing', answered: 'answered', answered_by: 'answered' };
+
+function lineAfter(line: LineState, m: Extract<LiveMessage, { type: 'event' }>): LineState {
+  const step = LINE_EVENTS[m.event];
+  if (!step) return line;
+  // events may come late or twice (a reload replays the session's): the furthest step stays
+  const reached = line.reached && LINE_STEPS.indexOf(line.reached) > LINE_STEPS.indexOf(step) ? line.reached : step;
+  const answeredBy = m.event === 'answered_by' && typeof m.by === 'string' ? m.by : line.answeredBy;
+  if (reached === line.reached && answeredBy === line.answeredBy) return line;
+  return { reached, answeredBy };
+}
+
 export interface LiveState {
   lines: TranscriptLine[];
   /** The other party's words so far in the current utterance (replaced, then made final). */
@@ -25,6 +50,10 @@ export interface LiveState {
   audio: AudioState;
   /** The bot hears the other party speaking (speech started, not yet stopped). */
   hearing: boolean;
+  /** On hold, what the bot hears may be a person back on the line (speech started with probe). */
+  probing: boolean;
+  /** A phone call's line; stays at its start in browser calls, which have no line events. */
+  line: LineState;
   /** audio.clear messages so far: each one a barge-in that dropped the agent's audio. */
   clears: number;
   nextId: number;
@@ -51,6 +80,8 @@ export const initialLiveState: LiveState = {
   problem: null,
   audio: { phase: 'off' },
   hearing: false,
+  probing: false,
+  line: { reached: null, answeredBy: null },
   clears: 0,
   nextId: 0,
 };
@@ -95,8 +126,11 @@ function message(s: LiveState, m: LiveMessage): LiveState {
       return { ...s, yourTurn: true };
     case 'status':
       return { ...s, status: m.status };
-    case 'event':
-      return s; // the page words events (with the schema's labels) and dispatches 'event'
+    case 'event': {
+      // the page words events (with the schema's labels) and dispatches 'event'; here only the line
+      const line = lineAfter(s.line, m);
+      return line === s.line ? s : { ...s, line };
+    }
     case 'error':
       // an error while audio.start waits is the bot refusing voice; the call stays text-only
       if (s.audio.phase === 'starting') {
@@ -117,7 +151,7 @@ function message(s: LiveState, m: LiveMessage): LiveState {
     case 'audio.clear':
       return { ...s, clears: s.clears + 1 };
     case 'speech':
-      return { ...s, hearing: m.state === 'started' };
+      return { ...s, hearing: m.state === 'started', probing: m.state === 'started' && m.probe === true };
     default:
       return s; // a message type this page does not know yet
   }
@@ -139,7 +173,7 @@ export function liveReducer(s: LiveState, a: LiveAction): LiveState {
     case 'audio-failed':
       return { ...s, audio: { phase: 'failed', message: a.message }, problem: a.message };
     case 'audio-stop':
-      return { ...s, audio: s.audio.phase === 'failed' ? s.audio : { phase: 'off' }, hearing: false };
+      return { ...s, audio: s.audio.phase === 'failed' ? s.audio : { phase: 'off' }, hearing: false, probing: false };
     case 'audio-reset':
       return { ...s, audio: { phase: 'off' }, problem: s.audio.phase === 'failed' ? null : s.problem };
   }

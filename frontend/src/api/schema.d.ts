@@ -220,7 +220,7 @@ export interface paths {
         put?: never;
         /**
          * Start a call of the patient's workflow
-         * @description browser is a text test call over the WebSocket at live_url; phone answers 422 telephony_not_configured until telephony is configured.
+         * @description browser is a text test call over the WebSocket at live_url; phone dials the patient's number (the field the workflow's services.yaml telephony.to_field names) and live_url only watches the call. phone answers 422 telephony_not_configured (the message names what is missing), voice_not_configured or no_number (the field is not an E.164 number) and writes nothing.
          */
         post: operations["startCall"];
         delete?: never;
@@ -308,6 +308,28 @@ export interface paths {
          * @description A media element cannot send the Authorization header, so the web UI asks for this URL: GET /api/sessions/{id}/recording with a link token for this user and this recording only, valid 15 minutes and ended with the sign-in (logout, the idle limit, a disabled user). Audited (action link). 404 as for the recording itself.
          */
         post: operations["createSessionRecordingLink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{id}/listen": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Listen to a call while it runs (read-only)
+         * @description Any signed-in user of the session's clinic: the answer's listen_url is the bot's WebSocket for the call's audio, both sides mixed (docs/live-protocol.md, "Listening"). Its token is bound to this session, this clinic and this user, and opens the socket only within expires_in seconds (once open, it stays open until the call ends or the listener closes it). The listener can send nothing to the call; each listener's start and end are session events (listening_started, listening_ended) with the user's id. Audited (action listen) before the URL is given: no audit, no listening (503). 404 for a session of another clinic; 409 once the call has ended.
+         */
+        post: operations["listenToCall"];
         delete?: never;
         options?: never;
         head?: never;
@@ -563,6 +585,13 @@ export interface components {
                 /** @constant */
                 content_type: "audio/wav";
             };
+            /** @description Phone calls (mode phone): the telephone line as Twilio reported it. */
+            phone?: {
+                /** @description Twilio's call sid (CA followed by 32 hex digits). */
+                call_sid?: string;
+                /** @description The answering-machine verdict: human, machine_start, machine_end_beep, machine_end_silence, machine_end_other, fax or unknown (only where the flow handles voicemail). */
+                answered_by?: string;
+            };
             /** @description Voice calls (mode browser_voice): the speech engines that ran and the audio format on the wire. */
             voice?: {
                 /** @description The recognizer: pocketsphinx, deepgram */
@@ -654,6 +683,12 @@ export interface components {
             /** @description Path of GET /api/sessions/{id}/recording with ?token= */
             url: string;
             /** @description Seconds the link is valid (ended earlier by logout or the idle limit). */
+            expires_in: number;
+        };
+        ListenStart: {
+            /** @description ws(s)://<bot>/calls/{id}/listen?token=...: binary frames of PCM16LE mono audio, after a first listen.ready text message giving its rate. */
+            listen_url: string;
+            /** @description Seconds within which the socket must be opened. */
             expires_in: number;
         };
         /** @description One agent turn of a voice call, in milliseconds (one decimal) from the other party's end of speech. A stage the call could not measure is left out. */
@@ -1354,6 +1389,41 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listenToCall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Where to listen. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListenStart"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /** @description The call has ended (call_not_in_progress). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             503: components["responses"]["Unavailable"];
         };
     };

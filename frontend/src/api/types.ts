@@ -51,7 +51,8 @@ export type LiveMessage =
     }
   | { type: 'turn'; expecting: 'other_party'; turn: number }
   | { type: 'status'; status: string }
-  | { type: 'event'; event: string; to?: string; digits?: string }
+  /** `by`: the answering-machine verdict of an answered_by event (human, machine_end_beep, fax, ...). */
+  | { type: 'event'; event: string; to?: string; digits?: string; by?: string }
   | { type: 'error'; message: string }
   /** The bot takes the voice call in this format, the same both ways. */
   | {
@@ -65,8 +66,8 @@ export type LiveMessage =
     }
   /** Drop everything buffered for playback now: the other party talked over the agent. */
   | { type: 'audio.clear' }
-  /** The bot heard the other party start or stop speaking. */
-  | { type: 'speech'; state: 'started' | 'stopped' };
+  /** The bot heard the other party start or stop speaking; `probe`: on hold, a voice may be back. */
+  | { type: 'speech'; state: 'started' | 'stopped'; probe?: boolean };
 
 /** Messages the browser sends to the bot. */
 export type LiveClientMessage =

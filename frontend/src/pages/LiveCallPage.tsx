@@ -1,40 +1,60 @@
 // /calls/:sessionId/live: a browser test call as it happens. The agent's lines stream in; the
 // staff member types the other party's lines, or in Voice mode talks them (microphone and
-// speakers; typing still works); "Hang up" ends it. When the call ends, a link leads to the
-// session (transcript, summary, outcome, flow).
+// speakers; typing still works); "Hang up" ends it. A phone call is only watched: its line's
+// progress (dialing, ringing, answered by a person or a machine, ended), the live transcript and
+// its events, and nothing to type, say or press (the bot refuses anything sent on its socket);
+// while it runs, "Listen" plays its audio (ListenControl).
+// When the call ends, a link leads to the session (transcript, summary, outcome, flow).
 import { useCallback, useEffect, useReducer, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { Link, useLocation, useParams } from 'react-router-dom';
 import { api } from '../api/client';
-import { connectLive, recallLiveUrl, TERMINAL_STATUSES, type LiveConnection } from '../api/live';
+import { connectLive, recallLiveUrl, recallWatchOnly, TERMINAL_STATUSES, type LiveConnection } from '../api/live';
 import { initialLiveState, liveReducer, shownLines } from '../api/liveState';
 import type { LiveMessage } from '../api/types';
 import { BROWSER_FORMAT, PHONE_FORMAT } from '../api/voice/pcm';
 import { useVoice } from '../api/voice/useVoice';
 import { useAuth } from '../auth/AuthContext';
 import { useScopeWorkflow } from '../components/AppShell';
+import { answeredBy } from '../components/answeredBy';
 import { ErrorAlert } from '../components/ErrorAlert';
+import { LineProgress, lineNow } from '../components/LineProgress';
+import { ListenControl } from '../components/ListenControl';
 import { StatusBadge } from '../components/StatusBadge';
 import { usePageTitle } from '../components/usePageTitle';
-import { eventLabel, schemaOf, statusLabel } from '../schema/fields';
+import { eventLabel, listeningLine, schemaOf, statusLabel } from '../schema/fields';
 import { NotFoundPage } from './NotFoundPage';
 import { TranscriptView } from '../components/TranscriptView';
 import { VoicePanel } from '../components/VoicePanel';
 
 type Conn = 'connecting' | 'open' | 'closed' | 'unavailable';
 type Mode = 'text' | 'voice';
+type StartMode = Mode | 'phone';
 
-/** A call event as a line between the transcript's lines; null for the flow's own steps. */
+/** A call event as a line between the transcript's lines; null for the flow's own steps and for a
+ * phone line's progress, which the line's steps show (who answered stays: it says when). */
 function eventText(m: Extract<LiveMessage, { type: 'event' }>): string | null {
   const name = eventLabel(m.event);
   switch (m.event) {
     case 'node':
+    case 'dialed':
+    case 'ringing':
+    case 'answered':
       return null;
     case 'set':
       return `${name} an outcome`;
     case 'transfer':
       return `${name}${m.to ? ` to ${m.to}` : ''}`;
-    case 'dtmf':
-      return `${name}${m.digits ? `: ${m.digits}` : ''}`;
+    case 'dtmf': // the agent pressed keys (a phone menu)
+      return `${name}${m.digits ? `: ${m.digits}` : ''} (the agent)`;
+    case 'dtmf_received':
+      return `${name}${m.digits ? `: ${m.digits}` : ''} (the other party)`;
+    case 'answered_by': {
+      const by = answeredBy(m.by);
+      return by ? `${name} ${by.long}` : `${name}: not known`;
+    }
+    case 'listening_started':
+    case 'listening_ended':
+      return listeningLine(m.event);
     default:
       return name; // note, failure, error: their details are in the session once it has ended
   }
@@ -44,17 +64,18 @@ export function LiveCallPage() {
   const { sessionId = '' } = useParams();
   const location = useLocation();
   const { org } = useAuth();
-  usePageTitle('Live call');
   const stateUrl = (location.state as { liveUrl?: string } | null)?.liveUrl;
   const liveUrl = stateUrl ?? recallLiveUrl(sessionId);
+  const startMode = (location.state as { mode?: StartMode } | null)?.mode;
+  // a phone call: this page watches; known from the patient page, this tab's memory, or the session
+  const [phone, setPhone] = useState(startMode === 'phone' || recallWatchOnly(sessionId));
+  usePageTitle(phone ? 'Phone call' : 'Live call');
 
   const [state, dispatch] = useReducer(liveReducer, initialLiveState);
   const { status, problem, yourTurn } = state;
   const [conn, setConn] = useState<Conn>(liveUrl ? 'connecting' : 'unavailable');
   const [draft, setDraft] = useState('');
-  const [mode, setMode] = useState<Mode>(
-    (location.state as { mode?: Mode } | null)?.mode === 'voice' ? 'voice' : 'text',
-  );
+  const [mode, setMode] = useState<Mode>(startMode === 'voice' ? 'voice' : 'text');
   const [phoneQuality, setPhoneQuality] = useState(false);
   const [patientId, setPatientId] = useState<string | null>(
     (location.state as { patientId?: string } | null)?.patientId ?? null,
@@ -68,7 +89,7 @@ export function LiveCallPage() {
 
   const ended = TERMINAL_STATUSES.has(status) || conn === 'closed';
   const voice = useVoice({
-    wanted: mode === 'voice' && conn === 'open' && !ended && state.audio.phase !== 'failed',
+    wanted: !phone && mode === 'voice' && conn === 'open' && !ended && state.audio.phase !== 'failed',
     format: phoneQuality ? PHONE_FORMAT : BROWSER_FORMAT,
     conn: connRef,
     dispatch,
@@ -86,6 +107,12 @@ export function LiveCallPage() {
       (s) => {
         setPatientId(s.patient_id);
         setWorkflow(s.workflow);
+        if (s.mode === 'phone') setPhone(true);
+        // the line's events so far (a reload, or a late join): the line shows how far it got
+        for (const e of s.events ?? []) {
+          const by = typeof e.by === 'string' ? e.by : undefined;
+          dispatch({ type: 'message', msg: { type: 'event', event: e.type, by } });
+        }
         if (TERMINAL_STATUSES.has(s.status)) dispatch({ type: 'message', msg: { type: 'status', status: s.status } });
         const said = s.transcript?.messages ?? [];
         dispatch({ type: 'history', said: said.map((m) => ({ role: m.role, text: m.content })) });
@@ -115,11 +142,10 @@ export function LiveCallPage() {
       },
       onMessage: (m) => {
         voiceRef.current.onMessage(m); // audio.ready and audio.clear act on the audio at once
+        dispatch({ type: 'message', msg: m }); // an event moves a phone call's line
         if (m.type === 'event') {
           const text = eventText(m);
           if (text) dispatch({ type: 'event', text });
-        } else {
-          dispatch({ type: 'message', msg: m });
         }
       },
       onAudio: (frame) => voiceRef.current.onAudio(frame),
@@ -184,6 +210,16 @@ export function LiveCallPage() {
 
   const sessionHref = `/sessions/${encodeURIComponent(sessionId)}`;
   const shownStatus = conn === 'closed' && !TERMINAL_STATUSES.has(status) ? 'ended' : status;
+  const endedNote = ended && (
+    <div className="alert alert-success call-ended" role="status">
+      <p>
+        The call has ended ({statusLabel(shownStatus)}).{' '}
+        <Link to={sessionHref} className="strong-link">
+          View the session: transcript, summary and outcome
+        </Link>
+      </p>
+    </div>
+  );
 
   return (
     <section className="page live-page" aria-labelledby="live-title">
@@ -194,14 +230,15 @@ export function LiveCallPage() {
       )}
       <div className="page-head">
         <div>
-          <p className="eyebrow">Browser test call</p>
-          <h1 id="live-title">Live call</h1>
+          <p className="eyebrow">{phone ? 'Live call' : 'Browser test call'}</p>
+          <h1 id="live-title">{phone ? 'Phone call — watching' : 'Live call'}</h1>
           <p className="page-sub" aria-live="polite">
             Status: <StatusBadge status={shownStatus} />
+            {phone && !ended && <span className="muted"> · line: {lineNow(state.line, shownStatus, ended)}</span>}
             {conn === 'connecting' && <span className="muted"> · connecting…</span>}
           </p>
         </div>
-        {!ended && (
+        {!ended && !phone && (
           <div className="actions">
             <button
               type="button"
@@ -224,83 +261,103 @@ export function LiveCallPage() {
         </div>
       )}
 
-      <div className="card call-card">
-        {!ended && (
-          <div className="call-mode">
-            <fieldset className="mode-switch">
-              <legend className="sr-only">How you take part</legend>
-              {(['text', 'voice'] as const).map((m) => (
-                <label key={m} className={`mode-option${mode === m ? ' mode-option-on' : ''}`}>
-                  <input type="radio" name="call-mode" value={m} checked={mode === m} onChange={() => chooseMode(m)} />
-                  {m === 'text' ? 'Text' : 'Voice'}
-                </label>
-              ))}
-            </fieldset>
-            <label className="check-inline">
-              <input
-                type="checkbox"
-                className="checkbox"
-                checked={phoneQuality}
-                onChange={(e) => setPhoneQuality(e.target.checked)}
-              />
-              Phone quality (8 kHz μ-law){mode === 'voice' && state.audio.phase === 'ready' ? ': changing it restarts the audio' : ''}
-            </label>
-          </div>
-        )}
-        <p className="muted call-help">
-          You play the person the agent is calling. The agent speaks first;{' '}
-          {mode === 'voice' ? 'talk, or type' : 'type'} what you would say and press Enter (Shift+Enter for a new line).
-        </p>
-        {mode === 'voice' && !ended && (
-          <VoicePanel
-            audio={state.audio}
-            hearing={state.hearing}
-            level={voice.level}
-            muted={voice.muted}
-            buffered={voice.buffered}
-            disabled={conn !== 'open'}
-            onMute={voice.setMuted}
-            onKey={pressKey}
-            onRetry={() => dispatch({ type: 'audio-reset' })}
-          />
-        )}
-        <TranscriptView lines={lines} live label="Call transcript" />
-        <div ref={endRef} />
-        {ended ? (
-          <div className="alert alert-success call-ended" role="status">
-            <p>
-              The call has ended ({statusLabel(shownStatus)}).{' '}
-              <Link to={sessionHref} className="strong-link">
-                View the session: transcript, summary and outcome
-              </Link>
+      {phone ? (
+        <div className="card call-card">
+          <LineProgress line={state.line} status={shownStatus} ended={ended} />
+          {!ended && (status === 'queued' || status === 'in_progress') && (
+            <ListenControl key={sessionId} sessionId={sessionId} />
+          )}
+          {!ended && (
+            <p className="muted call-help">
+              Sova is calling the patient’s number. You are watching: the agent’s lines and the other party’s
+              appear below as they are said. Nothing on this page reaches the call.
             </p>
-          </div>
-        ) : (
-          <form className="say-form" onSubmit={send}>
-            <label htmlFor="say-input">Your line</label>
-            <p className="turn-hint" aria-live="polite">
-              {conn !== 'open' ? '' : yourTurn ? 'Your turn: the agent is waiting for you.' : 'The agent is speaking…'}
-            </p>
-            <div className="say-row">
-              <textarea
-                id="say-input"
-                ref={inputRef}
-                className="input"
-                rows={2}
-                value={draft}
-                maxLength={4000}
-                onChange={(e) => setDraft(e.target.value)}
-                onKeyDown={onKeyDown}
-                disabled={conn !== 'open'}
-                placeholder={conn === 'open' ? 'Type what the other party says…' : 'Connecting…'}
-              />
-              <button type="submit" className="btn btn-primary" disabled={conn !== 'open' || !draft.trim()}>
-                Send
-              </button>
+          )}
+          <p className="turn-hint" aria-live="polite">
+            {conn !== 'open' || ended
+              ? ''
+              : state.probing
+                ? 'On hold: checking whether someone is back on the line…'
+                : state.hearing
+                  ? 'The other party is speaking…'
+                  : ''}
+          </p>
+          <TranscriptView lines={lines} live={!ended} label="Call transcript" />
+          <div ref={endRef} />
+          {endedNote}
+        </div>
+      ) : (
+        <div className="card call-card">
+          {!ended && (
+            <div className="call-mode">
+              <fieldset className="mode-switch">
+                <legend className="sr-only">How you take part</legend>
+                {(['text', 'voice'] as const).map((m) => (
+                  <label key={m} className={`mode-option${mode === m ? ' mode-option-on' : ''}`}>
+                    <input type="radio" name="call-mode" value={m} checked={mode === m} onChange={() => chooseMode(m)} />
+                    {m === 'text' ? 'Text' : 'Voice'}
+                  </label>
+                ))}
+              </fieldset>
+              <label className="check-inline">
+                <input
+                  type="checkbox"
+                  className="checkbox"
+                  checked={phoneQuality}
+                  onChange={(e) => setPhoneQuality(e.target.checked)}
+                />
+                Phone quality (8 kHz μ-law){mode === 'voice' && state.audio.phase === 'ready' ? ': changing it restarts the audio' : ''}
+              </label>
             </div>
-          </form>
-        )}
-      </div>
+          )}
+          <p className="muted call-help">
+            You play the person the agent is calling. The agent speaks first;{' '}
+            {mode === 'voice' ? 'talk, or type' : 'type'} what you would say and press Enter (Shift+Enter for a new line).
+          </p>
+          {mode === 'voice' && !ended && (
+            <VoicePanel
+              audio={state.audio}
+              hearing={state.hearing}
+              level={voice.level}
+              muted={voice.muted}
+              buffered={voice.buffered}
+              disabled={conn !== 'open'}
+              onMute={voice.setMuted}
+              onKey={pressKey}
+              onRetry={() => dispatch({ type: 'audio-reset' })}
+            />
+          )}
+          <TranscriptView lines={lines} live label="Call transcript" />
+          <div ref={endRef} />
+          {ended ? (
+            endedNote
+          ) : (
+            <form className="say-form" onSubmit={send}>
+              <label htmlFor="say-input">Your line</label>
+              <p className="turn-hint" aria-live="polite">
+                {conn !== 'open' ? '' : yourTurn ? 'Your turn: the agent is waiting for you.' : 'The agent is speaking…'}
+              </p>
+              <div className="say-row">
+                <textarea
+                  id="say-input"
+                  ref={inputRef}
+                  className="input"
+                  rows={2}
+                  value={draft}
+                  maxLength={4000}
+                  onChange={(e) => setDraft(e.target.value)}
+                  onKeyDown={onKeyDown}
+                  disabled={conn !== 'open'}
+                  placeholder={conn === 'open' ? 'Type what the other party says…' : 'Connecting…'}
+                />
+                <button type="submit" className="btn btn-primary" disabled={conn !== 'open' || !draft.trim()}>
+                  Send
+                </button>
+              </div>
+            </form>
+          )}
+        </div>
+      )}
     </section>
   );
 }

@@ -1,5 +1,7 @@
 // /patients/:id: every field of the patient (label and value, in the schema's order), the call
-// history, and "Start test call", which opens the live call.
+// history, "Start test call" and "Start voice call", which open the live call, and "Place phone
+// call", which dials the patient's number for real (after a confirmation) and opens the live page
+// watching it. Why the API refuses a call (no telephony, no number) shows here as it says it.
 import { useState } from 'react';
 import { Link, useLocation, useNavigate, useParams } from 'react-router-dom';
 import { api, ApiError } from '../api/client';
@@ -22,6 +24,8 @@ import {
 } from '../schema/fields';
 import { NotFoundPage } from './NotFoundPage';
 
+type CallKind = 'text' | 'voice' | 'phone';
+
 export function PatientDetailPage() {
   const { id = '' } = useParams();
   const { org } = useAuth();
@@ -30,7 +34,8 @@ export function PatientDetailPage() {
   const flash = (location.state as { flash?: string } | null)?.flash;
   const patient = useApi((signal) => api.getPatient(id, signal), [id]);
   const sessions = useApi((signal) => api.patientSessions(id, signal), [id]);
-  const [starting, setStarting] = useState(false);
+  // the kind of call being started (its button says so), or null
+  const [starting, setStarting] = useState<CallKind | null>(null);
   const [actionError, setActionError] = useState<ApiError | null>(null);
   const wf = patient.data?.workflow;
   const fields = schemaOf(org, wf);
@@ -46,20 +51,28 @@ export function PatientDetailPage() {
   const first = ordered.length ? formatValue(ordered[0], p[ordered[0].key]) : EMPTY;
   const title = first === EMPTY ? 'Patient' : first;
 
-  // voice: a spoken test call (microphone and speaker); the live page opens in Voice mode
-  async function startCall(voice: boolean) {
-    setStarting(true);
+  // voice: a spoken test call (microphone and speaker); the live page opens in Voice mode.
+  // phone: a real call to the patient's number; the live page opens watching it.
+  async function startCall(kind: CallKind) {
+    setStarting(kind);
     setActionError(null);
     try {
-      const call = await api.startCall(p.id, voice ? 'browser_voice' : 'browser');
-      rememberLiveUrl(call.session_id, call.live_url);
+      const call = await api.startCall(p.id, kind === 'phone' ? 'phone' : kind === 'voice' ? 'browser_voice' : 'browser');
+      rememberLiveUrl(call.session_id, call.live_url, kind === 'phone');
       navigate(`/calls/${encodeURIComponent(call.session_id)}/live`, {
-        state: { liveUrl: call.live_url, patientId: p.id, mode: voice ? 'voice' : 'text' },
+        state: { liveUrl: call.live_url, patientId: p.id, mode: kind },
       });
     } catch (e) {
       setActionError(e instanceof ApiError ? e : new ApiError(0, 'client', 'The call could not be started.'));
-      setStarting(false);
+      setStarting(null);
     }
+  }
+
+  function placePhoneCall() {
+    // a real telephone rings: the staff member says so first
+    const who = first === EMPTY ? 'this patient' : first;
+    if (!window.confirm(`Place a real phone call to ${who}? Sova dials the number in their record now.`)) return;
+    void startCall('phone');
   }
 
   async function remove() {
@@ -89,11 +102,14 @@ export function PatientDetailPage() {
           </p>
         </div>
         <div className="actions">
-          <button type="button" className="btn btn-primary" onClick={() => void startCall(false)} disabled={starting || !fields}>
-            {starting ? 'Starting…' : 'Start test call'}
+          <button type="button" className="btn btn-primary" onClick={() => void startCall('text')} disabled={starting !== null || !fields}>
+            {starting === 'text' ? 'Starting…' : 'Start test call'}
           </button>
-          <button type="button" className="btn" onClick={() => void startCall(true)} disabled={starting || !fields}>
-            Start voice call
+          <button type="button" className="btn" onClick={() => void startCall('voice')} disabled={starting !== null || !fields}>
+            {starting === 'voice' ? 'Starting…' : 'Start voice call'}
+          </button>
+          <button type="button" className="btn" onClick={placePhoneCall} disabled={starting !== null || !fields}>
+            {starting === 'phone' ? 'Calling…' : 'Place phone call'}
           </button>
           <Link className="btn" to={`/patients/${encodeURIComponent(p.id)}/edit`}>
             Edit

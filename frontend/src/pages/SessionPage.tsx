@@ -3,7 +3,8 @@
 // sha256), the recording with the transcript beside it (a line plays from its time), and the
 // transcript; administrators can save it as a test scenario. A voice call also shows its speech
 // engines, its response time per turn (a waterfall whose rows pick their line in the transcript),
-// and the agent's lines the other party cut off. A call that is still
+// and the agent's lines the other party cut off. A phone call shows who answered (a person or an
+// answering machine) when the flow asked Twilio to tell. A call that is still
 // being written is re-read every few seconds until it has ended.
 import { useEffect, useRef, useState } from 'react';
 import type { ApiError } from '../api/client';
@@ -14,6 +15,7 @@ import { useApi } from '../api/useApi';
 import type { CallSession, FieldDef, FieldValue, SessionEvent, SessionVoice, TranscriptMessage } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
 import { useScopeWorkflow } from '../components/AppShell';
+import { answeredBy } from '../components/answeredBy';
 import { ErrorAlert } from '../components/ErrorAlert';
 import { LatencyWaterfall } from '../components/LatencyWaterfall';
 import { Loading } from '../components/Loading';
@@ -21,7 +23,7 @@ import { offsetSeconds, RecordingPlayer } from '../components/RecordingPlayer';
 import { StatusBadge } from '../components/StatusBadge';
 import { TranscriptView, unsaidPart, type TranscriptLine } from '../components/TranscriptView';
 import { usePageTitle } from '../components/usePageTitle';
-import { eventLabel, formatDateTime, formatDuration, formatTime, formatValue, schemaOf, sortedFields, statusLabel, workflowLabel } from '../schema/fields';
+import { eventLabel, formatDateTime, formatDuration, formatTime, formatValue, listeningLine, schemaOf, sortedFields, statusLabel, workflowLabel } from '../schema/fields';
 import { NotFoundPage } from './NotFoundPage';
 
 const POLL_MS = 2000;
@@ -37,7 +39,15 @@ const ENDED_BY: Record<NonNullable<CallSession['ended_by']>, string> = {
 const MODES: Record<string, string> = {
   browser: 'Browser test call',
   browser_voice: 'Browser voice test call',
+  phone: 'Phone call',
 };
+
+/** Who answered a phone call, in words, with Twilio's verdict as it came ("An answering machine (machine_end_beep)"). */
+export function answeredByLine(by: string): string {
+  const words = answeredBy(by);
+  const said = words ? words.long.charAt(0).toUpperCase() + words.long.slice(1) : 'Not known';
+  return words && words.long === by ? said : `${said} (${by})`;
+}
 
 /** The wire audio in words: "16 kHz", or "phone quality (8 kHz μ-law)". */
 export function audioFormat(v: SessionVoice): string {
@@ -79,6 +89,13 @@ export function eventLine(e: SessionEvent, fields: FieldDef[]): string {
     case 'dtmf':
     case 'dtmf_received':
       return `${name}${typeof e.digits === 'string' ? `: ${e.digits}` : ''}`;
+    case 'answered_by':
+      return `${name}: ${typeof e.by === 'string' ? answeredByLine(e.by) : 'Not known'}`;
+    case 'listening_started':
+    case 'listening_ended':
+      return listeningLine(e.type);
+    case 'telephony_error':
+      return `${name}${typeof e.what === 'string' ? ` (${e.what})` : ''}${typeof e.reason === 'string' ? `: ${e.reason}` : ''}`;
     case 'interrupted':
       return `${name}${typeof e.played_ms === 'number' ? ` after ${(e.played_ms / 1000).toFixed(1)} s of the agent's line` : ''}`;
     case 'failure':
@@ -275,6 +292,12 @@ export function SessionPage() {
               <dt>Mode</dt>
               <dd>{MODES[s.mode] ?? statusLabel(s.mode)}</dd>
             </div>
+            {s.phone?.answered_by && (
+              <div className="fields-row" data-key="answered_by">
+                <dt>Answered by</dt>
+                <dd>{answeredByLine(s.phone.answered_by)}</dd>
+              </div>
+            )}
             {s.voice && (
               <div className="fields-row" data-key="voice">
                 <dt>Speech</dt>

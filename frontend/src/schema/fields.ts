@@ -206,6 +206,12 @@ export function eventLabel(type: string): string {
   return EVENT_LABELS.get(type) ?? statusLabel(type);
 }
 
+/** A staff member's listening to a call, in words. The event names the listener by user id only,
+ * which says nothing to the reader: it is not shown. */
+export function listeningLine(type: 'listening_started' | 'listening_ended'): string {
+  return type === 'listening_started' ? 'A staff member started listening to the call' : 'A staff member stopped listening to the call';
+}
+
 /** A CSS class suffix for a status: tone, not meaning. Incomplete (ended without a required outcome) is a warning. */
 export function statusTone(s: string | undefined | null): 'ok' | 'warn' | 'bad' | 'busy' | 'idle' {
   const code = callStatus(s)?.code;

@@ -9,6 +9,8 @@ export const VOCABULARY = {
     {"code": "completed", "label": "Completed", "terminal": true},
     {"code": "incomplete", "label": "Incomplete", "terminal": true},
     {"code": "no_answer", "label": "No Answer", "terminal": true},
+    {"code": "busy", "label": "Busy", "terminal": true},
+    {"code": "canceled", "label": "Canceled", "terminal": true},
     {"code": "voicemail", "label": "Voicemail", "terminal": true},
     {"code": "failed", "label": "Failed", "terminal": true}
   ],
@@ -20,6 +22,13 @@ export const VOCABULARY = {
     {"type": "dtmf", "label": "Keypad tones"},
     {"type": "dtmf_received", "label": "Keys pressed"},
     {"type": "interrupted", "label": "Interrupted"},
+    {"type": "dialed", "label": "Dialed"},
+    {"type": "ringing", "label": "Ringing"},
+    {"type": "answered", "label": "Answered"},
+    {"type": "answered_by", "label": "Answered by"},
+    {"type": "telephony_error", "label": "Telephony error"},
+    {"type": "listening_started", "label": "Listening started"},
+    {"type": "listening_ended", "label": "Listening ended"},
     {"type": "failure", "label": "Failure"},
     {"type": "error", "label": "Error"}
   ],

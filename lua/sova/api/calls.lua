@@ -19,8 +19,38 @@ local fail, db_ok = errors.fail, errors.db
 
 local function bot_url() return config.env("SOVA_BOT_URL", "http://127.0.0.1:8081") end
 
+-- the bot as browsers reach it (ws/wss): SOVA_BOT_PUBLIC_URL may be given as http(s), as Twilio needs
 local function public_url()
-  return config.env("SOVA_BOT_PUBLIC_URL", (bot_url():gsub("^http", "ws")))
+  return (config.env("SOVA_BOT_PUBLIC_URL", bot_url()):gsub("^http", "ws"):gsub("/+$", ""))
+end
+M.public_url = public_url
+
+local E164 = "^%+[1-9]%d%d%d%d%d%d+$"
+
+-- phone_target(ctx, p) -> the number to dial: the workflow's telephony is configured, its
+-- credentials are set, and the patient's field holds an E.164 number (else 422, nothing written)
+function M.phone_target(ctx, p)
+  local cfg = services.load(config.root_dir() .. "/clients/" .. ctx.tenant.slug .. "/" .. p.workflow .. "/services.yaml")
+  if not cfg then
+    fail(422, "telephony_not_configured", "this workflow's services.yaml is not valid (sova flow validate shows why)",
+      { mode = "services.yaml is not valid" })
+  end
+  local opts, why = services.telephony_options(cfg)
+  if not opts then fail(422, "telephony_not_configured", "phone calls need telephony: " .. why, { mode = why }) end
+  local speech, swhy = services.speech_options(cfg)
+  if not speech then fail(422, "voice_not_configured", "phone calls need speech engines: " .. swhy, { mode = swhy }) end
+  local creds, cwhy = services.telephony_credentials(opts)
+  if not creds then fail(422, "telephony_not_configured", "phone calls need Twilio credentials: " .. cwhy, { mode = cwhy }) end
+  if not opts.to_field then
+    fail(422, "telephony_not_configured", "this workflow's telephony names no to_field (the patient field to dial)",
+      { mode = "telephony.to_field is not set" })
+  end
+  local to = p[opts.to_field]
+  if type(to) ~= "string" or #to > 16 or not to:match(E164) then
+    fail(422, "no_number", ("the patient's %s is not a phone number in E.164 form (+15551234567)"):format(opts.to_field),
+      { [opts.to_field] = "must be an E.164 phone number" })
+  end
+  return to
 end
 
 local function secret()
@@ -28,6 +58,7 @@ local function secret()
   if not s then error("bot secret: " .. err) end
   return s
 end
+M.secret = secret
 
 -- POST /api/patients/{id}/calls {mode}
 function M.start(ctx, id)
@@ -35,9 +66,9 @@ function M.start(ctx, id)
   local wf = patients.workflow(ctx, p.workflow)
   local body = request.json_object(ctx.req)
   local mode = body.mode or "browser"
+  local phone_to
   if mode == "phone" then
-    fail(422, "telephony_not_configured", "phone calls need telephony (Twilio) configured; use a browser test call",
-      { mode = "phone calls are not available yet: telephony is not configured" })
+    phone_to = M.phone_target(ctx, p)
   elseif mode == "browser_voice" then
     -- a voice call needs speech engines: refused here, before a session exists, when the flow has none
     local cfg = services.load(config.root_dir() .. "/clients/" .. ctx.tenant.slug .. "/" .. p.workflow .. "/services.yaml")
@@ -75,6 +106,7 @@ function M.start(ctx, id)
     session_id = present.hex(sid), patient_id = present.hex(p._id), mode = mode,
     organization = { id = present.hex(ctx.tenant._id), slug = ctx.tenant.slug, name = ctx.tenant.name },
     workflow = p.workflow, patient = fields, fields = json.array(wf.patient_schema.fields),
+    phone = phone_to and { to = phone_to } or nil,
   })
   -- before the bot hears of it: its own, later writes (In Progress, the outcome) must win
   db_ok(ctx.db:update("patients", { _id = p._id }, { ["$set"] = { call_status = vocabulary.call_status_label("queued"), updated_at = bson.now() } }))

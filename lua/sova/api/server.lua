@@ -17,6 +17,7 @@ local patients = require("sova.api.patients")
 local sessions = require("sova.api.sessions")
 local audit_log = require("sova.api.audit_log")
 local calls = require("sova.api.calls")
+local listen = require("sova.api.listen")
 local meta = require("sova.api.meta")
 
 local M = {}
@@ -124,6 +125,7 @@ local ROUTES = {
   { "GET", "/api/sessions/{id}/scenario", sessions.scenario, "auth" },
   { "GET", "/api/sessions/{id}/recording", sessions.recording, "auth_or_link" },
   { "POST", "/api/sessions/{id}/recording/link", sessions.recording_link, "auth" },
+  { "POST", "/api/sessions/{id}/listen", listen.start, "auth" },
   { "GET", "/api/audit", audit_log.list, "auth" },
 }
 

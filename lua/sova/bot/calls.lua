@@ -11,6 +11,11 @@ local engine = require("sova.call.engine")
 local sandbox_host = require("sova.call.sandbox_host")
 local llm = require("sova.llm")
 local voice = require("sova.bot.voice")
+local phone = require("sova.bot.phone")
+local listen = require("sova.bot.listen")
+-- the bot's own time per turn (provider waits excluded: they happen between resumes) and per
+-- call start and end, for /stats
+local stats = require("sova.bot.stats")
 
 local M = {}
 
@@ -38,7 +43,8 @@ local LOOP_IO = {
 }
 
 local records = {}   -- session_id -> record
-local sockets = {}   -- websocket id -> record
+local sockets = {}   -- websocket id -> record (a browser: the other party, or a phone call's watcher)
+local streams = {}   -- websocket id -> record (a phone call's Media Streams socket)
 local waiting = {}   -- fetch id -> {co, rec}
 local sleepers = {}  -- {at = monotonic time, co, rec}
 local n_records = 0
@@ -72,16 +78,111 @@ function M.get(id) return records[id] end
 
 -- ---- persistence (never blocks the loop: the writer thread does the I/O) ----
 
-local function write(op)
+local function push(op)
   local ok, err = core.writer.push(op)
   if not ok then log.error("bot.write", { collection = op.collection, reason = tostring(err) }) end
 end
 
-local function session_update(rec, update)
+-- A turn's session updates are written as few updates as they can be, at the end of its resume
+-- (the writer applies, and the database guards, each operation on its own): consecutive $set and
+-- $push updates are merged unless their paths overlap ($push values in order, as $each); any other
+-- write meanwhile sends them first, so the writer still applies everything in the order it was made.
+local batching -- the record whose resume is collecting its session updates (rec.batch), or nil
+
+local MERGED = { ["$set"] = true, ["$push"] = true }
+
+-- an update that goes on its own: another operator, or a $push with modifiers
+local function alone(update)
+  for operator, fields in pairs(update) do
+    if not MERGED[operator] then return true end
+    if operator == "$push" then
+      for _, v in pairs(fields) do if type(v) == "table" and v["$each"] ~= nil then return true end end
+    end
+  end
+  return false
+end
+
+-- whether update may join the merged one whose paths (path -> operator) are given: no path of
+-- one inside a path of the other, none under two operators (a $set of the same path: the later
+-- wins, as it would applied second; a $push to the same array: appended after)
+local function fits(paths, update)
+  for operator, fields in pairs(update) do
+    for k in pairs(fields) do
+      for p, op in pairs(paths) do
+        if p == k then
+          if op ~= operator then return false end
+        elseif p:sub(1, #k + 1) == k .. "." or k:sub(1, #p + 1) == p .. "." then
+          return false
+        end
+      end
+    end
+  end
+  return true
+end
+
+local function session_write(rec, update)
   update["$set"] = update["$set"] or {}
   update["$set"].updated_at = bson.now()
-  write({ collection = "sessions", kind = "update",
+  push({ collection = "sessions", kind = "update",
     filter = { _id = rec.oid, organization_id = rec.org_oid }, update = update })
+end
+
+-- Writes the batch's updates (merged where they can be) and empties it.
+local function flush_session(rec)
+  local batch = rec.batch
+  if not batch or #batch == 0 then return end
+  rec.batch = {}
+  local set, pushes, paths
+  local function send()
+    if not set then return end
+    local update = { ["$set"] = set }
+    for k, values in pairs(pushes) do
+      update["$push"] = update["$push"] or {}
+      update["$push"][k] = #values == 1 and values[1] or { ["$each"] = setmetatable(values, bson.array_mt) }
+    end
+    session_write(rec, update)
+    set = nil
+  end
+  for _, update in ipairs(batch) do
+    if alone(update) then
+      send()
+      session_write(rec, update)
+    else
+      if set and not fits(paths, update) then send() end
+      if not set then set, pushes, paths = {}, {}, {} end
+      for k, v in pairs(update["$set"] or {}) do set[k], paths[k] = v, "$set" end
+      for k, v in pairs(update["$push"] or {}) do
+        local values = pushes[k] or {}
+        values[#values + 1] = v
+        pushes[k], paths[k] = values, "$push"
+      end
+    end
+  end
+  send()
+end
+
+local function begin_batch(rec)
+  if batching and batching ~= rec then
+    flush_session(batching)
+    batching.batch = nil
+  end
+  batching, rec.batch = rec, rec.batch or {}
+end
+
+local function end_batch(rec)
+  flush_session(rec)
+  rec.batch = nil
+  if batching == rec then batching = nil end
+end
+
+local function session_update(rec, update)
+  if rec.batch then rec.batch[#rec.batch + 1] = update else session_write(rec, update) end
+end
+
+-- any other write: the session updates collected so far go first
+local function write(op)
+  if batching then flush_session(batching) end
+  push(op)
 end
 
 -- ---- talking to the browser ----
@@ -95,6 +196,7 @@ end
 local function finish(rec)
   if rec.finished then return end
   rec.finished = true
+  local c0 = not rec.starting and stats.cpu() -- a start that fails counts as its start's
   local c = rec.call
   local now = bson.now()
   -- outcome fields came out of tenant code: validated again here, by the trusted validator
@@ -117,18 +219,23 @@ local function finish(rec)
   set.ended_by = rec.ended_by or (status == "failed" and "platform" or "agent")
   assert(ENDED_BY[set.ended_by], "ended_by")
   if #rejected > 0 then set.rejected_outcome = rejected end
+  listen.ended(rec) -- who listened until the end, before the session's last write
   session_update(rec, { ["$set"] = set })
   local pset = { call_status = vocabulary.call_status_label(status), last_call_at = now, last_session_id = rec.session_id, updated_at = now }
   for k, v in pairs(outcome) do pset[k] = v end
   write({ collection = "patients", kind = "update",
     filter = { _id = rec.patient_oid, organization_id = rec.org_oid }, update = { ["$set"] = pset } })
   if rec.last_status ~= status then broadcast(rec, { type = "status", status = status }) end
-  voice.close(rec) -- the media thread finishes the recording; the writer stores it
+  -- the media thread finishes the recording; the writer stores it. A phone line closes once the
+  -- agent's last words were heard.
+  if rec.phone then phone.ended(rec) else voice.close(rec) end
   for ws in pairs(rec.sockets) do loop.ws_close(ws) end
   if rec.host then rec.host:close() end
   records[rec.session_id] = nil
   n_records = n_records - 1
   log.info("call.ended", { session = rec.session_id, org = rec.org_slug, workflow = rec.workflow, status = status })
+  local cpu_ms = stats.cpu_ms_since(c0)
+  if cpu_ms then stats.end_cpu(cpu_ms) end
 end
 
 local function on_event(rec, ev)
@@ -144,11 +251,25 @@ local function on_event(rec, ev)
     rec.last_status = ev.status
     broadcast(rec, { type = "status", status = ev.status })
   else
+    -- a node entered: the recognizer gets its phrases once the turn has run (one change however
+    -- many nodes the turn passed through)
+    if ev.type == "node" then rec.expect_due = true end
+    if ev.type == "dtmf" and rec.phone then phone.press(rec, ev.digits) end
+    if ev.type == "transfer" then
+      if rec.phone then
+        phone.transfer(rec, ev.to)
+      elseif rec.call.transfer_result then
+        -- no telephone line: the person is taken to have answered (text and browser test calls)
+        M.after_turn(rec, function() rec.call:transfer_result("answered") end)
+      end
+    end
     -- transfers, DTMF, notes, failures: recorded as session events, names and codes only
     local copy = { type = ev.type, timestamp = bson.now() }
     for k, v in pairs(ev) do if k ~= "type" and type(v) ~= "table" then copy[k] = v end end
     session_update(rec, { ["$push"] = { events = copy } })
-    broadcast(rec, { type = "event", event = ev.type, to = ev.to, digits = ev.digits })
+    -- by: the answering-machine verdict of a phone call's answered_by, for the page watching the line
+    broadcast(rec, { type = "event", event = ev.type, to = ev.to, digits = ev.digits,
+      by = ev.type == "answered_by" and ev.by or nil })
   end
 end
 
@@ -159,8 +280,6 @@ local run_next
 -- the shortest silence timer: a hold budget checked a moment early is checked again, not in a spin
 M.MIN_SILENCE_WAIT = 0.2
 
--- The bot's own time per turn (provider waits excluded: they happen between resumes), for /stats.
-local stats = require("sova.bot.stats")
 
 local function arm_silence(rec)
   local after = rec.call:silence_after()
@@ -169,10 +288,19 @@ end
 
 local function resume(rec, co, ...)
   local t0 = core.sys.monotonic()
+  begin_batch(rec)
   local ok, want = coroutine.resume(co, ...)
+  end_batch(rec)
   rec.turn_time = (rec.turn_time or 0) + (core.sys.monotonic() - t0)
   -- a line cut off while it streamed is trimmed once the engine holds it
   voice.settle(rec, not ok or coroutine.status(co) == "dead")
+  if rec.expect_due then
+    rec.expect_due = nil
+    if rec.call.status == "in_progress" then
+      voice.expect(rec)
+      voice.hold(rec, rec.call:on_hold()) -- a hold node: recognition paused, a person watched for
+    end
+  end
   if not ok then
     log.error("call.turn", { session = rec.session_id, reason = tostring(want) })
     rec.call.status, rec.call.reason = "failed", "internal error in the call runtime"
@@ -199,6 +327,9 @@ local function resume(rec, co, ...)
   if not rec.busy and not rec.finished and #rec.queue == 0 and rec.call.status == "in_progress" then
     if voice.active(rec) then
       voice.turn_done(rec)
+      -- a turn that said nothing (listening first, keys pressed into a menu): no audio's end will
+      -- start the timer, so it starts now
+      if voice.idle(rec) then arm_silence(rec) end
     else
       arm_silence(rec)
     end
@@ -223,7 +354,13 @@ local function enqueue(rec, fn)
   run_next(rec)
 end
 
+-- after_turn(rec, fn): fn runs as the call's next action, unless the call has ended by then
+function M.after_turn(rec, fn)
+  enqueue(rec, function() if not TERMINAL[rec.call.status] then fn() end end)
+end
+
 function M.fetched(ev)
+  if phone.fetched(ev) then return end
   local w = waiting[ev.id]
   if not w then return end
   waiting[ev.id] = nil
@@ -254,8 +391,8 @@ function M.start(p)
     for _, l in ipairs(p.script) do
       if type(l) ~= "string" or #l > 4000 then return nil, "script lines must be strings" end
     end
-  elseif p.mode ~= "browser" and p.mode ~= "browser_voice" then
-    return nil, "only browser test calls are available: telephony is not configured", 422
+  elseif p.mode ~= "browser" and p.mode ~= "browser_voice" and p.mode ~= "phone" then
+    return nil, "mode must be browser, browser_voice or phone", 422
   end
   -- a signed start stays valid for callsign.MAX_SKEW seconds: refuse it twice for longer than that
   for id, t in pairs(seen) do if t < now_m then seen[id] = nil end end
@@ -266,11 +403,16 @@ function M.start(p)
   local rec = {
     session_id = p.session_id, oid = bson.oid(p.session_id), org_id = org.id, org_oid = bson.oid(org.id),
     org_slug = org.slug, workflow = p.workflow, patient_oid = bson.oid(p.patient_id),
-    sockets = {}, queue = {}, started_mono = core.sys.monotonic(), fields_by_key = {}, writes = {},
-    status = "in_progress", mode = p.mode, flow_dir = dir, n_messages = 0,
+    sockets = {}, listeners = {}, queue = {}, started_mono = core.sys.monotonic(), fields_by_key = {}, writes = {},
+    status = "in_progress", mode = p.mode, flow_dir = dir, n_messages = 0, starting = true,
     turn = 1, -- the greeting is turn 1; each line of the other party opens the next (live messages carry it)
   }
   for _, f in ipairs(p.fields) do if type(f) == "table" and f.key then rec.fields_by_key[f.key] = f end end
+  if p.mode == "phone" then
+    -- the line is checked before anything is written: a call that cannot be placed changes nothing
+    local ok, why = phone.setup(rec, p)
+    if not ok then return nil, why, 422 end
+  end
   records[rec.session_id] = rec
   n_records = n_records + 1
 
@@ -299,7 +441,16 @@ function M.start(p)
   for k in pairs(rec.call.writes) do rec.writes[k] = true end
   rec.deadline = core.sys.monotonic() + M.MAX_CALL_SECONDS
   rec.answer_by = core.sys.monotonic() + M.NO_ANSWER_AFTER
+  if rec.phone and not rec.call.load_error then
+    -- Twilio ends a call it could not connect on its own (busy, no answer); this is the backstop
+    rec.answer_by = core.sys.monotonic() + rec.phone.opts.ring_seconds + 60
+    rec.deadline = core.sys.monotonic() + rec.phone.opts.max_call_seconds + 60
+    phone.place(rec)
+  end
   log.info("call.started", { session = rec.session_id, org = org.slug, workflow = p.workflow, flow = rel })
+  -- from here the greeting's turn may run: its CPU time is a turn's, not the start's (/stats)
+  rec.starting = nil
+  local g0 = stats.cpu()
   if rec.call.load_error or p.mode == "replay" then
     -- replayed calls start now; so does one whose flow the platform cannot read, to fail at
     -- once rather than wait for a socket that would change nothing
@@ -312,15 +463,20 @@ function M.start(p)
     end
     enqueue(rec, function() if not TERMINAL[rec.call.status] then rec.call:hangup() end end)
   end
+  rec.greeting_cpu_ms = stats.cpu_ms_since(g0)
   return rec
 end
 
 -- ---- the other party, over the WebSocket ----
 
+-- A phone call's other party speaks first (a menu's prompt, "Prior authorization, this is Dana"):
+-- a flow that listens first hears it, or a short silence, before it speaks. A test call starts
+-- with the agent's greeting: the staff member playing the other party waits for it.
 local function answer(rec)
   if rec.answered then return end
   rec.answered = true
-  enqueue(rec, function() rec.call:start() end)
+  local opts = rec.phone and { listen_first = true } or nil
+  enqueue(rec, function() rec.call:start(opts) end)
 end
 
 function M.attach(rec, ws)
@@ -331,16 +487,48 @@ function M.attach(rec, ws)
   if rec.announced == rec.turn then -- a browser rejoining while it is the other party's turn
     loop.ws_send(ws, json.encode({ type = "turn", expecting = "other_party", turn = rec.turn }))
   end
-  -- a voice call is answered when its audio starts (or a line is typed), so the greeting is heard
-  if not rec.answered and rec.mode ~= "browser_voice" then answer(rec) end
+  -- a voice call is answered when its audio starts (or a line is typed), so the greeting is heard;
+  -- a phone call when the line is (the browser only watches it)
+  if not rec.answered and rec.mode ~= "browser_voice" and not rec.phone then answer(rec) end
 end
 
+-- attach_phone(rec, ws): the call's Media Streams socket (the token in its path was checked)
+function M.attach_phone(rec, ws)
+  local ok, why = voice.attach_phone(rec, ws)
+  if not ok then
+    log.error("phone.attach", { session = rec.session_id, reason = tostring(why) })
+    loop.ws_close(ws)
+    return
+  end
+  streams[ws] = rec
+end
+
+function M.is_stream(ws) return streams[ws] ~= nil end
+
+-- listen(rec, ws, user_id): a staff member's socket listens to the call (its token was checked)
+function M.listen(rec, ws, user) listen.join(rec, ws, user) end
+
+function M.is_listener(ws) return listen.is_listener(ws) end
+
 function M.detach(ws)
+  if listen.leave(ws) then return end
+  local srec = streams[ws]
+  if srec then
+    streams[ws] = nil
+    -- a stream that closed without its stop message: the line is gone the same way
+    if srec.voice and srec.voice.ws == ws then
+      srec.voice.ws = nil
+      phone.stream_stopped(srec)
+    end
+    return
+  end
   local rec = sockets[ws]
   sockets[ws] = nil
   if not rec then return end
   rec.sockets[ws] = nil
-  if rec.answered and not rec.finished and next(rec.sockets) == nil then rec.left_at = core.sys.monotonic() end
+  if rec.answered and not rec.finished and not rec.phone and next(rec.sockets) == nil then
+    rec.left_at = core.sys.monotonic()
+  end
 end
 
 M.MAX_QUEUED_TURNS = 16 -- lines waiting for their turn; beyond it a flood is refused, not run
@@ -348,6 +536,10 @@ M.MAX_QUEUED_TURNS = 16 -- lines waiting for their turn; beyond it a flood is re
 function M.from_socket(ws, msg)
   local rec = sockets[ws]
   if not rec then return end
+  if rec.phone then
+    loop.ws_send(ws, json.encode({ type = "error", message = "this is a phone call: the live page watches it" }))
+    return
+  end
   if #rec.queue >= M.MAX_QUEUED_TURNS then
     loop.ws_send(ws, json.encode({ type = "error", message = "too many lines at once: wait for the agent's answer" }))
     return
@@ -388,12 +580,16 @@ end
 
 voice.bind {
   broadcast = broadcast,
+  voice_opened = function(rec, id) listen.voice_opened(rec, id) end,
   session_update = session_update,
   write = write,
   note = function(rec, text) on_event(rec, { type = "note", text = text }) end,
   event = function(rec, ev) on_event(rec, ev) end,
   hear = function(rec, text)
     if rec.finished or #rec.queue >= M.MAX_QUEUED_TURNS then return end
+    -- a phone answered before its greeting (waiting for the answering-machine verdict): the
+    -- "Hello?" is answered by the greeting itself
+    if rec.phone and not rec.answered then return end
     rec.silence_at = nil
     enqueue(rec, function() if not TERMINAL[rec.call.status] then rec.call:user_says(text) end end)
   end,
@@ -404,6 +600,71 @@ voice.bind {
     if rec.finished then return end
     rec.call.status, rec.call.reason, rec.ended_by = status, reason, "platform"
     if not rec.busy then finish(rec) end -- else when the running turn returns
+  end,
+  stream_start = function(rec, e) return phone.stream_started(rec, e) end,
+  stream_stop = function(rec) phone.stream_stopped(rec) end,
+  played = function(rec) phone.played(rec) end,
+  -- keys the other party pressed (an IVR's prompt hears none of ours): heard as a line
+  keys = function(rec, digit)
+    on_event(rec, { type = "dtmf_received", digits = digit })
+    M.after_turn(rec, function() rec.call:user_says(digit) end)
+  end,
+}
+
+-- ---- what listeners may do to a call (sova.bot.listen): be recorded, hear its voice ----
+
+listen.bind {
+  event = function(rec, ev) on_event(rec, ev) end,
+  voice_id = function(rec) return voice.active(rec) and rec.voice.id or nil end,
+}
+
+-- ---- what the phone line may do to a call (sova.bot.phone) ----
+
+phone.bind {
+  event = function(rec, ev) on_event(rec, ev) end,
+  session_update = session_update,
+  open_voice = function(rec) return voice.open_phone(rec) end,
+  close_voice = function(rec) voice.close(rec) end,
+  speaking = function(rec) return voice.speaking(rec) end,
+  finish_line = function(rec) return voice.finish_line(rec) end,
+  -- the line ended before the call could be had (busy, no answer, failed) or by the platform
+  end_call = function(rec, status, reason, ended_by)
+    if rec.finished then return end
+    if not TERMINAL[rec.call.status] then rec.call.status, rec.call.reason = status, reason end
+    rec.ended_by = ended_by
+    if not rec.busy then finish(rec) end
+  end,
+  other_party_left = function(rec, why)
+    if rec.finished then return end
+    rec.ended_by, rec.silence_at = "other_party", nil
+    if not rec.answered then
+      -- hung up before the agent spoke: nothing to say to anyone
+      rec.call.status, rec.call.reason = "no_answer", why
+      if not rec.busy then finish(rec) end
+      return
+    end
+    M.after_turn(rec, function() rec.call:hangup(why) end)
+  end,
+  -- answered by whom the flow greets: its greeting goes out
+  greet = function(rec)
+    if rec.finished then return end
+    voice.answered(rec)
+    answer(rec)
+  end,
+  verdict = function(rec, by)
+    if rec.finished then return end
+    rec.answered = true
+    voice.machine(rec)
+    voice.answered(rec)
+    if rec.call.machine then
+      M.after_turn(rec, function() rec.call:machine(by) end)
+    else
+      rec.call.status, rec.call.reason = "voicemail", "an answering machine took the call"
+      if not rec.busy then finish(rec) end
+    end
+  end,
+  transfer_result = function(rec, status)
+    if rec.call.transfer_result then M.after_turn(rec, function() rec.call:transfer_result(status) end) end
   end,
 }
 
@@ -417,13 +678,23 @@ function M.next_timeout()
   return 250
 end
 
+-- The calls' own timers (seconds long: no answer, the time limit, a left browser, silence) are
+-- looked at this often at most, not after every batch of events: that look visits every call.
+M.TIMERS_EVERY = 0.05
+local timers_at = 0
+
 function M.tick()
   local now = core.sys.monotonic()
-  local due = {}
-  for i = #sleepers, 1, -1 do
-    if sleepers[i].at <= now then due[#due + 1] = table.remove(sleepers, i) end
+  if #sleepers > 0 then
+    local due = {}
+    for i = #sleepers, 1, -1 do
+      if sleepers[i].at <= now then due[#due + 1] = table.remove(sleepers, i) end
+    end
+    for _, s in ipairs(due) do resume(s.rec, s.co) end
   end
-  for _, s in ipairs(due) do resume(s.rec, s.co) end
+  if now < timers_at + M.TIMERS_EVERY then return end
+  timers_at = now
+  phone.tick()
   for _, rec in pairs(records) do
     if not rec.finished and not rec.busy then
       if not rec.answered and now > rec.answer_by then

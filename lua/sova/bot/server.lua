@@ -9,6 +9,7 @@ local json = require("sova.json")
 local log = require("sova.log")
 local callsign = require("sova.callsign")
 local calls = require("sova.bot.calls")
+local phone = require("sova.bot.phone")
 local stats = require("sova.bot.stats")
 local recording = require("sova.recording")
 
@@ -51,7 +52,7 @@ local function fail(id, status, code, message)
 end
 
 local function start_call(ev)
-  local t0 = core.sys.monotonic()
+  local t0, c0 = core.sys.monotonic(), stats.cpu()
   local h = ev.headers or {}
   local ok, why = callsign.verify(secret, h["x-sova-timestamp"], h["x-sova-signature"], ev.body)
   if not ok then return fail(ev.id, 401, "unauthorized", why) end
@@ -61,6 +62,8 @@ local function start_call(ev)
   if not rec then return fail(ev.id, status or 400, "bad_request", err) end
   reply(ev.id, 202, { session_id = rec.session_id, status = rec.status })
   stats.start((core.sys.monotonic() - t0) * 1000)
+  local cpu_ms = stats.cpu_ms_since(c0)
+  if cpu_ms then stats.start_cpu(cpu_ms - (rec.greeting_cpu_ms or 0)) end
 end
 
 local function on_http(ev)
@@ -70,8 +73,11 @@ local function on_http(ev)
   if ev.method == "GET" and ev.path == "/stats" then
     -- aggregate numbers only (no ids, no PHI): timings, memory, running calls
     return reply(ev.id, 200, stats.snapshot({ calls = calls.count(), sandbox_bytes = calls.sandbox_bytes(),
-      writer = core.writer.stats(), voice_pacing = stats.pacing(loop.voice_pacing()) }))
+      writer = core.writer.stats(), voice_pacing = stats.pacing(loop.voice_pacing()),
+      tick = stats.tick(loop.tick_stats()) }))
   end
+  -- Twilio's callbacks: each checked against its signature (sova.bot.phone)
+  if phone.webhook(ev) then return end
   if ev.path == "/calls" then
     if ev.method ~= "POST" then return fail(ev.id, 405, "method_not_allowed", "POST a signed call start") end
     if stopping then return fail(ev.id, 503, "stopping", "this bot is stopping") end
@@ -80,11 +86,33 @@ local function on_http(ev)
   fail(ev.id, 404, "not_found", "no such endpoint")
 end
 
--- ---- WebSocket: a staff member playing the other party of a browser test call ----
+-- ---- WebSocket: a staff member playing the other party of a browser test call (or watching a
+-- phone call), a staff member listening to a call's audio, or a phone call's Media Streams socket ----
 
 local function on_ws_open(ev)
-  local session_id = ev.path:match("^/calls/(%x+)/live$")
+  if ev.path:find("^/twilio/media/") then
+    local rec = phone.media_socket(ev.path) -- the one-time token, spent
+    if not rec then
+      log.warn("phone.media_refused", { reason = "unknown, used or expired media token" })
+      loop.ws_close(ev.id)
+      return
+    end
+    return calls.attach_phone(rec, ev.id)
+  end
   local token = (ev.query or ""):match("token=([%w%.]+)")
+  local listen_id = ev.path:match("^/calls/(%x+)/listen$")
+  if listen_id then
+    -- a staff member listening to the call: a listen token (a live token is not one)
+    local rec = calls.get(listen_id)
+    local user = rec and callsign.check_listen_token(secret, token, listen_id, rec.org_id)
+    if not user then
+      loop.ws_send(ev.id, json.encode({ type = "error", message = "not authorized to listen to this call" }))
+      loop.ws_close(ev.id)
+      return
+    end
+    return calls.listen(rec, ev.id, user)
+  end
+  local session_id = ev.path:match("^/calls/(%x+)/live$")
   local rec = session_id and calls.get(session_id)
   if not rec or not callsign.check_live_token(secret, token, session_id, rec.org_id) then
     loop.ws_send(ev.id, json.encode({ type = "error", message = "not authorized for this call" }))
@@ -95,6 +123,9 @@ local function on_ws_open(ev)
 end
 
 local function on_ws_message(ev)
+  if calls.is_stream(ev.id) then return end -- a phone stream's messages are the media thread's
+  -- a listener is read-only: what it sends before the media thread takes its socket is dropped too
+  if calls.is_listener(ev.id) then return end
   local msg = json.decode(ev.data)
   if type(msg) ~= "table" then
     loop.ws_send(ev.id, json.encode({ type = "error", message = "messages are JSON objects" }))
@@ -109,6 +140,7 @@ function M.run(port)
   -- voice calls' media on the loop's thread; their recordings wait in the writer's spool
   local ok, err = loop.voice_start(config.data_dir() .. "/spool")
   if not ok then error("voice: " .. tostring(err), 0) end
+  phone.listening(port)
   log.info("bot.ready", { port = port })
   local deadline
   while true do

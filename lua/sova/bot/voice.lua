@@ -6,7 +6,8 @@
 --
 -- Events from the media thread: {kind = "voice", id = <voice id>, body = <JSON>}, body.type one of
 -- ready, speech_started, speech_stopped, interim, final, end_of_turn, agent_started, agent_done,
--- interrupted, error, closed (see core/bot/voice_loop.c).
+-- interrupted, error, closed, and on a phone's stream stream_start, stream_stop, played, dtmf
+-- (see core/bot/voice_loop.h).
 local core = require("sova.core")
 local loop = core.loop
 local config = require("sova.config")
@@ -26,11 +27,17 @@ local OFFLINE_STT = { pocketsphinx = true }
 
 local voices = {}   -- voice id -> call record
 local offline = 0   -- voice calls on an offline recognizer
-local host          -- what sova.bot.calls lends: broadcast, enqueue, session_update, end_call, write
+local host          -- what sova.bot.calls lends (voice.bind in calls.lua)
 
 function M.bind(h) host = h end
 
 local function ms(ns) return ns and ns > 0 and ns / 1e6 or nil end
+
+-- the call's voice while it is open
+local function live(rec)
+  local v = rec.voice
+  return v and not v.closing and v or nil
+end
 
 -- format(msg) -> {encoding, sample_rate} | nil, reason: an audio.start message checked
 function M.format(msg)
@@ -51,18 +58,8 @@ local function ready(ws, fmt, v)
     channels = 1, frame_ms = 20, stt = v.engines.stt, tts = v.engines.tts }))
 end
 
-function M.open(rec, ws, msg)
-  local fmt, why = M.format(msg)
-  if not fmt then return nil, why end
-  if rec.voice and not rec.voice.closing then
-    -- a rejoining socket, or a new format (phone quality switched on mid-call): the same voice
-    -- carries on, its audio converted to and from the socket's format
-    local ok, err = loop.voice_attach(rec.voice.id, ws, fmt.encoding, fmt.sample_rate)
-    if not ok then return nil, err end
-    rec.voice.ws = ws
-    ready(ws, fmt, rec.voice)
-    return true
-  end
+-- new_voice(rec, fmt) -> voice | nil, reason: the call's voice on the media thread, not yet fed
+local function new_voice(rec, fmt)
   local cfg, problems = services.load(rec.flow_dir .. "/services.yaml")
   if not cfg then return nil, "services.yaml is not valid: " .. services.format_problems(problems) end
   local speech, none = services.speech_options(cfg)
@@ -80,23 +77,107 @@ function M.open(rec, ws, msg)
     record = true,
   }
   if not id then return nil, err end
-  local ok, aerr = loop.voice_attach(id, ws, fmt.encoding, fmt.sample_rate)
-  if not ok then
-    loop.voice_close(id)
-    return nil, aerr
-  end
   if is_offline then offline = offline + 1 end
-  rec.voice = { id = id, ws = ws, format = fmt, offline = is_offline, lines = {}, indices = {}, in_turn = false,
-    engines = { stt = speech.stt.engine, tts = speech.tts.engine } }
+  rec.voice = { id = id, format = fmt, offline = is_offline, lines = {}, indices = {}, in_turn = false,
+    lines_out = 0, engines = { stt = speech.stt.engine, tts = speech.tts.engine } }
   voices[id] = rec
+  host.voice_opened(rec, id) -- listeners waiting for the call's audio hear it from now on
   for _, note in ipairs(speech.notes) do host.note(rec, note) end
   host.session_update(rec, { ["$set"] = { voice = { stt = speech.stt.engine, tts = speech.tts.engine,
     encoding = fmt.encoding, sample_rate = fmt.sample_rate } } })
-  ready(ws, fmt, rec.voice)
-  M.listen(rec)
+  M.expect(rec)
+  return rec.voice
+end
+
+-- open(rec, ws, msg) -> true | nil, reason: the browser asked for audio on socket ws.
+function M.open(rec, ws, msg)
+  local fmt, why = M.format(msg)
+  if not fmt then return nil, why end
+  if rec.voice and not rec.voice.closing then
+    -- a rejoining socket, or a new format (phone quality switched on mid-call): the same voice
+    -- carries on, its audio converted to and from the socket's format
+    local ok, err = loop.voice_attach(rec.voice.id, ws, fmt.encoding, fmt.sample_rate)
+    if not ok then return nil, err end
+    rec.voice.ws = ws
+    ready(ws, fmt, rec.voice)
+    return true
+  end
+  local v, err = new_voice(rec, fmt)
+  if not v then return nil, err end
+  local ok, aerr = loop.voice_attach(v.id, ws, fmt.encoding, fmt.sample_rate)
+  if not ok then
+    M.close(rec)
+    return nil, aerr
+  end
+  v.ws = ws
+  ready(ws, fmt, v)
   -- answered: the greeting goes out as soon as its first clause is synthesized
-  loop.voice_answered(id)
+  loop.voice_answered(v.id)
   return true
+end
+
+-- open_phone(rec) -> true | nil, reason: a phone call's voice (μ-law 8 kHz, Twilio's), made while
+-- the line rings so its engines are ready when it is answered
+function M.open_phone(rec)
+  local v, err = new_voice(rec, { encoding = "mulaw", sample_rate = 8000 })
+  if not v then return nil, err end
+  v.phone = true
+  return true
+end
+
+-- attach_phone(rec, ws) -> true | nil, reason: the call's Media Streams socket (a new one after
+-- each TwiML update) carries the voice's audio
+function M.attach_phone(rec, ws)
+  local v = live(rec)
+  if not v then return nil, "the call has no voice" end
+  local ok, err = loop.voice_attach(v.id, ws, "twilio")
+  if not ok then return nil, err end
+  v.ws = ws
+  return true
+end
+
+-- answered(rec): the phone was answered by whom the flow greets: its greeting may go out
+function M.answered(rec)
+  local v = live(rec)
+  if v then loop.voice_answered(v.id) end
+end
+
+-- hold(rec, on): recognition paused while on hold, the audio watched locally for a person
+function M.hold(rec, on)
+  local v = live(rec)
+  if not v or v.holding == on then return end
+  v.holding = on
+  local ok, err = loop.voice_hold(v.id, on)
+  if not ok then log.error("voice.hold", { session = rec.session_id, reason = tostring(err) }) end
+end
+
+-- machine(rec): an answering machine took the call: it takes the message whole, never interrupting
+-- (its beep and silence are not someone talking over the agent)
+function M.machine(rec)
+  local v = live(rec)
+  if not v then return end
+  local ok, err = loop.voice_barge_in(v.id, false)
+  if not ok then log.error("voice.barge_in", { session = rec.session_id, reason = tostring(err) }) end
+end
+
+-- speaking(rec): the agent has words not yet heard (a phone's lines count until their mark returns)
+function M.speaking(rec)
+  local v = rec.voice
+  return v ~= nil and not v.closing and (v.in_turn or v.lines_out > 0)
+end
+
+-- idle(rec): the agent says nothing now and has nothing left to be heard (its turn said nothing)
+function M.idle(rec)
+  local v = rec.voice
+  return v ~= nil and not v.closing and not v.in_turn and v.lines_out == 0 and #v.lines == 0
+end
+
+-- finish_line(rec) -> whether a last line is still to be heard: its text is ended so it plays out
+function M.finish_line(rec)
+  local v = rec.voice
+  if not v or v.closing then return false end
+  M.turn_done(rec)
+  return M.speaking(rec)
 end
 
 -- ---- the model's answers, streamed into speech ----
@@ -118,17 +199,13 @@ local function stamp(rec, kind)
   t[kind] = t[kind] or core.sys.monotonic() * 1e9
 end
 
-local function speaking(rec)
-  local v = rec.voice
-  return v and not v.closing and v or nil
-end
 
 -- model(rec, adapter) -> the adapter the call's engine asks: in a voice call each answer is
 -- timed, and its text goes to the synthesizer as it streams (stream) rather than once complete
 function M.model(rec, adapter)
   return {
     respond = function(_, req)
-      local v = speaking(rec)
+      local v = live(rec)
       if not v then return adapter:respond(req) end
       M.settle(rec, false) -- the history this request carries keeps only what was heard
       local a = { parts = {} }
@@ -151,7 +228,7 @@ end
 
 -- stream(rec, piece): a piece of the text of the answer being streamed (the engine's on_text)
 function M.stream(rec, piece)
-  local v = speaking(rec)
+  local v = live(rec)
   local a = v and v.answer
   if not a then return end
   stamp(rec, "text")
@@ -168,7 +245,7 @@ end
 
 -- say(rec, text, index): one line of the agent (index: its place in the session's transcript)
 function M.say(rec, text, index)
-  local v = speaking(rec)
+  local v = live(rec)
   if not v then return end
   local streamed = v.streamed == text
   v.streamed = nil
@@ -195,13 +272,30 @@ function M.turn_done(rec)
   if v and v.in_turn and not v.closing then
     v.in_turn = false
     loop.voice_say(v.id, "", true)
+    if v.phone then v.lines_out = v.lines_out + 1 end -- heard when its mark returns (played)
   end
 end
 
 -- listen(rec, options): what the recognizer should expect in the current step (phrases), or open
 function M.listen(rec, options)
   local v = rec.voice
-  if v and not v.closing then loop.voice_listen(v.id, options or { search = "open" }) end
+  if not v or v.closing then return end
+  local ok, err = loop.voice_listen(v.id, options or { search = "open" })
+  -- err is the voice's (no such voice, out of memory), never the phrases
+  if not ok then log.error("voice.listen", { session = rec.session_id, reason = tostring(err) }) end
+end
+
+-- expect(rec): the recognizer hears with the hints of the call's current node (an open search
+-- with call:expected_phrases(): the node's expected phrases and the flow's vocabulary), when they
+-- differ from those it has. They may hold the patient's name: never logged, never an event.
+function M.expect(rec)
+  local v = live(rec)
+  if not v then return end
+  local phrases = rec.call:expected_phrases()
+  local key = table.concat(phrases, "\n")
+  if key == v.expected then return end
+  v.expected = key
+  M.listen(rec, { search = "open", phrases = phrases })
 end
 
 function M.active(rec) return rec.voice ~= nil and not rec.voice.closing end
@@ -212,6 +306,8 @@ function M.close(rec)
   if not v or v.closing then return end
   v.closing = true
   loop.voice_close(v.id)
+  -- a phone's stream socket: closed with the voice (Twilio then ends a call still up)
+  if v.phone and v.ws then loop.ws_close(v.ws) end
 end
 
 -- ---- events ----
@@ -260,13 +356,18 @@ function handlers.ready(rec, e)
   log.info("voice.ready", { session = rec.session_id, stt = e.stt, tts = e.tts })
 end
 
-function handlers.speech_started(rec)
+function handlers.speech_started(rec, e)
   rec.silence_at = nil -- the other party is talking: no "are you still there?"
-  host.broadcast(rec, { type = "speech", state = "started" })
+  -- on hold, probe: the hold watcher heard what may be a person; the recognizer listens to confirm
+  host.broadcast(rec, { type = "speech", state = "started", probe = e.probe == true or nil })
 end
 
 function handlers.speech_stopped(rec)
   host.broadcast(rec, { type = "speech", state = "stopped" })
+  -- the timer speech_started stopped runs again from here: a sound that brings no words (a click
+  -- on the line as it is answered, a cough) would otherwise leave the agent waiting for ever,
+  -- never greeting a line it listens to first; words that follow stop it again (hear)
+  if M.idle(rec) then host.agent_done(rec) end
 end
 
 function handlers.interim(rec, e)
@@ -292,7 +393,38 @@ end
 
 function handlers.agent_done(rec)
   rec.voice.lines, rec.voice.indices = {}, {}
-  host.agent_done(rec) -- the silence timer runs from when the agent's audio ended
+  -- the silence timer runs from when the agent's audio ended: on a phone, when its mark came back
+  if not rec.voice.phone then host.agent_done(rec) end
+end
+
+-- ---- a phone call's stream (attach mode "twilio", core/bot/voice_loop.c) ----
+
+function handlers.stream_start(rec, e)
+  local ok, why = host.stream_start(rec, e)
+  if not ok then
+    log.warn("voice.stream_refused", { session = rec.session_id, reason = why })
+    if rec.voice.ws then loop.ws_close(rec.voice.ws) end
+  end
+end
+
+function handlers.stream_stop(rec)
+  rec.voice.ws = nil
+  rec.voice.lines_out = 0 -- the old stream's marks never come back
+  host.stream_stop(rec)
+end
+
+-- a turn's last mark came back: the other party heard all of it
+function handlers.played(rec)
+  local v = rec.voice
+  if v.lines_out > 0 then v.lines_out = v.lines_out - 1 end
+  if v.lines_out == 0 and not v.in_turn then
+    host.agent_done(rec)
+    host.played(rec)
+  end
+end
+
+function handlers.dtmf(rec, e)
+  if type(e.digit) == "string" and e.digit:match("^[0-9*#A-D]$") then host.keys(rec, e.digit) end
 end
 
 -- The agent's lines cut off after heard (what was played): the transcript, the model's history,
@@ -317,6 +449,7 @@ end
 
 function handlers.interrupted(rec, e)
   local v = rec.voice
+  v.lines_out = 0 -- cleared: what was still to be heard never will be
   local lines, indices = v.lines, v.indices
   v.lines, v.indices = {}, {}
   if v.answer then

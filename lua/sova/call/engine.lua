@@ -14,10 +14,17 @@
 --     max_rounds = 6,         -- optional: model rounds per turn (loop guard)
 --     silence_seconds = 30,   -- optional: silence before the check when the flow does not say
 --   }
---   call:start() -> events     call:user_says(text) -> events     call:hangup() -> events
---   call:silence_after() -> seconds | nil    call:silence() -> events
+--   call:start([{listen_first = true}]) -> events   (a phone call: see Listening first below)
+--   call:user_says(text) -> events     call:hangup() -> events
+--   call:silence_after() -> seconds | nil    call:silence() -> events    call:on_hold() -> boolean
+--   call:transfer_result(status) -> events   (a transfer's outcome: see Transfers below)
+--   call:machine(verdict) -> events          (answering machine detection: see Voicemail below)
 --   call:interrupted(lines, heard) -> parts   (voice: the agent was cut off; keeps what was heard)
+--   call:expected_phrases() -> { "..." }      (voice: what the speech recognizer is told the other
+--                                              party may say in the current node; sova.call.expect)
 --   call.status (a code of sova.sandboxed.vocabulary.CALL_STATUSES: "queued", "in_progress", then a terminal one),
+--   call.transferring ({to=, node=} while a transfer waits for its outcome; the status stays in_progress),
+--   call.listening ({node=, seconds=} while the agent listens before its first words: Listening first),
 --   call.reason, call.missing (required outcome fields not captured, for an incomplete call), call.node,
 --   call.transcript ({ {role=, text=, t=} }), call.outcome (validated writes), call.events,
 --   call.summary (text, once ended), call.messages (model history), call.turns (other-party lines).
@@ -40,7 +47,7 @@
 -- checked against the function's parameters first; a bad call goes back to the model as an
 -- error result); the effects are validated again here (sets against the schema, next against
 -- the nodes, transfer numbers, DTMF digits) and applied in order: sets, notes, lines said, the
--- previous turn's lines again (repeat_last), DTMF, transfer (ends the call), end_call, next node.
+-- previous turn's lines again (repeat_last), DTMF, transfer (the turn ends), end_call, next node.
 -- When a call moves to another node, the response's remaining tool calls whose function the new
 -- node has run there (its say lines are skipped: the line already answered them). After handlers
 -- that said something or moved to a node that speaks, the turn ends and the other party is
@@ -59,15 +66,50 @@
 --     second the close line, ending as completed (no_answer if the other party never spoke);
 --   * hold nodes (hold_seconds): no silence checks and no reprompt limit; silence_after() is the
 --     hold budget left, and silence() past it takes the fallback path;
+--   * phone menu nodes (ivr = true: an automated system, not a person): only the node's own
+--     functions are offered (the global ones are for people), the model's text is never said nor
+--     streamed (a handler's lines are: "representative"), no reprompt limit and no line limit; a
+--     silence says no check: the second one takes the node's own fallback, else the default close;
 --   * stuck nodes: a line that runs no function counts a reprompt of the node, one that runs a
 --     function resets it (an answer the model marks `acknowledged = true`, understood but with
 --     nothing to do, does neither); past max_reprompts (default 2) the fallback runs: the node's fallback,
 --     else the flow's, else (also for a second fallback) the default close, as incomplete;
 --   * loop guards: more than MAX_NODE_LINES lines in one node (holds exempt) or MAX_CALL_LINES in
 --     a call close as incomplete too.
+-- Listening first: a phone call is answered by whoever picked up, a person ("Prior authorization,
+-- this is Dana") or a phone menu, and an agent that speaks at once talks over the menu's prompt.
+-- call:start{listen_first = true} (the host says the line was answered and the other party
+-- speaks first) starts the call, when the flow sets listen_first = {node =, seconds =}, in that
+-- node, saying nothing (its pre_actions run; it has no lines): its functions take the first words (a menu
+-- prompt: to the menu node, keys pressed, no greeting; a person: to the initial node, whose lines
+-- answer that line). While the call is still in that node, silence_after() is the short wait
+-- (seconds, default M.LISTEN_SECONDS) and silence() greets: the initial node is entered as
+-- call:start() would (a note says so). Flows without listen_first, and call:start() without the
+-- option (text and browser test calls), enter the initial node at once.
 -- Required outcomes (flow requires): a call ending as completed without a required field ends as
 -- incomplete, call.missing naming the fields (in requires order); the reason is kept. A transfer
 -- is not judged by them: the person it reaches carries the call on.
+--
+-- Transfers: a transfer (action, or call:transfer in a handler) emits {type="transfer", to=} and
+-- the turn ends there; the call waits in call.transferring (still in_progress: no silence timer,
+-- the other party's lines are not taken) until the host reports the outcome with
+-- call:transfer_result(status). "answered" or "completed" (the person it reached took the call):
+-- the call ends completed, "transferred to <number>", handed over. "busy", "no-answer", "failed"
+-- or "canceled": the other party is still on the line with the agent, who says the flow's
+-- transfer_failed line (default M.TRANSFER_FAILED) and goes on at the node the transfer was made
+-- in: its on_transfer_failed node, else its fallback, else the flow's, else the default close
+-- (incomplete). Text test calls have no phone line: their host answers "answered" at once.
+--
+-- Voicemail: call:machine(verdict) is the phone network's answering machine detection, once the
+-- greeting is over. machine_end_beep, machine_end_silence, machine_end_other (machine_start): the flow's
+-- voicemail setting ({message =, set =}) writes its fields, says the message (rendered: it is
+-- left after the beep) and the call ends as voicemail ("left a voicemail message"; without a
+-- message: "an answering machine answered; the flow leaves no message"); the host hangs up once
+-- the line has played. fax: ends as no_answer ("a fax machine answered"). unknown: ends as
+-- no_answer when no one has spoken; once the other party has, a person is on the line and the
+-- call goes on (a note says so). A verdict for a call that has ended, or that is transferring,
+-- changes nothing; nor does one in a phone menu node (ivr): there the machine is the menu (a note
+-- says so; flows that call phone menus should not ask for detection: telephony.voicemail false).
 
 local type, pairs, ipairs, tostring, pcall, setmetatable, error =
   type, pairs, ipairs, tostring, pcall, setmetatable, error
@@ -79,6 +121,7 @@ local vocabulary = require("sova.sandboxed.vocabulary")
 local flowlib = require("sova.sandboxed.flow")
 local data = require("sova.sandboxed.data")
 local params = require("sova.sandboxed.params")
+local expect = require("sova.call.expect")
 
 local has_cjson, cjson = pcall(require, "cjson")
 
@@ -102,8 +145,18 @@ M.MAX_REPROMPTS = 2        -- a node's default: lines that run no function befor
 M.STUCK_CLOSE = "I'm sorry, I'm having trouble with this call. Someone from our office will follow up. "
   .. "Thank you, goodbye."
 M.HOLD_CLOSE = "I've been holding for quite a while, so I'll call back another time. Thank you, goodbye."
+M.TRANSFER_FAILED = "I'm sorry, the transfer didn't go through."
+-- call:transfer_result's statuses (Twilio's DialCallStatus, and "answered" from a host that
+-- connects at once) -> whether the person dialled took the call
+M.TRANSFER_OUTCOMES = { answered = true, completed = true, busy = false, ["no-answer"] = false, failed = false,
+                        canceled = false }
+-- Twilio's AnsweredBy (but human) -> what the engine does; machine_start comes from detection
+-- that does not wait for the beep (MachineDetection=Enable): the message is left all the same
+M.MACHINE_VERDICTS = { machine_end_beep = "message", machine_end_silence = "message", machine_end_other = "message",
+                       machine_start = "message", fax = "fax", unknown = "unknown" }
 M.MAX_NODE_LINES = 12      -- other-party lines in one visit of a node (hold nodes exempt)
 M.MAX_CALL_LINES = 80      -- other-party lines in a call
+M.LISTEN_SECONDS = 3       -- listen_first: silence after the answer before the agent greets anyway
 
 local function default_clock()
   local ok, core = pcall(require, "sova.core")
@@ -313,6 +366,8 @@ function Call:_finish(status, reason, handed_over)
   end
   self.status = status
   self.reason = reason
+  self.transferring = nil
+  self.listening = nil
   self:_summarize()
   self:_emit({ type = "status", status = status, reason = reason })
 end
@@ -322,18 +377,20 @@ function Call:_fail(reason)
   self:_finish("failed", reason)
 end
 
+-- the flow may act: the call is in progress and not waiting for a transfer's outcome
 function Call:_active()
-  return self.status == "in_progress"
+  return self.status == "in_progress" and not self.transferring
 end
 
 ---------------------------------------------------------------------------------------------
 -- nodes and actions
 
--- the functions offered in a node: its own, then the global ones (scope "node": its own only)
+-- the functions offered in a node: its own, then the global ones (scope "node", or a phone menu
+-- node: its own only)
 local function node_functions(self, node, scope)
   local list = {}
   for _, fn in ipairs(node.functions or {}) do list[#list + 1] = fn end
-  if #list > 0 and scope ~= "node" then
+  if #list > 0 and scope ~= "node" and not node.ivr then
     for _, fn in ipairs(self.flow.functions or {}) do list[#list + 1] = fn end
   end
   return list
@@ -350,6 +407,11 @@ local function is_hold(node)
   return type(node.hold_seconds) == "number"
 end
 
+-- nodes where the other party is not a person to talk to or to count lines of: a hold, a phone menu
+local function is_machine(node)
+  return is_hold(node) or node.ivr == true
+end
+
 function Call:_transfer(to)
   local out, why = schema.check_field_value({ type = "phone", required = true }, to)
   if type(out) ~= "string" then
@@ -357,7 +419,7 @@ function Call:_transfer(to)
     return
   end
   self:_emit({ type = "transfer", to = out })
-  self:_finish("completed", "transferred to " .. out, true)
+  self.transferring = { to = out, node = self.node }
 end
 
 function Call:_dtmf(digits)
@@ -371,7 +433,7 @@ end
 
 function Call:_end_call(status, reason)
   if not flowlib.END_STATUSES[status] then
-    self:_fail(format("end_call with unknown status %q", tostring(status)))
+    self:_fail("end_call: " .. vocabulary.flow_end_problem(status))
     return
   end
   self:_finish(status, type(reason) == "string" and reason or nil)
@@ -413,6 +475,11 @@ function Call:_node_view(node, values)
 end
 
 
+-- the call moves to node name: out of the listen node, the first words were taken
+function Call:_moving(name)
+  if self.listening and name ~= self.listening.node then self.listening = nil end
+end
+
 -- arrive at a node: its per-visit counters, the node event, its pre_actions. false: the call ended
 function Call:_arrive(name)
   local node = self.flow.nodes[name]
@@ -425,6 +492,7 @@ function Call:_arrive(name)
     self:_fail("flow moved through more than " .. M.MAX_ENTRIES .. " nodes in one turn")
     return false
   end
+  self:_moving(name)
   self.node = name
   self.node_t = self:_now()
   self.reprompts, self.node_lines = 0, 0
@@ -472,13 +540,14 @@ function Call:_close_stuck(reason, line)
 end
 
 -- a stuck node: the node's fallback, else the flow's, once per call; a fallback node stuck in
--- turn, or a second fallback, gets the default close. A hold past its budget takes only the hold
--- node's own fallback: the flow's (e.g. asking for a supervisor) would talk to hold music.
-function Call:_fallback(reason, hold)
+-- turn, or a second fallback, gets the default close (close_line, else M.STUCK_CLOSE). A hold past
+-- its budget or a silent phone menu takes only the node's own fallback (own_only): the flow's
+-- (e.g. asking for a supervisor) would talk to hold music or to a machine.
+function Call:_fallback(reason, own_only, close_line)
   local node = self.flow.nodes[self.node]
-  local target = node.fallback or (not hold and self.flow.fallback) or nil
+  local target = node.fallback or (not own_only and self.flow.fallback) or nil
   if type(target) ~= "string" or self.fallback_used or target == self.node then
-    return self:_close_stuck(reason, hold and M.HOLD_CLOSE or nil)
+    return self:_close_stuck(reason, close_line)
   end
   self.fallback_used = true
   self.carry_line = nil -- the line that got nowhere is not offered to the fallback
@@ -692,15 +761,17 @@ function Call:_rounds(reason, with_tools)
       return taken
     end
     local carry = reason == "carry"
+    -- a carry's text is dropped, and a phone menu is never talked to: neither is streamed
+    local mute = carry or self.flow.nodes[self.node].ivr == true
     local req = self:_request(reason, with_tools)
-    if not carry then req.on_text = self.on_text end -- a carry's text is dropped: never streamed
+    if not mute then req.on_text = self.on_text end
     local ok, resp, err = pcall(self.llm.respond, self.llm, req)
     if not ok then resp, err = nil, resp end
     if type(resp) ~= "table" then
       self:_fail("llm: " .. tostring(type(err) == "table" and err.message or err or "no response"))
       return taken
     end
-    local text = not carry and type(resp.text) == "string" and find(resp.text, "%S") and resp.text or nil
+    local text = not mute and type(resp.text) == "string" and find(resp.text, "%S") and resp.text or nil
     local calls = type(resp.tool_calls) == "table" and resp.tool_calls or {}
     if not with_tools then calls = {} end
     if #calls == 0 then
@@ -746,6 +817,7 @@ function Call:_rounds(reason, with_tools)
       self.pending_next = nil
       self:_leave()
       if not self:_active() then return taken end
+      self:_moving(target)
       self.node, self.node_t, self.reprompts, self.node_lines = target, self:_now(), 0, 0
       self:_emit({ type = "node", node = target })
       reason = "resume"
@@ -775,8 +847,13 @@ function Call:_turn(fn)
   return batch
 end
 
--- start() -> events: enters the initial node (its actions and lines, maybe a first model line)
-function Call:start()
+-- start([opts]) -> events: enters the initial node (its actions and lines, maybe a first model
+-- line); with opts.listen_first and a flow that listens first, its listen node, saying nothing
+-- (Listening first at the top). Options other than a table, or listen_first not a boolean, raise.
+function Call:start(opts)
+  if opts ~= nil and type(opts) ~= "table" then error("call:start([opts]): opts must be a table", 2) end
+  local listen = opts and opts.listen_first
+  if listen ~= nil and type(listen) ~= "boolean" then error("call:start: listen_first must be true or false", 2) end
   return self:_turn(function()
     if self.status ~= "queued" then return end
     self.status = "in_progress"
@@ -784,6 +861,12 @@ function Call:start()
     if self.load_error then self:_fail(self.load_error); return end
     if type(self.flow.nodes[self.flow.initial]) ~= "table" then
       self:_fail(format("flow's initial node %q does not exist", tostring(self.flow.initial)))
+      return
+    end
+    local lf = listen and self.flow.listen_first
+    if type(lf) == "table" and type(self.flow.nodes[lf.node]) == "table" then
+      self.listening = { node = lf.node, seconds = tonumber(lf.seconds) or M.LISTEN_SECONDS }
+      self:_arrive(lf.node)
       return
     end
     self:_enter(self.flow.initial)
@@ -796,7 +879,7 @@ function Call:_count_reprompt()
   local node = self.flow.nodes[self.node]
   if self.ran_function then self.reprompts = 0; return end
   if self.acknowledged then return end -- understood, nothing to do: neither stuck nor progress
-  if is_hold(node) then return end
+  if is_machine(node) then return end
   self.reprompts = self.reprompts + 1
   local limit = node.max_reprompts
   if limit == nil then limit = M.MAX_REPROMPTS end
@@ -828,7 +911,7 @@ function Call:user_says(text)
     if self.turns > M.MAX_CALL_LINES then
       return self:_close_stuck(format("more than %d lines from the other party in one call", M.MAX_CALL_LINES))
     end
-    if self.node_lines > M.MAX_NODE_LINES and not is_hold(node) then
+    if self.node_lines > M.MAX_NODE_LINES and not is_machine(node) then
       return self:_close_stuck(format("more than %d lines from the other party at %s", M.MAX_NODE_LINES, self.node))
     end
     if #(node.functions or {}) == 0 then return end
@@ -844,6 +927,7 @@ function Call:silence_after()
   if not self:_active() or not self.flow then return nil end
   local node = self.flow.nodes[self.node]
   if type(node) ~= "table" then return nil end
+  if self.listening then return self.listening.seconds end
   if is_hold(node) then
     local left = node.hold_seconds - (self:_now() - (self.node_t or 0))
     return left > 0 and left or 0
@@ -852,21 +936,37 @@ function Call:silence_after()
   return type(s) == "table" and tonumber(s.seconds) or self.silence_seconds
 end
 
+-- on_hold() -> whether the call waits in a hold node (the voice watches for a person locally)
+function Call:on_hold()
+  local node = self:_active() and self.flow and self.flow.nodes[self.node]
+  return type(node) == "table" and is_hold(node)
+end
+
 -- silence() -> events: the other party said nothing for silence_after() seconds. The first time
 -- since it last spoke: the check line; the second: the close line, and the call ends. In a hold
--- node: nothing until its budget is spent, then the fallback path.
+-- node: nothing until its budget is spent, then the fallback path. Listening first: the greeting.
 function Call:silence()
   return self:_turn(function()
     if not self:_active() then return end
+    if self.listening then
+      self:_emit({ type = "note", text = format("nothing heard for %s s after the answer: the agent speaks first",
+        tostring(self.listening.seconds)) })
+      self.listening = nil
+      return self:_enter(self.flow.initial)
+    end
     local node = self.flow.nodes[self.node]
     if is_hold(node) then
       if self:_now() - (self.node_t or 0) >= node.hold_seconds then
-        self:_fallback(format("on hold for more than %s s", tostring(node.hold_seconds)), true)
+        self:_fallback(format("on hold for more than %s s", tostring(node.hold_seconds)), true, M.HOLD_CLOSE)
       end
       return
     end
     local s = type(self.flow.silence) == "table" and self.flow.silence or {}
     self.silences = self.silences + 1
+    if node.ivr then
+      if self.silences >= 2 then self:_fallback("the phone menu went silent", true) end
+      return
+    end
     if self.silences == 1 then
       self:_say(self:_render(type(s.check) == "string" and s.check or M.SILENCE_CHECK), true)
       return
@@ -922,12 +1022,111 @@ function Call:interrupted(lines, heard)
   return parts
 end
 
+-- expected_phrases() -> the phrases the other party may say in the current node, for the speech
+-- recognizer (sova.call.expect: the node's expect, its own functions' phrases, the flow's
+-- vocabulary), templates rendered with the call's values. {} before the first node.
+-- They may hold the patient's name: PHI.
+function Call:expected_phrases()
+  local node = self.flow and self.node and self.flow.nodes[self.node]
+  if type(node) ~= "table" then return {} end
+  local values = self:_values()
+  return expect.phrases { expect = node.expect, functions = node_functions(self, node, "node"),
+    vocabulary = self.flow.vocabulary, render = function(text) return self:_render(text, values) end }
+end
+
+-- transfer_result(status) -> events: the outcome of the transfer call.transferring waits for
+-- (see Transfers at the top). A result with no transfer waiting changes nothing (a repeated or
+-- late callback); a status outside M.TRANSFER_OUTCOMES is a bug of the host and raises.
+function Call:transfer_result(status)
+  if M.TRANSFER_OUTCOMES[status] == nil then
+    error("call:transfer_result: status must be answered, completed, busy, no-answer, failed or canceled, not "
+      .. tostring(status), 2)
+  end
+  return self:_turn(function()
+    local t = self.transferring
+    if not t or self.status ~= "in_progress" then return end
+    self.transferring = nil
+    if M.TRANSFER_OUTCOMES[status] then
+      return self:_finish("completed", "transferred to " .. t.to, true)
+    end
+    local reason = format("transfer to %s: %s", t.to, status)
+    self.carry_line = nil
+    self:_say(self:_render(type(self.flow.transfer_failed) == "string" and self.flow.transfer_failed
+      or M.TRANSFER_FAILED))
+    local node = self.flow.nodes[t.node]
+    local target = type(node) == "table" and (node.on_transfer_failed or node.fallback) or self.flow.fallback
+    if type(target) ~= "string" then return self:_close_stuck(reason) end
+    self:_emit({ type = "note", text = reason .. ": going to " .. target })
+    -- the node the transfer left is not left again: its post_actions may be what transferred
+    self:_enter(target)
+  end)
+end
+
+-- the voicemail setting's sets, validated as a handler's are (declared writes, schema values)
+function Call:_voicemail_sets(sets)
+  local keys = {}
+  for k in pairs(type(sets) == "table" and sets or {}) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  for _, field in ipairs(keys) do
+    local def = self.fields[field]
+    local out, why
+    if self.writes[field] and type(def) == "table" then out, why = schema.check_field_value(def, sets[field]) end
+    if out == nil or out == schema.null then
+      self:_fail(format("voicemail.set: %s cannot take %s: %s", field, tostring(sets[field]),
+        tostring(why or "not a declared outcome field")))
+      return false
+    end
+    self.outcome[field] = out
+    self:_emit({ type = "set", field = field, value = out })
+  end
+  return true
+end
+
+-- machine(verdict) -> events: an answering machine (or a fax) answered; see Voicemail at the top.
+-- A verdict outside M.MACHINE_VERDICTS is a bug of the host and raises.
+function Call:machine(verdict)
+  local kind = M.MACHINE_VERDICTS[verdict]
+  if not kind then
+    error("call:machine: verdict must be machine_end_beep, machine_end_silence, machine_end_other, machine_start, fax "
+      .. "or unknown, not "
+      .. tostring(verdict), 2)
+  end
+  return self:_turn(function()
+    if self.transferring or (self.status ~= "queued" and self.status ~= "in_progress") then return end
+    if self.load_error then return self:_fail(self.load_error) end
+    if self.status == "queued" then
+      self.status = "in_progress"
+      self:_emit({ type = "status", status = "in_progress" })
+    end
+    local node = self.node and self.flow.nodes[self.node]
+    if type(node) == "table" and node.ivr then
+      return self:_emit({ type = "note", text = "answering machine detection heard the phone menu: " .. verdict })
+    end
+    if kind == "fax" then return self:_finish("no_answer", "a fax machine answered") end
+    if kind == "unknown" then
+      if self.turns > 0 then
+        return self:_emit({ type = "note", text = "answering machine detection could not tell; a person is talking" })
+      end
+      return self:_finish("no_answer", "answering machine detection could not tell a person from a machine, and no one spoke")
+    end
+    local vm = self.flow.voicemail
+    if type(vm) ~= "table" or type(vm.message) ~= "string" then
+      return self:_finish("voicemail", "an answering machine answered; the flow leaves no message")
+    end
+    if not self:_voicemail_sets(vm.set) then return end
+    self:_say(self:_render(vm.message))
+    self:_finish("voicemail", "left a voicemail message")
+  end)
+end
+
 -- hangup([why]): the other party is gone; why names how (default: it hung up).
 function Call:hangup(why)
   return self:_turn(function()
     if self.status == "queued" then
       self.status = "in_progress"
       self:_finish("no_answer", "hung up before the call started")
+    elseif self.transferring then
+      self:_finish("completed", why or ("the other party hung up during the transfer to " .. self.transferring.to))
     elseif self:_active() then
       if self.turns == 0 then
         self:_finish("no_answer", why or "hung up without answering")

@@ -1,6 +1,8 @@
 -- sova.call.sandbox_host: a flow loaded into its own sandbox (core/bind/sandbox.c), behind the
 -- host interface the call engine uses: describe() and run_handler(). Tenant code runs only in
--- there; what crosses is plain data.
+-- there; what crosses is plain data. The organization's data files the flow asks for
+-- (sova.flow_data) are read here and handed in once, before any handler runs; a data file that
+-- is not valid fails the load like the flow's own mistakes (err.source names the file).
 local core = require("sova.core")
 
 local M = {}
@@ -16,6 +18,7 @@ local Host = {}
 Host.__index = Host
 
 local read = require("sova.config").read_file
+local flow_data = require("sova.flow_data")
 
 -- path -> {source =, sha256 =}: the digest of the text last read there (calls of one flow start
 -- from the same text, hashed once)
@@ -46,6 +49,22 @@ function M.new(dir, limits)
   if not ok then
     sb:close()
     return nil, lerr
+  end
+  -- a flow whose fields cannot be read fails when the engine describes it, with that reason: only
+  -- the data files it names are the load's business
+  local names = sb:flow_call("data_files")
+  if type(names) == "table" and #names > 0 then
+    local data, problem = flow_data.load(dir, names)
+    local nerr
+    if data then ok, nerr = sb:flow_call("set_data", data) else ok = nil end
+    if problem then
+      nerr = { kind = "error", source = problem.file, line = tonumber(problem.message:match("^line (%d+):")),
+               message = problem.file .. ": " .. (problem.path ~= "" and (problem.path .. ": ") or "") .. problem.message }
+    end
+    if not ok then
+      sb:close()
+      return nil, nerr
+    end
   end
   return setmetatable({ sb = sb, dir = dir, path = path, sha256 = sha256_of(path, source) }, Host)
 end

@@ -25,11 +25,9 @@ local cjson = require("cjson")
 local json = require("sova.json")
 
 local http, sys = core.http, core.sys
-local type, pairs, ipairs, tostring, tonumber, select, setmetatable =
-  type, pairs, ipairs, tostring, tonumber, select, setmetatable
-local find, sub, byte, format, gsub, match = string.find, string.sub, string.byte, string.format, string.gsub,
-  string.match
-local concat, floor, min, max, random = table.concat, math.floor, math.min, math.max, math.random
+local type, pairs, ipairs, tostring, tonumber, setmetatable = type, pairs, ipairs, tostring, tonumber, setmetatable
+local find, sub, format, gsub, match = string.find, string.sub, string.format, string.gsub, string.match
+local floor, min, max, random = math.floor, math.min, math.max, math.random
 
 local M = {}
 
@@ -53,16 +51,16 @@ local ARRAY_MT = core.bson.array_mt
 -- the stream parser
 
 -- A parser of one streamed answer: feed(chunk) with the body pieces as they arrive, finish()
--- at the end. State in the returned table: text parts, tool calls by index, finish_reason,
--- usage, done ([DONE] seen), failure = {message, retryable} when the stream reported an error or
--- could not be read, emitted = true once on_text got a piece.
+-- at the end. The events are read in C (core.llm.openai_stream: no Lua table per chunk); here
+-- each text piece goes to on_text, and failure = {message, retryable} is set when the stream
+-- reported an error or could not be read; emitted = true once on_text got a piece.
 local Parser = {}
 Parser.__index = Parser
 
 function M.new_stream_parser(on_text)
   return setmetatable({
-    buf = "", data = nil, parts = {}, calls = {}, order = {}, on_text = on_text,
-    emitted = false, done = false,
+    stream = assert(core.llm.openai_stream(M.MAX_EVENT_BYTES)), on_text = on_text,
+    pieces = on_text and {} or nil, emitted = false,
   }, Parser)
 end
 
@@ -78,157 +76,47 @@ local function short(s, n)
   return (gsub(s, "[%c]", " "))
 end
 
-function Parser:tool_delta(i, tc)
-  local idx = tc.index
-  if type(idx) ~= "number" then
-    -- servers that omit the index: a new id starts a new call, anything else continues the last one
-    local last = self.order[#self.order]
-    if last == nil or (type(tc.id) == "string" and tc.id ~= "" and self.calls[last].id and self.calls[last].id ~= tc.id) then
-      idx = (last or -1) + 1
-    else
-      idx = last
-    end
-  end
-  local acc = self.calls[idx]
-  if not acc then
-    acc = { index = idx, name = {}, args = {} }
-    self.calls[idx] = acc
-    self.order[#self.order + 1] = idx
-  end
-  if type(tc.id) == "string" and tc.id ~= "" and not acc.id then acc.id = tc.id end
-  local fn = tc["function"]
-  if type(fn) == "table" then
-    if type(fn.name) == "string" then acc.name[#acc.name + 1] = fn.name end
-    if type(fn.arguments) == "string" then acc.args[#acc.args + 1] = fn.arguments end
-  end
+-- An event with an error member (its JSON): the server's message and code.
+local function stream_error(data)
+  local obj = decode(data)
+  local e = type(obj) == "table" and obj.error or nil
+  local msg = type(e) == "table" and e.message or e
+  local code = type(e) == "table" and (e.code ~= NULL and e.code or e.type) or nil
+  return format("openai: server error in stream%s: %s",
+    code and code ~= NULL and (" (" .. short(code, 60) .. ")") or "", short(msg))
 end
 
--- One chat.completion.chunk, decoded.
-function Parser:chunk(obj)
-  if type(obj) ~= "table" then return self:fail("openai: malformed stream event (not an object)", false) end
-  if type(obj.error) == "table" or type(obj.error) == "string" then
-    local e = obj.error
-    local msg = type(e) == "table" and e.message or e
-    local code = type(e) == "table" and (e.code ~= NULL and e.code or e.type) or nil
-    return self:fail(format("openai: server error in stream%s: %s",
-      code and code ~= NULL and (" (" .. short(code, 60) .. ")") or "", short(msg)), true)
+-- What a feed or finish read: n text pieces, then the failure, if any.
+function Parser:read(n, failure, message)
+  local on_text, pieces = self.on_text, self.pieces
+  for i = 1, n do
+    self.emitted = true
+    local ok, err = pcall(on_text, pieces[i])
+    if not ok then return self:fail("openai: on_text failed: " .. short(err), false, true) end
   end
-  if type(obj.usage) == "table" then
-    local u = {}
-    for _, k in ipairs({ "prompt_tokens", "completion_tokens", "total_tokens" }) do
-      if type(obj.usage[k]) == "number" then u[k] = obj.usage[k] end
-    end
-    self.usage = u
-  end
-  local choices = obj.choices
-  if type(choices) ~= "table" then return true end
-  for _, choice in ipairs(choices) do
-    if type(choice) == "table" and (choice.index == nil or choice.index == 0) then
-      local delta = choice.delta
-      if type(delta) == "table" then
-        local c = delta.content
-        if type(c) == "string" and c ~= "" then
-          self.parts[#self.parts + 1] = c
-          if self.on_text then
-            self.emitted = true
-            local ok, err = pcall(self.on_text, c)
-            if not ok then return self:fail("openai: on_text failed: " .. short(err), false, true) end
-          end
-        end
-        if type(delta.tool_calls) == "table" then
-          for i, tc in ipairs(delta.tool_calls) do
-            if type(tc) == "table" then self:tool_delta(i, tc) end
-          end
-        end
-      end
-      if type(choice.finish_reason) == "string" then self.finish_reason = choice.finish_reason end
-    end
-  end
-  return true
-end
-
--- One complete server-sent event's data.
-function Parser:event(data)
-  if data == "[DONE]" then
-    self.done = true
-    return true
-  end
-  local obj, err = decode(data)
-  if obj == nil then return self:fail("openai: malformed stream event: " .. short(err, 120), false) end
-  return self:chunk(obj)
-end
-
--- One line of the event stream (without its line ending).
-function Parser:line(line)
-  if line == "" then
-    local data = self.data
-    self.data = nil
-    if data then return self:event(concat(data, "\n")) end
-    return true
-  end
-  if byte(line, 1) == 58 then return true end -- ":" comment (keep-alives)
-  local colon = find(line, ":", 1, true)
-  local field, value
-  if colon then
-    field, value = sub(line, 1, colon - 1), sub(line, colon + 1)
-    if byte(value, 1) == 32 then value = sub(value, 2) end
-  else
-    field, value = line, ""
-  end
-  if field == "data" then
-    local d = self.data or {}
-    d[#d + 1] = value
-    self.data = d
-  end
-  -- "event", "id", "retry" and unknown fields are ignored, as the SSE specification says
+  if failure == "error_event" then return self:fail(stream_error(message), true) end
+  if failure then return self:fail("openai: " .. message, failure == "incomplete") end
   return true
 end
 
 -- Feeds a piece of the body. Returns false once the answer has failed (see self.failure).
 function Parser:feed(chunk)
   if self.failure then return false end
-  local buf = self.buf .. chunk
-  local pos, n = 1, #buf
-  while pos <= n do
-    local nl = find(buf, "\n", pos, true)
-    if not nl then break end
-    local stop = nl - 1
-    if stop >= pos and byte(buf, stop) == 13 then stop = stop - 1 end
-    if not self:line(sub(buf, pos, stop)) then
-      self.buf = ""
-      return false
-    end
-    pos = nl + 1
-  end
-  self.buf = pos > n and "" or sub(buf, pos)
-  if #self.buf > M.MAX_EVENT_BYTES then
-    return self:fail("openai: stream event over " .. M.MAX_EVENT_BYTES .. " bytes", false)
-  end
-  return true
+  return self:read(self.stream:feed(chunk, self.pieces))
 end
 
 -- The end of the body: dispatches what a server left without its final blank line.
 function Parser:finish()
   if self.failure then return false end
-  if self.buf ~= "" then
-    local rest = self.buf
-    self.buf = ""
-    if not self:line((gsub(rest, "\r$", ""))) then return false end
-  end
-  if self.data and not self:line("") then return false end
-  if not self.done and not self.finish_reason then
-    return self:fail("openai: the stream ended before the answer was complete", true)
-  end
-  return true
+  return self:read(self.stream:finish(self.pieces))
 end
 
 -- The answer: {text, tool_calls, usage, finish_reason} | nil, err (malformed tool arguments).
 function Parser:result()
+  local text, finish_reason, raw_calls, usage = self.stream:result()
   local calls = json.array({})
-  for n, idx in ipairs(self.order) do
-    local acc = self.calls[idx]
-    local name = concat(acc.name)
-    local raw = concat(acc.args)
+  for n, call in ipairs(raw_calls) do
+    local name, raw = call.name, call.arguments
     local args
     if find(raw, "^%s*$") then
       args = {} -- a function without parameters: some servers send "" for {}
@@ -241,14 +129,9 @@ function Parser:result()
       args = v
     end
     if name == "" then return nil, "openai: a tool call came without a function name" end
-    calls[#calls + 1] = { id = acc.id or ("call_" .. n), name = name, arguments = args }
+    calls[#calls + 1] = { id = call.id or ("call_" .. n), name = name, arguments = args }
   end
-  return {
-    text = concat(self.parts),
-    tool_calls = calls,
-    usage = self.usage or {},
-    finish_reason = self.finish_reason,
-  }
+  return { text = text, tool_calls = calls, usage = usage, finish_reason = finish_reason }
 end
 
 ---------------------------------------------------------------------------------------------

@@ -1016,20 +1016,16 @@ end
 ---------------------------------------------------------------------------------------------
 -- choosing functions
 
--- the phrases a function answers to: its rules, else the words of its name and description,
--- plus its enum parameters' options and synonyms
-local function phrases_of(fn)
+-- phrases(fn) -> the phrases a function (as the engine describes it) names, as written: its rules
+-- but "*", then its enum parameters' options and their synonyms (M.SYNONYMS, rules.values); and
+-- whether it has the wildcard rule "*". The rules engine matches them; the call's speech
+-- recognizer is told to expect them (sova.call.expect).
+function M.phrases(fn)
   local list, wildcard = {}, false
   local rules = type(fn.rules) == "table" and fn.rules or {}
   for _, r in ipairs(rules) do
     if r == "*" then wildcard = true
-    elseif type(r) == "string" then list[#list + 1] = phrase_words(r) end
-  end
-  if #rules == 0 and type(fn.values) ~= "table" then
-    local text = gsub(tostring(fn.name or ""), "[_%-]", " ") .. " " .. tostring(fn.description or "")
-    for _, w in ipairs(words_of(text)) do
-      if #w >= 4 and not STOPWORDS[w] then list[#list + 1] = { w } end
-    end
+    elseif type(r) == "string" then list[#list + 1] = r end
   end
   local props = type(fn.parameters) == "table" and type(fn.parameters.properties) == "table"
     and fn.parameters.properties or {}
@@ -1043,9 +1039,24 @@ local function phrases_of(fn)
     if type(enum) == "table" then
       for _, option in ipairs(enum) do
         for _, ph in ipairs(option_phrases(option, values[name] and values[name][option])) do
-          list[#list + 1] = phrase_words(ph)
+          list[#list + 1] = ph
         end
       end
+    end
+  end
+  return list, wildcard
+end
+
+-- the phrases a function answers to, as word lists: M.phrases, plus, for a function with no
+-- rules and no option synonyms, the words of its name and description
+local function phrases_of(fn)
+  local named, wildcard = M.phrases(fn)
+  local list = {}
+  for i, p in ipairs(named) do list[i] = phrase_words(p) end
+  if #(type(fn.rules) == "table" and fn.rules or {}) == 0 and type(fn.values) ~= "table" then
+    local text = gsub(tostring(fn.name or ""), "[_%-]", " ") .. " " .. tostring(fn.description or "")
+    for _, w in ipairs(words_of(text)) do
+      if #w >= 4 and not STOPWORDS[w] then list[#list + 1] = { w } end
     end
   end
   return list, wildcard

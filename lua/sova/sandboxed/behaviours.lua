@@ -282,9 +282,10 @@ local function shape(name, o, problem, ctx)
   end
   local e = o.end_call
   if e ~= nil and e ~= false then
-    if type(e) ~= "table" or not vocabulary.TERMINAL_STATUSES[e[1]] or (e[2] ~= nil and type(e[2]) ~= "string") then
-      problem(format("%s.end_call must be false or { status, reason } with status %s", where,
-        vocabulary.terminal_codes(" or ")), at)
+    if type(e) ~= "table" or (e[2] ~= nil and type(e[2]) ~= "string") then
+      problem(format("%s.end_call must be false or { status, reason }", where), at)
+    elseif not vocabulary.FLOW_END_STATUSES[e[1]] then
+      problem(format("%s.end_call: %s", where, vocabulary.flow_end_problem(e[1])), at)
     end
   end
   if o.hold_seconds ~= nil and (type(o.hold_seconds) ~= "number" or not (o.hold_seconds > 0)) then

@@ -24,12 +24,36 @@
 --     fallback = "ask_supervisor",                     -- the node entered when a node is stuck
 --                                                      -- (see max_reprompts); default: a closing
 --                                                      -- line, the call ends "incomplete"
+--     transfer_failed = "Sorry, no one picked up.",    -- said when a transfer is not answered
+--                                                      -- (templated; default: the engine's line)
+--     voicemail = { message = "Hi, this is the clinic, please call us back at 516 555 0100.",
+--                   phi = false,                       -- the message left after an answering
+--                   set = { status = "Not Reached" } },  -- machine's beep (phone calls with AMD):
+--                                                      -- templated; phi = false (the default)
+--                                                      -- allows no patient field in it (see below);
+--                                                      -- set: outcome fields written first
+--     listen_first = { node = "answer", seconds = 3 },  -- phone calls: the agent listens before it
+--                                                      -- speaks. The call starts in this node (it
+--                                                      -- says nothing: no say lines or say actions),
+--                                                      -- whose functions take the first words (a
+--                                                      -- menu, a person, who is answered from
+--                                                      -- initial); after seconds (default 3) with
+--                                                      -- the call still there, initial is entered
+--                                                      -- (the greeting). Test calls start at initial.
+--     data = { "insurer_menus" },                      -- the organization's data files the flow's
+--                                                      -- handlers read, as call.data.<name>
 --     behaviours = { hold = false, goodbye = { say = "Bye!" } },  -- or false: none (see
 --                                                      -- sova.sandboxed.behaviours for options)
 --     functions = { ... },                             -- global functions, offered in every node
+--     vocabulary = { "prior authorization", "{{insurance_company_name}}" },  -- words that may come
+--                                                      -- up anywhere in the call (templated): hints
+--                                                      -- for the speech recognizer
 --     nodes = {
 --       greeting = {
 --         task = "...",                                -- the model's task in this node (templated)
+--         expect = { "{{patient_name}}", "speaking" },  -- what the other party may say here that
+--                                                      -- its functions' rules do not name (templated):
+--                                                      -- hints for the speech recognizer
 --         say = { "Hi, ..." },                         -- verbatim lines said on entry (templated)
 --         reprompt = "Sorry, ...",                     -- said when the other party's words match
 --                                                      -- nothing (rules engine); "" = stay silent
@@ -40,6 +64,15 @@
 --         fallback = "other",                          -- this node's fallback (over the flow's)
 --         hold_seconds = 1200,                         -- a hold: no silence checks or reprompt
 --                                                      -- limit; after this long, the fallback
+--         ivr = true,                                  -- an automated phone menu, not a person:
+--                                                      -- only this node's functions are offered,
+--                                                      -- the model's text is never said (handler
+--                                                      -- lines are), no reprompt or line limits,
+--                                                      -- no silence check (the second silence:
+--                                                      -- its fallback); keys go with call:press
+--         on_transfer_failed = "other",                -- where a transfer made in this node goes
+--                                                      -- on when no one answers it (busy, no
+--                                                      -- answer, failed); default: its fallback
 --         functions = {
 --           { name = "report_status", description = "...",
 --             parameters = { type = "object", properties = { status = { type = "string",
@@ -61,7 +94,9 @@
 --     },
 --   }
 --
--- Actions: say {text}, end_call {status, reason}, transfer {to}, dtmf {digits}.
+-- Actions: say {text}, end_call {status, reason}, transfer {to}, dtmf {digits}. A transfer ends the
+-- turn: the call waits for its outcome (answered: the call is handed over and ends; not answered:
+-- the transfer_failed line, then the node's on_transfer_failed, else its fallback, else the flow's).
 -- pre_actions run on entering a node, before its say lines. post_actions run when the node is
 -- done: right after its lines for a node without functions, else when the flow leaves it.
 --
@@ -69,12 +104,17 @@
 --   call.patient.<field>, call:get(field)   declared reads (and writes: the value set, else stored)
 --   call:set(field, value)                  declared writes, validated against the schema
 --   call:say(text)   call:note(text)   call:end_call(status, reason)
---   call:transfer(number)   call:dtmf(digits)
+--   call:transfer(number)   call:dtmf(digits)   call:press(keys)
+--                                           press: keys for a phone menu (0-9 * # w W, at most
+--                                           32); the node stays silent until the next prompt
 --   call:repeat_last()                      the engine says its previous turn's lines again
 --   call:resume(node)                       back to node after a detour (a hold): not entered
 --                                           again (no actions, no say lines); the line just
 --                                           heard is considered there (this replaces next)
 --   call.state (per-call table of plain data, kept across handlers)   call.node (current node)
+--   call.data.<name>                        the data files the flow asked for (data = {...}),
+--                                           validated plain data, nil when the organization has
+--                                           none; read it, do not change it
 -- A handler returns the next node's name (nil: the function's `next`; false: stay) and, as a
 -- second value, the result given back to the model (default "ok").
 --
@@ -83,11 +123,14 @@
 -- describe, run_handler and check see the flow as it runs.
 --
 -- For the runtime: flow.describe(def) (pure data), flow.run_handler(def, node, fn, args, state)
--- (an effects table), flow.check(def, fields) (problems), flow.render(template, values).
+-- (an effects table), flow.check(def, fields) (problems), flow.render(template, values),
+-- flow.data_files(def) (the data file names it asks for), flow.set_data(def, data) (once, before
+-- any handler runs: what the platform loaded for them).
 
 local type, pairs, ipairs, tostring, error, setmetatable, next, rawget =
   type, pairs, ipairs, tostring, error, setmetatable, next, rawget
-local format, match, find, sub = string.format, string.match, string.find, string.sub
+local format, match, find, sub, gsub, gmatch, lower =
+  string.format, string.match, string.find, string.sub, string.gsub, string.gmatch, string.lower
 local concat, sort = table.concat, table.sort
 local floor = math.floor
 
@@ -104,22 +147,34 @@ M.render = template.render
 M.copy = data.copy
 M.validate_args = params.validate
 
--- Call statuses a flow may end a call with (the session's final status).
+-- Call statuses a flow may end a call with (the session's final status): the terminal ones but
+-- the phone line's own (busy, canceled: the platform sets them from the line)
 local vocabulary = require("sova.sandboxed.vocabulary")
-M.END_STATUSES = vocabulary.TERMINAL_STATUSES
+M.END_STATUSES = vocabulary.FLOW_END_STATUSES
 M.ACTION_TYPES = { say = true, end_call = true, transfer = true, dtmf = true }
 M.DTMF_PATTERN = "^[0-9%*#wW]+$"       -- w / W: half-second / one-second pause
-M.MAX_DTMF = 64
+M.MAX_DTMF = 32                          -- keys in one go (one <Play digits> on a phone call)
 M.MAX_TEXT = 8192                       -- longest template / said line (the sandbox's pattern-subject cap)
 M.NAME_PATTERN = "^[%a_][%w_]*$"        -- node and flow names
 M.FUNCTION_PATTERN = "^[%a_][%w_%-]*$"  -- function names (OpenAI: ^[a-zA-Z0-9_-]{1,64}$)
+-- A node's expect and a flow's vocabulary: phrases for the speech recognizer (sova.call.expect)
+M.MAX_PHRASES = 100                     -- entries in one list, and phrases a node gives the recognizer
+M.MAX_PHRASE_WORDS = 6                  -- words in one phrase
+M.MAX_PHRASE_BYTES = 200                -- one entry as written (a template included)
+-- The organization's data files a flow may ask for (clients/<org>/<name>.yaml): the platform
+-- loads and validates each against schemas/<name>.schema.json (sova.flow_data) and hands it in.
+M.DATA_FILES = { insurer_menus = true }
 
 local FLOW_KEYS = { name = true, description = true, reads = true, writes = true, role = true,
                     initial = true, nodes = true, functions = true, requires = true, silence = true,
-                    fallback = true, behaviours = true }
+                    fallback = true, behaviours = true, vocabulary = true, transfer_failed = true,
+                    voicemail = true, data = true, listen_first = true }
+local VOICEMAIL_KEYS = { message = true, phi = true, set = true }
+local LISTEN_KEYS = { node = true, seconds = true }
 local NODE_KEYS = { task = true, say = true, reprompt = true, functions = true, pre_actions = true,
                     post_actions = true, next = true, respond_immediately = true, description = true,
-                    max_reprompts = true, fallback = true, hold_seconds = true }
+                    max_reprompts = true, fallback = true, hold_seconds = true, expect = true,
+                    on_transfer_failed = true, ivr = true }
 local SILENCE_KEYS = { seconds = true, check = true, close = true }
 local FUNCTION_KEYS = { name = true, description = true, parameters = true, handler = true,
                         next = true, rules = true }
@@ -167,6 +222,22 @@ local function fields_by_key(fields)
   return fields
 end
 M.fields_by_key = fields_by_key
+
+-- phrase(text) -> text as a speech recognizer is given it, and its number of words: lower case,
+-- words separated by single spaces, no punctuation but an apostrophe inside a word
+-- ("O'Brien's, right?" -> "o'brien's right", 2); "" and 0 when it has no word
+function M.phrase(text)
+  local s = lower(text)
+  s = gsub(s, "\226\128\153", "'")            -- right single quotation mark: an apostrophe
+  s = gsub(s, "\226[\128\129][\128-\191]", " ") -- the rest of General Punctuation (dashes, quotes, spaces)
+  s = gsub(s, "\194[\128-\191]", " ")         -- Latin-1 punctuation and symbols, no-break space
+  local words = {}
+  for w in gmatch(s, "[%w\128-\255']+") do
+    w = gsub((gsub(w, "^'+", "")), "'+$", "")
+    if w ~= "" then words[#words + 1] = w end
+  end
+  return concat(words, " "), #words
+end
 
 ---------------------------------------------------------------------------------------------
 -- define
@@ -261,11 +332,33 @@ local function describe_silence(s)
   }
 end
 
+-- a node's expect, a flow's vocabulary: the strings of a list, as many as a list may hold | nil
+local function describe_phrases(list)
+  if type(list) ~= "table" then return nil end
+  local out = {}
+  for _, p in ipairs(list) do
+    if #out == M.MAX_PHRASES then break end
+    if type(p) == "string" and #p <= M.MAX_PHRASE_BYTES then out[#out + 1] = p end
+  end
+  return out
+end
+
 -- a number, false (no limit) or nil (the engine's default)
 local function max_reprompts_of(node)
   local m = node.max_reprompts
   if type(m) == "number" or m == false then return m end
   return nil
+end
+
+local function describe_voicemail(vm)
+  if type(vm) ~= "table" or type(vm.message) ~= "string" then return nil end
+  return { message = vm.message, phi = vm.phi == true,
+           set = type(vm.set) == "table" and data.copy(vm.set, "voicemail.set") or nil }
+end
+
+local function describe_listen(lf)
+  if type(lf) ~= "table" or type(lf.node) ~= "string" then return nil end
+  return { node = lf.node, seconds = type(lf.seconds) == "number" and lf.seconds or nil }
 end
 
 -- describe(def) -> plain data (no functions) of the whole flow.
@@ -289,7 +382,10 @@ function M.describe(def)
         post_actions = describe_actions(node.post_actions),
         max_reprompts = max_reprompts_of(node),
         fallback = type(node.fallback) == "string" and node.fallback or nil,
+        on_transfer_failed = type(node.on_transfer_failed) == "string" and node.on_transfer_failed or nil,
+        ivr = node.ivr == true or nil,
         hold_seconds = type(node.hold_seconds) == "number" and node.hold_seconds or nil,
+        expect = describe_phrases(node.expect),
       }
     end
   end
@@ -308,7 +404,33 @@ function M.describe(def)
     requires = describe_requires(def.requires),
     silence = describe_silence(def.silence),
     fallback = type(def.fallback) == "string" and def.fallback or nil,
+    transfer_failed = type(def.transfer_failed) == "string" and def.transfer_failed or nil,
+    voicemail = describe_voicemail(def.voicemail),
+    listen_first = describe_listen(def.listen_first),
+    vocabulary = describe_phrases(def.vocabulary),
   }
+end
+
+---------------------------------------------------------------------------------------------
+-- the organization's data files
+
+-- def -> the data the platform handed in (one flow per sandbox; weak: nothing kept past it)
+local loaded_data = setmetatable({}, { __mode = "k" })
+
+-- data_files(def) -> the names of the data files the flow asks for, known ones only
+function M.data_files(def)
+  local out = {}
+  for _, name in ipairs(type(def) == "table" and type(def.data) == "table" and def.data or {}) do
+    if M.DATA_FILES[name] then out[#out + 1] = name end
+  end
+  return out
+end
+
+-- set_data(def, data): data = { [name] = plain data } as the platform loaded it
+function M.set_data(def, d)
+  if type(def) ~= "table" or type(d) ~= "table" then error("flow.set_data(def, data): two tables expected", 2) end
+  loaded_data[def] = d
+  return true
 end
 
 ---------------------------------------------------------------------------------------------
@@ -397,9 +519,7 @@ end
 
 function Call:end_call(status, reason)
   check_self(self, "end_call")
-  if not M.END_STATUSES[status] then
-    error(format("call:end_call(%s): status must be one of %s", show(status), vocabulary.terminal_codes()), 2)
-  end
+  if not M.END_STATUSES[status] then error("call:end_call: " .. vocabulary.flow_end_problem(status), 2) end
   if reason ~= nil and type(reason) ~= "string" then error("call:end_call(status, reason): reason must be a string", 2) end
   self._eff.end_call = { status = status, reason = reason }
 end
@@ -434,6 +554,20 @@ function Call:dtmf(digits)
     error(format("call:dtmf(%s): digits must be 0-9, *, # (w/W to pause), at most %d", show(digits), M.MAX_DTMF), 2)
   end
   self._eff.dtmf = (self._eff.dtmf or "") .. digits
+end
+
+-- press(keys): what an IVR node does with a menu: the keys pressed (a number is taken as its digits)
+function Call:press(keys)
+  check_self(self, "press")
+  if type(keys) == "number" then keys = tostring(keys) end
+  if type(keys) ~= "string" or #keys == 0 or #keys > M.MAX_DTMF or not match(keys, M.DTMF_PATTERN) then
+    error(format("call:press(%s): keys must be 0-9, *, # (w/W to pause), 1 to %d of them", show(keys), M.MAX_DTMF), 2)
+  end
+  local pressed = (self._eff.dtmf or "") .. keys
+  if #pressed > M.MAX_DTMF then
+    error(format("call:press(%s): more than %d keys in one step", show(keys), M.MAX_DTMF), 2)
+  end
+  self._eff.dtmf = pressed
 end
 
 local function patient_proxy(call)
@@ -486,6 +620,7 @@ function M.run_handler(def, node_name, fn_name, args, state)
     _outcome = type(state.outcome) == "table" and state.outcome or {},
     node = node_name,
     state = type(state.vars) == "table" and state.vars or {},
+    data = loaded_data[def] or {},
   }, Call)
   call.patient = patient_proxy(call)
 
@@ -586,6 +721,37 @@ function M.check(def, fields)
 
   check_template("role", def.role)
 
+  -- a node's expect, the flow's vocabulary: a list of phrases or templates of declared fields
+  -- key: the token of the list as a whole (nil: the line of the node's name)
+  local function check_phrases(where, list, key)
+    if list == nil then return end
+    if type(list) ~= "table" or not data.is_array(list) then
+      problem(where, where .. " must be a list of phrases (strings)", key)
+      return
+    end
+    if #list > M.MAX_PHRASES then
+      problem(where, format("%s has %d phrases; at most %d", where, #list, M.MAX_PHRASES), key)
+    end
+    for i, p in ipairs(list) do
+      local pwhere = format("%s[%d]", where, i)
+      if type(p) ~= "string" then
+        problem(pwhere, pwhere .. " must be a phrase (a string)", key)
+      elseif #p > M.MAX_PHRASE_BYTES then
+        problem(pwhere, format("%s is longer than %d bytes", pwhere, M.MAX_PHRASE_BYTES), key)
+      elseif find(p, "{{", 1, true) then
+        check_template(pwhere, p) -- its words are known once rendered: the engine drops a long one
+      else
+        local _, n = M.phrase(p)
+        if n == 0 then
+          problem(pwhere, pwhere .. " has no word", '"' .. p .. '"')
+        elseif n > M.MAX_PHRASE_WORDS then
+          problem(pwhere, format("%s has %d words; a phrase has at most %d", pwhere, n, M.MAX_PHRASE_WORDS), '"' .. p .. '"')
+        end
+      end
+    end
+  end
+  check_phrases("vocabulary", def.vocabulary, "vocabulary")
+
   -- a value a field of the schema can hold (the select's options, the type's form)
   local function check_value(where, field, value, token)
     local fdef = {}
@@ -685,6 +851,109 @@ function M.check(def, fields)
   end
 
   check_next("fallback", def.fallback)
+  check_template("transfer_failed", def.transfer_failed)
+
+  -- listen_first: the node the call starts in on a phone call hears the first words; it says
+  -- nothing itself (a line there would be said before anyone spoke, over a menu's prompt)
+  local lf = def.listen_first
+  if lf ~= nil then
+    if type(lf) ~= "table" then
+      problem("listen_first", "listen_first must be a table: { node = \"...\", seconds = 3 }", "listen_first")
+    else
+      for k in pairs(lf) do
+        if not LISTEN_KEYS[k] then problem("listen_first", format("listen_first: unknown key %s (node, seconds)", show(k)), tostring(k)) end
+      end
+      local node = type(lf.node) == "string" and nodes[lf.node]
+      if type(lf.node) ~= "string" then
+        problem("listen_first", "listen_first.node must name the node that hears the first words", "listen_first")
+      elseif type(node) ~= "table" then
+        problem("listen_first", format("listen_first.node: node %q does not exist", lf.node), '"' .. lf.node .. '"')
+      elseif lf.node == def.initial then
+        problem("listen_first", "listen_first.node must not be the initial node: initial is where a person is answered",
+          '"' .. lf.node .. '"')
+      else
+        local speaks = #list_of(node.say) > 0
+        for _, a in ipairs(type(node.pre_actions) == "table" and node.pre_actions or {}) do
+          if type(a) == "table" and a.type == "say" then speaks = true end
+        end
+        if speaks then
+          problem("listen_first", format("listen_first.node: node %q says something, but it listens before the agent "
+            .. "speaks (its functions move on to where the agent talks)", lf.node), '"' .. lf.node .. '"')
+        end
+        if type(node.functions) ~= "table" or #node.functions == 0 then
+          problem("listen_first", format("listen_first.node: node %q has no functions to take the first words", lf.node),
+            '"' .. lf.node .. '"')
+        end
+      end
+      if lf.seconds ~= nil and (type(lf.seconds) ~= "number" or not (lf.seconds > 0)) then
+        problem("listen_first", "listen_first.seconds must be a number of seconds above 0", "seconds = " .. tostring(lf.seconds))
+      end
+    end
+  end
+
+  -- voicemail: a message anyone near the answering machine may hear. Every field of a patient
+  -- record says something about the patient (the name, a date, the provider, the appointment,
+  -- and the schema marks none as harmless), so with phi = false the message names no patient
+  -- field at all: the clinic's name and number are written in it as text.
+  local vm = def.voicemail
+  if vm ~= nil then
+    if type(vm) ~= "table" then
+      problem("voicemail", "voicemail must be a table: { message = \"...\", phi = false, set = { field = value } }", "voicemail")
+    else
+      for k in pairs(vm) do
+        if not VOICEMAIL_KEYS[k] then problem("voicemail", format("voicemail: unknown key %s (message, phi, set)", show(k)), tostring(k)) end
+      end
+      if type(vm.message) ~= "string" or not find(vm.message, "%S") then
+        problem("voicemail", "voicemail.message must be the line left after the beep", "voicemail")
+      else
+        check_template("voicemail.message", vm.message)
+      end
+      if vm.phi ~= nil and type(vm.phi) ~= "boolean" then
+        problem("voicemail", "voicemail.phi must be true or false", "phi")
+      elseif vm.phi ~= true and type(vm.message) == "string" then
+        for _, r in ipairs((template.refs(vm.message))) do
+          if by_key[r.name] ~= nil then
+            problem("voicemail", format("voicemail.message: %s is patient data and phi = false: an answering machine "
+              .. "may be heard by anyone, so the message names no patient field (write the clinic's name and number "
+              .. "as text, or set phi = true where the clinic's policy allows it)", r.raw), "voicemail =")
+          end
+        end
+      end
+      if vm.set ~= nil then
+        if type(vm.set) ~= "table" or next(vm.set) == nil then
+          problem("voicemail", "voicemail.set must map outcome fields to values", "set")
+        else
+          for field, value in pairs(vm.set) do
+            local token = type(field) == "string" and field or "set"
+            if type(field) ~= "string" or by_key[field] == nil then
+              problem("voicemail", format("voicemail.set: %s is not a field of the workflow's patient schema", show(field)), token)
+            elseif not written[field] then
+              problem("voicemail", format("voicemail.set: %q is not declared in writes", field), token)
+            else
+              check_value("voicemail.set", field, value, type(value) == "string" and ('"' .. value .. '"') or token)
+            end
+          end
+        end
+      end
+    end
+  end
+
+  -- data: the organization's data files, by name (the platform loads and validates them)
+  if def.data ~= nil then
+    if type(def.data) ~= "table" or not data.is_array(def.data) then
+      problem("data", "data must be a list of data file names, e.g. { \"insurer_menus\" }", "data")
+    else
+      for i, name in ipairs(def.data) do
+        if not M.DATA_FILES[name] then
+          local known = {}
+          for n in pairs(M.DATA_FILES) do known[#known + 1] = n end
+          sort(known)
+          problem("data", format("data[%d]: %s is not a data file flows may read (known: %s)", i, show(name),
+            concat(known, ", ")), type(name) == "string" and ('"' .. name .. '"') or "data")
+        end
+      end
+    end
+  end
 
   for _, p in ipairs(behaviours.check(def.behaviours, {
     template = check_template,
@@ -833,7 +1102,7 @@ function M.check(def, fields)
         elseif a.type == "end_call" then
           ends = true
           if not M.END_STATUSES[a.status] then
-            problem(awhere, awhere .. ": status must be " .. vocabulary.terminal_codes(" or "), a.status and ('"' .. tostring(a.status) .. '"') or "end_call")
+            problem(awhere, awhere .. ": " .. vocabulary.flow_end_problem(a.status), a.status and ('"' .. tostring(a.status) .. '"') or "end_call")
           end
           if a.reason ~= nil and type(a.reason) ~= "string" then problem(awhere, awhere .. ": reason must be a string", nil) end
         elseif a.type == "transfer" then
@@ -881,15 +1150,20 @@ function M.check(def, fields)
       end
       for i, line in ipairs(list_of(node.say)) do check_template(format("%s.say[%d]", where, i), line) end
       check_template(where .. ".reprompt", node.reprompt)
+      check_phrases(where .. ".expect", node.expect, nil)
       local m = node.max_reprompts
       if m ~= nil and m ~= false and (type(m) ~= "number" or m < 0 or m ~= floor(m)) then
         problem(where, where .. ".max_reprompts must be a whole number of reprompts (0 or more), or false for no limit",
           "max_reprompts = " .. tostring(m))
       end
       check_next(where .. ".fallback", node.fallback)
+      check_next(where .. ".on_transfer_failed", node.on_transfer_failed)
       local h = node.hold_seconds
       if h ~= nil and (type(h) ~= "number" or not (h > 0)) then
         problem(where, where .. ".hold_seconds must be a number of seconds above 0", "hold_seconds = " .. tostring(h))
+      end
+      if node.ivr ~= nil and type(node.ivr) ~= "boolean" then
+        problem(where, where .. ".ivr must be true or false", "ivr")
       end
       if node.respond_immediately ~= nil and type(node.respond_immediately) ~= "boolean" then
         problem(where, where .. ".respond_immediately must be true or false", "respond_immediately")

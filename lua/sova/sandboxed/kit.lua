@@ -195,6 +195,29 @@ function M:voicemail(o)
     o, { end_call = { "voicemail", "left a callback message" } })
 end
 
+-- nurse_line(o) -> a function: the patient asks to speak with a nurse now. Flags a follow-up,
+-- notes it, says o.say and transfers the call to o.number (the clinic's nurse line). A transfer no
+-- one answers comes back to the node it was made in (its on_transfer_failed, else its fallback):
+-- the flow's transfer_failed line says what happens instead.
+function M:nurse_line(o)
+  if type(o) ~= "table" or type(o.number) ~= "string" then error("kit:nurse_line { number = \"+1...\" } expected", 2) end
+  return {
+    name = "speak_to_nurse",
+    description = "The patient asks to speak with a nurse now.",
+    rules = M.phrases({ "speak to a nurse", "speak with a nurse", "talk to a nurse", "talk with a nurse",
+      "talk to the nurse", "speak to the nurse", "nurse please", "nurse line", "transfer me to a nurse",
+      "connect me to a nurse", "connect me with a nurse", "put me through to a nurse", "a nurse", "the nurse",
+      "speak to nurse", "speak with nurse", "talk to nurse", "talk with nurse" },
+      o.rules),
+    handler = function(args, call)
+      call:set(self.follow_up_field, true)
+      self:note(call, o.note or "Patient asked to speak with a nurse; transferred to the nurse line.")
+      call:say(o.say or "Of course. I'll connect you with our nurse line now. Please stay on the line.")
+      call:transfer(o.number)
+    end,
+  }
+end
+
 -- appointment(o) -> the functions confirming an appointment: o.confirmed, o.reschedule, o.cancel
 -- (each the flow's part; a reschedule flags a follow-up; reschedule and cancel are noted)
 function M:appointment(o)

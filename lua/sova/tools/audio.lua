@@ -4,6 +4,7 @@
 --   local audio = require("sova.tools.audio")
 --   local ctx = assert(audio.context(dir))          -- the flow's wire format and voice settings
 --   local ear = assert(ctx:voice())                 -- one per call
+--   assert(ear:expect(call:expected_phrases()))     -- the hints of the call's current node
 --   local h = assert(ear:hear("It's approved, reference AUTH123456."))
 --   -- h.said: the words spoken ("its approved reference auth one two three four five six"),
 --   -- h.heard: what the recognizer returned at the end of the turn ("" when it heard nothing),
@@ -95,13 +96,25 @@ function Context:voice()
     barge_in = v.barge_in.enabled, barge_in_min_ms = v.barge_in.min_ms, barge_in_min_words = v.barge_in.min_words,
   }
   if not sim then return nil, err end
-  local ok, lerr = sim:listen { search = "open" }
+  -- the longest a turn can take to end after the line: the voice's max silence, then finalize's wait
+  local ear = setmetatable({ sim = sim, wait_ms = v.max_silence_ms + M.FINALIZE_WAIT_MS + 500 }, Ear)
+  local ok, lerr = ear:expect({})
   if not ok then
     sim:close()
     return nil, lerr
   end
-  -- the longest a turn can take to end after the line: the voice's max silence, then finalize's wait
-  return setmetatable({ sim = sim, wait_ms = v.max_silence_ms + M.FINALIZE_WAIT_MS + 500 }, Ear)
+  return ear
+end
+
+-- ear:expect(phrases) -> true | nil, err: the recognizer hears the lines that follow with these
+-- hints (an open search, as the bot's: sova.bot.voice.expect), when they differ from its own
+function Ear:expect(phrases)
+  local key = table.concat(phrases, "\n")
+  if key == self.expected then return true end
+  local ok, err = self.sim:listen { search = "open", phrases = phrases }
+  if not ok then return nil, err end
+  self.expected = key
+  return true
 end
 
 function Ear:party_voice() return self.sim:party_voice() end

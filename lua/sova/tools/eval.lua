@@ -10,7 +10,14 @@
 -- said, `{silence: N}` lets N seconds pass, and while the other party is silent the engine's
 -- silence timer runs (call:silence_after() says when call:silence() is due: the check, then the
 -- close; in a hold node, the hold budget). When the lines run out and the call goes on, the
--- other party stays silent until the engine closes the call. "hangup" hangs up.
+-- other party stays silent until the engine closes the call. "hangup" hangs up. The phone
+-- network's part: `{machine: verdict}` is its answering machine detection (call:machine, after
+-- `after` seconds, default 2); a transfer the agent makes is answered at once, as a text test
+-- call's host does, unless the next line is `{transfer: status}` (call:transfer_result: busy,
+-- no-answer, failed, canceled, or answered/completed). `phone: true` plays a phone call: the
+-- call starts as the bot starts one once the line is answered (call:start{listen_first = true}:
+-- a flow that listens first hears the other party's first words, or its silence, before it
+-- speaks); without it, a test call (the agent speaks at once).
 --
 -- The comparison (expect): status exactly; reason, said and not_said as Lua patterns, where "|"
 -- separates alternatives; outcome: each listed field written with exactly that value, null = not
@@ -18,7 +25,9 @@
 -- with outcome_exact true (the default) no other field written; missing: the same set of
 -- required outcomes missing (call.missing); max_turns: at most that many lines of the other
 -- party were said to the agent (a line said again in speech mode, see say below, is not counted:
--- r.repeats counts those).
+-- r.repeats counts those); pressed: the keys the agent pressed (dtmf events), exactly, in order;
+-- speaks_first: whether the transcript begins with a line of the agent (false: it listened
+-- first, or said nothing at all).
 local cjson = require("cjson")
 local core = require("sova.core")
 local config = require("sova.config")
@@ -248,20 +257,23 @@ function M.play(sc, o)
     now = now + left
   end
 
-  -- what moved the call on: node changes and outcome fields written
+  -- what moved the call on: node changes, outcome fields written, keys pressed
   local function progress()
     local n = 0
     for _, ev in ipairs(call.events or {}) do
-      if ev.type == "node" or ev.type == "set" then n = n + 1 end
+      if ev.type == "node" or ev.type == "set" or ev.type == "dtmf" then n = n + 1 end
     end
     return n
   end
 
   -- In speech mode a line the recognizer garbled (it differs from the clean spoken form) that got
-  -- the call nowhere is said once more, as a person asked again does, and heard anew.
+  -- the call nowhere is said once more, as a person asked again does, and heard anew; not by a
+  -- phone menu (an ivr node): the agent asks a machine nothing.
   -- In audio mode the line is spoken and heard through the media plane; the party talks for as
   -- long as its audio and the end of its turn take, and a line heard as nothing reaches no one.
   local function hear(text)
+    local ok, lerr = o.ear:expect(call:expected_phrases()) -- the current node's hints, as in a call
+    if not ok then error("audio: " .. tostring(lerr), 0) end
     local h, err = o.ear:hear(text)
     if not h then error("audio: " .. tostring(err), 0) end
     now = now + h.seconds
@@ -282,8 +294,10 @@ function M.play(sc, o)
     local heard = speechify.rewrite(text, { seed = o.speech.seed, rate = o.speech.rate, key = key })
     local before = progress()
     r.heard[#r.heard + 1] = heard
+    local node = call.flow and call.node and call.flow.nodes[call.node]
+    local machine = type(node) == "table" and node.ivr == true
     call:user_says(heard)
-    if call.status == "in_progress" and progress() == before
+    if call.status == "in_progress" and progress() == before and not machine
        and heard ~= speechify.rewrite(text, { seed = o.speech.seed, rate = 0, key = key }) then
       local again = speechify.rewrite(text, { seed = o.speech.seed, rate = o.speech.rate, key = key .. ":again" })
       r.repeats = r.repeats + 1
@@ -292,12 +306,24 @@ function M.play(sc, o)
     end
   end
 
+  -- a transfer under way is answered at once unless the scenario's next line gives its outcome
+  local function settle(nxt)
+    if call.transferring and not (type(nxt) == "table" and nxt.transfer) then call:transfer_result("answered") end
+  end
+
   local ok, err = pcall(function()
-    call:start()
+    call:start(sc.phone and { listen_first = true } or nil)
+    settle(sc.lines[1])
     for i, line in ipairs(sc.lines) do
       if call.status ~= "in_progress" then break end
       if line == "hangup" then
         call:hangup()
+      elseif type(line) == "table" and line.transfer then
+        if not call.transferring then error(("line %d gives a transfer's outcome, but no transfer is under way"):format(i), 0) end
+        call:transfer_result(line.transfer)
+      elseif type(line) == "table" and line.machine then
+        wait(line.after or M.DEFAULT_AFTER)
+        if call.status == "in_progress" then call:machine(line.machine) end
       elseif type(line) == "string" then
         wait(M.DEFAULT_AFTER)
         if call.status == "in_progress" then say(line, i) end
@@ -307,12 +333,16 @@ function M.play(sc, o)
         wait(line.after or M.DEFAULT_AFTER)
         if call.status == "in_progress" then say(line.say, i) end
       end
+      settle(sc.lines[i + 1])
     end
     if call.status == "in_progress" then wait(M.TRAILING_SILENCE) end
   end)
   if not ok then r.error = tostring(err) end
   r.status, r.reason, r.outcome, r.missing = call.status, call.reason, call.outcome or {}, call.missing
-  r.transcript, r.agent = {}, {}
+  r.transcript, r.agent, r.pressed = {}, {}, {}
+  for _, ev in ipairs(call.events or {}) do
+    if ev.type == "dtmf" then r.pressed[#r.pressed + 1] = ev.digits end
+  end
   for _, m in ipairs(call.transcript or {}) do
     r.transcript[#r.transcript + 1] = { role = m.role, text = m.text, t = m.t }
     if m.role == "assistant" then r.agent[#r.agent + 1] = m.text end
@@ -386,6 +416,18 @@ function M.compare(expect, r)
     for k in pairs(got) do if not want[k] then same = false end end
     if not same then
       diffs[#diffs + 1] = ("missing %s, expected %s"):format(list_text(r.missing), list_text(expect.missing))
+    end
+  end
+  if expect.pressed then
+    local got = table.concat(r.pressed or {}, ", ")
+    if got ~= table.concat(expect.pressed, ", ") then
+      diffs[#diffs + 1] = ("pressed [%s], expected [%s]"):format(got, table.concat(expect.pressed, ", "))
+    end
+  end
+  if expect.speaks_first ~= nil then
+    local first = (r.transcript or {})[1]
+    if (first ~= nil and first.role == "assistant") ~= expect.speaks_first then
+      diffs[#diffs + 1] = expect.speaks_first and "the agent did not speak first" or "the agent spoke first"
     end
   end
   if expect.max_turns and r.turns > expect.max_turns then
@@ -484,6 +526,7 @@ function M.run(dir, fields, o)
       id = sc.id, file = sc.file, name = sc.name, tags = json.array(sc.tags or {}), passed = #diffs == 0,
       differences = json.array(diffs), status = r.status, reason = r.reason, outcome = r.outcome,
       missing = json.array(r.missing or {}), turns = r.turns, repeats = r.repeats or 0, transcript = json.array(r.transcript or {}),
+      pressed = json.array(r.pressed or {}),
       heard = json.array(r.heard or {}),
     }
     if ctx then

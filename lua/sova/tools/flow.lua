@@ -10,6 +10,7 @@ local sandbox_host = require("sova.call.sandbox_host")
 local services = require("sova.services")
 local llm = require("sova.llm")
 local eval = require("sova.tools.eval")
+local flowlib = require("sova.sandboxed.flow")
 
 local M = {}
 
@@ -140,6 +141,17 @@ function M.check(dir, o)
     for _, p in ipairs(sproblems) do
       local at = (p.path and p.path ~= "") and (p.path .. ": ") or ""
       out[#out + 1] = { file = p.file or (dir .. "/services.yaml"), line = p.line, message = at .. p.message }
+    end
+  end
+  local tel = cfg and services.telephony_options(cfg)
+  if tel then
+    -- the number dialled comes from the patient record: a phone field of this workflow
+    local def = flowlib.fields_by_key(fields)[tel.to_field]
+    if type(def) ~= "table" or def.type ~= "phone" then
+      local text = read(dir .. "/services.yaml") or ""
+      local at = text:find("to_field:", 1, true)
+      out[#out + 1] = { file = dir .. "/services.yaml", line = at and select(2, text:sub(1, at):gsub("\n", "")) + 1,
+        message = ("/telephony/to_field: %q is not a phone field of the workflow's patient_schema"):format(tostring(tel.to_field)) }
     end
   end
   table.sort(out, function(a, b)

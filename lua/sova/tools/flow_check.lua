@@ -74,6 +74,7 @@ local function failure(dir, file, err)
     source, line = at, line or tonumber(n)
   end
   message = message:gsub("^[^\n:]+:%d+: ", "")
+  if source and message:sub(1, #source + 2) == source .. ": " then message = message:sub(#source + 3) end
   if source == nil or source == file then
     source = file
   elseif source:match("^[%w_]+%.lua$") then

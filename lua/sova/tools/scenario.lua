@@ -14,6 +14,8 @@
 -- call takes the same path. The agent's lines are left out (they carry the patient's data).
 -- The lines keep their timing (seconds since the agent's previous line), the hang-up when the
 -- other party ended the call; expect is the session's status, outcome, missing fields and turns.
+-- A phone call's scenario is one (phone: true: a flow that listens first does), its first line
+-- timed from when the line was answered (the session's answered event), not from the ringing.
 local bit = require("bit")
 local cjson = require("cjson")
 local speechify = require("sova.tools.speechify")
@@ -252,7 +254,11 @@ function M.build(o)
 
   local lines, turns = {}, 0
   local messages = s.transcript and s.transcript.messages or {}
+  local phone = s.mode == "phone"
   local last_t = ms(s.started_at)
+  for _, ev in ipairs(phone and type(s.events) == "table" and s.events or {}) do
+    if type(ev) == "table" and ev.type == "answered" and ms(ev.timestamp) then last_t = ms(ev.timestamp); break end
+  end
   for _, m in ipairs(messages) do
     local t = ms(m.timestamp)
     if m.role == "user" and type(m.content) == "string" then
@@ -284,6 +290,7 @@ function M.build(o)
   return {
     name = ("Session %s (%s, %s)"):format(sid, tostring(s.workflow), s.status),
     tags = { "from-session" },
+    phone = phone or nil,
     patient = synthetic_patient,
     lines = lines,
     expect = expect,
@@ -351,8 +358,9 @@ function M.encode(sc)
     "# patient's values replaced by the synthetic ones.",
     "name: " .. scalar(sc.name),
     "tags: [" .. table.concat(sc.tags or {}, ", ") .. "]",
-    "patient:",
   }
+  if sc.phone then out[#out + 1] = "phone: true" end
+  out[#out + 1] = "patient:"
   mapping(out, sc.patient or {}, "  ")
   out[#out + 1] = "lines:"
   for _, l in ipairs(sc.lines) do

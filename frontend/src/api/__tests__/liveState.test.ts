@@ -152,3 +152,38 @@ describe('the text call', () => {
     expect(s.yourTurn).toBe(true);
   });
 });
+
+describe('a phone call’s line', () => {
+  // the bot's `event` messages (run() takes a bare `event` for the page's own action)
+  const events = (evs: { event: string; by?: string }[], from: LiveState = initialLiveState) =>
+    evs.reduce<LiveState>((s, e) => liveReducer(s, { type: 'message', msg: { type: 'event', ...e } }), from);
+
+  it('goes dialing, ringing, answered, and keeps who answered', () => {
+    let s = events([{ event: 'dialed' }]);
+    expect(s.line).toEqual({ reached: 'dialing', answeredBy: null });
+    s = events([{ event: 'ringing' }, { event: 'answered' }], s);
+    expect(s.line).toEqual({ reached: 'answered', answeredBy: null });
+    s = events([{ event: 'answered_by', by: 'machine_end_beep' }], s);
+    expect(s.line).toEqual({ reached: 'answered', answeredBy: 'machine_end_beep' });
+    expect(s.lines).toEqual([]); // the page words events into lines, not the reducer
+  });
+
+  it('never goes back: late and replayed events leave the furthest step', () => {
+    const s = events([{ event: 'answered_by', by: 'human' }, { event: 'answered' }, { event: 'ringing' }, { event: 'dialed' }]);
+    expect(s.line).toEqual({ reached: 'answered', answeredBy: 'human' });
+  });
+
+  it('ignores the other events, and leaves the state as it was', () => {
+    const s = events([{ event: 'node' }, { event: 'transfer' }, { event: 'dtmf' }]);
+    expect(s).toBe(initialLiveState);
+  });
+
+  it('tells a probe on hold from speech', () => {
+    let s = run([{ type: 'speech', state: 'started', probe: true }]);
+    expect([s.hearing, s.probing]).toEqual([true, true]);
+    s = run([{ type: 'speech', state: 'started' }], s);
+    expect([s.hearing, s.probing]).toEqual([true, false]);
+    s = run([{ type: 'speech', state: 'started', probe: true }, { type: 'speech', state: 'stopped' }], s);
+    expect([s.hearing, s.probing]).toEqual([false, false]);
+  });
+});

@@ -22,13 +22,19 @@ describe('call statuses', () => {
     expect(statusTone('Incomplete')).toBe('warn');
     expect(statusTone('No Answer')).toBe('bad');
     expect(statusTone('failed')).toBe('bad');
+    // a phone line's ends: a busy line is not a call in progress ('busy' is the tone of a running call)
+    expect(statusTone('busy')).toBe('bad');
+    expect(statusTone('Busy')).toBe('bad');
+    expect(statusTone('canceled')).toBe('bad');
+    expect(statusLabel('busy')).toBe('Busy');
+    expect(statusLabel('canceled')).toBe('Canceled');
     expect(statusTone('in_progress')).toBe('busy');
     expect(statusTone('Queued')).toBe('busy');
     expect(statusTone('Not Started')).toBe('idle');
     expect(statusTone(undefined)).toBe('idle');
   });
   it('that end a call are the terminal ones, for live calls too', () => {
-    expect([...TERMINAL_STATUSES].sort()).toEqual(['completed', 'failed', 'incomplete', 'no_answer', 'voicemail']);
+    expect([...TERMINAL_STATUSES].sort()).toEqual(['busy', 'canceled', 'completed', 'failed', 'incomplete', 'no_answer', 'voicemail']);
     expect(LIVE_TERMINAL).toBe(TERMINAL_STATUSES);
   });
   it('order the dashboard as a call goes through them', () => {
