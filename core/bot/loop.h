@@ -142,6 +142,8 @@ typedef struct sova_loop_tick_stats {
 	uint64_t run_ms[SOVA_LOOP_TICK_BUCKETS];
 } sova_loop_tick_stats;
 void sova_loop_tick_stats_get(sova_loop_tick_stats *out);
+/* Text sockets closed since the start because their reader fell too far behind (any thread). */
+uint64_t sova_loop_ws_stalled_count(void);
 
 /* The lws context (its uv loop is the media loop), for provider clients. */
 struct lws_context *sova_loop_lws(void);

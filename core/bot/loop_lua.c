@@ -213,12 +213,19 @@ static int l_tick_stats(lua_State *L)
 	return 1;
 }
 
+/* loop.ws_stalled() -> text sockets closed so far because their reader fell too far behind */
+static int l_ws_stalled(lua_State *L)
+{
+	lua_pushnumber(L, (lua_Number)sova_loop_ws_stalled_count());
+	return 1;
+}
+
 int sova_open_loop(lua_State *L)
 {
 	static const luaL_Reg fns[] = {
 		{"next_events", l_next_events}, {"reply", l_reply},   {"ws_send", l_ws_send},
 		{"ws_close", l_ws_close},       {"fetch", l_fetch},   {"pending", l_pending},
-		{"tick_stats", l_tick_stats},   {NULL, NULL},
+		{"tick_stats", l_tick_stats},   {"ws_stalled", l_ws_stalled}, {NULL, NULL},
 	};
 	lua_newtable(L);
 	luaL_register(L, NULL, fns);

@@ -81,16 +81,27 @@ describe("the live socket's frames #api #calls", function()
 
   it("a reader that stops reading is closed, and the bot answers the others meanwhile", function()
     local call = f:test_call(ALPHA, "prior_auth")
+    local function stalled()
+      local res = core.http.request { method = "GET", url = bot.url .. "/stats", timeout_ms = 5000 }
+      assert.equal(200, res and res.status)
+      return helpers.cjson.decode(res.body).stalled_sockets
+    end
+    local before = stalled()
     -- 60,000 lines that each cost an error frame back (55 bytes: 3.3 MB) to a client that never
     -- reads: more than the 1 MiB the bot keeps for one socket beyond what TCP holds (the bot
-    -- bounds a live socket's kernel send buffer to 64 KiB); the client waits 30 s before it reads, so
-    -- a slow, shared machine's bot has answered enough of them by then (15 s was not enough once,
-    -- for the ASan build during a CI run: every frame was still in flight, none dropped)
-    local cmd = string.format("%spython3 spec/fixtures/live/stalled_reader.py '%s' 60000 30",
-      helpers.proc.shell_prefix(), call.live_url)
-    local p = assert(io.popen(cmd))
-    local out = p:read("*a")
-    p:close()
+    -- bounds a live socket's kernel send buffer to 64 KiB). The client reads only once the bot's
+    -- /stats counts the socket closed for stalling: however slow the machine, the bot has fallen
+    -- behind by then (a fixed wait was too short once for the ASan build during a CI run)
+    local go, log = helpers.proc.temp_path("stalled-go", ""), helpers.proc.temp_path("stalled", ".out")
+    local p = helpers.proc.spawn({ "python3", "spec/fixtures/live/stalled_reader.py", call.live_url, "60000",
+      "file:" .. go }, { stdout = log, env = helpers.proc.clean_env() })
+    local deadline = core.sys.monotonic() + 300
+    while stalled() == before and p:alive() and core.sys.monotonic() < deadline do core.sys.sleep(0.2) end
+    local closed = stalled() > before
+    assert(io.open(go, "w")):close()
+    assert.is_not_nil(p:wait(60), "the stalled reader did not end")
+    local out = helpers.proc.read_file(log) or ""
+    assert.is_true(closed, "the bot did not close the stalled socket: " .. out)
     local r = helpers.cjson.decode(out:match("([^\n]+)%s*$") or "{}")
     assert.is_nil(r.error, out)
     assert.is_true(r.ended, "the bot did not end the stalled socket: " .. out)

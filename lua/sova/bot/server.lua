@@ -74,7 +74,7 @@ local function on_http(ev)
     -- aggregate numbers only (no ids, no PHI): timings, memory, running calls
     return reply(ev.id, 200, stats.snapshot({ calls = calls.count(), sandbox_bytes = calls.sandbox_bytes(),
       writer = core.writer.stats(), voice_pacing = stats.pacing(loop.voice_pacing()),
-      tick = stats.tick(loop.tick_stats()) }))
+      tick = stats.tick(loop.tick_stats()), stalled_sockets = loop.ws_stalled() }))
   end
   -- Twilio's callbacks: each checked against its signature (sova.bot.phone)
   if phone.webhook(ev) then return end
