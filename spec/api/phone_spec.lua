@@ -114,7 +114,10 @@ describe("phone calls through the phone simulator #api #phone", function()
     assert.truthy(b.reason:find("malformed", 1, true), describe_doc(b, bad))
     local stop = sim:wait_event(function(e) return e.call == b.phone.call_sid and e.event == "stream_stop" end, 10)
     assert.equal("bot", stop.by, cjson.encode(stop))
-    assert.equal(1008, stop.code, cjson.encode(stop))
+    -- the bot's 1008 close frame, or, when the simulator was still sending as the bot closed, the
+    -- TCP reset that discards it unread (a loaded machine's CI run saw 1006 once); the session's
+    -- reason above says why either way
+    assert.is_true(stop.code == 1008 or stop.code == 1006, cjson.encode(stop))
     local g = f:wait_session(good, 120)
     assert.equal("voicemail", g.status, describe_doc(g, good))
   end)
