@@ -16,8 +16,9 @@ pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' EXIT
 
 db_port=$(free_port)
-start_ferretdb "$work/db" "$db_port" "$work/ferretdb.log"
-pids+=("$FERRETDB_PID")
+chmod 711 "$work" # the database cluster's account passes through (scripts/embedded-db)
+start_database "$work/db" "$db_port" "$work/database.log"
+pids+=("${DATABASE_PIDS[@]}")
 export MONGODB_URI="mongodb://127.0.0.1:$db_port/sova_bench" SOVA_DATA_DIR="$work" SOVA_DEMO_PASSWORD="bench-password-1234"
 build/sova script scripts/setup_multi_tenant.lua >/dev/null
 build/sova script bench/seed_patients.lua 1000

@@ -53,8 +53,9 @@ trap 'exit 130' INT TERM
 
 # ---- the database ----
 db_port=$(free_port)
-start_ferretdb "$work/db" "$db_port" "$work/ferretdb.log"
-pids+=("$FERRETDB_PID")
+chmod 711 "$work" # the database cluster's account passes through (scripts/embedded-db)
+start_database "$work/db" "$db_port" "$work/database.log"
+pids+=("${DATABASE_PIDS[@]}")
 renice -n "$harness_nice" -p "$FERRETDB_PID" >/dev/null
 if [ "$pin" = 1 ]; then taskset -a -p -c 1 "$FERRETDB_PID" >/dev/null; fi
 export SOVA_DEMO_PASSWORD="bench-password-1234"

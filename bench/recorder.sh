@@ -15,8 +15,9 @@ pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' EXIT
 "$BUILD/bench_recorder" frames "$seconds"
 db_port=$(free_port)
-start_ferretdb "$work/db" "$db_port" "$work/ferretdb.log"
-pids+=("$FERRETDB_PID")
+chmod 711 "$work" # the database cluster's account passes through (scripts/embedded-db)
+start_database "$work/db" "$db_port" "$work/database.log"
+pids+=("${DATABASE_PIDS[@]}")
 for rate in 8000 16000; do
   "$BUILD/bench_recorder" store "mongodb://127.0.0.1:$db_port/sova_bench" "$seconds" "$rate"
 done

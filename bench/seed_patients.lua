@@ -1,25 +1,48 @@
--- Seeds N prior_auth patients into Demo Clinic Alpha (for bench/api_list.sh).
--- sova script bench/seed_patients.lua [N]
+-- Seeds N more patients into a clinic's workflow, each field made up from the workflow's
+-- patient_schema (as the API would store them: list positions, call_status, timestamps).
+--   sova script bench/seed_patients.lua [N] [ORG_SLUG] [WORKFLOW]
+-- Defaults: 1000 patients, demo_clinic_alpha, prior_auth. Patient i is named "Bench Patient i"
+-- (counting on from those already there), so a search can find one, a few or all of them.
 local core = require("sova.core")
 local bson = core.bson
 local config = require("sova.config")
+local patient_list = require("sova.patient_list")
+local schema = require("sova.sandboxed.schema")
 
 local n = tonumber(arg and arg[1]) or 1000
+local slug = arg and arg[2] or "demo_clinic_alpha"
+local wf = arg and arg[3] or "prior_auth"
 assert(core.db.open(config.mongodb_uri()))
 local h = core.db.unscoped()
-local org = assert(h:find_one("organizations", { slug = "demo_clinic_alpha" }), "run setup_multi_tenant first")
+local org = assert(h:find_one("organizations", { slug = slug }), "run setup_multi_tenant first")
+local def = assert(org.workflows and org.workflows[wf], "no workflow " .. wf .. " in " .. slug)
 local db = core.db.scoped(org._id)
-local statuses = { "Pending", "Approved", "Denied" }
-for i = 1, n do
-  local now = bson.now()
-  assert(db:insert("patients", {
-    workflow = "prior_auth", call_status = "Not Started", created_at = now, updated_at = now,
-    patient_name = ("Bench Patient %04d"):format(i), date_of_birth = "1980-01-01",
-    insurance_member_id = ("MBR%06d"):format(i), insurance_company_name = "Aetna",
-    insurance_phone = "+15165550100", facility_name = "City Medical Center",
-    provider_name = "Dr. Jane Wilson", provider_npi = "1234567890", cpt_code = "99213",
-    appointment_time = "2026-12-01T14:30:00", prior_auth_status = statuses[i % 3 + 1],
-  }))
+
+local function value(f, i)
+  if f.type == "select" then return f.options[i % #f.options + 1] end
+  if f.type == "date" then return ("19%02d-%02d-%02d"):format(40 + i % 60, i % 12 + 1, i % 28 + 1) end
+  if f.type == "datetime" then return ("2026-12-%02dT%02d:30:00"):format(i % 28 + 1, 8 + i % 9) end
+  if f.type == "phone" then return ("+1516555%04d"):format(i % 10000) end
+  if f.type == "email" then return ("bench.patient.%d@example.com"):format(i) end
+  if f.type == "number" then
+    local lo, hi = f.min or 0, f.max or 999
+    return lo + i % (hi - lo + 1)
+  end
+  if f.type == "boolean" then return i % 2 == 0 end
+  return ("%s %d"):format(f.label or f.key, i)
 end
-print(("seeded %d patients"):format(n))
+
+local first = assert(patient_list.reserve(db, wf, n))
+for k = 1, n do
+  local seq = first + k - 1
+  local now = bson.now()
+  local input = {}
+  for _, f in ipairs(def.patient_schema.fields) do input[f.key] = value(f, seq) end
+  input.patient_name = ("Bench Patient %d"):format(seq)
+  local doc, errs = schema.validate(def.patient_schema.fields, input, "create") -- as the API stores it
+  if not doc then error(require("cjson").encode(errs)) end
+  doc.workflow, doc.call_status, doc.created_at, doc.updated_at = wf, "Not Started", now, now
+  assert(db:insert("patients", patient_list.place(doc, seq)))
+end
+print(("seeded %d patients into %s %s"):format(n, slug, wf))
 return 0

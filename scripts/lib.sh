@@ -2,7 +2,6 @@
 # shellcheck shell=bash
 
 SOVA_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-FERRETDB="${SOVA_FERRETDB:-$SOVA_ROOT/.tools/bin/ferretdb}"
 
 sova_install() {
   "$SOVA_ROOT/scripts/install-deps"
@@ -49,12 +48,23 @@ wait_port() {
   return 1
 }
 
-# start_ferretdb DATADIR PORT LOG: FerretDB on loopback, telemetry and debug port off, its state
-# file (state.json) in DATADIR rather than the working directory. Sets FERRETDB_PID.
-start_ferretdb() {
+# start_database DATADIR PORT LOG: the embedded database (scripts/embedded-db): its PostgreSQL
+# cluster in DATADIR/pg on a Unix socket only, and FerretDB over it on 127.0.0.1:PORT. A data
+# directory of the old SQLite backend is migrated first (scripts/migrate-sqlite). Sets
+# POSTGRES_PID, FERRETDB_PID and DATABASE_PIDS (both).
+start_database() {
+  local edb="$SOVA_ROOT/scripts/embedded-db"
   mkdir -p "$1"
-  "$FERRETDB" --handler=sqlite --sqlite-url="file:$1/" --listen-addr="127.0.0.1:$2" --state-dir="$1" \
-    --telemetry=disable --debug-addr=- --log-level=warn >>"$3" 2>&1 &
+  if [ "$(id -u)" -eq 0 ]; then chmod 711 "$1"; fi # the cluster's owner (postgres) passes through
+  if compgen -G "$1/*.sqlite" >/dev/null && [ ! -f "$1/pg/PG_VERSION" ]; then
+    "$SOVA_ROOT/scripts/migrate-sqlite" "$1" "$3" || return 1
+  fi
+  "$edb" init "$1" || return 1
+  "$edb" postgres "$1" >>"$3" 2>&1 &
+  POSTGRES_PID=$!
+  "$edb" wait "$1" 30 || { echo "PostgreSQL did not start; see $3" >&2; return 1; }
+  "$edb" ferretdb "$1" "$2" >>"$3" 2>&1 &
   FERRETDB_PID=$!
+  DATABASE_PIDS=("$FERRETDB_PID" "$POSTGRES_PID")
   wait_port "$2" 20 || { echo "FerretDB did not start; see $3" >&2; return 1; }
 }

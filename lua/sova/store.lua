@@ -20,8 +20,13 @@ local INDEXES = {
   },
   patients = {
     { name = "org_workflow_created", key = o { "organization_id", 1, "workflow", 1, "created_at", -1 } },
-    -- the list's newest-first pages walk _id (ids grow with creation time)
-    { name = "org_workflow_id", key = o { "organization_id", 1, "workflow", 1, "_id", -1 } },
+    -- the list's pages, read by equality (sova.patient_list); a search sorts by list position
+    { name = "org_workflow_page", key = o { "organization_id", 1, "workflow", 1, "list_page", 1 } },
+    { name = "org_workflow_seq", key = o { "organization_id", 1, "workflow", 1, "list_seq", -1 } },
+  },
+  -- each workflow's list counter (sova.patient_list)
+  patient_lists = {
+    { name = "org_workflow_unique", key = o { "organization_id", 1, "workflow", 1 }, unique = true },
   },
   sessions = {
     { name = "org_patient", key = o { "organization_id", 1, "patient_id", 1 } },
@@ -83,7 +88,8 @@ function M.ensure_indexes()
   -- 6-year retention: a TTL index where the server has them (MongoDB), the sweep everywhere.
   local ok = create(h, "audit_logs", { { name = "retention_ttl", key = o { "timestamp", 1 }, ttl = config.AUDIT_RETENTION } })
   M.ttl_supported = ok and true or false
-  return true
+  -- patients stored before lists had positions get theirs (once per database)
+  return require("sova.patient_list").backfill(h, core.db.scoped)
 end
 
 -- Deletes audit records older than the retention period. Returns deleted count | nil, err.

@@ -343,6 +343,127 @@ describe("patients #api", function()
       end
     end)
 
+    describe("while patients are created and deleted between pages", function()
+      local c = CASES[1] -- Alpha prior_auth: its own list, long enough to cross page keys
+      local base = "/api/workflows/prior_auth/patients"
+      local tag2 = "Qvw" .. helpers.core.crypto.random_hex(3)
+
+      -- every page of path (limit per page), following next_cursor; between(items) runs after each
+      local function walk(query, limit, between)
+        local out, cursor, pages = {}, nil, 0
+        repeat
+          local res = f:req(ALPHA, "GET", base .. "?limit=" .. limit .. query .. (cursor and ("&cursor=" .. cursor) or ""))
+          assert.status(200, res)
+          for _, p in ipairs(res.json.items) do out[#out + 1] = p.id end
+          cursor = res.json.next_cursor ~= null and res.json.next_cursor or nil
+          pages = pages + 1
+          assert.is_true(pages < 400, "the walk does not end")
+          if between then between(res.json.items) end
+        until not cursor
+        return out
+      end
+
+      local function set_of(list)
+        local s = {}
+        for _, id in ipairs(list) do s[id] = true end
+        return s
+      end
+
+      local function assert_no_repeats(list)
+        local s = {}
+        for _, id in ipairs(list) do
+          assert.is_nil(s[id], "shown twice: " .. id)
+          s[id] = true
+        end
+      end
+
+      lazy_setup(function()
+        for i = 1, 150 do create(c, { patient_name = string.format("%s Member %03d", tag2, i) }) end
+      end)
+
+      it("skips none and repeats none, in the same order", function()
+        local order = walk("", 100)
+        assert.is_true(#order >= 150)
+        local pos = {}
+        for i, id in ipairs(order) do pos[id] = i end
+        local deleted, created, seen = {}, {}, {}
+        local got = walk("", 9, function(items)
+          for _, p in ipairs(items) do seen[p.id] = true end
+          for _ = 1, 2 do created[#created + 1] = create(c).id end
+          -- one not shown yet (three places on) and one already shown go away
+          local last = pos[items[#items].id]
+          local ahead = order[last + 3]
+          if ahead and not deleted[ahead] then
+            assert.status(204, f:req(ALPHA, "DELETE", "/api/patients/" .. ahead))
+            deleted[ahead] = true
+          end
+          local behind = items[1].id
+          if not deleted[behind] then
+            assert.status(204, f:req(ALPHA, "DELETE", "/api/patients/" .. behind))
+            deleted[behind] = true
+          end
+        end)
+        local want = {}
+        for _, id in ipairs(order) do
+          if not (deleted[id] and not seen[id]) then want[#want + 1] = id end
+        end
+        assert.same(want, got)
+        assert.is_true(#created > 30)
+        local shown = set_of(got)
+        for _, id in ipairs(created) do assert.is_nil(shown[id], "a patient created after the walk began showed up below it") end
+      end)
+
+      it("skips none and repeats none while another client creates and deletes at the same time", function()
+        local order = walk("", 100)
+        local victims = {}
+        for i = 5, #order, math.max(1, math.floor(#order / 40)) do victims[#victims + 1] = order[i] end
+        local victims_file = helpers.proc.temp_path("victims", ".txt")
+        local fh = assert(io.open(victims_file, "w"))
+        fh:write(table.concat(victims, "\n"), "\n")
+        fh:close()
+        local log = helpers.proc.temp_path("churn", ".log")
+        local churn = helpers.proc.spawn({ helpers.proc.sova_bin(), "script", helpers.proc.root .. "/spec/fixtures/patient_churn.lua",
+          api.url, ALPHA.host, (f:login(ALPHA)), "prior_auth",
+          require("cjson").encode(helpers.valid_patient("prior_auth", "alpha")), tostring(#victims), victims_file },
+          { stdout = log, stderr = log .. ".err", name = "patient_churn" })
+        helpers.wait_until(function() return (helpers.proc.read_file(log) or ""):find("created") end, 30, 0.05)
+        local got = walk("", 7)
+        local during = helpers.proc.read_file(log) or ""
+        assert.equal(0, churn:wait(120), "patient_churn: " .. (helpers.proc.read_file(log .. ".err") or ""))
+        assert.truthy(during:find("deleted"), "the walk ended before any deletion: not concurrent")
+        assert_no_repeats(got)
+        local shown, victim = set_of(got), set_of(victims)
+        for _, id in ipairs(order) do
+          if not victim[id] then assert.is_true(shown[id], "skipped " .. id) end
+        end
+        -- the patients that were there before keep their order
+        local pos = {}
+        for i, id in ipairs(order) do pos[id] = i end
+        local prev = 0
+        for _, id in ipairs(got) do
+          if pos[id] then
+            assert.is_true(pos[id] > prev, "out of order: " .. id)
+            prev = pos[id]
+          end
+        end
+        local out = helpers.proc.read_file(log)
+        local _, deletions = out:gsub("deleted ", "")
+        assert.equal(#victims, deletions, out)
+        assert.is_nil(out:find("failed"), out)
+      end)
+
+      it("pages a search the same way", function()
+        local all = walk("&q=" .. tag2, 100)
+        local got = walk("&q=" .. tag2, 11)
+        assert.is_true(#all > 3 * 11, "too few left to page: " .. #all)
+        assert.same(all, got)
+        assert_no_repeats(got)
+        local names = {}
+        for _, id in ipairs(got) do names[#names + 1] = f:req(ALPHA, "GET", "/api/patients/" .. id).json.patient_name end
+        for i = 2, #names do assert.is_true(names[i - 1] > names[i], names[i - 1] .. " before " .. names[i]) end
+      end)
+    end)
+
     it("answers 404 for a workflow the org does not have", function()
       assert.status(404, f:req(ALPHA, "GET", "/api/workflows/billing/patients"))
       assert.status(404, f:req(BETA, "GET", "/api/workflows/prior_auth/patients"))

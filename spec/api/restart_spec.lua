@@ -94,6 +94,53 @@ describe("restarts #api", function()
         { host = BETA.host, token = beta }))
     end)
 
+    it("lose nothing a client was told was stored when the database crashes under a stream of writes", function()
+      local proc = helpers.proc
+      local victims, stop = proc.temp_path("victims", ".txt"), proc.temp_path("stop", "")
+      assert(io.open(victims, "w")):close()
+      local log = proc.temp_path("churn", ".log")
+      local churn = proc.spawn({ proc.sova_bin(), "script", proc.root .. "/spec/fixtures/patient_churn.lua",
+        api.url, ALPHA.host, alpha, "patient_questions",
+        require("cjson").encode(helpers.valid_patient("patient_questions")), "100000", victims, stop },
+        { stdout = log, stderr = log .. ".err", name = "patient_churn" })
+      local function count(word)
+        local _, n = (proc.read_file(log) or ""):gsub(word .. " ", "")
+        return n
+      end
+      helpers.wait_until(function() return count("created") >= 10 end, 60, 0.05)
+      db:kill()
+      helpers.wait_until(function() return count("failed") >= 3 end, 60, 0.05)
+      local created_while_down = count("created")
+      db:start()
+      helpers.wait_until(function() return count("created") >= created_while_down + 10 end, 60, 0.1)
+      assert(io.open(stop, "w")):close()
+      assert.equal(0, churn:wait(60), "patient_churn: " .. (proc.read_file(log .. ".err") or ""))
+      assert.is_true(api:alive())
+
+      local out = proc.read_file(log)
+      local created = {}
+      for line in out:gmatch("[^\n]+") do
+        local word, what = line:match("^(%a+) (%S+)$")
+        if word == "created" then created[#created + 1] = what else assert.equal("failed 503", line) end
+      end
+      for _, id in ipairs(created) do
+        assert.status(200, helpers.http(api, "GET", "/api/patients/" .. id, { token = alpha }))
+      end
+      -- and each is in the list once
+      local shown, cursor = {}, nil
+      repeat
+        local res = helpers.http(api, "GET", "/api/workflows/patient_questions/patients?limit=100" ..
+          (cursor and ("&cursor=" .. cursor) or ""), { token = alpha })
+        assert.status(200, res)
+        for _, p in ipairs(res.json.items) do
+          assert.is_nil(shown[p.id], "shown twice: " .. p.id)
+          shown[p.id] = true
+        end
+        cursor = res.json.next_cursor ~= helpers.null and res.json.next_cursor or nil
+      until not cursor
+      for _, id in ipairs(created) do assert.is_true(shown[id], "missing from the list: " .. id) end
+    end)
+
     it("recover after a crash of the database (SIGKILL) too", function()
       db:kill()
       assert.status(503, helpers.http(api, "GET", "/api/health", { timeout_ms = 20000 }))

@@ -1,5 +1,7 @@
--- FerretDB (SQLite backend) for the specs: started on a loopback port with a fresh data
--- directory, network reporting and the debug port off.
+-- The embedded database for the specs (scripts/embedded-db): a private PostgreSQL cluster on its
+-- Unix socket and FerretDB over it on a loopback port, with a fresh data directory each time (a
+-- copy of one cluster made per busted process: initdb once), network reporting and the debug
+-- port off. stop/kill/restart act on both servers, as a machine's database would.
 --
 -- Direct database access from a spec (counting audit records, inserting a session, ...) goes
 -- through the core module in the busted process. The core opens one database per process with
@@ -24,6 +26,41 @@ function M.ferretdb_bin()
   local b = os.getenv("SOVA_FERRETDB")
   if not b or b == "" then b = proc.root .. "/.tools/bin/ferretdb" end
   return b
+end
+
+local EMBEDDED_DB = proc.root .. "/scripts/embedded-db"
+
+-- runs scripts/embedded-db with args; raises with its output when it fails
+local function embedded_db(...)
+  local status, out = proc.run({ EMBEDDED_DB, ... }, { env = proc.clean_env(), timeout = 120 })
+  if status ~= 0 then error("scripts/embedded-db " .. table.concat({ ... }, " ") .. " failed:\n" .. out, 3) end
+end
+
+-- PostgreSQL runs as the `postgres` account when the specs run as root (it refuses root): the
+-- scratch directories (mode 700) must let it pass on the way to its cluster
+local function passable(dir)
+  local rel = dir:sub(#proc.root + 2)
+  local path = proc.root
+  for part in rel:gmatch("[^/]+") do
+    path = path .. "/" .. part
+    os.execute("chmod 711 '" .. path .. "' 2>/dev/null")
+  end
+end
+
+-- the cluster every database of this busted process starts as a copy of
+local function template_dir()
+  local st = proc.state()
+  if not st.pg_template then
+    -- beside the spec files' scratch directories (each is removed after its file); scripts/test
+    -- clears .test-runs/ before a run
+    local dir = string.format("%s/.test-runs/pg-template-%d", proc.root, testkit.getpid())
+    assert(sys.mkdir(proc.root .. "/.test-runs"))
+    assert(sys.mkdir(dir))
+    passable(dir)
+    embedded_db("init", dir)
+    st.pg_template = dir
+  end
+  return st.pg_template
 end
 
 local function inproc_state()
@@ -61,7 +98,7 @@ local function ensure_open(ip)
   end
 end
 
--- Spawns FerretDB on self.port/self.dir and waits until it answers.
+-- Spawns PostgreSQL on self.dir and FerretDB on self.port over it, and waits until it answers.
 function DB:start(timeout)
   if self.proc and self.proc:alive() then error("database already running on port " .. self.port, 2) end
   local bin = M.ferretdb_bin()
@@ -72,11 +109,10 @@ function DB:start(timeout)
     error(string.format("port %d is taken by another program%s", self.port, self.inproc and
       " (this busted process's database port: its in-process handle is bound to it)" or ""), 2)
   end
-  self.proc = proc.spawn({
-    bin, "--handler=sqlite", "--sqlite-url=file:" .. self.dir .. "/",
-    "--listen-addr=127.0.0.1:" .. self.port, "--state-dir=" .. self.dir, "--telemetry=disable",
-    "--debug-addr=-", "--log-level=warn",
-  }, { log = self.log, name = "ferretdb", env = proc.clean_env() })
+  self.pg = proc.spawn({ EMBEDDED_DB, "postgres", self.dir }, { log = self.log, name = "postgres", env = proc.clean_env() })
+  embedded_db("wait", self.dir, "30")
+  self.proc = proc.spawn({ EMBEDDED_DB, "ferretdb", self.dir, tostring(self.port) },
+    { log = self.log, name = "ferretdb", env = proc.clean_env() })
   local deadline = sys.monotonic() + (timeout or 30)
   local last_err = "not listening yet"
   while true do
@@ -92,7 +128,7 @@ function DB:start(timeout)
       last_err = err
     end
     if sys.monotonic() > deadline then
-      self.proc:stop(2)
+      self:stop()
       error(string.format("FerretDB on port %d not ready within %ss (%s); log:\n%s", self.port,
         tostring(timeout or 30), tostring(last_err), proc.tail(self.log)), 2)
     end
@@ -101,15 +137,18 @@ function DB:start(timeout)
   return self
 end
 
---- Stops the server (SIGTERM, then SIGKILL); the data directory stays for a restart.
+--- Stops the servers (SIGTERM, then SIGKILL); the data directory stays for a restart.
 function DB:stop()
   if self.proc then self.proc:stop(10) end
+  if self.pg then self.pg:stop(10) end
   return self
 end
 
---- Kills the server at once (SIGKILL), as in a crash.
+--- Kills the servers at once (SIGKILL), as in a crash (PostgreSQL recovers from its log at the
+--- next start).
 function DB:kill()
   if self.proc then self.proc:kill() end
+  if self.pg then self.pg:kill() end
   return self
 end
 
@@ -147,7 +186,7 @@ function M.start(opts)
   local owner = ip.owner
   if owner and owner.file ~= file_token and owner.proc and owner.proc:alive() then
     -- leaked by an earlier spec file that did not tear down: it holds the in-process port
-    owner.proc:stop(2)
+    owner:stop()
   end
   if not ip.owner or ip.owner.file ~= file_token or not ip.owner:alive() then
     self.port = ip.port
@@ -157,8 +196,10 @@ function M.start(opts)
     self.port = assert(testkit.free_port())
   end
   self.file = file_token
-  self.dir = proc.temp_dir("ferretdb")
+  self.dir = proc.temp_dir("db")
   self.log = self.dir .. ".log"
+  passable(self.dir)
+  embedded_db("init", self.dir, template_dir())
   self.uri = string.format("mongodb://127.0.0.1:%d/%s", self.port, M.DB_NAME)
   return self:start(opts.timeout)
 end

@@ -493,7 +493,7 @@ export interface components {
         PatientPage: {
             items: components["schemas"]["Patient"][];
             /** @description Pass as cursor= for the next page; null on the last. */
-            next_cursor: components["schemas"]["Id"] | null;
+            next_cursor: components["schemas"]["ListCursor"] | null;
         };
         TranscriptMessage: {
             /** @description assistant (the agent) or user (the other party) */
@@ -712,6 +712,8 @@ export interface components {
             /** @description End of speech to the first audio frame sent: the whole turn. */
             turn_ms?: number;
         };
+        /** @description A position in a workflow's patient list (opaque: pass back what next_cursor gave). A patient created or deleted between two pages moves no other, so none is skipped or shown twice. */
+        ListCursor: string;
     };
     responses: {
         /** @description bad_request: malformed Host header, body that is not a JSON object, bad limit or cursor. */
@@ -785,6 +787,8 @@ export interface components {
         SessionId: components["schemas"]["Id"];
         /** @description next_cursor of the previous page. */
         Cursor: components["schemas"]["Id"];
+        /** @description next_cursor of the previous page. */
+        ListCursor: components["schemas"]["ListCursor"];
     };
     requestBodies: never;
     headers: never;
@@ -985,7 +989,7 @@ export interface operations {
             query?: {
                 limit?: number;
                 /** @description next_cursor of the previous page. */
-                cursor?: components["parameters"]["Cursor"];
+                cursor?: components["parameters"]["ListCursor"];
                 /** @description Search text, matched case-insensitively in the text, email, phone and select fields. */
                 q?: string;
             };

@@ -8,6 +8,7 @@ local errors = require("sova.api.errors")
 local request = require("sova.api.request")
 local present = require("sova.api.present")
 local vocabulary = require("sova.sandboxed.vocabulary")
+local patient_list = require("sova.patient_list")
 
 local M = {}
 local fail, db_ok = errors.fail, errors.db
@@ -38,36 +39,62 @@ M.find_patient = find_patient
 
 local function escape_pattern(s) return (s:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?{}|\\/]", "\\%0")) end
 
+-- the ?cursor= of a list or search page (sova.patient_list), or 400
+local function list_cursor(q)
+  if q.cursor == nil or q.cursor == "" then return nil end
+  return patient_list.decode_cursor(q.cursor) or fail(400, "bad_request", "malformed cursor")
+end
+
+-- A search reads every patient of the workflow (a regular expression over the searchable fields).
+local function search(ctx, wf, wf_key, text, cursor, limit)
+  if #text > 100 then fail(400, "bad_request", "search text too long (100 characters at most)") end
+  if text:find("[%z\1-\31\127]") or not schema.valid_utf8(text) then
+    fail(400, "bad_request", "search text must be plain UTF-8 text")
+  end
+  local rx = escape_pattern(text)
+  local any = {}
+  for _, f in ipairs(fields_of(wf)) do
+    if f.type == "string" or f.type == "email" or f.type == "phone" or f.type == "select" then
+      any[#any + 1] = { [f.key] = { ["$regex"] = rx, ["$options"] = "i" } }
+    end
+  end
+  if #any == 0 then any[1] = { _id = false } end
+  local filter = { workflow = wf_key, ["$or"] = any }
+  if cursor then
+    local below = { { list_seq = { ["$lt"] = cursor.seq } } }
+    if cursor.id ~= "" then below[2] = { list_seq = cursor.seq, _id = { ["$lt"] = bson.oid(cursor.id) } } end
+    filter = { ["$and"] = { filter, { ["$or"] = below } } }
+  end
+  local docs = db_ok(ctx.db:find("patients", filter, { sort = bson.ordered { "list_seq", -1, "_id", -1 }, limit = limit + 1 }))
+  local next_cursor
+  if #docs > limit then
+    next_cursor = patient_list.encode_cursor(docs[limit].list_seq, docs[limit]._id)
+    docs[limit + 1] = nil
+  end
+  return docs, next_cursor
+end
+
 -- GET /api/workflows/{wf}/patients?limit=&cursor=&q=
 function M.list(ctx, wf_key)
   local wf = M.workflow(ctx, wf_key)
   local q = request.query(ctx.req.query)
   local limit = request.limit(q, 25, 100)
-  local filter = { workflow = wf_key }
-  local cursor = request.cursor(q)
-  if cursor then filter._id = { ["$lt"] = cursor } end
-  if q.q and q.q ~= "" then
-    if #q.q > 100 then fail(400, "bad_request", "search text too long (100 characters at most)") end
-    if q.q:find("[%z\1-\31\127]") or not schema.valid_utf8(q.q) then
-      fail(400, "bad_request", "search text must be plain UTF-8 text")
-    end
-    local rx = escape_pattern(q.q)
-    local any = {}
-    for _, f in ipairs(fields_of(wf)) do
-      if f.type == "string" or f.type == "email" or f.type == "phone" or f.type == "select" then
-        any[#any + 1] = { [f.key] = { ["$regex"] = rx, ["$options"] = "i" } }
-      end
-    end
-    if #any == 0 then any[1] = { _id = false } end
-    filter["$or"] = any
+  local cursor = list_cursor(q)
+  local searched = q.q ~= nil and q.q ~= ""
+  local docs, next_cursor
+  if searched then
+    docs, next_cursor = search(ctx, wf, wf_key, q.q, cursor, limit)
+  else
+    local after -- the next page's cursor, or the database's error
+    docs, after = patient_list.page(ctx.db, wf_key, cursor, limit)
+    if not docs then db_ok(nil, after) end
+    next_cursor = after
   end
-  local docs = db_ok(ctx.db:find("patients", filter, { sort = { _id = -1 }, limit = limit + 1 }))
   local items = json.array()
-  for i = 1, math.min(#docs, limit) do items[i] = present.patient(docs[i]) end
-  local next_cursor = #docs > limit and items[limit].id or json.null
+  for i = 1, #docs do items[i] = present.patient(docs[i]) end
   M.audit_or_503(ctx, { action = "list", resource_type = "patient",
-    details = { workflow = wf_key, count = #items, searched = q.q ~= nil and q.q ~= "" } })
-  return 200, { items = items, next_cursor = next_cursor }
+    details = { workflow = wf_key, count = #items, searched = searched } })
+  return 200, { items = items, next_cursor = next_cursor or json.null }
 end
 
 local function validation_failed(errs)
@@ -85,6 +112,7 @@ function M.create(ctx, wf_key)
   local now = bson.now()
   doc.workflow, doc.call_status, doc.created_at, doc.updated_at = wf_key, vocabulary.call_status_label("not_started"), now, now
   doc._id = bson.oid()
+  patient_list.place(doc, db_ok(patient_list.reserve(ctx.db, wf_key, 1)))
   M.audit_or_503(ctx, { action = "create", resource_type = "patient", resource_id = present.hex(doc._id),
     details = { workflow = wf_key } })
   db_ok(ctx.db:insert("patients", doc))

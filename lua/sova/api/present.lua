@@ -10,7 +10,8 @@ M.hex = hex
 function M.patient(doc)
   local out = {}
   for k, v in pairs(doc) do
-    if k ~= "_id" and k ~= "organization_id" then out[k] = v end
+    -- the tenant and the list's own bookkeeping (sova.patient_list) are not the patient's
+    if k ~= "_id" and k ~= "organization_id" and k ~= "list_seq" and k ~= "list_page" then out[k] = v end
   end
   out.id = hex(doc._id)
   return out
