@@ -41,7 +41,8 @@ for k = 1, n do
   input.patient_name = ("Bench Patient %d"):format(seq)
   local doc, errs = schema.validate(def.patient_schema.fields, input, "create") -- as the API stores it
   if not doc then error(require("cjson").encode(errs)) end
-  doc.workflow, doc.call_status, doc.created_at, doc.updated_at = wf, "Not Started", now, now
+  doc.workflow, doc.created_at, doc.updated_at = wf, now, now
+  doc.call_status = "Not Started"
   assert(db:insert("patients", patient_list.place(doc, seq)))
 end
 print(("seeded %d patients into %s %s"):format(n, slug, wf))
