@@ -9,7 +9,8 @@ local o = bson.ordered
 
 assert(core.db.open(config.mongodb_uri()))
 local h = core.db.unscoped()
-local org = assert(h:find_one("organizations", { slug = "demo_clinic_alpha" }), "run setup_multi_tenant first")
+local org, err = h:find_one("organizations", { slug = "demo_clinic_alpha" })
+assert(org, err or "run setup_multi_tenant first")
 local counter = h:find_one("patient_lists", { organization_id = org._id, workflow = "prior_auth" })
 local top = counter and counter.next_seq or 0
 local one = h:find_one("patients", { organization_id = org._id, workflow = "prior_auth" })
@@ -20,7 +21,9 @@ local shapes = {
   { "the old list page (sorted by _id, limit 51)", o { "find", "patients", "filter",
     o { "organization_id", org._id, "workflow", "prior_auth" }, "sort", o { "_id", -1 }, "limit", 51 } },
   { "view (by _id)", o { "find", "patients", "filter", o { "_id", one and one._id or bson.oid(), "organization_id", org._id } } },
-  { "search (regular expression, sorted by list position)", o { "find", "patients", "filter",
+  { "search (equality on one term)", o { "find", "patient_terms", "filter",
+    o { "organization_id", org._id, "workflow", "prior_auth", "terms", "42" }, "limit", 301 } },
+  { "the old search (regular expression, sorted)", o { "find", "patients", "filter",
     o { "organization_id", org._id, "workflow", "prior_auth", "patient_name", o { "$regex", "Patient 42", "$options", "i" } },
     "sort", o { "list_seq", -1, "_id", -1 }, "limit", 51 } },
   { "dashboard (count by call_status)", o { "aggregate", "patients", "pipeline", bson.array {

@@ -5,7 +5,8 @@
 # clinic in the same collections) are seeded, then wrk runs, at 1 and at 64 connections:
 #   list    GET /api/workflows/prior_auth/patients?limit=50
 #   deep    the same list's 100th page (or its last, when it has fewer)
-#   search  ?q=Patient%2042 (a few matches)
+#   search  ?q= a patient's whole name ("Bench Patient 1000": one match)
+#   short   ?q=pat (every patient matches: the search reads its 1,000 candidates and says so)
 #   view    GET /api/patients/{id}
 #   dash    GET /api/workflows/prior_auth/dashboard
 # and prints one line each: requests/s, p50, p99, errors, and the API's and the database's CPU
@@ -68,6 +69,16 @@ ticks() {
   echo "$t"
 }
 
+# waits until the requests wrk gave up on are done (the database idle), so the next run is not
+# measured behind them
+drain() {
+  local t0 t1
+  while :; do
+    t0=$(ticks "$api_pid" "${db_pids[@]}"); sleep 2; t1=$(ticks "$api_pid" "${db_pids[@]}")
+    [ $((t1 - t0)) -lt $((hz / 5)) ] && return
+  done
+}
+
 # run SIZE LABEL CONNS PATH
 run() {
   local a0 d0 a1 d1 out
@@ -99,12 +110,15 @@ for size in $sizes; do
     cursor=$next
   done
   one=$(get "$list" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
+  name=$(get "/api/patients/$one" | python3 -c 'import json,sys,urllib.parse; print(urllib.parse.quote(json.load(sys.stdin)["patient_name"]))')
   for c in 1 64; do
     run "$size" list "$c" "$list"
     run "$size" deep "$c" "$list${cursor:+&cursor=$cursor}"
-    run "$size" search "$c" "$list&q=Patient%2042"
+    run "$size" search "$c" "$list&q=$name"
     run "$size" view "$c" "/api/patients/$one"
     run "$size" dash "$c" "/api/workflows/prior_auth/dashboard"
+    run "$size" short "$c" "$list&q=pat"
+    drain
   done
   echo "-- explain at $size:"
   build/sova script bench/db_explain.lua | sed 's/^/   /'

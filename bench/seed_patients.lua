@@ -1,5 +1,6 @@
 -- Seeds N more patients into a clinic's workflow, each field made up from the workflow's
--- patient_schema (as the API would store them: list positions, call_status, timestamps).
+-- patient_schema (as the API would store them: list positions, search terms, the dashboard's
+-- counts, call_status, timestamps), inserted 250 to a command.
 --   sova script bench/seed_patients.lua [N] [ORG_SLUG] [WORKFLOW]
 -- Defaults: 1000 patients, demo_clinic_alpha, prior_auth. Patient i is named "Bench Patient i"
 -- (counting on from those already there), so a search can find one, a few or all of them.
@@ -7,6 +8,8 @@ local core = require("sova.core")
 local bson = core.bson
 local config = require("sova.config")
 local patient_list = require("sova.patient_list")
+local patient_search = require("sova.patient_search")
+local patient_counts = require("sova.patient_counts")
 local schema = require("sova.sandboxed.schema")
 
 local n = tonumber(arg and arg[1]) or 1000
@@ -32,6 +35,16 @@ local function value(f, i)
   return ("%s %d"):format(f.label or f.key, i)
 end
 
+local batch, terms = bson.array(), bson.array()
+local function flush()
+  if #batch > 0 then
+    assert(h:command(bson.ordered { "insert", patient_search.COLLECTION, "documents", terms }))
+    assert(h:command(bson.ordered { "insert", "patients", "documents", batch }))
+  end
+  batch, terms = bson.array(), bson.array()
+end
+
+local counts = {}
 local first = assert(patient_list.reserve(db, wf, n))
 for k = 1, n do
   local seq = first + k - 1
@@ -41,9 +54,17 @@ for k = 1, n do
   input.patient_name = ("Bench Patient %d"):format(seq)
   local doc, errs = schema.validate(def.patient_schema.fields, input, "create") -- as the API stores it
   if not doc then error(require("cjson").encode(errs)) end
-  doc.workflow, doc.created_at, doc.updated_at = wf, now, now
+  doc.organization_id, doc.workflow, doc.created_at, doc.updated_at = org._id, wf, now, now
   doc.call_status = "Not Started"
-  assert(db:insert("patients", patient_list.place(doc, seq)))
+  patient_counts.tally(counts, nil, patient_counts.place(def.patient_schema.fields, doc).counted)
+  doc._id = bson.oid()
+  batch[#batch + 1] = patient_list.place(doc, seq)
+  terms[#terms + 1] = { _id = doc._id, organization_id = org._id, workflow = wf, list_seq = seq,
+    terms = bson.array(patient_search.terms(def.patient_schema.fields, doc)) }
+  if #batch == 250 then flush() end
 end
+flush()
+assert(patient_counts.counting(db, wf, def.patient_schema.fields))
+assert(patient_counts.apply(db, wf, counts))
 print(("seeded %d patients into %s %s"):format(n, slug, wf))
 return 0

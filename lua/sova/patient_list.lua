@@ -52,12 +52,13 @@ function M.decode_cursor(s)
 end
 
 -- newest first: list_seq, then _id, descending
-local function before(a, b)
+function M.before(a, b)
   if a.list_seq ~= b.list_seq then return a.list_seq > b.list_seq end
   return hex(a._id) > hex(b._id)
 end
 
-local function after_cursor(doc, c)
+-- whether doc comes after cursor c (nil: the list's top) in the list
+function M.after_cursor(doc, c)
   if not c then return true end
   return doc.list_seq < c.seq or (doc.list_seq == c.seq and hex(doc._id) < c.id)
 end
@@ -76,9 +77,9 @@ function M.page(db, wf, cursor, limit)
   while p >= 0 and #out <= limit and read < M.MAX_PAGES do
     local docs, err = db:find("patients", { workflow = wf, list_page = p })
     if not docs then return nil, err end
-    table.sort(docs, before)
+    table.sort(docs, M.before)
     for _, d in ipairs(docs) do
-      if type(d.list_seq) == "number" and after_cursor(d, cursor) then out[#out + 1] = d end
+      if type(d.list_seq) == "number" and M.after_cursor(d, cursor) then out[#out + 1] = d end
     end
     p, read = p - 1, read + 1
   end
@@ -94,14 +95,9 @@ function M.page(db, wf, cursor, limit)
 end
 
 -- Positions for patients stored before lists had them (in _id order, after the counter's).
--- Runs once per database (a marker in patient_lists). h: the unscoped handle. true | nil, err
-local MARKER = "backfill_v1"
+-- h: the unscoped handle; scoped(org_id): a tenant's. true | nil, err (sova.store runs it once)
 function M.backfill(h, scoped)
-  local done, err = h:find_one(COUNTERS, { marker = MARKER })
-  if err then return nil, err end
-  if done then return true end
-  local docs
-  docs, err = h:find("patients", { list_seq = { ["$exists"] = false } },
+  local docs, err = h:find("patients", { list_seq = { ["$exists"] = false } },
     { projection = { _id = 1, organization_id = 1, workflow = 1 }, sort = { _id = 1 } })
   if not docs then return nil, err end
   local groups, order = {}, {}
@@ -126,9 +122,6 @@ function M.backfill(h, scoped)
       if not ok then return nil, err end
     end
   end
-  local ok
-  ok, err = h:insert(COUNTERS, { marker = MARKER, at = bson.now() })
-  if not ok then return nil, err end
   return true
 end
 

@@ -23,6 +23,16 @@ local INDEXES = {
     -- the list's pages, read by equality (sova.patient_list); a search sorts by list position
     { name = "org_workflow_page", key = o { "organization_id", 1, "workflow", 1, "list_page", 1 } },
     { name = "org_workflow_seq", key = o { "organization_id", 1, "workflow", 1, "list_seq", -1 } },
+    -- the patients the dashboard's counters have yet to count (sova.patient_counts)
+    { name = "org_workflow_dirty", key = o { "organization_id", 1, "workflow", 1, "counts_dirty", 1 } },
+  },
+  -- a search's candidates, by equality on one term (sova.patient_search)
+  patient_terms = {
+    { name = "org_workflow_terms", key = o { "organization_id", 1, "workflow", 1, "terms", 1 } },
+  },
+  -- the dashboard's counters (sova.patient_counts)
+  patient_counts = {
+    { name = "org_workflow_field_value", key = o { "organization_id", 1, "workflow", 1, "field", 1, "value", 1 }, unique = true },
   },
   -- each workflow's list counter (sova.patient_list)
   patient_lists = {
@@ -78,6 +88,17 @@ local function create(h, coll, specs)
   return h:command(o { "createIndexes", coll, "indexes", list })
 end
 
+-- Runs fn(h, scoped) once per database: a document in migrations says it ran. true | nil, err
+local function once(h, name, fn)
+  local done, err = h:find_one("migrations", { _id = name })
+  if err then return nil, err end
+  if done then return true end
+  local ok
+  ok, err = fn(h, core.db.scoped)
+  if not ok then return nil, err end
+  return h:insert("migrations", { _id = name, at = bson.now() })
+end
+
 -- Creates every index (idempotent). Returns true | nil, err. Sets M.ttl_supported.
 function M.ensure_indexes()
   local h = core.db.unscoped()
@@ -86,10 +107,14 @@ function M.ensure_indexes()
     if not ok then return nil, err end
   end
   -- 6-year retention: a TTL index where the server has them (MongoDB), the sweep everywhere.
-  local ok = create(h, "audit_logs", { { name = "retention_ttl", key = o { "timestamp", 1 }, ttl = config.AUDIT_RETENTION } })
-  M.ttl_supported = ok and true or false
-  -- patients stored before lists had positions get theirs (once per database)
-  return require("sova.patient_list").backfill(h, core.db.scoped)
+  local ttl = create(h, "audit_logs", { { name = "retention_ttl", key = o { "timestamp", 1 }, ttl = config.AUDIT_RETENTION } })
+  M.ttl_supported = ttl and true or false
+  -- patients stored before lists had positions, or search its terms, get theirs
+  local ok, err = once(h, "patient_list_v1", require("sova.patient_list").backfill)
+  if not ok then return nil, err end
+  ok, err = once(h, "patient_search_v1", require("sova.patient_search").backfill)
+  if not ok then return nil, err end
+  return once(h, "patient_counts_v1", require("sova.patient_counts").backfill)
 end
 
 -- Deletes audit records older than the retention period. Returns deleted count | nil, err.

@@ -193,4 +193,29 @@ describe("calls #api #calls", function()
     assert.equal(helpers.count(db, "sessions", { organization_id = helpers.org_doc(db, BETA)._id }),
       total(beta.calls_per_day))
   end)
+
+  it("the dashboard counts what the calls wrote: call statuses and outcome fields", function()
+    local org = helpers.org_doc(db, BETA)._id
+    local function truth(field, v)
+      return helpers.count(db, "patients", { organization_id = org, workflow = "patient_questions", [field] = v })
+    end
+    -- the bot's last writes go through its writer: the patients and the counters agree once they land
+    local deadline, d, wrong = core.sys.monotonic() + 30, nil, nil
+    repeat
+      d = f:req(BETA, "GET", "/api/workflows/patient_questions/dashboard").json
+      wrong = nil
+      for status, n in pairs(d.by_call_status) do
+        if truth("call_status", status) ~= n then wrong = status .. ": " .. n .. " counted, " .. truth("call_status", status) .. " stored" end
+      end
+      for v, n in pairs(d.by_field.checkin_status) do
+        if truth("checkin_status", v) ~= n then wrong = v .. ": " .. n .. " counted, " .. truth("checkin_status", v) .. " stored" end
+      end
+      if wrong then core.sys.sleep(0.5) end
+    until not wrong or core.sys.monotonic() > deadline
+    assert.is_nil(wrong)
+    local sum = 0
+    for _, n in pairs(d.by_call_status) do sum = sum + n end
+    assert.equal(d.total, sum)
+    assert.is_true(sum - (d.by_call_status["Not Started"] or 0) >= 100, cjson.encode(d.by_call_status)) -- called
+  end)
 end)

@@ -343,6 +343,38 @@ describe("patients #api", function()
       end
     end)
 
+    it("finds a patient by the start of any word, whatever its case and accents, and by part of its phone", function()
+      local n = helpers.core.crypto.random_hex(3)
+      local phone = "+1516" .. string.format("%07d", tonumber(n, 16) % 10000000)
+      local p = create(wf_case, { patient_name = "Zoë " .. tag .. "ñ Núñez-O'Hara", phone_number = phone })
+      for _, q in ipairs({ "zoe", "ZO%C3%8B", "nunez", "o'hara%20zoe", "hara", tag:lower() .. "n", phone:sub(-7, -5) .. "-" .. phone:sub(-4),
+        phone:sub(3) }) do
+        local res = list("?limit=100&q=" .. q)
+        local found = false
+        for _, item in ipairs(res.json.items) do found = found or item.id == p.id end
+        assert.is_true(found, "q=" .. q)
+        assert.is_false(res.json.search_capped, "q=" .. q)
+        assert.is_nil(res.json.items[1].search_terms, "the terms stay inside")
+      end
+      for _, q in ipairs({ "zoe%20smith", "nunez" .. tag, "hara%20x" }) do
+        assert.equal(0, #list("?limit=100&q=" .. q).json.items, "q=" .. q)
+      end
+      -- a word of one or two letters narrows a search, but none is looked up on its own
+      local short = list("?limit=100&q=zo").json
+      assert.equal(0, #short.items)
+      assert.is_true(short.search_too_short)
+      assert.is_false(list("?limit=100&q=zoe%20n").json.search_too_short)
+    end)
+
+    it("finds a renamed patient by its new name only", function()
+      local p = create(wf_case, { patient_name = "Oldname " .. tag .. " Person" })
+      assert.status(200, f:req(ALPHA, "PATCH", "/api/patients/" .. p.id, { patient_name = "Newname " .. tag .. " Person" }))
+      assert.equal(0, #list("?limit=100&q=oldname%20" .. tag).json.items)
+      local items = list("?limit=100&q=newname%20" .. tag).json.items
+      assert.equal(1, #items)
+      assert.equal(p.id, items[1].id)
+    end)
+
     describe("while patients are created and deleted between pages", function()
       local c = CASES[1] -- Alpha prior_auth: its own list, long enough to cross page keys
       local base = "/api/workflows/prior_auth/patients"
@@ -499,6 +531,40 @@ describe("patients #api", function()
       assert.same({ "checkin_status", "preferred_language" }, keys)
     end)
 
+    local DASH = "/api/workflows/patient_questions/dashboard"
+    local function dashboard() local res = f:req(BETA, "GET", DASH); assert.status(200, res); return res.json end
+    local function langs(d) return d.by_field.preferred_language end
+
+    it("counts a patient again after a PATCH of a select field, and no more once it is deleted", function()
+      local d0 = dashboard()
+      local p = create(CASES[3], { preferred_language = "Spanish" })
+      assert.status(200, f:req(BETA, "PATCH", "/api/patients/" .. p.id, { preferred_language = "Mandarin" }))
+      local d1 = dashboard()
+      assert.equal(d0.total + 1, d1.total)
+      assert.equal(langs(d0).Spanish, langs(d1).Spanish)
+      assert.equal(langs(d0).Mandarin + 1, langs(d1).Mandarin)
+      assert.status(204, f:req(BETA, "DELETE", "/api/patients/" .. p.id))
+      local d2 = dashboard()
+      assert.same(d0.by_field, d2.by_field)
+      assert.same(d0.by_call_status, d2.by_call_status)
+      assert.equal(d0.total, d2.total)
+    end)
+
+    it("counts the same from scratch: the counters are what the patients hold", function()
+      local d1 = dashboard()
+      local h = db:handle()
+      local org = helpers.org_doc(db, BETA)._id
+      -- no counters, no patient counted: the next read counts every patient of the workflow
+      assert(h:delete("patient_counts", { organization_id = org, workflow = "patient_questions",
+        field = { ["$ne"] = "calls_per_day" } }, { multi = true }))
+      assert(h:update("patients", { organization_id = org }, { ["$unset"] = { counted = "" } }, { multi = true }))
+      local d2 = dashboard()
+      assert.same(d1.by_field, d2.by_field)
+      assert.same(d1.by_call_status, d2.by_call_status)
+      assert.equal(d1.total, d2.total)
+      assert.equal(helpers.count(db, "patients", { organization_id = org, workflow = "patient_questions" }), d2.total)
+    end)
+
     it("gives prior_auth its own select field", function()
       local res = f:req(ALPHA, "GET", "/api/workflows/prior_auth/dashboard")
       assert.status(200, res)
@@ -549,6 +615,42 @@ describe("patients #api", function()
     it("answers 404 for an unknown session and an unknown patient", function()
       assert.status(404, f:req(ALPHA, "GET", "/api/sessions/" .. helpers.new_id()))
       assert.status(404, f:req(ALPHA, "GET", "/api/patients/" .. helpers.new_id() .. "/sessions"))
+    end)
+  end)
+
+  describe("a search too short to tell", function()
+    it("reads at most MAX_CANDIDATES patients and says the items are some of the matches", function()
+      local search = require("sova.patient_search")
+      local bson = helpers.core.bson
+      local org = helpers.org_doc(db, BETA)._id
+      local term = "capq" .. helpers.core.crypto.random_hex(3)
+      local docs, terms = {}, {}
+      for i = 1, search.MAX_CANDIDATES + 20 do
+        local id, seq = bson.oid(), 900000 + i
+        docs[i] = { _id = id, organization_id = org, workflow = "patient_questions", patient_name = term .. " " .. i,
+          call_status = "Not Started", list_seq = seq, list_page = math.floor(seq / 64) }
+        terms[i] = { _id = id, organization_id = org, workflow = "patient_questions", list_seq = seq,
+          terms = bson.array(search.terms({ { key = "patient_name", type = "string" } }, docs[i])) }
+      end
+      local h = db:handle()
+      for _, c in ipairs({ { "patients", docs }, { search.COLLECTION, terms } }) do
+        for i = 1, #c[2], 250 do -- one insert command per 250 (the API's own path would take a while)
+          local batch = bson.array()
+          for j = i, math.min(i + 249, #c[2]) do batch[#batch + 1] = c[2][j] end
+          assert(h:command(bson.ordered { "insert", c[1], "documents", batch }))
+        end
+      end
+      local res = f:req(BETA, "GET", "/api/workflows/patient_questions/patients?limit=100&q=" .. term)
+      assert.status(200, res)
+      assert.is_true(res.json.search_capped)
+      assert.equal(100, #res.json.items)
+      res = f:req(BETA, "GET", "/api/workflows/patient_questions/patients?limit=100&q=" .. term .. "%20" .. (search.MAX_CANDIDATES + 7))
+      assert.status(200, res)
+      assert.is_false(res.json.search_capped, "the longer query reads only its own candidates")
+      assert.equal(1, #res.json.items)
+      assert.equal(term .. " " .. (search.MAX_CANDIDATES + 7), res.json.items[1].patient_name)
+      -- a list, not a search, says nothing about searching
+      assert.is_nil(f:req(BETA, "GET", "/api/workflows/patient_questions/patients?limit=5").json.search_capped)
     end)
   end)
 

@@ -46,6 +46,7 @@ local function passable(dir)
     os.execute("chmod 711 '" .. path .. "' 2>/dev/null")
   end
 end
+M.passable = passable
 
 -- the cluster every database of this busted process starts as a copy of
 local function template_dir()

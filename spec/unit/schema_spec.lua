@@ -58,7 +58,8 @@ describe("sova.schema", function()
   describe("SYSTEM_FIELDS", function()
     it("is exactly the platform's patient keys", function()
       local expected = { "_id", "organization_id", "workflow", "call_status", "created_at",
-                         "updated_at", "last_call_at", "last_session_id" }
+                         "updated_at", "last_call_at", "last_session_id", "list_seq", "list_page",
+                         "counted", "counts_dirty" }
       for _, k in ipairs(expected) do assert.is_true(schema.SYSTEM_FIELDS[k], k) end
       assert.are.equal(#expected, count_keys(schema.SYSTEM_FIELDS))
     end)

@@ -494,6 +494,10 @@ export interface components {
             items: components["schemas"]["Patient"][];
             /** @description Pass as cursor= for the next page; null on the last. */
             next_cursor: components["schemas"]["ListCursor"] | null;
+            /** @description With q= only: true when more patients may match than one search reads (100 candidates for each of up to three of its words): the items are some of the matches, not the newest. A longer query narrows it. */
+            search_capped?: boolean;
+            /** @description With q= only: true when no word of the query has 3 letters or digits: nothing was looked up (one or two letters start most patients' words) and the items are empty. */
+            search_too_short?: boolean;
         };
         TranscriptMessage: {
             /** @description assistant (the agent) or user (the other party) */
@@ -990,7 +994,7 @@ export interface operations {
                 limit?: number;
                 /** @description next_cursor of the previous page. */
                 cursor?: components["parameters"]["ListCursor"];
-                /** @description Search text, matched case-insensitively in the text, email, phone and select fields. */
+                /** @description Search text: patients with a word starting with each word of it (case and accents ignored) in their text, email, phone and select fields; a phone also matches by the start of its last 10, 7 or 4 digits. Newest first. */
                 q?: string;
             };
             header?: never;

@@ -62,6 +62,8 @@ export function PatientListPage() {
 
   const items = list.data?.items ?? [];
   const next = list.data?.next_cursor ?? null;
+  const capped = list.data?.search_capped === true;
+  const tooShort = list.data?.search_too_short === true;
 
   return (
     <section className="page" aria-labelledby="list-title">
@@ -93,11 +95,24 @@ export function PatientListPage() {
         </div>
       </form>
 
+      {tooShort && !list.error && (
+        <p className="alert alert-info" role="status">
+          Type at least 3 letters or digits of a name, number or ID to search.
+        </p>
+      )}
+
+      {capped && !list.error && (
+        <p className="alert alert-info" role="status">
+          More patients match <strong>“{q}”</strong> than one search reads: these are some of them. Type more of the
+          name, number or ID to narrow it.
+        </p>
+      )}
+
       {list.error ? (
         <ErrorAlert error={list.error} onRetry={list.reload} />
       ) : list.loading && !list.data ? (
         <Loading label="Loading patients…" />
-      ) : items.length === 0 ? (
+      ) : tooShort ? null : items.length === 0 ? (
         <div className="empty">
           {q ? (
             <p>

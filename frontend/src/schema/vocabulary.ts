@@ -40,6 +40,10 @@ export const VOCABULARY = {
     "created_at",
     "updated_at",
     "last_call_at",
-    "last_session_id"
+    "last_session_id",
+    "list_seq",
+    "list_page",
+    "counted",
+    "counts_dirty"
   ]
 } as const;

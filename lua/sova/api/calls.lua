@@ -10,6 +10,7 @@ local callsign = require("sova.callsign")
 local errors = require("sova.api.errors")
 local request = require("sova.api.request")
 local present = require("sova.api.present")
+local patient_counts = require("sova.patient_counts")
 local patients = require("sova.api.patients")
 local vocabulary = require("sova.sandboxed.vocabulary")
 local services = require("sova.services")
@@ -96,11 +97,12 @@ function M.start(ctx, id)
   patients.audit_or_503(ctx, { action = "call", resource_type = "call", resource_id = present.hex(sid),
     details = { patient_id = present.hex(p._id), workflow = p.workflow, mode = mode } })
   db_ok(ctx.db:insert("sessions", session))
+  db_ok(patient_counts.call_placed(ctx.db, p.workflow))
 
   -- everything the call needs, in memory: the patient's fields without internal keys
   local fields = {}
   for k, v in pairs(p) do
-    if k ~= "_id" and k ~= "organization_id" then fields[k] = v end
+    if not present.internal(k) then fields[k] = v end
   end
   local start = json.encode({
     session_id = present.hex(sid), patient_id = present.hex(p._id), mode = mode,
@@ -109,7 +111,8 @@ function M.start(ctx, id)
     phone = phone_to and { to = phone_to } or nil,
   })
   -- before the bot hears of it: its own, later writes (In Progress, the outcome) must win
-  db_ok(ctx.db:update("patients", { _id = p._id }, { ["$set"] = { call_status = vocabulary.call_status_label("queued"), updated_at = bson.now() } }))
+  db_ok(ctx.db:update("patients", { _id = p._id }, { ["$set"] = { call_status = vocabulary.call_status_label("queued"), updated_at = bson.now(),
+    [patient_counts.DIRTY] = true } }))
   local ts = os.time()
   local res, err = core.http.request {
     method = "POST", url = bot_url() .. "/calls", body = start, timeout_ms = 5000,
@@ -120,7 +123,9 @@ function M.start(ctx, id)
     log.error("call.start_failed", { session = present.hex(sid), status = res and res.status, reason = err })
     db_ok(ctx.db:update("sessions", { _id = sid }, { ["$set"] = {
       status = "failed", failure = "the call runtime is unavailable", updated_at = bson.now() } }))
-    db_ok(ctx.db:update("patients", { _id = p._id }, { ["$set"] = { call_status = p.call_status or vocabulary.call_status_label("not_started") } }))
+    db_ok(ctx.db:update("patients", { _id = p._id }, { ["$set"] = {
+      call_status = p.call_status or vocabulary.call_status_label("not_started"), updated_at = bson.now(),
+      [patient_counts.DIRTY] = true } }))
     fail(503, "bot_unavailable", "the call runtime is unavailable; try again shortly")
   end
   local live = ("%s/calls/%s/live?token=%s"):format(public_url(), present.hex(sid),

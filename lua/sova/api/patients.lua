@@ -9,6 +9,8 @@ local request = require("sova.api.request")
 local present = require("sova.api.present")
 local vocabulary = require("sova.sandboxed.vocabulary")
 local patient_list = require("sova.patient_list")
+local patient_search = require("sova.patient_search")
+local patient_counts = require("sova.patient_counts")
 
 local M = {}
 local fail, db_ok = errors.fail, errors.db
@@ -37,41 +39,18 @@ local function find_patient(ctx, id)
 end
 M.find_patient = find_patient
 
-local function escape_pattern(s) return (s:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?{}|\\/]", "\\%0")) end
-
 -- the ?cursor= of a list or search page (sova.patient_list), or 400
 local function list_cursor(q)
   if q.cursor == nil or q.cursor == "" then return nil end
   return patient_list.decode_cursor(q.cursor) or fail(400, "bad_request", "malformed cursor")
 end
 
--- A search reads every patient of the workflow (a regular expression over the searchable fields).
-local function search(ctx, wf, wf_key, text, cursor, limit)
-  if #text > 100 then fail(400, "bad_request", "search text too long (100 characters at most)") end
-  if text:find("[%z\1-\31\127]") or not schema.valid_utf8(text) then
-    fail(400, "bad_request", "search text must be plain UTF-8 text")
-  end
-  local rx = escape_pattern(text)
-  local any = {}
-  for _, f in ipairs(fields_of(wf)) do
-    if f.type == "string" or f.type == "email" or f.type == "phone" or f.type == "select" then
-      any[#any + 1] = { [f.key] = { ["$regex"] = rx, ["$options"] = "i" } }
-    end
-  end
-  if #any == 0 then any[1] = { _id = false } end
-  local filter = { workflow = wf_key, ["$or"] = any }
-  if cursor then
-    local below = { { list_seq = { ["$lt"] = cursor.seq } } }
-    if cursor.id ~= "" then below[2] = { list_seq = cursor.seq, _id = { ["$lt"] = bson.oid(cursor.id) } } end
-    filter = { ["$and"] = { filter, { ["$or"] = below } } }
-  end
-  local docs = db_ok(ctx.db:find("patients", filter, { sort = bson.ordered { "list_seq", -1, "_id", -1 }, limit = limit + 1 }))
-  local next_cursor
-  if #docs > limit then
-    next_cursor = patient_list.encode_cursor(docs[limit].list_seq, docs[limit]._id)
-    docs[limit + 1] = nil
-  end
-  return docs, next_cursor
+-- A search reads the patients with one term of the query (sova.patient_search), newest first,
+-- from the cursor on. -> docs, next_cursor, limited (nil, "capped" or "short": patient_search.search)
+local function search(ctx, wf, wf_key, q, cursor, limit)
+  local docs, next_cursor, limited = patient_search.search(ctx.db, wf_key, fields_of(wf), q, cursor, limit)
+  if not docs and limited == 400 then fail(400, "bad_request", next_cursor) end
+  return db_ok(docs, next_cursor), next_cursor, limited
 end
 
 -- GET /api/workflows/{wf}/patients?limit=&cursor=&q=
@@ -81,9 +60,9 @@ function M.list(ctx, wf_key)
   local limit = request.limit(q, 25, 100)
   local cursor = list_cursor(q)
   local searched = q.q ~= nil and q.q ~= ""
-  local docs, next_cursor
+  local docs, next_cursor, limited
   if searched then
-    docs, next_cursor = search(ctx, wf, wf_key, q.q, cursor, limit)
+    docs, next_cursor, limited = search(ctx, wf, wf_key, q.q, cursor, limit)
   else
     local after -- the next page's cursor, or the database's error
     docs, after = patient_list.page(ctx.db, wf_key, cursor, limit)
@@ -94,7 +73,9 @@ function M.list(ctx, wf_key)
   for i = 1, #docs do items[i] = present.patient(docs[i]) end
   M.audit_or_503(ctx, { action = "list", resource_type = "patient",
     details = { workflow = wf_key, count = #items, searched = searched } })
-  return 200, { items = items, next_cursor = next_cursor or json.null }
+  local page = { items = items, next_cursor = next_cursor or json.null }
+  if searched then page.search_capped, page.search_too_short = limited == "capped", limited == "short" end
+  return 200, page
 end
 
 local function validation_failed(errs)
@@ -112,10 +93,13 @@ function M.create(ctx, wf_key)
   local now = bson.now()
   doc.workflow, doc.call_status, doc.created_at, doc.updated_at = wf_key, vocabulary.call_status_label("not_started"), now, now
   doc._id = bson.oid()
+  patient_counts.place(fields_of(wf), doc)
   patient_list.place(doc, db_ok(patient_list.reserve(ctx.db, wf_key, 1)))
   M.audit_or_503(ctx, { action = "create", resource_type = "patient", resource_id = present.hex(doc._id),
     details = { workflow = wf_key } })
+  db_ok(patient_search.index(ctx.db, wf_key, fields_of(wf), doc)) -- first: terms without a patient match none
   db_ok(ctx.db:insert("patients", doc))
+  db_ok(patient_counts.added(ctx.db, wf_key, fields_of(wf), doc))
   return 201, present.patient(doc)
 end
 
@@ -136,6 +120,7 @@ function M.update(ctx, id)
   local changed = json.array()
   for k in pairs(changes) do changed[#changed + 1] = k end
   table.sort(changed)
+  changes[patient_counts.DIRTY] = true -- the dashboard's next read counts it again
   changes.updated_at = bson.now()
   -- field names, never values: the audit trail must not become a second copy of the PHI
   M.audit_or_503(ctx, { action = "update", resource_type = "patient", resource_id = present.hex(p._id),
@@ -143,58 +128,31 @@ function M.update(ctx, id)
   local r = db_ok(ctx.db:update("patients", { _id = p._id }, { ["$set"] = changes }))
   if r.matched == 0 then errors.not_found("patient") end
   for k, v in pairs(changes) do p[k] = v end
+  db_ok(patient_search.index(ctx.db, p.workflow, fields_of(wf), p)) -- rebuilt from all its fields
   return 200, present.patient(p)
 end
 
 -- DELETE /api/patients/{id}
 function M.delete(ctx, id)
   local oid = request.oid_or_404(id, "patient")
-  local p = db_ok(ctx.db:find_one("patients", { _id = oid }, { projection = { _id = 1 } }))
+  local p = db_ok(ctx.db:find_one("patients", { _id = oid }, { projection = { _id = 1, workflow = 1, counted = 1 } }))
   if not p then errors.not_found("patient") end
   M.audit_or_503(ctx, { action = "delete", resource_type = "patient", resource_id = present.hex(oid) })
   local n = db_ok(ctx.db:delete("patients", { _id = oid }))
   if n == 0 then errors.not_found("patient") end
+  db_ok(patient_counts.removed(ctx.db, p.workflow, p))
+  db_ok(patient_search.unindex(ctx.db, oid))
   return 204
 end
 
--- GET /api/workflows/{wf}/dashboard: counts by call_status and by each select field
+-- GET /api/workflows/{wf}/dashboard: counts by call_status and by each select field, and calls
+-- per day over the last 30 days (UTC), from counters (sova.patient_counts)
 function M.dashboard(ctx, wf_key)
   local wf = M.workflow(ctx, wf_key)
-  local function counts(field)
-    local rows = db_ok(ctx.db:aggregate("patients", {
-      { ["$match"] = { workflow = wf_key } },
-      { ["$group"] = { _id = "$" .. field, n = { ["$sum"] = 1 } } },
-    }))
-    local out, total = {}, 0
-    for _, r in ipairs(rows) do
-      local k = r._id
-      if k == nil or k == json.null then k = "(none)" end
-      out[tostring(k)] = (out[tostring(k)] or 0) + r.n
-      total = total + r.n
-    end
-    return out, total
-  end
-  local by_status, total = counts("call_status")
-  local by_field = {}
-  for _, f in ipairs(fields_of(wf)) do
-    if f.type == "select" then
-      local c = counts(f.key)
-      for _, opt in ipairs(f.options or {}) do c[opt] = c[opt] or 0 end
-      by_field[f.key] = c
-    end
-  end
-  -- calls per day over the last 30 days, from the sessions' start times (UTC days)
-  local since = bson.date((os.time() - 30 * 86400) * 1000)
-  local sessions = db_ok(ctx.db:find("sessions", { workflow = wf_key, created_at = { ["$gte"] = since } },
-    { projection = { created_at = 1 }, limit = 100000 }))
-  local per_day = {}
-  for _, sdoc in ipairs(sessions) do
-    local day = tostring(sdoc.created_at):sub(1, 10)
-    per_day[day] = (per_day[day] or 0) + 1
-  end
+  local c = db_ok(patient_counts.read(ctx.db, wf_key, fields_of(wf), 30))
   M.audit_or_503(ctx, { action = "dashboard", resource_type = "patient", details = { workflow = wf_key } })
-  return 200, { workflow = wf_key, total = total, by_call_status = by_status, by_field = by_field,
-    calls_per_day = per_day }
+  return 200, { workflow = wf_key, total = c.total, by_call_status = c.by_call_status, by_field = c.by_field,
+    calls_per_day = c.calls_per_day }
 end
 
 return M

@@ -7,11 +7,18 @@ local M = {}
 local function hex(v) return v and v["$oid"] or nil end
 M.hex = hex
 
+-- the tenant, and the bookkeeping of the list (sova.patient_list) and of the dashboard's counts
+-- (sova.patient_counts), are not the patient's
+local HIDDEN = { _id = true, organization_id = true, list_seq = true, list_page = true, counted = true,
+  counts_dirty = true }
+
+-- internal(key) -> whether a patient document's key is the platform's, never shown (nor given to a call)
+function M.internal(key) return HIDDEN[key] == true end
+
 function M.patient(doc)
   local out = {}
   for k, v in pairs(doc) do
-    -- the tenant and the list's own bookkeeping (sova.patient_list) are not the patient's
-    if k ~= "_id" and k ~= "organization_id" and k ~= "list_seq" and k ~= "list_page" then out[k] = v end
+    if not HIDDEN[k] then out[k] = v end
   end
   out.id = hex(doc._id)
   return out

@@ -13,6 +13,8 @@ local llm = require("sova.llm")
 local voice = require("sova.bot.voice")
 local phone = require("sova.bot.phone")
 local listen = require("sova.bot.listen")
+local patient_search = require("sova.patient_search")
+local patient_counts = require("sova.patient_counts")
 -- the bot's own time per turn (provider waits excluded: they happen between resumes) and per
 -- call start and end, for /stats
 local stats = require("sova.bot.stats")
@@ -221,10 +223,19 @@ local function finish(rec)
   if #rejected > 0 then set.rejected_outcome = rejected end
   listen.ended(rec) -- who listened until the end, before the session's last write
   session_update(rec, { ["$set"] = set })
-  local pset = { call_status = vocabulary.call_status_label(status), last_call_at = now, last_session_id = rec.session_id, updated_at = now }
-  for k, v in pairs(outcome) do pset[k] = v end
+  local pset = { call_status = vocabulary.call_status_label(status), last_call_at = now, last_session_id = rec.session_id,
+    updated_at = now, [patient_counts.DIRTY] = true }
+  local written = {}
+  for k, v in pairs(outcome) do pset[k], written[#written + 1] = v, rec.fields_by_key[k] end
   write({ collection = "patients", kind = "update",
     filter = { _id = rec.patient_oid, organization_id = rec.org_oid }, update = { ["$set"] = pset } })
+  -- what the call learned can be searched for: its terms join the patient's (sova.patient_search)
+  local terms = patient_search.terms(written, outcome)
+  if #terms > 0 then
+    write({ collection = patient_search.COLLECTION, kind = "update",
+      filter = { _id = rec.patient_oid, organization_id = rec.org_oid },
+      update = { ["$addToSet"] = { terms = { ["$each"] = core.bson.array(terms) } } } })
+  end
   if rec.last_status ~= status then broadcast(rec, { type = "status", status = status }) end
   -- the media thread finishes the recording; the writer stores it. A phone line closes once the
   -- agent's last words were heard.
@@ -420,7 +431,8 @@ function M.start(p)
   local set = { status = "in_progress", started_at = bson.now(), flow = { path = rel, sha256 = host and host.sha256 or json.null } }
   session_update(rec, { ["$set"] = set })
   write({ collection = "patients", kind = "update", filter = { _id = rec.patient_oid, organization_id = rec.org_oid },
-    update = { ["$set"] = { call_status = vocabulary.call_status_label("in_progress"), updated_at = bson.now() } } })
+    update = { ["$set"] = { call_status = vocabulary.call_status_label("in_progress"), updated_at = bson.now(),
+      [patient_counts.DIRTY] = true } } })
   if not host then
     rec.call = { status = "failed", reason = "the flow could not be loaded: " .. tostring(herr and herr.message),
       outcome = {} }
@@ -585,13 +597,19 @@ voice.bind {
   write = write,
   note = function(rec, text) on_event(rec, { type = "note", text = text }) end,
   event = function(rec, ev) on_event(rec, ev) end,
-  hear = function(rec, text)
+  -- before_greeting: the words began before the phone's greeting went out
+  hear = function(rec, text, before_greeting)
     if rec.finished or #rec.queue >= M.MAX_QUEUED_TURNS then return end
     -- a phone answered before its greeting (waiting for the answering-machine verdict): the
-    -- "Hello?" is answered by the greeting itself
+    -- "Hello?" is answered by the greeting itself, also when its words come after the greeting
+    -- began (a recognizer's endpointing takes a second): it is no answer to the greeting's question
     if rec.phone and not rec.answered then return end
     rec.silence_at = nil
-    enqueue(rec, function() if not TERMINAL[rec.call.status] then rec.call:user_says(text) end end)
+    enqueue(rec, function()
+      if TERMINAL[rec.call.status] then return end
+      if before_greeting and not rec.call.listening then return end -- a flow listening first hears it
+      rec.call:user_says(text)
+    end)
   end,
   agent_done = function(rec)
     if not rec.finished and not rec.busy and #rec.queue == 0 and rec.call.status == "in_progress" then arm_silence(rec) end

@@ -358,6 +358,8 @@ end
 
 function handlers.speech_started(rec, e)
   rec.silence_at = nil -- the other party is talking: no "are you still there?"
+  -- a phone's "Hello?" as it is picked up, said before the greeting: its words may come after
+  rec.voice.before_greeting = rec.phone ~= nil and not rec.answered
   -- on hold, probe: the hold watcher heard what may be a person; the recognizer listens to confirm
   host.broadcast(rec, { type = "speech", state = "started", probe = e.probe == true or nil })
 end
@@ -380,7 +382,7 @@ function handlers.final() end -- a segment; the turn's words come whole with end
 
 function handlers.end_of_turn(rec, e)
   if type(e.text) ~= "string" or not e.text:find("%S") then return end
-  host.hear(rec, e.text)
+  host.hear(rec, e.text, rec.voice.before_greeting)
 end
 
 function handlers.agent_started(rec, e)

@@ -37,6 +37,8 @@ M.CALL_STATUSES = {
 M.SYSTEM_FIELDS = {
   "_id", "organization_id", "workflow", "call_status",
   "created_at", "updated_at", "last_call_at", "last_session_id",
+  -- the bookkeeping of the list and of the dashboard's counts (never shown)
+  "list_seq", "list_page", "counted", "counts_dirty",
 }
 
 -- What a call records in sessions.events (and sends as live-call "event" messages) besides its
