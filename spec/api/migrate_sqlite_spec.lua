@@ -24,7 +24,7 @@ end
 
 local function data(port, mode)
   local status, out = proc.run({ proc.sova_bin(), "script", ROOT .. "/spec/fixtures/migrate/data.lua", mode },
-    { env = { MONGODB_URI = ("mongodb://127.0.0.1:%d/sova"):format(port) } })
+    { env = proc.clean_env({ MONGODB_URI = ("mongodb://127.0.0.1:%d/sova"):format(port) }) })
   assert.equal(0, status, out)
   return out
 end
@@ -48,15 +48,16 @@ describe("a data directory of the SQLite backend #api #migrate", function()
   it("moves to PostgreSQL with every document unchanged: ids, dates, binaries, nesting", function()
     assert.truthy(before:find("recordings.chunks 1 documents, 1 binary", 1, true), before)
     assert.truthy(before:find("patients 30 documents", 1, true), before)
+    -- (clean_env: under scripts/test's sanitizer preload, PostgreSQL and FerretDB must not inherit it)
     local status, out = proc.run({ ROOT .. "/scripts/migrate-sqlite", dir, proc.temp_path("migrate", ".log") },
-      { timeout = 180 })
+      { timeout = 180, env = proc.clean_env() })
     assert.equal(0, status, out)
     assert.is_true(proc.exists(dir .. "/sqlite-migrated/sova.sqlite"), out)
     assert.is_false(proc.exists(dir .. "/sova.sqlite"), "the old file stays in place")
 
     local port, log = assert(testkit.free_port()), proc.temp_path("newdb", ".log")
     local pg = proc.spawn({ ROOT .. "/scripts/embedded-db", "postgres", dir }, { log = log, name = "postgres", env = proc.clean_env() })
-    local status_wait, wout = proc.run({ ROOT .. "/scripts/embedded-db", "wait", dir, "30" })
+    local status_wait, wout = proc.run({ ROOT .. "/scripts/embedded-db", "wait", dir, "30" }, { env = proc.clean_env() })
     assert.equal(0, status_wait, wout)
     local fdb = proc.spawn({ ROOT .. "/scripts/embedded-db", "ferretdb", dir, tostring(port) },
       { log = log, name = "ferretdb", env = proc.clean_env() })
