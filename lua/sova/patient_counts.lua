@@ -144,35 +144,25 @@ function M.settle(db, wf, fields)
   return true
 end
 
--- The counters of data stored before there were any: every workflow's patients counted, and its
--- sessions by day. h: the unscoped handle; scoped(org_id): a tenant's. true | nil, err (sova.store
--- runs it once)
-function M.backfill(h, scoped)
-  local orgs, err = h:find("organizations", {}, { projection = { _id = 1, workflows = 1 } })
-  if not orgs then return nil, err end
-  for _, org in ipairs(orgs) do
-    local db = scoped(org._id)
-    for key, wf in pairs(type(org.workflows) == "table" and org.workflows or {}) do
-      local fields = type(wf) == "table" and type(wf.patient_schema) == "table" and wf.patient_schema.fields or {}
-      local ok
-      ok, err = M.settle(db, key, fields)
-      if not ok then return nil, err end
-      local sessions
-      sessions, err = db:find("sessions", { workflow = key }, { projection = { created_at = 1 } })
-      if not sessions then return nil, err end
-      local per_day = {}
-      for _, s in ipairs(sessions) do
-        local ms = type(s.created_at) == "table" and tonumber(s.created_at["$date"])
-        if ms then
-          local day = os.date("!%Y-%m-%d", math.floor(ms / 1000))
-          per_day[day] = (per_day[day] or 0) + 1
-        end
-      end
-      for day, n in pairs(per_day) do
-        ok, err = bump(db, key, "calls_per_day", day, n)
-        if not ok then return nil, err end
-      end
+-- backfill(db, wf, fields) -> true | nil, err: the counters of a workflow stored before there
+-- were any: its patients counted, and its sessions by day (sova.store runs it once per workflow)
+function M.backfill(db, wf, fields)
+  local ok, err = M.settle(db, wf, fields)
+  if not ok then return nil, err end
+  local sessions
+  sessions, err = db:find("sessions", { workflow = wf }, { projection = { created_at = 1 } })
+  if not sessions then return nil, err end
+  local per_day = {}
+  for _, s in ipairs(sessions) do
+    local ms = type(s.created_at) == "table" and tonumber(s.created_at["$date"])
+    if ms then
+      local day = os.date("!%Y-%m-%d", math.floor(ms / 1000))
+      per_day[day] = (per_day[day] or 0) + 1
     end
+  end
+  for day, n in pairs(per_day) do
+    ok, err = bump(db, wf, "calls_per_day", day, n)
+    if not ok then return nil, err end
   end
   return true
 end

@@ -204,24 +204,15 @@ function M.search(db, wf, fields, q, cursor, limit)
   return docs, next_cursor, capped and "capped" or nil
 end
 
--- Terms for patients stored before search had them, from their workflow's fields.
--- h: the unscoped handle; scoped(org_id): a tenant's. true | nil, err (sova.store runs it once)
-function M.backfill(h, scoped)
-  local orgs, err = h:find("organizations", {}, { projection = { _id = 1, workflows = 1 } })
-  if not orgs then return nil, err end
-  for _, org in ipairs(orgs) do
-    local db = scoped(org._id)
-    for wf_key, wf in pairs(type(org.workflows) == "table" and org.workflows or {}) do
-      local fields = type(wf) == "table" and type(wf.patient_schema) == "table" and wf.patient_schema.fields or {}
-      local docs
-      docs, err = db:find("patients", { workflow = wf_key })
-      if not docs then return nil, err end
-      for _, d in ipairs(docs) do
-        local ok
-        ok, err = M.index(db, wf_key, fields, d)
-        if not ok then return nil, err end
-      end
-    end
+-- backfill(db, wf, fields) -> true | nil, err: terms for the patients of a workflow stored before
+-- search had them (sova.store runs it once per workflow)
+function M.backfill(db, wf, fields)
+  local docs, err = db:find("patients", { workflow = wf })
+  if not docs then return nil, err end
+  for _, d in ipairs(docs) do
+    local ok
+    ok, err = M.index(db, wf, fields, d)
+    if not ok then return nil, err end
   end
   return true
 end

@@ -88,6 +88,23 @@ local function create(h, coll, specs)
   return h:command(o { "createIndexes", coll, "indexes", list })
 end
 
+-- fn(db, key, fields) for every workflow of every organization (db: the organization's scoped
+-- handle). true | nil, err (fn's first)
+local function each_workflow(h, fn)
+  local orgs, err = h:find("organizations", {}, { projection = { _id = 1, workflows = 1 } })
+  if not orgs then return nil, err end
+  for _, org in ipairs(orgs) do
+    local db = core.db.scoped(org._id)
+    for key, wf in pairs(type(org.workflows) == "table" and org.workflows or {}) do
+      local fields = type(wf) == "table" and type(wf.patient_schema) == "table" and wf.patient_schema.fields or {}
+      local ok
+      ok, err = fn(db, key, fields)
+      if not ok then return nil, err end
+    end
+  end
+  return true
+end
+
 -- Runs fn(h, scoped) once per database: a document in migrations says it ran. true | nil, err
 local function once(h, name, fn)
   local done, err = h:find_one("migrations", { _id = name })
@@ -112,9 +129,9 @@ function M.ensure_indexes()
   -- patients stored before lists had positions, or search its terms, get theirs
   local ok, err = once(h, "patient_list_v1", require("sova.patient_list").backfill)
   if not ok then return nil, err end
-  ok, err = once(h, "patient_search_v1", require("sova.patient_search").backfill)
+  ok, err = once(h, "patient_search_v1", function() return each_workflow(h, require("sova.patient_search").backfill) end)
   if not ok then return nil, err end
-  return once(h, "patient_counts_v1", require("sova.patient_counts").backfill)
+  return once(h, "patient_counts_v1", function() return each_workflow(h, require("sova.patient_counts").backfill) end)
 end
 
 -- Deletes audit records older than the retention period. Returns deleted count | nil, err.
