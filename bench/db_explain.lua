@@ -5,6 +5,7 @@ local core = require("sova.core")
 local bson = core.bson
 local config = require("sova.config")
 local patient_list = require("sova.patient_list")
+local patient_search = require("sova.patient_search")
 local o = bson.ordered
 
 assert(core.db.open(config.mongodb_uri()))
@@ -21,8 +22,9 @@ local shapes = {
   { "the old list page (sorted by _id, limit 51)", o { "find", "patients", "filter",
     o { "organization_id", org._id, "workflow", "prior_auth" }, "sort", o { "_id", -1 }, "limit", 51 } },
   { "view (by _id)", o { "find", "patients", "filter", o { "_id", one and one._id or bson.oid(), "organization_id", org._id } } },
-  { "search (equality on one term)", o { "find", "patient_terms", "filter",
-    o { "organization_id", org._id, "workflow", "prior_auth", "terms", "42" }, "limit", 301 } },
+  { "search, sparse (one term in one block)", o { "find", "patient_terms", "filter",
+    o { "organization_id", org._id, "workflow", "prior_auth", "list_block", math.floor(top / patient_search.BLOCK),
+      "terms", "42" }, "limit", patient_search.BLOCK_CANDIDATES + 1 } },
   { "the old search (regular expression, sorted)", o { "find", "patients", "filter",
     o { "organization_id", org._id, "workflow", "prior_auth", "patient_name", o { "$regex", "Patient 42", "$options", "i" } },
     "sort", o { "list_seq", -1, "_id", -1 }, "limit", 51 } },

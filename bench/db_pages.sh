@@ -5,8 +5,9 @@
 # clinic in the same collections) are seeded, then wrk runs, at 1 and at 64 connections:
 #   list    GET /api/workflows/prior_auth/patients?limit=50
 #   deep    the same list's 100th page (or its last, when it has fewer)
-#   search  ?q= a patient's whole name ("Bench Patient 1000": one match)
-#   short   ?q=pat (every patient matches: the search reads its 1,000 candidates and says so)
+#   search  ?q= a patient's whole name ("Bench Patient 1000": one match, the search reads every
+#           block of the list for it)
+#   short   ?q=pat (every patient matches: the search reads the list's newest page)
 #   view    GET /api/patients/{id}
 #   dash    GET /api/workflows/prior_auth/dashboard
 # and prints one line each: requests/s, p50, p99, errors, and the API's and the database's CPU

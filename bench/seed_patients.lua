@@ -59,8 +59,9 @@ for k = 1, n do
   patient_counts.tally(counts, nil, patient_counts.place(def.patient_schema.fields, doc).counted)
   doc._id = bson.oid()
   batch[#batch + 1] = patient_list.place(doc, seq)
-  terms[#terms + 1] = { _id = doc._id, organization_id = org._id, workflow = wf, list_seq = seq,
-    terms = bson.array(patient_search.terms(def.patient_schema.fields, doc)) }
+  local t = patient_search.document(wf, def.patient_schema.fields, doc)
+  t.organization_id = org._id
+  terms[#terms + 1] = t
   if #batch == 250 then flush() end
 end
 flush()

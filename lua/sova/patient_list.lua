@@ -63,15 +63,19 @@ function M.after_cursor(doc, c)
   return doc.list_seq < c.seq or (doc.list_seq == c.seq and hex(doc._id) < c.id)
 end
 
+-- top(db, wf, cursor) -> the position a walk down the list starts from (the cursor's, or past
+-- the newest patient's; 0 for a list never written) | nil, err
+function M.top(db, wf, cursor)
+  if cursor then return cursor.seq end
+  local c, err = db:find_one(COUNTERS, { workflow = wf })
+  if err then return nil, err end
+  return c and c.next_seq or 0
+end
+
 -- page(db, wf, cursor, limit) -> docs, next_cursor (string | nil) | nil, err
 function M.page(db, wf, cursor, limit)
-  local top = cursor and cursor.seq
-  if not top then
-    local c, err = db:find_one(COUNTERS, { workflow = wf })
-    if err then return nil, err end
-    if not c then return {}, nil end
-    top = c.next_seq
-  end
+  local top, err = M.top(db, wf, cursor)
+  if not top then return nil, err end
   local out = {}
   local p, read = math.floor(top / M.PAGE), 0
   while p >= 0 and #out <= limit and read < M.MAX_PAGES do

@@ -1,19 +1,17 @@
 -- sova.patient_search: a patient's search terms, and a search that reads only the patients that
 -- may match.
 --
--- Each patient has a patient_terms document (its _id is the patient's): its list position and its
--- terms, the start of every word of its searchable fields at a few lengths (LENGTHS) and each word
--- whole, folded (no case, no accents: sova.core.text). A phone's digits count as words: all of
--- them, and the last 10, 7 and 4. The terms live beside the patient, not in it: FerretDB decodes
--- every element of a document it reads, and a list page would pay for them.
+-- Each patient has a patient_terms document (its _id is the patient's): its list position, the
+-- block of positions it is in (list_block) and its terms, the start of every word of its
+-- searchable fields at a few lengths (LENGTHS) and each word whole, folded (no case, no accents:
+-- sova.core.text). A phone's digits count as words: all of them, and the last 10, 7 and 4. The
+-- terms live beside the patient, not in it: FerretDB decodes every element of a document it
+-- reads, and a list page would pay for them.
 --
--- A search finds its candidates by equality on one term (the patient_terms index
--- {organization_id, workflow, terms}; on the embedded FerretDB over PostgreSQL it is pushed down
--- and answered by the index's GIN twin), at most MAX_CANDIDATES of them, whatever the workflow's
--- size; a regular expression is a scan of every patient. The candidates are checked against every
--- word of the query, the page's patients are read by _id and checked against their fields as they
--- are now: terms a patient's old values left behind (the bot's outcome writes add terms, they do
--- not rebuild them) make a candidate, never a match.
+-- Candidates are checked against every word of the query, and the page's patients are read by _id
+-- and checked against their fields as they are now: terms a patient's old values left behind (the
+-- bot's outcome writes add terms, they do not rebuild them) make a candidate, never a match. A
+-- regular expression would be a scan of every patient.
 local core = require("sova.core")
 local patient_list = require("sova.patient_list")
 local text, bson = core.text, core.bson
@@ -21,15 +19,14 @@ local text, bson = core.text, core.bson
 local M = {}
 
 M.COLLECTION = "patient_terms"
--- candidates read for one term at most: a query that more patients match (one letter) says so
-M.MAX_CANDIDATES = 100
--- terms tried in turn when the first has more candidates than are read
-M.TRIED_TERMS = 3
+M.BLOCK = 4096 -- list positions in a block of a search's candidates: 64 list pages
 M.MAX_TERM = 24 -- bytes of a word that are kept
 M.MAX_QUERY = 100
 -- the lengths (in characters) of a word's start that are terms, besides the whole word: few,
 -- as FerretDB's cost of reading a candidate grows with its terms (docs/benchmarks.md)
 local LENGTHS = { 1, 2, 3, 5, 8 }
+
+local function block_of(seq) return math.floor(seq / M.BLOCK) end
 
 local SEARCHABLE = { string = true, email = true, phone = true, select = true }
 
@@ -146,10 +143,20 @@ end
 -- matches(fields, doc, qwords) -> whether doc, as it is now, has a word starting with each
 function M.matches(fields, doc, qwords) return starts_all(doc_words(fields, doc), qwords) end
 
+-- document(wf, fields, doc) -> doc's patient_terms document (without its organization: the scoped
+-- handle adds it)
+function M.document(wf, fields, doc)
+  local placed = type(doc.list_seq) == "number"
+  return { _id = doc._id, workflow = wf, list_seq = doc.list_seq,
+    list_page = placed and math.floor(doc.list_seq / patient_list.PAGE) or nil,
+    list_block = placed and block_of(doc.list_seq) or nil, terms = bson.array(M.terms(fields, doc)) }
+end
+
 -- index(db, wf, fields, doc) -> true | nil, err: doc's terms stored (anew), at its list position
 function M.index(db, wf, fields, doc)
-  local res, err = db:update(M.COLLECTION, { _id = doc._id }, { ["$set"] = { workflow = wf, list_seq = doc.list_seq,
-    terms = bson.array(M.terms(fields, doc)) } }, { upsert = true })
+  local t = M.document(wf, fields, doc)
+  t._id = nil
+  local res, err = db:update(M.COLLECTION, { _id = doc._id }, { ["$set"] = t }, { upsert = true })
   if not res then return nil, err end
   return true
 end
@@ -161,47 +168,96 @@ function M.unindex(db, id)
   return true
 end
 
--- search(db, wf, fields, q, cursor, limit) -> docs, next_cursor, limited | nil, err, status
--- (status 400: the query is refused). limited: nil, or "capped" (more patients had every word
--- tried than are read: the docs are some of the matches, not the newest), or "short" (no word of
--- MIN_LOOKUP characters: none is looked up, as the database reads every patient a word starts,
--- and one or two letters start most).
-M.MIN_LOOKUP = 3
+-- A search walks the workflow's list newest first, from the cursor's position, the way that
+-- costs least for its first word (the likeliest to tell, M.query), and never reads more than
+-- MAX_READS times:
+-- - dense (the word starts many names, as the first page's candidates tell, by equality on the
+--   word's term and the page: {organization_id, workflow, list_page, terms}): whole list pages of
+--   patients (the list's own query), each checked against the query;
+-- - sparse: the candidates of one block of BLOCK positions at a time, by equality on the word's
+--   term and the block ({organization_id, workflow, list_block, terms}), at most BLOCK_CANDIDATES
+--   of them; a block with more is read page by page instead.
+-- Every read is an equality the database answers from an index for the rows it returns (a
+-- FerretDB find reads every row its filter matches, limit or not: docs/benchmarks.md), so one
+-- request costs the same in a clinic of 100 patients or 100,000.
+M.BLOCK_CANDIDATES = 64
+M.MAX_READS = 48
+-- a list page with this many matches tells that the next one is read whole too
+local DENSE_PAGE = 12
+
+-- search(db, wf, fields, q, cursor, limit) -> docs, next_cursor, partial | nil, err, status
+-- (status 400: the query is refused). partial: true when the walk stopped at MAX_READS before the
+-- page was full: docs are the matches above next_cursor, and the search goes on from there.
 function M.search(db, wf, fields, q, cursor, limit)
   local qwords, why = M.query(q)
   if not qwords then return nil, why, 400 end
-  if #qwords == 0 then return {}, nil, nil end
-  local lookups = {}
-  for _, w in ipairs(qwords) do
-    if #char_ends(w) >= M.MIN_LOOKUP then lookups[#lookups + 1] = w end
+  if #qwords == 0 then return {}, nil, false end
+  local term = key(qwords[1])
+  local top, terr = patient_list.top(db, wf, cursor)
+  if not top then return nil, terr end
+  local hits, seen = {}, {}
+  local function hit(t, doc)
+    if not seen[tostring(t._id)] and type(t.list_seq) == "number" and patient_list.after_cursor(t, cursor) then
+      seen[tostring(t._id)] = true
+      hits[#hits + 1] = { _id = t._id, list_seq = t.list_seq, doc = doc }
+    end
   end
-  if #lookups == 0 then return {}, nil, "short" end
-  local found, capped, err
-  for i = 1, math.min(#lookups, M.TRIED_TERMS) do
-    found, err = db:find(M.COLLECTION, { workflow = wf, terms = key(lookups[i]) }, { limit = M.MAX_CANDIDATES + 1 })
-    if not found then return nil, err end
-    capped = #found > M.MAX_CANDIDATES
-    if not capped then break end
+  local per_block = M.BLOCK / patient_list.PAGE
+  local page = math.floor(top / patient_list.PAGE)
+  -- the first page tells: its candidates, up to as many as make it dense
+  local first, ferr = db:find(M.COLLECTION, { workflow = wf, list_page = page, terms = term }, { limit = DENSE_PAGE })
+  if not first then return nil, ferr end
+  local dense, reads = #first >= DENSE_PAGE, 1
+  if not dense then
+    for _, t in ipairs(first) do
+      if starts_all(t.terms or {}, qwords) then hit(t) end
+    end
   end
-  local hits = {}
-  for i = 1, math.min(#found, M.MAX_CANDIDATES) do
-    local t = found[i]
-    if type(t.list_seq) == "number" and patient_list.after_cursor(t, cursor) and starts_all(t.terms or {}, qwords) then
-      hits[#hits + 1] = t
+  local dense_block -- a block with more candidates than are read: its pages are read instead
+  while page >= 0 and #hits <= limit and reads < M.MAX_READS do
+    reads = reads + 1
+    local block = math.floor(page / per_block)
+    if dense or block == dense_block then
+      local docs, err = db:find("patients", { workflow = wf, list_page = page })
+      if not docs then return nil, err end
+      local n = 0
+      for _, d in ipairs(docs) do
+        if M.matches(fields, d, qwords) then n = n + 1; hit(d, d) end
+      end
+      dense, page = n >= DENSE_PAGE, page - 1
+    else
+      local found, err = db:find(M.COLLECTION, { workflow = wf, list_block = block, terms = term },
+        { limit = M.BLOCK_CANDIDATES + 1 })
+      if not found then return nil, err end
+      if #found > M.BLOCK_CANDIDATES then
+        dense_block = block
+      else
+        for _, t in ipairs(found) do
+          if starts_all(t.terms or {}, qwords) then hit(t) end
+        end
+        page = block * per_block - 1
+      end
     end
   end
   table.sort(hits, patient_list.before)
-  local next_cursor
-  if #hits > limit then next_cursor = patient_list.encode_cursor(hits[limit].list_seq, hits[limit]._id) end
+  local next_cursor, partial = nil, false
+  if #hits > limit then
+    next_cursor = patient_list.encode_cursor(hits[limit].list_seq, hits[limit]._id)
+  elseif page >= 0 then -- stopped at MAX_READS: on from the positions not yet read
+    next_cursor, partial = patient_list.encode_cursor((page + 1) * patient_list.PAGE, nil), true
+  end
   local docs = {}
   for i = 1, math.min(#hits, limit) do
-    local p
-    p, err = db:find_one("patients", { _id = hits[i]._id })
-    if err then return nil, err end
-    -- gone since, or terms its old values left: no match
-    if p and p.workflow == wf and M.matches(fields, p, qwords) then docs[#docs + 1] = p end
+    local p, err = hits[i].doc, nil
+    if not p then
+      p, err = db:find_one("patients", { _id = hits[i]._id })
+      if err then return nil, err end
+      -- gone since, or terms its old values left: no match
+      if not (p and p.workflow == wf and M.matches(fields, p, qwords)) then p = nil end
+    end
+    if p then docs[#docs + 1] = p end
   end
-  return docs, next_cursor, capped and "capped" or nil
+  return docs, next_cursor, partial
 end
 
 -- backfill(db, wf, fields) -> true | nil, err: terms for the patients of a workflow stored before

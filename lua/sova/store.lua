@@ -26,9 +26,10 @@ local INDEXES = {
     -- the patients the dashboard's counters have yet to count (sova.patient_counts)
     { name = "org_workflow_dirty", key = o { "organization_id", 1, "workflow", 1, "counts_dirty", 1 } },
   },
-  -- a search's candidates, by equality on one term (sova.patient_search)
+  -- a search's candidates, by equality on one term in one page or block of the list (sova.patient_search)
   patient_terms = {
-    { name = "org_workflow_terms", key = o { "organization_id", 1, "workflow", 1, "terms", 1 } },
+    { name = "org_workflow_block_terms", key = o { "organization_id", 1, "workflow", 1, "list_block", 1, "terms", 1 } },
+    { name = "org_workflow_page_terms", key = o { "organization_id", 1, "workflow", 1, "list_page", 1, "terms", 1 } },
   },
   -- the dashboard's counters (sova.patient_counts)
   patient_counts = {
@@ -73,11 +74,24 @@ local function existing(h, coll)
   return names
 end
 
--- Creates the indexes the collection lacks (by name). Asking FerretDB to re-create an existing
--- index can crash its connection, so existing ones are never sent again.
+-- indexes of earlier versions, dropped where they are found
+local RETIRED = {
+  patient_terms = { "org_workflow_terms" }, -- a search read every row one term matched
+}
+
+-- Creates the indexes the collection lacks (by name), and drops its RETIRED ones. Asking FerretDB
+-- to re-create an existing index can crash its connection, so existing ones are never sent again.
+
 local function create(h, coll, specs)
   local have, err = existing(h, coll)
   if not have then return nil, err end
+  for _, name in ipairs(RETIRED[coll] or {}) do
+    if have[name] then
+      local ok
+      ok, err = h:command(o { "dropIndexes", coll, "index", name })
+      if not ok then return nil, err end
+    end
+  end
   local list = bson.array()
   for _, s in ipairs(specs) do
     if not have[s.name] then
@@ -126,10 +140,10 @@ function M.ensure_indexes()
   -- 6-year retention: a TTL index where the server has them (MongoDB), the sweep everywhere.
   local ttl = create(h, "audit_logs", { { name = "retention_ttl", key = o { "timestamp", 1 }, ttl = config.AUDIT_RETENTION } })
   M.ttl_supported = ttl and true or false
-  -- patients stored before lists had positions, or search its terms, get theirs
+  -- patients stored before lists had positions, or search its terms (v2: in blocks), get theirs
   local ok, err = once(h, "patient_list_v1", require("sova.patient_list").backfill)
   if not ok then return nil, err end
-  ok, err = once(h, "patient_search_v1", function() return each_workflow(h, require("sova.patient_search").backfill) end)
+  ok, err = once(h, "patient_search_v2", function() return each_workflow(h, require("sova.patient_search").backfill) end)
   if not ok then return nil, err end
   return once(h, "patient_counts_v1", function() return each_workflow(h, require("sova.patient_counts").backfill) end)
 end

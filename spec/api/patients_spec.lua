@@ -353,17 +353,18 @@ describe("patients #api", function()
         local found = false
         for _, item in ipairs(res.json.items) do found = found or item.id == p.id end
         assert.is_true(found, "q=" .. q)
-        assert.is_false(res.json.search_capped, "q=" .. q)
+        assert.is_false(res.json.search_partial, "q=" .. q)
         assert.is_nil(res.json.items[1].search_terms, "the terms stay inside")
       end
       for _, q in ipairs({ "zoe%20smith", "nunez" .. tag, "hara%20x" }) do
         assert.equal(0, #list("?limit=100&q=" .. q).json.items, "q=" .. q)
       end
-      -- a word of one or two letters narrows a search, but none is looked up on its own
-      local short = list("?limit=100&q=zo").json
-      assert.equal(0, #short.items)
-      assert.is_true(short.search_too_short)
-      assert.is_false(list("?limit=100&q=zoe%20n").json.search_too_short)
+      -- a word of one or two letters is a search too
+      for _, q in ipairs({ "zo", "z%20n", "n%20" .. tag:sub(1, 2) }) do
+        local found = false
+        for _, item in ipairs(list("?limit=100&q=" .. q).json.items) do found = found or item.id == p.id end
+        assert.is_true(found, "q=" .. q)
+      end
     end)
 
     it("finds a renamed patient by its new name only", function()
@@ -618,39 +619,101 @@ describe("patients #api", function()
     end)
   end)
 
-  describe("a search too short to tell", function()
-    it("reads at most MAX_CANDIDATES patients and says the items are some of the matches", function()
-      local search = require("sova.patient_search")
+  describe("a search in a workflow of hundreds of thousands of positions", function()
+    -- Patients stored directly (the API's own path would take a while) far apart in the list:
+    -- a word in one patient per block (more blocks than one request reads), a word 100 patients
+    -- share in one block below the top, and a word 200 patients at the top share.
+    local search = require("sova.patient_search")
+    local PAGE, BLOCK = 64, search.BLOCK
+    local tag = helpers.core.crypto.random_hex(3)
+    local SPREAD, CLUSTER, TOP = "spread" .. tag, "cluster" .. tag, "top" .. tag
+    local spread, cluster, top = {}, {}, {} -- names, newest first
+
+    lazy_setup(function()
       local bson = helpers.core.bson
       local org = helpers.org_doc(db, BETA)._id
-      local term = "capq" .. helpers.core.crypto.random_hex(3)
-      local docs, terms = {}, {}
-      for i = 1, search.MAX_CANDIDATES + 20 do
-        local id, seq = bson.oid(), 900000 + i
-        docs[i] = { _id = id, organization_id = org, workflow = "patient_questions", patient_name = term .. " " .. i,
-          call_status = "Not Started", list_seq = seq, list_page = math.floor(seq / 64) }
-        terms[i] = { _id = id, organization_id = org, workflow = "patient_questions", list_seq = seq,
-          terms = bson.array(search.terms({ { key = "patient_name", type = "string" } }, docs[i])) }
-      end
       local h = db:handle()
+      local counter = assert(h:find_one("patient_lists", { organization_id = org, workflow = "patient_questions" }))
+      local base = (math.floor(counter.next_seq / BLOCK) + 1) * BLOCK
+      local docs, terms = {}, {}
+      local function add(name, seq)
+        local id = bson.oid()
+        local d = { _id = id, organization_id = org, workflow = "patient_questions", patient_name = name,
+          call_status = "Not Started", list_seq = seq, list_page = math.floor(seq / PAGE) }
+        docs[#docs + 1] = d
+        local t = search.document("patient_questions", { { key = "patient_name", type = "string" } }, d)
+        t.organization_id = org
+        terms[#terms + 1] = t
+      end
+      local blocks = search.MAX_READS + 12
+      for k = blocks - 1, 0, -1 do
+        spread[#spread + 1] = SPREAD .. " " .. k
+        add(spread[#spread], base + k * BLOCK + 7)
+      end
+      local at = base + 20 * BLOCK + BLOCK - 200 -- the block's last pages, below its top one
+      for i = 100, 1, -1 do
+        cluster[#cluster + 1] = CLUSTER .. " " .. i
+        add(cluster[#cluster], at + i)
+      end
+      local high = base + blocks * BLOCK
+      for i = 200, 1, -1 do
+        top[#top + 1] = TOP .. " " .. i
+        add(top[#top], high + i)
+      end
       for _, c in ipairs({ { "patients", docs }, { search.COLLECTION, terms } }) do
-        for i = 1, #c[2], 250 do -- one insert command per 250 (the API's own path would take a while)
+        for i = 1, #c[2], 250 do
           local batch = bson.array()
           for j = i, math.min(i + 249, #c[2]) do batch[#batch + 1] = c[2][j] end
           assert(h:command(bson.ordered { "insert", c[1], "documents", batch }))
         end
       end
-      local res = f:req(BETA, "GET", "/api/workflows/patient_questions/patients?limit=100&q=" .. term)
+      assert(h:update("patient_lists", { _id = counter._id }, { ["$set"] = { next_seq = high + 201 } }))
+    end)
+
+    -- every page of a search: the names in order, and the pages' search_partial flags
+    local function walk(q, limit)
+      local names, partial, cursor = {}, {}, nil
+      repeat
+        local res = f:req(BETA, "GET", "/api/workflows/patient_questions/patients?limit=" .. limit .. "&q=" .. q ..
+          (cursor and ("&cursor=" .. cursor) or ""))
+        assert.status(200, res)
+        for _, p in ipairs(res.json.items) do names[#names + 1] = p.patient_name end
+        partial[#partial + 1] = res.json.search_partial
+        cursor = res.json.next_cursor ~= helpers.null and res.json.next_cursor or nil
+        assert.is_true(#partial < 200, "the walk does not end")
+      until not cursor
+      return names, partial
+    end
+
+    it("finds a word each block has once: some per request, and the rest from its cursor", function()
+      local names, partial = walk(SPREAD, 100)
+      assert.same(spread, names)
+      assert.is_true(partial[1], "one request read every block")
+      assert.is_false(partial[#partial])
+    end)
+
+    it("finds a word many patients of one block share, below the top", function()
+      local names, partial = walk(CLUSTER, 30)
+      assert.same(cluster, names)
+      assert.is_false(partial[#partial])
+    end)
+
+    it("pages a word the newest patients share like the list, without stopping short", function()
+      local names, partial = walk(TOP, 50)
+      assert.same(top, names)
+      -- the first three pages are full; the fourth has the last 50 and cannot yet tell it is the last
+      assert.same({ false, false, false }, { partial[1], partial[2], partial[3] })
+      local one = walk(TOP .. "%20" .. "137", 50)
+      assert.same({ TOP .. " 137" }, one)
+    end)
+
+    it("searches by a single letter", function()
+      local res = f:req(BETA, "GET", "/api/workflows/patient_questions/patients?limit=100&q=" .. TOP:sub(1, 1))
       assert.status(200, res)
-      assert.is_true(res.json.search_capped)
       assert.equal(100, #res.json.items)
-      res = f:req(BETA, "GET", "/api/workflows/patient_questions/patients?limit=100&q=" .. term .. "%20" .. (search.MAX_CANDIDATES + 7))
-      assert.status(200, res)
-      assert.is_false(res.json.search_capped, "the longer query reads only its own candidates")
-      assert.equal(1, #res.json.items)
-      assert.equal(term .. " " .. (search.MAX_CANDIDATES + 7), res.json.items[1].patient_name)
+      assert.equal(top[1], res.json.items[1].patient_name)
       -- a list, not a search, says nothing about searching
-      assert.is_nil(f:req(BETA, "GET", "/api/workflows/patient_questions/patients?limit=5").json.search_capped)
+      assert.is_nil(f:req(BETA, "GET", "/api/workflows/patient_questions/patients?limit=5").json.search_partial)
     end)
   end)
 

@@ -494,10 +494,8 @@ export interface components {
             items: components["schemas"]["Patient"][];
             /** @description Pass as cursor= for the next page; null on the last. */
             next_cursor: components["schemas"]["ListCursor"] | null;
-            /** @description With q= only: true when more patients may match than one search reads (100 candidates for each of up to three of its words): the items are some of the matches, not the newest. A longer query narrows it. */
-            search_capped?: boolean;
-            /** @description With q= only: true when no word of the query has 3 letters or digits: nothing was looked up (one or two letters start most patients' words) and the items are empty. */
-            search_too_short?: boolean;
+            /** @description With q= only: true when the search stopped partway down the list (it reads at most a fixed amount per request, whatever the workflow's size): the items are the matches above next_cursor, possibly none, and next_cursor searches on from there. */
+            search_partial?: boolean;
         };
         TranscriptMessage: {
             /** @description assistant (the agent) or user (the other party) */

@@ -62,8 +62,8 @@ export function PatientListPage() {
 
   const items = list.data?.items ?? [];
   const next = list.data?.next_cursor ?? null;
-  const capped = list.data?.search_capped === true;
-  const tooShort = list.data?.search_too_short === true;
+  // the search stopped at what one request reads: these are the matches among newer patients
+  const partial = list.data?.search_partial === true && next !== null;
 
   return (
     <section className="page" aria-labelledby="list-title">
@@ -95,16 +95,10 @@ export function PatientListPage() {
         </div>
       </form>
 
-      {tooShort && !list.error && (
+      {partial && !list.error && (
         <p className="alert alert-info" role="status">
-          Type at least 3 letters or digits of a name, number or ID to search.
-        </p>
-      )}
-
-      {capped && !list.error && (
-        <p className="alert alert-info" role="status">
-          More patients match <strong>“{q}”</strong> than one search reads: these are some of them. Type more of the
-          name, number or ID to narrow it.
+          The search for <strong>“{q}”</strong> stopped partway down the list
+          {items.length === 0 ? ', with no match so far' : ''}: <em>Older →</em> searches the older patients.
         </p>
       )}
 
@@ -112,7 +106,7 @@ export function PatientListPage() {
         <ErrorAlert error={list.error} onRetry={list.reload} />
       ) : list.loading && !list.data ? (
         <Loading label="Loading patients…" />
-      ) : tooShort ? null : items.length === 0 ? (
+      ) : items.length === 0 && !partial ? (
         <div className="empty">
           {q ? (
             <p>
@@ -129,7 +123,7 @@ export function PatientListPage() {
             </>
           )}
         </div>
-      ) : (
+      ) : items.length === 0 ? null : (
         <div aria-busy={list.loading}>
           <PatientTable fields={fields} patients={items} caption={`${label} patients`} />
         </div>

@@ -45,12 +45,12 @@ local function list_cursor(q)
   return patient_list.decode_cursor(q.cursor) or fail(400, "bad_request", "malformed cursor")
 end
 
--- A search reads the patients with one term of the query (sova.patient_search), newest first,
--- from the cursor on. -> docs, next_cursor, limited (nil, "capped" or "short": patient_search.search)
+-- A search walks the list newest first from the cursor on, reading only what may match
+-- (sova.patient_search). -> docs, next_cursor, partial
 local function search(ctx, wf, wf_key, q, cursor, limit)
-  local docs, next_cursor, limited = patient_search.search(ctx.db, wf_key, fields_of(wf), q, cursor, limit)
-  if not docs and limited == 400 then fail(400, "bad_request", next_cursor) end
-  return db_ok(docs, next_cursor), next_cursor, limited
+  local docs, next_cursor, partial = patient_search.search(ctx.db, wf_key, fields_of(wf), q, cursor, limit)
+  if not docs and partial == 400 then fail(400, "bad_request", next_cursor) end
+  return db_ok(docs, next_cursor), next_cursor, partial
 end
 
 -- GET /api/workflows/{wf}/patients?limit=&cursor=&q=
@@ -60,9 +60,9 @@ function M.list(ctx, wf_key)
   local limit = request.limit(q, 25, 100)
   local cursor = list_cursor(q)
   local searched = q.q ~= nil and q.q ~= ""
-  local docs, next_cursor, limited
+  local docs, next_cursor, partial
   if searched then
-    docs, next_cursor, limited = search(ctx, wf, wf_key, q.q, cursor, limit)
+    docs, next_cursor, partial = search(ctx, wf, wf_key, q.q, cursor, limit)
   else
     local after -- the next page's cursor, or the database's error
     docs, after = patient_list.page(ctx.db, wf_key, cursor, limit)
@@ -74,7 +74,7 @@ function M.list(ctx, wf_key)
   M.audit_or_503(ctx, { action = "list", resource_type = "patient",
     details = { workflow = wf_key, count = #items, searched = searched } })
   local page = { items = items, next_cursor = next_cursor or json.null }
-  if searched then page.search_capped, page.search_too_short = limited == "capped", limited == "short" end
+  if searched then page.search_partial = partial end
   return 200, page
 end
 

@@ -1,11 +1,13 @@
-// The patient list's search: what staff see when a query is too short for the API to tell
-// (search_capped: the items are some of the matches, not the newest).
+// The patient list's search: what staff see when one request's search stopped partway down the
+// list (search_partial: the items are the matches above next_cursor, and the search goes on).
 import { describe, expect, it } from 'vitest';
-import { screen } from '@testing-library/react';
+import { fireEvent, screen } from '@testing-library/react';
 import { installFakeApi, renderApp, signedIn, tenantOf } from '../../test/fakeApi';
 import { orgWith, SCHEMA, WF } from '../../test/fixtures';
 
-function setup(capped: boolean | undefined, tooShort = false) {
+const JO = { id: 'p1', workflow: WF, call_status: 'Not Started', alpha_text: 'Jo Someone' };
+
+function setup(partial: boolean | undefined, items = [JO], next: string | null = partial ? '4096-' : null) {
   const org = orgWith(SCHEMA);
   signedIn();
   return installFakeApi({
@@ -13,38 +15,42 @@ function setup(capped: boolean | undefined, tooShort = false) {
     'GET /api/me': [200, { user: { id: 'u1', email: 'staff@test.example' }, organization: org }],
     [`GET /api/workflows/${WF}/patients`]: [
       200,
-      {
-        items: tooShort ? [] : [{ id: 'p1', workflow: WF, call_status: 'Not Started', alpha_text: 'Jo Someone' }],
-        next_cursor: null,
-        ...(capped === undefined ? {} : { search_capped: capped, search_too_short: tooShort }),
-      },
+      { items, next_cursor: next, ...(partial === undefined ? {} : { search_partial: partial }) },
     ],
   });
 }
 
 describe('searching patients', () => {
-  it('says when more patients match than one search reads, and how to narrow it', async () => {
+  it('says when the search stopped partway, and goes on from there with Older', async () => {
     const api = setup(true);
-    renderApp(`/w/${WF}/patients?q=j`);
-    const note = (await screen.findByText(/than one search reads/)).closest('[role="status"]');
-    expect(note?.textContent).toContain('More patients match “j” than one search reads');
-    expect(note?.textContent).toContain('Type more');
+    renderApp(`/w/${WF}/patients?q=jo`);
+    const note = (await screen.findByText(/stopped partway down the list/)).closest('[role="status"]');
+    expect(note?.textContent).toContain('The search for “jo” stopped partway down the list: Older → searches the older patients.');
     expect(await screen.findByText('Jo Someone')).toBeTruthy();
-    expect(api.calls.some((c) => c.path.includes('q=j'))).toBe(true);
+    fireEvent.click(screen.getByRole('button', { name: 'Older →' }));
+    await screen.findByText('Page 2');
+    expect(api.calls.some((c) => c.path.includes('q=jo') && c.path.includes('cursor=4096-'))).toBe(true);
   });
 
-  it('says nothing more when the search read every match', async () => {
+  it('says there is no match so far rather than none at all', async () => {
+    setup(true, []);
+    renderApp(`/w/${WF}/patients?q=zq`);
+    expect(await screen.findByText(/with no match so far/)).toBeTruthy();
+    expect(screen.queryByText(/No patients match/)).toBeNull();
+    expect((screen.getByRole('button', { name: 'Older →' }) as HTMLButtonElement).disabled).toBe(false);
+  });
+
+  it('says nothing more when the search read to the end', async () => {
     setup(false);
     renderApp(`/w/${WF}/patients?q=jo`);
     expect(await screen.findByText('Jo Someone')).toBeTruthy();
-    expect(screen.queryByText(/than one search reads/)).toBeNull();
+    expect(screen.queryByText(/stopped partway/)).toBeNull();
   });
 
-  it('asks for 3 letters when the query is too short to look up, and says no more', async () => {
-    setup(false, true);
-    renderApp(`/w/${WF}/patients?q=j`);
-    expect(await screen.findByText(/Type at least 3 letters or digits/)).toBeTruthy();
-    expect(screen.queryByText(/No patients match/)).toBeNull();
-    expect(screen.queryByText(/than one search reads/)).toBeNull();
+  it('says no patient matches when a finished search found none', async () => {
+    setup(false, []);
+    renderApp(`/w/${WF}/patients?q=zq`);
+    expect(await screen.findByText(/No patients match/)).toBeTruthy();
+    expect(screen.queryByText(/stopped partway/)).toBeNull();
   });
 });
