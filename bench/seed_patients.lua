@@ -35,13 +35,14 @@ local function value(f, i)
   return ("%s %d"):format(f.label or f.key, i)
 end
 
-local batch, terms = bson.array(), bson.array()
+local batch, terms, counted = bson.array(), bson.array(), bson.array()
 local function flush()
   if #batch > 0 then
     assert(h:command(bson.ordered { "insert", patient_search.COLLECTION, "documents", terms }))
     assert(h:command(bson.ordered { "insert", "patients", "documents", batch }))
+    assert(h:command(bson.ordered { "insert", patient_counts.COUNTED, "documents", counted }))
   end
-  batch, terms = bson.array(), bson.array()
+  batch, terms, counted = bson.array(), bson.array(), bson.array()
 end
 
 local counts = {}
@@ -56,8 +57,10 @@ for k = 1, n do
   if not doc then error(require("cjson").encode(errs)) end
   doc.organization_id, doc.workflow, doc.created_at, doc.updated_at = org._id, wf, now, now
   doc.call_status = "Not Started"
-  patient_counts.tally(counts, nil, patient_counts.place(def.patient_schema.fields, doc).counted)
   doc._id = bson.oid()
+  local snap = patient_counts.snapshot(def.patient_schema.fields, doc)
+  patient_counts.tally(counts, nil, snap)
+  counted[#counted + 1] = { _id = doc._id, organization_id = org._id, workflow = wf, counted = snap }
   batch[#batch + 1] = patient_list.place(doc, seq)
   local t = patient_search.document(wf, def.patient_schema.fields, doc)
   t.organization_id = org._id

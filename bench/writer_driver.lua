@@ -2,7 +2,8 @@
 --   sova script bench/writer_driver.lua CALLS TURNS AUDITS SPOOL_DIR
 -- 1. The session writer (sova.core.writer, the bot's): CALLS sessions, each getting TURNS turn
 --    updates as the bot sends them (a $push of the two lines and a $set, one update per turn), then
---    its end ($set of status and summary) and its patient's outcome; pushed at once, then flushed.
+--    its end ($set of status and summary), its patient's outcome and the dashboard's recount marker;
+--    pushed at once, then flushed.
 -- 2. Audit records (sova.audit's shape): AUDITS inserts, one after another on one connection, as
 --    one API request makes one.
 -- Prints one JSON line of figures.
@@ -42,7 +43,8 @@ for i = 1, calls do
   push { collection = "sessions", kind = "update", filter = { _id = sessions[i], organization_id = org },
     update = { ["$set"] = { status = "completed", updated_at = bson.now(), ["transcript.summary"] = "Approved, reference AUTH" .. i } } }
   push { collection = "patients", kind = "update", filter = { _id = patients[i], organization_id = org },
-    update = { ["$set"] = { call_status = "Completed", auth_status = "Approved", counts_dirty = true } } }
+    update = { ["$set"] = { call_status = "Completed", auth_status = "Approved" } } }
+  push { collection = "patient_recount", kind = "insert", doc = { organization_id = org, workflow = "prior_auth", patient_id = patients[i] } }
 end
 local t_pushed = sys.monotonic() - t0
 assert(writer.flush(600000), "the writer did not finish")

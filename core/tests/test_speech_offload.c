@@ -170,7 +170,9 @@ static void a_stalled_engine_cannot_queue_without_bound(void **state)
 	sova_offload *o = sova_offload_new(1, 0, NULL, NULL, err, sizeof err);
 	heard h = {0};
 	int freed = 0;
-	sova_stt *r = sova_offload_stt(o, new_slow(200000, &freed), on_text, &h, err, sizeof err);
+	/* a feed takes 0.9 s: the worker has taken one when the loop below ends, however slow the
+	 * machine (a CI run under load once took 200 ms for the loop, and a second feed with it) */
+	sova_stt *r = sova_offload_stt(o, new_slow(900000, &freed), on_text, &h, err, sizeof err);
 	const char *phrases[] = {"yes", "no"};
 	sova_stt_options opt = {.search = SOVA_STT_SEARCH_GRAMMAR, .phrases = phrases, .num_phrases = 2};
 	assert_true(sova_stt_start(r, &opt, err, sizeof err));

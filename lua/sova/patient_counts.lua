@@ -5,18 +5,24 @@
 --
 -- Counters are patient_counts documents {organization_id, workflow, field, value, n}: field
 -- "total" (value ""), "call_status", a select field's key, or "calls_per_day" (value: the UTC
--- day), and "schema" (value: the counted fields). Each patient keeps `counted`, the values its
--- counters hold for it. The API counts a patient it creates or deletes as it does so; any other
--- write of a counted field (a PATCH, a call queued, the bot's call status and outcomes) sets
--- counts_dirty, and the next dashboard read counts the dirty patients (settle): a read costs the
--- writes since the last, not the size of the workflow. A patient is claimed on its updated_at,
--- so a write racing the count leaves it dirty for the next.
+-- day), and "schema" (value: the counted fields). What the counters hold for each patient is in
+-- patient_counted (its _id is the patient's), never in the patient: a write there would race the
+-- bot's writes of the same patient.
+--
+-- Only the API changes counters, each workflow's under one lock of its process (sova.core.lock):
+-- FerretDB computes an update in Go from a read and writes the document back, so two $inc at once
+-- can lose one. The API recounts a patient as it writes it (recount); the bot, another process,
+-- leaves a patient_recount marker after its writes (marker), and the next dashboard read
+-- recounts those patients (settle): a read costs the writes since the last, not the workflow's
+-- size. A marker is claimed by deleting it, which the database does once.
+local core = require("sova.core")
+
 local M = {}
 
 local COLL = "patient_counts"
+M.COUNTED = "patient_counted"
+M.RECOUNT = "patient_recount"
 M.NONE = "(none)"
--- what a write that leaves the counters behind adds to its $set
-M.DIRTY = "counts_dirty"
 
 local function value(v)
   if type(v) == "string" then return v end
@@ -37,12 +43,6 @@ function M.snapshot(fields, doc)
   local s = { call_status = value(doc.call_status) }
   for _, k in ipairs(select_keys(fields)) do s[k] = value(doc[k]) end
   return s
-end
-
--- place(fields, doc): doc, counted as it is (to insert, then M.added)
-function M.place(fields, doc)
-  doc.counted, doc[M.DIRTY] = M.snapshot(fields, doc), false
-  return doc
 end
 
 -- tally(acc, old, new): the change of the counters from one patient's old snapshot to its new
@@ -95,76 +95,140 @@ function M.counting(db, wf, fields)
   return true
 end
 
--- added(db, wf, fields, doc) / removed(db, wf, doc) -> true | nil, err: a patient M.place
--- counted, now stored; a patient deleted (what its counters held for it goes)
-function M.added(db, wf, fields, doc)
-  local ok, err = M.counting(db, wf, fields)
+-- locked(db, wf, fn, ...) -> fn(...): fn holding the workflow's counters (sova.core.lock)
+local function locked(db, wf, fn, ...)
+  return core.lock.held("patient_counts\0" .. tostring(db:organization()) .. "\0" .. wf, fn, ...)
+end
+
+-- count(db, wf, fields, id) -> true | nil, err: the counters changed from what they hold for
+-- patient id to what it is now (gone: nothing). Holding the lock.
+local function count(db, wf, fields, id)
+  local p, err = db:find_one("patients", { _id = id })
+  if err then return nil, err end
+  local was
+  was, err = db:find_one(M.COUNTED, { _id = id })
+  if err then return nil, err end
+  local old = was and was.counted or nil
+  local new = p and p.workflow == wf and M.snapshot(fields, p) or nil
+  local acc = M.tally({}, old, new)
+  local same = true
+  for _, d in pairs(acc) do same = same and d == 0 end
+  if same and (old == nil) == (new == nil) then return true end
+  -- the snapshot first: a crash between the two leaves the counters behind, not counted twice
+  local ok
+  if new then
+    ok, err = db:update(M.COUNTED, { _id = id }, { ["$set"] = { workflow = wf, counted = new } }, { upsert = true })
+  else
+    ok, err = db:delete(M.COUNTED, { _id = id })
+  end
   if not ok then return nil, err end
-  return M.apply(db, wf, M.tally({}, nil, doc.counted))
+  return M.apply(db, wf, acc)
 end
-function M.removed(db, wf, doc)
-  if type(doc.counted) ~= "table" then return true end -- never counted
-  return M.apply(db, wf, M.tally({}, doc.counted, nil))
+
+-- recount(db, wf, fields, id) -> true | nil, err: after the API wrote patient id (created,
+-- changed or deleted), the counters follow
+function M.recount(db, wf, fields, id)
+  return locked(db, wf, function()
+    local ok, err = M.counting(db, wf, fields)
+    if not ok then return nil, err end
+    return count(db, wf, fields, id)
+  end)
 end
+
+-- marker(org_id, wf, id) -> the patient_recount document another process (the bot) inserts
+-- after it wrote patient id
+function M.marker(org_id, wf, id) return { organization_id = org_id, workflow = wf, patient_id = id } end
 
 -- call_placed(db, wf[, ms]) -> true | nil, err: one more call on its UTC day
 function M.call_placed(db, wf, ms)
-  return bump(db, wf, "calls_per_day", os.date("!%Y-%m-%d", math.floor((ms or os.time() * 1000) / 1000)), 1)
+  return locked(db, wf, bump, db, wf, "calls_per_day", os.date("!%Y-%m-%d", math.floor((ms or os.time() * 1000) / 1000)), 1)
 end
 
--- settle(db, wf, fields) -> true | nil, err: the dirty patients counted. When the counted fields
--- are not the schema's (a select field added or removed, or a workflow never counted) every
--- patient of the workflow is counted again, once.
-function M.settle(db, wf, fields)
-  local schema = signature(fields)
-  local mark, err = db:find_one(COLL, { workflow = wf, field = "schema" })
-  if err then return nil, err end
-  if not mark or mark.value ~= schema then
-    local ok
-    ok, err = db:update("patients", { workflow = wf }, { ["$set"] = { [M.DIRTY] = true } }, { multi = true })
-    if not ok then return nil, err end
-    ok, err = db:update(COLL, { workflow = wf, field = "schema" }, { ["$set"] = { value = schema, n = 0 } }, { upsert = true })
+-- recount_all(db, wf, fields) -> true | nil, err: every patient counted anew (the counted fields
+-- changed, or were never counted). Holding the lock.
+local function recount_all(db, wf, fields)
+  local docs, err = db:find("patients", { workflow = wf })
+  if not docs then return nil, err end
+  local acc, counted = {}, {}
+  for _, d in ipairs(docs) do
+    counted[#counted + 1] = { d._id, M.snapshot(fields, d) }
+    M.tally(acc, nil, counted[#counted][2])
+  end
+  local ok
+  ok, err = db:delete(COLL, { workflow = wf, field = { ["$ne"] = "calls_per_day" } }, { multi = true })
+  if not ok then return nil, err end
+  ok, err = db:delete(M.COUNTED, { workflow = wf }, { multi = true })
+  if not ok then return nil, err end
+  for _, c in ipairs(counted) do
+    ok, err = db:insert(M.COUNTED, { _id = c[1], workflow = wf, counted = c[2] })
     if not ok then return nil, err end
   end
-  local dirty
-  dirty, err = db:find("patients", { workflow = wf, [M.DIRTY] = true })
-  if not dirty then return nil, err end
-  for _, d in ipairs(dirty) do
-    local now = M.snapshot(fields, d)
-    local claim = { _id = d._id, [M.DIRTY] = true, updated_at = d.updated_at }
-    local res
-    res, err = db:update("patients", claim, { ["$set"] = { counted = now, [M.DIRTY] = false } })
-    if not res then return nil, err end
-    if res.matched == 1 then
+  ok, err = M.apply(db, wf, acc)
+  if not ok then return nil, err end
+  return db:update(COLL, { workflow = wf, field = "schema" }, { ["$set"] = { value = signature(fields), n = 0 } }, { upsert = true })
+end
+
+-- settle(db, wf, fields) -> true | nil, err: the patients the bot marked recounted; when the
+-- counted fields are not the schema's (a select field added or removed, or a workflow never
+-- counted), every patient of the workflow, once.
+function M.settle(db, wf, fields)
+  return locked(db, wf, function()
+    local mark, err = db:find_one(COLL, { workflow = wf, field = "schema" })
+    if err then return nil, err end
+    local markers
+    markers, err = db:find(M.RECOUNT, { workflow = wf })
+    if not markers then return nil, err end
+    if not mark or mark.value ~= signature(fields) then
       local ok
-      ok, err = M.apply(db, wf, M.tally({}, d.counted, now))
+      ok, err = recount_all(db, wf, fields)
       if not ok then return nil, err end
     end
-  end
-  return true
+    local seen = {}
+    for _, m in ipairs(markers) do
+      local n
+      n, err = db:delete(M.RECOUNT, { _id = m._id }) -- claimed: once, whoever else reads it
+      if not n then return nil, err end
+      local key = tostring(m.patient_id)
+      if n == 1 and not seen[key] then
+        seen[key] = true
+        local ok
+        ok, err = count(db, wf, fields, m.patient_id)
+        if not ok then return nil, err end
+      end
+    end
+    return true
+  end)
 end
 
 -- backfill(db, wf, fields) -> true | nil, err: the counters of a workflow stored before there
 -- were any: its patients counted, and its sessions by day (sova.store runs it once per workflow)
 function M.backfill(db, wf, fields)
-  local ok, err = M.settle(db, wf, fields)
-  if not ok then return nil, err end
-  local sessions
-  sessions, err = db:find("sessions", { workflow = wf }, { projection = { created_at = 1 } })
-  if not sessions then return nil, err end
-  local per_day = {}
-  for _, s in ipairs(sessions) do
-    local ms = type(s.created_at) == "table" and tonumber(s.created_at["$date"])
-    if ms then
-      local day = os.date("!%Y-%m-%d", math.floor(ms / 1000))
-      per_day[day] = (per_day[day] or 0) + 1
-    end
-  end
-  for day, n in pairs(per_day) do
-    ok, err = bump(db, wf, "calls_per_day", day, n)
+  return locked(db, wf, function()
+    local ok, err = recount_all(db, wf, fields)
     if not ok then return nil, err end
-  end
-  return true
+    local sessions
+    sessions, err = db:find("sessions", { workflow = wf }, { projection = { created_at = 1 } })
+    if not sessions then return nil, err end
+    local per_day = {}
+    for _, s in ipairs(sessions) do
+      local ms = type(s.created_at) == "table" and tonumber(s.created_at["$date"])
+      if ms then
+        local day = os.date("!%Y-%m-%d", math.floor(ms / 1000))
+        per_day[day] = (per_day[day] or 0) + 1
+      end
+    end
+    for day, n in pairs(per_day) do
+      ok, err = bump(db, wf, "calls_per_day", day, n)
+      if not ok then return nil, err end
+    end
+    return true
+  end)
+end
+
+-- restart(db, wf, fields) -> true | nil, err: the workflow's patients counted anew (its calls per
+-- day kept), for counters kept by an earlier version
+function M.restart(db, wf, fields)
+  return locked(db, wf, recount_all, db, wf, fields)
 end
 
 -- read(db, wf, fields[, days]) -> {total, by_call_status, by_field, calls_per_day} | nil, err,

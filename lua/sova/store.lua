@@ -23,8 +23,6 @@ local INDEXES = {
     -- the list's pages, read by equality (sova.patient_list); a search sorts by list position
     { name = "org_workflow_page", key = o { "organization_id", 1, "workflow", 1, "list_page", 1 } },
     { name = "org_workflow_seq", key = o { "organization_id", 1, "workflow", 1, "list_seq", -1 } },
-    -- the patients the dashboard's counters have yet to count (sova.patient_counts)
-    { name = "org_workflow_dirty", key = o { "organization_id", 1, "workflow", 1, "counts_dirty", 1 } },
   },
   -- a search's candidates, by equality on one term in one page or block of the list (sova.patient_search)
   patient_terms = {
@@ -32,6 +30,13 @@ local INDEXES = {
     { name = "org_workflow_page_terms", key = o { "organization_id", 1, "workflow", 1, "list_page", 1, "terms", 1 } },
   },
   -- the dashboard's counters (sova.patient_counts)
+  -- what the counters hold for each patient, and the patients the bot wrote since (sova.patient_counts)
+  patient_counted = {
+    { name = "org_workflow", key = o { "organization_id", 1, "workflow", 1 } },
+  },
+  patient_recount = {
+    { name = "org_workflow", key = o { "organization_id", 1, "workflow", 1 } },
+  },
   patient_counts = {
     { name = "org_workflow_field_value", key = o { "organization_id", 1, "workflow", 1, "field", 1, "value", 1 }, unique = true },
   },
@@ -77,6 +82,7 @@ end
 -- indexes of earlier versions, dropped where they are found
 local RETIRED = {
   patient_terms = { "org_workflow_terms" }, -- a search read every row one term matched
+  patients = { "org_workflow_dirty" }, -- the counters' marks were in the patients
 }
 
 -- Creates the indexes the collection lacks (by name), and drops its RETIRED ones. Asking FerretDB
@@ -145,7 +151,10 @@ function M.ensure_indexes()
   if not ok then return nil, err end
   ok, err = once(h, "patient_search_v2", function() return each_workflow(h, require("sova.patient_search").backfill) end)
   if not ok then return nil, err end
-  return once(h, "patient_counts_v1", function() return each_workflow(h, require("sova.patient_counts").backfill) end)
+  ok, err = once(h, "patient_counts_v1", function() return each_workflow(h, require("sova.patient_counts").backfill) end)
+  if not ok then return nil, err end
+  -- v2: what the counters hold for each patient moved out of the patients: counted anew
+  return once(h, "patient_counts_v2", function() return each_workflow(h, require("sova.patient_counts").restart) end)
 end
 
 -- Deletes audit records older than the retention period. Returns deleted count | nil, err.

@@ -558,12 +558,42 @@ describe("patients #api", function()
       -- no counters, no patient counted: the next read counts every patient of the workflow
       assert(h:delete("patient_counts", { organization_id = org, workflow = "patient_questions",
         field = { ["$ne"] = "calls_per_day" } }, { multi = true }))
-      assert(h:update("patients", { organization_id = org }, { ["$unset"] = { counted = "" } }, { multi = true }))
+      assert(h:delete("patient_counted", { organization_id = org, workflow = "patient_questions" }, { multi = true }))
       local d2 = dashboard()
       assert.same(d1.by_field, d2.by_field)
       assert.same(d1.by_call_status, d2.by_call_status)
       assert.equal(d1.total, d2.total)
       assert.equal(helpers.count(db, "patients", { organization_id = org, workflow = "patient_questions" }), d2.total)
+    end)
+
+    it("stays exact while four clients create and delete at once and the dashboard is read", function()
+      local proc = helpers.proc
+      local org = helpers.org_doc(db, BETA)._id
+      local token = f:login(BETA)
+      local churns = {}
+      for i = 1, 4 do
+        local victims = proc.temp_path("victims", ".txt")
+        local fh = assert(io.open(victims, "w"))
+        for _ = 1, 5 do fh:write(create(CASES[3], { preferred_language = "Spanish" }).id, "\n") end
+        fh:close()
+        local log = proc.temp_path("churn", ".log")
+        churns[i] = { log = log, p = proc.spawn({ proc.sova_bin(), "script", proc.root .. "/spec/fixtures/patient_churn.lua",
+          api.url, BETA.host, token, "patient_questions", require("cjson").encode(helpers.valid_patient("patient_questions", "beta")),
+          "15", victims }, { stdout = log, stderr = log .. ".err", name = "patient_churn" .. i }) }
+      end
+      for _ = 1, 10 do dashboard() end -- while they write
+      for _, c in ipairs(churns) do
+        assert.equal(0, c.p:wait(120), "patient_churn: " .. (proc.read_file(c.log .. ".err") or ""))
+        assert.is_nil(proc.read_file(c.log):find("failed"), proc.read_file(c.log))
+      end
+      local d = dashboard()
+      local function stored(q)
+        q.organization_id, q.workflow = org, "patient_questions"
+        return helpers.count(db, "patients", q)
+      end
+      assert.equal(stored({}), d.total)
+      for status, n in pairs(d.by_call_status) do assert.equal(stored({ call_status = status }), n, status) end
+      for lang, n in pairs(langs(d)) do assert.equal(stored({ preferred_language = lang }), n, lang) end
     end)
 
     it("gives prior_auth its own select field", function()

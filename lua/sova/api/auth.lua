@@ -32,14 +32,18 @@ local function throttled(h, key, max)
   return a and a.count >= max and date_s(a.window_start) > now_s() - config.LOGIN_WINDOW
 end
 
+-- under the key's lock: the embedded database's $inc is a read and a write, and failures at once
+-- must all count (docs/architecture.md, "What the embedded database does not make atomic")
 local function note_failure(h, key)
-  local a = db_ok(h:find_one("login_attempts", { key = key }))
-  if a and date_s(a.window_start) > now_s() - config.LOGIN_WINDOW then
-    db_ok(h:update("login_attempts", { key = key }, { ["$inc"] = { count = 1 } }))
-  else
-    db_ok(h:update("login_attempts", { key = key },
-      { ["$set"] = { count = 1, window_start = bson.now() } }, { upsert = true }))
-  end
+  core.lock.held("login_attempts\0" .. key, function()
+    local a = db_ok(h:find_one("login_attempts", { key = key }))
+    if a and date_s(a.window_start) > now_s() - config.LOGIN_WINDOW then
+      db_ok(h:update("login_attempts", { key = key }, { ["$inc"] = { count = 1 } }))
+    else
+      db_ok(h:update("login_attempts", { key = key },
+        { ["$set"] = { count = 1, window_start = bson.now() } }, { upsert = true }))
+    end
+  end)
 end
 
 -- ---- login ----

@@ -111,8 +111,9 @@ function M.start(ctx, id)
     phone = phone_to and { to = phone_to } or nil,
   })
   -- before the bot hears of it: its own, later writes (In Progress, the outcome) must win
-  db_ok(ctx.db:update("patients", { _id = p._id }, { ["$set"] = { call_status = vocabulary.call_status_label("queued"), updated_at = bson.now(),
-    [patient_counts.DIRTY] = true } }))
+  db_ok(ctx.db:update("patients", { _id = p._id }, { ["$set"] = { call_status = vocabulary.call_status_label("queued"),
+    updated_at = bson.now() } }))
+  db_ok(patient_counts.recount(ctx.db, p.workflow, wf.patient_schema.fields, p._id))
   local ts = os.time()
   local res, err = core.http.request {
     method = "POST", url = bot_url() .. "/calls", body = start, timeout_ms = 5000,
@@ -124,8 +125,8 @@ function M.start(ctx, id)
     db_ok(ctx.db:update("sessions", { _id = sid }, { ["$set"] = {
       status = "failed", failure = "the call runtime is unavailable", updated_at = bson.now() } }))
     db_ok(ctx.db:update("patients", { _id = p._id }, { ["$set"] = {
-      call_status = p.call_status or vocabulary.call_status_label("not_started"), updated_at = bson.now(),
-      [patient_counts.DIRTY] = true } }))
+      call_status = p.call_status or vocabulary.call_status_label("not_started"), updated_at = bson.now() } }))
+    db_ok(patient_counts.recount(ctx.db, p.workflow, wf.patient_schema.fields, p._id))
     fail(503, "bot_unavailable", "the call runtime is unavailable; try again shortly")
   end
   local live = ("%s/calls/%s/live?token=%s"):format(public_url(), present.hex(sid),

@@ -93,13 +93,12 @@ function M.create(ctx, wf_key)
   local now = bson.now()
   doc.workflow, doc.call_status, doc.created_at, doc.updated_at = wf_key, vocabulary.call_status_label("not_started"), now, now
   doc._id = bson.oid()
-  patient_counts.place(fields_of(wf), doc)
   patient_list.place(doc, db_ok(patient_list.reserve(ctx.db, wf_key, 1)))
   M.audit_or_503(ctx, { action = "create", resource_type = "patient", resource_id = present.hex(doc._id),
     details = { workflow = wf_key } })
   db_ok(patient_search.index(ctx.db, wf_key, fields_of(wf), doc)) -- first: terms without a patient match none
   db_ok(ctx.db:insert("patients", doc))
-  db_ok(patient_counts.added(ctx.db, wf_key, fields_of(wf), doc))
+  db_ok(patient_counts.recount(ctx.db, wf_key, fields_of(wf), doc._id))
   return 201, present.patient(doc)
 end
 
@@ -120,7 +119,6 @@ function M.update(ctx, id)
   local changed = json.array()
   for k in pairs(changes) do changed[#changed + 1] = k end
   table.sort(changed)
-  changes[patient_counts.DIRTY] = true -- the dashboard's next read counts it again
   changes.updated_at = bson.now()
   -- field names, never values: the audit trail must not become a second copy of the PHI
   M.audit_or_503(ctx, { action = "update", resource_type = "patient", resource_id = present.hex(p._id),
@@ -129,18 +127,21 @@ function M.update(ctx, id)
   if r.matched == 0 then errors.not_found("patient") end
   for k, v in pairs(changes) do p[k] = v end
   db_ok(patient_search.index(ctx.db, p.workflow, fields_of(wf), p)) -- rebuilt from all its fields
+  db_ok(patient_counts.recount(ctx.db, p.workflow, fields_of(wf), p._id))
   return 200, present.patient(p)
 end
 
 -- DELETE /api/patients/{id}
 function M.delete(ctx, id)
   local oid = request.oid_or_404(id, "patient")
-  local p = db_ok(ctx.db:find_one("patients", { _id = oid }, { projection = { _id = 1, workflow = 1, counted = 1 } }))
+  local p = db_ok(ctx.db:find_one("patients", { _id = oid }, { projection = { _id = 1, workflow = 1 } }))
   if not p then errors.not_found("patient") end
   M.audit_or_503(ctx, { action = "delete", resource_type = "patient", resource_id = present.hex(oid) })
   local n = db_ok(ctx.db:delete("patients", { _id = oid }))
   if n == 0 then errors.not_found("patient") end
-  db_ok(patient_counts.removed(ctx.db, p.workflow, p))
+  local wf = ctx.tenant.workflows and ctx.tenant.workflows[p.workflow] -- it may be gone since
+  db_ok(patient_counts.recount(ctx.db, p.workflow, type(wf) == "table" and type(wf.patient_schema) == "table" and
+    fields_of(wf) or {}, oid))
   db_ok(patient_search.unindex(ctx.db, oid))
   return 204
 end

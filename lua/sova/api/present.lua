@@ -7,8 +7,9 @@ local M = {}
 local function hex(v) return v and v["$oid"] or nil end
 M.hex = hex
 
--- the tenant, and the bookkeeping of the list (sova.patient_list) and of the dashboard's counts
--- (sova.patient_counts), are not the patient's
+-- the tenant, and the bookkeeping of the list (sova.patient_list) and of the dashboard's first
+-- counts (counted, counts_dirty: patients written before sova.patient_counts kept its own), are
+-- not the patient's
 local HIDDEN = { _id = true, organization_id = true, list_seq = true, list_page = true, counted = true,
   counts_dirty = true }
 

@@ -224,7 +224,7 @@ local function finish(rec)
   listen.ended(rec) -- who listened until the end, before the session's last write
   session_update(rec, { ["$set"] = set })
   local pset = { call_status = vocabulary.call_status_label(status), last_call_at = now, last_session_id = rec.session_id,
-    updated_at = now, [patient_counts.DIRTY] = true }
+    updated_at = now }
   local written = {}
   for k, v in pairs(outcome) do pset[k], written[#written + 1] = v, rec.fields_by_key[k] end
   write({ collection = "patients", kind = "update",
@@ -236,6 +236,7 @@ local function finish(rec)
       filter = { _id = rec.patient_oid, organization_id = rec.org_oid },
       update = { ["$addToSet"] = { terms = { ["$each"] = core.bson.array(terms) } } } })
   end
+  write({ collection = patient_counts.RECOUNT, kind = "insert", doc = patient_counts.marker(rec.org_oid, rec.workflow, rec.patient_oid) })
   if rec.last_status ~= status then broadcast(rec, { type = "status", status = status }) end
   -- the media thread finishes the recording; the writer stores it. A phone line closes once the
   -- agent's last words were heard.
@@ -431,8 +432,8 @@ function M.start(p)
   local set = { status = "in_progress", started_at = bson.now(), flow = { path = rel, sha256 = host and host.sha256 or json.null } }
   session_update(rec, { ["$set"] = set })
   write({ collection = "patients", kind = "update", filter = { _id = rec.patient_oid, organization_id = rec.org_oid },
-    update = { ["$set"] = { call_status = vocabulary.call_status_label("in_progress"), updated_at = bson.now(),
-      [patient_counts.DIRTY] = true } } })
+    update = { ["$set"] = { call_status = vocabulary.call_status_label("in_progress"), updated_at = bson.now() } } })
+  write({ collection = patient_counts.RECOUNT, kind = "insert", doc = patient_counts.marker(rec.org_oid, rec.workflow, rec.patient_oid) })
   if not host then
     rec.call = { status = "failed", reason = "the flow could not be loaded: " .. tostring(herr and herr.message),
       outcome = {} }
