@@ -12,9 +12,9 @@
 -- Only the API changes counters, each workflow's under one lock of its process (sova.core.lock):
 -- FerretDB computes an update in Go from a read and writes the document back, so two $inc at once
 -- can lose one. The API recounts a patient as it writes it (recount); the bot, another process,
--- leaves a patient_recount marker after its writes (marker), and the next dashboard read
--- recounts those patients (settle): a read costs the writes since the last, not the workflow's
--- size. A marker is claimed by deleting it, which the database does once.
+-- leaves a patient_recount marker after its writes (marker; the API too on a call's start: mark),
+-- and the next dashboard read recounts those patients (settle): a read costs the writes since the
+-- last, not the workflow's size. A marker is claimed by deleting it, which the database does once.
 local core = require("sova.core")
 
 local M = {}
@@ -138,6 +138,14 @@ end
 -- marker(org_id, wf, id) -> the patient_recount document another process (the bot) inserts
 -- after it wrote patient id
 function M.marker(org_id, wf, id) return { organization_id = org_id, workflow = wf, patient_id = id } end
+
+-- mark(db, wf, id) -> true | nil, err: patient id recounted at the next dashboard read (one
+-- insert: for a write on a busy path, such as a call's start)
+function M.mark(db, wf, id)
+  local ok, err = db:insert(M.RECOUNT, { workflow = wf, patient_id = id })
+  if not ok then return nil, err end
+  return true
+end
 
 -- call_placed(db, wf[, ms]) -> true | nil, err: one more call on its UTC day
 function M.call_placed(db, wf, ms)

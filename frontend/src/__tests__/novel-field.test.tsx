@@ -3,7 +3,7 @@
 // against a stand-in API whose schema has a field no code has ever heard of.
 import { describe, expect, it } from 'vitest';
 import { fireEvent, screen, within } from '@testing-library/react';
-import { installFakeApi, renderApp, signedIn, tenantOf } from '../test/fakeApi';
+import { installSignedInApi, renderApp } from '../test/fakeApi';
 import { orgWith, SCHEMA, WF } from '../test/fixtures';
 import type { FieldDef } from '../api/types';
 
@@ -14,11 +14,7 @@ const NOVEL: FieldDef[] = [
 ];
 
 function setup() {
-  const org = orgWith([...SCHEMA, ...NOVEL]);
-  signedIn();
-  return installFakeApi({
-    'GET /api/tenant': [200, tenantOf(org)],
-    'GET /api/me': [200, { user: { id: 'u1', email: 'staff@test.example' }, organization: org }],
+  return installSignedInApi(orgWith([...SCHEMA, ...NOVEL]), {
     [`GET /api/workflows/${WF}/patients`]: [
       200,
       { items: [{ id: 'p1', workflow: WF, call_status: 'Not Started', alpha_text: 'Someone', [NOVEL[0].key]: 'One' }], next_cursor: null },

@@ -56,6 +56,16 @@ export function signedIn(): void {
   );
 }
 
+/** Signed in as staff of org, with the tenant and the session's user answered, and routes. */
+export function installSignedInApi(org: Organization, routes: Record<string, Route | Reply>): FakeApi {
+  signedIn();
+  return installFakeApi({
+    'GET /api/tenant': [200, tenantOf(org)],
+    'GET /api/me': [200, { user: { id: 'u1', email: 'staff@test.example' }, organization: org }],
+    ...routes,
+  });
+}
+
 export function renderApp(path: string) {
   return render(
     <TenantProvider>

@@ -113,7 +113,7 @@ function M.start(ctx, id)
   -- before the bot hears of it: its own, later writes (In Progress, the outcome) must win
   db_ok(ctx.db:update("patients", { _id = p._id }, { ["$set"] = { call_status = vocabulary.call_status_label("queued"),
     updated_at = bson.now() } }))
-  db_ok(patient_counts.recount(ctx.db, p.workflow, wf.patient_schema.fields, p._id))
+  db_ok(patient_counts.mark(ctx.db, p.workflow, p._id))
   local ts = os.time()
   local res, err = core.http.request {
     method = "POST", url = bot_url() .. "/calls", body = start, timeout_ms = 5000,
@@ -126,7 +126,7 @@ function M.start(ctx, id)
       status = "failed", failure = "the call runtime is unavailable", updated_at = bson.now() } }))
     db_ok(ctx.db:update("patients", { _id = p._id }, { ["$set"] = {
       call_status = p.call_status or vocabulary.call_status_label("not_started"), updated_at = bson.now() } }))
-    db_ok(patient_counts.recount(ctx.db, p.workflow, wf.patient_schema.fields, p._id))
+    db_ok(patient_counts.mark(ctx.db, p.workflow, p._id))
     fail(503, "bot_unavailable", "the call runtime is unavailable; try again shortly")
   end
   local live = ("%s/calls/%s/live?token=%s"):format(public_url(), present.hex(sid),

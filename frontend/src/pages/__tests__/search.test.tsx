@@ -2,17 +2,13 @@
 // list (search_partial: the items are the matches above next_cursor, and the search goes on).
 import { describe, expect, it } from 'vitest';
 import { fireEvent, screen } from '@testing-library/react';
-import { installFakeApi, renderApp, signedIn, tenantOf } from '../../test/fakeApi';
+import { installSignedInApi, renderApp } from '../../test/fakeApi';
 import { orgWith, SCHEMA, WF } from '../../test/fixtures';
 
 const JO = { id: 'p1', workflow: WF, call_status: 'Not Started', alpha_text: 'Jo Someone' };
 
 function setup(partial: boolean | undefined, items = [JO], next: string | null = partial ? '4096-' : null) {
-  const org = orgWith(SCHEMA);
-  signedIn();
-  return installFakeApi({
-    'GET /api/tenant': [200, tenantOf(org)],
-    'GET /api/me': [200, { user: { id: 'u1', email: 'staff@test.example' }, organization: org }],
+  return installSignedInApi(orgWith(SCHEMA), {
     [`GET /api/workflows/${WF}/patients`]: [
       200,
       { items, next_cursor: next, ...(partial === undefined ? {} : { search_partial: partial }) },
