@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include "bot/loop_media.h"
+#include "bot/tcp_progress.h"
 #include "http/server.h"
 #include "util/log.h"
 
@@ -60,6 +61,7 @@ static void free_peer(loop_peer *p)
 	if (!p)
 		return;
 	lws_sul_schedule(media.lws, 0, &p->deadline, NULL, LWS_SET_TIMER_USEC_CANCEL);
+	lws_sul_schedule(media.lws, 0, &p->stall_check, NULL, LWS_SET_TIMER_USEC_CANCEL);
 	free(p->method);
 	free(p->path);
 	free(p->query);
@@ -427,6 +429,37 @@ static void ws_close_now(loop_peer *p, int code, const char *reason)
 	lws_callback_on_writable(p->wsi);
 }
 
+/* The peer has acknowledged none of the bytes waiting for it for WS_STALL_S: the socket is reset
+ * (a FIN would wait behind bytes that peer will never take) and Lua hears of its close. */
+static void on_stall_check(lws_sorted_usec_list_t *sul)
+{
+	loop_peer *p = lws_container_of(sul, loop_peer, stall_check);
+	if (!p->wsi)
+		return;
+	int fd = lws_get_socket_fd(p->wsi);
+	uint64_t acked, queued;
+	lws_usec_t now = lws_now_usecs();
+	if (!sova_tcp_progress(fd, &acked, &queued)) {
+		p->taken_at = now; /* not TCP: the rule cannot be told, and does not apply */
+	} else if ((!queued && !p->out_head && !lws_partial_buffered(p->wsi)) || acked != p->acked) {
+		p->acked = acked;
+		p->taken_at = now;
+	} else if (now - p->taken_at >= (lws_usec_t)WS_STALL_S * LWS_US_PER_SEC) {
+		loop_lock();
+		p->stalled = p->closing = true; /* Lua's frames are refused from now on */
+		loop_unlock();
+		loop_count_stalled();
+		char msg[96];
+		snprintf(msg, sizeof msg, "a live socket's reader took nothing for %d s: reset", WS_STALL_S);
+		sova_log("warn", "bot.loop", msg);
+		if (!sova_tcp_abort_on_close(fd))
+			sova_log("warn", "bot.loop", "cannot make a stalled socket's close a reset");
+		lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	lws_sul_schedule(media.lws, 0, &p->stall_check, on_stall_check, LWS_US_PER_SEC);
+}
+
 static int on_ws_open(struct lws *wsi, conn_data *cd)
 {
 	loop_peer *p = cd->peer = new_peer(wsi, PEER_WS);
@@ -450,6 +483,8 @@ static int on_ws_open(struct lws *wsi, conn_data *cd)
 	if (setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) != 0)
 		sova_log("warn", "bot.loop", "cannot bound a live socket's send buffer");
 	loop_peer_add(p);
+	p->taken_at = lws_now_usecs();
+	lws_sul_schedule(media.lws, 0, &p->stall_check, on_stall_check, LWS_US_PER_SEC);
 	loop_emit_event(ev);
 	return 0;
 }

@@ -86,7 +86,8 @@ static struct {
 	_Atomic uint64_t late_ms[SOVA_LOOP_TICK_BUCKETS], run_ms[SOVA_LOOP_TICK_BUCKETS];
 } tick_stats;
 
-/* Text sockets closed because their reader fell too far behind (sova_loop_ws_stalled_count). */
+/* Live sockets closed because their reader fell too far behind or took nothing for WS_STALL_S
+ * (sova_loop_ws_stalled_count). */
 static _Atomic uint64_t ws_stalled_closes;
 
 /* ---- shared helpers ---- */
@@ -290,7 +291,7 @@ bool sova_loop_ws_send(long long id, const char *text, size_t len)
 	if (ok && p->pending + len > WS_MAX_PENDING) {
 		/* its reader stopped reading: what waits is dropped, and the socket closed */
 		p->stalled = p->closing = true;
-		atomic_fetch_add_explicit(&ws_stalled_closes, 1, memory_order_relaxed);
+		loop_count_stalled();
 		c->kind = CMD_WS_CLOSE;
 		c->status = 1008;
 		snprintf(c->content_type, sizeof c->content_type, "the reader fell too far behind");
@@ -701,6 +702,8 @@ static void on_tick(uv_poll_t *h, int status, int events)
 		sova_log("error", "bot.loop", "cannot read the tick's timerfd");
 	loop_tick_if_due();
 }
+
+void loop_count_stalled(void) { atomic_fetch_add_explicit(&ws_stalled_closes, 1, memory_order_relaxed); }
 
 uint64_t sova_loop_ws_stalled_count(void)
 {

@@ -20,6 +20,10 @@
 /* Text frames from Lua not yet written to one socket: beyond this its reader has stopped reading;
  * it gets no more frames but a closing handshake. */
 #define WS_MAX_PENDING (1024 * 1024)
+/* A live socket with bytes written that its peer has taken none of for this long is reset: that
+ * peer stopped reading, and the bound above never trips when it stopped sending too (Lua then has
+ * nothing to answer): a frozen tab, a network gone, a TCP stuck in retransmission backoff. */
+#define WS_STALL_S 30
 /* The live socket's largest message (100 ms of 48 kHz PCM16 is 9.6 KB); bigger closes with 1009. */
 #define WS_MAX_MESSAGE (64 * 1024)
 /* Binary frames on a socket without a sink: one error, then dropped; more than this closes (1003). */
@@ -76,6 +80,9 @@ typedef struct loop_peer {
 	sova_sbuf message; /* the message being received (fragments) */
 	int close_code;   /* non-zero: close now with it */
 	char close_reason[64];
+	lws_sorted_usec_list_t stall_check; /* once a second: has the peer taken anything? */
+	uint64_t acked;                     /* bytes its peer had acknowledged at taken_at */
+	lws_usec_t taken_at;                /* the last check that found nothing waiting, or progress */
 } loop_peer;
 
 typedef struct loop_media {
@@ -99,6 +106,7 @@ void loop_emit_event(sova_loop_event *ev); /* media thread; ownership moves to t
  * callbacks of a batch of ready sockets, so the tick's frames do not wait for the rest of the
  * batch (hundreds of inbound frames at a few µs each) to be served first. */
 void loop_tick_if_due(void);
+void loop_count_stalled(void); /* a live socket closed because its reader stopped reading */
 char *loop_dup(const char *s, size_t n);
 void loop_command_free(loop_command *c);
 

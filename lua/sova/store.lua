@@ -62,6 +62,10 @@ local INDEXES = {
   ["recordings.chunks"] = {
     { name = "files_id_1_n_1", key = o { "files_id", 1, "n", 1 }, unique = true },
   },
+  -- who may act on an attempt or a turn now (sova.lease): the epochs of one key
+  leases = {
+    { name = "key", key = o { "key", 1 } },
+  },
   login_attempts = {
     { name = "key_unique", key = o { "key", 1 }, unique = true },
   },

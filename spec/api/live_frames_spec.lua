@@ -79,7 +79,11 @@ describe("the live socket's frames #api #calls", function()
     assert.equal(1009, code)
   end)
 
-  it("a reader that stops reading is closed, and the bot answers the others meanwhile", function()
+  -- A client that sends `messages` lines that each cost an error frame back (55 bytes), then
+  -- reads nothing until the bot's /stats counts a socket closed for stalling (however slow the
+  -- machine, the bot has given up on it by then: a fixed wait was too short once for the ASan
+  -- build), then reads what is left. Its report, and whether the bot counted the close.
+  local function stalled_reader(messages, wait_s)
     local call = f:test_call(ALPHA, "prior_auth")
     local function stalled()
       local res = core.http.request { method = "GET", url = bot.url .. "/stats", timeout_ms = 5000 }
@@ -87,15 +91,10 @@ describe("the live socket's frames #api #calls", function()
       return helpers.cjson.decode(res.body).stalled_sockets
     end
     local before = stalled()
-    -- 60,000 lines that each cost an error frame back (55 bytes: 3.3 MB) to a client that never
-    -- reads: more than the 1 MiB the bot keeps for one socket beyond what TCP holds (the bot
-    -- bounds a live socket's kernel send buffer to 64 KiB). The client reads only once the bot's
-    -- /stats counts the socket closed for stalling: however slow the machine, the bot has fallen
-    -- behind by then (a fixed wait was too short once for the ASan build during a CI run)
     local go, log = helpers.proc.temp_path("stalled-go", ""), helpers.proc.temp_path("stalled", ".out")
-    local p = helpers.proc.spawn({ "python3", "spec/fixtures/live/stalled_reader.py", call.live_url, "60000",
-      "file:" .. go }, { stdout = log, env = helpers.proc.clean_env() })
-    local deadline = core.sys.monotonic() + 300
+    local p = helpers.proc.spawn({ "python3", "spec/fixtures/live/stalled_reader.py", call.live_url,
+      tostring(messages), "file:" .. go }, { stdout = log, env = helpers.proc.clean_env() })
+    local deadline = core.sys.monotonic() + wait_s
     while stalled() == before and p:alive() and core.sys.monotonic() < deadline do core.sys.sleep(0.2) end
     local closed = stalled() > before
     assert(io.open(go, "w")):close()
@@ -110,5 +109,19 @@ describe("the live socket's frames #api #calls", function()
     local res = core.http.request { method = "GET", url = bot.url .. "/health", timeout_ms = 3000 }
     assert.equal(200, res and res.status)
     assert.is_true(core.sys.monotonic() - t < 3)
+  end
+
+  it("a reader that stops reading is closed, and the bot answers the others meanwhile", function()
+    -- 3.3 MB of answers: more than the 1 MiB the bot keeps for one socket beyond what TCP holds
+    -- (the bot bounds a live socket's kernel send buffer to 64 KiB). Its tiny receive window can
+    -- also leave both ends in TCP retransmission backoff, sending nothing for minutes (seen under
+    -- ASan in CI): then the bot's rule that a peer taking nothing for 30 s is reset closes it.
+    stalled_reader(60000, 300)
+  end)
+
+  it("a reader that stops reading and sending is reset after 30 s, though less than 1 MiB waits", function()
+    -- 275 KB of answers: beyond what TCP holds, under the 1 MiB bound, and the party sends no
+    -- more, so Lua has nothing more to answer: only the 30 s rule can end it
+    stalled_reader(5000, 120)
   end)
 end)
