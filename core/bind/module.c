@@ -87,6 +87,7 @@ int luaopen_sova_core(lua_State *L)
 	add_area(L, "llm", sova_open_llm);
 	add_area(L, "speech", sova_open_speech);
 	add_area(L, "text", sova_open_text);
+	add_area(L, "tz", sova_open_tz);
 	add_area(L, "lock", sova_open_lock);
 #ifdef SOVA_TEST_SEAMS
 	add_area(L, "recorder", sova_open_recorder);
