@@ -12,6 +12,7 @@ static void usage(FILE *out)
 	      "  api               serve the REST API for every clinic (sova api --help)\n"
 	      "  script FILE.lua   run a trusted Lua script, e.g. scripts/setup_multi_tenant.lua\n"
 	      "  bot               the call runtime (sova bot --help)\n"
+	      "  campaigns         the campaign scheduler: batch calls (sova campaigns --help)\n"
 	      "  flow              flow engineer's tools: check, simulate (sova flow --help)\n"
 	      "  help              this text\n",
 	      out);
@@ -41,6 +42,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "flow") == 0)
 		return sova_main_tool("sova.tools.flow", argc - 2, argv + 2);
+	if (strcmp(cmd, "campaigns") == 0)
+		return sova_main_tool("sova.campaign.scheduler", argc - 2, argv + 2);
 	if (strcmp(cmd, "bot") == 0)
 		return sova_main_bot(argc - 2, argv + 2);
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {

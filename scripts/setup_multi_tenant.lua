@@ -59,7 +59,8 @@ local changed = 0
 
 -- Canonical JSON of the org's configuration, to tell whether an update is needed.
 local function canonical(def)
-  return json.encode({ name = def.name, branding = def.branding, domains = def.domains, workflows = def.workflows })
+  return json.encode({ name = def.name, time_zone = def.time_zone, branding = def.branding, domains = def.domains,
+    workflows = def.workflows })
 end
 
 for _, path in ipairs(files) do
@@ -77,7 +78,7 @@ for _, path in ipairs(files) do
   local now = bson.now()
   if not org then
     local id = assert(h:insert("organizations", {
-      name = def.name, slug = def.slug, branding = def.branding, domains = def.domains,
+      name = def.name, slug = def.slug, time_zone = def.time_zone, branding = def.branding, domains = def.domains,
       workflows = def.workflows, created_at = now, updated_at = now,
     }))
     org = assert(h:find_one("organizations", { _id = id }))
@@ -85,7 +86,7 @@ for _, path in ipairs(files) do
     changed = changed + 1
   elseif canonical(org) ~= canonical(def) then
     assert(h:update("organizations", { _id = org._id }, { ["$set"] = {
-      name = def.name, branding = def.branding, domains = def.domains, workflows = def.workflows, updated_at = now,
+      name = def.name, time_zone = def.time_zone, branding = def.branding, domains = def.domains, workflows = def.workflows, updated_at = now,
     } }))
     print(("updated organization %s"):format(def.slug))
     changed = changed + 1

@@ -113,6 +113,13 @@ function helpers.start_bot(db, opts)
   return bot
 end
 
+--- Starts `sova campaigns` against db and bot (helpers/sova.lua start_campaigns); stop_all stops it.
+function helpers.start_campaigns(db, bot, opts)
+  local c = sova.start_campaigns(db, bot, opts)
+  started[#started + 1] = { kind = "campaigns", obj = c }
+  return c
+end
+
 --- lazy_setup for calls: start_db + seed + start_bot + start_api wired to that bot.
 -- Returns db, api, bot.
 function helpers.setup_calls(opts)

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -48,12 +49,39 @@ static int l_thread_cpu(lua_State *L)
 }
 
 /* sys.sleep(seconds) */
+/* set by SIGTERM/SIGINT once sys.catch_stop() ran: a Lua main loop (sova campaigns) ends its pass */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+/* sys.catch_stop() -> true | nil, err: SIGTERM and SIGINT no longer kill the process; they set
+ * what sys.stop_requested() answers, and cut a sys.sleep short */
+static int l_catch_stop(lua_State *L)
+{
+	struct sigaction sa = {.sa_handler = on_stop};
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+		return push_errno(L, "sigaction");
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int l_stop_requested(lua_State *L)
+{
+	lua_pushboolean(L, stop_requested != 0);
+	return 1;
+}
+
 static int l_sleep(lua_State *L)
 {
 	lua_Number s = luaL_checknumber(L, 1);
 	luaL_argcheck(L, s >= 0 && s <= 3600, 1, "0..3600 seconds");
 	struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (time_t)s) * 1e9)};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !stop_requested)
 		;
 	return 0;
 }
@@ -150,7 +178,7 @@ int sova_open_sys(lua_State *L)
 	static const luaL_Reg fns[] = {
 		{"time", l_time},       {"monotonic", l_monotonic}, {"thread_cpu", l_thread_cpu}, {"sleep", l_sleep},
 		{"write_private", l_write_private}, {"file_mode", l_file_mode}, {"mkdir", l_mkdir},
-		{"list_dir", l_list_dir},
+		{"list_dir", l_list_dir}, {"catch_stop", l_catch_stop}, {"stop_requested", l_stop_requested},
 		{NULL, NULL},
 	};
 	lua_newtable(L);

@@ -12,7 +12,8 @@
 -- Only the API changes counters, each workflow's under one lock of its process (sova.core.lock):
 -- FerretDB computes an update in Go from a read and writes the document back, so two $inc at once
 -- can lose one. The API recounts a patient as it writes it (recount); the bot, another process,
--- leaves a patient_recount marker after its writes (marker; the API too on a call's start: mark),
+-- leaves a patient_recount marker after its writes (marker; a call's start too, in the API or the
+-- campaign scheduler: mark, whose marker also counts the call in its day),
 -- and the next dashboard read recounts those patients (settle): a read costs the writes since the
 -- last, not the workflow's size. A marker is claimed by deleting it, which the database does once.
 local core = require("sova.core")
@@ -139,17 +140,14 @@ end
 -- after it wrote patient id
 function M.marker(org_id, wf, id) return { organization_id = org_id, workflow = wf, patient_id = id } end
 
--- mark(db, wf, id) -> true | nil, err: patient id recounted at the next dashboard read (one
--- insert: for a write on a busy path, such as a call's start)
-function M.mark(db, wf, id)
-  local ok, err = db:insert(M.RECOUNT, { workflow = wf, patient_id = id })
+-- mark(db, wf, id[, placed]) -> true | nil, err: patient id recounted at the next dashboard read
+-- (one insert: for a write on a busy path, such as a call's start, from any process); placed:
+-- a call was placed for it now, counted in its UTC day's calls then
+function M.mark(db, wf, id, placed)
+  local ok, err = db:insert(M.RECOUNT, { workflow = wf, patient_id = id,
+    placed_day = placed and os.date("!%Y-%m-%d") or nil })
   if not ok then return nil, err end
   return true
-end
-
--- call_placed(db, wf[, ms]) -> true | nil, err: one more call on its UTC day
-function M.call_placed(db, wf, ms)
-  return locked(db, wf, bump, db, wf, "calls_per_day", os.date("!%Y-%m-%d", math.floor((ms or os.time() * 1000) / 1000)), 1)
 end
 
 -- recount_all(db, wf, fields) -> true | nil, err: every patient counted anew (the counted fields
@@ -197,6 +195,11 @@ function M.settle(db, wf, fields)
       n, err = db:delete(M.RECOUNT, { _id = m._id }) -- claimed: once, whoever else reads it
       if not n then return nil, err end
       local key = tostring(m.patient_id)
+      if n == 1 and type(m.placed_day) == "string" then
+        local ok
+        ok, err = bump(db, wf, "calls_per_day", m.placed_day, 1)
+        if not ok then return nil, err end
+      end
       if n == 1 and not seen[key] then
         seen[key] = true
         local ok

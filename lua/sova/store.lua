@@ -62,7 +62,20 @@ local INDEXES = {
   ["recordings.chunks"] = {
     { name = "files_id_1_n_1", key = o { "files_id", 1, "n", 1 }, unique = true },
   },
-  -- who may act on an attempt or a turn now (sova.lease): the epochs of one key
+  -- batch calls (sova.campaign): a workflow's campaigns; the scheduler's work, by equality on active
+  campaigns = {
+    { name = "org_workflow", key = o { "organization_id", 1, "workflow", 1 } },
+    { name = "active", key = o { "active", 1 } },
+  },
+  -- one per patient of a campaign: its attempts, written only by the campaign's lease holder
+  campaign_targets = {
+    { name = "org_campaign_state", key = o { "organization_id", 1, "campaign_id", 1, "state", 1 } },
+  },
+  -- calls started per second from one caller ID: one document per slot, won by a unique insert
+  campaign_rate = {
+    { name = "at", key = o { "at", 1 } },
+  },
+  -- who may drive a campaign now (sova.lease): the epochs of one key
   leases = {
     { name = "key", key = o { "key", 1 } },
   },

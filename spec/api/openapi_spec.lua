@@ -99,9 +99,10 @@ describe("the OpenAPI document #api #openapi", function()
         local r = deref(resp)
         assert.is_string(r.description, o.key .. " " .. status)
         if status ~= "204" then
-          -- JSON, or a text download (a scenario's YAML) described as a string
+          -- JSON, or a text download (a scenario's YAML, a report's CSV) described as a string
           local json_schema = r.content and r.content["application/json"] and r.content["application/json"].schema
-          local text = r.content and r.content["text/yaml"] and r.content["text/yaml"].schema
+          local text = r.content and (r.content["text/yaml"] or r.content["text/csv"])
+          text = text and text.schema
           local audio = r.content and r.content["audio/wav"] and r.content["audio/wav"].schema
           assert(type(json_schema) == "table" or (type(text) == "table" and text.type == "string")
             or (type(audio) == "table" and audio.type == "string" and audio.format == "binary"),
@@ -151,6 +152,8 @@ describe("answers of the running server match the document #api #openapi", funct
     elseif resp.content["audio/wav"] then
       assert.equal("audio/wav", res.headers["content-type"], describe_response(res))
       assert.equal("RIFF", res.body:sub(1, 4))
+    elseif resp.content["text/csv"] then
+      assert.truthy((res.headers["content-type"] or ""):find("text/csv", 1, true), describe_response(res))
     elseif resp.content["text/yaml"] then
       assert.truthy((res.headers["content-type"] or ""):find("text/yaml", 1, true), describe_response(res))
       assert.truthy(core.yaml.decode(res.body), key .. " answered no YAML\n" .. describe_response(res))
@@ -300,6 +303,27 @@ describe("answers of the running server match the document #api #openapi", funct
     assert.status(206, call("GET", "/api/sessions/{id}/recording", sid, { headers = { Range = "bytes=0-99" } }))
     assert.status(416, call("GET", "/api/sessions/{id}/recording", sid, { headers = { Range = "bytes=99999-" } }))
     assert.status(200, call("POST", "/api/sessions/{id}/recording/link", sid))
+  end)
+
+  it("campaigns: start, list, read, pause, resume, cancel, report; refusals", function()
+    local wf = { workflow = "patient_questions" }
+    local p = call("POST", "/api/workflows/{workflow}/patients", wf, { body = helpers.valid_patient("patient_questions") })
+    assert.status(201, p)
+    local res = call("POST", "/api/workflows/{workflow}/campaigns", wf, { body = { patient_ids = { p.json.id },
+      mode = "simulated", concurrency = 2, window = { days = { "mon", "tue" }, start = "09:00", ["end"] = "17:00" } } })
+    assert.status(201, res)
+    local id = { id = res.json.id }
+    assert.status(422, call("POST", "/api/workflows/{workflow}/campaigns", wf, { body = { patient_ids = { p.json.id },
+      mode = "fax" } }))
+    assert.status(200, call("GET", "/api/workflows/{workflow}/campaigns", wf))
+    assert.status(200, call("GET", "/api/campaigns/{id}", id))
+    assert.status(404, call("GET", "/api/campaigns/{id}", { id = helpers.new_id() }))
+    assert.status(200, call("POST", "/api/campaigns/{id}/pause", id))
+    assert.status(409, call("POST", "/api/campaigns/{id}/pause", id))
+    assert.status(200, call("POST", "/api/campaigns/{id}/resume", id))
+    assert.status(200, call("POST", "/api/campaigns/{id}/cancel", id))
+    assert.status(409, call("POST", "/api/campaigns/{id}/resume", id))
+    assert.status(200, call("GET", "/api/campaigns/{id}/report.csv", id))
   end)
 
   it("the audit trail", function()

@@ -104,6 +104,9 @@ function Api:start(timeout)
   local deadline = sys.monotonic() + timeout
   while true do
     local port = listening_port(self.log, from, self.command .. ".listening")
+    if self.ready and (proc.read_file(self.log, from) or ""):find('"event":"' .. self.ready .. '"', 1, true) then
+      return self
+    end
     if port then
       self.port = port
       self.url = "http://127.0.0.1:" .. port
@@ -145,6 +148,14 @@ end
 function Api:restart(timeout)
   self:stop_clean()
   return self:start(timeout)
+end
+
+--- SIGKILL, as a crash: the process is gone at once and leaves what it held (stop_clean after it
+-- has nothing to stop).
+function Api:kill()
+  if not self.proc then return end
+  self.proc:kill()
+  self.proc = nil
 end
 
 function Api:alive()
@@ -207,6 +218,21 @@ function M.start_bot(db, opts)
     SOVA_BOT_SECRET = M.bot_secret(),
     SOVA_DATA_KEY = M.data_key(),
   }, opts)
+end
+
+---------------------------------------------------------------------------------------------
+-- sova campaigns
+
+--- Starts `sova campaigns` (the campaign scheduler) against db, pointed at bot, and waits for its
+-- "campaigns.ready" line. Same handle as start_api, with kill() for a crash.
+function M.start_campaigns(db, bot, opts)
+  opts = opts or {}
+  local env = { SOVA_BOT_URL = bot.url, SOVA_BOT_SECRET = M.bot_secret(), MONGODB_URI = db.uri }
+  for k, v in pairs(opts.env or {}) do env[k] = v end
+  server_env(env)
+  local self = setmetatable({ command = "campaigns", ready = "campaigns.ready", env = env,
+    log = proc.temp_path("campaigns", ".log"), timeout = opts.timeout or 30, db = db }, Api)
+  return self:start()
 end
 
 return M

@@ -6,7 +6,7 @@ local errors = require("sova.api.errors")
 local request = require("sova.api.request")
 local present = require("sova.api.present")
 local patients = require("sova.api.patients")
-local calls = require("sova.api.calls")
+local call_start = require("sova.call_start")
 local callsign = require("sova.callsign")
 local vocabulary = require("sova.sandboxed.vocabulary")
 
@@ -24,9 +24,9 @@ function M.start(ctx, id)
   local sid, org = present.hex(oid), present.hex(ctx.tenant._id)
   patients.audit_or_503(ctx, { action = "listen", resource_type = "session", resource_id = sid,
     details = { expires_in = callsign.LISTEN_TOKEN_TTL } })
-  local token = callsign.listen_token(calls.secret(), sid, org, ctx.user.id)
+  local token = callsign.listen_token(call_start.secret(), sid, org, ctx.user.id)
   return 200, {
-    listen_url = ("%s/calls/%s/listen?token=%s"):format(calls.public_url(), sid, token),
+    listen_url = ("%s/calls/%s/listen?token=%s"):format(call_start.public_url(), sid, token),
     expires_in = callsign.LISTEN_TOKEN_TTL,
   }
 end

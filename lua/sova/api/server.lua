@@ -17,6 +17,7 @@ local patients = require("sova.api.patients")
 local sessions = require("sova.api.sessions")
 local audit_log = require("sova.api.audit_log")
 local calls = require("sova.api.calls")
+local campaigns = require("sova.api.campaigns")
 local listen = require("sova.api.listen")
 local meta = require("sova.api.meta")
 
@@ -126,6 +127,13 @@ local ROUTES = {
   { "GET", "/api/sessions/{id}/recording", sessions.recording, "auth_or_link" },
   { "POST", "/api/sessions/{id}/recording/link", sessions.recording_link, "auth" },
   { "POST", "/api/sessions/{id}/listen", listen.start, "auth" },
+  { "GET", "/api/workflows/{workflow}/campaigns", campaigns.list, "auth" },
+  { "POST", "/api/workflows/{workflow}/campaigns", campaigns.create, "auth" },
+  { "GET", "/api/campaigns/{id}", campaigns.show, "auth" },
+  { "POST", "/api/campaigns/{id}/pause", campaigns.pause, "auth" },
+  { "POST", "/api/campaigns/{id}/resume", campaigns.resume, "auth" },
+  { "POST", "/api/campaigns/{id}/cancel", campaigns.cancel, "auth" },
+  { "GET", "/api/campaigns/{id}/report.csv", campaigns.report, "auth" },
   { "GET", "/api/audit", audit_log.list, "auth" },
 }
 

@@ -424,6 +424,8 @@ function M.start(p)
     -- the line is checked before anything is written: a call that cannot be placed changes nothing
     local ok, why = phone.setup(rec, p)
     if not ok then return nil, why, 422 end
+    ok, why = voice.room(dir)
+    if not ok then return nil, why, 503 end
   end
   records[rec.session_id] = rec
   n_records = n_records + 1

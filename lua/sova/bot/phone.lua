@@ -67,8 +67,23 @@ end
 
 -- ---- setting up and placing ----
 
+-- A simulated line (a campaign tried out without a carrier) goes to the phone simulator the bot
+-- is given (core/testkit/phonesim/), with its own credentials; the caller ID is Twilio's test
+-- number unless SOVA_PHONE_SIM_FROM names another.
+local function simulator_credentials()
+  local base, sid, token = config.env("SOVA_PHONE_SIM_URL", ""), config.env("SOVA_PHONE_SIM_ACCOUNT_SID", ""),
+    config.env("SOVA_PHONE_SIM_AUTH_TOKEN", "")
+  if base == "" or sid == "" or token == "" then
+    return nil, "simulated calls need SOVA_PHONE_SIM_URL, SOVA_PHONE_SIM_ACCOUNT_SID and SOVA_PHONE_SIM_AUTH_TOKEN set on the bot"
+  end
+  if not base:match("^https?://") then return nil, "SOVA_PHONE_SIM_URL must be an http(s) URL" end
+  local from = config.env("SOVA_PHONE_SIM_FROM", "+15005550006")
+  if not e164(from) then return nil, "SOVA_PHONE_SIM_FROM must be an E.164 number" end
+  return { api_base = base:gsub("/+$", ""), account_sid = sid, auth_token = token, from = from }
+end
+
 -- setup(rec, start) -> true | nil, reason: a phone call's line checked before it is created: the
--- number (from the start), the flow's telephony and the bot's credentials
+-- number (from the start), the flow's telephony and the bot's credentials (or the simulator's)
 function M.setup(rec, p)
   local to = type(p.phone) == "table" and p.phone.to
   if not e164(to) then return nil, "phone.to must be an E.164 number" end
@@ -76,10 +91,12 @@ function M.setup(rec, p)
   if not cfg then return nil, "services.yaml is not valid: " .. services.format_problems(problems) end
   local opts, why = services.telephony_options(cfg)
   if not opts then return nil, why end
-  local creds, cwhy = services.telephony_credentials(opts)
+  local creds, cwhy
+  if p.phone.simulated == true then creds, cwhy = simulator_credentials()
+  else creds, cwhy = services.telephony_credentials(opts) end
   if not creds then return nil, cwhy end
   if public_base() == "" then return nil, "SOVA_BOT_PUBLIC_URL is not set: Twilio cannot reach this bot" end
-  rec.phone = { to = to, from = creds.from, opts = opts, client = twilio.client(creds),
+  rec.phone = { to = to, from = creds.from, opts = opts, client = twilio.client(creds), simulated = p.phone.simulated == true or nil,
     auth_token = creds.auth_token, account_sid = creds.account_sid, seq = -1 }
   return true
 end

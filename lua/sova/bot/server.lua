@@ -59,7 +59,7 @@ local function start_call(ev)
   local start = json.decode(ev.body)
   if type(start) ~= "table" then return fail(ev.id, 400, "bad_request", "the body must be a JSON object") end
   local rec, err, status = calls.start(start)
-  if not rec then return fail(ev.id, status or 400, "bad_request", err) end
+  if not rec then return fail(ev.id, status or 400, status == 503 and "at_capacity" or "bad_request", err) end
   reply(ev.id, 202, { session_id = rec.session_id, status = rec.status })
   stats.start((core.sys.monotonic() - t0) * 1000)
   local cpu_ms = stats.cpu_ms_since(c0)

@@ -139,16 +139,17 @@ function M.empty_twiml() return response("") end
 local Client = {}
 Client.__index = Client
 
--- client{account_sid, auth_token} -> a client whose methods return request tables for loop.fetch
+-- client{account_sid, auth_token, api_base} -> a client whose methods return request tables for
+-- loop.fetch (api_base: a simulated line's simulator; else M.api_base())
 function M.client(creds)
-  return setmetatable({ sid = creds.account_sid,
+  return setmetatable({ sid = creds.account_sid, base = creds.api_base,
     auth = "Basic " .. core.crypto.base64(creds.account_sid .. ":" .. creds.auth_token) }, Client)
 end
 
 function Client:request(path, params)
   return {
     method = "POST",
-    url = M.api_base() .. "/2010-04-01/Accounts/" .. self.sid .. path,
+    url = (self.base or M.api_base()) .. "/2010-04-01/Accounts/" .. self.sid .. path,
     headers = { ["Authorization"] = self.auth, ["Content-Type"] = "application/x-www-form-urlencoded",
       ["Accept"] = "application/json" },
     body = M.form_encode(params),

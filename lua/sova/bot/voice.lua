@@ -58,6 +58,17 @@ local function ready(ws, fmt, v)
     channels = 1, frame_ms = 20, stt = v.engines.stt, tts = v.engines.tts }))
 end
 
+-- room(flow_dir) -> true | nil, reason: a voice call of this flow could open now (a phone call is
+-- refused at its start when not, before anything is dialed or written)
+function M.room(flow_dir)
+  local cfg = services.load(flow_dir .. "/services.yaml")
+  local speech = cfg and services.speech_options(cfg)
+  if speech and OFFLINE_STT[speech.stt.engine] and offline >= M.MAX_OFFLINE then
+    return nil, ("offline speech is at capacity (%d voice calls): try again shortly, or use text"):format(M.MAX_OFFLINE)
+  end
+  return true
+end
+
 -- new_voice(rec, fmt) -> voice | nil, reason: the call's voice on the media thread, not yet fed
 local function new_voice(rec, fmt)
   local cfg, problems = services.load(rec.flow_dir .. "/services.yaml")

@@ -151,4 +151,25 @@ function M.open_at(window, t, offset)
   return nil -- no day listed: parse refuses that
 end
 
+-- store(settings) -> settings as a document stores them: a window's days by name (a BSON
+-- document's keys are strings); load(doc) -> the shape parse gives, from it
+function M.store(s)
+  local out = { mode = s.mode, concurrency = s.concurrency, calls_per_second = s.calls_per_second, retry = s.retry }
+  if s.window then
+    out.window = { days = {}, start = s.window.start, ["end"] = s.window["end"], time_zone = s.window.time_zone }
+    for i, d in ipairs(M.DAYS) do out.window.days[d] = s.window.days[i] or nil end
+  end
+  return out
+end
+
+function M.load(doc)
+  local out = { mode = doc.mode, concurrency = doc.concurrency, calls_per_second = doc.calls_per_second, retry = doc.retry }
+  if type(doc.window) == "table" then
+    local w = doc.window
+    out.window = { days = {}, start = w.start, ["end"] = w["end"], time_zone = w.time_zone }
+    for i, d in ipairs(M.DAYS) do out.window.days[i] = type(w.days) == "table" and w.days[d] or nil end
+  end
+  return out
+end
+
 return M
