@@ -22,6 +22,20 @@ static char err[256];
 
 /* ---- a recognizer that takes its time: FINAL "n<samples so far>" per feed, on the worker ---- */
 
+/* GATED as a sleep: a feed waits until the test opens the gate (a stall no machine outlasts) */
+#define GATED (-1)
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static bool gate_open;
+
+static void open_gate(void)
+{
+	pthread_mutex_lock(&gate_lock);
+	gate_open = true;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+}
+
 typedef struct slow_stt {
 	sova_stt base;
 	size_t samples;
@@ -45,7 +59,14 @@ static bool slow_feed(sova_stt *base, const int16_t *pcm, size_t n, char *e, siz
 		snprintf(e, el, "stt: the engine refused the audio");
 		return false;
 	}
-	usleep((useconds_t)r->sleep_us);
+	if (r->sleep_us == GATED) {
+		pthread_mutex_lock(&gate_lock);
+		while (!gate_open)
+			pthread_cond_wait(&gate_cond, &gate_lock);
+		pthread_mutex_unlock(&gate_lock);
+	} else {
+		usleep((useconds_t)r->sleep_us);
+	}
 	r->samples += n;
 	r->feeder = pthread_self();
 	char text[32];
@@ -170,9 +191,9 @@ static void a_stalled_engine_cannot_queue_without_bound(void **state)
 	sova_offload *o = sova_offload_new(1, 0, NULL, NULL, err, sizeof err);
 	heard h = {0};
 	int freed = 0;
-	/* a feed takes 0.9 s: the worker has taken one when the loop below ends, however slow the
-	 * machine (a CI run under load once took 200 ms for the loop, and a second feed with it) */
-	sova_stt *r = sova_offload_stt(o, new_slow(900000, &freed), on_text, &h, err, sizeof err);
+	/* a feed waits at the gate until the loop below is over: the worker takes at most the first
+	 * (a timed stall was outlasted under load: the worker drained the queue in the loop's middle) */
+	sova_stt *r = sova_offload_stt(o, new_slow(GATED, &freed), on_text, &h, err, sizeof err);
 	const char *phrases[] = {"yes", "no"};
 	sova_stt_options opt = {.search = SOVA_STT_SEARCH_GRAMMAR, .phrases = phrases, .num_phrases = 2};
 	assert_true(sova_stt_start(r, &opt, err, sizeof err));
@@ -188,7 +209,8 @@ static void a_stalled_engine_cannot_queue_without_bound(void **state)
 	assert_true(refused);
 	assert_non_null(strstr(err, "behind"));
 	assert_in_range(taken, SOVA_OFFLOAD_MAX_QUEUED_SECONDS - 1, SOVA_OFFLOAD_MAX_QUEUED_SECONDS + 1);
-	sova_stt_free(r); /* while the worker is in the middle of a slow feed */
+	sova_stt_free(r); /* while the worker may be in the middle of a stalled feed */
+	open_gate();
 	sova_offload_free(o);
 	assert_int_equal(freed, 1);
 }

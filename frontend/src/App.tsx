@@ -14,6 +14,9 @@ import { PatientDetailPage } from './pages/PatientDetailPage';
 import { LiveCallPage } from './pages/LiveCallPage';
 import { SessionPage } from './pages/SessionPage';
 import { DashboardPage } from './pages/DashboardPage';
+import { CampaignsPage } from './pages/CampaignsPage';
+import { NewCampaignPage } from './pages/NewCampaignPage';
+import { CampaignPage } from './pages/CampaignPage';
 import { NotFoundPage } from './pages/NotFoundPage';
 
 export function AppRoutes() {
@@ -33,11 +36,14 @@ export function AppRoutes() {
           <Route path="patients" element={<PatientListPage />} />
           <Route path="patients/new" element={<NewPatientPage />} />
           <Route path="dashboard" element={<DashboardPage />} />
+          <Route path="campaigns" element={<CampaignsPage />} />
+          <Route path="campaigns/new" element={<NewCampaignPage />} />
           <Route path="*" element={<NotFoundPage />} />
         </Route>
         <Route path="patients/:id" element={<PatientDetailPage />} />
         <Route path="patients/:id/edit" element={<EditPatientPage />} />
         <Route path="sessions/:id" element={<SessionPage />} />
+        <Route path="campaigns/:id" element={<CampaignPage />} />
         <Route path="calls/:sessionId/live" element={<LiveCallPage />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>

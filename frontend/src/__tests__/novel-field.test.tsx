@@ -31,7 +31,8 @@ describe('a field added to the schema', () => {
     renderApp(`/w/${WF}/patients`);
     const table = await screen.findByRole('table');
     const heads = within(table).getAllByRole('columnheader').map((h) => h.textContent);
-    expect(heads[0]).toBe(NOVEL[0].label);
+    expect(heads[0]).toBe('Select'); // the campaign's checkboxes, then the schema's columns
+    expect(heads[1]).toBe(NOVEL[0].label);
     expect(heads).not.toContain(NOVEL[1].label);
     expect(within(table).getAllByRole('row')[1].textContent).toContain('One');
   });

@@ -4,6 +4,9 @@
 import type {
   CallSession,
   CallStart,
+  Campaign,
+  CampaignDetail,
+  CampaignRequest,
   Dashboard,
   ErrorBody,
   LoginResponse,
@@ -60,7 +63,7 @@ interface RequestOptions {
   /** false for login: its 401 means a wrong password, not an ended session. */
   auth?: boolean;
   signal?: AbortSignal;
-  /** The body as text (a download, e.g. YAML), not JSON. */
+  /** The body as text (a download, e.g. YAML or CSV), not JSON. */
   text?: boolean;
 }
 
@@ -72,7 +75,7 @@ function statusMessage(status: number): string {
 
 export async function request<T>(method: Method, path: string, opts: RequestOptions = {}): Promise<T> {
   const auth = opts.auth !== false;
-  const headers: Record<string, string> = { Accept: opts.text ? 'text/yaml, application/json' : 'application/json' };
+  const headers: Record<string, string> = { Accept: opts.text ? 'text/yaml, text/csv, application/json' : 'application/json' };
   if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
   if (auth && authToken) headers.Authorization = `Bearer ${authToken}`;
   let res: Response;
@@ -163,4 +166,15 @@ export const api = {
 
   dashboard: (workflow: string, signal?: AbortSignal) =>
     request<Dashboard>('GET', `/workflows/${seg(workflow)}/dashboard`, { signal }),
+
+  listCampaigns: (workflow: string, signal?: AbortSignal) =>
+    request<{ items: Campaign[] }>('GET', `/workflows/${seg(workflow)}/campaigns`, { signal }),
+  createCampaign: (workflow: string, body: CampaignRequest) =>
+    request<Campaign>('POST', `/workflows/${seg(workflow)}/campaigns`, { body }),
+  getCampaign: (id: string, signal?: AbortSignal) =>
+    request<CampaignDetail>('GET', `/campaigns/${seg(id)}`, { signal }),
+  campaignAction: (id: string, action: 'pause' | 'resume' | 'cancel') =>
+    request<Campaign>('POST', `/campaigns/${seg(id)}/${action}`),
+  /** One CSV row per patient: fields, attempts, result (audited as an export). */
+  campaignReport: (id: string) => request<string>('GET', `/campaigns/${seg(id)}/report.csv`, { text: true }),
 };

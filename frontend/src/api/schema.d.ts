@@ -353,6 +353,137 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/workflows/{workflow}/campaigns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workflow key of the clinic (prior_auth, patient_questions). */
+                workflow: components["parameters"]["Workflow"];
+            };
+            cookie?: never;
+        };
+        /** The workflow's campaigns, newest first (at most 100) */
+        get: operations["listCampaigns"];
+        put?: never;
+        /**
+         * Start a campaign: batch calls of the chosen patients
+         * @description The patients are checked (each a patient of this workflow), the settings too (422 with a message per field), and the workflow's line (422 telephony_not_configured, voice_not_configured). The campaign is written with one target per patient and runs: `sova campaigns` dials it. Audited.
+         */
+        post: operations["createCampaign"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/campaigns/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["CampaignId"];
+            };
+            cookie?: never;
+        };
+        /** A campaign's progress: counts by result, the calls in flight, what is next, every attempt */
+        get: operations["getCampaign"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/campaigns/{id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["CampaignId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause a campaign
+         * @description No new calls until resumed; the calls in flight end. 409 when its status does not allow it.
+         */
+        post: operations["pauseCampaign"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/campaigns/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["CampaignId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a campaign
+         * @description Calls go on from where they stopped. 409 when its status does not allow it.
+         */
+        post: operations["resumeCampaign"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/campaigns/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["CampaignId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a campaign
+         * @description No more calls: the patients not yet called end as cancelled; the calls in flight end. 409 when its status does not allow it.
+         */
+        post: operations["cancelCampaign"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/campaigns/{id}/report.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["CampaignId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A campaign's report: one CSV row per patient
+         * @description Columns: patient_id, the workflow's patient fields (outcome fields as they are now), call_status, attempts, result, reason, last_session_id, last_attempt_at. A cell that a spreadsheet would run as a formula starts with '. Audited as an export.
+         */
+        get: operations["campaignReport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -716,6 +847,125 @@ export interface components {
         };
         /** @description A position in a workflow's patient list (opaque: pass back what next_cursor gave). A patient created or deleted between two pages moves no other, so none is skipped or shown twice. */
         ListCursor: string;
+        /**
+         * @description How a patient's attempts ended: a call status, skipped (deleted, no number, no time zone for the window), or cancelled (the campaign was cancelled before it was called).
+         * @enum {unknown}
+         */
+        CampaignResult: "completed" | "incomplete" | "no_answer" | "busy" | "voicemail" | "failed" | "skipped" | "cancelled";
+        RetryRule: {
+            /** @description Attempts in all for this result, the first call included. */
+            attempts: number;
+            /** @description Minutes from the end of one attempt to the next. */
+            every_minutes: number;
+        };
+        CallingWindow: {
+            days: ("sun" | "mon" | "tue" | "wed" | "thu" | "fri" | "sat")[];
+            /** @description HH:MM, local time. */
+            start: string;
+            /** @description HH:MM, after start (24:00 is the day's end); a window does not cross midnight. */
+            end: string;
+            /** @description org (the clinic's time_zone, the default), an IANA zone name, or {field}: the patient's own zone from a text field of the workflow (a patient without a valid one is judged in the clinic's). */
+            time_zone?: string | {
+                field: string;
+            };
+        };
+        /** @description patient_ids or filter (one of them). Settings not given take their defaults. */
+        CampaignRequest: {
+            patient_ids?: components["schemas"]["Id"][];
+            filter?: {
+                /** @description The patient list's search text; empty or absent: every patient of the workflow. */
+                q?: string;
+            };
+            name?: string;
+            /**
+             * @description phone: real calls through the workflow's Twilio line; simulated: each call through the phone simulator the bot is given (SOVA_PHONE_SIM_URL), with its scripted callees.
+             * @enum {unknown}
+             */
+            mode: "phone" | "simulated";
+            /**
+             * @description Calls at once, never more.
+             * @default 5
+             */
+            concurrency: number;
+            /**
+             * @description Calls started per second from the workflow's caller ID, across every campaign using it.
+             * @default 1
+             */
+            calls_per_second: number;
+            window?: components["schemas"]["CallingWindow"];
+            /** @description Per result; the defaults: no_answer 3 every 60 min, busy 3 every 10, voicemail 2 every 240, failed 2 every 30, incomplete 2 every 60. completed is final. */
+            retry?: {
+                no_answer?: components["schemas"]["RetryRule"];
+                busy?: components["schemas"]["RetryRule"];
+                voicemail?: components["schemas"]["RetryRule"];
+                failed?: components["schemas"]["RetryRule"];
+                incomplete?: components["schemas"]["RetryRule"];
+            };
+        };
+        CampaignSettings: {
+            /** @enum {unknown} */
+            mode?: "phone" | "simulated";
+            concurrency?: number;
+            calls_per_second?: number;
+            window?: components["schemas"]["CallingWindow"];
+            retry?: {
+                [key: string]: components["schemas"]["RetryRule"];
+            };
+        };
+        Campaign: {
+            id: components["schemas"]["Id"];
+            name?: string | null;
+            workflow: string;
+            /**
+             * @description preparing: its targets are being written (a campaign left so is never dialed); finished: every patient had its last attempt; cancelled: no more calls (the ones in flight end).
+             * @enum {unknown}
+             */
+            status: "preparing" | "running" | "paused" | "cancelled" | "finished";
+            /** @description Patients in the campaign. */
+            total: number;
+            settings: components["schemas"]["CampaignSettings"];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            finished_at?: string | null;
+            created_by?: components["schemas"]["Id"];
+        };
+        CampaignAttempt: {
+            patient_id: components["schemas"]["Id"];
+            attempt: number;
+            session_id: components["schemas"]["Id"];
+            /** @description null while the call is in flight. */
+            result?: components["schemas"]["CampaignResult"] | null;
+            reason?: string;
+            /** Format: date-time */
+            started_at?: string;
+            /** Format: date-time */
+            ended_at?: string | null;
+        };
+        CampaignDetail: components["schemas"]["Campaign"] & {
+            /** @description Patients by result, and waiting / in_flight. */
+            counts: {
+                [key: string]: number;
+            };
+            /** @description Patients with their last word (the progress bar: done of total). */
+            done: number;
+            in_flight: {
+                patient_id?: components["schemas"]["Id"];
+                session_id?: components["schemas"]["Id"];
+                attempt?: number;
+                /** Format: date-time */
+                started_at?: string;
+            }[];
+            /**
+             * Format: date-time
+             * @description When the next waiting patient is due (a retry, or the calling window's opening).
+             */
+            next_at: string | null;
+            attempts: components["schemas"]["CampaignAttempt"][];
+        };
+        CampaignList: {
+            items: components["schemas"]["Campaign"][];
+        };
     };
     responses: {
         /** @description bad_request: malformed Host header, body that is not a JSON object, bad limit or cursor. */
@@ -781,6 +1031,15 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description conflict: the resource's state does not allow this (e.g. resuming a running campaign). */
+        Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
     };
     parameters: {
         /** @description A workflow key of the clinic (prior_auth, patient_questions). */
@@ -791,6 +1050,7 @@ export interface components {
         Cursor: components["schemas"]["Id"];
         /** @description next_cursor of the previous page. */
         ListCursor: components["schemas"]["ListCursor"];
+        CampaignId: components["schemas"]["Id"];
     };
     requestBodies: never;
     headers: never;
@@ -1456,6 +1716,200 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listCampaigns: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workflow key of the clinic (prior_auth, patient_questions). */
+                workflow: components["parameters"]["Workflow"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The campaigns. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createCampaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workflow key of the clinic (prior_auth, patient_questions). */
+                workflow: components["parameters"]["Workflow"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CampaignRequest"];
+            };
+        };
+        responses: {
+            /** @description The campaign, running. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Campaign"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getCampaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["CampaignId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The campaign. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignDetail"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    pauseCampaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["CampaignId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The campaign. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Campaign"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    resumeCampaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["CampaignId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The campaign. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Campaign"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    cancelCampaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["CampaignId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The campaign. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Campaign"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    campaignReport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["CampaignId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];

@@ -33,6 +33,13 @@ export type SessionRecording = NonNullable<CallSession['recording']>;
 export type SessionVoice = NonNullable<CallSession['voice']>;
 /** One agent turn of a voice call: ms per stage from the other party's end of speech (any may be missing). */
 export type TurnLatency = Schemas['TurnLatency'];
+/** A campaign (batch calls) as listed; its detail adds progress: counts, in flight, attempts. */
+export type Campaign = Schemas['Campaign'];
+export type CampaignDetail = Schemas['CampaignDetail'];
+export type CampaignRequest = Schemas['CampaignRequest'];
+export type CampaignResult = Schemas['CampaignResult'];
+export type CallingWindow = Schemas['CallingWindow'];
+export type RetryRule = Schemas['RetryRule'];
 /** The error body of every non-2xx answer. */
 export type ErrorBody = Schemas['Error'];
 

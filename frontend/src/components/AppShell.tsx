@@ -112,6 +112,7 @@ export function AppShell() {
               </NavLink>
               <NavLink to={`/w/${encodeURIComponent(workflow)}/patients/new`}>Add patient</NavLink>
               <NavLink to={`/w/${encodeURIComponent(workflow)}/dashboard`}>Dashboard</NavLink>
+              <NavLink to={`/w/${encodeURIComponent(workflow)}/campaigns`}>Campaigns</NavLink>
             </div>
           </nav>
         )}

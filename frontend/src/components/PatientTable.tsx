@@ -1,6 +1,7 @@
 // The patient list's table: one column per display_in_list field, in display_order, then the
 // call status. The first cell links to the patient (keyboard users tab through the links);
-// clicking anywhere on a row opens it too.
+// clicking anywhere on a row opens it too. With `selected`, a first column of checkboxes picks
+// patients (for a campaign).
 import { Link, useNavigate } from 'react-router-dom';
 import type { FieldDef, Patient } from '../api/types';
 import { EMPTY, formatValue, listColumns } from '../schema/fields';
@@ -10,9 +11,20 @@ interface Props {
   fields: FieldDef[];
   patients: Patient[];
   caption?: string;
+  selected?: Set<string>;
+  onToggle?: (id: string, on: boolean) => void;
 }
 
-export function PatientTable({ fields, patients, caption }: Props) {
+// the row as a screen reader names it: its first shown value, else "this patient"
+function rowName(columns: FieldDef[], p: Patient): string {
+  for (const c of columns) {
+    const text = formatValue(c, p[c.key]);
+    if (text !== EMPTY) return text;
+  }
+  return 'this patient';
+}
+
+export function PatientTable({ fields, patients, caption, selected, onToggle }: Props) {
   const columns = listColumns(fields);
   const navigate = useNavigate();
   return (
@@ -21,6 +33,11 @@ export function PatientTable({ fields, patients, caption }: Props) {
         {caption && <caption className="sr-only">{caption}</caption>}
         <thead>
           <tr>
+            {selected && (
+              <th scope="col">
+                <span className="sr-only">Select</span>
+              </th>
+            )}
             {columns.length === 0 && <th scope="col">Patient</th>}
             {columns.map((c) => (
               <th scope="col" key={c.key} data-key={c.key}>
@@ -38,10 +55,20 @@ export function PatientTable({ fields, patients, caption }: Props) {
                 key={p.id}
                 className="clickable"
                 onClick={(e) => {
-                  if ((e.target as HTMLElement).closest('a')) return;
+                  if ((e.target as HTMLElement).closest('a, input, label')) return;
                   navigate(href);
                 }}
               >
+                {selected && (
+                  <td className="select-cell">
+                    <input
+                      type="checkbox"
+                      aria-label={`Select ${rowName(columns, p)}`}
+                      checked={selected.has(p.id)}
+                      onChange={(e) => onToggle?.(p.id, e.target.checked)}
+                    />
+                  </td>
+                )}
                 {columns.length === 0 && (
                   <td>
                     <Link to={href}>View patient</Link>

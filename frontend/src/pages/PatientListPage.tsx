@@ -1,7 +1,7 @@
 // /w/:workflow/patients: the workflow's patients, newest first. Columns come from the schema;
 // search (?q= in the URL) and cursor pagination come from the API.
 import { useEffect, useEffectEvent, useState, type FormEvent } from 'react';
-import { Link, useSearchParams } from 'react-router-dom';
+import { Link, useNavigate, useSearchParams } from 'react-router-dom';
 import { api } from '../api/client';
 import { useApi } from '../api/useApi';
 import { ErrorAlert } from '../components/ErrorAlert';
@@ -26,6 +26,20 @@ export function PatientListPage() {
     setPaging((p) => ({ scope: p.scope, cursors: f(p.cursors) }));
   const page = cursors.length - 1;
   usePageTitle(`${label} · Patients`);
+  const navigate = useNavigate();
+  // patients ticked for a campaign, across pages and searches of this workflow
+  const [picked, setPicked] = useState<{ workflow: string; ids: Set<string> }>({ workflow, ids: new Set() });
+  if (picked.workflow !== workflow) setPicked({ workflow, ids: new Set() });
+  const selected = picked.workflow === workflow ? picked.ids : new Set<string>();
+  function toggle(id: string, on: boolean) {
+    setPicked((p) => {
+      const ids = new Set(p.ids);
+      if (on) ids.add(id);
+      else ids.delete(id);
+      return { workflow: p.workflow, ids };
+    });
+  }
+  const campaignBase = `/w/${encodeURIComponent(workflow)}/campaigns/new`;
 
   // another workflow or a query from the address: the search box shows it
   const [draftScope, setDraftScope] = useState(scope);
@@ -102,6 +116,30 @@ export function PatientListPage() {
         </p>
       )}
 
+      {items.length > 0 && (
+        <div className="campaign-bar" role="group" aria-label="Campaign">
+          {selected.size > 0 ? (
+            <>
+              <span>{selected.size} selected</span>
+              <button
+                type="button"
+                className="btn btn-primary"
+                onClick={() => navigate(campaignBase, { state: { patientIds: [...selected] } })}
+              >
+                Call the selected ({selected.size})
+              </button>
+              <button type="button" className="btn" onClick={() => setPicked({ workflow, ids: new Set() })}>
+                Clear
+              </button>
+            </>
+          ) : (
+            <Link className="btn" to={q ? `${campaignBase}?q=${encodeURIComponent(q)}` : campaignBase}>
+              {q ? 'Call all that match' : 'Call all patients'}
+            </Link>
+          )}
+        </div>
+      )}
+
       {list.error ? (
         <ErrorAlert error={list.error} onRetry={list.reload} />
       ) : list.loading && !list.data ? (
@@ -125,7 +163,13 @@ export function PatientListPage() {
         </div>
       ) : items.length === 0 ? null : (
         <div aria-busy={list.loading}>
-          <PatientTable fields={fields} patients={items} caption={`${label} patients`} />
+          <PatientTable
+            fields={fields}
+            patients={items}
+            caption={`${label} patients`}
+            selected={selected}
+            onToggle={toggle}
+          />
         </div>
       )}
 
