@@ -113,6 +113,9 @@ function helpers.start_bot(db, opts)
   return bot
 end
 
+--- The secret API, bots and schedulers share to sign call starts (SOVA_BOT_SECRET), one per busted process.
+helpers.bot_secret = sova.bot_secret
+
 --- Starts `sova campaigns` against db and bot (helpers/sova.lua start_campaigns); stop_all stops it.
 function helpers.start_campaigns(db, bot, opts)
   local c = sova.start_campaigns(db, bot, opts)

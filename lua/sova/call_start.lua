@@ -13,14 +13,36 @@ local present = require("sova.api.present")
 local patient_counts = require("sova.patient_counts")
 local vocabulary = require("sova.sandboxed.vocabulary")
 local services = require("sova.services")
+local bots = require("sova.bots")
 
 local M = {}
 
 function M.bot_url() return config.env("SOVA_BOT_URL", "http://127.0.0.1:8081") end
 
--- the bot as browsers reach it (ws/wss): SOVA_BOT_PUBLIC_URL may be given as http(s), as Twilio needs
-function M.public_url()
-  return (config.env("SOVA_BOT_PUBLIC_URL", M.bot_url()):gsub("^http", "ws"):gsub("/+$", ""))
+local function as_ws(url) return (url:gsub("^http", "ws"):gsub("/+$", "")) end
+
+-- the bot as browsers reach it (ws/wss), when no bot is registered: SOVA_BOT_PUBLIC_URL may be
+-- given as http(s), as Twilio needs
+function M.public_url() return as_ws(config.env("SOVA_BOT_PUBLIC_URL", M.bot_url())) end
+
+-- public_url_of(bot_id) -> where browsers reach the bot carrying a call (listening to it)
+function M.public_url_of(bot_id)
+  local b = bot_id and core.db.unscoped():find_one(bots.COLL, { _id = bot_id })
+  if b and type(b.public_url or b.url) == "string" then return as_ws(b.public_url or b.url) end
+  return M.public_url()
+end
+
+-- candidates() -> the bots to offer a call, in order: the registered live ones with room, most
+-- room first; none registered (one bot, configured by address): SOVA_BOT_URL
+local function candidates()
+  local list = bots.pick(core.db.unscoped())
+  if list and #list > 0 then
+    local out = {}
+    for i, b in ipairs(list) do out[i] = { id = b._id, url = b.url, public_url = as_ws(b.public_url or b.url) } end
+    return out
+  end
+  if not list then log.warn("bots.unreadable", {}) end
+  return { { url = M.bot_url(), public_url = M.public_url() } }
 end
 
 function M.secret()
@@ -99,12 +121,15 @@ end
 function M.start(db, org, wf, p, o)
   local now = bson.now()
   local sid = o.session_id or bson.oid()
+  local offer = candidates()
   local session = {
     _id = sid, patient_id = p._id, workflow = p.workflow, mode = o.mode, status = "queued",
     flow = { path = "clients/" .. org.slug .. "/" .. p.workflow },
     transcript = { messages = bson.array(), summary = json.null }, events = bson.array(),
     started_by = bson.oid(o.user_id), created_at = now, updated_at = now,
     simulated = o.simulated or nil, campaign_id = o.campaign_id,
+    -- the bot it is offered to first (the one that takes it writes its own id at its start)
+    bot_id = offer[1].id,
   }
   local details = { patient_id = present.hex(p._id), workflow = p.workflow, mode = o.mode,
     simulated = o.simulated or nil, campaign_id = o.campaign_id and present.hex(o.campaign_id) or nil }
@@ -131,12 +156,18 @@ function M.start(db, org, wf, p, o)
   if not ok then return db_refusal(err) end
   ok, err = patient_counts.mark(db, p.workflow, p._id, true)
   if not ok then return db_refusal(err) end
-  local ts = os.time()
-  local res, herr = core.http.request {
-    method = "POST", url = M.bot_url() .. "/calls", body = start, timeout_ms = 5000,
-    headers = { ["content-type"] = "application/json", ["x-sova-timestamp"] = tostring(ts),
-      ["x-sova-signature"] = callsign.sign(M.secret(), ts, start) },
-  }
+  -- the bots in turn until one takes it: one at capacity (503) or away passes it on
+  local res, herr, bot
+  for _, b in ipairs(offer) do
+    bot = b
+    local ts = os.time()
+    res, herr = core.http.request {
+      method = "POST", url = b.url .. "/calls", body = start, timeout_ms = 5000,
+      headers = { ["content-type"] = "application/json", ["x-sova-timestamp"] = tostring(ts),
+        ["x-sova-signature"] = callsign.sign(M.secret(), ts, start) },
+    }
+    if res and res.status ~= 503 then break end
+  end
   if not res or res.status ~= 202 then
     log.error("call.start_failed", { session = present.hex(sid), status = res and res.status, reason = herr })
     -- the bot's own words for a refusal it explains (at capacity, a line it cannot set up)
@@ -153,7 +184,7 @@ function M.start(db, org, wf, p, o)
     if res and res.status == 422 and said then return refused(422, "call_refused", said) end
     return refused(503, "bot_unavailable", said or "the call runtime is unavailable; try again shortly")
   end
-  local live = ("%s/calls/%s/live?token=%s"):format(M.public_url(), present.hex(sid),
+  local live = ("%s/calls/%s/live?token=%s"):format(bot.public_url, present.hex(sid),
     callsign.live_token(M.secret(), present.hex(sid), present.hex(org._id)))
   return { session_id = present.hex(sid), live_url = live }
 end

@@ -46,6 +46,8 @@ local INDEXES = {
   },
   sessions = {
     { name = "org_patient", key = o { "organization_id", 1, "patient_id", 1 } },
+    -- the calls of a bot that stopped heart-beating (sova.bots.reap)
+    { name = "bot_status", key = o { "bot_id", 1, "status", 1 } },
   },
   audit_logs = {
     { name = "org_timestamp", key = o { "organization_id", 1, "timestamp", -1 } },

@@ -4,14 +4,8 @@
 -- person who hangs up: staff tick the patients, start a simulated campaign, watch the progress
 -- bar fill as the calls run, and download the report. Screenshots in .test-runs/screenshots/.
 local helpers = require("helpers")
-local cjson = helpers.cjson
+local e2e = require("helpers.e2e")
 local BETA = helpers.BETA
-
-local ROOT = helpers.proc.root
-local DIST = ROOT .. "/frontend/dist"
-local SCRIPT = ROOT .. "/frontend/e2e/campaign.mjs"
-local SHOTS = ROOT .. "/.test-runs/screenshots"
-local CHROMIUM = os.getenv("E2E_CHROMIUM") or "/usr/bin/chromium"
 
 local CALLEES = {
   ["+14155560001"] = { kind = "busy", ring_ms = 500 },
@@ -22,15 +16,14 @@ local CALLEES = {
     hangup_in_line = 1, hangup_at_ms = 700 },
 }
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
 describe("a campaign in the browser #e2e #campaign", function()
   local db, api, bot, sim
 
   lazy_setup(function()
+    e2e.require_tools()
     sim = helpers.start_phonesim({ scenarios = CALLEES })
     db, api, bot = helpers.setup_calls({
-      api = { env = { SOVA_FRONTEND_DIR = DIST } },
+      api = { env = { SOVA_FRONTEND_DIR = e2e.DIST } },
       bot = { env = { SOVA_PHONE_SIM_URL = sim.api_base, SOVA_PHONE_SIM_ACCOUNT_SID = sim.account_sid,
         SOVA_PHONE_SIM_AUTH_TOKEN = sim.auth_token } },
     })
@@ -41,24 +34,11 @@ describe("a campaign in the browser #e2e #campaign", function()
   lazy_teardown(helpers.stop_all)
 
   it("staff start a campaign of ticked patients and watch it run to the end", function()
-    os.execute("mkdir -p " .. q(SHOTS))
-    local cmd = table.concat({ "cd", q(ROOT), "&&", "E2E_BASE_PORT=" .. q(api.port),
-      "E2E_PASSWORD=" .. q(helpers.DEMO_PASSWORD), "E2E_PATIENTS=4", "E2E_SHOTS_DIR=" .. q(SHOTS),
-      "E2E_CHROMIUM=" .. q(CHROMIUM), "node", q(SCRIPT), "2>&1; echo E2E_EXIT=$?" }, " ")
-    local p = assert(io.popen(cmd, "r"))
-    local out = p:read("*a")
-    p:close()
-    local results
-    for line in out:gmatch("[^\n]+") do
-      if line:sub(1, 1) == "{" then
-        local good, obj = pcall(cjson.decode, line)
-        if good and type(obj) == "table" and obj.steps then results = obj end
-      end
-    end
+    local results, out, code = e2e.run("campaign.mjs", api, helpers.DEMO_PASSWORD, { E2E_PATIENTS = 4 }, "steps")
     local context = "\n--- node output ---\n" .. out
     assert(results, "campaign.mjs printed no results" .. context)
     assert(results.ok == true, "e2e failures: " .. table.concat(results.failures or {}, "; ") .. context)
-    assert.equal("0", out:match("E2E_EXIT=(%d+)%s*$"), context)
+    assert.equal(0, code, context)
     assert.equal(4, results.report_rows)
     -- the simulator took one call per patient: the busy and failed lines got no second attempt
     local created = sim:events(function(e) return e.event == "created" end)

@@ -9,59 +9,21 @@
 -- frontend/node_modules (playwright-core) and /usr/bin/chromium (or E2E_CHROMIUM). A missing one
 -- fails the spec: CI must install them.
 local helpers = require("helpers")
-local cjson = helpers.cjson
-
-local ROOT = helpers.proc.root
-local DIST = ROOT .. "/frontend/dist"
-local SCRIPT = ROOT .. "/frontend/e2e/three_tabs.mjs"
-local SHOTS = ROOT .. "/.test-runs/screenshots"
-local CHROMIUM = os.getenv("E2E_CHROMIUM") or "/usr/bin/chromium"
-
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-  return false
-end
+local e2e = require("helpers.e2e")
 
 describe("web UI, three clinics' tabs at once #e2e", function()
   local api
 
   lazy_setup(function()
-    assert(exists(DIST .. "/index.html"),
-      DIST .. "/index.html is missing: build the frontend first (cd frontend && npm run build)")
-    assert(exists(CHROMIUM), CHROMIUM .. " is missing: install Debian's chromium (or set E2E_CHROMIUM)")
-    assert(exists(ROOT .. "/frontend/node_modules/playwright-core/package.json"),
-      "frontend/node_modules/playwright-core is missing: cd frontend && npm ci")
+    e2e.require_tools()
     local _
-    _, api = helpers.setup_calls({ api = { env = { SOVA_FRONTEND_DIR = DIST } } })
+    _, api = helpers.setup_calls({ api = { env = { SOVA_FRONTEND_DIR = e2e.DIST } } })
   end)
 
   lazy_teardown(helpers.stop_all)
 
   it("each tab completes its own workflow's call, and the clinics stay apart", function()
-    os.execute("mkdir -p " .. q(SHOTS))
-    local cmd = table.concat({
-      "cd", q(ROOT), "&&",
-      "E2E_BASE_PORT=" .. q(api.port),
-      "E2E_PASSWORD=" .. q(helpers.DEMO_PASSWORD),
-      "E2E_SHOTS_DIR=" .. q(SHOTS),
-      "E2E_CHROMIUM=" .. q(CHROMIUM),
-      "node", q(SCRIPT), "2>&1; echo E2E_EXIT=$?",
-    }, " ")
-    -- LuaJIT's popen close does not report the exit status (5.1 semantics): the shell echoes it
-    local p = assert(io.popen(cmd, "r"))
-    local out = p:read("*a")
-    p:close()
-    local code = tonumber(out:match("E2E_EXIT=(%d+)%s*$"))
-    local results
-    for line in out:gmatch("[^\n]+") do
-      if line:sub(1, 1) == "{" then
-        local good, obj = pcall(cjson.decode, line)
-        if good and type(obj) == "table" and obj.tabs then results = obj end
-      end
-    end
+    local results, out, code = e2e.run("three_tabs.mjs", api, helpers.DEMO_PASSWORD, nil, "tabs")
     local context = "\n--- node output ---\n" .. out .. "\n--- api log tail ---\n" .. (api.log_text and
       tostring(api:log_text()):sub(-4000) or "")
     assert(results, "three_tabs.mjs printed no JSON results" .. context)
@@ -116,7 +78,7 @@ describe("web UI, three clinics' tabs at once #e2e", function()
     for _, page in ipairs({ "01-login", "02-list", "03-form", "05-live-start", "06-live-ended", "07-session",
                             "09-dashboard" }) do
       for name in pairs(want_tabs) do
-        assert(exists(SHOTS .. "/" .. name .. "-" .. page .. ".png"), "no screenshot " .. name .. "-" .. page)
+        assert(helpers.proc.exists(e2e.SHOTS .. "/" .. name .. "-" .. page .. ".png"), "no screenshot " .. name .. "-" .. page)
       end
     end
   end)

@@ -6,16 +6,12 @@
 -- conversation played as a text call first, and timed by synthesizing them with the agent's voice.
 -- Each call must reach its outcome by voice; the session page must show it and load the recording.
 local helpers = require("helpers")
+local e2e = require("helpers.e2e")
 local support = require("fixtures.bot.support")
 local cjson = helpers.cjson
 local proc = helpers.proc
 local ALPHA, BETA = helpers.ALPHA, helpers.BETA
 
-local ROOT = proc.root
-local DIST = ROOT .. "/frontend/dist"
-local SCRIPT = ROOT .. "/frontend/e2e/voice_calls.mjs"
-local SHOTS = ROOT .. "/.test-runs/screenshots"
-local CHROMIUM = os.getenv("E2E_CHROMIUM") or "/usr/bin/chromium"
 
 -- Lines a recognizer can be expected to hear from a synthetic voice: natural, without spelled codes.
 local CALLS = {
@@ -35,12 +31,6 @@ local CALLS = {
 }
 
 local function q(s) return proc.shell_quote(s) end
-
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-  return false
-end
 
 local function seconds_of(wav)
   local p = assert(io.popen("soxi -D " .. q(wav)))
@@ -107,16 +97,14 @@ describe("web UI, voice test calls with a recorded other party #e2e #voice", fun
   local db, api, f
 
   lazy_setup(function()
-    assert(exists(DIST .. "/index.html"), "build the frontend first (cd frontend && npm run build)")
-    assert(exists(CHROMIUM), CHROMIUM .. " is missing: install Debian's chromium (or set E2E_CHROMIUM)")
-    db, api = helpers.setup_calls({ api = { env = { SOVA_FRONTEND_DIR = DIST } } })
+    e2e.require_tools()
+    db, api = helpers.setup_calls({ api = { env = { SOVA_FRONTEND_DIR = e2e.DIST } } })
     f = helpers.factory(db, api)
   end)
 
   lazy_teardown(helpers.stop_all)
 
   it("each workflow's voice call reaches its outcome by voice, and its recording plays", function()
-    os.execute("mkdir -p " .. q(SHOTS))
     local jobs = {}
     for _, c in ipairs(CALLS) do
       local wav = party_wav(c, agent_turns(f, c))
@@ -125,22 +113,7 @@ describe("web UI, voice test calls with a recorded other party #e2e #voice", fun
         patient_path = "/patients/" .. patient.id, wav = wav }
       c.patient_id = patient.id
     end
-    local cmd = table.concat({
-      "cd", q(ROOT), "&&",
-      "E2E_BASE_PORT=" .. q(api.port), "E2E_PASSWORD=" .. q(helpers.DEMO_PASSWORD),
-      "E2E_SHOTS_DIR=" .. q(SHOTS), "E2E_CHROMIUM=" .. q(CHROMIUM), "E2E_CALLS=" .. q(cjson.encode(jobs)),
-      "node", q(SCRIPT), "2>&1; echo E2E_EXIT=$?",
-    }, " ")
-    local p = assert(io.popen(cmd, "r"))
-    local out = p:read("*a")
-    p:close()
-    local results
-    for line in out:gmatch("[^\n]+") do
-      if line:sub(1, 1) == "{" then
-        local ok, obj = pcall(cjson.decode, line)
-        if ok and type(obj) == "table" and obj.calls then results = obj end
-      end
-    end
+    local results, out = e2e.run("voice_calls.mjs", api, helpers.DEMO_PASSWORD, { E2E_CALLS = cjson.encode(jobs) }, "calls")
     local context = "\n--- node output ---\n" .. out:sub(-6000)
     assert(results, "voice_calls.mjs printed no JSON results" .. context)
     for _, c in ipairs(CALLS) do

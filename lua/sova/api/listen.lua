@@ -16,7 +16,7 @@ local M = {}
 function M.start(ctx, id)
   local oid = request.oid_or_404(id, "session")
   -- the handle is the org's: another org's session is not found
-  local s = errors.db(ctx.db:find_one("sessions", { _id = oid }, { projection = { status = 1 } }))
+  local s = errors.db(ctx.db:find_one("sessions", { _id = oid }, { projection = { status = 1, bot_id = 1 } }))
   if not s then errors.not_found("session") end
   if vocabulary.TERMINAL_STATUSES[s.status] then
     errors.fail(409, "call_not_in_progress", "the call has ended: there is nothing to listen to")
@@ -26,7 +26,8 @@ function M.start(ctx, id)
     details = { expires_in = callsign.LISTEN_TOKEN_TTL } })
   local token = callsign.listen_token(call_start.secret(), sid, org, ctx.user.id)
   return 200, {
-    listen_url = ("%s/calls/%s/listen?token=%s"):format(call_start.public_url(), sid, token),
+    -- the bot carrying the call: each bot serves its own calls' sockets
+    listen_url = ("%s/calls/%s/listen?token=%s"):format(call_start.public_url_of(s.bot_id), sid, token),
     expires_in = callsign.LISTEN_TOKEN_TTL,
   }
 end

@@ -52,6 +52,8 @@ local sleepers = {}  -- {at = monotonic time, co, rec}
 local n_records = 0
 local seen = {}      -- session_id -> monotonic time until which a repeated start is refused
 
+-- this bot, in the registry (sova.bots) and in the sessions it carries
+M.BOT_ID = config.env("SOVA_BOT_ID", "bot-" .. core.crypto.random_hex(8))
 M.NO_ANSWER_AFTER = tonumber(config.env("SOVA_CALL_NO_ANSWER_SECONDS", "")) or 600
 M.MAX_CALL_SECONDS = tonumber(config.env("SOVA_CALL_MAX_SECONDS", "")) or 3600
 -- A browser test call whose last live socket closed and did not come back within this many
@@ -431,7 +433,8 @@ function M.start(p)
   n_records = n_records + 1
 
   local host, herr = sandbox_host.new(dir)
-  local set = { status = "in_progress", started_at = bson.now(), flow = { path = rel, sha256 = host and host.sha256 or json.null } }
+  local set = { status = "in_progress", started_at = bson.now(), bot_id = M.BOT_ID,
+    flow = { path = rel, sha256 = host and host.sha256 or json.null } }
   session_update(rec, { ["$set"] = set })
   write({ collection = "patients", kind = "update", filter = { _id = rec.patient_oid, organization_id = rec.org_oid },
     update = { ["$set"] = { call_status = vocabulary.call_status_label("in_progress"), updated_at = bson.now() } } })

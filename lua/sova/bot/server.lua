@@ -10,6 +10,7 @@ local log = require("sova.log")
 local callsign = require("sova.callsign")
 local calls = require("sova.bot.calls")
 local phone = require("sova.bot.phone")
+local bots = require("sova.bots")
 local stats = require("sova.bot.stats")
 local recording = require("sova.recording")
 
@@ -136,12 +137,27 @@ end
 
 -- ---- the loop ----
 
+-- this bot in the registry (sova.bots): where the API reaches it and where the world does
+local me = {}
+
+local function heartbeat()
+  me.live_calls = calls.count()
+  local ok, err = core.writer.push({ collection = bots.COLL, kind = "upsert", filter = { _id = calls.BOT_ID },
+    update = { ["$set"] = bots.heartbeat(me) } })
+  if not ok then log.warn("bot.heartbeat_failed", { reason = tostring(err) }) end
+end
+
 function M.run(port)
   -- voice calls' media on the loop's thread; their recordings wait in the writer's spool
   local ok, err = loop.voice_start(config.data_dir() .. "/spool")
   if not ok then error("voice: " .. tostring(err), 0) end
   phone.listening(port)
-  log.info("bot.ready", { port = port })
+  local url = config.env("SOVA_BOT_ADVERTISE_URL", "http://127.0.0.1:" .. port):gsub("/+$", "")
+  me = { url = url, public_url = config.env("SOVA_BOT_PUBLIC_URL", url), started_at = core.bson.now(),
+    capacity = tonumber(config.env("SOVA_BOT_CAPACITY", "")) or 100 }
+  heartbeat()
+  local beat_at = core.sys.monotonic() + bots.HEARTBEAT_S
+  log.info("bot.ready", { port = port, bot = calls.BOT_ID })
   local deadline
   while true do
     local events = loop.next_events(calls.next_timeout())
@@ -165,8 +181,15 @@ function M.run(port)
       end
     end
     calls.tick()
+    if core.sys.monotonic() >= beat_at then
+      me.stopping = stopping -- a stopping bot is given no new call
+      heartbeat()
+      beat_at = core.sys.monotonic() + bots.HEARTBEAT_S
+    end
     if stopping and (calls.count() == 0 or core.sys.monotonic() > deadline) then break end
   end
+  me.stopping = true
+  heartbeat()
   -- whatever could not reach the database stays in the spool for the next start
   local flushed, kept = core.writer.stop(5000)
   log.info("bot.stopped", { writes_flushed = flushed and true or false, kept = kept })

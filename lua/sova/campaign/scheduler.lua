@@ -18,6 +18,7 @@ local audit = require("sova.audit")
 local lease = require("sova.lease")
 local store = require("sova.store")
 local call_start = require("sova.call_start")
+local bots = require("sova.bots")
 local present = require("sova.api.present")
 local vocabulary = require("sova.sandboxed.vocabulary")
 local policy = require("sova.campaign.policy")
@@ -32,10 +33,11 @@ M.START_GRACE_S = 60      -- a session still queued this long after its attempt 
 M.NO_SESSION_S = 10       -- an attempt without its session this long was never started
 M.STUCK_GRACE_S = 600     -- beyond a call's longest time: its bot stopped reporting
 M.BOT_BACKOFF_S = 5       -- a campaign whose call no bot could take waits this long to dial again
+M.REAP_S = 5              -- how often the calls of bots that stopped heart-beating are looked for
 
 local held = {}           -- campaign id (hex) -> the state of a campaign this process drives
 local owner               -- this process, in its leases
-local last_scan, last_prune = -math.huge, -math.huge
+local last_scan, last_prune, last_reap = -math.huge, -math.huge, -math.huge
 
 local function now() return os.time() end
 local function hex(v) return present.hex(v) end
@@ -319,6 +321,13 @@ end
 function M.tick()
   local mono = core.sys.monotonic()
   if mono - last_scan >= M.SCAN_S then last_scan = mono; scan() end
+  -- calls on bots that stopped heart-beating end failed (sova.bots): any scheduler may do it, and
+  -- the campaigns' own watch then retries them
+  if mono - last_reap >= M.REAP_S then
+    last_reap = mono
+    local n, err = bots.reap(core.db.unscoped())
+    if not n then log.warn("bots.reap_failed", { reason = tostring(err) }) end
+  end
   for _, st in pairs(held) do drive(st) end
   if mono - last_prune >= 60 then
     last_prune = mono
