@@ -18,7 +18,7 @@ FROM debian:12-slim AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
       libluajit-5.1-dev libcivetweb-dev libmongoc-dev libbson-dev lua-cjson-dev lua-rex-pcre2 \
-      libsodium-dev libjwt-dev libcurl4-openssl-dev libyaml-dev \
+      libsodium-dev libjwt-dev libcurl4-openssl-dev libyaml-dev libutf8proc-dev libicu-dev \
       libspeexdsp-dev libwebrtc-audio-processing-dev \
       libpocketsphinx-dev libsphinxbase-dev flite1-dev libespeak-ng-dev \
       libwebsockets-dev libuv1-dev libssl-dev \
@@ -37,7 +37,7 @@ RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSOVA_TESTS=OFF -DC
 FROM debian:12-slim
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates libluajit-5.1-2 libcivetweb1 libmongoc-1.0-0 libbson-1.0-0 lua-cjson lua-rex-pcre2 \
-      libsodium23 libjwt0 libcurl4 libyaml-0-2 libspeexdsp1 libwebrtc-audio-processing1 \
+      libsodium23 libjwt0 libcurl4 libyaml-0-2 libutf8proc2 libicu72 libspeexdsp1 libwebrtc-audio-processing1 \
       libwebsockets17 libwebsockets-evlib-uv libuv1 libssl3 \
       libpocketsphinx3 libsphinxbase3 pocketsphinx-en-us libflite1 libespeak-ng1 espeak-ng-data \
     && rm -rf /var/lib/apt/lists/* \

@@ -65,6 +65,13 @@ describe("health, tenants and seeding #api", function()
       assert.equal("demo_clinic_alpha", res.json.slug)
     end)
 
+    it("takes no clinic from X-Forwarded-Host unless told to", function()
+      local res = helpers.http(api, "GET", "/api/tenant", { host = "democlinicalpha.localhost",
+        headers = { ["X-Forwarded-Host"] = "democlinicbeta.localhost" } })
+      assert.status(200, res)
+      assert.equal("demo_clinic_alpha", res.json.slug)
+    end)
+
     it("answers 404 unknown_tenant for a host no clinic uses", function()
       local res = helpers.http(api, "GET", "/api/tenant", { host = "democlinicgamma.localhost" })
       assert.status(404, res)
@@ -146,5 +153,40 @@ describe("health, tenants and seeding #api", function()
       -- the demo users can still log in
       helpers.login_as(api, helpers.BETA)
     end)
+  end)
+end)
+
+-- Behind a frontend host that rewrites /api/* to the API (Vercel, docs/deploy.md): the Host is the
+-- API's own name and the clinic is in X-Forwarded-Host.
+describe("tenants through a rewriting frontend host #api", function()
+  local api
+
+  lazy_setup(function()
+    local _
+    _, api = helpers.setup({ api = { env = { SOVA_FORWARDED_HOST_VIA = "sova-api.example.test" } } })
+  end)
+  lazy_teardown(helpers.stop_all)
+
+  local function tenant(host, fwd)
+    return helpers.http(api, "GET", "/api/tenant", { host = host, headers = fwd and { ["X-Forwarded-Host"] = fwd } or nil })
+  end
+
+  it("reads the clinic from X-Forwarded-Host on requests to the API's own name", function()
+    assert.equal("demo_clinic_beta", tenant("sova-api.example.test", "democlinicbeta.datasova.com").json.slug)
+    assert.equal("demo_clinic_alpha", tenant("SOVA-API.example.test:443", "DemoClinicAlpha.datasova.com").json.slug)
+    assert.status(400, tenant("sova-api.example.test", nil)) -- no clinic named at all
+    assert.status(404, tenant("sova-api.example.test", "democlinicgamma.datasova.com"))
+    assert.status(400, tenant("sova-api.example.test", "bad_host!/x"))
+  end)
+
+  it("ignores it on requests addressed to a clinic's own host", function()
+    assert.equal("demo_clinic_alpha", tenant("democlinicalpha.localhost", "democlinicbeta.localhost").json.slug)
+  end)
+
+  it("still refuses one clinic's token at the other's", function()
+    local token = helpers.login_as(api, helpers.ALPHA)
+    local res = helpers.http(api, "GET", "/api/me", { host = "sova-api.example.test", token = token,
+      headers = { ["X-Forwarded-Host"] = "democlinicbeta.datasova.com" } })
+    assert.status(403, res)
   end)
 end)

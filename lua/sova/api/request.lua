@@ -5,12 +5,25 @@ local errors = require("sova.api.errors")
 
 local M = {}
 
--- "DemoClinicAlpha.localhost:8080" -> "democlinicalpha.localhost"
-function M.host(req)
-  local h = req.headers and req.headers.host
+local function clean_host(h)
   if type(h) ~= "string" or #h > 255 then return nil end
   h = h:lower():gsub(":%d+$", "")
   if not h:match("^[%w%.%-]+$") then return nil end
+  return h
+end
+
+-- A frontend host that rewrites /api/* to this API (Vercel: docs/deploy.md) sends the API's own
+-- name as Host and the clinic's in X-Forwarded-Host. Only requests addressed to that name
+-- (SOVA_FORWARDED_HOST_VIA) are read so; a token still works only at its own clinic.
+local forwarded_via = clean_host(os.getenv("SOVA_FORWARDED_HOST_VIA"))
+
+-- The clinic's host: "DemoClinicAlpha.localhost:8080" -> "democlinicalpha.localhost"
+function M.host(req)
+  local h = clean_host(req.headers and req.headers.host)
+  if h and forwarded_via and h == forwarded_via then
+    local fwd = req.headers["x-forwarded-host"]
+    return clean_host(type(fwd) == "string" and fwd:match("^%s*([^,%s]+)") or nil)
+  end
   return h
 end
 
