@@ -738,6 +738,14 @@ export interface components {
             };
             /** @description Voice calls: response time per agent turn, by stage. */
             latency?: components["schemas"]["TurnLatency"][];
+            /** @description The bot that carries or carried the call (its name in the registry, sova.bots); absent when no bot is registered. */
+            bot_id?: string;
+            /** @description The campaign whose attempt this call is. */
+            campaign_id?: components["schemas"]["Id"];
+            /** @description A simulated phone call: placed at the phone simulator, not a carrier. */
+            simulated?: boolean;
+            /** @description No bot took the call (at capacity, or away): nothing was dialed. */
+            not_placed?: boolean;
         };
         SessionList: {
             items: components["schemas"]["Session"][];
