@@ -11,15 +11,6 @@ local BETA = helpers.BETA
 local WF = "patient_questions"
 local N = 8
 
-local function wait_for(what, timeout, fn)
-  local deadline = core.sys.monotonic() + timeout
-  while core.sys.monotonic() < deadline do
-    local v = fn()
-    if v then return v end
-    core.sys.sleep(0.5)
-  end
-  error("timed out waiting for " .. what, 2)
-end
 
 describe("calls over several bots #api #phone #campaign", function()
   local db, api, f, sim, bot_a, bot_b
@@ -52,19 +43,19 @@ describe("calls over several bots #api #phone #campaign", function()
   end
 
   it("each bot registers, and a call's live URL names the bot that took it", function()
-    local docs = wait_for("both bots to register", 20, function()
+    local docs = helpers.wait_until(function()
       local d = bot_docs()
       return d[bot_a.url] and d[bot_b.url] and d
-    end)
+    end, 20, 0.5)
     assert.is_number(docs[bot_a.url].heartbeat_ms)
     assert.equal(100, docs[bot_a.url].capacity)
     local p = f:patient(BETA, WF)
     local res = f:req(BETA, "POST", "/api/patients/" .. p.id .. "/calls", { mode = "browser" })
     assert.equal(202, res.status, res.body)
-    local s = wait_for("the session's bot", 20, function()
+    local s = helpers.wait_until(function()
       local doc = db:handle():find_one("sessions", { _id = core.bson.oid(res.json.session_id) })
       return doc and doc.status == "in_progress" and doc
-    end)
+    end, 20, 0.5)
     local carrier = s.bot_id == docs[bot_a.url]._id and bot_a or bot_b
     assert.equal(docs[carrier.url]._id, s.bot_id)
     local port = carrier.url:match(":(%d+)$")
@@ -82,13 +73,13 @@ describe("calls over several bots #api #phone #campaign", function()
     local docs = bot_docs()
     local a_id, b_id = docs[bot_a.url]._id, docs[bot_b.url]._id
     -- both carry calls of it
-    wait_for("calls on both bots", 60, function()
+    helpers.wait_until(function()
       local on = {}
       for _, s in ipairs(db:handle():find("sessions", { campaign_id = core.bson.oid(id), status = "in_progress" })) do
         on[s.bot_id] = true
       end
       return on[a_id] and on[b_id]
-    end)
+    end, 60, 0.5)
     local doomed = {}
     for _, s in ipairs(db:handle():find("sessions", { campaign_id = core.bson.oid(id), bot_id = b_id, status = "in_progress" })) do
       doomed[#doomed + 1] = s._id
@@ -97,18 +88,18 @@ describe("calls over several bots #api #phone #campaign", function()
     bot_b:kill()
     -- its calls end failed once its heartbeat is old, saying why
     for _, sid in ipairs(doomed) do
-      local s = wait_for("the dead bot's call to fail", 60, function()
+      local s = helpers.wait_until(function()
         local doc = db:handle():find_one("sessions", { _id = sid })
         return doc.status == "failed" and doc
-      end)
+      end, 60, 0.5)
       assert.truthy(s.reason:find("stopped answering", 1, true), s.reason)
     end
     assert.is_true(bot_docs()[bot_b.url].dead)
     -- and the campaign finishes on the bot that is left: every patient's machine took a message
-    local c = wait_for("the campaign to finish", 300, function()
+    local c = helpers.wait_until(function()
       local c = f:req(BETA, "GET", "/api/campaigns/" .. id).json
       return c.status == "finished" and c
-    end)
+    end, 300, 0.5)
     assert.equal(N, c.counts.voicemail, cjson.encode(c.counts))
     -- the patients of the dead bot's calls, and only they, were called twice: the second time on
     -- the bot that is left

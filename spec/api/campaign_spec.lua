@@ -75,15 +75,6 @@ local function ms(iso)
   return ((days * 24 + h) * 60 + mi) * 60000 + sec * 1000 + (tonumber(frac) or 0)
 end
 
-local function wait_for(what, timeout, fn)
-  local deadline = core.sys.monotonic() + timeout
-  while core.sys.monotonic() < deadline do
-    local v = fn()
-    if v then return v end
-    core.sys.sleep(0.5)
-  end
-  error("timed out waiting for " .. what, 2)
-end
 
 -- the live scheduler that took campaign id (its log says so)
 local function holder(schedulers, id)
@@ -130,17 +121,17 @@ describe("campaigns #api #phone #campaign", function()
     assert.equal(50, res.json.total)
 
     -- half way, the scheduler driving it dies
-    local driver = wait_for("a scheduler to take the campaign", 30, function() return holder(schedulers, id) end)
-    wait_for("25 calls started", 240, function()
+    local driver = helpers.wait_until(function() return holder(schedulers, id) end, 30, 0.5)
+    helpers.wait_until(function()
       local c = f:req(BETA, "GET", "/api/campaigns/" .. id).json
       return #c.attempts >= 25
-    end)
+    end, 240, 0.5)
     driver:kill()
     local survivor = schedulers[1] == driver and schedulers[2] or schedulers[1]
-    local c = wait_for("the campaign to finish", 420, function()
+    local c = helpers.wait_until(function()
       local c = f:req(BETA, "GET", "/api/campaigns/" .. id).json
       return c.status == "finished" and c
-    end)
+    end, 420, 0.5)
     assert.truthy(holder({ survivor }, id), "the other scheduler took the campaign over")
     -- for a failed expectation: each kind's attempts, as result (reason)
     local seen = {}

@@ -28,6 +28,7 @@ local M = {}
 M.LEASE_MS = 15000
 M.RENEW_S = 4             -- a third of the lease and some: two renewals may fail before it is lost
 M.TICK_S = 0.25
+M.WATCH_S = 1             -- a campaign's status and its calls' sessions are read this often
 M.SCAN_S = 2              -- how often the active campaigns are looked for
 M.START_GRACE_S = 60      -- a session still queued this long after its attempt never reached a bot
 M.NO_SESSION_S = 10       -- an attempt without its session this long was never started
@@ -113,7 +114,10 @@ local function watch(st, t)
     return ended(st, t, result, s.reason or s.failure)
   end
   if s.status == "queued" and age > M.START_GRACE_S then
-    return ended(st, t, "failed", "the call was never started by a bot")
+    local why = "the call was never started by a bot"
+    st.db:update("sessions", { _id = s._id, status = "queued" }, { ["$set"] = { status = "failed", failure = why,
+      not_placed = true, updated_at = bson.now() } })
+    return ended(st, t, "failed", why)
   end
   if age > st.max_call_s + M.STUCK_GRACE_S then
     return ended(st, t, "failed", "the call runtime stopped reporting on this call")
@@ -240,7 +244,7 @@ local function load(c, l)
   if not wf then return nil, "the campaign's clinic or workflow is gone" end
   c.settings = policy.load(c.settings)
   local st = { id = hex(c._id), c = c, lease = l, db = db, org = org, wf = wf, waiting = {}, dialing = {},
-    renew_at = core.sys.monotonic() + M.RENEW_S,
+    renew_at = core.sys.monotonic() + M.RENEW_S, watch_at = -math.huge,
     -- one caller ID: the variable that holds the workflow's number (a simulated line: the clinic's)
     caller = hex(c.organization_id) .. ":" .. c.workflow .. ":" .. c.settings.mode }
   local opts = call_start.line_ready(org.slug, c.workflow, false)
@@ -282,11 +286,15 @@ local function drive(st)
     elseif err == "lost" then return let_go(st, "lease lost") end
   end
   if not lease.valid(st.lease) then return let_go(st, "lease expired") end
-  local c, err = st.db:find_one("campaigns", { _id = st.c._id })
-  if err then return end
-  if not c then return let_go(st, "campaign deleted") end
-  st.c.status = c.status
-  for _, t in pairs(st.dialing) do watch(st, t) end
+  -- the campaign's status and its calls in flight are read once a WATCH_S, not every tick
+  if mono >= st.watch_at then
+    local c, err = st.db:find_one("campaigns", { _id = st.c._id })
+    if err then return end
+    if not c then return let_go(st, "campaign deleted") end
+    st.c.status, st.watch_at = c.status, mono + M.WATCH_S
+    for _, t in pairs(st.dialing) do watch(st, t) end
+  end
+  local c = st.c
   if c.status == "cancelled" then
     for _, t in ipairs(st.waiting) do done(st, t, "cancelled") end
     st.waiting = {}
