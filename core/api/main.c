@@ -296,7 +296,7 @@ int sova_main_api(int argc, char **argv)
 	sova_http_config cfg = {
 		.host = at.host, .port = at.port, .threads = at.threads,
 		.handler = on_request, .finish = on_finish, .thread_exit = worker_exit,
-		.site = {.dir = ui_dir, .api_prefix = "/api", .csp = UI_CSP},
+		.site = {.dir = ui_dir, .api_prefix = "/api", .also = "/metrics", .csp = UI_CSP},
 	};
 	char err[256];
 	sova_http_server *srv = sova_http_start(&cfg, err, sizeof err);

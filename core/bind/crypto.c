@@ -1,4 +1,5 @@
-/* The `crypto` table of sova.core: password hashing, randomness, digests (libsodium). */
+/* The `crypto` table of sova.core: password hashing, randomness, digests, sealing small secrets
+ * (libsodium). */
 #include <string.h>
 
 #include "crypto/password.h"
@@ -112,6 +113,87 @@ static int l_equals(lua_State *L)
 	return 1;
 }
 
+/* ---- Small secrets sealed at rest ---- */
+
+#define SEAL_MAX (64 * 1024)
+#define SEAL_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define SEAL_ABYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
+
+/* The 32-byte key given as 64 hex digits; raises on misuse (what was decoded wiped first). */
+static void check_key(lua_State *L, int idx, unsigned char key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES])
+{
+	size_t len, got = 0;
+	const char *hex = luaL_checklstring(L, idx, &len);
+	if (len != 2 * crypto_aead_xchacha20poly1305_ietf_KEYBYTES ||
+	    sodium_hex2bin(key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, hex, len, NULL, &got, NULL) != 0 ||
+	    got != crypto_aead_xchacha20poly1305_ietf_KEYBYTES) {
+		sodium_memzero(key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+		luaL_argerror(L, idx, "key: 64 hex digits");
+	}
+}
+
+/* crypto.seal(key_hex, plaintext, ad) -> base64 of nonce || ciphertext || tag
+ * (XChaCha20-Poly1305; ad, e.g. the owning document's id, is bound in: the sealed text opens only
+ * with the same ad). For small secrets (at most 64 KiB), such as a webhook's signing secret. */
+static int l_seal(lua_State *L)
+{
+	size_t len, adlen;
+	const char *plain = luaL_checklstring(L, 2, &len);
+	const char *ad = luaL_checklstring(L, 3, &adlen);
+	luaL_argcheck(L, len <= SEAL_MAX, 2, "at most 64 KiB");
+	unsigned char key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+	size_t blen = SEAL_NONCE + len + SEAL_ABYTES;
+	size_t cap = sodium_base64_encoded_len(blen, sodium_base64_VARIANT_ORIGINAL);
+	/* both buffers belong to Lua (freed by the collector even if a later push raises); the key is
+	 * read last, so nothing that raises comes after it is on the stack */
+	unsigned char *box = lua_newuserdata(L, blen);
+	char *out = lua_newuserdata(L, cap);
+	check_key(L, 1, key);
+	randombytes_buf(box, SEAL_NONCE);
+	unsigned long long clen = 0;
+	int rc = crypto_aead_xchacha20poly1305_ietf_encrypt(box + SEAL_NONCE, &clen, (const unsigned char *)plain, len,
+							    (const unsigned char *)ad, adlen, NULL, box, key);
+	sodium_memzero(key, sizeof key);
+	if (rc != 0 || clen != len + SEAL_ABYTES) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "cannot seal");
+		return 2;
+	}
+	sodium_bin2base64(out, cap, box, blen, sodium_base64_VARIANT_ORIGINAL);
+	lua_pushstring(L, out);
+	return 1;
+}
+
+/* crypto.open(key_hex, sealed_base64, ad) -> plaintext | nil, "cannot open" (tampered, another
+ * key or another ad, not base64) */
+static int l_open(lua_State *L)
+{
+	size_t slen, adlen;
+	const char *sealed = luaL_checklstring(L, 2, &slen);
+	const char *ad = luaL_checklstring(L, 3, &adlen);
+	luaL_argcheck(L, slen <= 2 * SEAL_MAX, 2, "too long");
+	unsigned char key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+	size_t cap = slen / 4 * 3 + 3;
+	unsigned char *box = lua_newuserdata(L, cap);
+	unsigned char *plain = lua_newuserdata(L, cap);
+	check_key(L, 1, key);
+	size_t blen = 0;
+	unsigned long long plen = 0;
+	int ok = sodium_base642bin(box, cap, sealed, slen, NULL, &blen, NULL, sodium_base64_VARIANT_ORIGINAL) == 0 &&
+		 blen >= SEAL_NONCE + SEAL_ABYTES &&
+		 crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &plen, NULL, box + SEAL_NONCE, blen - SEAL_NONCE,
+							    (const unsigned char *)ad, adlen, box, key) == 0;
+	sodium_memzero(key, sizeof key);
+	if (!ok) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "cannot open");
+		return 2;
+	}
+	lua_pushlstring(L, (const char *)plain, (size_t)plen);
+	sodium_memzero(plain, (size_t)plen);
+	return 1;
+}
+
 int sova_open_crypto(lua_State *L)
 {
 	static const luaL_Reg fns[] = {
@@ -119,6 +201,7 @@ int sova_open_crypto(lua_State *L)
 		{"random_hex", l_random_hex},       {"sha256_hex", l_sha256_hex},
 		{"hmac_sha256_hex", l_hmac_sha256_hex}, {"hmac_sha1_base64", l_hmac_sha1_base64},
 		{"base64", l_base64},               {"equals", l_equals},
+		{"seal", l_seal},                   {"open", l_open},
 		{NULL, NULL},
 	};
 	if (!sova_crypto_init())

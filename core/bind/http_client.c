@@ -8,6 +8,7 @@
 #include "bind/sova_bind.h"
 
 #define MAX_HEADERS 64
+#define MAX_RESOLVE 8
 
 /* Pushes a table of the response headers, names lowercased. */
 static void push_headers(lua_State *L, const sova_sbuf *raw)
@@ -66,9 +67,9 @@ static sova_fetch_response *new_response(lua_State *L)
 /* ---- Arguments ---- */
 
 /* Reads the request table at index 1 into req; raises on misuse. Leaves the fields it read at
- * 2..7 (method, url, body, timeout_ms, headers, header lines), anchoring every string req and
- * lines point at. Allocates nothing outside Lua. */
-static void check_request(lua_State *L, sova_fetch_request *req, const char **lines)
+ * 2..7 (method, url, body, timeout_ms, headers, header and resolve lines), anchoring every string
+ * req, lines and pins point at. Allocates nothing outside Lua. */
+static void check_request(lua_State *L, sova_fetch_request *req, const char **lines, const char **pins)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 1);
@@ -104,26 +105,52 @@ static void check_request(lua_State *L, sova_fetch_request *req, const char **li
 			lua_pop(L, 1);
 		}
 	}
+	/* resolve = {"host:port:address", ...}: copied after the header lines into table 7 */
+	int nr = 0;
+	lua_getfield(L, 1, "resolve"); /* 8 */
+	if (!lua_isnil(L, 8)) {
+		luaL_checktype(L, 8, LUA_TTABLE);
+		int n = (int)lua_objlen(L, 8);
+		luaL_argcheck(L, n <= MAX_RESOLVE, 1, "resolve: at most 8 entries");
+		for (int i = 1; i <= n; i++) {
+			lua_rawgeti(L, 8, i);
+			if (lua_type(L, -1) != LUA_TSTRING)
+				luaL_error(L, "resolve: a list of \"host:port:address\" strings");
+			size_t len;
+			const char *v = lua_tolstring(L, -1, &len);
+			if (len == 0 || len > 300 || strpbrk(v, "\r\n \t") || strlen(v) != len || !strchr(v, ':'))
+				luaL_error(L, "resolve: a list of \"host:port:address\" strings");
+			lua_rawseti(L, 7, nh + (++nr));
+		}
+	}
+	lua_pop(L, 1); /* [tbl, method, url, body, timeout, headers, lines] */
 	for (int i = 0; i < nh; i++) {
 		lua_rawgeti(L, 7, i + 1);
 		lines[i] = lua_tostring(L, -1); /* anchored in table 7 */
 		lua_pop(L, 1);
 	}
+	for (int i = 0; i < nr; i++) {
+		lua_rawgeti(L, 7, nh + i + 1);
+		pins[i] = lua_tostring(L, -1); /* anchored in table 7 */
+		lua_pop(L, 1);
+	}
 	*req = (sova_fetch_request){
 		.method = method, .url = url, .headers = lines, .num_headers = nh,
 		.body = body, .body_len = body_len, .timeout_ms = timeout,
+		.resolve = pins, .num_resolve = nr,
 	};
 }
 
 /* ---- http.request ---- */
 
-/* http.request{method=, url=, headers={name=value}, body=, timeout_ms=}
- *   -> {status=, body=, headers=} | nil, err */
+/* http.request{method=, url=, headers={name=value}, body=, timeout_ms=, resolve={"host:port:addr"}}
+ *   -> {status=, body=, headers=} | nil, err
+ * resolve pins each host:port to an address (CURLOPT_RESOLVE; no proxy then). */
 static int l_request(lua_State *L)
 {
-	const char *lines[MAX_HEADERS];
+	const char *lines[MAX_HEADERS], *pins[MAX_RESOLVE];
 	sova_fetch_request req;
-	check_request(L, &req, lines);
+	check_request(L, &req, lines, pins);
 	sova_fetch_response *res = new_response(L); /* 8; frees its buffers when collected */
 	char err[256];
 	if (sova_fetch(&req, res, err, sizeof err) != 0) {
@@ -196,9 +223,9 @@ static int on_chunk(void *ud, const char *data, size_t len)
  * long (0 or absent: no limit). */
 static int l_stream(lua_State *L)
 {
-	const char *lines[MAX_HEADERS];
+	const char *lines[MAX_HEADERS], *pins[MAX_RESOLVE];
 	sova_fetch_request req;
-	check_request(L, &req, lines);       /* [tbl, method, url, body, timeout, headers, lines] */
+	check_request(L, &req, lines, pins); /* [tbl, method, url, body, timeout, headers, lines] */
 	lua_getfield(L, 1, "on_data");         /* 8 */
 	lua_getfield(L, 1, "idle_timeout_ms"); /* 9 */
 	luaL_argcheck(L, lua_isfunction(L, 8), 1, "on_data must be a function");
@@ -240,9 +267,35 @@ static int l_stream(lua_State *L)
 	return 1;
 }
 
+/* ---- http.lookup ---- */
+
+/* http.lookup(host) -> {"203.0.113.7", "2001:db8::1", ...} (getaddrinfo, distinct, at most 16)
+ *   | nil, err. Blocks while the resolver works. */
+static int l_lookup(lua_State *L)
+{
+	size_t len;
+	const char *host = luaL_checklstring(L, 1, &len);
+	luaL_argcheck(L, len > 0 && len <= 255 && strlen(host) == len, 1, "a host name of 1 to 255 bytes");
+	char addrs[SOVA_LOOKUP_MAX][SOVA_ADDRSTRLEN];
+	char err[320];
+	int n = sova_lookup(host, addrs, SOVA_LOOKUP_MAX, err, sizeof err);
+	if (n < 0) {
+		lua_pushnil(L);
+		lua_pushstring(L, err);
+		return 2;
+	}
+	lua_createtable(L, n, 0);
+	for (int i = 0; i < n; i++) {
+		lua_pushstring(L, addrs[i]);
+		lua_rawseti(L, -2, i + 1);
+	}
+	return 1;
+}
+
 int sova_open_http(lua_State *L)
 {
-	static const luaL_Reg fns[] = {{"request", l_request}, {"stream", l_stream}, {NULL, NULL}};
+	static const luaL_Reg fns[] = {{"request", l_request}, {"stream", l_stream}, {"lookup", l_lookup},
+				       {NULL, NULL}};
 	luaL_newmetatable(L, RESPONSE_MT);
 	lua_pushcfunction(L, response_gc);
 	lua_setfield(L, -2, "__gc");

@@ -89,6 +89,7 @@ int luaopen_sova_core(lua_State *L)
 	add_area(L, "text", sova_open_text);
 	add_area(L, "tz", sova_open_tz);
 	add_area(L, "lock", sova_open_lock);
+	add_area(L, "metrics", sova_open_metrics);
 #ifdef SOVA_TEST_SEAMS
 	add_area(L, "recorder", sova_open_recorder);
 #endif

@@ -24,6 +24,7 @@ int sova_open_llm(lua_State *L);
 int sova_open_text(lua_State *L);
 int sova_open_tz(lua_State *L);
 int sova_open_lock(lua_State *L);
+int sova_open_metrics(lua_State *L);
 struct sova_stt_options;
 /* The recognizer's listen options from a Lua table (speech.c; misuse raises; pushes 2 values). */
 void sova_check_stt_options(lua_State *L, int idx, struct sova_stt_options *opt);

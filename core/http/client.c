@@ -1,6 +1,9 @@
 #include "http/client.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,10 +34,27 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 
 /* ---- Common set-up ---- */
 
-/* Sets the options both kinds of exchange share. *hl receives the header list (caller frees it
- * with curl_slist_free_all, also on failure). */
-static int setup(CURL *c, const sova_fetch_request *req, struct curl_slist **hl, char *err, size_t errlen)
+/* Sets the options both kinds of exchange share. *hl receives the header list and *rl the resolve
+ * list (caller frees both with curl_slist_free_all, also on failure). */
+static int setup(CURL *c, const sova_fetch_request *req, struct curl_slist **hl, struct curl_slist **rl, char *err,
+		 size_t errlen)
 {
+	for (int i = 0; i < req->num_resolve; i++) {
+		struct curl_slist *n = curl_slist_append(*rl, req->resolve[i]);
+		if (!n) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		*rl = n;
+	}
+	if (*rl) {
+		/* pinned: the checked address, and no proxy that would resolve the name itself */
+		if (curl_easy_setopt(c, CURLOPT_RESOLVE, *rl) != CURLE_OK ||
+		    curl_easy_setopt(c, CURLOPT_PROXY, "") != CURLE_OK) {
+			snprintf(err, errlen, "cannot pin the address");
+			return -1;
+		}
+	}
 	for (int i = 0; i < req->num_headers; i++) {
 		struct curl_slist *n = curl_slist_append(*hl, req->headers[i]);
 		if (!n) {
@@ -77,9 +97,9 @@ int sova_fetch(const sova_fetch_request *req, sova_fetch_response *res, char *er
 		snprintf(err, errlen, "cannot start an HTTP client");
 		return -1;
 	}
-	struct curl_slist *hl = NULL;
+	struct curl_slist *hl = NULL, *rl = NULL;
 	int rc = -1;
-	if (setup(c, req, &hl, err, errlen) != 0)
+	if (setup(c, req, &hl, &rl, err, errlen) != 0)
 		goto out;
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &res->body);
@@ -101,8 +121,9 @@ int sova_fetch(const sova_fetch_request *req, sova_fetch_response *res, char *er
 	}
 	rc = 0;
 out:
+	curl_easy_cleanup(c); /* before the lists it points at */
 	curl_slist_free_all(hl);
-	curl_easy_cleanup(c);
+	curl_slist_free_all(rl);
 	return rc;
 }
 
@@ -167,9 +188,9 @@ int sova_fetch_stream(const sova_fetch_request *req, sova_stream_fn on_data, voi
 	}
 	CURLM *m = NULL;
 	int added = 0, rc = -1;
-	struct curl_slist *hl = NULL;
+	struct curl_slist *hl = NULL, *rl = NULL;
 	stream_ctx s = {.c = c, .fn = on_data, .ud = ud, .res = res, .last = now_ms()};
-	if (setup(c, req, &hl, err, errlen) != 0)
+	if (setup(c, req, &hl, &rl, err, errlen) != 0)
 		goto out;
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
@@ -245,7 +266,47 @@ out:
 		curl_multi_remove_handle(m, c);
 	if (m)
 		curl_multi_cleanup(m);
-	curl_slist_free_all(hl);
 	curl_easy_cleanup(c);
+	curl_slist_free_all(hl);
+	curl_slist_free_all(rl);
 	return rc;
+}
+
+/* ---- Name resolution ---- */
+
+int sova_lookup(const char *host, char (*out)[SOVA_ADDRSTRLEN], int max, char *err, size_t errlen)
+{
+	if (!host || !*host || max < 1) {
+		snprintf(err, errlen, "no host");
+		return -1;
+	}
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	struct addrinfo *list = NULL;
+	int gr = getaddrinfo(host, NULL, &hints, &list);
+	if (gr != 0) {
+		snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(gr));
+		return -1; /* getaddrinfo leaves nothing to free when it fails */
+	}
+	int n = 0;
+	for (struct addrinfo *a = list; a && n < max; a = a->ai_next) {
+		char buf[SOVA_ADDRSTRLEN];
+		const void *src = NULL;
+		if (a->ai_family == AF_INET)
+			src = &((const struct sockaddr_in *)(const void *)a->ai_addr)->sin_addr;
+		else if (a->ai_family == AF_INET6)
+			src = &((const struct sockaddr_in6 *)(const void *)a->ai_addr)->sin6_addr;
+		if (!src || !inet_ntop(a->ai_family, src, buf, sizeof buf))
+			continue;
+		int seen = 0;
+		for (int i = 0; i < n && !seen; i++)
+			seen = strcmp(out[i], buf) == 0;
+		if (!seen)
+			memcpy(out[n++], buf, sizeof buf);
+	}
+	freeaddrinfo(list);
+	if (n == 0) {
+		snprintf(err, errlen, "cannot resolve %s: no IPv4 or IPv6 address", host);
+		return -1;
+	}
+	return n;
 }

@@ -19,6 +19,11 @@ typedef struct sova_fetch_request {
 	size_t body_len;
 	long timeout_ms;      /* whole exchange; 30000 when 0 */
 	long idle_timeout_ms; /* sova_fetch_stream only: no byte received for this long ends it; 0: none */
+	/* "host:port:address" entries (CURLOPT_RESOLVE): the connection to host:port goes to address
+	 * and to nothing else, so a name checked before the request cannot resolve elsewhere during it
+	 * (DNS rebinding). When set, no proxy is used either. */
+	const char *const *resolve;
+	int num_resolve;
 } sova_fetch_request;
 
 typedef struct sova_fetch_response {
@@ -46,4 +51,12 @@ typedef int (*sova_stream_fn)(void *ud, const char *data, size_t len);
  * The caller frees res->body and res->headers with sova_buf_free in both cases. */
 int sova_fetch_stream(const sova_fetch_request *req, sova_stream_fn on_data, void *ud, sova_fetch_response *res,
 		      char *err, size_t errlen);
+
+#define SOVA_LOOKUP_MAX 16
+#define SOVA_ADDRSTRLEN 46 /* INET6_ADDRSTRLEN */
+
+/* Resolves host (a name or a literal address) with getaddrinfo, TCP, IPv4 and IPv6. Fills out with
+ * up to max distinct numeric addresses ("203.0.113.7", "2001:db8::1"), in the resolver's order.
+ * Returns how many (>= 1), or -1 with a message in err (no such host, resolver failure). */
+int sova_lookup(const char *host, char (*out)[SOVA_ADDRSTRLEN], int max, char *err, size_t errlen);
 #endif

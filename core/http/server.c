@@ -317,7 +317,7 @@ static int on_request(struct mg_connection *conn, void *cbdata)
 	const char *raw_path = ri->local_uri_raw ? ri->local_uri_raw : path;
 	const sova_http_site *site = &srv->cfg.site;
 	if (site->dir && (strcmp(ri->request_method, "GET") == 0 || strcmp(ri->request_method, "HEAD") == 0) &&
-	    !(site->api_prefix && under(raw_path, site->api_prefix)))
+	    !(site->api_prefix && under(raw_path, site->api_prefix)) && !(site->also && strcmp(raw_path, site->also) == 0))
 		return serve_site(conn, site, path, raw_path);
 	char *body;
 	size_t body_len;

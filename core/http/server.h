@@ -60,6 +60,7 @@ void sova_ws_close(sova_ws *ws);
 typedef struct sova_http_site {
 	const char *dir;        /* NULL: no files; every request goes to the handler */
 	const char *api_prefix; /* that path and everything under it always go to the handler */
+	const char *also;       /* one more path that goes to the handler (NULL: none), e.g. "/metrics" */
 	const char *csp;        /* Content-Security-Policy of the HTML pages */
 } sova_http_site;
 

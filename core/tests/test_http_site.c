@@ -58,7 +58,7 @@ static int start(void **state)
 	char err[128];
 	sova_http_config cfg = {
 		.host = "127.0.0.1", .port = 0, .threads = 2, .handler = handler,
-		.site = {.dir = dir, .api_prefix = "/api", .csp = "default-src 'self'"},
+		.site = {.dir = dir, .api_prefix = "/api", .also = "/metrics", .csp = "default-src 'self'"},
 	};
 	srv = sova_http_start(&cfg, err, sizeof err);
 	return srv ? 0 : -1;
@@ -117,6 +117,13 @@ static void api_paths_and_other_methods_reach_the_handler(void **state)
 	assert_int_equal(exchange("GET", "/apix", "", out, sizeof out), 200);
 	assert_non_null(strstr(body(out), "site test"));
 	assert_int_equal(handled, before + 3);
+	/* the one extra path, exactly: not what is under it */
+	assert_int_equal(exchange("GET", "/metrics", "", out, sizeof out), 200);
+	assert_string_equal(body(out), "{\"handler\":true}");
+	assert_int_equal(handled, before + 4);
+	assert_int_equal(exchange("GET", "/metrics/x", "", out, sizeof out), 200);
+	assert_non_null(strstr(body(out), "site test"));
+	assert_int_equal(handled, before + 4);
 }
 
 static void a_file_comes_with_its_validators_and_a_304_when_unchanged(void **state)

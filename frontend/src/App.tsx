@@ -9,6 +9,7 @@ import { WorkflowPickerPage } from './pages/WorkflowPickerPage';
 import { WorkflowScope } from './pages/WorkflowScope';
 import { PatientListPage } from './pages/PatientListPage';
 import { NewPatientPage } from './pages/NewPatientPage';
+import { ImportPatientsPage } from './pages/ImportPatientsPage';
 import { EditPatientPage } from './pages/EditPatientPage';
 import { PatientDetailPage } from './pages/PatientDetailPage';
 import { LiveCallPage } from './pages/LiveCallPage';
@@ -18,11 +19,18 @@ import { CampaignsPage } from './pages/CampaignsPage';
 import { NewCampaignPage } from './pages/NewCampaignPage';
 import { CampaignPage } from './pages/CampaignPage';
 import { NotFoundPage } from './pages/NotFoundPage';
+import { UsersPage } from './pages/UsersPage';
+import { WebhooksPage } from './pages/WebhooksPage';
+import { AccountPage } from './pages/AccountPage';
+import { InvitePage, ResetPasswordPage } from './pages/AccountLinkPage';
 
 export function AppRoutes() {
   return (
     <Routes>
       <Route path="/login" element={<LoginPage />} />
+      {/* one-time links an administrator passed on: no sign-in */}
+      <Route path="/invite/:token" element={<InvitePage />} />
+      <Route path="/reset/:token" element={<ResetPasswordPage />} />
       <Route
         element={
           <RequireAuth>
@@ -35,6 +43,7 @@ export function AppRoutes() {
           <Route index element={<Navigate to="patients" replace />} />
           <Route path="patients" element={<PatientListPage />} />
           <Route path="patients/new" element={<NewPatientPage />} />
+          <Route path="patients/import" element={<ImportPatientsPage />} />
           <Route path="dashboard" element={<DashboardPage />} />
           <Route path="campaigns" element={<CampaignsPage />} />
           <Route path="campaigns/new" element={<NewCampaignPage />} />
@@ -45,6 +54,9 @@ export function AppRoutes() {
         <Route path="sessions/:id" element={<SessionPage />} />
         <Route path="campaigns/:id" element={<CampaignPage />} />
         <Route path="calls/:sessionId/live" element={<LiveCallPage />} />
+        <Route path="users" element={<UsersPage />} />
+        <Route path="webhooks" element={<WebhooksPage />} />
+        <Route path="account" element={<AccountPage />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>

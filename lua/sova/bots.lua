@@ -8,6 +8,7 @@ local bson = core.bson
 local log = require("sova.log")
 local patient_counts = require("sova.patient_counts")
 local vocabulary = require("sova.sandboxed.vocabulary")
+local webhooks = require("sova.webhooks")
 
 local M = {}
 
@@ -65,6 +66,10 @@ function M.reap(h)
             h:update("patients", { _id = s.patient_id, organization_id = s.organization_id },
               { ["$set"] = { call_status = vocabulary.call_status_label("failed"), updated_at = now } })
             h:insert(patient_counts.RECOUNT, patient_counts.marker(s.organization_id, s.workflow, s.patient_id))
+            -- the clinic's webhooks hear of this end too (keyed by the session, like the bot's own)
+            webhooks.emit(h, s.organization_id, "call.ended", { session_id = s._id, patient_id = s.patient_id,
+              workflow = s.workflow, campaign_id = s.campaign_id, status = "failed", reason = REAPED:format(M.DEAD_AFTER_S),
+              ended_by = "platform", mode = s.mode, ended_at = now }, "call.ended:" .. s._id["$oid"])
           end
         end
       end

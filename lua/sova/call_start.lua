@@ -149,6 +149,7 @@ function M.start(db, org, wf, p, o)
     organization = { id = present.hex(org._id), slug = org.slug, name = org.name },
     workflow = p.workflow, patient = fields, fields = json.array(wf.patient_schema.fields),
     phone = o.phone_to and { to = o.phone_to, simulated = o.simulated or nil } or nil,
+    campaign_id = o.campaign_id and present.hex(o.campaign_id) or nil, -- for the call's webhooks
   })
   -- before the bot hears of it: its own, later writes (In Progress, the outcome) must win
   ok, err = db:update("patients", { _id = p._id }, { ["$set"] = { call_status = vocabulary.call_status_label("queued"),

@@ -92,6 +92,14 @@ M.LOGIN_WINDOW = 15 * 60
 M.LOGIN_MAX_PER_EMAIL = tonumber(env("SOVA_LOGIN_MAX_PER_EMAIL", "")) or 5
 M.LOGIN_MAX_PER_IP = tonumber(env("SOVA_LOGIN_MAX_PER_IP", "")) or 20
 
+-- Passwords (invitations, resets, changes): lengths in characters, and in bytes at most.
+M.PASSWORD_MIN = 12
+M.PASSWORD_MAX = 1024
+
+-- One-time account links (sova.api.user_tokens), in seconds.
+M.INVITE_LIFETIME = 72 * 3600
+M.RESET_LIFETIME = 24 * 3600
+
 -- Audit records are kept 6 years (HIPAA).
 M.AUDIT_RETENTION = 6 * 365 * 24 * 3600 + 2 * 24 * 3600
 

@@ -101,9 +101,10 @@ local function locked(db, wf, fn, ...)
   return core.lock.held("patient_counts\0" .. tostring(db:organization()) .. "\0" .. wf, fn, ...)
 end
 
--- count(db, wf, fields, id) -> true | nil, err: the counters changed from what they hold for
--- patient id to what it is now (gone: nothing). Holding the lock.
-local function count(db, wf, fields, id)
+-- follow(db, wf, fields, id, acc) -> true | nil, err: what the counters hold for patient id
+-- changed to what it is now (gone: nothing), and the counters' change from it added to acc.
+-- Holding the lock.
+local function follow(db, wf, fields, id, acc)
   local p, err = db:find_one("patients", { _id = id })
   if err then return nil, err end
   local was
@@ -111,9 +112,9 @@ local function count(db, wf, fields, id)
   if err then return nil, err end
   local old = was and was.counted or nil
   local new = p and p.workflow == wf and M.snapshot(fields, p) or nil
-  local acc = M.tally({}, old, new)
+  local d = M.tally({}, old, new)
   local same = true
-  for _, d in pairs(acc) do same = same and d == 0 end
+  for _, n in pairs(d) do same = same and n == 0 end
   if same and (old == nil) == (new == nil) then return true end
   -- the snapshot first: a crash between the two leaves the counters behind, not counted twice
   local ok
@@ -122,6 +123,15 @@ local function count(db, wf, fields, id)
   else
     ok, err = db:delete(M.COUNTED, { _id = id })
   end
+  if not ok then return nil, err end
+  for k, n in pairs(d) do acc[k] = (acc[k] or 0) + n end
+  return true
+end
+
+-- count(db, wf, fields, id) -> true | nil, err: the counters follow patient id. Holding the lock.
+local function count(db, wf, fields, id)
+  local acc = {}
+  local ok, err = follow(db, wf, fields, id, acc)
   if not ok then return nil, err end
   return M.apply(db, wf, acc)
 end
@@ -133,6 +143,43 @@ function M.recount(db, wf, fields, id)
     local ok, err = M.counting(db, wf, fields)
     if not ok then return nil, err end
     return count(db, wf, fields, id)
+  end)
+end
+
+-- recount_many(db, wf, fields, ids[, pages]) -> true | nil, err: recount for many patients
+-- written at once (an import), the counters changed once for all of them. pages: the list pages
+-- (sova.patient_list) the patients are on, read whole instead of each patient by itself; a patient
+-- found there with no snapshot yet is counted from what was read (one write, no read of its own).
+-- Holding the lock while reading: a write of one of them since (its own recount waits for the lock)
+-- changes the counters from the snapshot taken here.
+function M.recount_many(db, wf, fields, ids, pages)
+  return locked(db, wf, function()
+    local ok, err = M.counting(db, wf, fields)
+    if not ok then return nil, err end
+    local now = {}
+    for _, page in ipairs(pages or {}) do
+      local docs
+      docs, err = db:find("patients", { workflow = wf, list_page = page })
+      if not docs then return nil, err end
+      for _, d in ipairs(docs) do now[tostring(d._id)] = d end
+    end
+    local acc = {}
+    for _, id in ipairs(ids) do
+      local p = now[tostring(id)]
+      if p and p.workflow == wf then
+        local new, code = M.snapshot(fields, p), nil
+        ok, err, code = db:insert(M.COUNTED, { _id = id, workflow = wf, counted = new })
+        if ok then
+          M.tally(acc, nil, new)
+        elseif code == 11000 then -- counted before: from what that holds
+          ok, err = follow(db, wf, fields, id, acc)
+        end
+      else
+        ok, err = follow(db, wf, fields, id, acc)
+      end
+      if not ok then return nil, err end
+    end
+    return M.apply(db, wf, acc)
   end)
 end
 

@@ -40,6 +40,10 @@ local INDEXES = {
   patient_counts = {
     { name = "org_workflow_field_value", key = o { "organization_id", 1, "workflow", 1, "field", 1, "value", 1 }, unique = true },
   },
+  -- a CSV import's record, found again by its import_id when a request is retried (sova.api.patient_import)
+  patient_imports = {
+    { name = "org_workflow_key_unique", key = o { "organization_id", 1, "workflow", 1, "key", 1 }, unique = true },
+  },
   -- each workflow's list counter (sova.patient_list)
   patient_lists = {
     { name = "org_workflow_unique", key = o { "organization_id", 1, "workflow", 1 }, unique = true },
@@ -81,8 +85,28 @@ local INDEXES = {
   leases = {
     { name = "key", key = o { "key", 1 } },
   },
+  -- one-time account links (sova.api.user_tokens): found by the token's hash; a claim is a
+  -- unique insert of the token's _id
+  user_tokens = {
+    { name = "token_hash_unique", key = o { "token_hash", 1 }, unique = true },
+    { name = "org_purpose", key = o { "organization_id", 1, "purpose", 1 } },
+  },
   login_attempts = {
     { name = "key_unique", key = o { "key", 1 }, unique = true },
+  },
+  -- a clinic's webhooks (sova.webhooks): its endpoints; events waiting to be fanned out; the
+  -- deliveries, by what they deliver (unique: one per event and endpoint), the worker's due ones,
+  -- and each clinic's log, newest first
+  webhook_endpoints = {
+    { name = "org", key = o { "organization_id", 1 } },
+  },
+  webhook_events = {
+    { name = "created", key = o { "created_at", 1 } },
+  },
+  webhook_deliveries = {
+    { name = "key_unique", key = o { "key", 1 }, unique = true },
+    { name = "status_next", key = o { "status", 1, "next_at", 1 } },
+    { name = "org_endpoint", key = o { "organization_id", 1, "endpoint_id", 1, "_id", -1 } },
   },
 }
 

@@ -123,6 +123,26 @@ describe("the campaign API #api #campaign", function()
     assert.same({ campaign_create = 1, campaign_pause = 1, campaign_resume = 1, campaign_cancel = 1 }, actions)
   end)
 
+  it("cancels a campaign whose creation never finished (the API died between its targets)", function()
+    local org = db:handle():find_one("organizations", { slug = BETA.slug })
+    local id = core.bson.oid()
+    local now = core.bson.now()
+    assert(db:handle():insert("campaigns", { _id = id, organization_id = org._id, workflow = WF, status = "preparing",
+      active = false, total = 2, settings = { mode = "simulated", concurrency = 1, calls_per_second = 1 },
+      created_at = now, updated_at = now }))
+    local path = "/api/campaigns/" .. tostring(id)
+    assert.equal("preparing", f:req(BETA, "GET", path).json.status)
+    assert.equal(409, f:req(BETA, "POST", path .. "/pause").status)
+    assert.equal(404, f:req(ALPHA, "POST", path .. "/cancel").status)
+    local res = f:req(BETA, "POST", path .. "/cancel")
+    assert.equal(200, res.status, res.body)
+    assert.equal("cancelled", res.json.status)
+    local doc = db:handle():find_one("campaigns", { _id = id })
+    assert.equal("cancelled", doc.status)
+    assert.is_false(doc.active)
+    assert.equal(1, #db:handle():find("audit_logs", { action = "campaign_cancel", resource_id = tostring(id) }))
+  end)
+
   it("reports a row per patient, with formulas made harmless, audited as an export", function()
     local id = post(f, BETA, { patient_ids = { mine[1].id, mine[3].id }, mode = "simulated" }).json.id
     local res = f:req(BETA, "GET", "/api/campaigns/" .. id .. "/report.csv")

@@ -326,6 +326,92 @@ describe("answers of the running server match the document #api #openapi", funct
     assert.status(200, call("GET", "/api/campaigns/{id}/report.csv", id))
   end)
 
+  it("users: list, invite, accept, change, reset links, one's own password; refusals", function()
+    local res = call("POST", "/api/users/invites", {}, { body = { email = "openapi.user@example.com", role = "staff" } })
+    assert.status(201, res)
+    local invite = res.json.invite
+    local tok = { token = res.json.link:match("([^/]+)$") }
+    assert.status(422, call("POST", "/api/users/invites", {}, { body = { email = "nope" } }))
+    assert.status(409, call("POST", "/api/users/invites", {}, { body = { email = ALPHA.email } }))
+    assert.status(200, call("GET", "/api/users", {}))
+    assert.status(200, call("GET", "/api/invites/{token}", tok, { anonymous = true }))
+    assert.status(404, call("GET", "/api/invites/{token}", { token = string.rep("0", 64) }, { anonymous = true }))
+    local password = "a long enough password"
+    assert.status(422, call("POST", "/api/invites/{token}/accept", tok, { anonymous = true, body = { password = "short" } }))
+    res = call("POST", "/api/invites/{token}/accept", tok, { anonymous = true, body = { password = password } })
+    assert.status(201, res)
+    local id = { id = res.json.user.id }
+    assert.status(404, call("POST", "/api/invites/{token}/accept", tok, { anonymous = true, body = { password = password } }))
+    local other = call("POST", "/api/users/invites", {}, { body = { email = "openapi.other@example.com" } }).json.invite
+    assert.status(204, call("DELETE", "/api/users/invites/{id}", { id = other.id }))
+    assert.status(404, call("DELETE", "/api/users/invites/{id}", { id = invite.id }))
+    assert.status(200, call("PATCH", "/api/users/{id}", id, { body = { name = "Open Api" } }))
+    assert.status(422, call("PATCH", "/api/users/{id}", id, { body = { role = "owner" } }))
+    assert.status(404, call("PATCH", "/api/users/{id}", { id = helpers.new_id() }, { body = { role = "staff" } }))
+    local me = helpers.login_as(api, ALPHA)
+    local my_id = call("GET", "/api/me", {}, { token = me }).json.user.id
+    assert.status(409, call("PATCH", "/api/users/{id}", { id = my_id }, { body = { status = "disabled" } }))
+    res = call("POST", "/api/users/{id}/password-reset", id)
+    assert.status(201, res)
+    local reset = { token = res.json.link:match("([^/]+)$") }
+    assert.status(200, call("GET", "/api/password-resets/{token}", reset, { anonymous = true }))
+    assert.status(422, call("POST", "/api/password-resets/{token}", reset, { anonymous = true, body = { password = "short" } }))
+    assert.status(204, call("POST", "/api/password-resets/{token}", reset, { anonymous = true, body = { password = password .. "!" } }))
+    assert.status(404, call("GET", "/api/password-resets/{token}", reset, { anonymous = true }))
+    local staff = helpers.login(api, ALPHA.host, "openapi.user@example.com", password .. "!")
+    assert.status(403, call("GET", "/api/users", {}, { token = staff }))
+    assert.status(403, call("POST", "/api/me/password", {}, { token = staff,
+      body = { current_password = "not it at all", new_password = "another long password" } }))
+    assert.status(422, call("POST", "/api/me/password", {}, { token = staff,
+      body = { current_password = password .. "!", new_password = "short" } }))
+    assert.status(204, call("POST", "/api/me/password", {}, { token = staff,
+      body = { current_password = password .. "!", new_password = "another long password" } }))
+  end)
+
+  it("CSV import of patients: check, import, replay, refusals", function()
+    local wf = { workflow = "patient_questions" }
+    local text = "patient_name,date_of_birth,phone_number,appointment_time\r\n" ..
+      "Ida Import,1970-01-01,+15165550141,2026-12-03T09:15:00\r\nBad Row,1970-13-01,+15165550142,\r\n"
+    local res = call("POST", "/api/workflows/{workflow}/patients/import", wf, { body = { mode = "validate", csv = text } })
+    assert.status(200, res)
+    assert.equal(1, res.json.invalid)
+    local body = { mode = "good_rows", csv = text, import_id = "openapi-spec-1" }
+    res = call("POST", "/api/workflows/{workflow}/patients/import", wf, { body = body })
+    assert.status(201, res)
+    assert.equal(1, res.json.imported)
+    assert.status(200, call("POST", "/api/workflows/{workflow}/patients/import", wf, { body = body }))
+    assert.status(422, call("POST", "/api/workflows/{workflow}/patients/import", wf,
+      { body = { mode = "all_or_nothing", csv = text } }))
+    assert.status(422, call("POST", "/api/workflows/{workflow}/patients/import", wf, { body = { mode = "x" } }))
+    assert.status(422, call("POST", "/api/workflows/{workflow}/patients/import", wf,
+      { body = { mode = "validate", csv = 'a"b' } }))
+    assert.status(404, call("POST", "/api/workflows/{workflow}/patients/import", { workflow = "no_such_workflow" },
+      { body = { mode = "validate", csv = text } }))
+  end)
+
+  it("webhooks: add, list, change, test, the delivery log, replay, delete; refusals", function()
+    local res = call("POST", "/api/webhooks", {}, { body = { url = "http://127.0.0.1:9/openapi-hook",
+      events = { "call.ended", "campaign.finished" } } })
+    assert.status(201, res)
+    local id = { id = res.json.id }
+    assert.status(422, call("POST", "/api/webhooks", {}, { body = { url = "ftp://127.0.0.1/", events = { "call.ended" } } }))
+    assert.status(400, call("POST", "/api/webhooks", {}, { raw = "{" }))
+    assert.status(200, call("GET", "/api/webhooks", {}))
+    assert.status(200, call("PATCH", "/api/webhooks/{id}", id, { body = { description = "the EHR" } }))
+    assert.status(422, call("PATCH", "/api/webhooks/{id}", id, { body = { events = { "nope" } } }))
+    assert.status(404, call("PATCH", "/api/webhooks/{id}", { id = helpers.new_id() }, { body = { enabled = false } }))
+    local d = call("POST", "/api/webhooks/{id}/test", id)
+    assert.status(202, d)
+    assert.status(200, call("GET", "/api/webhooks/deliveries", {}, { query = "?status=pending&limit=5" }))
+    assert.status(400, call("GET", "/api/webhooks/deliveries", {}, { query = "?status=lost" }))
+    assert.status(202, call("POST", "/api/webhook-deliveries/{id}/replay", { id = d.json.id }))
+    assert.status(404, call("POST", "/api/webhook-deliveries/{id}/replay", { id = helpers.new_id() }))
+    assert.status(200, call("PATCH", "/api/webhooks/{id}", id, { body = { enabled = false } }))
+    assert.status(409, call("POST", "/api/webhooks/{id}/test", id))
+    assert.status(204, call("DELETE", "/api/webhooks/{id}", id))
+    assert.status(404, call("DELETE", "/api/webhooks/{id}", id))
+  end)
+
   it("the audit trail", function()
     local res = call("GET", "/api/audit", {}, { query = "?limit=2" })
     assert.status(200, res)

@@ -170,4 +170,53 @@ describe("sova.core crypto #core", function()
       assert.has_error(function() crypto.equals("x", {}) end)
     end)
   end)
+
+  describe("seal and open (small secrets at rest)", function()
+    local KEY = crypto.sha256_hex("a key for the spec")
+    local OTHER = crypto.sha256_hex("another key")
+
+    it("opens what it sealed, under the same key and associated data only", function()
+      local sealed = assert(crypto.seal(KEY, "whsec_the secret", "webhook:1"))
+      assert.is_nil(sealed:find("the secret", 1, true))
+      assert.equal("whsec_the secret", crypto.open(KEY, sealed, "webhook:1"))
+      local none, err = crypto.open(KEY, sealed, "webhook:2")
+      assert.is_nil(none)
+      assert.equal("cannot open", err)
+      assert.is_nil((crypto.open(OTHER, sealed, "webhook:1")))
+    end)
+
+    it("seals the same text differently each time (a random nonce)", function()
+      local a, b = crypto.seal(KEY, "same", ""), crypto.seal(KEY, "same", "")
+      assert.not_equal(a, b)
+      assert.equal("same", crypto.open(KEY, a, ""))
+      assert.equal("same", crypto.open(KEY, b, ""))
+    end)
+
+    it("holds empty, binary and 64 KiB texts, and refuses more", function()
+      for _, text in ipairs({ "", "a\0b\255", string.rep("x", 64 * 1024) }) do
+        assert.equal(text, crypto.open(KEY, assert(crypto.seal(KEY, text, "ad")), "ad"))
+      end
+      assert.has_error(function() crypto.seal(KEY, string.rep("x", 64 * 1024 + 1), "ad") end)
+    end)
+
+    it("refuses tampered, truncated and malformed sealed texts with nil, err", function()
+      local sealed = assert(crypto.seal(KEY, "secret", "ad"))
+      local flipped = sealed:sub(1, 10) .. (sealed:sub(11, 11) == "A" and "B" or "A") .. sealed:sub(12)
+      for _, bad in ipairs({ flipped, sealed:sub(1, #sealed - 4), "", "not base64 at all!", string.rep("A", 40) }) do
+        local none, err = crypto.open(KEY, bad, "ad")
+        assert.is_nil(none)
+        assert.equal("cannot open", err)
+      end
+    end)
+
+    it("raises on a key that is not 64 hex digits, and on non-string arguments", function()
+      for _, k in ipairs({ "", "zz", KEY:sub(1, 62), KEY .. "00", string.rep("g", 64) }) do
+        assert.has_error(function() crypto.seal(k, "x", "ad") end)
+        assert.has_error(function() crypto.open(k, "x", "ad") end)
+      end
+      assert.has_error(function() crypto.seal(KEY, nil, "ad") end)
+      assert.has_error(function() crypto.seal(KEY, "x", nil) end)
+      assert.has_error(function() crypto.open(KEY, {}, "ad") end)
+    end)
+  end)
 end)

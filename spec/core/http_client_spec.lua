@@ -250,4 +250,65 @@ describe("sova.core http #core", function()
       assert.equal("v64", seen["x-h64"])
     end)
   end)
+
+  describe("resolve: a name pinned to the address that was checked", function()
+    local port
+    lazy_setup(function() port = echo_url:match(":(%d+)$") end)
+
+    it("connects a name that does not exist to the pinned address, and sends its Host", function()
+      local res = assert(http.request({ url = ("http://hooks.sova.invalid:%s/pinned"):format(port),
+        resolve = { ("hooks.sova.invalid:%s:127.0.0.1"):format(port) } }))
+      assert.equal(200, res.status)
+      local seen = cjson.decode(res.body)
+      assert.equal("/pinned", seen.path)
+      assert.equal("hooks.sova.invalid:" .. port, seen.headers.host)
+    end)
+
+    it("tries each pinned address in turn", function()
+      local res = assert(http.request({ url = ("http://two.sova.invalid:%s/"):format(port),
+        resolve = { ("two.sova.invalid:%s:127.0.0.2,127.0.0.1"):format(port) } }))
+      assert.equal(200, res.status)
+    end)
+
+    it("goes nowhere else: a pin to a closed address fails, even for a name that resolves", function()
+      local res, err = http.request({ url = ("http://localhost:%s/"):format(port), timeout_ms = 3000,
+        resolve = { ("localhost:%s:127.0.0.9"):format(port) } })
+      -- 127.0.0.9 listens on nothing here: the request does not fall back to localhost's own address
+      assert.is_nil(res)
+      assert.is_string(err)
+    end)
+
+    it("raises on a resolve list that is not strings of host:port:address, or too long", function()
+      local url = echo_url .. "/"
+      for _, bad in ipairs({ "x", { 1 }, { "" }, { "no-colons" }, { "a:1:127.0.0.1\r\nX: y" }, { "a:1: 127.0.0.1" } }) do
+        assert.has_error(function() http.request({ url = url, resolve = bad }) end)
+      end
+      local many = {}
+      for i = 1, 9 do many[i] = ("h%d:80:127.0.0.1"):format(i) end
+      assert.has_error(function() http.request({ url = url, resolve = many }) end)
+    end)
+  end)
+
+  describe("lookup", function()
+    it("resolves a name and a literal to numeric addresses", function()
+      local addrs = assert(http.lookup("localhost"))
+      assert.is_true(#addrs >= 1)
+      for _, a in ipairs(addrs) do assert.truthy(a == "127.0.0.1" or a == "::1", a) end
+      assert.same({ "127.0.0.1" }, http.lookup("127.0.0.1"))
+      assert.same({ "::1" }, http.lookup("::1"))
+    end)
+
+    it("returns nil, err for a name that does not resolve", function()
+      local none, err = http.lookup("no-such-host.sova.invalid")
+      assert.is_nil(none)
+      assert.matches("cannot resolve no%-such%-host%.sova%.invalid", err)
+    end)
+
+    it("raises on an empty, huge or non-string host", function()
+      assert.has_error(function() http.lookup("") end)
+      assert.has_error(function() http.lookup(string.rep("a", 256)) end)
+      assert.has_error(function() http.lookup("a\0b") end)
+      assert.has_error(function() http.lookup({}) end)
+    end)
+  end)
 end)

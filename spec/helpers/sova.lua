@@ -227,7 +227,8 @@ end
 -- "campaigns.ready" line. Same handle as start_api, with kill() for a crash.
 function M.start_campaigns(db, bot, opts)
   opts = opts or {}
-  local env = { SOVA_BOT_URL = bot.url, SOVA_BOT_SECRET = M.bot_secret(), MONGODB_URI = db.uri }
+  -- the API's data key: the webhooks' secrets it sealed are opened here
+  local env = { SOVA_BOT_URL = bot.url, SOVA_BOT_SECRET = M.bot_secret(), MONGODB_URI = db.uri, SOVA_DATA_KEY = M.data_key() }
   for k, v in pairs(opts.env or {}) do env[k] = v end
   server_env(env)
   local self = setmetatable({ command = "campaigns", ready = "campaigns.ready", env = env,

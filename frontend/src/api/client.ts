@@ -9,12 +9,27 @@ import type {
   CampaignRequest,
   Dashboard,
   ErrorBody,
+  InviteCreated,
+  LinkInfo,
   LoginResponse,
   MeResponse,
   Patient,
+  PatientImportCheck,
+  PatientImportRequest,
+  PatientImportResult,
   PatientPage,
   RecordingLink,
+  ResetLink,
   Tenant,
+  User,
+  UserChange,
+  UserList,
+  Webhook,
+  WebhookChange,
+  WebhookCreated,
+  WebhookDelivery,
+  WebhookDeliveryPage,
+  WebhookRequest,
 } from './types';
 
 export const API_BASE = '/api';
@@ -150,6 +165,12 @@ export const api = {
   updatePatient: (id: string, changes: Record<string, unknown>) =>
     request<Patient>('PATCH', `/patients/${seg(id)}`, { body: changes }),
   deletePatient: (id: string) => request<void>('DELETE', `/patients/${seg(id)}`),
+  /** A CSV file checked against the workflow's fields: nothing written. */
+  checkPatientImport: (workflow: string, csv: string) =>
+    request<PatientImportCheck>('POST', `/workflows/${seg(workflow)}/patients/import`, { body: { csv, mode: 'validate' } }),
+  /** A CSV file imported (the same import_id again after a failure finishes it, writing none twice). */
+  importPatients: (workflow: string, body: PatientImportRequest & { mode: 'all_or_nothing' | 'good_rows' }) =>
+    request<PatientImportResult>('POST', `/workflows/${seg(workflow)}/patients/import`, { body }),
 
   patientSessions: (id: string, signal?: AbortSignal) =>
     request<{ items: CallSession[] }>('GET', `/patients/${seg(id)}/sessions`, { signal }),
@@ -177,4 +198,34 @@ export const api = {
     request<Campaign>('POST', `/campaigns/${seg(id)}/${action}`),
   /** One CSV row per patient: fields, attempts, result (audited as an export). */
   campaignReport: (id: string) => request<string>('GET', `/campaigns/${seg(id)}/report.csv`, { text: true }),
+
+  // the clinic's users (administrators) and one's own password
+  listUsers: (signal?: AbortSignal) => request<UserList>('GET', '/users', { signal }),
+  inviteUser: (body: { email: string; name?: string; role: 'admin' | 'staff' }) =>
+    request<InviteCreated>('POST', '/users/invites', { body }),
+  revokeInvite: (id: string) => request<void>('DELETE', `/users/invites/${seg(id)}`),
+  updateUser: (id: string, changes: UserChange) => request<User>('PATCH', `/users/${seg(id)}`, { body: changes }),
+  passwordResetLink: (id: string) => request<ResetLink>('POST', `/users/${seg(id)}/password-reset`),
+  changePassword: (current_password: string, new_password: string) =>
+    request<void>('POST', '/me/password', { body: { current_password, new_password } }),
+
+  // one-time links, without a sign-in (their 401s are no ended session)
+  showInvite: (token: string, signal?: AbortSignal) =>
+    request<LinkInfo>('GET', `/invites/${seg(token)}`, { auth: false, signal }),
+  acceptInvite: (token: string, body: { password: string; name?: string }) =>
+    request<{ user: User }>('POST', `/invites/${seg(token)}/accept`, { auth: false, body }),
+  showPasswordReset: (token: string, signal?: AbortSignal) =>
+    request<LinkInfo>('GET', `/password-resets/${seg(token)}`, { auth: false, signal }),
+  resetPassword: (token: string, password: string) =>
+    request<void>('POST', `/password-resets/${seg(token)}`, { auth: false, body: { password } }),
+
+  // the clinic's webhooks (administrators)
+  listWebhooks: (signal?: AbortSignal) => request<{ items: Webhook[] }>('GET', '/webhooks', { signal }),
+  createWebhook: (body: WebhookRequest) => request<WebhookCreated>('POST', '/webhooks', { body }),
+  updateWebhook: (id: string, changes: WebhookChange) => request<Webhook>('PATCH', `/webhooks/${seg(id)}`, { body: changes }),
+  deleteWebhook: (id: string) => request<void>('DELETE', `/webhooks/${seg(id)}`),
+  testWebhook: (id: string) => request<WebhookDelivery>('POST', `/webhooks/${seg(id)}/test`),
+  webhookDeliveries: (params: { endpoint?: string; status?: string; cursor?: string | null; limit?: number }, signal?: AbortSignal) =>
+    request<WebhookDeliveryPage>('GET', `/webhooks/deliveries${qs(params)}`, { signal }),
+  replayDelivery: (id: string) => request<WebhookDelivery>('POST', `/webhook-deliveries/${seg(id)}/replay`),
 };

@@ -147,6 +147,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/workflows/{workflow}/patients/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Import patients from a CSV file, each row validated against the workflow's patient_schema */
+        post: operations["importPatients"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/workflows/{workflow}/dashboard": {
         parameters: {
             query?: never;
@@ -478,6 +495,307 @@ export interface paths {
         get: operations["campaignReport"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The clinic's users and its open invitations (administrators)
+         * @description Users sorted by email (never a password hash); invitations neither used nor revoked, expired ones marked so. Staff get 403.
+         */
+        get: operations["listUsers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/invites": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Invite a user (administrators)
+         * @description A one-time link (72 hours) the administrator passes on: no mail is sent. Only the token's SHA-256 is stored. A new invitation of an email replaces its open ones. 409 email_taken when the email is a user of this clinic already (an account at another clinic fails when the invitation is accepted).
+         */
+        post: operations["inviteUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/invites/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["InviteId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an invitation (administrators)
+         * @description Its link stops working. 404 for an invitation used, revoked or of another clinic; 409 when it was accepted at that very moment.
+         */
+        delete: operations["revokeInvite"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a user's role, status or name (administrators)
+         * @description Disabling ends the user's sign-ins at once. 409 cannot_change_self when administrators would disable or demote themselves, 409 last_admin for the clinic's last active administrator.
+         */
+        patch: operations["updateUser"];
+        trace?: never;
+    };
+    "/api/users/{id}/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A password reset link for a user (administrators)
+         * @description A one-time link (24 hours) that sets the user's password; it replaces the user's earlier open reset links. No mail is sent.
+         */
+        post: operations["createPasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change one's own password
+         * @description 403 wrong_password (fields.current_password) for a wrong current password; 429 after 5 wrong ones in 15 minutes. The user's other sign-ins end.
+         */
+        post: operations["changePassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/invites/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token of a one-time link (64 hex digits). */
+                token: components["parameters"]["LinkToken"];
+            };
+            cookie?: never;
+        };
+        /**
+         * What an invitation link is for (no sign-in)
+         * @description 404 link_invalid for a link unknown, used, revoked, expired or of another clinic (one answer for all).
+         */
+        get: operations["showInvite"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/invites/{token}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token of a one-time link (64 hex digits). */
+                token: components["parameters"]["LinkToken"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept an invitation: make the account (no sign-in)
+         * @description The user is made active with the invitation's role and then signs in as usual; the link works once, even when used twice at the same moment. Passwords: 12 characters at least, 1024 bytes at most. 409 email_taken when the email has an account (at any clinic).
+         */
+        post: operations["acceptInvite"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/password-resets/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token of a one-time link (64 hex digits). */
+                token: components["parameters"]["LinkToken"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Whose password a reset link sets (no sign-in)
+         * @description 404 link_invalid for a link unknown, used, replaced, expired or of another clinic.
+         */
+        get: operations["showPasswordReset"];
+        put?: never;
+        /**
+         * Set the password from a reset link (no sign-in)
+         * @description Works once; every sign-in of the user ends. Passwords: 12 characters at least, 1024 bytes at most.
+         */
+        post: operations["resetPassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The clinic's webhook endpoints (administrators) */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Add a webhook endpoint (administrators)
+         * @description Answers the endpoint with its signing secret, shown this once. Each delivery is a POST of {id, event, created_at, replay_of, data} with Sova-Event, Sova-Delivery and Sova-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">.
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The webhooks' delivery log, newest first (administrators) */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A webhook endpoint of the clinic. */
+                id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook endpoint (administrators)
+         * @description Its deliveries stay in the log; the pending ones are cancelled.
+         */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        /** Change a webhook endpoint: its URL, events, description, or enable / disable it (administrators) */
+        patch: operations["updateWebhook"];
+        trace?: never;
+    };
+    "/api/webhooks/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A webhook endpoint of the clinic. */
+                id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Queue a ping delivery to the endpoint (administrators) */
+        post: operations["testWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhook-deliveries/{id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A webhook delivery of the clinic. */
+                id: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a delivery's event and payload again, as a new delivery (administrators) */
+        post: operations["replayWebhookDelivery"];
         delete?: never;
         options?: never;
         head?: never;
@@ -974,6 +1292,244 @@ export interface components {
         CampaignList: {
             items: components["schemas"]["Campaign"][];
         };
+        Invite: {
+            id: components["schemas"]["Id"];
+            email: string;
+            name?: string;
+            /** @enum {unknown} */
+            role: "admin" | "staff";
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string;
+            expired: boolean;
+            invited_by?: components["schemas"]["Id"];
+        };
+        UserList: {
+            items: components["schemas"]["User"][];
+            invites: components["schemas"]["Invite"][];
+        };
+        InviteRequest: {
+            email: string;
+            name?: string;
+            /**
+             * @default staff
+             * @enum {unknown}
+             */
+            role: "admin" | "staff";
+        };
+        InviteCreated: {
+            invite: components["schemas"]["Invite"];
+            /** @description /invite/<token>: a path of this clinic's address, shown once. */
+            link: string;
+        };
+        UserChange: {
+            /** @enum {unknown} */
+            role?: "admin" | "staff";
+            /** @enum {unknown} */
+            status?: "active" | "disabled";
+            name?: string;
+        };
+        ResetLink: {
+            /** @description /reset/<token>: a path of this clinic's address, shown once. */
+            link: string;
+            /** Format: date-time */
+            expires_at: string;
+            user: components["schemas"]["User"];
+        };
+        PasswordChange: {
+            current_password: string;
+            new_password: string;
+        };
+        LinkInfo: {
+            email: string;
+            name?: string;
+            /** @enum {unknown} */
+            role?: "admin" | "staff";
+            clinic: string;
+            /** Format: date-time */
+            expires_at: string;
+        };
+        AcceptInvite: {
+            password: string;
+            name?: string;
+        };
+        Accepted: {
+            user: components["schemas"]["User"];
+        };
+        PasswordSet: {
+            password: string;
+        };
+        /** @description A CSV file of patients: its header row names the workflow's fields (key or label, any case); the file's text at most 1 MiB and 2000 rows (413 too_many_rows). */
+        PatientImportRequest: {
+            /** @description The file's text (UTF-8; a byte order mark is dropped). Comma, semicolon or tab separated, as its first line shows; RFC 4180 quoting. */
+            csv: string;
+            /**
+             * @description validate: write nothing, answer what an import would do; all_or_nothing: every row, or none when any has an error (422); good_rows: the valid rows, the others reported.
+             * @enum {unknown}
+             */
+            mode: "validate" | "all_or_nothing" | "good_rows";
+            /** @description The client's id of this import: the same request again (after a 503) finishes it without writing any patient twice, and once done answers 200 with what it answered then. */
+            import_id?: string;
+        };
+        /** @description One problem: row 1 is the header (a column no field has, a required field without a column), later rows the file's rows as a spreadsheet numbers them. */
+        PatientImportError: {
+            row: number;
+            /** @description The column's name as the file has it (or the field's label). */
+            column: string;
+            /** @description The field's key, when the column is one. */
+            field: string | null;
+            message: string;
+        };
+        /** @description mode validate: nothing written. */
+        PatientImportCheck: {
+            /** @description Rows of patients in the file (empty lines not counted). */
+            rows: number;
+            valid: number;
+            invalid: number;
+            /** @description At most 1000 (errors_truncated). */
+            errors: components["schemas"]["PatientImportError"][];
+            errors_truncated: boolean;
+            columns: {
+                column: string;
+                /** @description The field the column is; absent: none. */
+                field?: string;
+            }[];
+            /** @description The file's rows as the server read them. */
+            preview: {
+                row: number;
+                cells: string[];
+            }[];
+        };
+        PatientImportResult: {
+            /** @description Rows of patients in the file (empty lines not counted). */
+            rows: number;
+            valid: number;
+            invalid: number;
+            /** @description At most 1000 (errors_truncated). */
+            errors: components["schemas"]["PatientImportError"][];
+            errors_truncated: boolean;
+            import_id: string;
+            /** @description Patients written. */
+            imported: number;
+            /** @description The imported patients, in the file's order. */
+            patient_ids: components["schemas"]["Id"][];
+        };
+        /** @description 422: the request or the file refused, nothing written (with the file's errors when it was read); 503 database_unavailable midway: import_id, and the patients written so far. */
+        PatientImportRefused: {
+            /** @description Rows of patients in the file (empty lines not counted). */
+            rows?: number;
+            valid?: number;
+            invalid?: number;
+            /** @description At most 1000 (errors_truncated). */
+            errors?: components["schemas"]["PatientImportError"][];
+            errors_truncated?: boolean;
+            import_id?: string;
+            /** @description Patients written. */
+            imported?: number;
+            /** @description The imported patients, in the file's order. */
+            patient_ids?: components["schemas"]["Id"][];
+            error: {
+                /** @description Stable, machine-readable: not_found, validation_failed, invalid_credentials, ... */
+                code: string;
+                /** @description For people; may change. */
+                message: string;
+                /** @description Per-field reasons (validation_failed and a few others): {key: reason}. */
+                fields?: {
+                    [key: string]: string;
+                };
+            };
+        };
+        /**
+         * @description call.ended: a call's session ended (ids, status, reason, who ended it, duration); outcome.written: the outcome fields a call wrote to its patient; campaign.finished: a campaign finished or was cancelled (its results by kind).
+         * @enum {string}
+         */
+        WebhookEvent: "call.ended" | "outcome.written" | "campaign.finished";
+        Webhook: {
+            id: components["schemas"]["Id"];
+            url: string;
+            events: components["schemas"]["WebhookEvent"][];
+            enabled: boolean;
+            description: string | null;
+            /** @description The secret's last 4 characters, to tell secrets apart. */
+            secret_hint: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            created_by?: components["schemas"]["Id"];
+        };
+        WebhookCreated: {
+            id: components["schemas"]["Id"];
+            url: string;
+            events: components["schemas"]["WebhookEvent"][];
+            enabled: boolean;
+            description: string | null;
+            /** @description The secret's last 4 characters, to tell secrets apart. */
+            secret_hint: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            created_by?: components["schemas"]["Id"];
+            /** @description The signing secret (whsec_ and 64 hex digits): shown this once, never again. */
+            secret: string;
+        };
+        WebhookList: {
+            items: components["schemas"]["Webhook"][];
+        };
+        WebhookRequest: {
+            /** @description https in production; no user:password@, no private, loopback, link-local or other non-public address (http and loopback/private addresses outside production). */
+            url: string;
+            events: components["schemas"]["WebhookEvent"][];
+            description?: string | null;
+            /** @description Deliveries go out while it is enabled (a new endpoint is, unless this says false). */
+            enabled?: boolean;
+        };
+        WebhookChange: {
+            /** @description https in production; no user:password@, no private, loopback, link-local or other non-public address (http and loopback/private addresses outside production). */
+            url?: string;
+            events?: components["schemas"]["WebhookEvent"][];
+            description?: string | null;
+            /** @description Deliveries go out while it is enabled (a new endpoint is, unless this says false). */
+            enabled?: boolean;
+        };
+        WebhookAttempt: {
+            n: number;
+            /** Format: date-time */
+            at: string;
+            status_code: number | null;
+            error: string | null;
+            duration_ms: number;
+            /** @description The receiver's answer, its first 256 bytes. */
+            response: string | null;
+        };
+        WebhookDelivery: {
+            id: components["schemas"]["Id"];
+            endpoint_id: components["schemas"]["Id"];
+            /** @description A WebhookEvent, or ping (the test button). */
+            event: string;
+            /** @enum {string} */
+            status: "pending" | "delivered" | "failed" | "cancelled";
+            attempts: number;
+            last_status_code: number | null;
+            last_error: string | null;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due (pending only).
+             */
+            next_at: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            delivered_at: string | null;
+            replay_of: components["schemas"]["Id"] | null;
+            attempt_log: components["schemas"]["WebhookAttempt"][];
+        };
+        WebhookDeliveryPage: {
+            items: components["schemas"]["WebhookDelivery"][];
+            next_cursor: components["schemas"]["Id"] | null;
+        };
     };
     responses: {
         /** @description bad_request: malformed Host header, body that is not a JSON object, bad limit or cursor. */
@@ -1059,6 +1615,14 @@ export interface components {
         /** @description next_cursor of the previous page. */
         ListCursor: components["schemas"]["ListCursor"];
         CampaignId: components["schemas"]["Id"];
+        UserId: components["schemas"]["Id"];
+        InviteId: components["schemas"]["Id"];
+        /** @description The token of a one-time link (64 hex digits). */
+        LinkToken: string;
+        /** @description A webhook endpoint of the clinic. */
+        WebhookId: components["schemas"]["Id"];
+        /** @description A webhook delivery of the clinic. */
+        DeliveryId: components["schemas"]["Id"];
     };
     requestBodies: never;
     headers: never;
@@ -1329,6 +1893,79 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationFailed"];
             503: components["responses"]["Unavailable"];
+        };
+    };
+    importPatients: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PatientImportRequest"];
+            };
+        };
+        responses: {
+            /** @description validate: what an import would do; or an import_id already done: its result again. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientImportCheck"] | components["schemas"]["PatientImportResult"];
+                };
+            };
+            /** @description Imported (good_rows: the valid rows; the others in errors). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientImportResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /** @description import_id_used (another file's), import_changed (the workflow's fields changed since the import began). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large (over 1 MiB), too_many_rows (over 2000). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_failed (the request, or rows with errors: all_or_nothing, or none valid; the errors also in error.fields as rows.<row>.<field>), invalid_csv (malformed quoting, with its row). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientImportRefused"];
+                };
+            };
+            /** @description audit_unavailable (nothing written), database_unavailable (midway: the same request again finishes it). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientImportRefused"];
+                };
+            };
         };
     };
     getDashboard: {
@@ -1921,6 +2558,498 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listUsers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The users and invitations. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    inviteUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InviteRequest"];
+            };
+        };
+        responses: {
+            /** @description The invitation and its link (a path of this clinic's address). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InviteCreated"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    revokeInvite: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["InviteId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    updateUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserChange"];
+            };
+        };
+        responses: {
+            /** @description The user. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The link. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResetLink"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    changePassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordChange"];
+            };
+        };
+        responses: {
+            /** @description Changed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            /** @description too_many_attempts. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    showInvite: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token of a one-time link (64 hex digits). */
+                token: components["parameters"]["LinkToken"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The invitation. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinkInfo"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    acceptInvite: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token of a one-time link (64 hex digits). */
+                token: components["parameters"]["LinkToken"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AcceptInvite"];
+            };
+        };
+        responses: {
+            /** @description The account. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    showPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token of a one-time link (64 hex digits). */
+                token: components["parameters"]["LinkToken"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user the link is for. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinkInfo"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    resetPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token of a one-time link (64 hex digits). */
+                token: components["parameters"]["LinkToken"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordSet"];
+            };
+        };
+        responses: {
+            /** @description The password is set. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoints. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description Added. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookCreated"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description Only this endpoint's deliveries. */
+                endpoint?: components["schemas"]["Id"];
+                status?: "pending" | "delivered" | "failed" | "cancelled";
+                limit?: number;
+                /** @description next_cursor of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A webhook endpoint of the clinic. */
+                id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    updateWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A webhook endpoint of the clinic. */
+                id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookChange"];
+            };
+        };
+        responses: {
+            /** @description Changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    testWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A webhook endpoint of the clinic. */
+                id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    replayWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A webhook delivery of the clinic. */
+                id: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             503: components["responses"]["Unavailable"];
         };
     };

@@ -40,6 +40,24 @@ export type CampaignRequest = Schemas['CampaignRequest'];
 export type CampaignResult = Schemas['CampaignResult'];
 export type CallingWindow = Schemas['CallingWindow'];
 export type RetryRule = Schemas['RetryRule'];
+/** GET /api/users (administrators): the clinic's users and its invitations not used or revoked. */
+export type UserList = Schemas['UserList'];
+export type Invite = Schemas['Invite'];
+/** POST /api/users/invites: the invitation and its one-time link (a path of this address). */
+export type InviteCreated = Schemas['InviteCreated'];
+export type UserChange = Schemas['UserChange'];
+/** POST /api/users/{id}/password-reset: a one-time link (a path of this address). */
+export type ResetLink = Schemas['ResetLink'];
+/** What a one-time link is for: GET /api/invites/{token}, GET /api/password-resets/{token}. */
+export type LinkInfo = Schemas['LinkInfo'];
+/** POST /api/workflows/{wf}/patients/import: a CSV file checked (validate) or imported. */
+export type PatientImportRequest = Schemas['PatientImportRequest'];
+/** One problem of the file: row 1 is its header; the column as the file names it. */
+export type PatientImportError = Schemas['PatientImportError'];
+/** mode validate: the counts, the errors, the columns and the cells as the server read them. */
+export type PatientImportCheck = Schemas['PatientImportCheck'];
+/** An import done: the patients written, in the file's order. */
+export type PatientImportResult = Schemas['PatientImportResult'];
 /** The error body of every non-2xx answer. */
 export type ErrorBody = Schemas['Error'];
 
@@ -83,3 +101,12 @@ export type LiveClientMessage =
   | { type: 'audio.start'; encoding: 'pcm_s16le' | 'mulaw'; sample_rate: number; channels: 1 }
   | { type: 'dtmf'; digits: string }
   | { type: 'mute'; muted: boolean };
+/** A clinic's webhook endpoint (administrators); the secret is shown once, at creation (WebhookCreated). */
+export type Webhook = Schemas['Webhook'];
+export type WebhookCreated = Schemas['WebhookCreated'];
+export type WebhookEvent = Schemas['WebhookEvent'];
+export type WebhookRequest = Schemas['WebhookRequest'];
+export type WebhookChange = Schemas['WebhookChange'];
+/** One delivery of the log: its status, attempts (each with its answer) and next retry. */
+export type WebhookDelivery = Schemas['WebhookDelivery'];
+export type WebhookDeliveryPage = Schemas['WebhookDeliveryPage'];

@@ -1,5 +1,6 @@
 // The frame of every signed-in page: the clinic's brand, the workflow in use and its pages,
-// the signed-in user and "Sign out"; the idle guard; the page in <main>.
+// the signed-in user, their account, the clinic's users and webhooks (administrators) and
+// "Sign out"; the idle guard; the page in <main>.
 import { createContext, useContext, useEffect, useState, type ReactNode } from 'react';
 import { Link, NavLink, Navigate, Outlet, useLocation, useNavigate } from 'react-router-dom';
 import { useAuth } from '../auth/AuthContext';
@@ -99,6 +100,19 @@ export function AppShell() {
             <span className="user-email" title={user?.email}>
               {user?.name || user?.email}
             </span>
+            {user?.role === 'admin' && (
+              <NavLink to="/users" className="btn btn-on-brand btn-small">
+                Users
+              </NavLink>
+            )}
+            {user?.role === 'admin' && (
+              <NavLink to="/webhooks" className="btn btn-on-brand btn-small">
+                Webhooks
+              </NavLink>
+            )}
+            <NavLink to="/account" className="btn btn-on-brand btn-small">
+              Account
+            </NavLink>
             <button type="button" className="btn btn-on-brand btn-small" onClick={() => void signOut()}>
               Sign out
             </button>

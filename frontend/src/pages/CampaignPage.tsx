@@ -115,7 +115,7 @@ export function CampaignPage() {
               Resume
             </button>
           )}
-          {(c.status === 'running' || c.status === 'paused') && (
+          {(c.status === 'running' || c.status === 'paused' || c.status === 'preparing') && (
             <button type="button" className="btn btn-danger" disabled={acting} onClick={() => void act('cancel')}>
               Cancel
             </button>

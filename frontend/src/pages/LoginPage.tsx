@@ -146,6 +146,7 @@ export function LoginPage() {
             {busy ? 'Signing in…' : 'Sign in'}
           </button>
         </form>
+        <p className="hint">Forgot your password? Your clinic's administrator can give you a reset link.</p>
       </div>
       <p className="footnote">Sova · outbound calls for clinics</p>
     </main>

@@ -86,9 +86,14 @@ export function PatientListPage() {
           <p className="eyebrow">{label}</p>
           <h1 id="list-title">Patients</h1>
         </div>
-        <Link className="btn btn-primary" to={`/w/${encodeURIComponent(workflow)}/patients/new`}>
-          Add patient
-        </Link>
+        <div className="actions">
+          <Link className="btn" to={`/w/${encodeURIComponent(workflow)}/patients/import`}>
+            Import CSV
+          </Link>
+          <Link className="btn btn-primary" to={`/w/${encodeURIComponent(workflow)}/patients/new`}>
+            Add patient
+          </Link>
+        </div>
       </div>
 
       <form className="search" role="search" onSubmit={onSearch}>

@@ -46,6 +46,9 @@ local function note_failure(h, key)
   end)
 end
 
+-- the same throttle for other password checks (a password change: sova.api.users)
+M.throttled, M.note_failure = throttled, note_failure
+
 -- ---- login ----
 
 local dummy_hash

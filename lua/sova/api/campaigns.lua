@@ -137,12 +137,14 @@ function M.create(ctx, wf_key)
     details = { workflow = wf_key, mode = settings.mode, patients = #list } })
   db_ok(ctx.db:insert("campaigns", campaign))
   -- the targets, then the campaign goes live: a campaign left "preparing" (the API died, the
-  -- database went away) is never dialed, and says so
+  -- database went away) is never dialed, says so, and can be cancelled
   for i, p in ipairs(list) do
     db_ok(ctx.db:insert("campaign_targets", { campaign_id = id, patient_id = p._id, seq = i, state = "waiting",
       next_at = 0, attempts_made = 0, attempts = bson.array(), result = json.null, created_at = now }))
   end
-  db_ok(ctx.db:update("campaigns", { _id = id }, { ["$set"] = { status = "running", active = true, updated_at = bson.now() } }))
+  local live = db_ok(ctx.db:update("campaigns", { _id = id, status = "preparing" },
+    { ["$set"] = { status = "running", active = true, updated_at = bson.now() } }))
+  if live.matched == 0 then fail(409, "conflict", "the campaign was cancelled while it was being prepared") end
   campaign.status = "running"
   return 201, summary(campaign)
 end
@@ -217,7 +219,8 @@ end
 local MOVES = {
   pause = { from = { running = true }, to = "paused" },
   resume = { from = { paused = true }, to = "running" },
-  cancel = { from = { running = true, paused = true }, to = "cancelled" },
+  -- a "preparing" campaign is one whose creation never finished (or is finishing: it then stays cancelled)
+  cancel = { from = { running = true, paused = true, preparing = true }, to = "cancelled" },
 }
 
 -- POST /api/campaigns/{id}/pause|resume|cancel

@@ -29,16 +29,24 @@ end
 
 -- The client's address. Behind a TLS-terminating proxy listed in SOVA_TRUSTED_PROXIES
 -- (comma-separated addresses), the last X-Forwarded-For entry the proxy appended is the client.
+-- Behind an edge whose addresses vary but which sets a header of its own on every request and
+-- overwrites what a client sent in it (Fly.io's Fly-Client-IP), SOVA_CLIENT_IP_HEADER names that
+-- header: only for a port that nothing but the edge reaches.
 local trusted = {}
 for addr in (os.getenv("SOVA_TRUSTED_PROXIES") or ""):gmatch("[^,%s]+") do trusted[addr] = true end
+local edge_header = (os.getenv("SOVA_CLIENT_IP_HEADER") or ""):lower()
+if edge_header == "" then edge_header = nil end
+
+local function address(s)
+  return type(s) == "string" and #s <= 45 and s:match("^[%x%.:]+$") and s or nil
+end
 
 function M.client_ip(req)
   local peer = req.remote_addr
+  if edge_header then return address(req.headers[edge_header]) or peer end
   if not trusted[peer] then return peer end
   local xff = req.headers["x-forwarded-for"]
-  local last = type(xff) == "string" and xff:match("([^,%s]+)%s*$")
-  if last and #last <= 45 and last:match("^[%x%.:]+$") then return last end
-  return peer
+  return address(type(xff) == "string" and xff:match("([^,%s]+)%s*$")) or peer
 end
 
 local function unescape(s)

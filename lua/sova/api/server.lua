@@ -14,12 +14,17 @@ local request = require("sova.api.request")
 local present = require("sova.api.present")
 local auth = require("sova.api.auth")
 local patients = require("sova.api.patients")
+local patient_import = require("sova.api.patient_import")
 local sessions = require("sova.api.sessions")
 local audit_log = require("sova.api.audit_log")
 local calls = require("sova.api.calls")
 local campaigns = require("sova.api.campaigns")
 local listen = require("sova.api.listen")
 local meta = require("sova.api.meta")
+local webhooks = require("sova.api.webhooks")
+local metrics = require("sova.metrics")
+local users = require("sova.api.users")
+local account_links = require("sova.api.account_links")
 
 local M = {}
 
@@ -55,6 +60,7 @@ function M.prepare()
     log.info("store.ready", { audit_retention = store.ttl_supported and "ttl index and sweep" or "sweep" })
   end
   maintenance_seconds()
+  metrics.listen_if_asked()
   local port = tonumber(config.env("SOVA_HTTP_PORT", "8080"))
   if not port or port < 0 or port > 65535 then error("SOVA_HTTP_PORT must be a port number", 0) end
   return {
@@ -116,6 +122,7 @@ local ROUTES = {
   { "GET", "/api/me", auth.me, "auth" },
   { "GET", "/api/workflows/{workflow}/patients", patients.list, "auth" },
   { "POST", "/api/workflows/{workflow}/patients", patients.create, "auth" },
+  { "POST", "/api/workflows/{workflow}/patients/import", patient_import.import, "auth" },
   { "GET", "/api/workflows/{workflow}/dashboard", patients.dashboard, "auth" },
   { "GET", "/api/patients/{id}", patients.show, "auth" },
   { "PATCH", "/api/patients/{id}", patients.update, "auth" },
@@ -135,6 +142,23 @@ local ROUTES = {
   { "POST", "/api/campaigns/{id}/cancel", campaigns.cancel, "auth" },
   { "GET", "/api/campaigns/{id}/report.csv", campaigns.report, "auth" },
   { "GET", "/api/audit", audit_log.list, "auth" },
+  { "GET", "/api/webhooks", webhooks.list, "auth" },
+  { "POST", "/api/webhooks", webhooks.create, "auth" },
+  { "GET", "/api/webhooks/deliveries", webhooks.deliveries, "auth" },
+  { "PATCH", "/api/webhooks/{id}", webhooks.update, "auth" },
+  { "DELETE", "/api/webhooks/{id}", webhooks.delete, "auth" },
+  { "POST", "/api/webhooks/{id}/test", webhooks.test, "auth" },
+  { "POST", "/api/webhook-deliveries/{id}/replay", webhooks.replay, "auth" },
+  { "GET", "/api/users", users.list, "auth" },
+  { "POST", "/api/users/invites", users.invite, "auth" },
+  { "DELETE", "/api/users/invites/{id}", users.revoke_invite, "auth" },
+  { "PATCH", "/api/users/{id}", users.update, "auth" },
+  { "POST", "/api/users/{id}/password-reset", users.reset_link, "auth" },
+  { "POST", "/api/me/password", users.change_password, "auth" },
+  { "GET", "/api/invites/{token}", account_links.show_invite, "tenant" },
+  { "POST", "/api/invites/{token}/accept", account_links.accept_invite, "tenant" },
+  { "GET", "/api/password-resets/{token}", account_links.show_reset, "tenant" },
+  { "POST", "/api/password-resets/{token}", account_links.reset, "tenant" },
 }
 
 -- "/api/patients/{id}" -> "^/api/patients/([^/]+)$"; the path with its {names} is the log's route name
@@ -194,7 +218,17 @@ end
 
 local JSON_HEADERS = { ["content-type"] = "application/json" }
 
+-- GET /metrics (Prometheus): outside the API's routes and its tenants (sova.metrics says who may read)
+local function serve_metrics(req)
+  if req.method ~= "GET" and req.method ~= "HEAD" then
+    return 405, '{"error":{"code":"method_not_allowed","message":"GET /metrics"}}', JSON_HEADERS
+  end
+  local status, text, content_type = metrics.answer(req.headers.authorization, request.client_ip(req))
+  return status, text, { ["content-type"] = content_type }
+end
+
 function M.handle(req)
+  if req.path == "/metrics" then return serve_metrics(req) end
   local t0 = core.sys.monotonic()
   req.remote_addr = request.client_ip(req)
   local ctx = { req = req }
@@ -234,10 +268,12 @@ function M.handle(req)
       status, text = 500, '{"error":{"code":"internal","message":"internal error"}}'
     end
   end
+  local seconds = core.sys.monotonic() - t0
+  metrics.http(r_pattern, status, seconds)
   -- routes and ids only: query strings (search text) and bodies can hold PHI
   log.info("http", {
     method = req.method, route = r_pattern, status = status,
-    ms = math.floor((core.sys.monotonic() - t0) * 1e5 + 0.5) / 100,
+    ms = math.floor(seconds * 1e5 + 0.5) / 100,
     org = ctx.tenant and ctx.tenant.slug or nil, user = ctx.user and ctx.user.id or nil,
   })
   return status, text, headers or JSON_HEADERS

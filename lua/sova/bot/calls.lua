@@ -15,9 +15,12 @@ local phone = require("sova.bot.phone")
 local listen = require("sova.bot.listen")
 local patient_search = require("sova.patient_search")
 local patient_counts = require("sova.patient_counts")
+-- the clinic's webhooks hear of each call's end and outcome (events through the writer)
+local webhooks = require("sova.webhooks")
 -- the bot's own time per turn (provider waits excluded: they happen between resumes) and per
 -- call start and end, for /stats
 local stats = require("sova.bot.stats")
+local metrics = require("sova.metrics")
 
 local M = {}
 
@@ -26,16 +29,25 @@ local M = {}
 -- A request with on_data streams (core.http.stream's shape): each piece of a 2xx body is handed to
 -- on_data as the media thread reads it; once on_data returns false the rest is read and dropped,
 -- and the answer says stopped.
+-- Each request counts for its provider's host (metrics): its outcome, and the time to its answer.
+local function provider_done(host, t0, outcome)
+  metrics.inc("sova_provider_requests_total", { host = host, outcome = outcome })
+  metrics.observe("sova_provider_latency_seconds", { host = host }, core.sys.monotonic() - t0)
+end
+
 local LOOP_IO = {
   transport = function(req)
+    local host = tostring(req.url):match("^%a+://([^/:?#]+)") or "unknown"
+    local t0 = core.sys.monotonic()
     local id, err = loop.fetch { method = req.method, url = req.url, headers = req.headers, body = req.body,
       timeout_ms = req.timeout_ms, stream = req.on_data ~= nil }
-    if not id then return nil, err end
+    if not id then provider_done(host, t0, "transport_error"); return nil, err end
     local stopped = false
     while true do
       local ev = coroutine.yield({ fetch = id })
       if ev.kind ~= "fetch_data" then
-        if ev.error then return nil, ev.error end
+        if ev.error then provider_done(host, t0, "transport_error"); return nil, ev.error end
+        provider_done(host, t0, ev.status and ev.status >= 200 and ev.status < 300 and "ok" or "http_error")
         return { status = ev.status, body = ev.body, headers = {}, stopped = stopped or nil }
       end
       if not stopped and req.on_data(ev.body) == false then stopped = true end
@@ -239,6 +251,21 @@ local function finish(rec)
       update = { ["$addToSet"] = { terms = { ["$each"] = core.bson.array(terms) } } } })
   end
   write({ collection = patient_counts.RECOUNT, kind = "insert", doc = patient_counts.marker(rec.org_oid, rec.workflow, rec.patient_oid) })
+  -- the clinic's webhooks (sova.webhooks): events the writer inserts like any other write, keyed
+  -- by the session so a replayed spool records each once
+  local ids = { session_id = rec.session_id, patient_id = rec.patient_oid, workflow = rec.workflow,
+    campaign_id = rec.campaign_id }
+  local ended = { status = status, reason = c.reason, ended_by = set.ended_by, duration_seconds = set.duration_seconds,
+    mode = rec.mode, ended_at = now }
+  for k, v in pairs(ids) do ended[k] = v end
+  write({ collection = webhooks.EVENTS_COLL, kind = "insert",
+    doc = webhooks.event(rec.org_oid, "call.ended", ended, "call.ended:" .. rec.session_id) })
+  if next(outcome) then
+    local o = { fields = outcome, status = status, written_at = now }
+    for k, v in pairs(ids) do o[k] = v end
+    write({ collection = webhooks.EVENTS_COLL, kind = "insert",
+      doc = webhooks.event(rec.org_oid, "outcome.written", o, "outcome.written:" .. rec.session_id) })
+  end
   if rec.last_status ~= status then broadcast(rec, { type = "status", status = status }) end
   -- the media thread finishes the recording; the writer stores it. A phone line closes once the
   -- agent's last words were heard.
@@ -248,6 +275,7 @@ local function finish(rec)
   records[rec.session_id] = nil
   n_records = n_records - 1
   log.info("call.ended", { session = rec.session_id, org = rec.org_slug, workflow = rec.workflow, status = status })
+  metrics.inc("sova_call_results_total", { mode = rec.mode, status = status, ended_by = set.ended_by })
   local cpu_ms = stats.cpu_ms_since(c0)
   if cpu_ms then stats.end_cpu(cpu_ms) end
 end
@@ -417,6 +445,7 @@ function M.start(p)
   local rec = {
     session_id = p.session_id, oid = bson.oid(p.session_id), org_id = org.id, org_oid = bson.oid(org.id),
     org_slug = org.slug, workflow = p.workflow, patient_oid = bson.oid(p.patient_id),
+    campaign_id = type(p.campaign_id) == "string" and bson.oid(p.campaign_id) or nil,
     sockets = {}, listeners = {}, queue = {}, started_mono = core.sys.monotonic(), fields_by_key = {}, writes = {},
     status = "in_progress", mode = p.mode, flow_dir = dir, n_messages = 0, starting = true,
     turn = 1, -- the greeting is turn 1; each line of the other party opens the next (live messages carry it)
@@ -431,6 +460,7 @@ function M.start(p)
   end
   records[rec.session_id] = rec
   n_records = n_records + 1
+  metrics.inc("sova_calls_started_total", { mode = p.mode })
 
   local host, herr = sandbox_host.new(dir)
   local set = { status = "in_progress", started_at = bson.now(), bot_id = M.BOT_ID,

@@ -13,6 +13,7 @@ local phone = require("sova.bot.phone")
 local bots = require("sova.bots")
 local stats = require("sova.bot.stats")
 local recording = require("sova.recording")
+local metrics = require("sova.metrics")
 
 local M = {}
 
@@ -33,6 +34,7 @@ function M.prepare()
   -- voice calls' recordings are sealed with SOVA_DATA_KEY as the writer stores them
   ok, err = recording.use_data_key()
   if not ok then error("recordings: " .. tostring(err), 0) end
+  metrics.listen_if_asked()
   local port = tonumber(config.env("SOVA_BOT_PORT", "8081"))
   if not port or port < 0 or port > 65535 then error("SOVA_BOT_PORT must be a port number", 0) end
   return {
@@ -67,7 +69,47 @@ local function start_call(ev)
   if cpu_ms then stats.start_cpu(cpu_ms - (rec.greeting_cpu_ms or 0)) end
 end
 
+-- ---- metrics: each request's route (its pattern: ids would make a series each), status and time ----
+
+local answering = {} -- request id -> {route, t0} until its reply
+
+local function route_of(path)
+  local kind = path:match("^/twilio/(%l+)/%x+$")
+  if kind then return "/twilio/" .. kind .. "/{session}" end
+  if path == "/health" or path == "/stats" or path == "/metrics" or path == "/calls" then return path end
+  return "unmatched"
+end
+
+-- every answer of this process goes through loop.reply (here, sova.bot.phone's webhooks): the
+-- one place that sees its status
+local raw_reply = loop.reply
+loop.reply = function(id, status, ...)
+  local a = answering[id]
+  if a then
+    answering[id] = nil
+    metrics.http(a.route, status, core.sys.monotonic() - a.t0)
+  end
+  return raw_reply(id, status, ...)
+end
+
+local function forget_unanswered()
+  local too_old = core.sys.monotonic() - 120 -- the loop answers or drops a request long before
+  for id, a in pairs(answering) do if a.t0 < too_old then answering[id] = nil end end
+end
+
+local function refresh_gauges()
+  metrics.set("sova_calls_live", nil, calls.count())
+  metrics.writer(core.writer.stats())
+end
+
 local function on_http(ev)
+  answering[ev.id] = { route = route_of(ev.path or ""), t0 = core.sys.monotonic() }
+  if ev.path == "/metrics" then
+    if ev.method ~= "GET" and ev.method ~= "HEAD" then return fail(ev.id, 405, "method_not_allowed", "GET /metrics") end
+    refresh_gauges()
+    local status, text, content_type = metrics.answer((ev.headers or {}).authorization, ev.remote_addr)
+    return loop.reply(ev.id, status, text, content_type)
+  end
   if ev.method == "GET" and ev.path == "/health" then
     return reply(ev.id, 200, { status = stopping and "stopping" or "ok", calls = calls.count() })
   end
@@ -142,6 +184,8 @@ local me = {}
 
 local function heartbeat()
   me.live_calls = calls.count()
+  refresh_gauges() -- for the private listener, which reads the registry without asking this loop
+  forget_unanswered()
   local ok, err = core.writer.push({ collection = bots.COLL, kind = "upsert", filter = { _id = calls.BOT_ID },
     update = { ["$set"] = bots.heartbeat(me) } })
   if not ok then log.warn("bot.heartbeat_failed", { reason = tostring(err) }) end

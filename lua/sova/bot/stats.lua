@@ -1,6 +1,7 @@
 -- sova.bot.stats: timings the bot measures of itself, for GET /stats and bench/. Bounded: the
 -- most recent samples only.
 local core = require("sova.core")
+local metrics = require("sova.metrics")
 
 local M = {}
 
@@ -60,7 +61,13 @@ end
 
 -- stages: {recognizer=ms, ...}, any subset of VOICE_STAGES
 function M.voice_turn(stages)
-  for k, v in pairs(stages) do if voice[k] and type(v) == "number" then add(voice[k], v) end end
+  for k, v in pairs(stages) do
+    if voice[k] and type(v) == "number" then
+      add(voice[k], v)
+      -- a negative recognizer figure (words final before the speech ended) is no wait
+      metrics.observe("sova_turn_latency_seconds", { stage = k }, math.max(v, 0) / 1000)
+    end
+  end
 end
 
 function M.reset()

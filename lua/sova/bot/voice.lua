@@ -15,6 +15,7 @@ local json = require("sova.json")
 local log = require("sova.log")
 local services = require("sova.services")
 local stats = require("sova.bot.stats")
+local metrics = require("sova.metrics")
 
 local M = {}
 
@@ -498,6 +499,7 @@ end
 function handlers.error(rec, e)
   local reason = type(e.text) == "string" and e.text or "the audio path failed"
   log.error("voice.error", { session = rec.session_id, reason = reason, fatal = e.fatal and true or false })
+  metrics.inc("sova_voice_errors_total", { fatal = e.fatal and "true" or "false" })
   if e.fatal then host.end_call(rec, "failed", "voice: " .. reason) else host.note(rec, "voice: " .. reason) end
 end
 

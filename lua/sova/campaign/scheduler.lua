@@ -22,6 +22,9 @@ local bots = require("sova.bots")
 local present = require("sova.api.present")
 local vocabulary = require("sova.sandboxed.vocabulary")
 local policy = require("sova.campaign.policy")
+local webhooks = require("sova.webhooks")
+local webhook_worker = require("sova.webhooks.worker")
+local metrics = require("sova.metrics")
 
 local M = {}
 
@@ -83,6 +86,7 @@ local function ended(st, t, result, reason)
   local a = t.attempts[#t.attempts]
   a.result, a.reason, a.ended_at = result, reason, bson.now()
   st.dialing[hex(t._id)] = nil
+  metrics.inc("sova_campaign_attempts_total", { result = result })
   local at = st.c.status ~= "cancelled" and policy.retry_at(st.c.settings, result, t.attempts_made, now())
   if not at then return done(st, t, result, reason) end
   t.state, t.next_at, t.result = "waiting", at, result
@@ -181,10 +185,12 @@ local function dial(st, t)
     t.attempts_made, t.state, t.next_at = t.attempts_made - 1, "waiting", now()
     st.dialing[hex(t._id)] = nil
     st.hold_until = core.sys.monotonic() + M.BOT_BACKOFF_S
+    metrics.inc("sova_campaign_refusals_total")
     write(st, t, { state = "waiting", next_at = t.next_at, attempts = attempts_array(t), attempts_made = t.attempts_made })
     log.warn("campaign.bot_refused", { campaign = st.id, reason = refusal.message })
     return false
   end
+  metrics.inc("sova_campaign_dials_total", { mode = st.c.settings.mode })
   if not started then ended(st, t, "failed", refusal.message) end
   return true
 end
@@ -265,13 +271,39 @@ local function let_go(st, why)
   log.info("campaign.released", { campaign = st.id, why = why })
 end
 
+-- the campaign.finished webhook's payload: the campaign, how it ended, its targets' results
+local function finished_payload(st, status)
+  local counts = {}
+  local targets = st.db:find("campaign_targets", { campaign_id = st.c._id }, { projection = { result = 1 } }) or {}
+  for _, t in ipairs(targets) do
+    if t.result and t.result ~= bson.null then counts[t.result] = (counts[t.result] or 0) + 1 end
+  end
+  return { campaign_id = hex(st.c._id), workflow = st.c.workflow, name = st.c.name, status = status,
+    total = st.c.total, results = counts, finished_at = bson.now() }
+end
+
 local function finish(st)
   if st.c.status == "running" then -- a status the API changes meanwhile is kept
     local ok = st.db:update("campaigns", { _id = st.c._id, status = "running" },
       { ["$set"] = { status = "finished", finished_at = bson.now() } })
     if not ok then return end
+    if (ok.matched or 1) > 0 then
+      st.c.status = "finished"
+    else -- the API changed it meanwhile (a cancel): that status is the one to report
+      local c = st.db:find_one("campaigns", { _id = st.c._id })
+      if not c then return end
+      st.c.status = c.status
+    end
   end
-  local ok = st.db:update("campaigns", { _id = st.c._id }, { ["$set"] = { active = false, updated_at = bson.now() } })
+  -- before the campaign leaves the active ones: a holder that dies here leaves it to the next,
+  -- which finishes it again; the event's key makes that one event
+  local ok, err = webhooks.emit(st.db, st.c.organization_id, "campaign.finished", finished_payload(st, st.c.status),
+    "campaign.finished:" .. st.id)
+  if not ok then
+    log.warn("campaign.webhook_failed", { campaign = st.id, reason = tostring(err) })
+    return
+  end
+  ok = st.db:update("campaigns", { _id = st.c._id }, { ["$set"] = { active = false, updated_at = bson.now() } })
   if not ok then return end
   log.info("campaign.finished", { campaign = st.id, status = st.c.status })
   lease.release(core.db.unscoped(), st.lease)
@@ -336,7 +368,13 @@ function M.tick()
     local n, err = bots.reap(core.db.unscoped())
     if not n then log.warn("bots.reap_failed", { reason = tostring(err) }) end
   end
-  for _, st in pairs(held) do drive(st) end
+  local in_flight = 0
+  for _, st in pairs(held) do
+    drive(st)
+    for _ in pairs(st.dialing) do in_flight = in_flight + 1 end
+  end
+  metrics.set("sova_campaigns_held", nil, M.held_count())
+  metrics.set("sova_campaign_calls_in_flight", nil, in_flight)
   if mono - last_prune >= 60 then
     last_prune = mono
     core.db.unscoped():delete("campaign_rate", { at = { ["$lt"] = now() - 60 } }, { multi = true })
@@ -355,27 +393,42 @@ end
 function M.main(args)
   if args[1] == "--help" or args[1] == "-h" then
     print("usage: sova campaigns\n\nDrives the clinics' campaigns (batch calls). Run one or more, anywhere:"
-      .. " each campaign is driven by one of them at a time.\nEnvironment: MONGODB_URI, SOVA_BOT_URL, SOVA_BOT_SECRET.")
+      .. " each campaign is driven by one of them at a time.\nEnvironment: MONGODB_URI, SOVA_BOT_URL, SOVA_BOT_SECRET;"
+      .. " SOVA_METRICS_HOST and SOVA_METRICS_PORT for its Prometheus metrics.\nIt also delivers the clinics' webhooks"
+      .. " (SOVA_DATA_KEY opens their secrets; SOVA_WEBHOOK_BACKOFF_SCALE shortens their retries in tests).")
     return 0
   end
   local ok, err = core.db.open(config.mongodb_uri())
   if not ok then io.stderr:write("sova campaigns: ", tostring(err), "\n"); return 69 end
   local sok, serr = pcall(call_start.secret)
   if not sok then io.stderr:write("sova campaigns: ", tostring(serr), "\n"); return 78 end
+  -- webhooks: the key their secrets are sealed under, and the retry schedule's scale
+  local kok, kerr = config.data_key()
+  if not kok then io.stderr:write("sova campaigns: ", tostring(kerr), "\n"); return 78 end
+  sok, serr = pcall(webhooks.backoff_scale)
+  if not sok then io.stderr:write("sova campaigns: ", tostring(serr), "\n"); return 78 end
   store.ensure_indexes()
   owner = config.env("HOSTNAME", "host") .. "/" .. core.crypto.random_hex(8)
   local cok, cerr = core.sys.catch_stop()
   if not cok then io.stderr:write("sova campaigns: ", tostring(cerr), "\n"); return 71 end
-  log.info("campaigns.ready", { owner = owner })
+  local mok, mport = pcall(metrics.listen_if_asked)
+  if not mok then io.stderr:write("sova campaigns: ", tostring(mport), "\n"); return 78 end
+  log.info("campaigns.ready", { owner = owner, metrics_port = mport })
   while not core.sys.stop_requested() do
+    local t0 = core.sys.monotonic()
     local tok, terr = xpcall(M.tick, debug.traceback)
     if not tok then log.error("campaigns.tick_failed", { trace = tostring(terr) }) end
+    metrics.observe("sova_campaign_tick_seconds", nil, core.sys.monotonic() - t0)
+    -- the clinics' webhooks share the loop (sova.webhooks.worker: a second of sending at most)
+    tok, terr = xpcall(webhook_worker.tick, debug.traceback)
+    if not tok then log.error("webhooks.tick_failed", { trace = tostring(terr) }) end
     core.sys.sleep(M.TICK_S)
   end
   for _, st in pairs(held) do
     lease.release(core.db.unscoped(), st.lease)
     let_go(st, "stopping")
   end
+  webhook_worker.release()
   log.info("campaigns.stopped", {})
   return 0
 end
