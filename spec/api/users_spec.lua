@@ -12,6 +12,9 @@ local core = helpers.core
 local ALPHA, BETA = helpers.ALPHA, helpers.BETA
 
 local PASSWORD = "correct horse battery staple"
+-- requests at the same moment come from curl in the background: without the sanitizer preload
+-- (under scripts/test a preloaded libasan can deadlock a child at its start) and with a deadline
+local CURL = helpers.proc.shell_prefix() .. "curl --max-time 60"
 
 describe("user administration #api #users", function()
   local db, api, f
@@ -125,7 +128,7 @@ describe("user administration #api #users", function()
     fh:close()
     local cmd = {}
     for i = 1, 5 do
-      cmd[#cmd + 1] = ("curl -s -o /dev/null -w '%%{http_code}' -H 'Host: %s' -H 'Content-Type: application/json' "
+      cmd[#cmd + 1] = (CURL .. " -s -o /dev/null -w '%%{http_code}' -H 'Host: %s' -H 'Content-Type: application/json' "
         .. "--data-binary @%s %s/api/invites/%s/accept > %s/accept%d.out &"):format(ALPHA.host, body, api.url, token, dir, i)
     end
     assert(os.execute(table.concat(cmd, " ") .. " wait"))
@@ -321,7 +324,7 @@ describe("user administration #api #users", function()
     fh:write(cjson.encode({ status = "disabled" }))
     fh:close()
     local function curl(tok, target, out)
-      return ("curl -s -o /dev/null -w '%%{http_code}' -X PATCH -H 'Host: %s' -H 'Authorization: Bearer %s' "
+      return (CURL .. " -s -o /dev/null -w '%%{http_code}' -X PATCH -H 'Host: %s' -H 'Authorization: Bearer %s' "
         .. "-H 'Content-Type: application/json' --data-binary @%s %s/api/users/%s > %s &"):format(BETA.host, tok, body,
         api.url, target, out)
     end
@@ -381,7 +384,7 @@ describe("user administration #api #users", function()
       local fh = assert(io.open(body, "wb"))
       fh:write(cjson.encode({ password = "racing password number " .. i }))
       fh:close()
-      cmd[#cmd + 1] = ("curl -s -o /dev/null -w '%%{http_code}' -H 'Host: %s' -H 'Content-Type: application/json' "
+      cmd[#cmd + 1] = (CURL .. " -s -o /dev/null -w '%%{http_code}' -H 'Host: %s' -H 'Content-Type: application/json' "
         .. "--data-binary @%s %s/api/password-resets/%s > %s/reset%d.out &"):format(ALPHA.host, body, api.url, second, dir, i)
     end
     assert(os.execute(table.concat(cmd, " ") .. " wait"))
