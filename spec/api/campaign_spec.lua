@@ -148,9 +148,14 @@ describe("campaigns #api #phone #campaign", function()
     assert.equal(14, c.counts.voicemail, info)
     assert.equal(12, c.counts.busy, info)
     assert.equal(12, c.counts.failed, info)
-    -- the ones that ring out, and the people who hang up on the greeting
-    assert.equal(4 + 8, c.counts.no_answer, info)
-    assert.equal(8, seen["human no_answer (the other party hung up)"], info)
+    -- the ones that ring out, and the people who hang up on the greeting: no answer while their
+    -- first words had not reached the agent as a turn, incomplete once they had (the recognizer's
+    -- timing against the hangup, which the machine's load moves); the reason is theirs either way
+    local silent = seen["human no_answer (the other party hung up)"] or 0
+    local spoke = seen["human incomplete (the other party hung up)"] or 0
+    assert.equal(8, silent + spoke, info)
+    assert.equal(4 + silent, c.counts.no_answer, info)
+    assert.equal(spoke, c.counts.incomplete, info)
 
     -- attempts: one per call the simulator saw, none twice at once, never more than 5 at once
     local calls, most, starts = sim_calls(sim)
