@@ -1,6 +1,6 @@
 // What the administrators' pages (users, webhooks) share: the notice a staff member sees in
 // their place, and row actions run one at a time with the last refusal kept to show.
-import { useState } from 'react';
+import { useState, type ReactNode } from 'react';
 import { ApiError } from '../api/client';
 
 export function asApiError(err: unknown): ApiError {
@@ -36,4 +36,42 @@ export function useRowAction(after: () => void) {
     }
   }
   return { busyId, problem, setProblem, act };
+}
+
+/** A value shown this once (a one-time link, a signing secret), read-only, with a copy button. */
+export function ShownOnce(props: {
+  id: string;
+  label: string;
+  value: string;
+  copyLabel: string;
+  onClose: () => void;
+  children: ReactNode;
+}) {
+  const { id, label, value, copyLabel, onClose, children } = props;
+  const [copied, setCopied] = useState(false);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(value);
+      setCopied(true);
+    } catch {
+      setCopied(false);
+    }
+  };
+  return (
+    <div className="alert alert-success" role="status">
+      <p>{children}</p>
+      <div className="search-row">
+        <label htmlFor={id} className="sr-only">
+          {label}
+        </label>
+        <input id={id} className="input" readOnly value={value} onFocus={(e) => e.target.select()} />
+        <button type="button" className="btn btn-small" onClick={() => void copy()}>
+          {copied ? 'Copied' : copyLabel}
+        </button>
+        <button type="button" className="btn btn-small" onClick={onClose}>
+          Done
+        </button>
+      </div>
+    </div>
+  );
 }

@@ -8,7 +8,7 @@ import { api, ApiError } from '../api/client';
 import { useApi } from '../api/useApi';
 import type { Invite, User } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
-import { AdminOnly, asApiError, useRowAction } from '../components/admin';
+import { AdminOnly, asApiError, ShownOnce, useRowAction } from '../components/admin';
 import { ErrorAlert, sentence } from '../components/ErrorAlert';
 import { Loading } from '../components/Loading';
 import { usePageTitle } from '../components/usePageTitle';
@@ -22,34 +22,10 @@ function when(iso: string): string {
 
 /** A one-time link to pass on, in full, with a copy button. */
 function LinkBox({ title, text, link, onClose }: { title: string; text: string; link: string; onClose: () => void }) {
-  const url = window.location.origin + link;
-  const [copied, setCopied] = useState(false);
-  const copy = async () => {
-    try {
-      await navigator.clipboard.writeText(url);
-      setCopied(true);
-    } catch {
-      setCopied(false);
-    }
-  };
   return (
-    <div className="alert alert-success" role="status">
-      <p>
-        <strong>{title}</strong> {text}
-      </p>
-      <div className="search-row">
-        <label htmlFor="one-time-link" className="sr-only">
-          One-time link
-        </label>
-        <input id="one-time-link" className="input" readOnly value={url} onFocus={(e) => e.target.select()} />
-        <button type="button" className="btn btn-small" onClick={() => void copy()}>
-          {copied ? 'Copied' : 'Copy link'}
-        </button>
-        <button type="button" className="btn btn-small" onClick={onClose}>
-          Done
-        </button>
-      </div>
-    </div>
+    <ShownOnce id="one-time-link" label="One-time link" value={window.location.origin + link} copyLabel="Copy link" onClose={onClose}>
+      <strong>{title}</strong> {text}
+    </ShownOnce>
   );
 }
 

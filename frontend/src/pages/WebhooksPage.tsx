@@ -8,7 +8,7 @@ import { api, ApiError } from '../api/client';
 import { useApi } from '../api/useApi';
 import type { Webhook, WebhookDelivery, WebhookEvent } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
-import { AdminOnly, asApiError, useRowAction } from '../components/admin';
+import { AdminOnly, asApiError, ShownOnce, useRowAction } from '../components/admin';
 import { ErrorAlert, sentence } from '../components/ErrorAlert';
 import { Loading } from '../components/Loading';
 import { usePageTitle } from '../components/usePageTitle';
@@ -36,34 +36,11 @@ function when(iso: string | null | undefined): string {
 
 /** The new endpoint's signing secret, shown this once, with a copy button. */
 function SecretBox({ secret, url, onClose }: { secret: string; url: string; onClose: () => void }) {
-  const [copied, setCopied] = useState(false);
-  const copy = async () => {
-    try {
-      await navigator.clipboard.writeText(secret);
-      setCopied(true);
-    } catch {
-      setCopied(false);
-    }
-  };
   return (
-    <div className="alert alert-success" role="status">
-      <p>
+    <ShownOnce id="webhook-secret" label="Signing secret" value={secret} copyLabel="Copy secret" onClose={onClose}>
         <strong>Webhook added for {url}.</strong> This is its signing secret. Copy it into your receiver now: it
         is not shown again.
-      </p>
-      <div className="search-row">
-        <label htmlFor="webhook-secret" className="sr-only">
-          Signing secret
-        </label>
-        <input id="webhook-secret" className="input" readOnly value={secret} onFocus={(e) => e.target.select()} />
-        <button type="button" className="btn btn-small" onClick={() => void copy()}>
-          {copied ? 'Copied' : 'Copy secret'}
-        </button>
-        <button type="button" className="btn btn-small" onClick={onClose}>
-          Done
-        </button>
-      </div>
-    </div>
+    </ShownOnce>
   );
 }
 
